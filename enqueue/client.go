@@ -1,0 +1,275 @@
+package enqueue
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for Config.
+const (
+	RetentionDefault      = 24 * time.Hour
+	AttemptTimeoutDefault = 7 * time.Minute
+	BodyInlineMaxDefault  = 16 << 10
+	BlobTTLDefault        = 7 * 24 * time.Hour
+	// AsynqMaxRetryDefault is the retry count asynq is given. The worker enforces the real,
+	// policy-driven budget itself; asynq's count only has to be higher so that asynq never
+	// archives a job behind the worker's back.
+	AsynqMaxRetryDefault = MaxRetriesLimit + 1
+)
+
+// BlobKeyPrefix prefixes the Redis keys that hold large image bodies.
+const BlobKeyPrefix = "solvequeue:blob:"
+
+// ErrJobNotFound is returned by Status and Wait for an ID no queue holds.
+var ErrJobNotFound = errors.New("job not found")
+
+// Config configures a Client.
+type Config struct {
+	// Redis is the connection to use; the Client does not close it.
+	Redis redis.UniversalClient
+	// Retention is how long a finished job's outcome stays readable. Defaults to 24 h.
+	Retention time.Duration
+	// AttemptTimeout bounds one attempt of a job in the worker. Defaults to 7 min (AnySolver
+	// forgets a task 5 min after creation).
+	AttemptTimeout time.Duration
+	// BodyInlineMax is the largest task "body" carried inside the payload; larger bodies go to
+	// their own Redis key. Defaults to 16 KiB.
+	BodyInlineMax int
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Retention <= 0 {
+		c.Retention = RetentionDefault
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = AttemptTimeoutDefault
+	}
+	if c.BodyInlineMax <= 0 {
+		c.BodyInlineMax = BodyInlineMaxDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Client submits jobs and reads their outcomes. It is safe for concurrent use; share one.
+type Client struct {
+	cfg       Config
+	rc        redis.UniversalClient
+	asynq     *asynq.Client
+	inspector *asynq.Inspector
+}
+
+// NewClient returns a Client on cfg.Redis.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("enqueue: Config.Redis is required")
+	}
+	cfg = cfg.WithDefaults()
+	return &Client{
+		cfg:       cfg,
+		rc:        cfg.Redis,
+		asynq:     asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+	}, nil
+}
+
+// Close releases the Client; the Redis connection given in Config stays open.
+func (c *Client) Close() error { return nil }
+
+// Inspector returns the asynq inspector the Client reads with.
+func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
+
+// Submitted says what Submit did with a job.
+type Submitted struct {
+	ID    string
+	Queue string
+	// Existing is true when a job with this ID was already in the queue (in any state): nothing
+	// new was created and no AnySolver task will be paid for twice.
+	Existing bool
+}
+
+// Submit validates job and puts it on its queue, returning its ID. Submitting an ID that is
+// already in the queue is not an error: the existing job is kept and its ID returned.
+func (c *Client) Submit(ctx context.Context, job Job) (string, error) {
+	s, err := c.SubmitJob(ctx, job)
+	return s.ID, err
+}
+
+// SubmitJob is Submit that also says whether the job already existed.
+func (c *Client) SubmitJob(ctx context.Context, job Job) (Submitted, error) {
+	if err := job.Validate(); err != nil {
+		return Submitted{}, err
+	}
+	task, sub, err := c.prepare(ctx, job)
+	if err != nil {
+		return Submitted{}, err
+	}
+	_, err = c.asynq.EnqueueContext(ctx, task)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		sub.Existing = true
+		return sub, nil
+	case err != nil:
+		return Submitted{}, fmt.Errorf("submit job %s: %w", sub.ID, err)
+	}
+	return sub, nil
+}
+
+// prepare builds the asynq task of a validated job, storing a large body under its own key.
+func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, error) {
+	now := c.cfg.Now()
+	sub := Submitted{ID: job.ID, Queue: job.Queue}
+	if sub.ID == "" {
+		sub.ID = uuid.NewString()
+	}
+	if sub.Queue == "" {
+		sub.Queue = DefaultQueue
+	}
+	deadline, err := ParseDeadline(job.Deadline, now)
+	if err != nil {
+		return nil, Submitted{}, err
+	}
+	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Settings: job.Settings,
+		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC()}
+	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
+		sum := sha256.Sum256([]byte(body))
+		key := BlobKeyPrefix + hex.EncodeToString(sum[:])
+		if err := c.rc.Set(ctx, key, body, BlobTTLDefault).Err(); err != nil {
+			return nil, Submitted{}, fmt.Errorf("store image body of job %s: %w", sub.ID, err)
+		}
+		p.Task = copyMap(job.Task)
+		delete(p.Task, "body")
+		p.BodyRef = key
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, Submitted{}, fmt.Errorf("encode job %s: %w", sub.ID, err)
+	}
+	task := asynq.NewTask(TaskType, data,
+		asynq.Queue(sub.Queue), asynq.TaskID(sub.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
+		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
+	return task, sub, nil
+}
+
+// Status returns the job's current state and, once it ended, its outcome. The queue is looked
+// up when not given ("" searches every queue).
+func (c *Client) Status(ctx context.Context, id string) (Outcome, error) {
+	return c.StatusIn(ctx, "", id)
+}
+
+// StatusIn is Status for a job known to be in queue (faster: no search).
+func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error) {
+	queues := []string{queue}
+	if queue == "" {
+		qs, err := c.inspector.Queues()
+		if err != nil {
+			return Outcome{}, fmt.Errorf("list queues: %w", err)
+		}
+		queues = qs
+	}
+	for _, q := range queues {
+		info, err := c.inspector.GetTaskInfo(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return Outcome{}, fmt.Errorf("read job %s: %w", id, err)
+		}
+		return outcomeOf(info), nil
+	}
+	if dl, err := c.DeadLetter(ctx, queue, id); err == nil {
+		return dl.Outcome(), nil
+	}
+	return Outcome{}, fmt.Errorf("%w: %q (it may never have been submitted, or its outcome outlived its retention)", ErrJobNotFound, id)
+}
+
+// outcomeOf maps asynq's view of a task and the worker's record onto an Outcome.
+func outcomeOf(info *asynq.TaskInfo) Outcome {
+	rec, _ := DecodeRecord(info.Result)
+	out := Outcome{ID: info.ID, Queue: info.Queue, Solution: rec.Solution, Error: rec.Error,
+		Attempts: rec.Attempts, CreateTasks: rec.CreateTasks, Polls: rec.Polls, Retries: rec.Retries,
+		Throttles: rec.Throttles, Cost: rec.Cost, FinishedAt: rec.FinishedAt, NextRunAt: info.NextProcessAt}
+	var p Payload
+	if json.Unmarshal(info.Payload, &p) == nil {
+		out.SubmittedAt = p.SubmittedAt
+	}
+	switch info.State {
+	case asynq.TaskStatePending, asynq.TaskStateAggregating:
+		out.State = StatePending
+	case asynq.TaskStateScheduled:
+		out.State = StateScheduled
+	case asynq.TaskStateActive:
+		out.State = StateActive
+	case asynq.TaskStateRetry:
+		out.State = StateRetrying
+	case asynq.TaskStateArchived:
+		out.State = StateDead
+		if out.Error == nil {
+			out.Error = &ErrorInfo{ErrorCode: "WORKER_ERROR", ErrorDescription: info.LastErr, Decision: "dead"}
+		}
+	case asynq.TaskStateCompleted:
+		out.State = rec.State
+		if !rec.State.Terminal() {
+			out.State = StateSolved
+		}
+	}
+	if out.State.Terminal() {
+		out.NextRunAt = time.Time{}
+	} else {
+		out.Solution = nil
+	}
+	return out
+}
+
+// Wait polls the job until it reaches a terminal state or ctx ends.
+func (c *Client) Wait(ctx context.Context, id string) (Outcome, error) {
+	return c.WaitIn(ctx, "", id)
+}
+
+// WaitIn is Wait for a job known to be in queue.
+func (c *Client) WaitIn(ctx context.Context, queue, id string) (Outcome, error) {
+	delay := 100 * time.Millisecond
+	for {
+		out, err := c.StatusIn(ctx, queue, id)
+		if err != nil && !isTransient(err) {
+			return out, err
+		}
+		if err == nil && out.State.Terminal() {
+			return out, nil
+		}
+		if queue == "" && err == nil {
+			queue = out.Queue
+		}
+		select {
+		case <-ctx.Done():
+			return out, fmt.Errorf("wait for job %s: %w", id, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+// isTransient reports whether a Status error may pass by itself (Redis restarting).
+func isTransient(err error) bool {
+	if errors.Is(err, ErrJobNotFound) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "EOF") ||
+		strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "LOADING") || strings.Contains(msg, "reset by peer")
+}

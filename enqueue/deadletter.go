@@ -1,0 +1,130 @@
+package enqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// DeadLetterKey is the Redis hash of the durable dead-letter queue: field "queue/id", value a
+// JSON DeadLetter. Unlike asynq's archive (trimmed silently at 10,000 tasks per queue and after
+// 90 days) nothing trims it: an entry leaves by a redrive or a purge.
+const DeadLetterKey = "solvequeue:dlq"
+
+// DeadLetter is one job in the dead-letter queue, with everything needed to redrive it.
+type DeadLetter struct {
+	ID      string          `json:"id"`
+	Queue   string          `json:"queue"`
+	Payload json.RawMessage `json:"payload"`
+	Record  Record          `json:"record"`
+	DeadAt  time.Time       `json:"deadAt"`
+}
+
+// DeadLetterField is the hash field of a job in DeadLetterKey.
+func DeadLetterField(queue, id string) string { return queue + "/" + id }
+
+// Outcome is the dead job as a producer sees it.
+func (d DeadLetter) Outcome() Outcome {
+	r := d.Record
+	out := Outcome{ID: d.ID, Queue: d.Queue, State: StateDead, Error: r.Error, Attempts: r.Attempts,
+		CreateTasks: r.CreateTasks, Polls: r.Polls, Retries: r.Retries, Throttles: r.Throttles,
+		Cost: r.Cost, FinishedAt: d.DeadAt}
+	var p Payload
+	if json.Unmarshal(d.Payload, &p) == nil {
+		out.SubmittedAt = p.SubmittedAt
+	}
+	return out
+}
+
+// DeadLetter reads one entry; queue "" searches every entry for the id.
+func (c *Client) DeadLetter(ctx context.Context, queue, id string) (DeadLetter, error) {
+	if queue != "" {
+		raw, err := c.rc.HGet(ctx, DeadLetterKey, DeadLetterField(queue, id)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return DeadLetter{}, fmt.Errorf("%w: %q is not in the dead-letter queue", ErrJobNotFound, id)
+		}
+		if err != nil {
+			return DeadLetter{}, fmt.Errorf("read dead letter %s: %w", id, err)
+		}
+		var d DeadLetter
+		return d, json.Unmarshal(raw, &d)
+	}
+	all, err := c.DeadLetters(ctx)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	for _, d := range all {
+		if d.ID == id {
+			return d, nil
+		}
+	}
+	return DeadLetter{}, fmt.Errorf("%w: %q is not in the dead-letter queue", ErrJobNotFound, id)
+}
+
+// DeadLetters lists the dead-letter queue, oldest first.
+func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	raw, err := c.rc.HGetAll(ctx, DeadLetterKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the dead-letter queue: %w", err)
+	}
+	out := make([]DeadLetter, 0, len(raw))
+	for field, v := range raw {
+		var d DeadLetter
+		if err := json.Unmarshal([]byte(v), &d); err != nil {
+			queue, id, _ := strings.Cut(field, "/")
+			d = DeadLetter{ID: id, Queue: queue, Record: Record{State: StateDead,
+				Error: &ErrorInfo{ErrorCode: "UNREADABLE_DEAD_LETTER", ErrorDescription: err.Error()}}}
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].DeadAt.Equal(out[j].DeadAt) {
+			return out[i].DeadAt.Before(out[j].DeadAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Redrive gives a dead job a fresh start: the archived asynq task (if asynq has not trimmed it)
+// is deleted and a new task with the same ID, payload and a fresh retry budget is enqueued
+// (asynq's own "run" keeps the spent retry count). The entry leaves the dead-letter queue.
+func (c *Client) Redrive(ctx context.Context, d DeadLetter) error {
+	if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
+		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return fmt.Errorf("redrive %s: remove the archived task: %w", d.ID, err)
+	}
+	task := asynq.NewTask(TaskType, d.Payload,
+		asynq.Queue(d.Queue), asynq.TaskID(d.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
+		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
+	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil {
+		return fmt.Errorf("redrive %s: enqueue: %w (is the job running again already?)", d.ID, err)
+	}
+	if err := c.rc.HDel(ctx, DeadLetterKey, DeadLetterField(d.Queue, d.ID)).Err(); err != nil {
+		return fmt.Errorf("redrive %s: the job is queued but its dead letter stays: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Purge deletes dead letters for good, with their archived asynq tasks.
+func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
+	n := 0
+	for _, d := range letters {
+		if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
+			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return n, fmt.Errorf("purge %s: %w", d.ID, err)
+		}
+		if err := c.rc.HDel(ctx, DeadLetterKey, DeadLetterField(d.Queue, d.ID)).Err(); err != nil {
+			return n, fmt.Errorf("purge %s: %w", d.ID, err)
+		}
+		n++
+	}
+	return n, nil
+}

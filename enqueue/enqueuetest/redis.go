@@ -1,0 +1,347 @@
+// Package enqueuetest starts throwaway redis-server processes for tests, the demo
+// and the bench, each on its own free port and data directory. It owns nothing of
+// solvequeue's queues: it only gives them a real Redis to run against.
+package enqueuetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// ErrNoRedisServer means the redis-server binary is not installed.
+var ErrNoRedisServer = errors.New("redis-server not found: install redis-server (apt-get install redis-server)")
+
+const (
+	// readyTimeout bounds the wait for a started server to answer PING.
+	readyTimeout = 10 * time.Second
+	// stopTimeout bounds the wait for a SIGTERM before a SIGKILL.
+	stopTimeout = 10 * time.Second
+	// logName is the child's stdout and stderr, in its data directory.
+	logName = "redis-server.log"
+	// logTail is how much of the log an error quotes.
+	logTail = 2048
+)
+
+// RedisOptions configures a RedisServer. The zero value is a server without
+// persistence on a free port in a new temporary directory.
+type RedisOptions struct {
+	AppendOnly  bool     // turn the append-only file on; off by default, and RDB snapshots are always off
+	AppendFsync string   // with AppendOnly: "always" or "everysec" (the default)
+	Port        int      // 0 picks a free port
+	Dir         string   // the data directory; "" makes a temporary one, which Stop removes
+	Args        []string // extra redis-server arguments, such as "--maxmemory", "10mb"
+	Binary      string   // the server binary; "" looks up redis-server on PATH
+}
+
+// RedisServer is a redis-server child process on 127.0.0.1 with its own data directory.
+// Its methods are safe for concurrent use.
+type RedisServer struct {
+	Addr string // "127.0.0.1:port"
+	Dir  string // the data directory, which also holds the server's log
+
+	bin     string
+	args    []string
+	port    int
+	ownDir  bool
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has exited
+	stopped bool
+}
+
+// StartRedisServer starts redis-server and waits, at most 10 s or until ctx ends,
+// until it answers PING. Without redis-server it returns an error wrapping
+// ErrNoRedisServer. A server that does not come up is killed, and the error
+// quotes the end of its log.
+func StartRedisServer(ctx context.Context, opts RedisOptions) (*RedisServer, error) {
+	bin := opts.Binary
+	if bin == "" {
+		bin = "redis-server"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", ErrNoRedisServer, err)
+	}
+	switch opts.AppendFsync {
+	case "", "always", "everysec":
+	default:
+		return nil, fmt.Errorf("start redis-server: AppendFsync must be \"always\" or \"everysec\", got %q", opts.AppendFsync)
+	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return nil, fmt.Errorf("start redis-server: Port must be between 0 and 65535, got %d", opts.Port)
+	}
+	s := &RedisServer{bin: path, Dir: opts.Dir}
+	if s.Dir == "" {
+		if s.Dir, err = os.MkdirTemp("", "solvequeue-redis-"); err != nil {
+			return nil, fmt.Errorf("start redis-server: %w", err)
+		}
+		s.ownDir = true
+	}
+	s.args = serverArgs(s.Dir, opts)
+
+	// A free port may be taken by someone else before redis-server binds it: try again.
+	for attempt := 0; ; attempt++ {
+		s.port = opts.Port
+		if s.port == 0 {
+			if s.port, err = freePort(); err != nil {
+				s.removeDir()
+				return nil, fmt.Errorf("start redis-server: %w", err)
+			}
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+		err = s.start(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if opts.Port != 0 || attempt == 2 || !bytes.Contains(s.readLog(), []byte("Address already in use")) {
+			s.removeDir()
+			return nil, err
+		}
+	}
+}
+
+// serverArgs returns redis-server's arguments, the port excepted.
+func serverArgs(dir string, opts RedisOptions) []string {
+	args := []string{
+		"--bind", "127.0.0.1",
+		"--protected-mode", "no",
+		"--dir", dir,
+		"--save", "",
+		"--appendonly", "no",
+		"--daemonize", "no",
+		"--logfile", "",
+	}
+	if opts.AppendOnly {
+		fsync := opts.AppendFsync
+		if fsync == "" {
+			fsync = "everysec"
+		}
+		args = append(args, "--appendonly", "yes", "--appendfsync", fsync)
+	}
+	return append(args, opts.Args...)
+}
+
+// freePort asks the kernel for a port nobody listens on.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// start runs the process on s.port and waits for PING.
+func (s *RedisServer) start(ctx context.Context) error {
+	logf, err := os.OpenFile(filepath.Join(s.Dir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	defer logf.Close() // the child keeps its own copy
+	cmd := exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port)}, s.args...)...)
+	cmd.Dir = s.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+
+	if err := waitReady(ctx, s.Addr, cmd.Process.Pid, exited); err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("redis-server on %s: %w; its log ends:\n%s", s.Addr, err, s.readLog())
+	}
+	return nil
+}
+
+// waitReady waits until the server started as pid answers PING, the process
+// exits, ctx ends or readyTimeout passes. It checks the answering server's
+// process ID: another server may hold the port, and its PING proves nothing.
+func waitReady(ctx context.Context, addr string, pid int, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var c *redis.Client
+	defer func() {
+		if c != nil {
+			_ = c.Close()
+		}
+	}()
+	last := errors.New("not listening yet")
+	for {
+		// Dial first: go-redis logs every failed dial, and a starting server refuses many.
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
+			last = err
+		} else {
+			_ = conn.Close()
+			if c == nil {
+				c = newClient(addr)
+			}
+			last = checkPID(ctx, c, pid)
+			if last == nil {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return errors.New("exited before answering PING")
+		case <-ctx.Done():
+			return fmt.Errorf("no answer to PING: %w (last error: %v)", ctx.Err(), last)
+		case <-tick.C:
+		}
+	}
+}
+
+// checkPID pings the server at c and checks that it runs as pid.
+func checkPID(ctx context.Context, c *redis.Client, pid int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			if v == strconv.Itoa(pid) {
+				return nil
+			}
+			return fmt.Errorf("another redis-server (pid %s) answers on %s", v, c.Options().Addr)
+		}
+	}
+	return errors.New("INFO server has no process_id")
+}
+
+// newClient is a quiet go-redis client for addr.
+func newClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr:                     addr,
+		DialTimeout:              time.Second,
+		MaxRetries:               -1,
+		PoolSize:                 1,
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	})
+}
+
+// URL returns the server's address as a Redis URL, "redis://127.0.0.1:port".
+func (s *RedisServer) URL() string { return "redis://" + s.Addr }
+
+// Stop ends the server for good: SIGTERM, up to 10 s of grace, then SIGKILL. It
+// removes the data directory if StartRedisServer made it. Calling Stop again is a no-op.
+func (s *RedisServer) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	err := s.terminate()
+	s.removeDir()
+	return err
+}
+
+// Kill ends the process with SIGKILL, as a crash would, keeping its data for Restart.
+func (s *RedisServer) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || isDone(s.exited) {
+		return nil
+	}
+	if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill redis-server on %s: %w", s.Addr, err)
+	}
+	<-s.exited
+	return nil
+}
+
+// Restart stops the server gracefully if it is running, then starts it again on
+// the same port and data directory and waits for PING. What survives depends
+// on the persistence chosen: with AppendOnly, every acknowledged write with
+// AppendFsync "always", and all but about the last second with "everysec".
+func (s *RedisServer) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return fmt.Errorf("restart redis-server on %s: it was stopped for good", s.Addr)
+	}
+	err := s.terminate()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.start(ctx)
+}
+
+// terminate sends SIGTERM and waits, then SIGKILL. s.mu must be held.
+func (s *RedisServer) terminate() error {
+	if s.cmd == nil || isDone(s.exited) {
+		return nil
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stop redis-server on %s: %w", s.Addr, err)
+	}
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(stopTimeout):
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	return fmt.Errorf("stop redis-server on %s: no exit %v after SIGTERM, killed", s.Addr, stopTimeout)
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *RedisServer) removeDir() {
+	if s.ownDir {
+		_ = os.RemoveAll(s.Dir)
+	}
+}
+
+// readLog returns the end of the server's log.
+func (s *RedisServer) readLog() []byte {
+	f, err := os.Open(filepath.Join(s.Dir, logName))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > logTail {
+		_, _ = f.Seek(-logTail, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return b
+}

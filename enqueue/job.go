@@ -1,0 +1,115 @@
+package enqueue
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// TaskType is the asynq task type of a solve job.
+const TaskType = "anysolver:solve"
+
+// DefaultQueue is the queue a job goes to when it names none.
+const DefaultQueue = "default"
+
+// Job is one captcha to solve, as a producer submits it: DESIGN.md's job line.
+//
+// Task is the AnySolver task object exactly as AnySolver's createTask expects it under "task";
+// known task types are checked for their required fields and any other type passes through, so
+// new AnySolver types work on day one.
+type Job struct {
+	// ID is an optional idempotency key: submitting the same ID to the same queue twice gives
+	// back the first job and never creates a second. Empty means a fresh random ID.
+	ID string `json:"id,omitempty"`
+	// Queue is the asynq queue to use. Defaults to DefaultQueue.
+	Queue string `json:"queue,omitempty"`
+	// Provider is passed to AnySolver as the top-level "provider" (e.g. "CapSolver").
+	Provider string `json:"provider,omitempty"`
+	// Settings is passed to AnySolver as the top-level "settings" object.
+	Settings map[string]any `json:"settings,omitempty"`
+	// Deadline is an RFC 3339 time or a Go duration counted from submission ("10m"). After it
+	// no new AnySolver task is created for the job; a solution already being polled is still kept.
+	Deadline string `json:"deadline,omitempty"`
+	// MaxRetries overrides the worker policy's retry budget for this job (0 to 100).
+	MaxRetries *int `json:"maxRetries,omitempty"`
+	// Task is the AnySolver task object; "type" is required.
+	Task map[string]any `json:"task"`
+}
+
+// ParseJob decodes one job line strictly: unknown top-level fields, trailing data and a missing
+// task are errors, and numbers inside the task keep their exact text. It does not validate the
+// task; call Validate for that.
+func ParseJob(line []byte) (Job, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var job Job
+	if err := dec.Decode(&job); err != nil {
+		return Job{}, describeJSONError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Job{}, &ValidationError{Field: "(line)", Problem: "has data after the JSON object"}
+	}
+	return job, nil
+}
+
+// describeJSONError turns encoding/json's errors into ones that name the field or byte offset.
+func describeJSONError(err error) error {
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return &ValidationError{Field: "(line)", Problem: fmt.Sprintf("is not valid JSON at byte %d: %v", syntax.Offset, err)}
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "(line)"
+		}
+		return &ValidationError{Field: field, Problem: fmt.Sprintf("must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+	case errors.Is(err, io.EOF):
+		return &ValidationError{Field: "(line)", Problem: "is empty"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &ValidationError{Field: "(line)", Problem: "is truncated JSON"}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &ValidationError{Field: name, Problem: "is not a job field (want id, queue, provider, settings, deadline, maxRetries, task)"}
+	default:
+		return &ValidationError{Field: "(line)", Problem: err.Error()}
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "map", "struct":
+		return "an object"
+	case "ptr", "int", "int64":
+		return "a number"
+	case "string":
+		return "a string"
+	default:
+		return goKind
+	}
+}
+
+// ParseDeadline resolves a job's Deadline against the submission time: an RFC 3339 time is taken
+// as it is, a duration is added to submitted. An empty deadline gives the zero time.
+func ParseDeadline(deadline string, submitted time.Time) (time.Time, error) {
+	if deadline == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, deadline); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(deadline)
+	if err != nil {
+		return time.Time{}, &ValidationError{Field: "deadline", Problem: fmt.Sprintf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration (10m)", deadline)}
+	}
+	if d <= 0 {
+		return time.Time{}, &ValidationError{Field: "deadline", Problem: fmt.Sprintf("duration %q must be positive", deadline)}
+	}
+	return submitted.Add(d), nil
+}

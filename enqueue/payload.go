@@ -1,0 +1,65 @@
+package enqueue
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// PayloadVersion is the version of the Payload format this package writes and reads.
+const PayloadVersion = 1
+
+// Payload is what a solve job carries in Redis: the job minus its ID and queue (asynq keeps
+// those), with the deadline resolved to a time. It never carries the AnySolver key. A large
+// image body travels under its own Redis key (BodyRef) so that asynq's heartbeat, which rewrites
+// every active task with its payload every 5 s, stays cheap.
+type Payload struct {
+	V           int            `json:"v"`
+	Task        map[string]any `json:"task"`
+	BodyRef     string         `json:"bodyRef,omitempty"`
+	Provider    string         `json:"provider,omitempty"`
+	Settings    map[string]any `json:"settings,omitempty"`
+	Deadline    time.Time      `json:"deadline,omitzero"`
+	MaxRetries  *int           `json:"maxRetries,omitempty"`
+	SubmittedAt time.Time      `json:"submittedAt"`
+}
+
+// TaskType returns the AnySolver task type, e.g. "RecaptchaV2TaskProxyless".
+func (p Payload) TaskType() string {
+	s, _ := p.Task["type"].(string)
+	return s
+}
+
+// DecodePayload reads a payload from Redis and checks it as strictly as a submitted job, so
+// that a poisoned task (garbage put into Redis by hand, a payload from a future version) is
+// refused with a reason instead of reaching AnySolver.
+func DecodePayload(data []byte) (Payload, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var p Payload
+	if err := dec.Decode(&p); err != nil {
+		return Payload{}, fmt.Errorf("payload is not a solve job: %w", describeJSONError(err))
+	}
+	if p.V != PayloadVersion {
+		return Payload{}, fmt.Errorf("payload version %d is not %d: submitted by another solvequeue version", p.V, PayloadVersion)
+	}
+	task := p.Task
+	if p.BodyRef != "" && task != nil {
+		// The body is fetched from Redis by the worker; check the rest with a stand-in.
+		task = copyMap(task)
+		task["body"] = "AA=="
+	}
+	if err := validateTask(task); err != nil {
+		return Payload{}, fmt.Errorf("payload is not a valid solve job: %w", err)
+	}
+	return p, nil
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
