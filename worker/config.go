@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+)
+
+// Defaults for Config.
+const (
+	// ConcurrencyDefault is sized for I/O-bound solving: a job spends seconds waiting on
+	// AnySolver and microseconds of CPU, so a worker keeps a thousand in flight (asynq's own
+	// default, the number of CPUs, would keep two).
+	ConcurrencyDefault     = 1000
+	ShutdownTimeoutDefault = 10 * time.Second
+	RemoteTTLDefault       = 5 * time.Minute
+	LifetimeDefault        = 24 * time.Hour
+)
+
+// QueuesDefault returns the queues a worker serves when none are given, with their weights:
+// "critical" is fetched six times as often as "low".
+func QueuesDefault() map[string]int { return map[string]int{"critical": 6, "default": 3, "low": 1} }
+
+// Config configures a Worker.
+type Config struct {
+	// Redis is the connection asynq and the worker use. Required.
+	Redis redis.UniversalClient
+	// AnySolver is the client jobs are solved with. Required.
+	AnySolver *anysolver.Client
+	// Policy classifies AnySolver's errors. Defaults to classify.Default().
+	Policy *classify.Policy
+	// Queues maps the queues served to their weights. Defaults to QueuesDefault().
+	Queues map[string]int
+	// StrictPriority serves a higher-weight queue until it is empty. Defaults to false.
+	StrictPriority bool
+	// Concurrency is how many jobs run at once. Defaults to 1000.
+	Concurrency int
+	// ShutdownTimeout is how long a stopping worker lets running jobs finish before it hands
+	// them back (with their remote task ids kept). Defaults to 10 s.
+	ShutdownTimeout time.Duration
+	// Poll says when remote tasks are polled. Defaults to adaptive polling.
+	Poll PollConfig
+	// Breaker configures the account breaker. Defaults to on.
+	Breaker BreakerConfig
+	// Observer is told about every outcome and call, for metrics. Defaults to none.
+	Observer Observer
+	// Logger receives one line per outcome and per breaker change. Defaults to slog.Default().
+	Logger *slog.Logger
+	// RemoteTTL is how long AnySolver keeps a task's result. Defaults to 5 min.
+	RemoteTTL time.Duration
+	// Lifetime bounds the throttling of a job that has no deadline of its own. Defaults to 24 h.
+	Lifetime time.Duration
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Policy == nil {
+		c.Policy = classify.Default()
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = QueuesDefault()
+	} else {
+		c.Queues = maps.Clone(c.Queues)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = ConcurrencyDefault
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	c.Poll = c.Poll.WithDefaults()
+	c.Breaker = c.Breaker.WithDefaults()
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.RemoteTTL <= 0 {
+		c.RemoteTTL = RemoteTTLDefault
+	}
+	if c.Lifetime <= 0 {
+		c.Lifetime = LifetimeDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+func (c Config) validate() error {
+	if c.Redis == nil {
+		return errors.New("worker: Redis is required")
+	}
+	if c.AnySolver == nil {
+		return errors.New("worker: AnySolver is required (set ANYSOLVER_API_KEY)")
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("worker: Concurrency must be at least 1, got %d", c.Concurrency)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("worker: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
+	}
+	for q, w := range c.Queues {
+		if !queueName.MatchString(q) {
+			return fmt.Errorf("worker: queue name %q must be 1-64 letters, digits, '_', '.', ':' or '-'", q)
+		}
+		if w < 1 {
+			return fmt.Errorf("worker: queue %q must have a weight of at least 1, got %d", q, w)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// DeadLetterMirrorInterval is how often the mirror looks for archived jobs without an entry.
+const DeadLetterMirrorInterval = 30 * time.Second
+
+// deadLetterMirror copies into the durable dead-letter queue any solve job that asynq archived
+// without the handler (a crash loop that spent asynq's own retry count, say), before asynq's
+// archive trims it.
+type deadLetterMirror struct {
+	deadLetterMirrorParams
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+type deadLetterMirrorParams struct {
+	rc        redis.UniversalClient
+	inspector *asynq.Inspector
+	queues    []string
+	store     *store
+	log       *slog.Logger
+	now       func() time.Time
+	interval  time.Duration
+}
+
+func newDeadLetterMirror(p deadLetterMirrorParams) *deadLetterMirror {
+	if p.interval <= 0 {
+		p.interval = DeadLetterMirrorInterval
+	}
+	return &deadLetterMirror{deadLetterMirrorParams: p, stop: make(chan struct{})}
+}
+
+func (m *deadLetterMirror) start(ctx context.Context) {
+	m.done.Add(1)
+	go func() {
+		defer m.done.Done()
+		t := time.NewTicker(m.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				m.sweep(ctx)
+			}
+		}
+	}()
+}
+
+func (m *deadLetterMirror) shutdown() {
+	close(m.stop)
+	m.done.Wait()
+}
+
+// sweep mirrors archived solve jobs that have no dead-letter entry yet.
+func (m *deadLetterMirror) sweep(ctx context.Context) int {
+	n := 0
+	for _, q := range m.queues {
+		for page := 1; ; page++ {
+			tasks, err := m.inspector.ListArchivedTasks(q, asynq.PageSize(500), asynq.Page(page))
+			if err != nil || len(tasks) == 0 {
+				break
+			}
+			for _, t := range tasks {
+				if t.Type != enqueue.TaskType {
+					continue
+				}
+				exists, err := m.rc.HExists(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(q, t.ID)).Result()
+				if err != nil || exists {
+					continue
+				}
+				rec, _ := enqueue.DecodeRecord(t.Result)
+				rec.State = enqueue.StateDead
+				if rec.Error == nil {
+					rec.Error = &enqueue.ErrorInfo{ErrorCode: "WORKER_ERROR", ErrorDescription: t.LastErr, Decision: "dead"}
+				}
+				if err := m.store.addDeadLetter(ctx, q, t.ID, t.Payload, rec, m.now()); err == nil {
+					n++
+				}
+			}
+			if len(tasks) < 500 {
+				break
+			}
+		}
+	}
+	if n > 0 {
+		m.log.Warn("mirrored archived jobs into the dead-letter queue", "count", n)
+	}
+	return n
+}

@@ -1,0 +1,408 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+)
+
+// Codes the worker itself gives to outcomes that AnySolver had no part in.
+const (
+	CodeInvalidPayload = "INVALID_PAYLOAD" // the task in Redis is not a solve job we can read
+	CodeJobExpired     = "JOB_EXPIRED"     // the job's deadline passed before any attempt
+	CodeRemoteExpired  = "TASK_NOT_FOUND"  // the remote task outlived AnySolver's 5 minutes or its poll limit
+)
+
+// resumeMargin keeps a worker from resuming a remote task that AnySolver is about to forget.
+const resumeMargin = 10 * time.Second
+
+// handler is the anysolver:solve handler: one call of ProcessTask is one attempt of one job.
+type handler struct {
+	policy    *classify.Policy
+	anysolver *anysolver.Client
+	store     *store
+	poller    *poller
+	breaker   *breaker // nil when disabled
+	observer  Observer
+	log       *slog.Logger
+	now       func() time.Time
+	jitter    func() float64
+	remoteTTL time.Duration
+	lifetime  time.Duration
+}
+
+// attempt is the state of one handler run.
+type attempt struct {
+	id, queue string
+	retried   int
+	raw       []byte
+	payload   enqueue.Payload
+	rec       enqueue.Record
+	started   time.Time
+	solveTime time.Duration
+}
+
+// ProcessTask runs one attempt of a solve job: resume the paid remote task if there is one,
+// else create one, poll it, and record the outcome. It is idempotent: a job redelivered after
+// its outcome was recorded ends as recorded without calling AnySolver.
+func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	a := &attempt{raw: t.Payload(), started: h.now()}
+	a.id, _ = asynq.GetTaskID(ctx)
+	a.queue, _ = asynq.GetQueueName(ctx)
+	a.retried, _ = asynq.GetRetryCount(ctx)
+	rec, err := h.store.load(ctx, a.queue, a.id)
+	if err != nil {
+		return err
+	}
+	a.rec = rec
+	if rec.State.Terminal() {
+		return h.replay(ctx, a)
+	}
+	p, err := enqueue.DecodePayload(a.raw)
+	if err != nil {
+		return h.conclude(ctx, a, &FailedError{cause{
+			Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeInvalidPayload, Reason: "the job in Redis cannot be read"},
+			Info:    enqueue.ErrorInfo{ErrorCode: CodeInvalidPayload, ErrorDescription: err.Error(), Decision: string(classify.Failed)},
+		}})
+	}
+	a.payload = p
+	return h.conclude(ctx, a, h.solve(ctx, a))
+}
+
+// replay ends a redelivered job as its record says.
+func (h *handler) replay(ctx context.Context, a *attempt) error {
+	h.log.Info("job redelivered after its outcome; ending as recorded", "job_id", a.id, "queue", a.queue, "state", a.rec.State)
+	if a.rec.State != enqueue.StateDead {
+		return nil
+	}
+	if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, a.rec, h.now()); err != nil {
+		return err
+	}
+	c := cause{}
+	if a.rec.Error != nil {
+		c.Info = *a.rec.Error
+	}
+	return fmt.Errorf("%w: %w", &DeadError{c}, asynq.SkipRetry)
+}
+
+// solve runs the attempt and returns nil when solved or the verdict on why not.
+func (h *handler) solve(ctx context.Context, a *attempt) error {
+	now := h.now()
+	if a.rec.StartedAt.IsZero() {
+		a.rec.StartedAt = now.UTC()
+	}
+	if r := a.rec.Remote; r != nil && now.Sub(r.CreatedAt) < h.remoteTTL-resumeMargin {
+		if id, err := anysolver.ParseTaskID(r.TaskID); err == nil {
+			a.rec.Attempts++
+			h.log.Info("resuming a paid AnySolver task instead of creating another",
+				"job_id", a.id, "queue", a.queue, "remote_task_id", id.String(), "age", now.Sub(r.CreatedAt).Round(time.Second))
+			return h.poll(ctx, a, id, r.CreatedAt, true)
+		}
+	}
+	a.rec.Remote = nil
+	if dl := a.payload.Deadline; !dl.IsZero() && !now.Before(dl) {
+		return h.expired(a)
+	}
+	task := a.payload.Task
+	if a.payload.BodyRef != "" {
+		body, err := h.store.loadBody(ctx, a.payload.BodyRef)
+		if err != nil {
+			return &FailedError{cause{Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeInvalidPayload},
+				Info: enqueue.ErrorInfo{ErrorCode: CodeInvalidPayload, ErrorDescription: err.Error(), Decision: string(classify.Failed)}}}
+		}
+		task = copyTask(task)
+		task["body"] = body
+	}
+	a.rec.Attempts++
+	// A createTask is paid: once sent, it is seen through and its id recorded even if the
+	// worker is shutting down, so that the next worker resumes it instead of paying again.
+	callCtx := context.WithoutCancel(ctx)
+	began := h.now()
+	res, err := h.anysolver.CreateTask(callCtx, anysolver.CreateTaskRequest{Task: task, Provider: a.payload.Provider, Settings: a.payload.Settings})
+	h.observer.Called(string(classify.CallCreateTask), callOutcome(err), h.now().Sub(began))
+	a.rec.CreateTasks++
+	if err != nil {
+		return h.classified(ctx, a, classify.CallCreateTask, err)
+	}
+	if res.Ready {
+		a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
+		return nil
+	}
+	rawID, err := json.Marshal(res.TaskID)
+	if err != nil {
+		return fmt.Errorf("encode remote task id: %w", err)
+	}
+	a.rec.Remote = &enqueue.Remote{TaskID: rawID, CreatedAt: began.UTC()}
+	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
+		// Polling goes on from memory; only a crash now would lose the remote id.
+		h.log.Error("could not record the remote task id before polling", "job_id", a.id, "err", err)
+	}
+	return h.poll(ctx, a, res.TaskID, began, false)
+}
+
+// expired ends a job whose deadline passed before this attempt could create a task.
+func (h *handler) expired(a *attempt) error {
+	if a.rec.CreateTasks == 0 {
+		return &FailedError{cause{Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeJobExpired},
+			Info: enqueue.ErrorInfo{ErrorCode: CodeJobExpired, ErrorDescription: "the job's deadline passed before any attempt", Decision: string(classify.Failed)}}}
+	}
+	info := enqueue.ErrorInfo{ErrorCode: CodeJobExpired, ErrorDescription: "the job's deadline passed"}
+	if a.rec.Error != nil {
+		info = *a.rec.Error
+		info.ErrorDescription += " (then the job's deadline passed)"
+	}
+	info.Decision = string(classify.Dead)
+	return &DeadError{cause{Verdict: classify.Verdict{Decision: classify.Dead, Code: info.ErrorCode}, Info: info}}
+}
+
+// poll polls a remote task until it is ready, gone, expired, or ctx ends. Passing trouble
+// (transport failures, AnySolver's internal errors, rate limits) does not end the attempt: the
+// task is paid, so it is polled again with backoff for as long as AnySolver keeps it.
+func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, created time.Time, resumed bool) error {
+	typ := a.payload.TaskType()
+	delay := h.poller.firstDelay(typ)
+	if resumed {
+		delay = 0
+	}
+	var lastBusy time.Duration
+	troubleDelay := time.Duration(0)
+	for polls := 0; ; polls++ {
+		if err := sleep(ctx, delay); err != nil {
+			return err
+		}
+		elapsed := h.now().Sub(created)
+		if elapsed >= h.remoteTTL || polls >= MaxPollsPerTask {
+			a.rec.Remote = nil
+			return h.verdict(a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: CodeRemoteExpired,
+				ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), polls)})
+		}
+		began := h.now()
+		res, err := h.anysolver.GetTaskResult(ctx, id)
+		h.observer.Called(string(classify.CallGetTaskResult), callOutcome(err), h.now().Sub(began))
+		a.rec.Polls++
+		if err != nil {
+			ce, ok := anysolver.AsClassifyError(err)
+			if !ok {
+				return err
+			}
+			v := h.policy.Classify(ce)
+			if v.Account || !remoteStillAlive(err, ce, v) {
+				if !v.Account {
+					a.rec.Remote = nil
+				}
+				return h.classified(ctx, a, classify.CallGetTaskResult, err)
+			}
+			troubleDelay = min(max(2*troubleDelay, h.poller.cfg.Interval), 15*time.Second)
+			delay = max(troubleDelay, v.Wait)
+			delay += time.Duration(h.jitter() * float64(delay) / 2)
+			h.log.Debug("poll failed; polling the paid task again", "job_id", a.id, "code", v.Code, "in", delay)
+			continue
+		}
+		troubleDelay = 0
+		elapsed = h.now().Sub(created)
+		if res.Status == anysolver.StatusReady {
+			h.poller.observe(typ, lastBusy, elapsed)
+			a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
+			a.solveTime = elapsed
+			return nil
+		}
+		lastBusy = elapsed
+		delay = h.poller.interval(typ, elapsed)
+	}
+}
+
+// remoteStillAlive reports whether a failed poll leaves the remote task worth polling again:
+// transport trouble, AnySolver's internal (errorId 2) errors and rate limits say nothing about
+// the task, while status "failed", TASK_NOT_FOUND and other errorId 1 codes end it.
+func remoteStillAlive(err error, ce classify.Error, v classify.Verdict) bool {
+	if ce.Failure != classify.FailureNone || v.Decision == classify.Throttle {
+		return true
+	}
+	var apiErr *anysolver.APIError
+	return ce.ErrorID == 2 && !(errors.As(err, &apiErr) && apiErr.TaskFailed)
+}
+
+// classified turns a client error into the verdict for the attempt, consulting the breaker.
+func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) error {
+	ce, ok := anysolver.AsClassifyError(err)
+	if !ok {
+		return err
+	}
+	ce.Call = call
+	return h.verdictFor(ctx, a, ce)
+}
+
+func (h *handler) verdict(a *attempt, ce classify.Error) error {
+	return h.verdictFor(context.Background(), a, ce)
+}
+
+func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) error {
+	v := h.policy.Classify(ce)
+	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: v.Code, ErrorDescription: ce.ErrorDescription,
+		Call: string(ce.Call), Attempt: a.rec.Attempts}
+	if info.ErrorDescription == "" {
+		info.ErrorDescription = v.Reason
+	}
+	if v.Account && h.breaker != nil {
+		opened, err := h.breaker.trip(ctx, v.Code, info.ErrorDescription)
+		if err == nil && !opened {
+			info.Decision = string(classify.Throttle)
+			info.ErrorDescription += " (held by the account breaker)"
+			return &ThrottleError{cause: cause{Verdict: v, Info: info}, Wait: h.breaker.cfg.ProbeMin}
+		}
+	}
+	return verdictError(v, info)
+}
+
+// conclude records the attempt's verdict and translates it for asynq: nil completes the task
+// (solved and failed keep their record for the retention time), a RetryError or ThrottleError
+// schedules the next attempt, and a dead job is archived with SkipRetry after its durable
+// dead-letter entry is written. This is the one place where outcomes meet asynq.
+func (h *handler) conclude(ctx context.Context, a *attempt, err error) error {
+	now := h.now()
+	var (
+		retry    *RetryError
+		throttle *ThrottleError
+		failed   *FailedError
+		dead     *DeadError
+	)
+	switch {
+	case err == nil:
+		a.rec.State, a.rec.Error, a.rec.Remote = enqueue.StateSolved, nil, nil
+		return h.finish(ctx, a, now, "")
+	case errors.As(err, &failed):
+		a.rec.State, a.rec.Error, a.rec.Remote = enqueue.StateFailed, &failed.Info, nil
+		return h.finish(ctx, a, now, failed.Info.ErrorCode)
+	case errors.As(err, &dead):
+		return h.bury(ctx, a, dead.cause, now)
+	case errors.As(err, &retry):
+		budget := h.policy.MaxRetries()
+		if a.payload.MaxRetries != nil {
+			budget = *a.payload.MaxRetries
+		}
+		if a.retried >= budget {
+			retry.Info.ErrorDescription += fmt.Sprintf(" (retry budget of %d spent)", budget)
+			return h.bury(ctx, a, retry.cause, now)
+		}
+		retry.Delay = h.policy.RetryDelay(a.retried, h.jitter())
+		if dl := a.payload.Deadline; !dl.IsZero() && !now.Add(retry.Delay).Before(dl) {
+			retry.Info.ErrorDescription += " (the job's deadline passes before the next try)"
+			return h.bury(ctx, a, retry.cause, now)
+		}
+		a.rec.State, a.rec.Error = enqueue.StateRetrying, &retry.Info
+		a.rec.Retries++
+		h.reschedule(ctx, a, retry.cause, retry.Delay)
+		return retry
+	case errors.As(err, &throttle):
+		throttle.Wait = max(throttle.Wait, h.policy.ThrottleDelay(throttle.Verdict, h.jitter()))
+		limit := a.payload.Deadline
+		if limit.IsZero() {
+			limit = a.payload.SubmittedAt.Add(h.lifetime)
+		}
+		if !now.Add(throttle.Wait).Before(limit) {
+			throttle.Info.ErrorDescription += " (the job's deadline passes before the next try)"
+			throttle.Info.Decision = string(classify.Dead)
+			return h.bury(ctx, a, throttle.cause, now)
+		}
+		a.rec.State, a.rec.Error = enqueue.StateRetrying, &throttle.Info
+		a.rec.Throttles++
+		h.reschedule(ctx, a, throttle.cause, throttle.Wait)
+		return throttle
+	default:
+		// Shutdown, the attempt's timeout, or Redis trouble: the record (with any paid remote
+		// task) stays as saved, and asynq hands the job back.
+		return err
+	}
+}
+
+func (h *handler) reschedule(ctx context.Context, a *attempt, c cause, in time.Duration) {
+	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
+		h.log.Error("could not save job record", "job_id", a.id, "err", err)
+	}
+	h.observer.AttemptRescheduled(c.Info.Decision, c.Info.ErrorCode)
+	h.log.Debug("job rescheduled", "job_id", a.id, "queue", a.queue, "decision", c.Info.Decision,
+		"code", c.Info.ErrorCode, "in", in.Round(time.Millisecond), "attempt", a.rec.Attempts)
+}
+
+// bury ends the job as dead: record, durable dead letter, then asynq's archive.
+func (h *handler) bury(ctx context.Context, a *attempt, c cause, now time.Time) error {
+	c.Info.Decision = string(classify.Dead)
+	a.rec.State, a.rec.Error, a.rec.Remote = enqueue.StateDead, &c.Info, nil
+	if err := h.finish(ctx, a, now, c.Info.ErrorCode); err != nil {
+		return err
+	}
+	if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, a.rec, now); err != nil {
+		// Without its durable entry the job must not leave: asynq retries it and the
+		// replay writes the entry.
+		return err
+	}
+	return fmt.Errorf("%w: %w", &DeadError{c}, asynq.SkipRetry)
+}
+
+// finish records a terminal outcome, logs it and counts it.
+func (h *handler) finish(ctx context.Context, a *attempt, now time.Time, code string) error {
+	a.rec.FinishedAt = now.UTC()
+	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
+		return err
+	}
+	end := JobEnd{Queue: a.queue, TaskType: a.payload.TaskType(), State: a.rec.State, Code: code,
+		Attempts: a.rec.Attempts, CreateTasks: a.rec.CreateTasks, Polls: a.rec.Polls, Cost: a.rec.Cost,
+		SolveTime: a.solveTime}
+	if !a.payload.SubmittedAt.IsZero() {
+		end.EndToEnd = now.Sub(a.payload.SubmittedAt)
+	}
+	h.observer.JobEnded(end)
+	level := slog.LevelInfo
+	if a.rec.State == enqueue.StateDead {
+		level = slog.LevelWarn
+	}
+	h.log.Log(ctx, level, "job ended", "job_id", a.id, "queue", a.queue, "state", a.rec.State, "code", code,
+		"attempts", a.rec.Attempts, "create_tasks", a.rec.CreateTasks, "polls", a.rec.Polls,
+		"took", end.EndToEnd.Round(time.Millisecond))
+	return nil
+}
+
+func callOutcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if ce, ok := anysolver.AsClassifyError(err); ok {
+		if ce.ErrorCode != "" {
+			return ce.ErrorCode
+		}
+		return string(ce.Failure)
+	}
+	return "canceled"
+}
+
+func copyTask(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

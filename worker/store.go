@@ -1,0 +1,107 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// store keeps a job's record in the "result" field of its asynq task hash: the same field
+// asynq's ResultWriter writes, so the record lives and dies with the task (kept through retries
+// and the archive, deleted with the task when its retention ends) and shows in the web UI.
+//
+// It writes with its own Redis client instead of ResultWriter because ResultWriter refuses to
+// write once the handler's context is canceled, and the one write that must never be lost is
+// the remote taskId right after a paid createTask, shutdown or not.
+//
+// The key layout "asynq:{<queue>}:t:<id>" is asynq v0.26's (internal/base.TaskKey); a test
+// checks that a record written here is what asynq's Inspector reads back as the task's result.
+type store struct {
+	rc redis.UniversalClient
+}
+
+func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+// saveIfExists writes the record only while the task hash exists, so a late write never
+// resurrects a task that asynq already deleted.
+var saveIfExists = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'result', ARGV[1])
+return 1`)
+
+func (s *store) load(ctx context.Context, queue, id string) (enqueue.Record, error) {
+	raw, err := s.rc.HGet(ctx, taskKey(queue, id), "result").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return enqueue.Record{}, nil
+	}
+	if err != nil {
+		return enqueue.Record{}, fmt.Errorf("read record of job %s: %w", id, err)
+	}
+	rec, err := enqueue.DecodeRecord(raw)
+	if err != nil {
+		// A record we cannot read is treated as none: the job starts over rather than sticks.
+		return enqueue.Record{}, nil
+	}
+	return rec, nil
+}
+
+// save writes the record with a context of its own: it must land even while the worker shuts
+// down, within a bounded time.
+func (s *store) save(ctx context.Context, queue, id string, rec *enqueue.Record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode record of job %s: %w", id, err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	delay := 50 * time.Millisecond
+	for {
+		err = saveIfExists.Run(ctx, s.rc, []string{taskKey(queue, id)}, data).Err()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("save record of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// addDeadLetter writes the durable dead-letter entry of a job.
+func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []byte, rec enqueue.Record, now time.Time) error {
+	d := enqueue.DeadLetter{ID: id, Queue: queue, Payload: json.RawMessage(payload), Record: rec, DeadAt: now.UTC()}
+	if !json.Valid(payload) {
+		quoted, _ := json.Marshal(string(payload))
+		d.Payload = quoted
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode dead letter of job %s: %w", id, err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.rc.HSet(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(queue, id), data).Err(); err != nil {
+		return fmt.Errorf("write dead letter of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// loadBody fetches an image body that travels under its own key.
+func (s *store) loadBody(ctx context.Context, key string) (string, error) {
+	body, err := s.rc.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("image body %s is gone from Redis (expired?)", key)
+	}
+	return body, err
+}

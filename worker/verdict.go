@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// A handler's verdict on one attempt is one of four typed errors (or nil for solved), matched
+// with errors.As and translated to asynq in one place: conclude (the record and the DLQ) plus
+// isFailure and retryDelay below (asynq's retry accounting).
+
+// cause is the error behind a verdict.
+type cause struct {
+	Verdict classify.Verdict
+	Info    enqueue.ErrorInfo
+}
+
+func (c cause) describe(kind string) string {
+	return fmt.Sprintf("%s: %s (errorId %d): %s", kind, c.Info.ErrorCode, c.Info.ErrorID, c.Info.ErrorDescription)
+}
+
+// RetryError asks for another attempt after Delay, spending one unit of the retry budget.
+type RetryError struct {
+	cause
+	Delay time.Duration
+}
+
+func (e *RetryError) Error() string { return e.describe("retry") }
+
+// ThrottleError asks for another attempt after Wait without spending the retry budget: the
+// provider asked us to slow down, or the account breaker holds the job until it resumes.
+// Throttles are bounded by the job's deadline, not by the budget.
+type ThrottleError struct {
+	cause
+	Wait time.Duration
+}
+
+func (e *ThrottleError) Error() string { return e.describe("throttle") }
+
+// FailedError ends the job as failed: it can never succeed as submitted. It is kept with the task
+// (readable by ID for the retention time) and is not put in the dead-letter queue.
+type FailedError struct{ cause }
+
+func (e *FailedError) Error() string { return e.describe("failed") }
+
+// DeadError ends the job as dead: it goes to asynq's archive and to the durable dead-letter
+// record, for an operator to fix and redrive.
+type DeadError struct{ cause }
+
+func (e *DeadError) Error() string { return e.describe("dead") }
+
+// verdictError wraps a classified error in the typed error of its decision.
+func verdictError(v classify.Verdict, info enqueue.ErrorInfo) error {
+	info.Decision = string(v.Decision)
+	c := cause{Verdict: v, Info: info}
+	switch v.Decision {
+	case classify.Retry:
+		return &RetryError{cause: c}
+	case classify.Throttle:
+		return &ThrottleError{cause: c, Wait: v.Wait}
+	case classify.Failed:
+		return &FailedError{cause: c}
+	default:
+		return &DeadError{cause: c}
+	}
+}
+
+// causeOf returns the cause inside any verdict error.
+func causeOf(err error) (cause, bool) {
+	var (
+		r *RetryError
+		t *ThrottleError
+		f *FailedError
+		d *DeadError
+	)
+	switch {
+	case errors.As(err, &r):
+		return r.cause, true
+	case errors.As(err, &t):
+		return t.cause, true
+	case errors.As(err, &f):
+		return f.cause, true
+	case errors.As(err, &d):
+		return d.cause, true
+	}
+	return cause{}, false
+}
+
+// isFailure is asynq's Config.IsFailure: a throttle is not a failure, so asynq retries it without
+// counting it against the retry budget.
+func isFailure(err error) bool {
+	var t *ThrottleError
+	return !errors.As(err, &t)
+}
+
+// retryDelayFunc is asynq's Config.RetryDelayFunc. Verdicts carry their own delay, decided by
+// conclude; a lease recovered after a worker crash comes back at once so that its paid remote
+// task is resumed while AnySolver still keeps it; anything else backs off like a retry.
+func retryDelayFunc(policy *classify.Policy, jitter func() float64) asynq.RetryDelayFunc {
+	return func(n int, err error, _ *asynq.Task) time.Duration {
+		var (
+			r *RetryError
+			t *ThrottleError
+		)
+		switch {
+		case errors.As(err, &r):
+			return r.Delay
+		case errors.As(err, &t):
+			return t.Wait
+		case errors.Is(err, asynq.ErrLeaseExpired):
+			return time.Second
+		default:
+			return policy.RetryDelay(n, jitter())
+		}
+	}
+}
