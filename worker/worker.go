@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -124,6 +125,14 @@ func newAsynqLogger(l *slog.Logger) asynqLogger {
 
 func (l asynqLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...)) }
 func (l asynqLogger) Info(args ...any)  { l.log.Info(fmt.Sprint(args...)) }
-func (l asynqLogger) Warn(args ...any)  { l.log.Warn(fmt.Sprint(args...)) }
+func (l asynqLogger) Warn(args ...any) {
+	msg := fmt.Sprint(args...)
+	if strings.HasPrefix(msg, "Retry exhausted for task") {
+		// Every dead job says so; the worker's own "job ended" line already did.
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
+}
 func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...)) }
 func (l asynqLogger) Fatal(args ...any) { l.log.Error(fmt.Sprint(args...)) }

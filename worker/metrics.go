@@ -1,0 +1,262 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// LabelOther stands in for a code, outcome, state or task type that is not a well-formed,
+// bounded label value, so that a misbehaving server cannot blow up the series count.
+const LabelOther = "OTHER"
+
+// maxLabelLen bounds code and task type label values.
+const maxLabelLen = 64
+
+// DeadLetterScrapeTimeout bounds the Redis reads of the dead-letter collector per scrape.
+const DeadLetterScrapeTimeout = 2 * time.Second
+
+// Histogram buckets, in seconds or counts, suited to captcha solving: a token takes 5–60 s,
+// an image a second or two, and a remote task expires after 5 minutes.
+var (
+	jobSecondsBuckets  = []float64{0.5, 1, 2, 3, 5, 8, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300}
+	callSecondsBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30}
+	pollsBuckets       = []float64{0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 100}
+	createTaskBuckets  = []float64{0, 1, 2, 3, 5, 8, 13}
+)
+
+// Metrics implements Observer with Prometheus collectors named solvequeue_*.
+//
+// Labels are bounded: they carry a queue, task type, state, error code, AnySolver method,
+// call outcome or decision, never a job ID, key, URL or free text. A code or outcome that is
+// not UPPER_SNAKE of at most 64 characters (or one of the transport outcomes "ok",
+// "canceled", "timeout", ...) is counted as "OTHER".
+type Metrics struct {
+	jobsEnded   *prometheus.CounterVec
+	calls       *prometheus.CounterVec
+	callSeconds *prometheus.HistogramVec
+	solveSecs   *prometheus.HistogramVec
+	jobSecs     *prometheus.HistogramVec
+	polls       prometheus.Histogram
+	createTasks prometheus.Histogram
+	rescheduled *prometheus.CounterVec
+	breakerOpen prometheus.Gauge
+	cost        prometheus.Counter
+}
+
+var _ Observer = (*Metrics)(nil)
+
+// NewMetrics creates the collectors and registers them on reg; it panics if one is registered
+// already (as prometheus.MustRegister does). solvequeue_breaker_open is one of them: serve the
+// dead-letter collector, which also reports the breaker, from another registry merged over this
+// one (package worker/monitor does).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		jobsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "solvequeue_jobs_ended_total",
+			Help: "Jobs that reached a terminal state, by queue, state and error code (\"\" when solved).",
+		}, []string{"queue", "state", "code"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "solvequeue_anysolver_calls_total",
+			Help: "AnySolver calls by method and outcome: ok, an errorCode, a transport failure kind or canceled.",
+		}, []string{"method", "outcome"}),
+		callSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "solvequeue_anysolver_call_seconds",
+			Help:    "Duration of AnySolver calls.",
+			Buckets: callSecondsBuckets,
+		}, []string{"method"}),
+		solveSecs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "solvequeue_solve_seconds",
+			Help:    "Time from the remote task's creation to its solution, solved jobs only.",
+			Buckets: jobSecondsBuckets,
+		}, []string{"task_type"}),
+		jobSecs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "solvequeue_job_seconds",
+			Help:    "Time from a job's submission to its terminal outcome.",
+			Buckets: jobSecondsBuckets,
+		}, []string{"queue", "state"}),
+		polls: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "solvequeue_polls_per_job",
+			Help:    "getTaskResult calls per ended job.",
+			Buckets: pollsBuckets,
+		}),
+		createTasks: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "solvequeue_create_tasks_per_job",
+			Help:    "createTask calls (each one paid) per ended job.",
+			Buckets: createTaskBuckets,
+		}),
+		rescheduled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "solvequeue_attempts_rescheduled_total",
+			Help: "Attempts that ended in a retry or a throttle, by decision and error code.",
+		}, []string{"decision", "code"}),
+		breakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "solvequeue_breaker_open",
+			Help: breakerOpenHelp,
+		}),
+		cost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "solvequeue_cost_total",
+			Help: "Sum of the cost AnySolver reported for ended jobs.",
+		}),
+	}
+	reg.MustRegister(m.jobsEnded, m.calls, m.callSeconds, m.solveSecs, m.jobSecs,
+		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost)
+	return m
+}
+
+// JobEnded counts a terminal outcome with its durations, calls and cost.
+func (m *Metrics) JobEnded(e JobEnd) {
+	state := stateLabel(e.State)
+	code := ""
+	if e.Code != "" {
+		code = codeLabel(e.Code)
+	}
+	m.jobsEnded.WithLabelValues(e.Queue, state, code).Inc()
+	if e.EndToEnd > 0 {
+		m.jobSecs.WithLabelValues(e.Queue, state).Observe(e.EndToEnd.Seconds())
+	}
+	if e.State == enqueue.StateSolved && e.SolveTime > 0 {
+		m.solveSecs.WithLabelValues(taskTypeLabel(e.TaskType)).Observe(e.SolveTime.Seconds())
+	}
+	m.polls.Observe(float64(e.Polls))
+	m.createTasks.Observe(float64(e.CreateTasks))
+	if e.Cost > 0 {
+		m.cost.Add(e.Cost)
+	}
+}
+
+// AttemptRescheduled counts a retry or a throttle.
+func (m *Metrics) AttemptRescheduled(decision, code string) {
+	switch decision {
+	case "retry", "throttle":
+	default:
+		decision = LabelOther
+	}
+	m.rescheduled.WithLabelValues(decision, codeLabel(code)).Inc()
+}
+
+// Called counts an AnySolver call and observes its duration.
+func (m *Metrics) Called(method, outcome string, took time.Duration) {
+	method = methodLabel(method)
+	m.calls.WithLabelValues(method, outcomeLabel(outcome)).Inc()
+	m.callSeconds.WithLabelValues(method).Observe(took.Seconds())
+}
+
+// BreakerChanged sets solvequeue_breaker_open to 1 or 0.
+func (m *Metrics) BreakerChanged(open bool, _ string) {
+	m.breakerOpen.Set(boolFloat(open))
+}
+
+const (
+	breakerOpenHelp = "1 while the account breaker is open (queues paused after an account error), else 0."
+	deadLettersHelp = "Jobs in the durable dead-letter queue (HLEN " + enqueue.DeadLetterKey + ")."
+)
+
+var (
+	deadLettersDesc = prometheus.NewDesc("solvequeue_dead_letters", deadLettersHelp, nil, nil)
+	breakerOpenDesc = prometheus.NewDesc("solvequeue_breaker_open", breakerOpenHelp, nil, nil)
+)
+
+type deadLetterCollector struct {
+	rc redis.UniversalClient
+}
+
+// NewDeadLetterCollector returns a collector that reads Redis at scrape time, within
+// DeadLetterScrapeTimeout: solvequeue_dead_letters (the durable dead-letter queue's size) and
+// solvequeue_breaker_open (the breaker shared by every worker on that Redis, which a worker's
+// own Metrics only sees change when that worker trips or resumes it). A read that fails emits
+// nothing for its metric.
+//
+// Both names are also what Metrics registers (the breaker gauge), so register this collector on
+// a registry of its own and let its families win over Metrics' when merging, as package
+// worker/monitor does.
+func NewDeadLetterCollector(rc redis.UniversalClient) prometheus.Collector {
+	return &deadLetterCollector{rc: rc}
+}
+
+// Describe sends the two descriptors.
+func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- deadLettersDesc
+	ch <- breakerOpenDesc
+}
+
+// Collect reads the dead-letter queue's size and the breaker from Redis.
+func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), DeadLetterScrapeTimeout)
+	defer cancel()
+	if n, err := c.rc.HLen(ctx, enqueue.DeadLetterKey).Result(); err == nil {
+		ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(n))
+	}
+	if state, err := ReadBreaker(ctx, c.rc); err == nil {
+		ch <- prometheus.MustNewConstMetric(breakerOpenDesc, prometheus.GaugeValue, boolFloat(state.Open))
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// codeLabel passes an UPPER_SNAKE code of at most 64 characters and maps anything else to OTHER.
+func codeLabel(code string) string {
+	if len(code) == 0 || len(code) > maxLabelLen || code[0] < 'A' || code[0] > 'Z' {
+		return LabelOther
+	}
+	for i := 1; i < len(code); i++ {
+		c := code[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return LabelOther
+		}
+	}
+	return code
+}
+
+// outcomeLabel passes the call outcomes the handler reports: "ok", "canceled", a transport
+// failure kind, or an error code.
+func outcomeLabel(outcome string) string {
+	switch outcome {
+	case "ok", "canceled",
+		string(classify.FailureTimeout), string(classify.FailureConnection),
+		string(classify.FailureHTTPStatus), string(classify.FailureBadBody),
+		string(classify.FailureOversizedBody):
+		return outcome
+	}
+	return codeLabel(outcome)
+}
+
+func methodLabel(method string) string {
+	switch method {
+	case string(classify.CallCreateTask), string(classify.CallGetTaskResult), string(classify.CallGetBalance):
+		return method
+	}
+	return LabelOther
+}
+
+func stateLabel(s enqueue.State) string {
+	switch s {
+	case enqueue.StateSolved, enqueue.StateFailed, enqueue.StateDead:
+		return string(s)
+	}
+	return LabelOther
+}
+
+// taskTypeLabel passes an AnySolver task type name (letters, digits, '_', '-', '.', at most
+// 64 characters) and maps anything else to OTHER.
+func taskTypeLabel(t string) string {
+	if len(t) == 0 || len(t) > maxLabelLen {
+		return LabelOther
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return LabelOther
+		}
+	}
+	return t
+}

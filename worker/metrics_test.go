@@ -1,0 +1,172 @@
+package worker
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+func TestMetricsObserver(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+
+	m.JobEnded(JobEnd{Queue: "default", TaskType: "RecaptchaV2TaskProxyless", State: enqueue.StateSolved,
+		Attempts: 1, CreateTasks: 1, Polls: 4, Cost: 0.002, SolveTime: 12 * time.Second, EndToEnd: 13 * time.Second})
+	m.JobEnded(JobEnd{Queue: "default", TaskType: "RecaptchaV2TaskProxyless", State: enqueue.StateSolved,
+		Attempts: 2, CreateTasks: 2, Polls: 9, Cost: 0.003, SolveTime: 20 * time.Second, EndToEnd: 40 * time.Second})
+	m.JobEnded(JobEnd{Queue: "default", TaskType: "ImageToTextTask", State: enqueue.StateFailed,
+		Code: "ERROR_ZERO_BALANCE", Attempts: 1, CreateTasks: 1, EndToEnd: time.Second})
+	m.JobEnded(JobEnd{Queue: "low", TaskType: "x", State: enqueue.StateDead,
+		Code: "weird code: see https://example.com/?key=abc", EndToEnd: time.Minute})
+	m.JobEnded(JobEnd{Queue: "low", State: enqueue.StateDead, Code: strings.Repeat("A", 65)})
+
+	m.Called("createTask", "ok", 300*time.Millisecond)
+	m.Called("getTaskResult", "timeout", 30*time.Second)
+	m.Called("getTaskResult", "CAPTCHA_UNSOLVABLE", time.Second)
+	m.Called("getTaskResult", "lower_case_code", time.Second)
+	m.Called("https://api.anysolver.com/x", "ok", time.Second)
+
+	m.AttemptRescheduled("retry", "CAPTCHA_UNSOLVABLE")
+	m.AttemptRescheduled("retry", "CAPTCHA_UNSOLVABLE")
+	m.AttemptRescheduled("throttle", "RATE_LIMITED")
+	m.AttemptRescheduled("throttle", "Rate limited, try later")
+
+	m.BreakerChanged(true, "ERROR_ZERO_BALANCE")
+
+	for _, tt := range []struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		{m.jobsEnded.WithLabelValues("default", "solved", ""), 2},
+		{m.jobsEnded.WithLabelValues("default", "failed", "ERROR_ZERO_BALANCE"), 1},
+		{m.jobsEnded.WithLabelValues("low", "dead", "OTHER"), 2},
+		{m.calls.WithLabelValues("createTask", "ok"), 1},
+		{m.calls.WithLabelValues("getTaskResult", "timeout"), 1},
+		{m.calls.WithLabelValues("getTaskResult", "CAPTCHA_UNSOLVABLE"), 1},
+		{m.calls.WithLabelValues("getTaskResult", "OTHER"), 1},
+		{m.calls.WithLabelValues("OTHER", "ok"), 1},
+		{m.rescheduled.WithLabelValues("retry", "CAPTCHA_UNSOLVABLE"), 2},
+		{m.rescheduled.WithLabelValues("throttle", "RATE_LIMITED"), 1},
+		{m.rescheduled.WithLabelValues("throttle", "OTHER"), 1},
+		{m.breakerOpen, 1},
+	} {
+		require.Equal(t, tt.want, testutil.ToFloat64(tt.c))
+	}
+	require.InDelta(t, 0.005, testutil.ToFloat64(m.cost), 1e-12)
+
+	// Series counts: nothing else was created, solve time only for solved jobs.
+	require.Equal(t, 3, testutil.CollectAndCount(m.jobsEnded))
+	require.Equal(t, 1, testutil.CollectAndCount(m.solveSecs))
+	require.Equal(t, 3, testutil.CollectAndCount(m.jobSecs))
+
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	byName := map[string]int{}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			if h := metric.GetHistogram(); h != nil {
+				byName[f.GetName()] += int(h.GetSampleCount())
+			}
+			for _, l := range metric.GetLabel() {
+				require.NotContains(t, l.GetValue(), "example.com", "label %s of %s", l.GetName(), f.GetName())
+			}
+		}
+	}
+	require.Equal(t, 5, byName["solvequeue_polls_per_job"])
+	require.Equal(t, 5, byName["solvequeue_create_tasks_per_job"])
+	require.Equal(t, 2, byName["solvequeue_solve_seconds"])
+	require.Equal(t, 4, byName["solvequeue_job_seconds"]) // the job with no EndToEnd is not observed
+	require.Equal(t, 5, byName["solvequeue_anysolver_call_seconds"])
+
+	m.BreakerChanged(false, "ERROR_ZERO_BALANCE")
+	require.Equal(t, 0.0, testutil.ToFloat64(m.breakerOpen))
+
+	problems, err := testutil.GatherAndLint(reg)
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}
+
+func TestMetricsCodeLabel(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"CAPTCHA_UNSOLVABLE", "CAPTCHA_UNSOLVABLE"},
+		{"HTTP_5XX", "HTTP_5XX"},
+		{strings.Repeat("A", 64), strings.Repeat("A", 64)},
+		{strings.Repeat("A", 65), "OTHER"},
+		{"", "OTHER"},
+		{"_LEADING", "OTHER"},
+		{"lower", "OTHER"},
+		{"SPACE IN", "OTHER"},
+		{"ÜNICODE", "OTHER"},
+	} {
+		require.Equal(t, tt.want, codeLabel(tt.in), "codeLabel(%q)", tt.in)
+	}
+	require.Equal(t, "connection", outcomeLabel("connection"))
+	require.Equal(t, "canceled", outcomeLabel("canceled"))
+	require.Equal(t, "OTHER", outcomeLabel("refused"))
+	require.Equal(t, "OTHER", taskTypeLabel("a b"))
+	require.Equal(t, "ReCaptchaV2Token", taskTypeLabel("ReCaptchaV2Token"))
+}
+
+func TestMetricsDeadLetterCollector(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+
+	c := NewDeadLetterCollector(rc)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+
+	const want = `
+# HELP solvequeue_breaker_open ` + breakerOpenHelp + `
+# TYPE solvequeue_breaker_open gauge
+solvequeue_breaker_open %d
+# HELP solvequeue_dead_letters ` + deadLettersHelp + `
+# TYPE solvequeue_dead_letters gauge
+solvequeue_dead_letters %d
+`
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want, 0, 0))))
+
+	mr.HSet(enqueue.DeadLetterKey, "default/a", "{}")
+	mr.HSet(enqueue.DeadLetterKey, "default/b", "{}")
+	require.NoError(t, mr.Set(BreakerKey, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want, 1, 2))))
+
+	// Redis gone: nothing is emitted rather than a misleading zero.
+	mr.Close()
+	require.Equal(t, 0, testutil.CollectAndCount(c))
+}
+
+// TestMetricsBreakerNameShared shows why package monitor keeps the dead-letter collector in a
+// registry of its own: it cannot share one with Metrics (both name solvequeue_breaker_open).
+func TestMetricsBreakerNameShared(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	NewMetrics(reg)
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialed
+	t.Cleanup(func() { _ = rc.Close() })
+	require.Error(t, reg.Register(NewDeadLetterCollector(rc)))
+}
+
+func BenchmarkMetricsJobEnded(b *testing.B) {
+	m := NewMetrics(prometheus.NewRegistry())
+	e := JobEnd{Queue: "default", TaskType: "RecaptchaV2TaskProxyless", State: enqueue.StateSolved,
+		Attempts: 1, CreateTasks: 1, Polls: 5, Cost: 0.002, SolveTime: 12 * time.Second, EndToEnd: 14 * time.Second}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.JobEnded(e)
+		}
+	})
+}

@@ -1,0 +1,93 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker"
+)
+
+// healthz answers 200 "ok" while the process serves HTTP: liveness, no auth, no Redis.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+type readyBody struct {
+	Ready   bool   `json:"ready"`
+	Breaker any    `json:"breaker,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// readyz runs cfg.Ready within ReadyTimeout: 200 {"ready":true,"breaker":...} or
+// 503 {"ready":false,"error":"..."} with secrets cut from the error text.
+func readyz(cfg Config) http.Handler {
+	secrets := []string{redisPassword(cfg.Redis), cfg.Password}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		defer cancel()
+		v, err := cfg.Ready(ctx)
+		body, status := readyBody{Ready: true, Breaker: v}, http.StatusOK
+		if err != nil {
+			msg := redactError(err.Error(), secrets...)
+			cfg.Logger.Warn("monitor: not ready", "err", msg)
+			body, status = readyBody{Error: msg}, http.StatusServiceUnavailable
+		}
+		out, merr := json.Marshal(body)
+		if merr != nil {
+			out, status = []byte(`{"ready":false,"error":"readiness value is not JSON"}`), http.StatusInternalServerError
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write(append(out, '\n'))
+	})
+}
+
+// pingAndReadBreaker is the default readiness: Redis answers, and the breaker's state is shown
+// (an open breaker pauses queues but leaves the worker ready).
+func pingAndReadBreaker(ctx context.Context, rc redis.UniversalClient) (any, error) {
+	if err := rc.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis ping: %w", err)
+	}
+	state, err := worker.ReadBreaker(ctx, rc)
+	if err != nil {
+		return nil, err
+	}
+	return state, nil
+}
+
+// urlUserinfo matches the userinfo of a URL inside free text: scheme://user:password@.
+var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)[^\s/@]*@`)
+
+// redactError cuts URL passwords and the given secrets out of an error text.
+func redactError(msg string, secrets ...string) string {
+	msg = urlUserinfo.ReplaceAllString(msg, "${1}"+enqueue.Redacted+"@")
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, enqueue.Redacted)
+		}
+	}
+	return msg
+}
+
+// redisPassword returns the password rc authenticates with, to keep it out of error texts.
+func redisPassword(rc redis.UniversalClient) string {
+	switch c := rc.(type) {
+	case *redis.Client:
+		return c.Options().Password
+	case *redis.ClusterClient:
+		return c.Options().Password
+	case *redis.Ring:
+		return c.Options().Password
+	}
+	return ""
+}
