@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// redisOptions are the flags of every command that talks to Redis.
+type redisOptions struct {
+	URL string
+}
+
+func (o *redisOptions) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.URL, "redis", enqueue.DefaultRedisURL, "Redis URL: redis://[user:password@]host:port/db, rediss:// for TLS")
+}
+
+func (o *redisOptions) open(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
+	return enqueue.OpenRedis(ctx, o.URL, poolSize)
+}
+
+// logOptions are the logging flags.
+type logOptions struct {
+	Level  string
+	Format string
+}
+
+func (o *logOptions) register(cmd *cobra.Command, defaultLevel string) {
+	cmd.Flags().StringVar(&o.Level, "log-level", defaultLevel, "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&o.Format, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
+}
+
+func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.Level)); err != nil {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", o.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch o.Format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "auto", "":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usageError("--log-format %q: want text, json or auto", o.Format)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// outputOptions choose between a table for people and JSON for programs.
+type outputOptions struct {
+	JSON bool
+}
+
+func (o *outputOptions) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON instead of a table")
+}
+
+// indent prefixes every line of s.
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/monitor"
+)
+
+type demoOptions struct {
+	RedisURL string
+	Jobs     int
+	HTTPAddr string
+	Hold     time.Duration
+	log      logOptions
+}
+
+func newDemoCmd(env *Env) *cobra.Command {
+	o := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole pipeline in one process on embedded defaults: no Redis, no key",
+		Long: `Run the whole pipeline in one process: an in-process Redis (miniredis), the
+fake AnySolver with a realistic mix of errors, a worker, and a producer that
+submits a few hundred jobs. It shows live progress and ends with a summary:
+jobs by state and by error code, retries and throttles, createTask calls per job.
+
+With --redis (or REDIS_URL) it runs on a real Redis instead (it uses its own
+queue, "demo"). With --http the web UI and metrics are served while it runs.`,
+		Example: `  go run ./cmd/solvequeue demo
+  solvequeue demo --jobs 1000 --http 127.0.0.1:8080 --hold 5m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Jobs < 1 {
+				return usageError("--jobs must be at least 1, got %d", o.Jobs)
+			}
+			return runDemo(cmd.Context(), env, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.RedisURL, "redis", "", "use this Redis instead of the in-process one")
+	f.IntVar(&o.Jobs, "jobs", 300, "how many jobs to submit")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI and metrics on this address while the demo runs, e.g. 127.0.0.1:8080")
+	f.DurationVar(&o.Hold, "hold", 0, "with --http, keep serving this long after the summary so you can look around")
+	o.log.register(cmd, "error")
+	return cmd
+}
+
+// demoMix is the error mix of the demo: per hundred jobs, what the fake does with them.
+// Each entry is a websiteKey directive (see 'solvequeue fake-anysolver --help').
+var demoMix = []struct {
+	per100    int
+	directive string
+	story     string
+}{
+	{66, "", "solved at once"},
+	{8, "sq:create=SERVICE_UNAVAILABLE*1", "SERVICE_UNAVAILABLE once, retried, solved"},
+	{4, "sq:create=INTERNAL_ERROR*1", "INTERNAL_ERROR once, retried, solved"},
+	{4, "sq:failed=CAPTCHA_UNSOLVABLE*1", "CAPTCHA_UNSOLVABLE on poll, re-created, solved"},
+	{5, "sq:create=RATE_LIMITED*1", "RATE_LIMITED once, throttled, solved"},
+	{3, "sq:http=html502*1", "an HTML 502 page once, retried, solved"},
+	{4, "sq:create=DOMAIN_BANNED*9", "DOMAIN_BANNED: failed, never retried"},
+	{3, "sq:create=INVALID_SITEKEY*9", "INVALID_SITEKEY: failed, never retried"},
+	{3, "sq:create=UNKNOWN_PROVIDER_ERROR*9", "UNKNOWN_PROVIDER_ERROR: dead letter"},
+}
+
+func demoJob(i int) enqueue.Job {
+	slot := i % 100
+	directive := ""
+	for _, m := range demoMix {
+		if slot < m.per100 {
+			directive = m.directive
+			break
+		}
+		slot -= m.per100
+	}
+	key := fmt.Sprintf("demo-site-key-%d", i)
+	if directive != "" {
+		key = directive + ";id=" + fmt.Sprint(i)
+	}
+	return enqueue.Job{ID: fmt.Sprintf("demo-%d-%d", time.Now().Unix(), i), Queue: "demo",
+		Task: map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://demo.example/login", "websiteKey": key}}
+}
+
+func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
+	started := time.Now()
+	log, err := o.log.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	rc, where, cleanup, err := demoRedis(ctx, o.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	fake := anysolvertest.New(anysolvertest.Options{Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+		b := anysolvertest.DefaultBehavior(t)
+		b.SolveTime = time.Duration(1000+len(t.Key)%7*250) * time.Millisecond
+		return b
+	})})
+	fakeURL, stopFake, err := serveLoopback(fake)
+	if err != nil {
+		return err
+	}
+	defer stopFake()
+	client, err := anysolver.New(anysolver.Config{BaseURL: fakeURL, APIKey: "demo-key"})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	metrics := worker.NewMetrics(reg)
+	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Queues: map[string]int{"demo": 1},
+		Observer: metrics, Logger: log, ShutdownTimeout: time.Second})
+	if err != nil {
+		return err
+	}
+	if o.HTTPAddr != "" {
+		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg, Logger: log,
+			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stop(context.Background()) }()
+		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   metrics: http://%s/metrics\n", addr, addr)
+	}
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	defer w.Shutdown()
+
+	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, where, fakeURL)
+	jobs := make([]enqueue.Job, o.Jobs)
+	for i := range jobs {
+		jobs[i] = demoJob(i)
+	}
+	results, err := producer.SubmitMany(ctx, jobs, 32, nil)
+	if err != nil {
+		return err
+	}
+	refs := make([]enqueue.JobRef, 0, len(results))
+	for _, r := range results {
+		if r.Err != nil {
+			return r.Err
+		}
+		refs = append(refs, enqueue.JobRef{ID: r.Submitted.ID, Queue: r.Submitted.Queue})
+	}
+	fmt.Fprintf(env.Stdout, "submitted %d jobs in %s\n", len(refs), time.Since(started).Round(time.Millisecond))
+
+	var (
+		mu       sync.Mutex
+		outcomes []enqueue.Outcome
+	)
+	progressDone := make(chan struct{})
+	go demoProgress(env.Stdout, progressDone, len(refs), func() []enqueue.Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]enqueue.Outcome(nil), outcomes...)
+	})
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err = producer.WaitMany(waitCtx, refs, 16, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
+		if err != nil {
+			out.State = "unknown"
+		}
+		mu.Lock()
+		outcomes = append(outcomes, out)
+		mu.Unlock()
+	})
+	close(progressDone)
+	if err != nil {
+		return fmt.Errorf("demo: waiting for outcomes: %w", err)
+	}
+	printDemoSummary(env.Stdout, outcomes, fake.Stats(), time.Since(started))
+	if o.HTTPAddr != "" && o.Hold > 0 {
+		fmt.Fprintf(env.Stdout, "serving the web UI for %s more (Ctrl-C to stop)\n", o.Hold)
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.Hold):
+		}
+	}
+	return nil
+}
+
+// demoRedis returns the Redis the demo runs on: miniredis in process unless a URL is given.
+func demoRedis(ctx context.Context, url string) (redis.UniversalClient, string, func(), error) {
+	if url != "" {
+		rc, err := enqueue.OpenRedis(ctx, url, 0)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return rc, "Redis at " + enqueue.RedactURL(url), func() { rc.Close() }, nil
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, "", nil, fmt.Errorf("start the in-process Redis: %w", err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 64})
+	return rc, "in-process Redis (miniredis)", func() { rc.Close(); mr.Close() }, nil
+}
+
+// serveLoopback serves h on a free 127.0.0.1 port.
+func serveLoopback(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func demoProgress(w io.Writer, done <-chan struct{}, total int, snapshot func() []enqueue.Outcome) {
+	tty := isTerminal(w)
+	every := 2 * time.Second
+	if tty {
+		every = 250 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			if tty {
+				fmt.Fprint(w, "\r\033[K")
+			}
+			return
+		case <-t.C:
+		}
+		counts := map[enqueue.State]int{}
+		for _, o := range snapshot() {
+			counts[o.State]++
+		}
+		ended := counts[enqueue.StateSolved] + counts[enqueue.StateFailed] + counts[enqueue.StateDead]
+		line := fmt.Sprintf("%d/%d ended · solved %d · failed %d · dead %d", ended, total,
+			counts[enqueue.StateSolved], counts[enqueue.StateFailed], counts[enqueue.StateDead])
+		if tty {
+			fmt.Fprint(w, "\r\033[K"+line)
+		} else {
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
+func printDemoSummary(w io.Writer, outcomes []enqueue.Outcome, stats anysolvertest.Stats, took time.Duration) {
+	byState := map[enqueue.State]int{}
+	byCode := map[string]int{}
+	retries, throttles, creates, polls := 0, 0, 0, 0
+	for _, o := range outcomes {
+		byState[o.State]++
+		if o.Error != nil {
+			byCode[fmt.Sprintf("%s → %s", o.Error.ErrorCode, o.State)]++
+		}
+		retries += o.Retries
+		throttles += o.Throttles
+		creates += o.CreateTasks
+		polls += o.Polls
+	}
+	n := max(len(outcomes), 1)
+	fmt.Fprintf(w, "\nall %d jobs ended in %s\n\n", len(outcomes), took.Round(100*time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tJOBS")
+	for _, s := range []enqueue.State{enqueue.StateSolved, enqueue.StateFailed, enqueue.StateDead} {
+		fmt.Fprintf(tw, "%s\t%d\n", s, byState[s])
+	}
+	_ = tw.Flush()
+	if len(byCode) > 0 {
+		fmt.Fprintln(w, "\nfailed and dead jobs by AnySolver error code:")
+		codes := make([]string, 0, len(byCode))
+		for c := range byCode {
+			codes = append(codes, c)
+		}
+		sort.Strings(codes)
+		for _, c := range codes {
+			fmt.Fprintf(w, "  %-40s %d\n", c, byCode[c])
+		}
+	}
+	fmt.Fprintf(w, "\nretries %d · throttles %d · createTask calls %d (%.2f per job) · polls %d (%.2f per job)\n",
+		retries, throttles, creates, float64(creates)/float64(n), polls, float64(polls)/float64(n))
+	_ = stats
+	fmt.Fprintln(w, strings.TrimSpace(`
+next:
+  solvequeue policy                 what each AnySolver error code leads to
+  solvequeue demo --http 127.0.0.1:8080 --hold 5m
+                                    the same run with the web UI and /metrics
+  solvequeue worker --help          run it for real (Redis + ANYSOLVER_API_KEY)`))
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+type enqueueOptions struct {
+	redis      redisOptions
+	JSON       string
+	Type       string
+	WebsiteURL string
+	WebsiteKey string
+	Fields     []string
+	ID         string
+	Queue      string
+	Provider   string
+	Deadline   string
+	MaxRetries int
+	Wait       bool
+	Timeout    time.Duration
+}
+
+// job builds the job from --json or from the other flags.
+func (o *enqueueOptions) job(stdin io.Reader) (enqueue.Job, error) {
+	if o.JSON != "" {
+		raw := []byte(o.JSON)
+		if o.JSON == "-" {
+			b, err := io.ReadAll(io.LimitReader(stdin, enqueue.MaxLineBytes))
+			if err != nil {
+				return enqueue.Job{}, fmt.Errorf("read job from stdin: %w", err)
+			}
+			raw = b
+		}
+		job, err := enqueue.ParseJob(raw)
+		if err != nil {
+			return job, usageError("--json: %v", err)
+		}
+		return job, nil
+	}
+	if o.Type == "" {
+		return enqueue.Job{}, usageError("give the job as --json '{...}' (or --json - for stdin), or at least --type")
+	}
+	task := map[string]any{"type": o.Type}
+	if o.WebsiteURL != "" {
+		task["websiteURL"] = o.WebsiteURL
+	}
+	if o.WebsiteKey != "" {
+		task["websiteKey"] = o.WebsiteKey
+	}
+	for _, f := range o.Fields {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return enqueue.Job{}, usageError("--field %q: want name=value", f)
+		}
+		var decoded any
+		if json.Unmarshal([]byte(v), &decoded) == nil && !isJSONString(v) {
+			task[k] = decoded // numbers, booleans, objects
+		} else {
+			task[k] = v
+		}
+	}
+	job := enqueue.Job{ID: o.ID, Queue: o.Queue, Provider: o.Provider, Deadline: o.Deadline, Task: task}
+	if o.MaxRetries >= 0 {
+		n := o.MaxRetries
+		job.MaxRetries = &n
+	}
+	return job, nil
+}
+
+func isJSONString(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), `"`) }
+
+func newEnqueueCmd(env *Env) *cobra.Command {
+	o := &enqueueOptions{}
+	cmd := &cobra.Command{
+		Use:   "enqueue",
+		Short: "Submit one solve job and print its ID (--wait: its outcome)",
+		Long: `Submit one solve job. The job is checked before anything reaches Redis: known
+task types need their fields (websiteURL and websiteKey for reCAPTCHA, hCaptcha,
+Turnstile; a base64 body for ImageToTextTask); other types pass through.
+
+Submitting an --id that is already queued gives back the same job, never a second one.`,
+		Example: `  solvequeue enqueue --type RecaptchaV2TaskProxyless --website-url https://example.com --website-key 6Le-abc
+  solvequeue enqueue --json '{"id":"order-42","task":{"type":"TurnstileTaskProxyless","websiteURL":"https://example.com","websiteKey":"0x4AAA"}}' --wait
+  echo '{"task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}' | solvequeue enqueue --json - --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			job, err := o.job(env.Stdin)
+			if err != nil {
+				return err
+			}
+			if err := job.Validate(); err != nil {
+				return usageError("bad job: %v", err)
+			}
+			ctx := cmd.Context()
+			rc, err := o.redis.open(ctx, 0)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+			if err != nil {
+				return err
+			}
+			sub, err := client.SubmitJob(ctx, job)
+			if err != nil {
+				return err
+			}
+			if !o.Wait {
+				fmt.Fprintln(env.Stdout, sub.ID)
+				if sub.Existing {
+					fmt.Fprintf(env.Stderr, "job %s was already queued: nothing new submitted\n", sub.ID)
+				}
+				return nil
+			}
+			if o.Timeout > 0 {
+				var cancel func()
+				ctx, cancel = contextWithTimeout(ctx, o.Timeout)
+				defer cancel()
+			}
+			out, err := client.WaitIn(ctx, sub.Queue, sub.ID)
+			if err != nil {
+				return fmt.Errorf("%w (the job %s stays queued; see 'solvequeue status %s')", err, sub.ID, sub.ID)
+			}
+			return json.NewEncoder(env.Stdout).Encode(out)
+		},
+	}
+	o.redis.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.JSON, "json", "", "the whole job as a JSON job line ('-' reads stdin)")
+	f.StringVar(&o.Type, "type", "", "AnySolver task type, e.g. RecaptchaV2TaskProxyless")
+	f.StringVar(&o.WebsiteURL, "website-url", "", "task websiteURL")
+	f.StringVar(&o.WebsiteKey, "website-key", "", "task websiteKey")
+	f.StringArrayVar(&o.Fields, "field", nil, "another task field as name=value (repeatable; JSON values allowed)")
+	f.StringVar(&o.ID, "id", "", "idempotency key (default: a random ID)")
+	f.StringVar(&o.Queue, "queue", "", "queue (default \"default\")")
+	f.StringVar(&o.Provider, "provider", "", "AnySolver provider, e.g. CapSolver")
+	f.StringVar(&o.Deadline, "deadline", "", "RFC 3339 time or duration after which no new AnySolver task is created")
+	f.IntVar(&o.MaxRetries, "max-retries", -1, "retry budget for this job (default: the worker's policy)")
+	f.BoolVar(&o.Wait, "wait", false, "wait for the outcome and print it as a JSON line")
+	f.DurationVar(&o.Timeout, "timeout", 0, "with --wait, give up waiting after this long (the job stays queued)")
+	return cmd
+}

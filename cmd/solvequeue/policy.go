@@ -1,0 +1,60 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solvequeue/solvequeue/classify"
+)
+
+func newPolicyCmd(env *Env) *cobra.Command {
+	var (
+		out  outputOptions
+		file string
+	)
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Print the effective classification table: what each AnySolver error leads to",
+		Long: `Print what the worker does with each AnySolver error code: retry (with backoff,
+spending the retry budget), throttle (wait, not spending it), failed (permanent,
+kept with the job) or dead (the dead-letter queue). Every code of AnySolver's
+documentation is listed, then codes a policy file adds, then the codes solvequeue
+gives to transport failures (timeouts, HTTP errors, unreadable answers).`,
+		Example: `  solvequeue policy
+  solvequeue policy --json
+  solvequeue policy --policy my-policy.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			policy := classify.Default()
+			if file != "" {
+				p, err := classify.Load(file)
+				if err != nil {
+					return usageError("--policy: %v", err)
+				}
+				policy = p
+			}
+			rules := policy.Rules()
+			if out.JSON {
+				return json.NewEncoder(env.Stdout).Encode(struct {
+					Codes []classify.Rule `json:"codes"`
+				}{rules})
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ERRORID\tERRORCODE\tDECISION\tREASON")
+			for _, r := range rules {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ErrorID, r.ErrorCode, r.Decision, r.Reason)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "\nretry budget %d; unknown codes follow their errorId: 2 → retry, anything else → dead\n", policy.MaxRetries())
+			return nil
+		},
+	}
+	out.register(cmd)
+	cmd.Flags().StringVar(&file, "policy", "", "policy file (YAML or JSON) to apply over the defaults")
+	return cmd
+}

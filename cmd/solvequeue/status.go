@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker"
+)
+
+func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
+
+func newStatusCmd(env *Env) *cobra.Command {
+	var (
+		redisOpt redisOptions
+		out      outputOptions
+		queue    string
+	)
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show a job's state and outcome, and the account breaker's state",
+		Example: `  solvequeue status order-42
+  solvequeue status order-42 --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			rc, err := redisOpt.open(ctx, 0)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+			if err != nil {
+				return err
+			}
+			o, err := client.StatusIn(ctx, queue, args[0])
+			if err != nil {
+				return err
+			}
+			breaker, _ := worker.ReadBreaker(ctx, rc)
+			if o.Queue != "" {
+				if info, err := client.Inspector().GetQueueInfo(o.Queue); err == nil {
+					o.QueuePaused = info.Paused
+				}
+			}
+			if out.JSON {
+				return json.NewEncoder(env.Stdout).Encode(struct {
+					enqueue.Outcome
+					Breaker *worker.BreakerState `json:"breaker,omitempty"`
+				}{o, openOrNil(breaker)})
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "id\t%s\nqueue\t%s\nstate\t%s\n", o.ID, o.Queue, o.State)
+			fmt.Fprintf(tw, "attempts\t%d (createTask calls: %d, polls: %d, retries: %d, throttles: %d)\n", o.Attempts, o.CreateTasks, o.Polls, o.Retries, o.Throttles)
+			if o.Error != nil {
+				fmt.Fprintf(tw, "error\t%s (errorId %d) on %s: %s\n", o.Error.ErrorCode, o.Error.ErrorID, o.Error.Call, o.Error.ErrorDescription)
+			}
+			if len(o.Solution) > 0 {
+				fmt.Fprintf(tw, "solution\t%s\n", o.Solution)
+			}
+			if !o.NextRunAt.IsZero() {
+				fmt.Fprintf(tw, "next run\t%s\n", o.NextRunAt.Format(time.RFC3339))
+			}
+			if o.QueuePaused {
+				fmt.Fprintf(tw, "queue paused\tyes\n")
+			}
+			if breaker.Open {
+				fmt.Fprintf(tw, "breaker\topen since %s: %s (paused queues: %v)\n", breaker.Since.Format(time.RFC3339), breaker.Code, breaker.PausedQueues)
+			}
+			return tw.Flush()
+		},
+	}
+	redisOpt.register(cmd)
+	out.register(cmd)
+	cmd.Flags().StringVar(&queue, "queue", "", "the job's queue (default: search every queue)")
+	return cmd
+}
+
+func openOrNil(b worker.BreakerState) *worker.BreakerState {
+	if !b.Open {
+		return nil
+	}
+	return &b
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/monitor"
+)
+
+type workerOptions struct {
+	redis           redisOptions
+	log             logOptions
+	AnySolverURL    string
+	APIKey          string
+	Concurrency     int
+	Queues          string
+	StrictPriority  bool
+	PolicyFile      string
+	HTTPAddr        string
+	HTTPUser        string
+	HTTPPassword    string
+	HTTPReadOnly    bool
+	ShutdownTimeout time.Duration
+	FixedPoll       time.Duration
+	NoBreaker       bool
+}
+
+func (o *workerOptions) register(cmd *cobra.Command) {
+	o.redis.register(cmd)
+	o.log.register(cmd, "info")
+	f := cmd.Flags()
+	f.StringVar(&o.AnySolverURL, "anysolver-url", anysolver.DefaultBaseURL, "AnySolver API base URL")
+	f.StringVar(&o.APIKey, "api-key", "", "AnySolver API key (prefer the environment variable: flags show in ps)")
+	f.IntVar(&o.Concurrency, "concurrency", worker.ConcurrencyDefault, "jobs in flight at once (solving is I/O-bound: thousands are fine)")
+	f.StringVar(&o.Queues, "queues", "critical=6,default=3,low=1", "queues to serve with their weights, name=weight,...")
+	f.BoolVar(&o.StrictPriority, "strict-priority", false, "serve a heavier queue until it is empty")
+	f.StringVar(&o.PolicyFile, "policy", "", "classification policy file (YAML or JSON) overriding the defaults; see 'solvequeue policy'")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI (/monitoring), /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:8080")
+	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
+	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
+	f.BoolVar(&o.HTTPReadOnly, "http-read-only", false, "the web UI shows but does not change anything")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", worker.ShutdownTimeoutDefault, "on SIGTERM, how long running jobs may finish before they are handed back (paid tasks are resumed, not re-paid)")
+	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
+	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
+}
+
+// Validate checks the options and names what is wrong.
+func (o *workerOptions) Validate() error {
+	if err := mustHave(o.APIKey, "api-key"); err != nil {
+		return err
+	}
+	if o.Concurrency < 1 {
+		return usageError("--concurrency must be at least 1, got %d", o.Concurrency)
+	}
+	if _, err := parseQueues(o.Queues); err != nil {
+		return err
+	}
+	return nil
+}
+
+func newWorkerCmd(env *Env) *cobra.Command {
+	o := &workerOptions{}
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker: take solve jobs from Redis and solve them through AnySolver",
+		Long: `Run a worker: an asynq server that takes solve jobs from Redis, creates and polls
+AnySolver tasks, and records each job's outcome (solved, failed or dead).
+
+The API key stays in the worker: it never reaches Redis, a log line or the web UI.
+On SIGTERM the worker stops taking jobs, lets running ones finish for
+--shutdown-timeout, and hands the rest back with their paid AnySolver tasks
+recorded, so the next worker resumes them instead of paying again.`,
+		Example: `  REDIS_URL=redis://127.0.0.1:6379 ANYSOLVER_API_KEY=... solvequeue worker
+  solvequeue worker --queues critical=6,default=3 --concurrency 5000 --http 127.0.0.1:8080
+  solvequeue worker --policy policy.yaml --http :8080   # needs SOLVEQUEUE_HTTP_USER/PASSWORD`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return runWorker(cmd.Context(), env, o)
+		},
+	}
+	o.register(cmd)
+	return cmd
+}
+
+func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
+	log, err := o.log.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	policy := classify.Default()
+	if o.PolicyFile != "" {
+		if policy, err = classify.Load(o.PolicyFile); err != nil {
+			return usageError("--policy: %v", err)
+		}
+	}
+	queues, _ := parseQueues(o.Queues)
+	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
+		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the web UI and metrics are not open to the network", o.HTTPAddr)
+	}
+	client, err := anysolver.New(anysolver.Config{BaseURL: o.AnySolverURL, APIKey: o.APIKey})
+	if err != nil {
+		return usageError("%v", err)
+	}
+	rc, err := o.redis.open(ctx, 0)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := worker.NewMetrics(reg)
+	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
+		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
+		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
+		Observer: metrics, Logger: log})
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if o.HTTPAddr != "" {
+		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
+			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: o.HTTPReadOnly, Logger: log,
+			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stop(context.Background()) }()
+		log.Info("serving the web UI and metrics", "url", "http://"+addr+"/monitoring/", "metrics", "http://"+addr+"/metrics")
+	}
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down: no new jobs; running jobs get the shutdown timeout", "shutdown_timeout", o.ShutdownTimeout)
+	w.Shutdown()
+	return nil
+}
+
+// parseQueues reads "name=weight,..." (a bare name has weight 1).
+func parseQueues(s string) (map[string]int, error) {
+	queues := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, weight, hasWeight := strings.Cut(part, "=")
+		w := 1
+		if hasWeight {
+			n, err := strconv.Atoi(weight)
+			if err != nil || n < 1 {
+				return nil, usageError("--queues: %q: the weight must be a whole number of at least 1", part)
+			}
+			w = n
+		}
+		queues[strings.TrimSpace(name)] = w
+	}
+	if len(queues) == 0 {
+		return nil, usageError("--queues: name at least one queue, e.g. default=1")
+	}
+	return queues, nil
+}
+
+// queueList is the sorted names of queues.
+func queueList(q map[string]int) []string {
+	names := make([]string, 0, len(q))
+	for n := range q {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
