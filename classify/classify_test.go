@@ -278,3 +278,13 @@ func BenchmarkClassifyUnknown(b *testing.B) {
 		_ = p.Classify(e)
 	}
 }
+
+func TestIsTransportCode(t *testing.T) {
+	t.Parallel()
+	for _, code := range []string{classify.CodeTimeout, classify.CodeConnection, classify.CodeBadResponse, classify.CodeResponseTooLarge, classify.CodeHTTP429, classify.CodeHTTP5xx, classify.CodeHTTP4xx, classify.CodeHTTPUnexpected} {
+		require.True(t, classify.IsTransportCode(code), code)
+	}
+	for _, s := range classify.SeedCodes() {
+		require.False(t, classify.IsTransportCode(s.ErrorCode), s.ErrorCode)
+	}
+}

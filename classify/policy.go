@@ -116,6 +116,17 @@ func (p *Policy) Rules() []Rule {
 	return out
 }
 
+// IsTransportCode reports whether code is one solvequeue synthesizes for a transport failure
+// (TIMEOUT, HTTP_5XX, ...) rather than one AnySolver sends.
+func IsTransportCode(code string) bool {
+	for _, s := range synthTable {
+		if s.code == code {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Policy) rule(code string) Rule {
 	if r, ok := p.codes[code]; ok {
 		return r

@@ -22,7 +22,8 @@ func newPolicyCmd(env *Env) *cobra.Command {
 spending the retry budget), throttle (wait, not spending it), failed (permanent,
 kept with the job) or dead (the dead-letter queue). Every code of AnySolver's
 documentation is listed, then codes a policy file adds, then the codes solvequeue
-gives to transport failures (timeouts, HTTP errors, unreadable answers).`,
+gives to transport failures (timeouts, HTTP errors, unreadable answers).
+--json prints AnySolver's codes only: {"codes":[{"errorId","errorCode","decision","reason"}]}.`,
 		Example: `  solvequeue policy
   solvequeue policy --json
   solvequeue policy --policy my-policy.yaml`,
@@ -38,9 +39,17 @@ gives to transport failures (timeouts, HTTP errors, unreadable answers).`,
 			}
 			rules := policy.Rules()
 			if out.JSON {
+				// The contract's shape: AnySolver's codes (every seed code, then any a policy
+				// adds). The codes given to transport failures are in the table view only.
+				var codes []classify.Rule
+				for _, r := range rules {
+					if !classify.IsTransportCode(r.ErrorCode) {
+						codes = append(codes, r)
+					}
+				}
 				return json.NewEncoder(env.Stdout).Encode(struct {
 					Codes []classify.Rule `json:"codes"`
-				}{rules})
+				}{codes})
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ERRORID\tERRORCODE\tDECISION\tREASON")
