@@ -1,0 +1,140 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// metricValue reads one sample of the Prometheus text exposition: name{labels} value, with
+// the labels in the exposition's (sorted) order.
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+	require.NotNil(t, m, "no sample %s in /metrics", series)
+	v, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	return v
+}
+
+// TestOperateAfterARun runs real jobs through a worker with metrics on and checks what an
+// operator sees: counts on /metrics, the queue and the redacted jobs in the web UI's API, and no
+// secret anywhere (metrics, UI, logs).
+func TestOperateAfterARun(t *testing.T) {
+	t.Parallel()
+	const apiKey = "sk-operate-5e0c9a1b7d"
+	const fieldPass, urlPass = "f1eldPassw0rd", "ur1Passw0rd"
+	ctx := context.Background()
+	srv := enqueuetest.Redis(t)
+	rc, err := enqueue.OpenRedis(ctx, srv.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rc.Close() })
+	fake, fakeSrv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{apiKey},
+		Script: anysolvertest.DirectiveScript(nil)})
+	t.Cleanup(fakeSrv.Close)
+	as, err := anysolver.New(anysolver.Config{BaseURL: fakeSrv.URL, APIKey: apiKey})
+	require.NoError(t, err)
+	policy, err := classify.Parse("fast.yaml", []byte("retry: {maxRetries: 3, baseDelay: 100ms, maxDelay: 200ms}\n"))
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	logs := &lockedLog{}
+	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Policy: policy, Queues: map[string]int{"default": 1},
+		Concurrency: 20, Observer: worker.NewMetrics(reg), Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(w.Shutdown)
+
+	jobs := []struct {
+		id, key string
+		extra   map[string]any
+	}{
+		{"op-solved-1", "sq:id=op1;solve=200ms", nil},
+		{"op-solved-2", "sq:id=op2;solve=200ms", map[string]any{"proxyType": "http", "proxyAddress": "10.1.2.3", "proxyPort": 3128, "proxyLogin": "u", "proxyPassword": fieldPass}},
+		{"op-solved-3", "sq:id=op3;solve=200ms", map[string]any{"proxy": "http://u:" + urlPass + "@10.1.2.3:3128"}},
+		{"op-retried", "sq:id=op4;create=SERVICE_UNAVAILABLE*1;solve=200ms", nil},
+		{"op-failed", "sq:id=op5;create=DOMAIN_BANNED*9", nil},
+		{"op-dead", "sq:id=op6;create=UNKNOWN_PROVIDER_ERROR*9", nil},
+	}
+	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, j := range jobs {
+		task := map[string]any{"type": "RecaptchaV2Task", "websiteURL": "https://shop.example", "websiteKey": j.key}
+		for k, v := range j.extra {
+			task[k] = v
+		}
+		_, err := client.Submit(waitCtx, enqueue.Job{ID: j.id, Task: task})
+		require.NoError(t, err)
+	}
+	for _, j := range jobs {
+		_, err := client.Wait(waitCtx, j.id)
+		require.NoError(t, err)
+	}
+
+	s := serve(t, Config{Addr: "127.0.0.1:0", Redis: rc, Registry: reg})
+	code, _, metrics := get(t, s.URL+"/metrics", "", "")
+	require.Equal(t, 200, code)
+	require.Equal(t, 4.0, metricValue(t, metrics, `solvequeue_jobs_ended_total{code="",queue="default",state="solved"}`))
+	require.Equal(t, 1.0, metricValue(t, metrics, `solvequeue_jobs_ended_total{code="DOMAIN_BANNED",queue="default",state="failed"}`))
+	require.Equal(t, 1.0, metricValue(t, metrics, `solvequeue_jobs_ended_total{code="UNKNOWN_PROVIDER_ERROR",queue="default",state="dead"}`))
+	require.Equal(t, 1.0, metricValue(t, metrics, `solvequeue_attempts_rescheduled_total{code="SERVICE_UNAVAILABLE",decision="retry"}`))
+	require.Equal(t, 1.0, metricValue(t, metrics, `solvequeue_dead_letters`))
+	require.Equal(t, float64(fake.Calls("createTask")), metricValue(t, metrics, `solvequeue_anysolver_calls_total{method="createTask",outcome="ok"}`)+
+		metricValue(t, metrics, `solvequeue_anysolver_calls_total{method="createTask",outcome="SERVICE_UNAVAILABLE"}`)+
+		metricValue(t, metrics, `solvequeue_anysolver_calls_total{method="createTask",outcome="DOMAIN_BANNED"}`)+
+		metricValue(t, metrics, `solvequeue_anysolver_calls_total{method="createTask",outcome="UNKNOWN_PROVIDER_ERROR"}`))
+	require.Regexp(t, `(?m)^asynq_tasks_enqueued_total\{queue="default",state="completed"\} 5$`, metrics)
+	require.Regexp(t, `(?m)^asynq_tasks_enqueued_total\{queue="default",state="archived"\} 1$`, metrics)
+
+	code, _, queues := get(t, s.URL+"/monitoring/api/queues", "", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, queues, `"queue":"default"`)
+	code, _, completed := get(t, s.URL+"/monitoring/api/queues/default/completed_tasks", "", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, completed, "op-solved-2")
+	require.Contains(t, completed, enqueue.Redacted)
+	_, _, archived := get(t, s.URL+"/monitoring/api/queues/default/archived_tasks", "", "")
+	require.Contains(t, archived, "op-dead")
+
+	for where, body := range map[string]string{"/metrics": metrics, "UI completed": completed, "UI archived": archived, "UI queues": queues, "logs": logs.String()} {
+		for _, secret := range []string{apiKey, fieldPass, urlPass} {
+			require.NotContains(t, body, secret, fmt.Sprintf("%s shows a secret", where))
+		}
+	}
+	require.Contains(t, logs.String(), `"msg":"job ended"`)
+}
