@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -75,7 +76,14 @@ func describeJSONError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &ValidationError{Field: "(line)", Problem: "is truncated JSON"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		name, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			name = quoted
+		}
+		if name == "" {
+			name = `""` // the empty key: name it visibly
+		}
 		return &ValidationError{Field: name, Problem: "is not a job field (want id, queue, provider, settings, deadline, maxRetries, task)"}
 	default:
 		return &ValidationError{Field: "(line)", Problem: err.Error()}

@@ -82,7 +82,9 @@ var demoMix = []struct {
 }
 
 func demoJob(i int) enqueue.Job {
-	slot := i % 100
+	// Stride through the hundred slots (37 is coprime with 100): every hundred jobs still follow
+	// the mix exactly, and a short run (--jobs 30) meets every story instead of only the first.
+	slot := i * 37 % 100
 	directive := ""
 	for _, m := range demoMix {
 		if slot < m.per100 {
@@ -172,12 +174,15 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 		mu       sync.Mutex
 		outcomes []enqueue.Outcome
 	)
-	progressDone := make(chan struct{})
-	go demoProgress(env.Stdout, progressDone, len(refs), func() []enqueue.Outcome {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]enqueue.Outcome(nil), outcomes...)
-	})
+	progressDone, progressStopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(progressStopped)
+		demoProgress(env.Stdout, progressDone, len(refs), func() []enqueue.Outcome {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]enqueue.Outcome(nil), outcomes...)
+		})
+	}()
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	err = producer.WaitMany(waitCtx, refs, 16, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
@@ -189,6 +194,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 		mu.Unlock()
 	})
 	close(progressDone)
+	<-progressStopped // no progress line may land inside the summary
 	if err != nil {
 		return fmt.Errorf("demo: waiting for outcomes: %w", err)
 	}

@@ -21,6 +21,10 @@ error). It is durable: unlike asynq's archive it is never trimmed silently.
 
 Fix the cause, then redrive: each job gets a fresh task with a fresh retry budget
 and keeps its ID.`,
+		Example: `  solvequeue dlq list
+  solvequeue dlq redrive order-42
+  solvequeue dlq redrive --all
+  solvequeue dlq purge order-43`,
 	}
 	cmd.AddCommand(newDLQListCmd(env), newDLQRedriveCmd(env), newDLQPurgeCmd(env))
 	return cmd
@@ -94,7 +98,8 @@ func newDLQRedriveCmd(env *Env) *cobra.Command {
 		},
 	}
 	redisOpt.register(cmd)
-	cmd.Flags().BoolVar(&all, "all", false, "redrive every dead job")
+	cmd.Flags().BoolVar(&all, "all", false, "redrive every dead job (command line only: each one is paid for again)")
+	_ = cmd.Flags().SetAnnotation("all", noEnvAnnotation, []string{"true"})
 	return cmd
 }
 
@@ -116,7 +121,8 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
 		},
 	}
 	redisOpt.register(cmd)
-	cmd.Flags().BoolVar(&all, "all", false, "purge every dead job")
+	cmd.Flags().BoolVar(&all, "all", false, "purge every dead job (command line only: no environment variable)")
+	_ = cmd.Flags().SetAnnotation("all", noEnvAnnotation, []string{"true"})
 	return cmd
 }
 

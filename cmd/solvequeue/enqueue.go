@@ -134,7 +134,9 @@ Submitting an --id that is already queued gives back the same job, never a secon
 	}
 	o.redis.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.JSON, "json", "", "the whole job as a JSON job line ('-' reads stdin)")
+	f.StringVar(&o.JSON, "json", "", "the whole job as a JSON job line ('-' reads stdin; command line only)")
+	// SOLVEQUEUE_JSON means "print JSON" to the other commands: it must not become a job here.
+	_ = cmd.Flags().SetAnnotation("json", noEnvAnnotation, []string{"true"})
 	f.StringVar(&o.Type, "type", "", "AnySolver task type, e.g. RecaptchaV2TaskProxyless")
 	f.StringVar(&o.WebsiteURL, "website-url", "", "task websiteURL")
 	f.StringVar(&o.WebsiteKey, "website-key", "", "task websiteKey")

@@ -1,0 +1,572 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+// This file drives the CLI in process through run(ctx, env, args), with buffers for its
+// output and a map for its environment: what a user types and sees, without building the binary.
+
+// cliResult is what one in-process run printed and returned.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// cliRun runs the CLI with args, the environment vars (nothing else is inherited) and stdin.
+func cliRun(t *testing.T, vars map[string]string, stdin string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
+		Getenv: func(k string) string { return vars[k] }}
+	code := run(ctx, env, args)
+	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// cliRedis is a real redis-server for one test, with a client to look inside it.
+func cliRedis(t *testing.T) (url string, rc redis.UniversalClient) {
+	t.Helper()
+	srv := enqueuetest.Redis(t)
+	rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	return srv.URL(), rc
+}
+
+// cliRequireEmpty fails unless the Redis holds no key at all.
+func cliRequireEmpty(t *testing.T, rc redis.UniversalClient) {
+	t.Helper()
+	keys, err := rc.Keys(context.Background(), "*").Result()
+	require.NoError(t, err)
+	require.Empty(t, keys, "nothing may reach Redis")
+}
+
+func cliWriteFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+// designDecisions is DESIGN.md's default classification, written out by hand from its table:
+// every seed code with its decision and errorId.
+var designDecisions = map[string]struct {
+	decision string
+	errorID  int
+}{
+	"INTERNAL_ERROR": {"retry", 2}, "PROVIDER_BALANCE_ERROR": {"retry", 2}, "PROVIDER_RESPONSE_MALFORMED": {"retry", 2},
+	"PROVIDER_UNREACHABLE": {"retry", 2}, "TRANSFORMATION_ERROR": {"retry", 2}, "VALIDATION_ERROR": {"retry", 2},
+	"SERVICE_UNAVAILABLE": {"retry", 1}, "TASK_TIMEOUT": {"retry", 1}, "TOKEN_EXPIRED": {"retry", 1}, "TASK_NOT_FOUND": {"retry", 1},
+	"CAPTCHA_UNSOLVABLE": {"retry", 1}, "PROXY_CONNECTION_FAILED": {"retry", 1}, "PROXY_BANNED": {"retry", 1},
+
+	"RATE_LIMITED": {"throttle", 1}, "PROVIDER_RATE_LIMITED": {"throttle", 2}, "PROVIDER_GLOBAL_LIMIT_REACHED": {"throttle", 2},
+
+	"ERROR_ZERO_BALANCE": {"failed", 1}, "DOMAIN_BANNED": {"failed", 1}, "INVALID_SITEKEY": {"failed", 1},
+	"INVALID_DOMAIN": {"failed", 1}, "INVALID_WEBSITEURL": {"failed", 1}, "INVALID_TASK_DATA": {"failed", 1},
+	"INVALID_USERAGENT": {"failed", 1}, "IMAGE_CORRUPTED": {"failed", 1}, "IMAGE_TOO_LARGE": {"failed", 1},
+	"IMAGE_TOO_SMALL": {"failed", 1}, "TASK_NOT_SUPPORTED": {"failed", 1}, "PROVIDER_TASK_NOT_SUPPORTED": {"failed", 1},
+	"PROXY_AUTH_FAILED": {"failed", 1}, "PROXY_INCOMPATIBLE": {"failed", 1}, "PROXY_MISSING": {"failed", 1},
+
+	"ERROR_KEY_DOES_NOT_EXIST": {"dead", 1}, "ERROR_USER_BANNED": {"dead", 1}, "NO_PROVIDERS_AVAILABLE": {"dead", 1},
+	"UNKNOWN_PROVIDER_ERROR": {"dead", 1}, "PROVIDER_BALANCE_NOT_SUPPORTED": {"dead", 1},
+}
+
+func TestCLIPolicyJSON(t *testing.T) {
+	t.Parallel()
+	require.Len(t, designDecisions, 36)
+	res := cliRun(t, nil, "", "policy", "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+
+	// The exact shape: {"codes":[{"errorId","errorCode","decision","reason"}]} and nothing else.
+	var doc map[string][]map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc), res.stdout)
+	require.Len(t, doc, 1)
+	codes, ok := doc["codes"]
+	require.True(t, ok, "the one key is \"codes\"")
+	require.Len(t, codes, 36, "every seed code, and only those")
+	perID := map[int]int{}
+	prev := ""
+	for _, c := range codes {
+		require.ElementsMatch(t, []string{"errorId", "errorCode", "decision", "reason"}, mapKeys(c))
+		var (
+			id                     int
+			code, decision, reason string
+		)
+		require.NoError(t, json.Unmarshal(c["errorId"], &id))
+		require.NoError(t, json.Unmarshal(c["errorCode"], &code))
+		require.NoError(t, json.Unmarshal(c["decision"], &decision))
+		require.NoError(t, json.Unmarshal(c["reason"], &reason))
+		want, known := designDecisions[code]
+		require.True(t, known, "%s is not a seed code", code)
+		require.Equal(t, want.decision, decision, "decision of %s", code)
+		require.Equal(t, want.errorID, id, "errorId of %s", code)
+		require.NotEmpty(t, reason, code)
+		require.Greater(t, code, prev, "codes are sorted and listed once")
+		prev = code
+		perID[id]++
+	}
+	require.Equal(t, map[int]int{1: 28, 2: 8}, perID)
+}
+
+func TestCLIPolicyFile(t *testing.T) {
+	t.Parallel()
+	good := cliWriteFile(t, "policy.yaml", "retry:\n  maxRetries: 4\ncodes:\n  CAPTCHA_UNSOLVABLE: failed\n  MY_NEW_CODE: {decision: retry, reason: \"ours\", errorId: 2}\n")
+	res := cliRun(t, nil, "", "policy", "--policy", good, "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+	var doc struct {
+		Codes []classify.Rule `json:"codes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc))
+	require.Len(t, doc.Codes, 37, "the seed codes plus the one the file adds")
+	byCode := map[string]classify.Rule{}
+	for _, r := range doc.Codes {
+		byCode[r.ErrorCode] = r
+	}
+	require.Equal(t, classify.Failed, byCode["CAPTCHA_UNSOLVABLE"].Decision)
+	require.Equal(t, classify.Retry, byCode["MY_NEW_CODE"].Decision)
+
+	table := cliRun(t, nil, "", "policy", "--policy", good)
+	require.Equal(t, 0, table.code, table.stderr)
+	require.Contains(t, table.stdout, "retry budget 4")
+	require.Regexp(t, `(?m)^1\s+CAPTCHA_UNSOLVABLE\s+failed\s`, table.stdout)
+	require.Regexp(t, `(?m)^0\s+TIMEOUT\s+retry\s`, table.stdout, "the table view shows the transport codes too")
+}
+
+func TestCLIPolicyBadFile(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, content, want string
+	}{
+		{"unknown decision", "retry:\n  maxRetries: 3\ncodes:\n  CAPTCHA_UNSOLVABLE: sometimes\n", "bad.yaml: line 4:"},
+		{"YAML syntax", "codes:\n  CAPTCHA_UNSOLVABLE: failed\n   DOMAIN_BANNED: retry\n", "bad.yaml: line 3:"},
+		{"unknown key", "retry:\n  maxRetries: 3\n  tries: 4\n", "bad.yaml: line 3:"},
+		{"budget below 1", "\nretry:\n  maxRetries: 0\n", "bad.yaml: line 3:"},
+		{"not UPPER_SNAKE", "codes:\n  captcha-unsolvable: failed\n", "bad.yaml: line 2:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := cliWriteFile(t, "bad.yaml", tt.content)
+			res := cliRun(t, nil, "", "policy", "--policy", path)
+			require.Equal(t, 2, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+			require.Contains(t, res.stderr, tt.want)
+			require.Empty(t, res.stdout, "no table from a refused policy")
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		t.Parallel()
+		res := cliRun(t, nil, "", "policy", "--policy", filepath.Join(t.TempDir(), "nope.yaml"))
+		require.Equal(t, 2, res.code)
+		require.Contains(t, res.stderr, "nope.yaml")
+	})
+}
+
+func TestCLIEnqueueRefusesABadJob(t *testing.T) {
+	t.Parallel()
+	url, rc := cliRedis(t)
+	vars := map[string]string{"REDIS_URL": url}
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  string
+	}{
+		{name: "json without websiteKey",
+			args: []string{"--json", `{"id":"e1","task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example"}}`},
+			want: "task.websiteKey"},
+		{name: "json with an unknown field",
+			args: []string{"--json", `{"id":"e2","task":{"type":"X"},"priority":"high"}`}, want: "priority"},
+		{name: "json from stdin, truncated", stdin: `{"task":{"type":"X"`, args: []string{"--json", "-"}, want: "truncated"},
+		{name: "flags with a bad websiteURL",
+			args: []string{"--type", "HCaptchaTaskProxyless", "--website-url", "shop.example", "--website-key", "k"}, want: "task.websiteURL"},
+		{name: "image without body", args: []string{"--type", "ImageToTextTask"}, want: "task.body"},
+		{name: "bad --field", args: []string{"--type", "X", "--field", "nonsense"}, want: "--field"},
+		{name: "retry budget over the limit", args: []string{"--type", "X", "--max-retries", "101"}, want: "maxRetries"},
+		{name: "garbage deadline", args: []string{"--type", "X", "--deadline", "whenever"}, want: "deadline"},
+		{name: "bad queue", args: []string{"--type", "X", "--queue", "a b"}, want: "queue"},
+		{name: "no job at all", args: nil, want: "--json"},
+	}
+	t.Run("bad", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				res := cliRun(t, vars, tt.stdin, append([]string{"enqueue"}, tt.args...)...)
+				require.Equal(t, 2, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+				require.Contains(t, res.stderr, tt.want)
+				require.Empty(t, res.stdout, "no job ID for a refused job")
+			})
+		}
+	})
+	cliRequireEmpty(t, rc)
+
+	// The same Redis takes a good job: the check above could see one.
+	res := cliRun(t, vars, "", "enqueue", "--id", "good-1", "--type", "RecaptchaV2TaskProxyless",
+		"--website-url", "https://a.example", "--website-key", "6Le", "--field", "proxyPort=8080", "--field", "proxyType=http",
+		"--field", "proxyAddress=10.0.0.1")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, "good-1\n", res.stdout)
+	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+	info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "good-1")
+	require.NoError(t, err)
+	p, err := enqueue.DecodePayload(info.Payload)
+	require.NoError(t, err)
+	require.Equal(t, json.Number("8080"), p.Task["proxyPort"], "--field values that are JSON keep their type")
+
+	again := cliRun(t, vars, "", "enqueue", "--id", "good-1", "--type", "RecaptchaV2TaskProxyless",
+		"--website-url", "https://a.example", "--website-key", "6Le")
+	require.Equal(t, 0, again.code, again.stderr)
+	require.Equal(t, "good-1\n", again.stdout)
+	require.Contains(t, again.stderr, "already queued")
+}
+
+func TestCLIBatchRefusesABadFile(t *testing.T) {
+	t.Parallel()
+	url, rc := cliRedis(t)
+	vars := map[string]string{"REDIS_URL": url}
+	file := `{"task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example","websiteKey":"6Le"}}
+{"task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example"}}
+# a comment
+{"task":{"type":"TurnstileToken","websiteURL":"https://a.example","websiteKey":"0x4"},"retries":3}
+{"task":{"type":"TurnstileToken","websiteURL":"https://a.example","websiteKey":"0x4"}}
+`
+	path := cliWriteFile(t, "jobs.jsonl", file)
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+	}{
+		{name: "file", args: []string{"batch", path}},
+		{name: "stdin", stdin: file, args: []string{"batch", "-"}},
+		{name: "no-wait", args: []string{"batch", path, "--no-wait"}},
+	}
+	t.Run("bad", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				res := cliRun(t, vars, tt.stdin, tt.args...)
+				require.Equal(t, 2, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+				require.Contains(t, res.stderr, "line 2: task.websiteKey")
+				require.Contains(t, res.stderr, "line 4: retries")
+				require.Contains(t, res.stderr, "nothing submitted")
+				require.NotContains(t, res.stderr, "line 1:")
+				require.NotContains(t, res.stderr, "line 5:")
+				require.Empty(t, res.stdout)
+			})
+		}
+	})
+	cliRequireEmpty(t, rc)
+
+	empty := cliRun(t, vars, "# nothing here\n\n", "batch", "-")
+	require.Equal(t, 2, empty.code)
+	require.Contains(t, empty.stderr, "no jobs")
+	missing := cliRun(t, vars, "", "batch", filepath.Join(t.TempDir(), "nope.jsonl"))
+	require.Equal(t, 2, missing.code)
+	require.Contains(t, missing.stderr, "nope.jsonl")
+	cliRequireEmpty(t, rc)
+}
+
+// TestCLIBatchResumable runs the same batch file three times against a worker: submit only,
+// then twice to completion. Only the first run submits; every run that waits writes every
+// outcome; AnySolver is paid once per job.
+func TestCLIBatchResumable(t *testing.T) {
+	t.Parallel()
+	url, rc := cliRedis(t)
+	fake, srv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{"sk-cli-test"},
+		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+			b := anysolvertest.DefaultBehavior(t)
+			b.SolveTime = 200 * time.Millisecond
+			return b
+		})})
+	t.Cleanup(srv.Close)
+	t.Cleanup(fake.Close)
+	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test", Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	policy, err := classify.Parse("fast.yaml", []byte("retry:\n  baseDelay: 100ms\n  maxDelay: 200ms\n"))
+	require.NoError(t, err)
+	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Policy: policy, Queues: map[string]int{enqueue.DefaultQueue: 1},
+		Concurrency: 20, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	t.Cleanup(w.Shutdown)
+
+	keys := map[string]enqueue.State{
+		"cli-plain-1": enqueue.StateSolved, "cli-plain-2": enqueue.StateSolved,
+		"sq:create=SERVICE_UNAVAILABLE*1;id=cli-su":     enqueue.StateSolved,
+		"sq:create=DOMAIN_BANNED*9;id=cli-db":           enqueue.StateFailed,
+		"sq:create=UNKNOWN_PROVIDER_ERROR*9;id=cli-upe": enqueue.StateDead,
+	}
+	var file strings.Builder
+	file.WriteString("# resumable batch\n")
+	wantByLine := map[int]enqueue.State{}
+	for key, want := range keys {
+		line, err := json.Marshal(enqueue.Job{Task: map[string]any{"type": "RecaptchaV2TaskProxyless",
+			"websiteURL": "https://a.example", "websiteKey": key}})
+		require.NoError(t, err)
+		file.Write(append(line, '\n'))
+		wantByLine[len(wantByLine)+2] = want
+	}
+	file.WriteString(`{"id":"cli-own-id","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}` + "\n")
+	wantByLine[len(wantByLine)+2] = enqueue.StateSolved
+	jobsPath := cliWriteFile(t, "jobs.jsonl", file.String())
+	vars := map[string]string{"REDIS_URL": url}
+	total := len(keys) + 1
+
+	submitOnly := cliRun(t, vars, "", "batch", jobsPath, "--no-wait")
+	require.Equal(t, 0, submitOnly.code, submitOnly.stderr)
+	require.Contains(t, submitOnly.stderr, "submitted 6 of 6 jobs (0 were already queued)")
+	ids := strings.Fields(submitOnly.stdout)
+	require.Len(t, ids, total, "--no-wait prints the job IDs")
+	require.Contains(t, ids, "cli-own-id")
+
+	readOutcomes := func(path string) map[string]enqueue.Outcome {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		defer f.Close()
+		out := map[string]enqueue.Outcome{}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var o enqueue.Outcome
+			require.NoError(t, json.Unmarshal(sc.Bytes(), &o), sc.Text())
+			require.NotContains(t, out, o.ID, "one outcome line per job")
+			require.Positive(t, o.Line, "an outcome names its line")
+			out[o.ID] = o
+		}
+		require.NoError(t, sc.Err())
+		return out
+	}
+	var runs []map[string]enqueue.Outcome
+	for i := range 2 {
+		outPath := filepath.Join(t.TempDir(), "outcomes.jsonl")
+		res := cliRun(t, vars, "", "batch", jobsPath, "--out", outPath)
+		require.Equal(t, 0, res.code, "run %d: %s", i, res.stderr)
+		require.Contains(t, res.stderr, "submitted 0 of 6 jobs (6 were already queued)", "run %d", i)
+		require.Contains(t, res.stderr, "outcomes: dead 1, failed 1, solved 4")
+		runs = append(runs, readOutcomes(outPath))
+	}
+	require.Len(t, runs[0], total)
+	for _, id := range ids {
+		require.Contains(t, runs[0], id)
+		require.Equal(t, runs[0][id].State, runs[1][id].State, "job %s ends the same on both runs", id)
+		require.Equal(t, runs[0][id].Line, runs[1][id].Line)
+	}
+	for _, o := range runs[1] {
+		require.Equal(t, wantByLine[o.Line], o.State, "job %s of line %d: %+v", o.ID, o.Line, o.Error)
+	}
+	for key := range keys {
+		want := 1
+		if strings.Contains(key, "SERVICE_UNAVAILABLE*1") {
+			want = 2 // the refused createTask and the one that was solved
+		}
+		require.Equal(t, want, fake.Creates(key), "%s: createTask calls, however often the batch runs", key)
+	}
+	states := map[enqueue.State]int{}
+	for _, o := range runs[1] {
+		states[o.State]++
+	}
+	require.Equal(t, map[enqueue.State]int{enqueue.StateSolved: 4, enqueue.StateFailed: 1, enqueue.StateDead: 1}, states)
+}
+
+// TestCLIDeadLetters lists, redrives and purges dead letters, and checks that a sweeping
+// --all never comes from the environment.
+func TestCLIDeadLetters(t *testing.T) {
+	t.Parallel()
+	url, rc := cliRedis(t)
+	vars := map[string]string{"REDIS_URL": url}
+	ctx := context.Background()
+	payload := []byte(`{"v":1,"task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example","websiteKey":"6Le"},"submittedAt":"2026-01-02T03:04:05Z"}`)
+	for _, id := range []string{"dead-1", "dead-2", "dead-3"} {
+		d := enqueue.DeadLetter{ID: id, Queue: enqueue.DefaultQueue, Payload: payload, DeadAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Record: enqueue.Record{State: enqueue.StateDead, Attempts: 11, Retries: 10,
+				Error: &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: "UNKNOWN_PROVIDER_ERROR", ErrorDescription: "provider said no", Decision: "dead"}}}
+		raw, err := json.Marshal(d)
+		require.NoError(t, err)
+		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(d.Queue, d.ID), raw).Err())
+	}
+
+	list := cliRun(t, vars, "", "dlq", "list")
+	require.Equal(t, 0, list.code, list.stderr)
+	require.Regexp(t, `(?m)^dead-1\s+default\s+2026-01-02T03:04:05Z\s+UNKNOWN_PROVIDER_ERROR\s+11\s+provider said no$`, list.stdout)
+
+	for _, args := range [][]string{{"dlq", "purge"}, {"dlq", "redrive"}} {
+		res := cliRun(t, map[string]string{"REDIS_URL": url, "SOLVEQUEUE_ALL": "true"}, "", args...)
+		require.Equal(t, 2, res.code, "%v with SOLVEQUEUE_ALL=true must not act on every job: %s", args, res.stdout)
+		require.Contains(t, res.stderr, "name the dead jobs by ID, or give --all")
+	}
+	n, err := rc.HLen(ctx, enqueue.DeadLetterKey).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "nothing was purged or redriven")
+
+	unknown := cliRun(t, vars, "", "dlq", "redrive", "nope")
+	require.Equal(t, 2, unknown.code)
+	require.Contains(t, unknown.stderr, `"nope" is not in the dead-letter queue`)
+
+	redrive := cliRun(t, vars, "", "dlq", "redrive", "dead-1")
+	require.Equal(t, 0, redrive.code, redrive.stderr)
+	require.Equal(t, "1 job redriven\n", redrive.stdout)
+	status := cliRun(t, vars, "", "status", "dead-1", "--json")
+	require.Equal(t, 0, status.code, status.stderr)
+	var out enqueue.Outcome
+	require.NoError(t, json.Unmarshal([]byte(status.stdout), &out))
+	require.Equal(t, enqueue.StatePending, out.State, "a redriven job waits for a worker")
+
+	purge := cliRun(t, vars, "", "dlq", "purge", "--all")
+	require.Equal(t, 0, purge.code, purge.stderr)
+	require.Equal(t, "2 jobs purged\n", purge.stdout)
+	empty := cliRun(t, vars, "", "dlq", "list", "--json")
+	require.Equal(t, 0, empty.code, empty.stderr)
+	require.Empty(t, empty.stdout)
+}
+
+// TestCLIHelp checks every command's --help: exit 0, an example, and every flag's environment
+// variable.
+func TestCLIHelp(t *testing.T) {
+	t.Parallel()
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		paths = append(paths, path)
+		for _, sub := range c.Commands() {
+			if sub.Name() != "help" && !sub.Hidden {
+				walk(sub, append(append([]string(nil), path...), sub.Name()))
+			}
+		}
+	}
+	walk(newRootCmd(&Env{Getenv: func(string) string { return "" }}), nil)
+	require.GreaterOrEqual(t, len(paths), 12, "root, 8 commands, 3 dlq subcommands")
+	for _, path := range paths {
+		t.Run(strings.Join(append([]string{"solvequeue"}, path...), " "), func(t *testing.T) {
+			t.Parallel()
+			res := cliRun(t, nil, "", append(path, "--help")...)
+			require.Equal(t, 0, res.code, res.stderr)
+			require.Contains(t, res.stdout, "Examples:\n  ")
+			cmd, _, err := newRootCmd(&Env{Getenv: func(string) string { return "" }}).Find(path)
+			require.NoError(t, err)
+			cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+				if f.Name == "help" {
+					return
+				}
+				require.Contains(t, res.stdout, "--"+f.Name)
+				if !readsEnv(f) {
+					require.Contains(t, f.Usage, "command line only", "--%s says it reads no variable", f.Name)
+					require.NotContains(t, res.stdout, "[$"+envName(f.Name)+"]")
+					return
+				}
+				require.Contains(t, res.stdout, "[$"+envName(f.Name)+"]", "--%s shows its environment variable", f.Name)
+			})
+		})
+	}
+}
+
+func TestCLIWorkerRefusesToStart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+		want []string
+	}{
+		{name: "no API key", args: []string{"worker"}, want: []string{"ANYSOLVER_API_KEY"}},
+		{name: "empty API key flag", args: []string{"worker", "--api-key", ""}, want: []string{"ANYSOLVER_API_KEY"}},
+		{name: "--http on every interface without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
+			args: []string{"worker", "--http", "0.0.0.0:0"}, want: []string{"SOLVEQUEUE_HTTP_USER", "SOLVEQUEUE_HTTP_PASSWORD"}},
+		{name: "--http :0 without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
+			args: []string{"worker", "--http", ":0"}, want: []string{"SOLVEQUEUE_HTTP_USER"}},
+		{name: "--http from the environment, user without password",
+			vars: map[string]string{"ANYSOLVER_API_KEY": "k", "SOLVEQUEUE_HTTP": "0.0.0.0:0", "SOLVEQUEUE_HTTP_USER": "ops"},
+			args: []string{"worker"}, want: []string{"SOLVEQUEUE_HTTP_PASSWORD"}},
+		{name: "concurrency 0", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
+			args: []string{"worker", "--concurrency", "0"}, want: []string{"--concurrency must be at least 1, got 0"}},
+		{name: "bad concurrency in the environment", vars: map[string]string{"ANYSOLVER_API_KEY": "k", "SOLVEQUEUE_CONCURRENCY": "lots"},
+			args: []string{"worker"}, want: []string{"$SOLVEQUEUE_CONCURRENCY", "--concurrency"}},
+		{name: "bad queue weight", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
+			args: []string{"worker", "--queues", "critical=high"}, want: []string{"--queues", "critical=high"}},
+		{name: "bad policy file", vars: map[string]string{"ANYSOLVER_API_KEY": "k", "SOLVEQUEUE_POLICY": "/nonexistent/policy.yaml"},
+			args: []string{"worker"}, want: []string{"--policy", "/nonexistent/policy.yaml"}},
+		{name: "bad log level", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
+			args: []string{"worker", "--log-level", "loud"}, want: []string{"--log-level"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := cliRun(t, tt.vars, "", tt.args...)
+			require.Equal(t, 2, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+			for _, w := range tt.want {
+				require.Contains(t, res.stderr, w)
+			}
+		})
+	}
+}
+
+// TestCLIEnvironmentPrecedence checks "flag > environment > default" on a command that needs
+// no Redis: the demo refuses --jobs 0 whichever way it comes, and a flag wins over the variable.
+func TestCLIEnvironmentPrecedence(t *testing.T) {
+	t.Parallel()
+	fromEnv := cliRun(t, map[string]string{"SOLVEQUEUE_JOBS": "0"}, "", "demo")
+	require.Equal(t, 2, fromEnv.code)
+	require.Contains(t, fromEnv.stderr, "--jobs must be at least 1, got 0")
+
+	flagWins := cliRun(t, map[string]string{"SOLVEQUEUE_JOBS": "5"}, "", "demo", "--jobs", "-1")
+	require.Equal(t, 2, flagWins.code)
+	require.Contains(t, flagWins.stderr, "got -1")
+
+	badEnv := cliRun(t, map[string]string{"SOLVEQUEUE_JOBS": "many"}, "", "demo")
+	require.Equal(t, 2, badEnv.code)
+	require.Contains(t, badEnv.stderr, `$SOLVEQUEUE_JOBS="many" is not a valid --jobs`)
+}
+
+// TestCLIDemo runs the demo in process: it must reach solved, failed and dead with few jobs.
+func TestCLIDemo(t *testing.T) {
+	t.Parallel()
+	res := cliRun(t, nil, "", "demo", "--jobs", "40")
+	require.Equal(t, 0, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
+	require.Contains(t, res.stdout, "all 40 jobs ended")
+	counts := map[string]int{}
+	for _, state := range []string{"solved", "failed", "dead"} {
+		m := regexp.MustCompile(`(?m)^` + state + `\s+(\d+)$`).FindStringSubmatch(res.stdout)
+		require.NotNil(t, m, "the summary counts %s jobs:\n%s", state, res.stdout)
+		n, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		require.Positive(t, n, "%s jobs in the summary:\n%s", state, res.stdout)
+		counts[state] = n
+	}
+	require.Equal(t, 40, counts["solved"]+counts["failed"]+counts["dead"])
+	require.Regexp(t, `retries [1-9]\d* · throttles [1-9]\d* · createTask calls \d+`, res.stdout, "retries and throttles happen too")
+	require.Contains(t, res.stdout, "DOMAIN_BANNED → failed")
+	require.Contains(t, res.stdout, "UNKNOWN_PROVIDER_ERROR → dead")
+}
+
+func mapKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// This file keeps README.md in step with the code: the classification tables with
+// `solvequeue policy`, the configuration tables with every command's flags, the states, the
+// metrics and the alerts with what the worker serves and deploy/ defines.
+
+func readme(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	return string(data)
+}
+
+// readmeSection returns the text under the first heading that starts with heading, up to the
+// next heading of the same or a higher level.
+func readmeSection(t *testing.T, doc, heading string) string {
+	t.Helper()
+	level := strings.Index(heading, " ")
+	require.Positive(t, level, "a heading starts with #s and a space: %q", heading)
+	lines := strings.Split(doc, "\n")
+	inFence := false
+	for i, line := range lines {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+		}
+		if inFence || !strings.HasPrefix(line, heading) {
+			continue
+		}
+		var body []string
+		for _, next := range lines[i+1:] {
+			if strings.HasPrefix(next, "```") {
+				inFence = !inFence
+			}
+			if !inFence && strings.HasPrefix(next, "#") {
+				if l := strings.Index(next, " "); l > 0 && l <= level && strings.Trim(next[:l], "#") == "" {
+					break
+				}
+			}
+			body = append(body, next)
+		}
+		return strings.Join(body, "\n")
+	}
+	t.Fatalf("README.md has no heading %q", heading)
+	return ""
+}
+
+// mdTables returns the rows of every table in text (header and separator rows left out), each
+// row as its trimmed cells.
+func mdTables(text string) [][][]string {
+	var tables [][][]string
+	var rows [][]string
+	flush := func() {
+		if len(rows) > 2 {
+			tables = append(tables, rows[2:])
+		}
+		rows = nil
+	}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			flush()
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows = append(rows, cells)
+	}
+	flush()
+	return tables
+}
+
+func unquote(cell string) string { return strings.Trim(cell, "`") }
+
+func TestReadmeFirstScreen(t *testing.T) {
+	t.Parallel()
+	doc := readme(t)
+	intro := doc[:strings.Index(doc, "\n## ")]
+	fence := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(intro)
+	require.NotNil(t, fence, "the first screen shows the commands in a code block")
+	require.Equal(t, "go run ./cmd/solvequeue demo\ngo test ./...\n", fence[1], "exactly the two commands for a fresh machine")
+	require.Equal(t, 1, strings.Count(intro, "```sh"), "and no other commands before them")
+}
+
+func TestReadmeClassificationTables(t *testing.T) {
+	t.Parallel()
+	section := readmeSection(t, readme(t), "### Every AnySolver code")
+	tables := mdTables(section)
+	require.Len(t, tables, 2, "AnySolver's codes, then the transport codes")
+
+	var seed, transport []classify.Rule
+	for _, r := range classify.Default().Rules() {
+		if r.ErrorID == 0 {
+			transport = append(transport, r)
+		} else {
+			seed = append(seed, r)
+		}
+	}
+	require.Len(t, seed, 36)
+
+	var gotSeed []classify.Rule
+	for _, row := range tables[0] {
+		require.Len(t, row, 4, "errorId | errorCode | decision | note: %v", row)
+		id, err := strconv.Atoi(row[0])
+		require.NoError(t, err, "errorId of %v", row)
+		gotSeed = append(gotSeed, classify.Rule{ErrorID: id, ErrorCode: unquote(row[1]), Decision: classify.Decision(row[2])})
+	}
+	var gotTransport []classify.Rule
+	for _, row := range tables[1] {
+		require.Len(t, row, 3, "code | decision | when: %v", row)
+		require.NotEmpty(t, row[2], "say when %s happens", row[0])
+		gotTransport = append(gotTransport, classify.Rule{ErrorCode: unquote(row[0]), Decision: classify.Decision(row[1])})
+	}
+	strip := func(rules []classify.Rule) []classify.Rule {
+		out := make([]classify.Rule, len(rules))
+		for i, r := range rules {
+			out[i] = classify.Rule{ErrorID: r.ErrorID, ErrorCode: r.ErrorCode, Decision: r.Decision}
+		}
+		return out
+	}
+	require.Equal(t, strip(seed), gotSeed, "README's code table differs from `solvequeue policy`")
+	require.Equal(t, strip(transport), gotTransport, "README's transport table differs from `solvequeue policy`")
+}
+
+func TestReadmeStates(t *testing.T) {
+	t.Parallel()
+	tables := mdTables(readmeSection(t, readme(t), "### States"))
+	require.Len(t, tables, 1)
+	var got []enqueue.State
+	for _, row := range tables[0] {
+		got = append(got, enqueue.State(unquote(row[0])))
+	}
+	want := []enqueue.State{enqueue.StatePending, enqueue.StateScheduled, enqueue.StateActive, enqueue.StateRetrying,
+		enqueue.StateSolved, enqueue.StateFailed, enqueue.StateDead}
+	require.Equal(t, want, got)
+	for _, s := range got[4:] {
+		require.True(t, s.Terminal(), "the last three are the terminal states")
+	}
+
+	decisions := mdTables(readmeSection(t, readme(t), "### Decisions"))
+	require.Len(t, decisions, 1)
+	var names []string
+	for _, row := range decisions[0] {
+		d, err := classify.ParseDecision(unquote(row[0]))
+		require.NoError(t, err)
+		names = append(names, string(d))
+	}
+	require.Equal(t, []string{"retry", "throttle", "failed", "dead"}, names)
+}
+
+// TestReadmeConfiguration checks that every flag of every command is in the README, under its
+// command, with its environment variable and its default.
+func TestReadmeConfiguration(t *testing.T) {
+	t.Parallel()
+	doc := readme(t)
+	config := readmeSection(t, doc, "## Configuration")
+	var commands []*cobra.Command
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && c.Name() != "help" {
+			commands = append(commands, c)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(&Env{Getenv: func(string) string { return "" }}))
+	require.GreaterOrEqual(t, len(commands), 10)
+	for _, c := range commands {
+		t.Run(c.CommandPath(), func(t *testing.T) {
+			t.Parallel()
+			tables := mdTables(readmeSection(t, config, "### `"+c.CommandPath()))
+			require.Len(t, tables, 1, "one table of flags")
+			rows := map[string][]string{}
+			for _, row := range tables[0] {
+				require.Len(t, row, 4, "flag | environment | default | what it does: %v", row)
+				rows[unquote(row[0])] = row
+			}
+			var flags []string
+			c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+				if f.Name == "help" {
+					return
+				}
+				flags = append(flags, "--"+f.Name)
+				row, ok := rows["--"+f.Name]
+				require.True(t, ok, "--%s is not in the README", f.Name)
+				wantEnv := "`" + envName(f.Name) + "`"
+				if !readsEnv(f) {
+					wantEnv = "(command line only)"
+				}
+				require.Equal(t, wantEnv, row[1], "--%s's environment variable", f.Name)
+				wantDefault := "`" + f.DefValue + "`"
+				if f.DefValue == "" {
+					wantDefault = "–"
+				}
+				require.Equal(t, wantDefault, row[2], "--%s's default", f.Name)
+				require.NotEmpty(t, row[3], "--%s says what it does", f.Name)
+			})
+			got := make([]string, 0, len(rows))
+			for f := range rows {
+				got = append(got, f)
+			}
+			sort.Strings(got)
+			sort.Strings(flags)
+			require.Equal(t, flags, got, "the README lists exactly the flags the command has")
+		})
+	}
+}
+
+func TestReadmeMetrics(t *testing.T) {
+	t.Parallel()
+	served := servedMetrics(t)
+	tables := mdTables(readmeSection(t, readme(t), "### Metrics"))
+	require.Len(t, tables, 1)
+	documented := map[string]string{}
+	for _, row := range tables[0] {
+		require.Len(t, row, 4, "metric | type | labels | what: %v", row)
+		documented[unquote(row[0])] = row[1]
+	}
+	for name, typ := range served {
+		if !strings.HasPrefix(name, "solvequeue_") && !strings.HasPrefix(name, "asynq_") {
+			continue
+		}
+		require.Contains(t, documented, name, "the worker serves %s: document it", name)
+		require.Equal(t, typ, documented[name], "the type of %s", name)
+	}
+	for name := range documented {
+		require.Contains(t, served, name, "the README documents %s, which the worker does not serve", name)
+	}
+}
+
+func TestReadmeAlerts(t *testing.T) {
+	t.Parallel()
+	tables := mdTables(readmeSection(t, readme(t), "### Alerts"))
+	require.Len(t, tables, 1)
+	var documented []string
+	for _, row := range tables[0] {
+		documented = append(documented, unquote(row[0]))
+	}
+	var defined []string
+	for _, g := range asList(deployYAML(t)["prometheus/alerts.yaml"][0]["groups"]) {
+		for _, r := range asList(dig(g, "rules")) {
+			defined = append(defined, asString(dig(r, "alert")))
+		}
+	}
+	require.Equal(t, defined, documented, "README's alert table and deploy/prometheus/alerts.yaml")
+}
+
+func TestReadmePerformanceIsLeftForTheBench(t *testing.T) {
+	t.Parallel()
+	section := readmeSection(t, readme(t), "## Performance")
+	require.Contains(t, section, "Figures from `solvequeue bench` go here")
+}
+
+func TestReadmeHelpers(t *testing.T) {
+	t.Parallel()
+	doc := "# T\n\n## A\ntext\n```sh\n## not a heading\n```\n### A.1\n| h | h |\n|---|---|\n| `x` | 1 |\n\n| h |\n|---|\n| y |\n## B\nb\n"
+	a := readmeSection(t, doc, "## A")
+	require.Contains(t, a, "## not a heading")
+	require.Contains(t, a, "### A.1")
+	require.NotContains(t, a, "\nb\n")
+	tables := mdTables(readmeSection(t, doc, "### A.1"))
+	require.Equal(t, [][][]string{{{"`x`", "1"}}, {{"y"}}}, tables)
+}
