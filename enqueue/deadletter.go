@@ -95,34 +95,73 @@ func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 
 // Redrive gives a dead job a fresh start: the archived asynq task (if asynq has not trimmed it)
 // is deleted and a new task with the same ID, payload and a fresh retry budget is enqueued
-// (asynq's own "run" keeps the spent retry count). The entry leaves the dead-letter queue.
+// (asynq's own "run" keeps the spent retry count).
+//
+// The entry leaves the dead-letter queue first, as a claim: of two redrives of one dead letter
+// (two operators, two `dlq redrive --all` runs, a stale list) exactly one goes through and the
+// other gets ErrJobNotFound, so a job that was redriven, and maybe solved, meanwhile is never
+// deleted and paid for again. The entry comes back if the redrive fails.
 func (c *Client) Redrive(ctx context.Context, d DeadLetter) error {
+	raw, err := c.claim(ctx, d)
+	if err != nil {
+		return fmt.Errorf("redrive %s: %w", d.ID, err)
+	}
 	if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
 		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return fmt.Errorf("redrive %s: remove the archived task: %w", d.ID, err)
+		return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: remove the archived task: %w", d.ID, err))
 	}
 	task := asynq.NewTask(TaskType, d.Payload,
 		asynq.Queue(d.Queue), asynq.TaskID(d.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
 	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil {
-		return fmt.Errorf("redrive %s: enqueue: %w (is the job running again already?)", d.ID, err)
-	}
-	if err := c.rc.HDel(ctx, DeadLetterKey, DeadLetterField(d.Queue, d.ID)).Err(); err != nil {
-		return fmt.Errorf("redrive %s: the job is queued but its dead letter stays: %w", d.ID, err)
+		return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: enqueue: %w (is the job running again already?)", d.ID, err))
 	}
 	return nil
 }
 
-// Purge deletes dead letters for good, with their archived asynq tasks.
+// claim takes the job's entry out of the dead-letter queue in one step and returns it; it
+// returns ErrJobNotFound when the entry is gone (redriven or purged by someone else).
+func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
+	field := DeadLetterField(d.Queue, d.ID)
+	var get *redis.StringCmd
+	_, err := c.rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.HGet(ctx, DeadLetterKey, field)
+		p.HDel(ctx, DeadLetterKey, field)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%w: %q left the dead-letter queue already (redriven or purged)", ErrJobNotFound, d.ID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("take the dead letter: %w", err)
+	}
+	return get.Val(), nil
+}
+
+// unclaim puts a claimed entry back after a redrive or purge that did not go through, and
+// returns err.
+func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err error) error {
+	if putErr := c.rc.HSet(context.WithoutCancel(ctx), DeadLetterKey, DeadLetterField(d.Queue, d.ID), raw).Err(); putErr != nil {
+		return fmt.Errorf("%w (and its dead letter could not be put back: %v)", err, putErr)
+	}
+	return err
+}
+
+// Purge deletes dead letters for good, with their archived asynq tasks. A letter that left the
+// dead-letter queue meanwhile (redriven: its job runs again) is skipped, never deleted.
 func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 	n := 0
 	for _, d := range letters {
-		if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
-			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		raw, err := c.claim(ctx, d)
+		if errors.Is(err, ErrJobNotFound) {
+			continue
+		}
+		if err != nil {
 			return n, fmt.Errorf("purge %s: %w", d.ID, err)
 		}
-		if err := c.rc.HDel(ctx, DeadLetterKey, DeadLetterField(d.Queue, d.ID)).Err(); err != nil {
-			return n, fmt.Errorf("purge %s: %w", d.ID, err)
+		if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
+			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return n, c.unclaim(ctx, d, raw, fmt.Errorf("purge %s: %w", d.ID, err))
 		}
 		n++
 	}

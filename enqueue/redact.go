@@ -3,6 +3,7 @@ package enqueue
 import (
 	"encoding/json"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -57,16 +58,23 @@ func RedactValue(v any) any {
 // RedactURL replaces the password of a URL-looking string ("http://user:pass@host:port") and
 // returns any other string unchanged.
 func RedactURL(s string) string {
-	if !strings.Contains(s, "@") || !strings.Contains(s, "://") {
+	// The userinfo starts after "://", or after a leading "//" (a URL without a scheme, which
+	// a proxy field passes validation with).
+	start := strings.Index(s, "://") + len("://")
+	if start < len("://") {
+		if !strings.HasPrefix(s, "//") {
+			return s
+		}
+		start = len("//")
+	}
+	if !strings.Contains(s, "@") {
 		return s
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
-		// Not parseable: cut everything between "://" and "@" to be safe.
-		i := strings.Index(s, "://")
-		j := strings.LastIndex(s, "@")
-		if i >= 0 && j > i {
-			return s[:i+3] + Redacted + s[j:]
+		// Not parseable: cut everything between "://" (or "//") and the last "@" to be safe.
+		if j := strings.LastIndex(s, "@"); j > start {
+			return s[:start] + Redacted + s[j:]
 		}
 		return s
 	}
@@ -89,4 +97,52 @@ func RedactJSON(data []byte) []byte {
 		return []byte(`"(unprintable; hidden)"`)
 	}
 	return out
+}
+
+// SecretValues returns the secrets inside v (a decoded JSON value such as a job's task): the
+// values of secret-named fields (proxyPassword, ...) and the passwords inside URL strings (the
+// "proxy" URL form). Use it with RedactText to clean text that may echo them.
+func SecretValues(v any) []string {
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, val := range t {
+				if s, ok := val.(string); ok && secretField(k) && s != "" {
+					out = append(out, s)
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, val := range t {
+				walk(val)
+			}
+		case string:
+			if u, err := url.Parse(t); err == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok && pw != "" {
+					out = append(out, pw, url.QueryEscape(pw))
+				}
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+// urlUserinfo matches the userinfo of a URL inside free text, scheme://user:password@, the
+// password running to the last '@' before a space or '/' (passwords hold '@' unescaped).
+var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)[^\s/]*@`)
+
+// RedactText cuts secrets out of free text, such as an error description a provider wrote: the
+// password of any URL in it, and every one of the given secrets (see SecretValues).
+func RedactText(text string, secrets ...string) string {
+	text = urlUserinfo.ReplaceAllString(text, "${1}"+Redacted+"@")
+	for _, s := range secrets {
+		if len(s) >= 3 { // a one- or two-character "secret" would shred the text, and hides nothing
+			text = strings.ReplaceAll(text, s, Redacted)
+		}
+	}
+	return text
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -38,6 +39,7 @@ type handler struct {
 	jitter    func() float64
 	remoteTTL time.Duration
 	lifetime  time.Duration
+	running   atomic.Int64 // ProcessTask calls in progress, for drain
 }
 
 // attempt is the state of one handler run.
@@ -55,6 +57,8 @@ type attempt struct {
 // else create one, poll it, and record the outcome. It is idempotent: a job redelivered after
 // its outcome was recorded ends as recorded without calling AnySolver.
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	h.running.Add(1)
+	defer h.running.Add(-1)
 	a := &attempt{raw: t.Payload(), started: h.now()}
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
@@ -121,6 +125,10 @@ func (h *handler) solve(ctx context.Context, a *attempt) error {
 		}
 		task = copyTask(task)
 		task["body"] = body
+	}
+	if err := ctx.Err(); err != nil {
+		// asynq gave the job back (shutdown, timeout) before anything was paid: pay nothing.
+		return err
 	}
 	a.rec.Attempts++
 	// A createTask is paid: once sent, it is seen through and its id recorded even if the
@@ -247,7 +255,10 @@ func (h *handler) verdict(a *attempt, ce classify.Error) error {
 
 func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) error {
 	v := h.policy.Classify(ce)
-	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: v.Code, ErrorDescription: ce.ErrorDescription,
+	// Providers echo the proxy, password and all, in their descriptions: this text goes to the
+	// record, the dead-letter queue, asynq's error message and the web UI.
+	secrets := append(enqueue.SecretValues(a.payload.Task), enqueue.SecretValues(a.payload.Settings)...)
+	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: v.Code, ErrorDescription: enqueue.RedactText(ce.ErrorDescription, secrets...),
 		Call: string(ce.Call), Attempt: a.rec.Attempts}
 	if info.ErrorDescription == "" {
 		info.ErrorDescription = v.Reason
@@ -390,6 +401,18 @@ func copyTask(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// drain waits up to limit for the attempts still running and reports whether they all ended.
+func (h *handler) drain(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for h.running.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // sleep waits d or until ctx ends.

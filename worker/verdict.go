@@ -107,16 +107,29 @@ func retryDelayFunc(policy *classify.Policy, jitter func() float64) asynq.RetryD
 		var (
 			r *RetryError
 			t *ThrottleError
+			d time.Duration
 		)
 		switch {
 		case errors.As(err, &r):
-			return r.Delay
+			d = r.Delay
 		case errors.As(err, &t):
-			return t.Wait
+			d = t.Wait
 		case errors.Is(err, asynq.ErrLeaseExpired):
-			return time.Second
+			d = time.Second
 		default:
-			return policy.RetryDelay(n, jitter())
+			d = policy.RetryDelay(n, jitter())
 		}
+		return notEarly(time.Now(), d)
 	}
+}
+
+// notEarly stretches d so that now+d falls on a whole second. asynq keeps the time of the next
+// try in whole seconds, rounded down, so a delay it is given comes up to a second early: a 1 s
+// retry at once, RATE_LIMITED's 5 s wait in 4. On a whole second nothing is rounded away.
+func notEarly(now time.Time, d time.Duration) time.Duration {
+	at := now.Add(d)
+	if frac := at.Sub(at.Truncate(time.Second)); frac > 0 {
+		d += time.Second - frac
+	}
+	return d
 }

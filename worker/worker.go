@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,6 +15,10 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 )
+
+// drainTimeout bounds how long Shutdown waits for the attempts asynq let go of: long enough for
+// a createTask in flight (the client's default 30 s timeout) and the save of its remote id (10 s).
+const drainTimeout = 45 * time.Second
 
 // Worker is a running solvequeue worker: an asynq server with the solve handler, the
 // account breaker's prober and the dead-letter mirror.
@@ -23,6 +28,7 @@ type Worker struct {
 	handler   *handler
 	breaker   *breaker
 	mirror    *deadLetterMirror
+	health    *RedisHealth
 	inspector *asynq.Inspector
 }
 
@@ -40,7 +46,8 @@ func New(cfg Config) (*Worker, error) {
 			}
 		}
 	})
-	w := &Worker{cfg: cfg, inspector: inspector}
+	w := &Worker{cfg: cfg, inspector: inspector,
+		health: NewRedisHealth(RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := &store{rc: cfg.Redis}
 	if !cfg.Breaker.Disabled {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis, inspector: inspector,
@@ -58,7 +65,7 @@ func New(cfg Config) (*Worker, error) {
 		RetryDelayFunc:           retryDelayFunc(cfg.Policy, rand.Float64),
 		IsFailure:                isFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
-		Logger:                   newAsynqLogger(cfg.Logger),
+		Logger:                   newAsynqLogger(cfg.Logger, w.health),
 		LogLevel:                 asynq.WarnLevel,
 		DelayedTaskCheckInterval: time.Second,
 	})
@@ -88,6 +95,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.breaker.start(ctx)
 	}
 	w.mirror.start(ctx)
+	w.health.Start(ctx)
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
 	return nil
@@ -97,10 +105,22 @@ func (w *Worker) Start(ctx context.Context) error {
 // back to their queues with their paid remote tasks recorded, and stops the background loops.
 func (w *Worker) Shutdown() {
 	w.server.Shutdown()
+	// asynq hands back the jobs still running after ShutdownTimeout without waiting for their
+	// handlers, and the process may exit right after. One may be inside a paid createTask whose
+	// remote id must still be recorded for the next worker to resume; the others see their
+	// context canceled and return at once.
+	if n := w.handler.running.Load(); n > 0 {
+		w.cfg.Logger.Info("waiting for handed-back jobs to record their paid AnySolver tasks", "jobs", n)
+		if !w.handler.drain(drainTimeout) {
+			w.cfg.Logger.Error("jobs still running after the drain timeout: a paid AnySolver task may be paid again",
+				"jobs", w.handler.running.Load(), "drain_timeout", drainTimeout)
+		}
+	}
 	if w.breaker != nil {
 		w.breaker.shutdown()
 	}
 	w.mirror.shutdown()
+	w.health.Shutdown()
 	w.cfg.Logger.Info("worker stopped")
 }
 
@@ -116,11 +136,21 @@ func (w *Worker) Ready(ctx context.Context) (BreakerState, error) {
 // Redis returns the worker's Redis connection.
 func (w *Worker) Redis() redis.UniversalClient { return w.cfg.Redis }
 
-// asynqLogger sends asynq's own log lines to slog.
-type asynqLogger struct{ log *slog.Logger }
+// asynqLogger sends asynq's own log lines to slog, quieted so that an outage or a burst is a
+// few lines, not one per job: while Redis is unreachable (the RedisHealth watcher said so once)
+// asynq's complaints go to debug, and any other warning or error is logged once per kind per
+// asynqLogWindow, the next one saying how many like it were left out.
+type asynqLogger struct {
+	log    *slog.Logger
+	health *RedisHealth
+	limit  *lineLimiter
+}
 
-func newAsynqLogger(l *slog.Logger) asynqLogger {
-	return asynqLogger{log: l.With("component", "asynq")}
+// asynqLogWindow is how long one kind of asynq warning is kept to one line.
+const asynqLogWindow = time.Minute
+
+func newAsynqLogger(l *slog.Logger, health *RedisHealth) asynqLogger {
+	return asynqLogger{log: l.With("component", "asynq"), health: health, limit: newLineLimiter(asynqLogWindow, time.Now)}
 }
 
 func (l asynqLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...)) }
@@ -132,7 +162,89 @@ func (l asynqLogger) Warn(args ...any) {
 		l.log.Debug(msg)
 		return
 	}
-	l.log.Warn(msg)
+	l.emit(slog.LevelWarn, msg)
 }
-func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...)) }
-func (l asynqLogger) Fatal(args ...any) { l.log.Error(fmt.Sprint(args...)) }
+func (l asynqLogger) Error(args ...any) { l.emit(slog.LevelError, fmt.Sprint(args...)) }
+func (l asynqLogger) Fatal(args ...any) { l.emit(slog.LevelError, fmt.Sprint(args...)) }
+
+func (l asynqLogger) emit(level slog.Level, msg string) {
+	if l.redisDown(msg) {
+		l.log.Debug(msg)
+		return
+	}
+	ok, left := l.limit.allow(msg)
+	if !ok {
+		l.log.Debug(msg)
+		return
+	}
+	if left > 0 {
+		l.log.Log(context.Background(), level, msg, "similar_lines_left_out", left)
+		return
+	}
+	l.log.Log(context.Background(), level, msg)
+}
+
+// redisDown reports whether msg is a complaint about a Redis that the watcher knows (or, asked
+// now, finds) unreachable.
+func (l asynqLogger) redisDown(msg string) bool {
+	if l.health == nil {
+		return false
+	}
+	if strings.Contains(msg, "panic") {
+		return false // a handler's panic is news whatever Redis does
+	}
+	if l.health.Down() {
+		return true
+	}
+	return redisTrouble(msg) && !l.health.Check(context.Background())
+}
+
+// lineLimiter lets one log line of each kind through per window and counts the rest.
+type lineLimiter struct {
+	window time.Duration
+	now    func() time.Time
+	mu     sync.Mutex
+	kinds  map[string]*lineKind
+}
+
+type lineKind struct {
+	last time.Time
+	left int
+}
+
+func newLineLimiter(window time.Duration, now func() time.Time) *lineLimiter {
+	return &lineLimiter{window: window, now: now, kinds: map[string]*lineKind{}}
+}
+
+// allow reports whether a line may be logged, and how many of its kind were left out since
+// the last one that was.
+func (l *lineLimiter) allow(msg string) (bool, int) {
+	kind := lineKindOf(msg)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.kinds[kind]
+	if k == nil {
+		if len(l.kinds) >= 256 { // kinds are a handful; never let odd text grow the map
+			clear(l.kinds)
+		}
+		k = &lineKind{}
+		l.kinds[kind] = k
+	} else if now.Sub(k.last) < l.window {
+		k.left++
+		return false, 0
+	}
+	left := k.left
+	k.last, k.left = now, 0
+	return true, left
+}
+
+// lineKindOf is the fixed start of an asynq line: at most its first three words, before any
+// task id, queue name or error text: "Could not move", "Lease reset failed", "Dequeue error".
+func lineKindOf(msg string) string {
+	if i := strings.IndexAny(msg, ":=[\""); i >= 0 {
+		msg = msg[:i]
+	}
+	words := strings.Fields(msg)
+	return strings.Join(words[:min(len(words), 3)], " ")
+}

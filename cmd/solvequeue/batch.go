@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker"
 )
 
 type batchOptions struct {
@@ -48,7 +50,7 @@ twice: it finds the jobs already in Redis and collects their outcomes (resumable
 	o.redis.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Out, "out", "-", "where to write outcome lines ('-' for stdout)")
-	f.IntVar(&o.Concurrency, "concurrency", enqueue.SubmitConcurrencyDefault, "Redis round trips in flight while submitting")
+	f.IntVar(&o.Concurrency, "submit-concurrency", enqueue.SubmitConcurrencyDefault, "Redis round trips in flight while submitting")
 	f.BoolVar(&o.NoWait, "no-wait", false, "submit and print the job IDs without waiting for outcomes")
 	f.StringVar(&o.Progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always or never")
 	return cmd
@@ -142,6 +144,12 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		return nil
 	}
 	enc := json.NewEncoder(bw)
+	// While waiting, a Redis restart is said once each way, not once per job or per retry.
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	quietRedisLogs(log)
+	health := worker.NewRedisHealth(worker.RedisHealthParams{Redis: rc, Logger: log})
+	health.Start(ctx)
+	defer health.Shutdown()
 	bar = newBar(env.Stderr, showBar, len(refs), "solving")
 	counts := map[enqueue.State]int{}
 	err = client.WaitMany(ctx, refs, 16, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {

@@ -16,6 +16,16 @@ var envNames = map[string]string{
 	"api-key":       "ANYSOLVER_API_KEY",
 }
 
+// noEnvAnnotation marks a flag that only the command line sets: a sweeping, destructive choice
+// (dlq purge --all) must not come from a variable left over in the environment.
+const noEnvAnnotation = "solvequeue/no-env"
+
+// readsEnv reports whether a flag takes its value from its environment variable.
+func readsEnv(f *pflag.Flag) bool {
+	_, flagOnly := f.Annotations[noEnvAnnotation]
+	return f.Name != "help" && !flagOnly
+}
+
 // envName is the environment variable of a flag.
 func envName(flag string) string {
 	if n, ok := envNames[flag]; ok {
@@ -36,6 +46,10 @@ Every flag can also be set by an environment variable, shown in [brackets]:
 flag > environment > default.
 
 Try it with nothing installed:   solvequeue demo`,
+		Example: `  solvequeue demo
+  REDIS_URL=redis://127.0.0.1:6379 ANYSOLVER_API_KEY=... solvequeue worker --http 127.0.0.1:8080
+  solvequeue enqueue --type RecaptchaV2TaskProxyless --website-url https://example.com --website-key 6Le-abc --wait
+  solvequeue batch jobs.jsonl --out outcomes.jsonl`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,6 +66,8 @@ Try it with nothing installed:   solvequeue demo`,
 		newPolicyCmd(env),
 		newDemoCmd(env),
 		newFakeCmd(env),
+		newBenchCmd(env),
+		newSoakCmd(env),
 	)
 	// Show each flag's environment variable in --help.
 	root.PersistentFlags().VisitAll(annotateEnv)
@@ -65,7 +81,7 @@ Try it with nothing installed:   solvequeue demo`,
 }
 
 func annotateEnv(f *pflag.Flag) {
-	if f.Name == "help" || strings.Contains(f.Usage, "[$") {
+	if !readsEnv(f) || strings.Contains(f.Usage, "[$") {
 		return
 	}
 	f.Usage += " [$" + envName(f.Name) + "]"
@@ -75,7 +91,7 @@ func annotateEnv(f *pflag.Flag) {
 func applyEnv(cmd *cobra.Command, env *Env) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || f.Name == "help" {
+		if err != nil || f.Changed || !readsEnv(f) {
 			return
 		}
 		v := env.Getenv(envName(f.Name))

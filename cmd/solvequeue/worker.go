@@ -100,6 +100,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	if err != nil {
 		return err
 	}
+	quietRedisLogs(log)
 	policy := classify.Default()
 	if o.PolicyFile != "" {
 		if policy, err = classify.Load(o.PolicyFile); err != nil {

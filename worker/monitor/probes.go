@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -31,6 +33,8 @@ type readyBody struct {
 // 503 {"ready":false,"error":"..."} with secrets cut from the error text.
 func readyz(cfg Config) http.Handler {
 	secrets := []string{redisPassword(cfg.Redis), cfg.Password}
+	// A change is logged once; a probe every few seconds during an outage is not a line each.
+	var notReady atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 		defer cancel()
@@ -38,8 +42,14 @@ func readyz(cfg Config) http.Handler {
 		body, status := readyBody{Ready: true, Breaker: v}, http.StatusOK
 		if err != nil {
 			msg := redactError(err.Error(), secrets...)
-			cfg.Logger.Warn("monitor: not ready", "err", msg)
+			level := slog.LevelDebug
+			if !notReady.Swap(true) {
+				level = slog.LevelWarn
+			}
+			cfg.Logger.Log(r.Context(), level, "monitor: not ready", "err", msg)
 			body, status = readyBody{Error: msg}, http.StatusServiceUnavailable
+		} else if notReady.Swap(false) {
+			cfg.Logger.Info("monitor: ready again")
 		}
 		out, merr := json.Marshal(body)
 		if merr != nil {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+)
+
+// issue7Keys are the keys `solvequeue bench --json` promises (issue 7).
+var issue7Keys = []string{
+	"floor_jobs_per_s", "naive_jobs_per_s", "e2e_jobs_per_s", "e2e_vs_naive", "e2e_vs_floor",
+	"inflight_jobs", "inflight_solve_s", "inflight_wall_s", "inflight_peak_rss_mb",
+	"polls_per_solve", "polls_per_solve_fixed3s", "added_latency_p50_ms", "added_latency_p50_ms_fixed3s",
+	"submit_jobs_per_s", "sequential_submit_jobs_per_s", "submit_vs_sequential",
+	"creates_per_job_mix", "creates_per_job_mix_retry_all",
+}
+
+// TestBenchQuickJSON runs the built binary's `bench --json --quick` (every section at a tiny
+// size, its own redis-server, its in-flight worker a child process of the same binary) and
+// checks that stdout is one JSON object with every key of issue 7 set to a number. It checks
+// no figure: the figures of a quick run on a shared machine mean nothing.
+func TestBenchQuickJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every bench section at its quick size: about a minute")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(enqueuetest.ErrNoRedisServer)
+		}
+		t.Skip(enqueuetest.ErrNoRedisServer)
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, solvequeueBinary(t), "bench", "--json", "--quick")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + t.TempDir()}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "stderr:\n%s", tail(stderr.String(), 40))
+
+	var report map[string]any
+	dec := json.NewDecoder(&stdout)
+	require.NoError(t, dec.Decode(&report), "stdout is one JSON object")
+	require.False(t, dec.More(), "and nothing after it")
+	for _, k := range issue7Keys {
+		require.Contains(t, report, k)
+		_, isNumber := report[k].(float64)
+		require.True(t, isNumber, "%s is %v, want a number", k, report[k])
+	}
+	ctxInfo, ok := report["context"].(map[string]any)
+	require.True(t, ok, "a context object says what the figures were measured on")
+	require.Equal(t, true, ctxInfo["quick"])
+	require.Contains(t, stderr.String(), "bench: [throughput]", "progress goes to stderr")
+}

@@ -1,0 +1,284 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+)
+
+// apiKey is the AnySolver key every client of the bench uses with the fake.
+const apiKey = "bench-key"
+
+// taskType is the AnySolver task type of every bench job.
+const taskType = "RecaptchaV2TaskProxyless"
+
+// enqueueConcurrency is what SubmitMany is given in the bench: its default, as the CLI's batch.
+const enqueueConcurrency = enqueue.SubmitConcurrencyDefault
+
+// env is what the sections share: one Redis, a way to make fresh queues, progress output.
+type env struct {
+	opts      Options
+	redisURL  string
+	redisDesc string
+	server    *enqueuetest.RedisServer // nil on a Redis given by URL
+	rc        redis.UniversalClient    // the bench's own reads (drain checks, cleanup)
+	inspector *asynq.Inspector
+	runID     string
+	queues    []string // queues made on a Redis given by URL, deleted by reset
+	details   map[string]float64
+
+	mu sync.Mutex
+}
+
+func newEnv(ctx context.Context, o Options) (*env, error) {
+	e := &env{opts: o, runID: time.Now().UTC().Format("150405")}
+	if o.RedisURL == "" {
+		s, err := enqueuetest.StartRedisServer(ctx, enqueuetest.RedisOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("start a redis-server for the bench: %w (or give one with --redis / REDIS_URL)", err)
+		}
+		e.server, e.redisURL = s, s.URL()
+	} else {
+		e.redisURL = o.RedisURL
+	}
+	rc, err := enqueue.OpenRedis(ctx, e.redisURL, 16)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.rc = rc
+	e.inspector = asynq.NewInspectorFromRedisClient(rc)
+	version := "?"
+	if info, err := rc.Info(ctx, "server").Result(); err == nil {
+		for _, line := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+				version = v
+			}
+		}
+	}
+	if e.server != nil {
+		e.redisDesc = fmt.Sprintf("its own redis-server %s on %s (no persistence)", version, e.server.Addr)
+	} else {
+		e.redisDesc = fmt.Sprintf("Redis %s at %s", version, enqueue.RedactURL(e.redisURL))
+	}
+	return e, nil
+}
+
+func (e *env) close() {
+	if e.rc != nil {
+		_ = e.rc.Close()
+	}
+	if e.server != nil {
+		if err := e.server.Stop(); err != nil {
+			e.logf("bench: stopping redis-server: %v", err)
+		}
+	}
+}
+
+func (e *env) logf(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(e.opts.Progress, format+"\n", args...)
+}
+
+// queue returns a fresh queue name for a section's run.
+func (e *env) queue(name string) string {
+	q := "bench-" + e.runID + "-" + name
+	e.mu.Lock()
+	e.queues = append(e.queues, q)
+	e.mu.Unlock()
+	return q
+}
+
+// reset clears what the last section left: FLUSHDB on the bench's own server; on a Redis
+// given by URL, the bench's queues and their dead letters only.
+func (e *env) reset(ctx context.Context) error {
+	if e.server != nil {
+		return e.rc.FlushDB(ctx).Err()
+	}
+	e.mu.Lock()
+	queues := e.queues
+	e.queues = nil
+	e.mu.Unlock()
+	for _, q := range queues {
+		if err := e.inspector.DeleteQueue(q, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("delete bench queue %s: %w", q, err)
+		}
+		fields, err := e.rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
+		if err != nil {
+			return err
+		}
+		for _, f := range fields {
+			if strings.HasPrefix(f, q+"/") {
+				if err := e.rc.HDel(ctx, enqueue.DeadLetterKey, f).Err(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// asynqOpt is the Redis connection a plain asynq user would build from the URL.
+func (e *env) asynqOpt() (asynq.RedisConnOpt, error) {
+	return asynq.ParseRedisURI(e.redisURL)
+}
+
+// openRedis opens a client for a section's producer or worker, as the CLI would.
+func (e *env) openRedis(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
+	return enqueue.OpenRedis(ctx, e.redisURL, poolSize)
+}
+
+// queueCounts returns how many tasks of queue are not yet done: pending, active, scheduled
+// and retrying (paused queues count too).
+func (e *env) queueCounts(ctx context.Context, queue string) (int64, error) {
+	pipe := e.rc.Pipeline()
+	prefix := "asynq:{" + queue + "}:"
+	cmds := []*redis.IntCmd{
+		pipe.LLen(ctx, prefix+"pending"), pipe.LLen(ctx, prefix+"active"),
+		pipe.ZCard(ctx, prefix+"scheduled"), pipe.ZCard(ctx, prefix+"retry"),
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
+}
+
+// waitDrained waits until queue holds no task that is pending, active, scheduled or retrying,
+// checking every `every`, and returns when it saw that. A cheap pipeline of four counts, so
+// checking often does not slow the run it watches.
+func (e *env) waitDrained(ctx context.Context, queue string, every time.Duration, limit time.Duration, progress func(left int64)) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	lastReport := time.Now()
+	for {
+		n, err := e.queueCounts(ctx, queue)
+		if err != nil {
+			return time.Time{}, err
+		}
+		now := time.Now()
+		if n == 0 {
+			return now, nil
+		}
+		if progress != nil && now.Sub(lastReport) >= 2*time.Second {
+			progress(n)
+			lastReport = now
+		}
+		if now.After(deadline) {
+			return time.Time{}, fmt.Errorf("queue %s still has %d unfinished tasks after %s", queue, n, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+// serveFake serves h on a free loopback port and returns its base URL and a stop function.
+func serveFake(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen for the fake AnySolver: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// slogError is the level of a logger that says only what went wrong.
+const slogError = slog.LevelError
+
+// quietLogger is the workers' logger in the bench: warnings and errors go to the progress
+// output, the per-job info lines nowhere (the in-flight worker process keeps its defaults).
+func (e *env) quietLogger() *slog.Logger { return e.logger(slog.LevelWarn) }
+
+// logger logs at level and above to the progress output.
+func (e *env) logger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lockedWriter{e}, &slog.HandlerOptions{Level: level}))
+}
+
+type lockedWriter struct{ e *env }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.e.mu.Lock()
+	defer w.e.mu.Unlock()
+	return w.e.opts.Progress.Write(p)
+}
+
+var _ io.Writer = lockedWriter{}
+
+// job is a bench job: a token task the fake solves as its script says for websiteKey.
+func job(queue, websiteKey string) enqueue.Job {
+	return enqueue.Job{Queue: queue, Task: map[string]any{
+		"type": taskType, "websiteURL": "https://bench.example/login", "websiteKey": websiteKey}}
+}
+
+// cpuMeter reads the CPU time spent by this process and by the Redis server, so a run can be
+// judged by its cost per job as well as its rate: on a shared machine the cost varies less.
+type cpuMeter struct {
+	e                *env
+	proc, redisStart time.Duration
+}
+
+func (e *env) startCPU(ctx context.Context) cpuMeter {
+	return cpuMeter{e: e, proc: processCPU(), redisStart: e.redisCPU(ctx)}
+}
+
+// perJob returns the microseconds of CPU per job spent since start by this process and by Redis.
+func (m cpuMeter) perJob(ctx context.Context, jobs int) (proc, redis float64) {
+	p := processCPU() - m.proc
+	r := m.e.redisCPU(ctx) - m.redisStart
+	return float64(p.Microseconds()) / float64(jobs), float64(r.Microseconds()) / float64(jobs)
+}
+
+// redisCPU is the server's used_cpu_sys + used_cpu_user; 0 when INFO does not say.
+func (e *env) redisCPU(ctx context.Context) time.Duration {
+	info, err := e.rc.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		for _, key := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				var f float64
+				if _, err := fmt.Sscan(v, &f); err == nil {
+					total += f
+				}
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// cpuDetail keeps the lowest CPU cost per job seen for a run in the report's details.
+func (e *env) cpuDetail(name string, proc, redis float64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.details == nil {
+		e.details = map[string]float64{}
+	}
+	for k, v := range map[string]float64{name + "_cpu_us_per_job_process": proc, name + "_cpu_us_per_job_redis": redis} {
+		if old, ok := e.details[k]; !ok || v < old {
+			e.details[k] = round(v, 0)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+// In flight: many jobs that each take a long time at the fake, all at once, in one worker
+// process: `solvequeue worker` run as a child with its default settings but the concurrency,
+// so that its memory is its own. Wall time runs from the first submit to the last outcome
+// recorded (the latest FinishedAt); peak RSS is the child's high-water mark (VmHWM in
+// /proc/PID/status, read before it is stopped; getrusage's ru_maxrss where /proc is missing).
+
+const inflightLimit = 5 * time.Minute
+
+func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
+	r.Context.Sizes["inflight_concurrency"] = sz.inflightConcurrency
+	r.Context.InflightRSS = "peak RSS (VmHWM) of a child `solvequeue worker` process: default settings, --concurrency " +
+		strconv.Itoa(sz.inflightConcurrency) + ", info-level JSON logs to a pipe"
+	solve := sz.inflightSolve
+	fake := anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: func(anysolvertest.Task) anysolvertest.Behavior {
+		return anysolvertest.Behavior{SolveTime: solve}
+	}})
+	fakeURL, stopFake, err := serveFake(fake)
+	if err != nil {
+		return err
+	}
+	defer stopFake()
+	defer fake.Close()
+	q := e.queue("inflight")
+
+	child, err := startWorkerProcess(ctx, e, q, fakeURL, sz.inflightConcurrency)
+	if err != nil {
+		return err
+	}
+	defer child.stop()
+
+	prc, err := e.openRedis(ctx, enqueueConcurrency+8)
+	if err != nil {
+		return err
+	}
+	defer prc.Close()
+	producer, err := enqueue.NewClient(enqueue.Config{Redis: prc})
+	if err != nil {
+		return err
+	}
+	jobs := makeJobs(q, "bench-inflight-", sz.inflightJobs)
+	began := time.Now()
+	results, err := producer.SubmitMany(ctx, jobs, enqueueConcurrency, nil)
+	if err != nil {
+		return err
+	}
+	submitted := time.Since(began)
+	refs := make([]enqueue.JobRef, 0, len(results))
+	for _, res := range results {
+		if res.Err != nil {
+			return fmt.Errorf("submit: %w", res.Err)
+		}
+		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
+	}
+	e.logf("bench: [inflight] %d jobs of %s each submitted in %s", len(refs), solve, submitted.Round(time.Millisecond))
+	if _, err := e.waitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
+		st := fake.Stats()
+		e.logf("bench: [inflight] %5.1fs: %d jobs not done, %d remote tasks in flight, worker RSS %.0f MB",
+			time.Since(began).Seconds(), left, st.InFlight, child.rssMB())
+	}); err != nil {
+		return fmt.Errorf("%w\n%s", err, child.tail())
+	}
+	peak, how := child.peakRSSMB()
+	child.stop()
+
+	var (
+		mu     sync.Mutex
+		last   time.Time
+		states = map[enqueue.State]int{}
+	)
+	err = producer.WaitMany(ctx, refs, 64, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			states["unknown"]++
+			return
+		}
+		states[out.State]++
+		if out.FinishedAt.After(last) {
+			last = out.FinishedAt
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if states[enqueue.StateSolved] != len(refs) {
+		return fmt.Errorf("not every job was solved: %v\n%s", states, child.tail())
+	}
+	wall := last.Sub(began)
+	r.InflightJobs = ptr(float64(len(refs)))
+	r.InflightSolveS = ptr(solve.Seconds())
+	r.InflightWallS = ptr(round(wall.Seconds(), 1))
+	r.InflightPeakRSSMB = ptr(round(peak, 0))
+	r.Context.Details["inflight_submit_s"] = round(submitted.Seconds(), 2)
+	st := fake.Stats()
+	r.Context.Details["inflight_polls_per_job"] = round(float64(st.GetTaskResult)/float64(len(refs)), 2)
+	e.logf("bench: [inflight] %d jobs of %s: last outcome %.1f s after the first submit; peak RSS %.0f MB (%s)",
+		len(refs), solve, wall.Seconds(), peak, how)
+	return nil
+}
+
+// workerProcess is a `solvequeue worker` child process.
+type workerProcess struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	lines   []string // the last lines of its log
+	exited  chan struct{}
+	stopped sync.Once
+	maxRSS  float64 // MB, from rusage once it exited
+}
+
+func startWorkerProcess(ctx context.Context, e *env, queue, fakeURL string, concurrency int) (*workerProcess, error) {
+	cmd := exec.Command(e.opts.Binary, "worker", "--concurrency", strconv.Itoa(concurrency), "--queues", queue+"=1")
+	envv := []string{}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "SOLVEQUEUE_") || strings.HasPrefix(kv, "REDIS_URL=") ||
+			strings.HasPrefix(kv, "ANYSOLVER_") {
+			continue
+		}
+		envv = append(envv, kv)
+	}
+	cmd.Env = append(envv, "REDIS_URL="+e.redisURL, "ANYSOLVER_URL="+fakeURL, "ANYSOLVER_API_KEY="+apiKey)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the worker process %s: %w", e.opts.Binary, err)
+	}
+	p := &workerProcess{cmd: cmd, exited: make(chan struct{})}
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "worker started") {
+				once.Do(func() { close(started) })
+			}
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			if len(p.lines) > 40 {
+				p.lines = p.lines[len(p.lines)-20:]
+			}
+			p.mu.Unlock()
+		}
+		_ = cmd.Wait()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
+			kb := float64(ru.Maxrss)
+			if runtime.GOOS == "darwin" {
+				kb /= 1024 // bytes there
+			}
+			p.maxRSS = kb / 1024
+		}
+		close(p.exited)
+	}()
+	select {
+	case <-started:
+		return p, nil
+	case <-p.exited:
+		return nil, fmt.Errorf("the worker process exited at start:\n%s", p.tail())
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("the worker process did not start in 30 s:\n%s", p.tail())
+	case <-ctx.Done():
+		p.stop()
+		return nil, ctx.Err()
+	}
+}
+
+// tail is the end of the process's log, for error messages.
+func (p *workerProcess) tail() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := min(len(p.lines), 10)
+	return "worker log (last lines):\n  " + strings.Join(p.lines[len(p.lines)-n:], "\n  ")
+}
+
+// stop ends the process with SIGTERM (SIGKILL after 30 s) and waits for it.
+func (p *workerProcess) stop() {
+	p.stopped.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+}
+
+// rssMB is the process's current RSS; 0 where /proc does not tell.
+func (p *workerProcess) rssMB() float64 {
+	v, _ := procStatusKB(p.cmd.Process.Pid, "VmRSS:")
+	return v / 1024
+}
+
+// peakRSSMB is the process's peak RSS so far and how it was read: VmHWM while it runs, else
+// the rusage of a process that has exited.
+func (p *workerProcess) peakRSSMB() (float64, string) {
+	if v, err := procStatusKB(p.cmd.Process.Pid, "VmHWM:"); err == nil {
+		return v / 1024, "VmHWM"
+	}
+	p.stop()
+	return p.maxRSS, "ru_maxrss"
+}
+
+// procStatusKB reads one "Name: N kB" line of /proc/PID/status.
+func procStatusKB(pid int, name string) (float64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				break
+			}
+			return strconv.ParseFloat(f[0], 64)
+		}
+	}
+	return 0, errors.New(name + " not in /proc status")
+}

@@ -1,0 +1,283 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+// Adaptive polling against a fixed 3 s interval, on solve times drawn log-normal with median 12 s
+// and p90 30 s. Two workers run side by side, each with its own fake: one adaptive, one fixed.
+// The adaptive one first learns on a warm-up batch drawn with another seed (its poller keeps
+// what it learned, as a running worker's does); then both get the same measured batch, drawn
+// with the same seed. Polls per solve come from the jobs' records; the added latency of a job
+// is from the moment its solution was ready at the fake (the fake's ReadyAt of its task) to the
+// job's FinishedAt.
+
+const (
+	pollMedian      = 12 * time.Second
+	pollP90         = 30 * time.Second
+	pollFixed       = 3 * time.Second
+	pollWarmupSeed  = 2
+	pollMeasureSeed = 1
+	pollLimit       = 6 * time.Minute
+)
+
+// pollSigma is the log-normal spread that puts p90 at pollP90: ln(p90/median)/z(0.9).
+var pollSigma = math.Log(float64(pollP90)/float64(pollMedian)) / 1.2816
+
+func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * sz.pollScale) }
+	median, fixed := scale(pollMedian), scale(pollFixed)
+	adaptiveCfg := worker.PollConfig{}
+	if sz.pollScale != 1 {
+		adaptiveCfg = worker.PollConfig{Interval: scale(worker.PollIntervalDefault),
+			MinInterval: scale(worker.PollMinIntervalDefault), MaxInterval: scale(worker.PollMaxIntervalDefault)}
+	}
+	r.Context.Sizes["polling_warmup_jobs"] = sz.pollWarmup
+	r.Context.Sizes["polling_jobs"] = sz.pollJobs
+	r.Context.PollingSetup = fmt.Sprintf("log-normal solve times, median %s, p90 %s (sigma %.3f); adaptive worker warmed up on %d×%d jobs (seed %d), "+
+		"then %d jobs (seed %d) through each worker side by side; fixed interval %s",
+		median, scale(pollP90), pollSigma, sz.pollWarmupBatches, sz.pollWarmup, pollWarmupSeed, sz.pollJobs, pollMeasureSeed, fixed)
+
+	adaptive, err := newPollRig(ctx, e, "adaptive", adaptiveCfg, median, pollWarmupSeed)
+	if err != nil {
+		return err
+	}
+	defer adaptive.close()
+	fixedRig, err := newPollRig(ctx, e, "fixed", worker.PollConfig{Fixed: true, Interval: fixed}, median, pollMeasureSeed)
+	if err != nil {
+		return err
+	}
+	defer fixedRig.close()
+
+	// At the quick run's tenth of the time scale, every task of a cold worker is ready at its
+	// first poll (the cold first poll is at PollFirstDefault, 5 s, unscaled), which says only
+	// "faster than 5 s": a second warm-up batch is what it learns from.
+	for b := 1; b <= sz.pollWarmupBatches; b++ {
+		began := time.Now()
+		if _, err := adaptive.run(ctx, fmt.Sprintf("warm%d", b), sz.pollWarmup); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		e.logf("bench: [polling] adaptive warm-up: %d jobs in %s", sz.pollWarmup, time.Since(began).Round(100*time.Millisecond))
+	}
+	adaptive.fake.SetScript(logNormalScript(median, pollMeasureSeed))
+
+	var (
+		wg       sync.WaitGroup
+		results  [2]pollResult
+		errs     [2]error
+		measured = time.Now()
+	)
+	for i, rig := range []*pollRig{adaptive, fixedRig} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = rig.run(ctx, "measure", sz.pollJobs)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	a, f := results[0], results[1]
+	e.logf("bench: [polling] %d jobs each in %s: adaptive %.2f polls/solve, p50 added latency %.0f ms; fixed %s %.2f polls/solve, %.0f ms",
+		sz.pollJobs, time.Since(measured).Round(100*time.Millisecond), a.pollsPerSolve, a.latencyP50Ms, fixed, f.pollsPerSolve, f.latencyP50Ms)
+	r.PollsPerSolve = ptr(round(a.pollsPerSolve, 3))
+	r.PollsPerSolveFixed3s = ptr(round(f.pollsPerSolve, 3))
+	r.AddedLatencyP50Ms = ptr(round(a.latencyP50Ms, 0))
+	r.AddedLatencyP50MsFixed3s = ptr(round(f.latencyP50Ms, 0))
+	r.Context.Details["polls_per_solve_vs_fixed3s"] = round(a.pollsPerSolve/f.pollsPerSolve, 3)
+	r.Context.Details["added_latency_p90_ms"] = round(a.latencyP90Ms, 0)
+	r.Context.Details["added_latency_p90_ms_fixed3s"] = round(f.latencyP90Ms, 0)
+	r.Context.Details["added_latency_mean_ms"] = round(a.latencyMeanMs, 0)
+	r.Context.Details["added_latency_mean_ms_fixed3s"] = round(f.latencyMeanMs, 0)
+	return nil
+}
+
+// logNormalScript solves every task after a log-normal time, the same sequence for a seed.
+func logNormalScript(median time.Duration, seed int64) func(anysolvertest.Task) anysolvertest.Behavior {
+	draw := anysolvertest.LogNormal(median, pollSigma, seed)
+	return func(anysolvertest.Task) anysolvertest.Behavior {
+		return anysolvertest.Behavior{SolveTimeFunc: draw}
+	}
+}
+
+// pollRig is a worker with its own fake and queue.
+type pollRig struct {
+	e        *env
+	name, q  string
+	fake     *anysolvertest.Server
+	stop     func()
+	as       *anysolver.Client
+	w        *worker.Worker
+	rc, prc  interface{ Close() error }
+	producer *enqueue.Client
+}
+
+func newPollRig(ctx context.Context, e *env, name string, poll worker.PollConfig, median time.Duration, seed int64) (*pollRig, error) {
+	rig := &pollRig{e: e, name: name, q: e.queue("poll-" + name)}
+	rig.fake = anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: logNormalScript(median, seed)})
+	url, stop, err := serveFake(rig.fake)
+	if err != nil {
+		return nil, err
+	}
+	rig.stop = stop
+	rc, err := e.openRedis(ctx, 0)
+	if err != nil {
+		rig.close()
+		return nil, err
+	}
+	rig.rc = rc
+	if rig.as, err = anysolver.New(anysolver.Config{BaseURL: url, APIKey: apiKey}); err != nil {
+		rig.close()
+		return nil, err
+	}
+	rig.w, err = worker.New(worker.Config{Redis: rc, AnySolver: rig.as, Queues: map[string]int{rig.q: 1}, Poll: poll,
+		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: e.quietLogger()})
+	if err != nil {
+		rig.close()
+		return nil, err
+	}
+	if err := rig.w.Start(ctx); err != nil {
+		rig.w = nil
+		rig.close()
+		return nil, err
+	}
+	prc, err := e.openRedis(ctx, enqueueConcurrency+8)
+	if err != nil {
+		rig.close()
+		return nil, err
+	}
+	rig.prc = prc
+	if rig.producer, err = enqueue.NewClient(enqueue.Config{Redis: prc}); err != nil {
+		rig.close()
+		return nil, err
+	}
+	return rig, nil
+}
+
+func (rig *pollRig) close() {
+	if rig.w != nil {
+		rig.w.Shutdown()
+	}
+	if rig.as != nil {
+		rig.as.CloseIdleConnections()
+	}
+	for _, c := range []interface{ Close() error }{rig.prc, rig.rc} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	if rig.stop != nil {
+		rig.stop()
+	}
+}
+
+type pollResult struct {
+	pollsPerSolve                             float64
+	latencyP50Ms, latencyP90Ms, latencyMeanMs float64
+}
+
+// run submits n jobs, waits for all of them and measures polls and added latency.
+func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, error) {
+	jobs := makeJobs(rig.q, fmt.Sprintf("bench-poll-%s-%s-", rig.name, batch), n)
+	results, err := rig.producer.SubmitMany(ctx, jobs, enqueueConcurrency, nil)
+	if err != nil {
+		return pollResult{}, err
+	}
+	refs := make([]enqueue.JobRef, 0, n)
+	for _, res := range results {
+		if res.Err != nil {
+			return pollResult{}, res.Err
+		}
+		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
+	}
+	began := time.Now()
+	if _, err := rig.e.waitDrained(ctx, rig.q, 200*time.Millisecond, pollLimit, func(left int64) {
+		if time.Since(began) > 10*time.Second {
+			rig.e.logf("bench: [polling] %s %s: %d of %d jobs not done after %s", rig.name, batch, left, n, time.Since(began).Round(time.Second))
+		}
+	}); err != nil {
+		return pollResult{}, err
+	}
+	var (
+		mu        sync.Mutex
+		polls     int
+		latencies []time.Duration
+		problems  []string
+	)
+	err = rig.producer.WaitMany(ctx, refs, 32, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil && out.State != enqueue.StateSolved {
+			err = fmt.Errorf("ended %s", out.State)
+		}
+		if err != nil {
+			problems = append(problems, ref.ID+": "+err.Error())
+			return
+		}
+		polls += out.Polls
+		ready, ok := rig.readyAt(out.Solution)
+		if !ok {
+			problems = append(problems, ref.ID+": the fake does not know its task")
+			return
+		}
+		latencies = append(latencies, out.FinishedAt.Sub(ready))
+	})
+	if err != nil {
+		return pollResult{}, err
+	}
+	if len(problems) > 0 {
+		return pollResult{}, fmt.Errorf("%s %s: %d jobs not measured, e.g. %s", rig.name, batch, len(problems), problems[0])
+	}
+	slices.Sort(latencies)
+	var sum time.Duration
+	for _, l := range latencies {
+		sum += l
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return pollResult{
+		pollsPerSolve: float64(polls) / float64(len(latencies)),
+		latencyP50Ms:  ms(quantile(latencies, 0.5)),
+		latencyP90Ms:  ms(quantile(latencies, 0.9)),
+		latencyMeanMs: ms(sum / time.Duration(len(latencies))),
+	}, nil
+}
+
+// readyAt finds when the fake had the solution ready: the fake's token names its task.
+func (rig *pollRig) readyAt(solution json.RawMessage) (time.Time, bool) {
+	var sol struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal(solution, &sol) != nil {
+		return time.Time{}, false
+	}
+	id, ok := strings.CutPrefix(sol.Token, "fake-token-")
+	if !ok {
+		return time.Time{}, false
+	}
+	return rig.fake.ReadyAt(id)
+}
+
+// quantile is the q-quantile of sorted (nearest rank).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(math.Round(float64(len(sorted)-1)*q))]
+}

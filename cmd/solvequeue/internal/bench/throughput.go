@@ -1,0 +1,393 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+// Throughput: the same jobs (a token task the fake solves in no time, so it is ready at the
+// first poll) through three handlers at the same concurrency, each run on a fresh queue of the
+// same Redis. The jobs are in the queue before the clock starts; the clock runs from the first
+// job started to the queue drained (nothing pending or active: every job done and stored).
+//
+// The machine is shared and its load changes by the second, so the three runs go in rounds,
+// floor, naive, e2e, floor, naive, e2e, and each figure is the best of its rounds: load only
+// ever slows a run down.
+
+// readyAtOnce is the fake's script for the throughput runs: ready at the first poll.
+func readyAtOnce(anysolvertest.Task) anysolvertest.Behavior { return anysolvertest.Behavior{} }
+
+// throughputRound bounds one run's wait for its queue to drain.
+const throughputRound = 3 * time.Minute
+
+// throughputRounds is how many times each of the three runs.
+const throughputRounds = 3
+
+func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
+	r.Context.Sizes["throughput_jobs"] = sz.throughputJobs
+	r.Context.Sizes["throughput_concurrency"] = sz.throughputConcurrency
+	r.Context.Sizes["throughput_rounds"] = throughputRounds
+	r.Context.Sizes["e2e_warmup_jobs"] = sz.e2eWarmup
+	rig, err := newE2ERig(ctx, e, sz)
+	if err != nil {
+		return fmt.Errorf("e2e: %w", err)
+	}
+	defer rig.close()
+	var floor, naive, e2e float64
+	for round := 1; round <= throughputRounds; round++ {
+		f, err := runPlainAsynq(ctx, e, sz, "floor", round, func(string) asynq.Handler {
+			return asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
+		})
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		n, err := runPlainAsynq(ctx, e, sz, "naive", round, func(fakeURL string) asynq.Handler {
+			return &naiveSolver{baseURL: fakeURL, key: apiKey}
+		})
+		if err != nil {
+			return fmt.Errorf("naive: %w", err)
+		}
+		x, err := rig.run(ctx, round)
+		if err != nil {
+			return fmt.Errorf("e2e: %w", err)
+		}
+		for name, v := range map[string]float64{"floor": f, "naive": n, "e2e": x} {
+			r.Context.Details[fmt.Sprintf("%s_jobs_per_s_round%d", name, round)] = round0(v)
+		}
+		floor, naive, e2e = max(floor, f), max(naive, n), max(e2e, x)
+	}
+	st := rig.fake.Stats()
+	r.Context.Details["e2e_polls_per_job"] = round(float64(st.GetTaskResult-sz.e2eWarmup)/float64(throughputRounds*sz.throughputJobs), 3)
+	r.FloorJobsPerS, r.NaiveJobsPerS, r.E2EJobsPerS = ptr(round0(floor)), ptr(round0(naive)), ptr(round0(e2e))
+	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("throughput: %d jobs ready at the first poll, concurrency %d, each run on a fresh queue; "+
+		"clock from the first job started to the queue drained; floor, naive and e2e alternate for %d rounds and each keeps its best; "+
+		"e2e after a warm-up of %d jobs on its worker (the poller learns the type is ready at once), its worker logging at warn level",
+		sz.throughputJobs, sz.throughputConcurrency, throughputRounds, sz.e2eWarmup))
+	r.E2EVsNaive = ratio(e2e, naive)
+	r.E2EVsFloor = ratio(e2e, floor)
+	return nil
+}
+
+func round0(v float64) float64 { return round(v, 0) }
+
+// runPlainAsynq runs the jobs through a plain asynq server with the handler made for the fake's
+// URL and returns jobs per second.
+func runPlainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (rate float64, err error) {
+	labeled(ctx, name, func(ctx context.Context) { rate, err = plainAsynq(ctx, e, sz, name, round, handler) })
+	return rate, err
+}
+
+func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (float64, error) {
+	fake := anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
+	fakeURL, stop, err := serveFake(fake)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	opt, err := e.asynqOpt()
+	if err != nil {
+		return 0, err
+	}
+	q := e.queue(fmt.Sprintf("%s-%d", name, round))
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	err = parallel(ctx, sz.throughputJobs, enqueueConcurrency, func(i int) error {
+		t, err := newNaiveTask(q, "bench-"+name+"-"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		_, err = client.EnqueueContext(ctx, t)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue: %w", err)
+	}
+	var first atomic.Int64
+	h := handler(fakeURL)
+	cpu := e.startCPU(ctx)
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: sz.throughputConcurrency, Queues: map[string]int{q: 1},
+		Logger: asynqLogger{e}, LogLevel: asynq.WarnLevel})
+	err = srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		first.CompareAndSwap(0, time.Now().UnixNano())
+		return h.ProcessTask(ctx, t)
+	}))
+	if err != nil {
+		return 0, err
+	}
+	end, err := e.waitDrained(ctx, q, 10*time.Millisecond, throughputRound, nil)
+	srv.Shutdown()
+	if err != nil {
+		return 0, err
+	}
+	took := end.Sub(time.Unix(0, first.Load()))
+	if name != "floor" && fake.Stats().Solved != sz.throughputJobs {
+		return 0, fmt.Errorf("the fake solved %d tasks, want %d", fake.Stats().Solved, sz.throughputJobs)
+	}
+	rate := float64(sz.throughputJobs) / took.Seconds()
+	goCPU, redisCPU := cpu.perJob(ctx, sz.throughputJobs)
+	e.logf("bench: [throughput] round %d %-5s %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+		round, name, sz.throughputJobs, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+	e.cpuDetail(name, goCPU, redisCPU)
+	if err := e.inspector.DeleteQueue(q, true); err != nil {
+		return 0, err
+	}
+	return rate, nil
+}
+
+// e2eRig is solvequeue's whole pipeline for the throughput runs: jobs submitted with the
+// producer client, solved by a worker as `solvequeue worker` builds it (its default Redis pool,
+// metrics on). The worker first solves a warm-up batch on its queue, as a running worker would
+// have: its poller learns that this task type is ready at once and polls it at once. Before each
+// run the queue is emptied of finished tasks and paused while the measured jobs go in; the
+// clock starts at the first createTask after the unpause.
+type e2eRig struct {
+	e        *env
+	sz       sizes
+	q        string
+	fake     *anysolvertest.Server
+	stopFake func()
+	wrc, prc interface{ Close() error }
+	as       *anysolver.Client
+	obs      *timingObserver
+	w        *worker.Worker
+	producer *enqueue.Client
+}
+
+func newE2ERig(ctx context.Context, e *env, sz sizes) (rig *e2eRig, err error) {
+	labeled(ctx, "e2e", func(ctx context.Context) { rig, err = startE2ERig(ctx, e, sz) })
+	return rig, err
+}
+
+func startE2ERig(ctx context.Context, e *env, sz sizes) (*e2eRig, error) {
+	rig := &e2eRig{e: e, sz: sz, q: e.queue("e2e")}
+	rig.fake = anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
+	fakeURL, stop, err := serveFake(rig.fake)
+	if err != nil {
+		return nil, err
+	}
+	rig.stopFake = stop
+	wrc, err := e.openRedis(ctx, 0) // the worker command's default pool
+	if err != nil {
+		rig.close()
+		return nil, err
+	}
+	rig.wrc = wrc
+	if rig.as, err = anysolver.New(anysolver.Config{BaseURL: fakeURL, APIKey: apiKey}); err != nil {
+		rig.close()
+		return nil, err
+	}
+	rig.obs = &timingObserver{Observer: worker.NewMetrics(prometheus.NewRegistry())}
+	rig.w, err = worker.New(worker.Config{Redis: wrc, AnySolver: rig.as, Queues: map[string]int{rig.q: 1},
+		Concurrency: sz.throughputConcurrency, Observer: rig.obs, Logger: e.quietLogger()})
+	if err != nil {
+		rig.close()
+		return nil, err
+	}
+	if err := rig.w.Start(ctx); err != nil {
+		rig.w = nil
+		rig.close()
+		return nil, err
+	}
+	prc, err := e.openRedis(ctx, enqueueConcurrency+8)
+	if err != nil {
+		rig.close()
+		return nil, err
+	}
+	rig.prc = prc
+	if rig.producer, err = enqueue.NewClient(enqueue.Config{Redis: prc}); err != nil {
+		rig.close()
+		return nil, err
+	}
+	began := time.Now()
+	if err := submitAll(ctx, rig.producer, makeJobs(rig.q, "bench-e2e-warm-", sz.e2eWarmup)); err != nil {
+		rig.close()
+		return nil, err
+	}
+	if _, err := e.waitDrained(ctx, rig.q, 20*time.Millisecond, throughputRound, nil); err != nil {
+		rig.close()
+		return nil, err
+	}
+	e.logf("bench: [throughput] e2e warm-up: %d jobs in %s", sz.e2eWarmup, time.Since(began).Round(time.Millisecond))
+	return rig, nil
+}
+
+func (rig *e2eRig) close() {
+	if rig.w != nil {
+		rig.w.Shutdown()
+	}
+	if rig.as != nil {
+		rig.as.CloseIdleConnections()
+	}
+	if rig.prc != nil {
+		_ = rig.prc.Close()
+	}
+	if rig.wrc != nil {
+		_ = rig.wrc.Close()
+	}
+	if rig.stopFake != nil {
+		rig.stopFake()
+	}
+}
+
+func (rig *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
+	labeled(ctx, "e2e", func(ctx context.Context) { rate, err = rig.measure(ctx, round) })
+	return rate, err
+}
+
+func (rig *e2eRig) measure(ctx context.Context, round int) (float64, error) {
+	e, q, n := rig.e, rig.q, rig.sz.throughputJobs
+	if _, err := e.inspector.DeleteAllCompletedTasks(q); err != nil {
+		return 0, err
+	}
+	if err := e.inspector.PauseQueue(q); err != nil {
+		return 0, err
+	}
+	if err := submitAll(ctx, rig.producer, makeJobs(q, fmt.Sprintf("bench-e2e-%d-", round), n)); err != nil {
+		return 0, err
+	}
+	rig.obs.arm()
+	cpu := e.startCPU(ctx)
+	if err := e.inspector.UnpauseQueue(q); err != nil {
+		return 0, err
+	}
+	end, err := e.waitDrained(ctx, q, 10*time.Millisecond, throughputRound, nil)
+	if err != nil {
+		return 0, err
+	}
+	first, solved := rig.obs.disarm()
+	if solved != n {
+		return 0, fmt.Errorf("%d jobs solved, want %d", solved, n)
+	}
+	took := end.Sub(first)
+	rate := float64(n) / took.Seconds()
+	goCPU, redisCPU := cpu.perJob(ctx, n)
+	e.logf("bench: [throughput] round %d e2e   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+		round, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+	e.cpuDetail("e2e", goCPU, redisCPU)
+	return rate, nil
+}
+
+// timingObserver passes everything to the worker's metrics and, once armed, notes when the
+// first createTask went out and how many jobs were solved.
+type timingObserver struct {
+	worker.Observer
+	armed  atomic.Bool
+	mu     sync.Mutex
+	first  time.Time
+	solved int
+}
+
+func (o *timingObserver) arm() { o.armed.Store(true) }
+
+// disarm stops counting and returns what was seen since arm, resetting it.
+func (o *timingObserver) disarm() (time.Time, int) {
+	o.armed.Store(false)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	first, solved := o.first, o.solved
+	o.first, o.solved = time.Time{}, 0
+	return first, solved
+}
+
+func (o *timingObserver) Called(method, outcome string, took time.Duration) {
+	o.Observer.Called(method, outcome, took)
+	if !o.armed.Load() {
+		return
+	}
+	o.mu.Lock()
+	if o.first.IsZero() {
+		o.first = time.Now().Add(-took)
+	}
+	o.mu.Unlock()
+}
+
+func (o *timingObserver) JobEnded(end worker.JobEnd) {
+	o.Observer.JobEnded(end)
+	if !o.armed.Load() || end.State != enqueue.StateSolved {
+		return
+	}
+	o.mu.Lock()
+	o.solved++
+	o.mu.Unlock()
+}
+
+// labeled runs fn with the pprof label bench=name, which the goroutines it starts inherit, so
+// that a --cpuprofile can be cut by run: go tool pprof -tagfocus=bench=e2e.
+func labeled(ctx context.Context, name string, fn func(context.Context)) {
+	pprof.Do(ctx, pprof.Labels("bench", name), fn)
+}
+
+// makeJobs returns n jobs for queue whose websiteKeys start with prefix.
+func makeJobs(queue, prefix string, n int) []enqueue.Job {
+	jobs := make([]enqueue.Job, n)
+	for i := range jobs {
+		jobs[i] = job(queue, prefix+strconv.Itoa(i))
+	}
+	return jobs
+}
+
+// submitAll submits jobs with SubmitMany and fails on the first job that did not go in.
+func submitAll(ctx context.Context, c *enqueue.Client, jobs []enqueue.Job) error {
+	return submitAllN(ctx, c, jobs, enqueueConcurrency)
+}
+
+func submitAllN(ctx context.Context, c *enqueue.Client, jobs []enqueue.Job, concurrency int) error {
+	results, err := c.SubmitMany(ctx, jobs, concurrency, nil)
+	if err != nil {
+		return err
+	}
+	for _, res := range results {
+		if res.Err != nil {
+			return fmt.Errorf("submit job %d: %w", res.Index, res.Err)
+		}
+	}
+	return nil
+}
+
+// parallel runs fn(0..n-1) on workers goroutines and returns the first error.
+func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
+	var (
+		next    atomic.Int64
+		firstMu sync.Mutex
+		first   error
+		wg      sync.WaitGroup
+	)
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					firstMu.Lock()
+					if first == nil {
+						first = err
+					}
+					firstMu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}

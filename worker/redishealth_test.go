@@ -1,0 +1,114 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+)
+
+// lockedLog is a slog sink for tests that read it while goroutines write.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), s)
+}
+
+func (l *lockedLog) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestRedisHealthSaysOnceEachWay(t *testing.T) {
+	t.Parallel()
+	r := enqueuetest.Redis(t, enqueuetest.RedisOptions{AppendOnly: true, AppendFsync: "always"})
+	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	logs := &lockedLog{}
+	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: logs.logger(), Interval: 50 * time.Millisecond})
+	h.Start(context.Background())
+	t.Cleanup(h.Shutdown)
+
+	require.NoError(t, r.Kill())
+	require.Eventually(t, h.Down, 20*time.Second, 20*time.Millisecond)
+	// Every one who meets the outage may check; it is still said once.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); require.False(t, h.Check(context.Background())) }()
+	}
+	wg.Wait()
+	require.NoError(t, r.Restart(context.Background()))
+	require.Eventually(t, func() bool { return !h.Down() }, 20*time.Second, 20*time.Millisecond)
+	require.True(t, h.Check(context.Background()))
+	require.Equal(t, 1, logs.count(`"msg":"redis unreachable`))
+	require.Equal(t, 1, logs.count(`"msg":"redis reachable again"`))
+}
+
+func TestAsynqLoggerQuietWhileRedisIsDown(t *testing.T) {
+	t.Parallel()
+	logs := &lockedLog{}
+	// Nothing listens on port 1: every PING fails at once.
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { rc.Close() })
+	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: logs.logger()})
+	l := newAsynqLogger(logs.logger(), h)
+	for i := range 100 {
+		l.Warn(fmt.Sprintf(`Could not move task id=job-%d type="anysolver:solve" from "asynq:{default}:active": dial tcp 127.0.0.1:1: connect: connection refused; Will retry syncing`, i))
+		l.Error("Failed to forward scheduled tasks: INTERNAL_ERROR: dial tcp 127.0.0.1:1: connect: connection refused")
+	}
+	require.Equal(t, 1, logs.count(`"msg":"redis unreachable`), "the outage is said once, by the watcher")
+	require.Equal(t, 1, logs.count(`"level":"WARN"`)+logs.count(`"level":"ERROR"`), "asynq's complaints about it go to debug")
+	require.Equal(t, 200, logs.count(`"level":"DEBUG"`))
+}
+
+func TestLineLimiter(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	l := newLineLimiter(time.Minute, func() time.Time { return now })
+	allowed := 0
+	for i := range 50 {
+		if ok, _ := l.allow(fmt.Sprintf("Could not remove task id=job-%d type=%q err: NOSCRIPT", i, "anysolver:solve")); ok {
+			allowed++
+		}
+	}
+	require.Equal(t, 1, allowed, "one line per kind per window")
+	ok, _ := l.allow("Failed to write server state data: boom")
+	require.True(t, ok, "another kind has its own window")
+	now = now.Add(time.Minute)
+	ok, left := l.allow("Could not remove task id=job-99 type=\"anysolver:solve\" err: NOSCRIPT")
+	require.True(t, ok)
+	require.Equal(t, 49, left, "the next line says how many were left out")
+
+	for _, tt := range []struct{ msg, kind string }{
+		{`Could not move task id=a-1 type="x" from "q"`, "Could not move"},
+		{"Dequeue error: UNKNOWN: boom", "Dequeue error"},
+		{"Failed to extend lease for tasks [a b c]: boom", "Failed to extend"},
+		{"Lease reset failed for 3f2a-9; lease deadline: 2026", "Lease reset failed"},
+		{"Quitting worker. task id=x", "Quitting worker. task"},
+		{"recoverer: could not list lease expired tasks: x", "recoverer"},
+	} {
+		require.Equal(t, tt.kind, lineKindOf(tt.msg))
+	}
+}
