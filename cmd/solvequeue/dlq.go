@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -115,7 +116,10 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
   solvequeue dlq purge --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return eachDeadLetter(cmd, env, &redisOpt, args, all, "purged", func(c *enqueue.Client, d enqueue.DeadLetter) error {
-				_, err := c.Purge(cmd.Context(), []enqueue.DeadLetter{d})
+				n, err := c.Purge(cmd.Context(), []enqueue.DeadLetter{d})
+				if err == nil && n == 0 {
+					return fmt.Errorf("%w: %q left the dead-letter queue already", enqueue.ErrJobNotFound, d.ID)
+				}
 				return err
 			})
 		},
@@ -156,15 +160,24 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, ids []
 			targets = append(targets, d)
 		}
 	}
-	n := 0
+	n, gone := 0, 0
 	for _, d := range targets {
-		if err := fn(client, d); err != nil {
-			fmt.Fprintf(env.Stdout, "%d %s\n", n, done)
+		err := fn(client, d)
+		switch {
+		case errors.Is(err, enqueue.ErrJobNotFound):
+			// Someone else redrove or purged it since the list was read: nothing to do.
+			gone++
+		case err != nil:
+			fmt.Fprintf(env.Stdout, "%s %s\n", plural(n, "job"), done)
 			return err
+		default:
+			n++
 		}
-		n++
 	}
 	fmt.Fprintf(env.Stdout, "%s %s\n", plural(n, "job"), done)
+	if gone > 0 {
+		fmt.Fprintf(env.Stdout, "%s had left the dead-letter queue meanwhile (redriven or purged elsewhere)\n", plural(gone, "job"))
+	}
 	return nil
 }
 

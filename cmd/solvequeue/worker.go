@@ -21,6 +21,7 @@ type workerOptions struct {
 	redis           redisOptions
 	log             logOptions
 	AnySolverURL    string
+	CallTimeout     time.Duration
 	APIKey          string
 	Concurrency     int
 	Queues          string
@@ -40,6 +41,7 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	o.log.register(cmd, "info")
 	f := cmd.Flags()
 	f.StringVar(&o.AnySolverURL, "anysolver-url", anysolver.DefaultBaseURL, "AnySolver API base URL")
+	f.DurationVar(&o.CallTimeout, "anysolver-timeout", anysolver.DefaultTimeout, "time limit of one AnySolver call, answer included; a hung call is retried after it")
 	f.StringVar(&o.APIKey, "api-key", "", "AnySolver API key (prefer the environment variable: flags show in ps)")
 	f.IntVar(&o.Concurrency, "concurrency", worker.ConcurrencyDefault, "jobs in flight at once (solving is I/O-bound: thousands are fine)")
 	f.StringVar(&o.Queues, "queues", "critical=6,default=3,low=1", "queues to serve with their weights, name=weight,...")
@@ -58,6 +60,9 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 func (o *workerOptions) Validate() error {
 	if err := mustHave(o.APIKey, "api-key"); err != nil {
 		return err
+	}
+	if o.CallTimeout < time.Second {
+		return usageError("--anysolver-timeout must be at least 1s, got %s", o.CallTimeout)
 	}
 	if o.Concurrency < 1 {
 		return usageError("--concurrency must be at least 1, got %d", o.Concurrency)
@@ -111,7 +116,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
 		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the web UI and metrics are not open to the network", o.HTTPAddr)
 	}
-	client, err := anysolver.New(anysolver.Config{BaseURL: o.AnySolverURL, APIKey: o.APIKey})
+	client, err := anysolver.New(anysolver.Config{BaseURL: o.AnySolverURL, APIKey: o.APIKey, Timeout: o.CallTimeout})
 	if err != nil {
 		return usageError("%v", err)
 	}
