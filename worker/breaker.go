@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/classify"
@@ -92,7 +90,6 @@ func ReadBreaker(ctx context.Context, rc redis.UniversalClient) (BreakerState, e
 type breakerParams struct {
 	cfg       BreakerConfig
 	rc        redis.UniversalClient
-	inspector *asynq.Inspector
 	anysolver *anysolver.Client
 	queues    []string
 	log       *slog.Logger
@@ -111,26 +108,56 @@ func newBreaker(p breakerParams) *breaker {
 	return &breaker{breakerParams: p, stop: make(chan struct{})}
 }
 
+// tripScript opens the breaker (if closed) and pauses the given queues that nobody paused yet,
+// recording them as the breaker's own, in one step: a resume running at the same moment can
+// never forget a queue that the trip is pausing. It returns {opened, paused queues...}.
+//
+// The pause is asynq's own (the key asynq:{<queue>}:paused that Inspector.PauseQueue sets in
+// v0.26), so the web UI shows it and an operator can lift it there.
+var tripScript = redis.NewScript(`
+local opened = 0
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then opened = 1 end
+local out = {opened}
+for i = 3, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[2], 'NX') then
+    redis.call('SADD', KEYS[2], ARGV[i])
+    table.insert(out, ARGV[i])
+  end
+end
+return out`)
+
+// resumeScript unpauses the queues the breaker paused and closes it, in one step. It returns
+// the queues it resumed.
+var resumeScript = redis.NewScript(`
+local queues = redis.call('SMEMBERS', KEYS[2])
+for _, q in ipairs(queues) do
+  redis.call('DEL', 'asynq:{' .. q .. '}:paused')
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return queues`)
+
+func pausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
+
 // trip opens the breaker for code and pauses this worker's queues. It reports whether this
 // call opened it; when it was open already the caller's job is held rather than ended.
 func (b *breaker) trip(ctx context.Context, code, reason string) (opened bool, err error) {
 	state, _ := json.Marshal(BreakerState{Open: true, Code: code, Reason: reason, Since: b.now().UTC()})
-	opened, err = b.rc.SetNX(ctx, BreakerKey, state, 0).Result()
-	if err != nil {
+	keys := []string{BreakerKey, BreakerPausedKey}
+	// ARGV[i] for i >= 3 is the queue name of KEYS[i].
+	args := []any{state, b.now().Unix()}
+	for _, q := range b.queues {
+		keys = append(keys, pausedKey(q))
+		args = append(args, q)
+	}
+	res, err := tripScript.Run(ctx, b.rc, keys, args...).Slice()
+	if err != nil || len(res) == 0 {
 		return false, fmt.Errorf("open breaker: %w", err)
 	}
-	var paused []string
-	for _, q := range b.queues {
-		err := b.inspector.PauseQueue(q)
-		if err != nil {
-			if !strings.Contains(err.Error(), "already paused") {
-				b.log.Error("breaker could not pause queue", "queue", q, "err", err)
-			}
-			continue
-		}
-		paused = append(paused, q)
-		if err := b.rc.SAdd(ctx, BreakerPausedKey, q).Err(); err != nil {
-			b.log.Error("breaker paused a queue but could not record it", "queue", q, "err", err)
+	opened = res[0] == int64(1)
+	paused := make([]string, 0, len(res)-1)
+	for _, q := range res[1:] {
+		if s, ok := q.(string); ok {
+			paused = append(paused, s)
 		}
 	}
 	if opened {
@@ -195,16 +222,12 @@ func (b *breaker) probe(ctx context.Context, state BreakerState) bool {
 
 // resume unpauses the queues the breaker paused and closes it.
 func (b *breaker) resume(ctx context.Context, state BreakerState) {
-	for _, q := range state.PausedQueues {
-		if err := b.inspector.UnpauseQueue(q); err != nil && !strings.Contains(err.Error(), "not paused") {
-			b.log.Error("breaker could not resume queue", "queue", q, "err", err)
-		}
-	}
-	if err := b.rc.Del(ctx, BreakerKey, BreakerPausedKey).Err(); err != nil {
+	resumed, err := resumeScript.Run(ctx, b.rc, []string{BreakerKey, BreakerPausedKey}).StringSlice()
+	if err != nil {
 		b.log.Error("breaker could not close", "err", err)
 		return
 	}
-	b.log.Info("breaker closed: account works again; queues resumed", "code", state.Code, "resumed_queues", state.PausedQueues)
+	b.log.Info("breaker closed: account works again; queues resumed", "code", state.Code, "resumed_queues", resumed)
 	b.observer.BreakerChanged(false, state.Code)
 }
 

@@ -50,7 +50,7 @@ func New(cfg Config) (*Worker, error) {
 		health: NewRedisHealth(RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := &store{rc: cfg.Redis}
 	if !cfg.Breaker.Disabled {
-		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis, inspector: inspector,
+		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
 	w.handler = &handler{policy: cfg.Policy, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),

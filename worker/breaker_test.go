@@ -1,0 +1,59 @@
+package worker
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBreakerPausesOnlyWhatItResumes checks the trip and the resume on asynq's own pause: the
+// breaker pauses its queues, leaves an operator's pause alone, and resumes only its own.
+func TestBreakerPausesOnlyWhatItResumes(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	inspector := asynq.NewInspectorFromRedisClient(rc)
+	require.NoError(t, inspector.PauseQueue("low"), "the operator pauses low by hand")
+
+	b := newBreaker(breakerParams{rc: rc, queues: []string{"critical", "default", "low"},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: nopObserver{}, now: time.Now})
+	ctx := context.Background()
+	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
+	require.NoError(t, err)
+	require.True(t, opened)
+	again, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
+	require.NoError(t, err)
+	require.False(t, again, "a second trip finds the breaker open")
+
+	state, err := ReadBreaker(ctx, rc)
+	require.NoError(t, err)
+	require.True(t, state.Open)
+	require.ElementsMatch(t, []string{"critical", "default"}, state.PausedQueues)
+	for _, q := range []string{"critical", "default", "low"} {
+		info, err := inspector.GetQueueInfo(q)
+		if err == nil {
+			require.True(t, info.Paused, "asynq sees queue %s paused", q)
+		}
+		paused, err := rc.Exists(ctx, pausedKey(q)).Result()
+		require.NoError(t, err)
+		require.Equal(t, int64(1), paused, "queue %s is paused where asynq looks", q)
+	}
+
+	b.resume(ctx, state)
+	state, err = ReadBreaker(ctx, rc)
+	require.NoError(t, err)
+	require.False(t, state.Open)
+	for q, want := range map[string]int64{"critical": 0, "default": 0, "low": 1} {
+		paused, err := rc.Exists(ctx, pausedKey(q)).Result()
+		require.NoError(t, err)
+		require.Equal(t, want, paused, "queue %s after the resume", q)
+	}
+}
