@@ -47,8 +47,8 @@ const (
 
 // PollConfig says when a remote task is polled.
 //
-// Adaptive polling learns, per task type, how long AnySolver takes from the last PollWindow
-// solves. The first poll goes out when about PollFirstQuantile of recent tasks of that type were
+// Adaptive polling learns, per task type, how long AnySolver takes from a window of PollWindow
+// recent solves. The first poll goes out when about PollFirstQuantile of recent tasks of that type were
 // ready; then polls come every seventh of the median solve time until the 75th percentile, then
 // every 4.5th (both within MinInterval and Interval), and ever more rarely past the 90th
 // percentile, up to MaxInterval. Until PollMinSamples solves of a type were seen it polls first at

@@ -48,7 +48,7 @@ func New(cfg Config) (*Worker, error) {
 	})
 	w := &Worker{cfg: cfg, inspector: inspector,
 		health: NewRedisHealth(RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
-	st := &store{rc: cfg.Redis}
+	st := newStore(cfg.Redis)
 	if !cfg.Breaker.Disabled {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})

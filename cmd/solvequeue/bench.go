@@ -55,7 +55,7 @@ the fake AnySolver served in process over loopback HTTP:
 
 It starts its own redis-server on a free loopback port unless --redis (or REDIS_URL) names
 one; on a Redis of yours it uses queues named bench-* and deletes them afterwards.
-Progress goes to stderr, the figures to stdout. A full run takes about 6 minutes.`,
+Progress goes to stderr, the figures to stdout. A full run takes 5 to 6 minutes.`,
 		Example: `  solvequeue bench
   solvequeue bench --json > bench.json
   solvequeue bench --quick --only throughput,submit --cpuprofile cpu.pprof`,

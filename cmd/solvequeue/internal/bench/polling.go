@@ -207,9 +207,10 @@ func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, e
 		}
 		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
-	began := time.Now()
+	began, logged := time.Now(), time.Now()
 	if _, err := rig.e.waitDrained(ctx, rig.q, 200*time.Millisecond, pollLimit, func(left int64) {
-		if time.Since(began) > 10*time.Second {
+		if time.Since(logged) >= 15*time.Second {
+			logged = time.Now()
 			rig.e.logf("bench: [polling] %s %s: %d of %d jobs not done after %s", rig.name, batch, left, n, time.Since(began).Round(time.Second))
 		}
 	}); err != nil {
