@@ -14,7 +14,6 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -117,75 +116,22 @@ func logNormalScript(median time.Duration, seed int64) func(anysolvertest.Task) 
 	}
 }
 
-// pollRig is a worker with its own fake and queue.
+// pollRig is a pipeline with its own fake and queue.
 type pollRig struct {
-	e        *env
-	name, q  string
-	fake     *anysolvertest.Server
-	stop     func()
-	as       *anysolver.Client
-	w        *worker.Worker
-	rc, prc  interface{ Close() error }
-	producer *enqueue.Client
+	*pipeline
+	e       *env
+	name, q string
 }
 
 func newPollRig(ctx context.Context, e *env, name string, poll worker.PollConfig, median time.Duration, seed int64) (*pollRig, error) {
 	rig := &pollRig{e: e, name: name, q: e.queue("poll-" + name)}
-	rig.fake = anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: logNormalScript(median, seed)})
-	url, stop, err := serveFake(rig.fake)
+	p, err := startPipeline(ctx, e, logNormalScript(median, seed), worker.Config{Queues: map[string]int{rig.q: 1},
+		Poll: poll, Observer: worker.NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
 		return nil, err
 	}
-	rig.stop = stop
-	rc, err := e.openRedis(ctx, 0)
-	if err != nil {
-		rig.close()
-		return nil, err
-	}
-	rig.rc = rc
-	if rig.as, err = anysolver.New(anysolver.Config{BaseURL: url, APIKey: apiKey}); err != nil {
-		rig.close()
-		return nil, err
-	}
-	rig.w, err = worker.New(worker.Config{Redis: rc, AnySolver: rig.as, Queues: map[string]int{rig.q: 1}, Poll: poll,
-		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: e.quietLogger()})
-	if err != nil {
-		rig.close()
-		return nil, err
-	}
-	if err := rig.w.Start(ctx); err != nil {
-		rig.w = nil
-		rig.close()
-		return nil, err
-	}
-	prc, err := e.openRedis(ctx, enqueueConcurrency+8)
-	if err != nil {
-		rig.close()
-		return nil, err
-	}
-	rig.prc = prc
-	if rig.producer, err = enqueue.NewClient(enqueue.Config{Redis: prc}); err != nil {
-		rig.close()
-		return nil, err
-	}
+	rig.pipeline = p
 	return rig, nil
-}
-
-func (rig *pollRig) close() {
-	if rig.w != nil {
-		rig.w.Shutdown()
-	}
-	if rig.as != nil {
-		rig.as.CloseIdleConnections()
-	}
-	for _, c := range []interface{ Close() error }{rig.prc, rig.rc} {
-		if c != nil {
-			_ = c.Close()
-		}
-	}
-	if rig.stop != nil {
-		rig.stop()
-	}
 }
 
 type pollResult struct {

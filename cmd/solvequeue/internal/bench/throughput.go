@@ -14,7 +14,6 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -154,16 +153,11 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 // run the queue is emptied of finished tasks and paused while the measured jobs go in; the
 // clock starts at the first createTask after the unpause.
 type e2eRig struct {
-	e        *env
-	sz       sizes
-	q        string
-	fake     *anysolvertest.Server
-	stopFake func()
-	wrc, prc interface{ Close() error }
-	as       *anysolver.Client
-	obs      *timingObserver
-	w        *worker.Worker
-	producer *enqueue.Client
+	*pipeline
+	e   *env
+	sz  sizes
+	q   string
+	obs *timingObserver
 }
 
 func newE2ERig(ctx context.Context, e *env, sz sizes) (rig *e2eRig, err error) {
@@ -173,44 +167,13 @@ func newE2ERig(ctx context.Context, e *env, sz sizes) (rig *e2eRig, err error) {
 
 func startE2ERig(ctx context.Context, e *env, sz sizes) (*e2eRig, error) {
 	rig := &e2eRig{e: e, sz: sz, q: e.queue("e2e")}
-	rig.fake = anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
-	fakeURL, stop, err := serveFake(rig.fake)
-	if err != nil {
-		return nil, err
-	}
-	rig.stopFake = stop
-	wrc, err := e.openRedis(ctx, 0) // the worker command's default pool
-	if err != nil {
-		rig.close()
-		return nil, err
-	}
-	rig.wrc = wrc
-	if rig.as, err = anysolver.New(anysolver.Config{BaseURL: fakeURL, APIKey: apiKey}); err != nil {
-		rig.close()
-		return nil, err
-	}
 	rig.obs = &timingObserver{Observer: worker.NewMetrics(prometheus.NewRegistry())}
-	rig.w, err = worker.New(worker.Config{Redis: wrc, AnySolver: rig.as, Queues: map[string]int{rig.q: 1},
-		Concurrency: sz.throughputConcurrency, Observer: rig.obs, Logger: e.quietLogger()})
+	p, err := startPipeline(ctx, e, readyAtOnce, worker.Config{Queues: map[string]int{rig.q: 1},
+		Concurrency: sz.throughputConcurrency, Observer: rig.obs})
 	if err != nil {
-		rig.close()
 		return nil, err
 	}
-	if err := rig.w.Start(ctx); err != nil {
-		rig.w = nil
-		rig.close()
-		return nil, err
-	}
-	prc, err := e.openRedis(ctx, enqueueConcurrency+8)
-	if err != nil {
-		rig.close()
-		return nil, err
-	}
-	rig.prc = prc
-	if rig.producer, err = enqueue.NewClient(enqueue.Config{Redis: prc}); err != nil {
-		rig.close()
-		return nil, err
-	}
+	rig.pipeline = p
 	began := time.Now()
 	if err := submitAll(ctx, rig.producer, makeJobs(rig.q, "bench-e2e-warm-", sz.e2eWarmup)); err != nil {
 		rig.close()
@@ -222,24 +185,6 @@ func startE2ERig(ctx context.Context, e *env, sz sizes) (*e2eRig, error) {
 	}
 	e.logf("bench: [throughput] e2e warm-up: %d jobs in %s", sz.e2eWarmup, time.Since(began).Round(time.Millisecond))
 	return rig, nil
-}
-
-func (rig *e2eRig) close() {
-	if rig.w != nil {
-		rig.w.Shutdown()
-	}
-	if rig.as != nil {
-		rig.as.CloseIdleConnections()
-	}
-	if rig.prc != nil {
-		_ = rig.prc.Close()
-	}
-	if rig.wrc != nil {
-		_ = rig.wrc.Close()
-	}
-	if rig.stopFake != nil {
-		rig.stopFake()
-	}
 }
 
 func (rig *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
