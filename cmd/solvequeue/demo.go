@@ -304,8 +304,9 @@ func printDemoSummary(w io.Writer, outcomes []enqueue.Outcome, stats anysolverte
 	}
 	fmt.Fprintf(w, "\nretries %d · throttles %d · createTask calls %d (%.2f per job) · polls %d (%.2f per job)\n",
 		retries, throttles, creates, float64(creates)/float64(n), polls, float64(polls)/float64(n))
-	_ = stats
-	fmt.Fprintln(w, strings.TrimSpace(`
+	fmt.Fprintf(w, "the fake AnySolver saw %d createTask calls, created (and charged for) %d tasks: $%.3f\n",
+		stats.CreateTask, stats.Created, stats.Charged)
+	fmt.Fprintln(w, "\n"+strings.TrimSpace(`
 next:
   solvequeue policy                 what each AnySolver error code leads to
   solvequeue demo --http 127.0.0.1:8080 --hold 5m
