@@ -151,10 +151,32 @@ func (h *handler) solve(ctx context.Context, a *attempt) error {
 	}
 	a.rec.Remote = &enqueue.Remote{TaskID: rawID, CreatedAt: began.UTC()}
 	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
-		// Polling goes on from memory; only a crash now would lose the remote id.
-		h.log.Error("could not record the remote task id before polling", "job_id", a.id, "err", err)
+		// Polling goes on from memory, and the record is retried meanwhile: only a crash
+		// before Redis answers again would lose the remote id.
+		h.log.Error("could not record the remote task id before polling; retrying while polling",
+			"job_id", a.id, "err", err)
+		stop := h.keepSaving(a.queue, a.id, a.rec)
+		defer stop()
 	}
 	return h.poll(ctx, a, res.TaskID, began, false)
+}
+
+// keepSaving goes on trying, in the background, to record a paid remote task whose first save
+// failed (Redis hung or restarting), so that a crash after Redis answers again still finds the id.
+// stop ends the tries and waits for them; it is called before the attempt's outcome is written.
+func (h *handler) keepSaving(queue, id string, rec enqueue.Record) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := h.store.saveUntil(ctx, queue, id, &rec); err == nil {
+			h.log.Info("recorded the remote task id after all", "job_id", id)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // expired ends a job whose deadline passed before this attempt could create a task.

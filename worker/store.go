@@ -41,9 +41,18 @@ func newStore(rc redis.UniversalClient) *store {
 func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
 
 // saveIfExists writes the record only while the task hash exists, so a late write never
-// resurrects a task that asynq already deleted.
+// resurrects a task that asynq already deleted; and a record that is not terminal (ARGV[2] = "0")
+// never replaces a terminal one, so a write that Redis ran late (after a hang) cannot undo an
+// outcome. Our records are JSON with "state" written as "state":"<state>".
 var saveIfExists = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '0' then
+  local cur = redis.call('HGET', KEYS[1], 'result')
+  if cur and (string.find(cur, '"state":"solved"', 1, true) or string.find(cur, '"state":"failed"', 1, true)
+      or string.find(cur, '"state":"dead"', 1, true)) then
+    return 0
+  end
+end
 redis.call('HSET', KEYS[1], 'result', ARGV[1])
 return 1`)
 
@@ -63,18 +72,31 @@ func (s *store) load(ctx context.Context, queue, id string) (enqueue.Record, err
 	return rec, nil
 }
 
+// saveTimeout bounds one save: long enough to ride out a Redis restart, short enough that a
+// job's end is not held up for long by a Redis that hangs.
+const saveTimeout = 10 * time.Second
+
 // save writes the record with a context of its own: it must land even while the worker shuts
-// down, within a bounded time.
+// down, within saveTimeout.
 func (s *store) save(ctx context.Context, queue, id string, rec *enqueue.Record) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	return s.saveUntil(ctx, queue, id, rec)
+}
+
+// saveUntil writes the record, retrying with backoff until it lands or ctx ends.
+func (s *store) saveUntil(ctx context.Context, queue, id string, rec *enqueue.Record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode record of job %s: %w", id, err)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
+	terminal := "0"
+	if rec.State.Terminal() {
+		terminal = "1"
+	}
 	delay := 50 * time.Millisecond
 	for {
-		err = saveIfExists.Run(ctx, s.rc, []string{taskKey(queue, id)}, data).Err()
+		err = saveIfExists.Run(ctx, s.rc, []string{taskKey(queue, id)}, data, terminal).Err()
 		if err == nil || ctx.Err() != nil {
 			break
 		}

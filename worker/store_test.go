@@ -1,0 +1,80 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+func newTestStore(t *testing.T) (*miniredis.Miniredis, *store) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = rc.Close() })
+	mr.HSet(taskKey("default", "job-1"), "msg", "x")
+	return mr, &store{rc: rc}
+}
+
+// TestSaveNeverUndoesAnOutcome: a record that is not terminal, written late (Redis ran it after
+// a hang), does not replace an outcome; a terminal record does replace a running one.
+func TestSaveNeverUndoesAnOutcome(t *testing.T) {
+	t.Parallel()
+	_, st := newTestStore(t)
+	ctx := context.Background()
+	running := enqueue.Record{State: enqueue.StateActive, Remote: &enqueue.Remote{TaskID: json.RawMessage(`7`)}, CreateTasks: 1}
+	require.NoError(t, st.save(ctx, "default", "job-1", &running))
+	got, err := st.load(ctx, "default", "job-1")
+	require.NoError(t, err)
+	require.Equal(t, enqueue.StateActive, got.State)
+
+	solved := enqueue.Record{State: enqueue.StateSolved, Solution: json.RawMessage(`{"token":"t"}`), CreateTasks: 1}
+	require.NoError(t, st.save(ctx, "default", "job-1", &solved))
+	require.NoError(t, st.save(ctx, "default", "job-1", &running), "a late write is not an error")
+	got, err = st.load(ctx, "default", "job-1")
+	require.NoError(t, err)
+	require.Equal(t, enqueue.StateSolved, got.State, "the outcome stays")
+	require.JSONEq(t, `{"token":"t"}`, string(got.Solution))
+
+	require.NoError(t, st.save(ctx, "default", "gone", &running))
+	_, err = st.load(ctx, "default", "gone")
+	require.NoError(t, err)
+}
+
+// TestKeepSavingRecordsOnceRedisAnswers: when the first record of a paid remote task fails,
+// the handler keeps trying in the background and the id lands once Redis answers again.
+func TestKeepSavingRecordsOnceRedisAnswers(t *testing.T) {
+	t.Parallel()
+	mr, st := newTestStore(t)
+	h := &handler{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	rec := enqueue.Record{State: enqueue.StateActive, Remote: &enqueue.Remote{TaskID: json.RawMessage(`"abc"`), CreatedAt: time.Now()}, CreateTasks: 1}
+	stop := h.keepSaving("default", "job-1", rec)
+	time.Sleep(200 * time.Millisecond)
+	mr.SetError("")
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		got, err := st.load(ctx, "default", "job-1")
+		return err == nil && got.Remote != nil && string(got.Remote.TaskID) == `"abc"`
+	}, 10*time.Second, 20*time.Millisecond, "the remote id lands once Redis answers")
+	stop()
+
+	// stop ends the tries even while Redis keeps failing.
+	mr.SetError("LOADING again")
+	stop = h.keepSaving("default", "job-2", rec)
+	done := make(chan struct{})
+	go func() { stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stop did not end the background saves")
+	}
+}
