@@ -165,12 +165,6 @@ var builtin = func() map[string]Rule {
 	return m
 }()
 
-// isSeedCode reports whether code is one of AnySolver's documented codes.
-func isSeedCode(code string) bool {
-	r, ok := builtin[code]
-	return ok && r.ErrorID != 0
-}
-
 // SeedCode is one row of AnySolver's documented error table.
 type SeedCode struct {
 	ErrorID     int    // 1 (external) or 2 (AnySolver's side, safe to retry)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -237,6 +236,3 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
-
-// accountCode reports whether an error code is one the breaker handles.
-func accountCode(v classify.Verdict) bool { return v.Account }

@@ -46,21 +46,14 @@ func (b *syncBuffer) String() string {
 // testBundle is a real redis-server, the fake AnySolver over real HTTP, a running worker and
 // a producer client.
 type testBundle struct {
-	redis    *enqueuetest.RedisServer
-	rc       redis.UniversalClient
-	fake     *anysolvertest.Server
-	fakeURL  string
-	client   *enqueue.Client
-	worker   *worker.Worker
-	logs     *syncBuffer
-	policy   *classify.Policy
-	workerFn func(*worker.Config)
-}
-
-type bundleOption func(*testBundle)
-
-func withWorkerConfig(fn func(*worker.Config)) bundleOption {
-	return func(b *testBundle) { b.workerFn = fn }
+	redis   *enqueuetest.RedisServer
+	rc      redis.UniversalClient
+	fake    *anysolvertest.Server
+	fakeURL string
+	client  *enqueue.Client
+	worker  *worker.Worker
+	logs    *syncBuffer
+	policy  *classify.Policy
 }
 
 // fastPolicy keeps the default decisions with retries that come back in a blink.
@@ -70,12 +63,9 @@ func fastPolicy(t testing.TB) *classify.Policy {
 	return p
 }
 
-func setup(t *testing.T, opts ...bundleOption) *testBundle {
+func setup(t *testing.T) *testBundle {
 	t.Helper()
 	b := &testBundle{logs: &syncBuffer{}}
-	for _, o := range opts {
-		o(b)
-	}
 	b.redis = enqueuetest.Redis(t)
 	ctx := context.Background()
 	rc, err := enqueue.OpenRedis(ctx, b.redis.URL(), 0)
@@ -108,9 +98,6 @@ func (b *testBundle) startWorker(t *testing.T, key string) {
 		Poll:    worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
 		Breaker: worker.BreakerConfig{ProbeMin: 200 * time.Millisecond, ProbeMax: time.Second},
 		Logger:  slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	if b.workerFn != nil {
-		b.workerFn(&cfg)
-	}
 	w, err := worker.New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, w.Start(context.Background()))

@@ -71,27 +71,6 @@ func verdictError(v classify.Verdict, info enqueue.ErrorInfo) error {
 	}
 }
 
-// causeOf returns the cause inside any verdict error.
-func causeOf(err error) (cause, bool) {
-	var (
-		r *RetryError
-		t *ThrottleError
-		f *FailedError
-		d *DeadError
-	)
-	switch {
-	case errors.As(err, &r):
-		return r.cause, true
-	case errors.As(err, &t):
-		return t.cause, true
-	case errors.As(err, &f):
-		return f.cause, true
-	case errors.As(err, &d):
-		return d.cause, true
-	}
-	return cause{}, false
-}
-
 // isFailure is asynq's Config.IsFailure: a throttle is not a failure, so asynq retries it without
 // counting it against the retry budget.
 func isFailure(err error) bool {

@@ -126,15 +126,6 @@ func moneyInFlight(t *testing.T, s *stack, ids []string) int {
 	return n
 }
 
-// moneyCreates sums the fake's createTask calls over the jobs' keys.
-func moneyCreates(s *stack, jobs []enqueue.Job) int {
-	n := 0
-	for _, j := range jobs {
-		n += s.fake.Creates(moneyKey(j))
-	}
-	return n
-}
-
 // moneyRequireSolved requires every outcome solved with one createTask in its record and at the fake.
 func moneyRequireSolved(t *testing.T, s *stack, jobs []enqueue.Job, out map[string]enqueue.Outcome) {
 	t.Helper()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -111,8 +110,4 @@ func mustHave(v, flag string) error {
 		return usageError("--%s is required (or set %s)", flag, envName(flag))
 	}
 	return nil
-}
-
-func fprintf(cmd *cobra.Command, format string, args ...any) {
-	fmt.Fprintf(cmd.OutOrStdout(), format, args...)
 }

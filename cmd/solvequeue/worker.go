@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"runtime/debug"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -188,14 +187,4 @@ func parseQueues(s string) (map[string]int, error) {
 		return nil, usageError("--queues: name at least one queue, e.g. default=1")
 	}
 	return queues, nil
-}
-
-// queueList is the sorted names of queues.
-func queueList(q map[string]int) []string {
-	names := make([]string, 0, len(q))
-	for n := range q {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

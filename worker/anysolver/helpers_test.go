@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,5 +144,3 @@ func isTransport(err error) bool {
 	var te *anysolver.TransportError
 	return errors.As(err, &te)
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
