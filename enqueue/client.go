@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -152,7 +153,7 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 		if err := c.rc.Set(ctx, key, body, BlobTTLDefault).Err(); err != nil {
 			return nil, Submitted{}, fmt.Errorf("store image body of job %s: %w", sub.ID, err)
 		}
-		p.Task = copyMap(job.Task)
+		p.Task = maps.Clone(job.Task)
 		delete(p.Task, "body")
 		p.BodyRef = key
 	}

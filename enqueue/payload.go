@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -47,19 +48,11 @@ func DecodePayload(data []byte) (Payload, error) {
 	task := p.Task
 	if p.BodyRef != "" && task != nil {
 		// The body is fetched from Redis by the worker; check the rest with a stand-in.
-		task = copyMap(task)
+		task = maps.Clone(task)
 		task["body"] = "AA=="
 	}
 	if err := validateTask(task); err != nil {
 		return Payload{}, fmt.Errorf("payload is not a valid solve job: %w", err)
 	}
 	return p, nil
-}
-
-func copyMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

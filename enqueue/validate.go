@@ -26,6 +26,10 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Problem }
 
 var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
+// ValidQueueName reports whether name can be a queue: 1-64 letters, digits, '_', '.', ':' or
+// '-' (no braces or spaces, which would break asynq's Redis keys). Jobs and workers share it.
+func ValidQueueName(name string) bool { return queueName.MatchString(name) }
+
 // Validate checks a job before anything reaches Redis. Known task types are checked for their
 // required fields: every type whose name contains recaptcha, hcaptcha, turnstile or
 // popularcaptcha needs websiteURL and websiteKey; ImageToTextTask needs body in base64. Any other

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"regexp"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -98,8 +98,6 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-
 func (c Config) validate() error {
 	if c.Redis == nil {
 		return errors.New("worker: Redis is required")
@@ -114,7 +112,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
 	}
 	for q, w := range c.Queues {
-		if !queueName.MatchString(q) {
+		if !enqueue.ValidQueueName(q) {
 			return fmt.Errorf("worker: queue name %q must be 1-64 letters, digits, '_', '.', ':' or '-'", q)
 		}
 		if w < 1 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -123,7 +124,7 @@ func (h *handler) solve(ctx context.Context, a *attempt) error {
 			return &FailedError{cause{Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeInvalidPayload},
 				Info: enqueue.ErrorInfo{ErrorCode: CodeInvalidPayload, ErrorDescription: err.Error(), Decision: string(classify.Failed)}}}
 		}
-		task = copyTask(task)
+		task = maps.Clone(task)
 		task["body"] = body
 	}
 	if err := ctx.Err(); err != nil {
@@ -307,14 +308,6 @@ func callOutcome(err error) string {
 		return string(ce.Failure)
 	}
 	return "canceled"
-}
-
-func copyTask(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // drain waits up to limit for the attempts still running and reports whether they all ended.

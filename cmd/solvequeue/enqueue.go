@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -122,7 +123,7 @@ Submitting an --id that is already queued gives back the same job, never a secon
 			}
 			if o.Timeout > 0 {
 				var cancel func()
-				ctx, cancel = contextWithTimeout(ctx, o.Timeout)
+				ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 				defer cancel()
 			}
 			out, err := client.WaitIn(ctx, sub.Queue, sub.ID)
