@@ -74,23 +74,7 @@ func (m *deadLetterMirror) sweep(ctx context.Context) int {
 			if err != nil || len(tasks) == 0 {
 				break
 			}
-			for _, t := range tasks {
-				if t.Type != enqueue.TaskType {
-					continue
-				}
-				exists, err := m.rc.HExists(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(q, t.ID)).Result()
-				if err != nil || exists {
-					continue
-				}
-				rec, _ := enqueue.DecodeRecord(t.Result)
-				rec.State = enqueue.StateDead
-				if rec.Error == nil {
-					rec.Error = &enqueue.ErrorInfo{ErrorCode: "WORKER_ERROR", ErrorDescription: t.LastErr, Decision: "dead"}
-				}
-				if err := m.store.addDeadLetter(ctx, q, t.ID, t.Payload, rec, m.now()); err == nil {
-					n++
-				}
-			}
+			n += m.mirrorMissing(ctx, q, tasks)
 			if len(tasks) < 500 {
 				break
 			}
@@ -98,6 +82,41 @@ func (m *deadLetterMirror) sweep(ctx context.Context) int {
 	}
 	if n > 0 {
 		m.log.Warn("mirrored archived jobs into the dead-letter queue", "count", n)
+	}
+	return n
+}
+
+// mirrorMissing adds the solve jobs of one page of archived tasks that have no dead-letter entry,
+// asking Redis about the whole page in one HMGET.
+func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq.TaskInfo) int {
+	var solve []*asynq.TaskInfo
+	var fields []string
+	for _, t := range tasks {
+		if t.Type == enqueue.TaskType {
+			solve = append(solve, t)
+			fields = append(fields, enqueue.DeadLetterField(queue, t.ID))
+		}
+	}
+	if len(fields) == 0 {
+		return 0
+	}
+	have, err := m.rc.HMGet(ctx, enqueue.DeadLetterKey, fields...).Result()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for i, t := range solve {
+		if have[i] != nil {
+			continue
+		}
+		rec, _ := enqueue.DecodeRecord(t.Result)
+		rec.State = enqueue.StateDead
+		if rec.Error == nil {
+			rec.Error = &enqueue.ErrorInfo{ErrorCode: "WORKER_ERROR", ErrorDescription: t.LastErr, Decision: "dead"}
+		}
+		if err := m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, m.now()); err == nil {
+			n++
+		}
 	}
 	return n
 }
