@@ -1,13 +1,11 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +23,6 @@ import (
 
 const testAPIKey = "sk-test-7c1f0d2e9b8a4f3c"
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testBundle is a real redis-server, the fake AnySolver over real HTTP, a running worker and
 // a producer client.
 type testBundle struct {
@@ -52,7 +32,7 @@ type testBundle struct {
 	fakeURL string
 	client  *enqueue.Client
 	worker  *worker.Worker
-	logs    *syncBuffer
+	logs    *enqueuetest.LogBuffer
 	policy  *classify.Policy
 }
 
@@ -65,7 +45,7 @@ func fastPolicy(t testing.TB) *classify.Policy {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	b := &testBundle{logs: &syncBuffer{}}
+	b := &testBundle{logs: &enqueuetest.LogBuffer{}}
 	b.redis = enqueuetest.Redis(t)
 	ctx := context.Background()
 	rc, err := enqueue.OpenRedis(ctx, b.redis.URL(), 0)

@@ -1,11 +1,9 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,36 +15,14 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 )
 
-// lockedLog is a slog sink for tests that read it while goroutines write.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), s)
-}
-
-func (l *lockedLog) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 func TestRedisHealthSaysOnceEachWay(t *testing.T) {
 	t.Parallel()
 	r := enqueuetest.Redis(t, enqueuetest.RedisOptions{AppendOnly: true, AppendFsync: "always"})
 	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
-	logs := &lockedLog{}
-	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: logs.logger(), Interval: 50 * time.Millisecond})
+	logs := &enqueuetest.LogBuffer{}
+	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: debugLogger(logs), Interval: 50 * time.Millisecond})
 	h.Start(context.Background())
 	t.Cleanup(h.Shutdown)
 
@@ -62,25 +38,25 @@ func TestRedisHealthSaysOnceEachWay(t *testing.T) {
 	require.NoError(t, r.Restart(context.Background()))
 	require.Eventually(t, func() bool { return !h.Down() }, 20*time.Second, 20*time.Millisecond)
 	require.True(t, h.Check(context.Background()))
-	require.Equal(t, 1, logs.count(`"msg":"redis unreachable`))
-	require.Equal(t, 1, logs.count(`"msg":"redis reachable again"`))
+	require.Equal(t, 1, logs.Count(`"msg":"redis unreachable`))
+	require.Equal(t, 1, logs.Count(`"msg":"redis reachable again"`))
 }
 
 func TestAsynqLoggerQuietWhileRedisIsDown(t *testing.T) {
 	t.Parallel()
-	logs := &lockedLog{}
+	logs := &enqueuetest.LogBuffer{}
 	// Nothing listens on port 1: every PING fails at once.
 	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rc.Close() })
-	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: logs.logger()})
-	l := newAsynqLogger(logs.logger(), h)
+	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: debugLogger(logs)})
+	l := newAsynqLogger(debugLogger(logs), h)
 	for i := range 100 {
 		l.Warn(fmt.Sprintf(`Could not move task id=job-%d type="anysolver:solve" from "asynq:{default}:active": dial tcp 127.0.0.1:1: connect: connection refused; Will retry syncing`, i))
 		l.Error("Failed to forward scheduled tasks: INTERNAL_ERROR: dial tcp 127.0.0.1:1: connect: connection refused")
 	}
-	require.Equal(t, 1, logs.count(`"msg":"redis unreachable`), "the outage is said once, by the watcher")
-	require.Equal(t, 1, logs.count(`"level":"WARN"`)+logs.count(`"level":"ERROR"`), "asynq's complaints about it go to debug")
-	require.Equal(t, 200, logs.count(`"level":"DEBUG"`))
+	require.Equal(t, 1, logs.Count(`"msg":"redis unreachable`), "the outage is said once, by the watcher")
+	require.Equal(t, 1, logs.Count(`"level":"WARN"`)+logs.Count(`"level":"ERROR"`), "asynq's complaints about it go to debug")
+	require.Equal(t, 200, logs.Count(`"level":"DEBUG"`))
 }
 
 func TestLineLimiter(t *testing.T) {
@@ -111,4 +87,9 @@ func TestLineLimiter(t *testing.T) {
 	} {
 		require.Equal(t, tt.kind, lineKindOf(tt.msg))
 	}
+}
+
+// debugLogger logs JSON at debug level into logs.
+func debugLogger(logs *enqueuetest.LogBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

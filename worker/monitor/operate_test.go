@@ -1,13 +1,11 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,23 +19,6 @@ import (
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
-
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // metricValue reads one sample of the Prometheus text exposition: name{labels} value, with
 // the labels in the exposition's (sorted) order.
@@ -70,7 +51,7 @@ func TestOperateAfterARun(t *testing.T) {
 	policy, err := classify.Parse("fast.yaml", []byte("retry: {maxRetries: 3, baseDelay: 100ms, maxDelay: 200ms}\n"))
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
-	logs := &lockedLog{}
+	logs := &enqueuetest.LogBuffer{}
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Policy: policy, Queues: map[string]int{"default": 1},
 		Concurrency: 20, Observer: worker.NewMetrics(reg), Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
