@@ -213,7 +213,7 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 		elapsed := h.now().Sub(created)
 		if elapsed >= h.remoteTTL || polls >= MaxPollsPerTask {
 			a.rec.Remote = nil
-			return h.verdict(a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: CodeRemoteExpired,
+			return h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: CodeRemoteExpired,
 				ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), polls)})
 		}
 		began := h.now()
@@ -270,10 +270,6 @@ func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call
 	}
 	ce.Call = call
 	return h.verdictFor(ctx, a, ce)
-}
-
-func (h *handler) verdict(a *attempt, ce classify.Error) error {
-	return h.verdictFor(context.Background(), a, ce)
 }
 
 func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) error {

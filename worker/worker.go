@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -39,13 +40,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
-	queues := slices.Sorted(func(yield func(string) bool) {
-		for q := range cfg.Queues {
-			if !yield(q) {
-				return
-			}
-		}
-	})
+	queues := slices.Sorted(maps.Keys(cfg.Queues))
 	w := &Worker{cfg: cfg, inspector: inspector,
 		health: NewRedisHealth(RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := newStore(cfg.Redis)
