@@ -132,8 +132,9 @@ func SecretValues(v any) []string {
 }
 
 // urlUserinfo matches the userinfo of a URL inside free text, scheme://user:password@, the
-// password running to the last '@' before a space or '/' (passwords hold '@' unescaped).
-var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)[^\s/]*@`)
+// password running to the last '@' before a space or '/' (passwords hold '@' unescaped). The
+// user may hold '@' too, as Go's URL parser reads it ("a://@:pw@" has user "@").
+var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/:]*:)[^\s/]*@`)
 
 // RedactText cuts secrets out of free text, such as an error description a provider wrote: the
 // password of any URL in it, and every one of the given secrets (see SecretValues).
