@@ -82,7 +82,7 @@ func (b *testBundle) startWorker(t *testing.T, key string) {
 	require.NoError(t, err)
 	require.NoError(t, w.Start(context.Background()))
 	b.worker = w
-	t.Cleanup(w.Shutdown)
+	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
 }
 
 func recaptcha(id, websiteKey string) enqueue.Job {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -40,7 +39,7 @@ type handler struct {
 	jitter    func() float64
 	remoteTTL time.Duration
 	lifetime  time.Duration
-	running   atomic.Int64 // ProcessTask calls in progress, for drain
+	running   inflight // ProcessTask calls in progress, for Shutdown's drain
 }
 
 // attempt is the state of one handler run.
@@ -58,8 +57,8 @@ type attempt struct {
 // else create one, poll it, and record the outcome. It is idempotent: a job redelivered after
 // its outcome was recorded ends as recorded without calling AnySolver.
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	h.running.Add(1)
-	defer h.running.Add(-1)
+	h.running.add()
+	defer h.running.done()
 	a := &attempt{raw: t.Payload(), started: h.now()}
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
@@ -304,18 +303,6 @@ func callOutcome(err error) string {
 		return string(ce.Failure)
 	}
 	return "canceled"
-}
-
-// drain waits up to limit for the attempts still running and reports whether they all ended.
-func (h *handler) drain(limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for h.running.Load() > 0 {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
 }
 
 // sleep waits d or until ctx ends.

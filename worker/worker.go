@@ -17,9 +17,10 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
-// drainTimeout bounds how long Shutdown waits for the attempts asynq let go of: long enough for
-// a createTask in flight (the client's default 30 s timeout) and the save of its remote id (10 s).
-const drainTimeout = 45 * time.Second
+// DrainTimeoutDefault is how long a caller of Shutdown should let the attempts asynq let go of
+// finish: long enough for a createTask in flight (the client's default 30 s timeout) and the save
+// of its remote id (10 s).
+const DrainTimeoutDefault = 45 * time.Second
 
 // Worker is a running solvequeue worker: an asynq server with the solve handler, the
 // account breaker's prober and the dead-letter mirror.
@@ -98,17 +99,23 @@ func (w *Worker) Start(ctx context.Context) error {
 
 // Shutdown stops fetching jobs, lets running ones finish for ShutdownTimeout, hands the rest
 // back to their queues with their paid remote tasks recorded, and stops the background loops.
-func (w *Worker) Shutdown() {
+//
+// asynq hands back the jobs still running after ShutdownTimeout without waiting for their
+// handlers, and the process may exit right after. One may be inside a paid createTask whose remote
+// id must still be recorded for the next worker to resume; the others see their context canceled
+// and return at once. ctx bounds that wait (DrainTimeoutDefault is a sensible bound): when it ends
+// first, Shutdown returns an error saying how many attempts were still running, since a paid task
+// among them may be paid again.
+func (w *Worker) Shutdown(ctx context.Context) error {
 	w.server.Shutdown()
-	// asynq hands back the jobs still running after ShutdownTimeout without waiting for their
-	// handlers, and the process may exit right after. One may be inside a paid createTask whose
-	// remote id must still be recorded for the next worker to resume; the others see their
-	// context canceled and return at once.
-	if n := w.handler.running.Load(); n > 0 {
+	var drainErr error
+	if n := w.handler.running.count(); n > 0 {
 		w.cfg.Logger.Info("waiting for handed-back jobs to record their paid AnySolver tasks", "jobs", n)
-		if !w.handler.drain(drainTimeout) {
-			w.cfg.Logger.Error("jobs still running after the drain timeout: a paid AnySolver task may be paid again",
-				"jobs", w.handler.running.Load(), "drain_timeout", drainTimeout)
+		if err := w.handler.running.wait(ctx); err != nil {
+			left := w.handler.running.count()
+			w.cfg.Logger.Error("jobs still running when the drain ended: a paid AnySolver task may be paid again",
+				"jobs", left, "err", err)
+			drainErr = fmt.Errorf("shutdown: %d attempts still running: %w", left, err)
 		}
 	}
 	if w.breaker != nil {
@@ -117,6 +124,7 @@ func (w *Worker) Shutdown() {
 	w.mirror.shutdown()
 	w.health.Shutdown()
 	w.cfg.Logger.Info("worker stopped")
+	return drainErr
 }
 
 // Ready reports whether the worker can do its work: Redis answers. The breaker's state is

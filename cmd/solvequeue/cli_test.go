@@ -315,7 +315,7 @@ func TestCLIBatchResumable(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(context.Background()))
-	t.Cleanup(w.Shutdown)
+	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
 
 	keys := map[string]enqueue.State{
 		"cli-plain-1": enqueue.StateSolved, "cli-plain-2": enqueue.StateSolved,

@@ -146,7 +146,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	defer w.Shutdown()
+	defer func() { _ = w.Shutdown(context.Background()) }()
 
 	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	if err != nil {

@@ -160,8 +160,9 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	}
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs get the shutdown timeout", "shutdown_timeout", o.ShutdownTimeout)
-	w.Shutdown()
-	return nil
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), worker.DrainTimeoutDefault)
+	defer cancel()
+	return w.Shutdown(drainCtx)
 }
 
 // parseQueues reads "name=weight,..." (a bare name has weight 1).

@@ -57,7 +57,7 @@ func TestOperateAfterARun(t *testing.T) {
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
-	t.Cleanup(w.Shutdown)
+	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
 
 	jobs := []struct {
 		id, key string

@@ -64,7 +64,7 @@ func startPipeline(ctx context.Context, e *env, script func(anysolvertest.Task) 
 // close stops the worker, then closes the connections and the fake.
 func (p *pipeline) close() {
 	if p.w != nil {
-		p.w.Shutdown()
+		_ = p.w.Shutdown(context.Background())
 	}
 	if p.as != nil {
 		p.as.CloseIdleConnections()

@@ -125,7 +125,7 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 	if err := w.Start(ctx); err != nil {
 		return 0, err
 	}
-	defer w.Shutdown()
+	defer func() { _ = w.Shutdown(context.Background()) }()
 	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	if err != nil {
 		return 0, err

@@ -210,7 +210,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := w.Start(ctx); err != nil {
 		return nil, err
 	}
-	defer w.Shutdown()
+	defer func() { _ = w.Shutdown(context.Background()) }()
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
