@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MaxRetriesLimit is the largest retry budget a job may ask for.
@@ -39,10 +40,8 @@ func (j Job) Validate() error {
 		if len(j.ID) > 200 {
 			return &ValidationError{"id", fmt.Sprintf("is %d characters long; at most 200", len(j.ID))}
 		}
-		for _, r := range j.ID {
-			if unicode.IsSpace(r) || unicode.IsControl(r) {
-				return &ValidationError{"id", fmt.Sprintf("%q contains white space or a control character", j.ID)}
-			}
+		if err := validID(j.ID); err != nil {
+			return err
 		}
 	}
 	if j.Queue != "" && !queueName.MatchString(j.Queue) {
@@ -57,6 +56,25 @@ func (j Job) Validate() error {
 		return &ValidationError{"maxRetries", fmt.Sprintf("must be between 0 and %d, got %d", MaxRetriesLimit, *j.MaxRetries)}
 	}
 	return validateTask(j.Task)
+}
+
+// validID checks that a job ID is printable UTF-8 without white space: no control or format
+// characters (U+202E, the right-to-left override, makes "gpj.exe" read "exe.jpg"), no zero-width
+// or private-use characters, nothing that shows differently from what it is in a log or the UI.
+func validID(id string) error {
+	if !utf8.ValidString(id) {
+		return &ValidationError{"id", fmt.Sprintf("%q is not valid UTF-8", id)}
+	}
+	for _, r := range id {
+		switch {
+		case unicode.IsSpace(r) || unicode.IsControl(r):
+			return &ValidationError{"id", fmt.Sprintf("%q contains white space or a control character", id)}
+		case !unicode.IsPrint(r):
+			return &ValidationError{"id", fmt.Sprintf("%q contains %U, which is not printable (a format, bidi or "+
+				"invisible character); use letters, digits and punctuation", id, r)}
+		}
+	}
+	return nil
 }
 
 func validateTask(task map[string]any) error {

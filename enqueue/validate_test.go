@@ -137,6 +137,18 @@ func TestJobValidate(t *testing.T) {
 		{name: "id with space", job: enqueue.Job{ID: "order 42", Task: website("TurnstileToken")}, wantField: "id", wantText: "white space"},
 		{name: "id with newline", job: enqueue.Job{ID: "order\n42", Task: website("TurnstileToken")}, wantField: "id"},
 		{name: "id with control", job: enqueue.Job{ID: "order\x0042", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a right-to-left override", job: enqueue.Job{ID: "invoice-\u202Egpj.exe", Task: website("TurnstileToken")},
+			wantField: "id", wantText: "U+202E"},
+		{name: "id with a bidi isolate", job: enqueue.Job{ID: "a\u2067b\u2069", Task: website("TurnstileToken")}, wantField: "id", wantText: "not printable"},
+		{name: "id with a left-to-right mark", job: enqueue.Job{ID: "a\u200Eb", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a zero-width space", job: enqueue.Job{ID: "a\u200Bb", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a zero-width joiner", job: enqueue.Job{ID: "a\u200Db", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a byte order mark", job: enqueue.Job{ID: "\uFEFFid", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a soft hyphen", job: enqueue.Job{ID: "a\u00ADb", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a private-use character", job: enqueue.Job{ID: "a\uE000b", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a no-break space", job: enqueue.Job{ID: "a\u00A0b", Task: website("TurnstileToken")}, wantField: "id", wantText: "white space"},
+		{name: "id not UTF-8", job: enqueue.Job{ID: "a\xffb", Task: website("TurnstileToken")}, wantField: "id", wantText: "UTF-8"},
+		{name: "id in other scripts ok", job: enqueue.Job{ID: "заказ-42_注文·✓", Task: website("TurnstileToken")}},
 
 		// Deadlines.
 		{name: "deadline RFC 3339 ok", job: enqueue.Job{Deadline: "2030-01-02T15:04:05Z", Task: website("TurnstileToken")}},
