@@ -91,6 +91,68 @@ func RedactURL(s string) string {
 	return strings.Replace(u.String(), ":xxxxx@", ":"+Redacted+"@", 1)
 }
 
+// RedactURLError returns err (about rawURL, e.g. from parsing it) with the URL's password cut
+// out of its text, for a message a person reads: rawURL shows as RedactURL shows it, the
+// password in any case or escaped form is cut, and a quoted fragment of the error that comes from
+// the URL's user and password (url.Parse's `invalid port ":ab" after host` for a password holding
+// '/') reads [redacted]. errors.Is and errors.As still see err. A nil err stays nil.
+func RedactURLError(err error, rawURL string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	shown := RedactURL(rawURL)
+	quoted := strings.Trim(strconv.Quote(rawURL), `"`)
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, rawURL, shown), quoted, strings.Trim(strconv.Quote(shown), `"`))
+	userinfo := urlUserinfoOf(rawURL)
+	if userinfo == "" {
+		return &redactedURLError{msg: msg, err: err}
+	}
+	secrets := []string{userinfo}
+	if _, pw, ok := strings.Cut(userinfo, ":"); ok {
+		secrets = append(secrets, pw)
+		if dec, derr := url.PathUnescape(pw); derr == nil && dec != pw {
+			secrets = append(secrets, dec)
+		}
+	}
+	msg = RedactText(msg, secrets...)
+	msg = quotedFragment.ReplaceAllStringFunc(msg, func(q string) string {
+		if frag := q[1 : len(q)-1]; frag != "" && frag != Redacted && strings.Contains(userinfo, frag) {
+			return `"` + Redacted + `"`
+		}
+		return q
+	})
+	return &redactedURLError{msg: msg, err: err}
+}
+
+// quotedFragment is a double-quoted piece of an error message.
+var quotedFragment = regexp.MustCompile(`"[^"\s]*"`)
+
+// urlUserinfoOf returns what stands between a URL's "://" and its last '@' (its user and
+// password, however malformed), or "" when there is none.
+func urlUserinfoOf(rawURL string) string {
+	start := strings.Index(rawURL, "://")
+	if start < 0 {
+		return ""
+	}
+	start += len("://")
+	end := strings.LastIndex(rawURL, "@")
+	if end <= start {
+		return ""
+	}
+	return rawURL[start:end]
+}
+
+// redactedURLError is an error whose text had a URL's password cut out; it unwraps to the
+// original.
+type redactedURLError struct {
+	msg string
+	err error
+}
+
+func (e *redactedURLError) Error() string { return e.msg }
+func (e *redactedURLError) Unwrap() error { return e.err }
+
 // RedactJSON returns data with every secret redacted, for showing a stored payload or record.
 // Data that is not JSON is returned as a short notice, never as the raw bytes.
 func RedactJSON(data []byte) []byte {
