@@ -173,13 +173,20 @@ func (c *Client) batchClient() *asynq.Client {
 }
 
 // submitValidated puts a job that passed Validate on its queue through ac: SubmitJob without
-// validating again.
+// validating again. A large image body written for a job that did not go in is deleted again.
 func (c *Client) submitValidated(ctx context.Context, ac *asynq.Client, job Job) (Submitted, error) {
-	task, sub, err := c.prepare(ctx, job)
+	task, sub, bodyKey, created, err := c.prepare(ctx, job)
 	if err != nil {
 		return Submitted{}, err
 	}
 	_, err = ac.EnqueueContext(ctx, task)
+	if err != nil && bodyKey != "" {
+		// The job did not go in: its body must not stay behind (one that another submit of the
+		// same job wrote is left to that job).
+		if created || errors.Is(err, asynq.ErrTaskIDConflict) {
+			c.releaseBody(ctx, sub.Queue, sub.ID, bodyKey, err)
+		}
+	}
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		sub.Existing = true

@@ -43,6 +43,18 @@ func (d DeadLetter) Outcome() Outcome {
 	return out
 }
 
+// bodyRef is the key of the dead job's image body, or "" when it has none (or a key that is not
+// a body's).
+func (d DeadLetter) bodyRef() string {
+	var p struct {
+		BodyRef string `json:"bodyRef"`
+	}
+	if json.Unmarshal(d.Payload, &p) != nil || !IsBodyRef(p.BodyRef) {
+		return ""
+	}
+	return p.BodyRef
+}
+
 // DeadLetter reads one entry; queue "" searches every entry for the id.
 func (c *Client) DeadLetter(ctx context.Context, queue, id string) (DeadLetter, error) {
 	if queue != "" {
@@ -101,10 +113,24 @@ func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 // (two operators, two `dlq redrive --all` runs, a stale list) exactly one goes through and the
 // other gets ErrJobNotFound, so a job that was redriven, and maybe solved, meanwhile is never
 // deleted and paid for again. The entry comes back if the redrive fails.
+//
+// A job whose image body travels under its own key needs that body still: the body gets its TTL
+// (Config.BlobTTL) back, and a redrive whose body is gone is refused, the entry kept.
 func (c *Client) Redrive(ctx context.Context, d DeadLetter) error {
 	raw, err := c.claim(ctx, d)
 	if err != nil {
 		return fmt.Errorf("redrive %s: %w", d.ID, err)
+	}
+	if key := d.bodyRef(); key != "" {
+		// The body was kept without a TTL while the job was dead: give it one again, and refuse
+		// a redrive that could only fail for want of it.
+		alive, err := c.rc.Expire(ctx, key, c.cfg.BlobTTL).Result()
+		if err != nil {
+			return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: image body: %w", d.ID, err))
+		}
+		if !alive {
+			return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: its image body is gone from Redis: submit the job anew", d.ID))
+		}
 	}
 	if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
 		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
@@ -147,8 +173,9 @@ func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err erro
 	return err
 }
 
-// Purge deletes dead letters for good, with their archived asynq tasks. A letter that left the
-// dead-letter queue meanwhile (redriven: its job runs again) is skipped, never deleted.
+// Purge deletes dead letters for good, with their archived asynq tasks and image bodies. A
+// letter that left the dead-letter queue meanwhile (redriven: its job runs again) is skipped,
+// never deleted.
 func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 	n := 0
 	for _, d := range letters {
@@ -162,6 +189,9 @@ func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 		if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
 			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return n, c.unclaim(ctx, d, raw, fmt.Errorf("purge %s: %w", d.ID, err))
+		}
+		if key := d.bodyRef(); key != "" {
+			_ = DropBody(ctx, c.rc, key) // left to its TTL, if any, when Redis refuses
 		}
 		n++
 	}

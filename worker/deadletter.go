@@ -116,6 +116,10 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 		}
 		if err := m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, m.now()); err == nil {
 			n++
+			// A dead letter keeps its image body for a redrive (Purge deletes it).
+			if p, err := enqueue.DecodePayload(t.Payload); err == nil && p.BodyRef != "" {
+				_ = enqueue.KeepBody(ctx, m.rc, p.BodyRef)
+			}
 		}
 	}
 	return n
