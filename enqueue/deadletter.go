@@ -18,6 +18,51 @@ import (
 // 90 days) nothing trims it: an entry leaves by a redrive or a purge.
 const DeadLetterKey = "solvequeue:dlq"
 
+// DeadLetterRefusedKey counts the dead letters PutDeadLetter refused because the dead-letter
+// queue was full (a Redis counter shared by every worker; it only grows).
+const DeadLetterRefusedKey = "solvequeue:dlq:refused"
+
+// DeadLetterLimitDefault is the default bound on the number of dead letters (the worker's
+// --dlq-limit): as many as asynq keeps in one queue's archive.
+const DeadLetterLimitDefault = 10_000
+
+// ErrDeadLetterFull is returned (wrapped) by PutDeadLetter when the dead-letter queue holds its
+// limit of entries.
+var ErrDeadLetterFull = errors.New("the dead-letter queue is full")
+
+// putDeadLetter writes a dead letter unless the hash holds ARGV[3] entries already (0: no
+// limit); replacing an entry that is there is always allowed. It returns 1 when written.
+var putDeadLetter = redis.NewScript(`
+local limit = tonumber(ARGV[3])
+if limit <= 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < limit then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0`)
+
+// PutDeadLetter writes d into the dead-letter queue, bounded by limit entries (0: no bound). The
+// queue is never trimmed to make room: at the limit the new entry is refused, counted under
+// DeadLetterRefusedKey, and ErrDeadLetterFull returned, so that the caller says so loudly; the
+// job itself stays in asynq's archive, where the web UI shows it. The entries already there are
+// kept whole until an operator redrives or purges them. Rewriting an entry that is already
+// there (a redelivered dead job) always succeeds.
+func PutDeadLetter(ctx context.Context, rc redis.Cmdable, d DeadLetter, limit int) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode dead letter of job %s: %w", d.ID, err)
+	}
+	written, err := putDeadLetter.Run(ctx, rc, []string{DeadLetterKey}, DeadLetterField(d.Queue, d.ID), data, limit).Int()
+	if err != nil {
+		return fmt.Errorf("write dead letter of job %s: %w", d.ID, err)
+	}
+	if written == 1 {
+		return nil
+	}
+	_ = rc.Incr(ctx, DeadLetterRefusedKey).Err()
+	return fmt.Errorf("%w (%d entries): job %s stays in asynq's archive only; redrive or purge dead letters "+
+		"(solvequeue dlq list), or raise --dlq-limit", ErrDeadLetterFull, limit, d.ID)
+}
+
 // DeadLetter is one job in the dead-letter queue, with everything needed to redrive it.
 type DeadLetter struct {
 	ID      string          `json:"id"`

@@ -58,6 +58,11 @@ type Config struct {
 	RemoteTTL time.Duration
 	// Lifetime bounds the throttling of a job that has no deadline of its own. Defaults to 24 h.
 	Lifetime time.Duration
+	// DeadLetterLimit bounds the entries of the durable dead-letter queue: at the limit a job
+	// that dies stays in asynq's archive only, is counted, and the worker says so at error
+	// level (enqueue.PutDeadLetter); nothing already there is trimmed. A negative value means
+	// no bound. Defaults to enqueue.DeadLetterLimitDefault (10,000).
+	DeadLetterLimit int
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -91,6 +96,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Lifetime <= 0 {
 		c.Lifetime = LifetimeDefault
+	}
+	if c.DeadLetterLimit == 0 {
+		c.DeadLetterLimit = enqueue.DeadLetterLimitDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now

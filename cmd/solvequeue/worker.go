@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -34,6 +35,7 @@ type workerOptions struct {
 	ShutdownTimeout time.Duration
 	FixedPoll       time.Duration
 	NoBreaker       bool
+	DLQLimit        int
 }
 
 func (o *workerOptions) register(cmd *cobra.Command) {
@@ -54,6 +56,7 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", worker.ShutdownTimeoutDefault, "on SIGTERM, how long running jobs may finish before they are handed back (paid tasks are resumed, not re-paid)")
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
+	f.IntVar(&o.DLQLimit, "dlq-limit", enqueue.DeadLetterLimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
 }
 
 // Validate checks the options and names what is wrong.
@@ -70,7 +73,18 @@ func (o *workerOptions) Validate() error {
 	if _, err := parseQueues(o.Queues); err != nil {
 		return err
 	}
+	if o.DLQLimit < 0 {
+		return usageError("--dlq-limit must be 0 (no limit) or more, got %d", o.DLQLimit)
+	}
 	return nil
+}
+
+// deadLetterLimit is --dlq-limit as worker.Config and monitor.Config take it (negative: none).
+func (o *workerOptions) deadLetterLimit() int {
+	if o.DLQLimit == 0 {
+		return -1
+	}
+	return o.DLQLimit
 }
 
 func newWorkerCmd(env *Env) *cobra.Command {
@@ -141,13 +155,13 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
-		Observer: metrics, Logger: log})
+		DeadLetterLimit: o.deadLetterLimit(), Observer: metrics, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
 	}
 	if o.HTTPAddr != "" {
 		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
-			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: o.HTTPReadOnly, Logger: log,
+			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: o.HTTPReadOnly, DeadLetterLimit: o.deadLetterLimit(), Logger: log,
 			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }})
 		if err != nil {
 			return err

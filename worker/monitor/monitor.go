@@ -54,6 +54,10 @@ type Config struct {
 	User, Password string
 	// ReadOnly makes asynqmon read-only: people may look, not pause, delete or run. Defaults to false.
 	ReadOnly bool
+	// DeadLetterLimit is the worker's bound on the dead-letter queue (worker.Config's), served
+	// as solvequeue_dead_letters_limit. Negative: no bound. Defaults to
+	// enqueue.DeadLetterLimitDefault.
+	DeadLetterLimit int
 	// Ready checks readiness; the value it returns is JSON-encoded as "breaker" into the
 	// /readyz body. Defaults to a Redis PING followed by worker.ReadBreaker.
 	Ready func(ctx context.Context) (any, error)
@@ -114,6 +118,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	if err := own.Register(worker.NewDeadLetterCollector(cfg.Redis)); err != nil {
 		return nil, fmt.Errorf("monitor: register the dead-letter collector: %w", err)
+	}
+	if err := own.Register(worker.NewDeadLetterLimitCollector(cfg.Redis, cfg.DeadLetterLimit)); err != nil {
+		return nil, fmt.Errorf("monitor: register the dead-letter limit collector: %w", err)
 	}
 	gatherer := overlay{top: own, base: cfg.Registry}
 
