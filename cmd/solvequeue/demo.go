@@ -4,22 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -107,66 +103,54 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err != nil {
 		return err
 	}
-	rc, where, cleanup, err := demoRedis(ctx, o.RedisURL)
+	r, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL, Embedded: rig.MiniRedis, PoolSize: 64})
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	defer r.Close()
 
-	fake := anysolvertest.New(anysolvertest.Options{Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
-		b := anysolvertest.DefaultBehavior(t)
-		b.SolveTime = time.Duration(1000+len(t.Key)%7*250) * time.Millisecond
-		return b
-	})})
-	fakeURL, stopFake, err := serveLoopback(fake)
-	if err != nil {
-		return err
-	}
-	defer stopFake()
-	client, err := anysolver.New(anysolver.Config{BaseURL: fakeURL, APIKey: "demo-key"})
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
-	metrics := worker.NewMetrics(reg)
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Queues: map[string]int{"demo": 1},
-		Observer: metrics, Logger: log, ShutdownTimeout: time.Second})
+	p, err := rig.New(ctx, r, rig.Options{
+		Fake: anysolvertest.Options{Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+			b := anysolvertest.DefaultBehavior(t)
+			b.SolveTime = time.Duration(1000+len(t.Key)%7*250) * time.Millisecond
+			return b
+		})},
+		APIKey: "demo-key",
+		Worker: worker.Config{Queues: map[string]int{"demo": 1}, Observer: worker.NewMetrics(reg), Logger: log,
+			ShutdownTimeout: time.Second},
+	})
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	if o.HTTPAddr != "" {
-		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg, Logger: log,
-			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }})
+		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: r.Client, Registry: reg, Logger: log,
+			Ready: func(ctx context.Context) (any, error) { return p.Worker.Ready(ctx) }})
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stop(context.Background()) }()
 		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   metrics: http://%s/metrics\n", addr, addr)
 	}
-	if err := w.Start(ctx); err != nil {
+	if err := p.Start(ctx); err != nil {
 		return err
 	}
-	defer func() { _ = w.Shutdown(context.Background()) }()
-
-	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, where, fakeURL)
+	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, r.Where, p.FakeURL)
 	jobs := make([]enqueue.Job, o.Jobs)
 	for i := range jobs {
 		jobs[i] = demoJob(i)
 	}
-	results, err := producer.SubmitMany(ctx, jobs, 32, nil)
+	results, err := p.Producer.SubmitMany(ctx, jobs, 32, nil)
 	if err != nil {
 		return err
 	}
 	refs := make([]enqueue.JobRef, 0, len(results))
-	for _, r := range results {
-		if r.Err != nil {
-			return r.Err
+	for _, res := range results {
+		if res.Err != nil {
+			return res.Err
 		}
-		refs = append(refs, enqueue.JobRef{ID: r.Submitted.ID, Queue: r.Submitted.Queue})
+		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
 	fmt.Fprintf(env.Stdout, "submitted %d jobs in %s\n", len(refs), time.Since(started).Round(time.Millisecond))
 
@@ -185,7 +169,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	}()
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	err = producer.WaitMany(waitCtx, refs, 16, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
+	err = p.Producer.WaitMany(waitCtx, refs, 16, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
 		if err != nil {
 			out.State = "unknown"
 		}
@@ -198,7 +182,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: waiting for outcomes: %w", err)
 	}
-	printDemoSummary(env.Stdout, outcomes, fake.Stats(), time.Since(started))
+	printDemoSummary(env.Stdout, outcomes, p.Fake.Stats(), time.Since(started))
 	if o.HTTPAddr != "" && o.Hold > 0 {
 		fmt.Fprintf(env.Stdout, "serving the web UI for %s more (Ctrl-C to stop)\n", o.Hold)
 		select {
@@ -207,34 +191,6 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 		}
 	}
 	return nil
-}
-
-// demoRedis returns the Redis the demo runs on: miniredis in process unless a URL is given.
-func demoRedis(ctx context.Context, url string) (redis.UniversalClient, string, func(), error) {
-	if url != "" {
-		rc, err := enqueue.OpenRedis(ctx, url, 0)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return rc, "Redis at " + enqueue.RedactURL(url), func() { rc.Close() }, nil
-	}
-	mr := miniredis.NewMiniRedis()
-	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, "", nil, fmt.Errorf("start the in-process Redis: %w", err)
-	}
-	rc := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 64})
-	return rc, "in-process Redis (miniredis)", func() { rc.Close(); mr.Close() }, nil
-}
-
-// serveLoopback serves h on a free 127.0.0.1 port.
-func serveLoopback(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 func demoProgress(w io.Writer, done <-chan struct{}, total int, snapshot func() []enqueue.Outcome) {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -35,7 +36,7 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 	fake := anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: func(anysolvertest.Task) anysolvertest.Behavior {
 		return anysolvertest.Behavior{SolveTime: solve}
 	}})
-	fakeURL, stopFake, err := serveFake(fake)
+	fakeURL, stopFake, err := rig.ServeLoopback(fake)
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func startWorkerProcess(ctx context.Context, e *env, queue, fakeURL string, conc
 		}
 		envv = append(envv, kv)
 	}
-	cmd.Env = append(envv, "REDIS_URL="+e.redisURL, "ANYSOLVER_URL="+fakeURL, "ANYSOLVER_API_KEY="+apiKey)
+	cmd.Env = append(envv, "REDIS_URL="+e.redis.URL, "ANYSOLVER_URL="+fakeURL, "ANYSOLVER_API_KEY="+apiKey)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
