@@ -30,7 +30,7 @@ type Worker struct {
 	handler   *handler
 	breaker   *breaker
 	mirror    *deadLetterMirror
-	health    *RedisHealth
+	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
 }
 
@@ -43,7 +43,7 @@ func New(cfg Config) (*Worker, error) {
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
 	queues := slices.Sorted(maps.Keys(cfg.Queues))
 	w := &Worker{cfg: cfg, inspector: inspector,
-		health: NewRedisHealth(RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
+		health: enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := newStore(cfg.Redis)
 	if !cfg.Breaker.Disabled {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
@@ -145,14 +145,14 @@ func (w *Worker) Redis() redis.UniversalClient { return w.cfg.Redis }
 // asynqLogWindow, the next one saying how many like it were left out.
 type asynqLogger struct {
 	log    *slog.Logger
-	health *RedisHealth
+	health *enqueue.RedisHealth
 	limit  *lineLimiter
 }
 
 // asynqLogWindow is how long one kind of asynq warning is kept to one line.
 const asynqLogWindow = time.Minute
 
-func newAsynqLogger(l *slog.Logger, health *RedisHealth) asynqLogger {
+func newAsynqLogger(l *slog.Logger, health *enqueue.RedisHealth) asynqLogger {
 	return asynqLogger{log: l.With("component", "asynq"), health: health, limit: newLineLimiter(asynqLogWindow, time.Now)}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/worker"
 )
 
 type batchOptions struct {
@@ -147,7 +146,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	// While waiting, a Redis restart is said once each way, not once per job or per retry.
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
 	quietRedisLogs(log)
-	health := worker.NewRedisHealth(worker.RedisHealthParams{Redis: rc, Logger: log})
+	health := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: log})
 	health.Start(ctx)
 	defer health.Shutdown()
 	bar = newBar(env.Stderr, showBar, len(refs), "solving")

@@ -28,7 +28,7 @@ func (o *redisOptions) open(ctx context.Context, poolSize int) (redis.UniversalC
 }
 
 // quietRedisLogs sends go-redis's own log lines (one per failed dial while Redis is down) to
-// log at debug level: a worker.RedisHealth says once that Redis is unreachable instead.
+// log at debug level: an enqueue.RedisHealth says once that Redis is unreachable instead.
 func quietRedisLogs(log *slog.Logger) {
 	redis.SetLogger(redisLogger{log: log.With("component", "go-redis")})
 }

@@ -3,10 +3,9 @@ package anysolver
 import (
 	"errors"
 	"strings"
-)
 
-// redactedText replaces the API key wherever it would appear in text.
-const redactedText = "[redacted]"
+	"github.com/solvequeue/solvequeue/internal/redact"
+)
 
 // redact keeps the API key out of err's text. The client never puts the key in an error itself,
 // but a server may echo it back in an errorCode, errorDescription or status.
@@ -41,7 +40,7 @@ func redactKey(s, key string) string {
 	if key == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, key, redactedText)
+	return strings.ReplaceAll(s, key, redact.Marker)
 }
 
 // redactedMark shows whether a key is set without showing it.
@@ -49,5 +48,5 @@ func redactedMark(key string) string {
 	if key == "" {
 		return `""`
 	}
-	return redactedText
+	return redact.Marker
 }
