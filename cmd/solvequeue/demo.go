@@ -136,7 +136,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, r.Where, p.FakeURL)
+	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, r.Where, p.Fake.URL)
 	jobs := make([]enqueue.Job, o.Jobs)
 	for i := range jobs {
 		jobs[i] = demoJob(i)

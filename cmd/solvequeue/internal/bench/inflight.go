@@ -33,18 +33,16 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 	r.Context.InflightRSS = "peak RSS (VmHWM) of a child `solvequeue worker` process: default settings, --concurrency " +
 		strconv.Itoa(sz.inflightConcurrency) + ", info-level JSON logs to a pipe"
 	solve := sz.inflightSolve
-	fake := anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: func(anysolvertest.Task) anysolvertest.Behavior {
+	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: func(anysolvertest.Task) anysolvertest.Behavior {
 		return anysolvertest.Behavior{SolveTime: solve}
 	}})
-	fakeURL, stopFake, err := rig.ServeLoopback(fake)
 	if err != nil {
 		return err
 	}
-	defer stopFake()
 	defer fake.Close()
 	q := e.queue("inflight")
 
-	child, err := startWorkerProcess(ctx, e, q, fakeURL, sz.inflightConcurrency)
+	child, err := startWorkerProcess(ctx, e, q, fake.URL, sz.inflightConcurrency)
 	if err != nil {
 		return err
 	}

@@ -89,8 +89,9 @@ func runSpend(ctx context.Context, e *env, sz sizes, r *Report) error {
 	return nil
 }
 
-func mixFake() *anysolvertest.Server {
-	return anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: anysolvertest.DirectiveScript(readyAtOnce)})
+// mixFake is the fake of the mix: every job scripted through its websiteKey.
+func mixFake() anysolvertest.Options {
+	return anysolvertest.Options{Balance: 1e9, Script: anysolvertest.DirectiveScript(readyAtOnce)}
 }
 
 // spendOurs runs the mix through a solvequeue worker and returns createTask calls per job.
@@ -101,7 +102,7 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 	}
 	q := e.queue("mix")
 	// Dead jobs are logged as warnings by design; here they are the point, not news.
-	p, err := startPipeline(ctx, e, anysolvertest.DirectiveScript(readyAtOnce), worker.Config{Policy: policy, Queues: map[string]int{q: 1},
+	p, err := startPipeline(ctx, e, mixFake().Script, worker.Config{Policy: policy, Queues: map[string]int{q: 1},
 		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: e.logger(slogError)})
 	if err != nil {
 		return 0, err
@@ -152,12 +153,11 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 // spendRetryAll runs the mix through the naive handler on a plain asynq server, every error
 // retried (asynq's MaxRetry default of 25), and returns createTask calls per job.
 func spendRetryAll(ctx context.Context, e *env, sz sizes) (float64, error) {
-	fake := mixFake()
-	url, stop, err := rig.ServeLoopback(fake)
+	fake, err := rig.StartFake(mixFake())
 	if err != nil {
 		return 0, err
 	}
-	defer stop()
+	defer fake.Close()
 	opt, err := e.asynqOpt()
 	if err != nil {
 		return 0, err
@@ -182,7 +182,7 @@ func spendRetryAll(ctx context.Context, e *env, sz sizes) (float64, error) {
 		DelayedTaskCheckInterval: sz.mixBackoff[1] / 2, TaskCheckInterval: sz.mixBackoff[1] / 2,
 		Logger: asynqLogger{e}, LogLevel: asynq.WarnLevel})
 	began := time.Now()
-	if err := srv.Start(&naiveSolver{baseURL: url, key: apiKey}); err != nil {
+	if err := srv.Start(&naiveSolver{baseURL: fake.URL, key: apiKey}); err != nil {
 		return 0, err
 	}
 	_, err = e.waitDrained(ctx, q, 100*time.Millisecond, spendLimit, nil)

@@ -91,12 +91,11 @@ func runPlainAsynq(ctx context.Context, e *env, sz sizes, name string, round int
 }
 
 func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (float64, error) {
-	fake := anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
-	fakeURL, stop, err := rig.ServeLoopback(fake)
+	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
 	if err != nil {
 		return 0, err
 	}
-	defer stop()
+	defer fake.Close()
 	opt, err := e.asynqOpt()
 	if err != nil {
 		return 0, err
@@ -116,7 +115,7 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 		return 0, fmt.Errorf("enqueue: %w", err)
 	}
 	var first atomic.Int64
-	h := handler(fakeURL)
+	h := handler(fake.URL)
 	cpu := e.startCPU(ctx)
 	srv := asynq.NewServer(opt, asynq.Config{Concurrency: sz.throughputConcurrency, Queues: map[string]int{q: 1},
 		Logger: asynqLogger{e}, LogLevel: asynq.WarnLevel})

@@ -3,7 +3,6 @@ package rig
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
@@ -39,9 +38,8 @@ type Options struct {
 // worker solving through it, and a producer client. New builds it; Start starts the worker;
 // Close takes it all down.
 type Pipeline struct {
-	// Fake is the fake AnySolver, served at FakeURL.
-	Fake    *anysolvertest.Server
-	FakeURL string
+	// Fake is the fake AnySolver the worker solves through.
+	Fake *Fake
 	// AnySolver is the worker's client of the fake.
 	AnySolver *anysolver.Client
 	// Worker is the worker, built but not running until Start.
@@ -49,26 +47,25 @@ type Pipeline struct {
 	// Producer submits jobs and reads outcomes.
 	Producer *enqueue.Client
 
-	stopFake func()
-	conns    []redis.UniversalClient // opened here, closed by Close
-	started  bool
+	conns   []redis.UniversalClient // opened here, closed by Close
+	started bool
 }
 
 // New builds a pipeline on r. The worker is built but does not run until Start.
 func New(ctx context.Context, r *Redis, o Options) (_ *Pipeline, err error) {
-	p := &Pipeline{Fake: anysolvertest.New(o.Fake)}
+	p := &Pipeline{}
 	defer func() {
 		if err != nil {
 			_ = p.Close()
 		}
 	}()
-	if p.FakeURL, p.stopFake, err = ServeLoopback(p.Fake); err != nil {
-		return nil, fmt.Errorf("serve the fake AnySolver: %w", err)
+	if p.Fake, err = StartFake(o.Fake); err != nil {
+		return nil, err
 	}
 	if o.APIKey == "" {
 		o.APIKey = APIKeyDefault
 	}
-	if p.AnySolver, err = anysolver.New(anysolver.Config{BaseURL: p.FakeURL, APIKey: o.APIKey}); err != nil {
+	if p.AnySolver, err = anysolver.New(anysolver.Config{BaseURL: p.Fake.URL, APIKey: o.APIKey}); err != nil {
 		return nil, err
 	}
 	workerRedis, producerRedis := r.Client, r.Client
@@ -128,10 +125,8 @@ func (p *Pipeline) Close() error {
 		errs = append(errs, c.Close())
 	}
 	p.conns = nil
-	if p.stopFake != nil {
+	if p.Fake != nil {
 		p.Fake.Close()
-		p.stopFake()
-		p.stopFake = nil
 	}
 	return errors.Join(errs...)
 }

@@ -64,7 +64,7 @@ func TestPipelineSolves(t *testing.T) {
 
 			require.NoError(t, p.Close())
 			require.NoError(t, p.Close(), "a second Close is a no-op")
-			_, err = http.Post(p.FakeURL+"/getBalance", "application/json", strings.NewReader("{}"))
+			_, err = http.Post(p.Fake.URL+"/getBalance", "application/json", strings.NewReader("{}"))
 			require.Error(t, err, "the fake is no longer served")
 		})
 	}

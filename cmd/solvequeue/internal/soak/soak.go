@@ -199,7 +199,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); submit(loadCtx, p.Producer, o.Rate, counts) }()
-	go func() { defer wg.Done(); r.Totals.Blips = blips(loadCtx, p.Fake) }()
+	go func() { defer wg.Done(); r.Totals.Blips = blips(loadCtx, p.Fake.Server) }()
 
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
