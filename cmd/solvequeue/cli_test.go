@@ -495,6 +495,10 @@ func TestCLIWorkerRefusesToStart(t *testing.T) {
 	}{
 		{name: "no API key", args: []string{"worker"}, want: []string{"ANYSOLVER_API_KEY"}},
 		{name: "empty API key flag", args: []string{"worker", "--api-key", ""}, want: []string{"ANYSOLVER_API_KEY"}},
+		{name: "API key of spaces", vars: map[string]string{"ANYSOLVER_API_KEY": "   "}, args: []string{"worker"},
+			want: []string{"--api-key (ANYSOLVER_API_KEY) is only white space"}},
+		{name: "API key with a newline", args: []string{"worker", "--api-key", "k-123\n"},
+			want: []string{"--api-key (ANYSOLVER_API_KEY) starts or ends with white space"}},
 		{name: "--http on every interface without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
 			args: []string{"worker", "--http", "0.0.0.0:0"}, want: []string{"SOLVEQUEUE_HTTP_USER", "SOLVEQUEUE_HTTP_PASSWORD"}},
 		{name: "--http :0 without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},

@@ -61,6 +61,9 @@ func (o *workerOptions) Validate() error {
 	if err := mustHave(o.APIKey, "api-key"); err != nil {
 		return err
 	}
+	if err := anysolver.CheckAPIKey(o.APIKey); err != nil {
+		return usageError("--api-key (%s) %v", envName("api-key"), err)
+	}
 	if o.CallTimeout < time.Second {
 		return usageError("--anysolver-timeout must be at least 1s, got %s", o.CallTimeout)
 	}
