@@ -113,7 +113,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		refs = append(refs, ref)
 		lineOf[ref] = lines[i].Line
 	}
-	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were already queued)\n", len(refs)-existing, len(lines), existing)
+	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were submitted before: queued or already ended)\n", len(refs)-existing, len(lines), existing)
 	if len(notIn) > 0 || err != nil {
 		first := err
 		for _, r := range results {

@@ -243,7 +243,7 @@ func TestCLIEnqueueRefusesABadJob(t *testing.T) {
 		"--website-url", "https://a.example", "--website-key", "6Le")
 	require.Equal(t, 0, again.code, again.stderr)
 	require.Equal(t, "good-1\n", again.stdout)
-	require.Contains(t, again.stderr, "already queued")
+	require.Contains(t, again.stderr, "job good-1 was already queued (state pending): nothing new submitted")
 }
 
 func TestCLIBatchRefusesABadFile(t *testing.T) {
@@ -341,7 +341,7 @@ func TestCLIBatchResumable(t *testing.T) {
 
 	submitOnly := cliRun(t, vars, "", "batch", jobsPath, "--no-wait")
 	require.Equal(t, 0, submitOnly.code, submitOnly.stderr)
-	require.Contains(t, submitOnly.stderr, "submitted 6 of 6 jobs (0 were already queued)")
+	require.Contains(t, submitOnly.stderr, "submitted 6 of 6 jobs (0 were submitted before: queued or already ended)")
 	ids := strings.Fields(submitOnly.stdout)
 	require.Len(t, ids, total, "--no-wait prints the job IDs")
 	require.Contains(t, ids, "cli-own-id")
@@ -367,7 +367,7 @@ func TestCLIBatchResumable(t *testing.T) {
 		outPath := filepath.Join(t.TempDir(), "outcomes.jsonl")
 		res := cliRun(t, vars, "", "batch", jobsPath, "--out", outPath)
 		require.Equal(t, 0, res.code, "run %d: %s", i, res.stderr)
-		require.Contains(t, res.stderr, "submitted 0 of 6 jobs (6 were already queued)", "run %d", i)
+		require.Contains(t, res.stderr, "submitted 0 of 6 jobs (6 were submitted before: queued or already ended)", "run %d", i)
 		require.Contains(t, res.stderr, "outcomes: dead 1, failed 1, solved 4")
 		runs = append(runs, readOutcomes(outPath))
 	}
@@ -392,6 +392,23 @@ func TestCLIBatchResumable(t *testing.T) {
 		states[o.State]++
 	}
 	require.Equal(t, map[enqueue.State]int{enqueue.StateSolved: 4, enqueue.StateFailed: 1, enqueue.StateDead: 1}, states)
+
+	// A job submitted again after it ended is said to have ended, with its state.
+	var deadID string
+	for _, o := range runs[1] {
+		if o.State == enqueue.StateDead {
+			deadID = o.ID
+		}
+	}
+	for id, want := range map[string]string{
+		"cli-own-id": "job cli-own-id already ended (state solved): nothing new submitted; 'solvequeue status cli-own-id' shows its outcome",
+		deadID:       "job " + deadID + " already ended (state dead): nothing new submitted; 'solvequeue dlq redrive " + deadID + "' runs it again",
+	} {
+		again := cliRun(t, vars, "", "enqueue", "--id", id, "--type", "ImageToTextTask", "--field", "body=iVBORw0KGgo=")
+		require.Equal(t, 0, again.code, again.stderr)
+		require.Equal(t, id+"\n", again.stdout)
+		require.Contains(t, again.stderr, want)
+	}
 }
 
 // TestCLIDeadLetters lists, redrives and purges dead letters, and checks that a sweeping

@@ -87,7 +87,8 @@ func newEnqueueCmd(env *Env) *cobra.Command {
 task types need their fields (websiteURL and websiteKey for reCAPTCHA, hCaptcha,
 Turnstile; a base64 body for ImageToTextTask); other types pass through.
 
-Submitting an --id that is already queued gives back the same job, never a second one.`,
+Submitting an --id that is already in its queue gives back the same job, never a second
+one: stderr says whether it is still queued or already ended, and in which state.`,
 		Example: `  solvequeue enqueue --type RecaptchaV2TaskProxyless --website-url https://example.com --website-key 6Le-abc
   solvequeue enqueue --json '{"id":"order-42","task":{"type":"TurnstileTaskProxyless","websiteURL":"https://example.com","websiteKey":"0x4AAA"}}' --wait
   echo '{"task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}' | solvequeue enqueue --json - --wait`,
@@ -114,11 +115,11 @@ Submitting an --id that is already queued gives back the same job, never a secon
 			if err != nil {
 				return err
 			}
+			if sub.Existing {
+				fmt.Fprintln(env.Stderr, existingJob(ctx, client, sub))
+			}
 			if !o.Wait {
 				fmt.Fprintln(env.Stdout, sub.ID)
-				if sub.Existing {
-					fmt.Fprintf(env.Stderr, "job %s was already queued: nothing new submitted\n", sub.ID)
-				}
 				return nil
 			}
 			if o.Timeout > 0 {
@@ -150,4 +151,20 @@ Submitting an --id that is already queued gives back the same job, never a secon
 	f.BoolVar(&o.Wait, "wait", false, "wait for the outcome and print it as a JSON line")
 	f.DurationVar(&o.Timeout, "timeout", 0, "with --wait, give up waiting after this long (the job stays queued)")
 	return cmd
+}
+
+// existingJob says what became of a job submitted again: still queued, or already ended, with
+// its state and what to do next.
+func existingJob(ctx context.Context, client *enqueue.Client, sub enqueue.Submitted) string {
+	out, err := client.StatusIn(ctx, sub.Queue, sub.ID)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("job %s already exists: nothing new submitted", sub.ID)
+	case out.State == enqueue.StateDead:
+		return fmt.Sprintf("job %s already ended (state dead): nothing new submitted; 'solvequeue dlq redrive %s' runs it again", sub.ID, sub.ID)
+	case out.State.Terminal():
+		return fmt.Sprintf("job %s already ended (state %s): nothing new submitted; 'solvequeue status %s' shows its outcome", sub.ID, out.State, sub.ID)
+	default:
+		return fmt.Sprintf("job %s was already queued (state %s): nothing new submitted", sub.ID, out.State)
+	}
 }
