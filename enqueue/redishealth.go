@@ -139,9 +139,9 @@ func (h *RedisHealth) set(err error) {
 			msg = fmt.Sprintf("no answer to PING within %s", h.p.Timeout)
 		}
 		h.p.Logger.Error("redis unreachable: retrying until it answers; queued jobs and outcomes wait in Redis",
-			"err", msg, "retry_every", h.p.Interval.String())
+			"err", msg, "retry_every", h.p.Interval)
 	case err == nil && h.down:
 		h.down = false
-		h.p.Logger.Info("redis reachable again", "down_for", now.Sub(h.downSince).Round(100*time.Millisecond).String())
+		h.p.Logger.Info("redis reachable again", "down_for", now.Sub(h.downSince).Round(100*time.Millisecond))
 	}
 }

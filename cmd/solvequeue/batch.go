@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -144,7 +145,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	}
 	enc := json.NewEncoder(bw)
 	// While waiting, a Redis restart is said once each way, not once per job or per retry.
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	log := clilog.New(env.Stderr, clilog.Text, slog.LevelInfo)
 	quietRedisLogs(log)
 	health := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: log})
 	health.Start(ctx)

@@ -591,3 +591,16 @@ func mapKeys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestCLILogDurationsInSeconds: every command's logger writes a duration as seconds, a number,
+// in text and in JSON.
+func TestCLILogDurationsInSeconds(t *testing.T) {
+	t.Parallel()
+	for format, want := range map[string]string{"text": "took_s=6.284", "json": `"took_s":6.284`} {
+		var buf strings.Builder
+		log, err := (&logOptions{Level: "info", Format: format}).logger(&buf)
+		require.NoError(t, err)
+		log.Info("job ended", "took", 6284*time.Millisecond)
+		require.Contains(t, buf.String(), want, format)
+	}
+}

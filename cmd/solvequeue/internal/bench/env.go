@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
@@ -182,7 +183,7 @@ func (e *env) quietLogger() *slog.Logger { return e.logger(slog.LevelWarn) }
 
 // logger logs at level and above to the progress output.
 func (e *env) logger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{e}, &slog.HandlerOptions{Level: level}))
+	return clilog.New(lockedWriter{e}, clilog.Text, level)
 }
 
 type lockedWriter struct{ e *env }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
@@ -168,7 +169,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		APIKey: "soak-key",
 		Worker: worker.Config{Queues: map[string]int{Queue: 1}, Concurrency: o.Concurrency,
 			ShutdownTimeout: 5 * time.Second, Observer: counts,
-			Logger: slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))},
+			Logger: clilog.New(o.Log, clilog.Text, slog.LevelWarn)},
 		Producer: enqueue.Config{Retention: Retention},
 	})
 	if err != nil {
