@@ -146,7 +146,6 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	enc := json.NewEncoder(bw)
 	// While waiting, a Redis restart is said once each way, not once per job or per retry.
 	log := clilog.New(env.Stderr, clilog.Text, slog.LevelInfo)
-	quietRedisLogs(log)
 	health := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: log})
 	health.Start(ctx)
 	defer health.Shutdown()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -602,5 +603,35 @@ func TestCLILogDurationsInSeconds(t *testing.T) {
 		require.NoError(t, err)
 		log.Info("job ended", "took", 6284*time.Millisecond)
 		require.Contains(t, buf.String(), want, format)
+	}
+}
+
+// TestCLIWrongRedisPortSaysItOnce runs the built binary against a port nothing listens on: the
+// one line of stderr is the clean message, with no raw go-redis dial lines before it.
+func TestCLIWrongRedisPortSaysItOnce(t *testing.T) {
+	t.Parallel()
+	bin := solvequeueBinary(t)
+	jobs := cliWriteFile(t, "jobs.jsonl", `{"task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}`+"\n")
+	for _, args := range [][]string{
+		{"status", "some-job"},
+		{"enqueue", "--type", "ImageToTextTask", "--field", "body=iVBORw0KGgo="},
+		{"batch", jobs},
+		{"dlq", "list"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			// Nothing listens on port 1: every dial is refused at once.
+			cmd := exec.Command(bin, append(args, "--redis", "redis://127.0.0.1:1/0")...)
+			cmd.Env = []string{"HOME=" + t.TempDir()}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit)
+			require.Equal(t, 1, exit.ExitCode())
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			require.Len(t, lines, 1, "stderr:\n%s", stderr.String())
+			require.True(t, strings.HasPrefix(lines[0], "solvequeue: no Redis at redis://127.0.0.1:1/0: "), lines[0])
+		})
 	}
 }

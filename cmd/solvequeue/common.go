@@ -28,18 +28,6 @@ func (o *redisOptions) open(ctx context.Context, poolSize int) (redis.UniversalC
 	return enqueue.OpenRedis(ctx, o.URL, poolSize)
 }
 
-// quietRedisLogs sends go-redis's own log lines (one per failed dial while Redis is down) to
-// log at debug level: an enqueue.RedisHealth says once that Redis is unreachable instead.
-func quietRedisLogs(log *slog.Logger) {
-	redis.SetLogger(redisLogger{log: log.With("component", "go-redis")})
-}
-
-type redisLogger struct{ log *slog.Logger }
-
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
-}
-
 // logOptions are the logging flags.
 type logOptions struct {
 	Level  string

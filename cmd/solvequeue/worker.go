@@ -117,7 +117,6 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	if env.Getenv("GOGC") == "" {
 		debug.SetGCPercent(workerGCPercent)
 	}
-	quietRedisLogs(log)
 	policy := classify.Default()
 	if o.PolicyFile != "" {
 		if policy, err = classify.Load(o.PolicyFile); err != nil {
