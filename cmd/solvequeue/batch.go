@@ -125,6 +125,11 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		}
 		return fmt.Errorf("%d job(s) were NOT submitted (lines %s): %v; the others are queued: run the same command again to submit the rest", len(notIn), strings.Join(notIn, ","), first)
 	}
+	perQueue := map[string]int{}
+	for _, ref := range refs {
+		perQueue[ref.Queue]++
+	}
+	warnUnserved(env.Stderr, client, perQueue)
 
 	w := env.Stdout
 	if o.Out != "-" {

@@ -232,6 +232,8 @@ func TestCLIEnqueueRefusesABadJob(t *testing.T) {
 		"--field", "proxyAddress=10.0.0.1")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, "good-1\n", res.stdout)
+	require.Contains(t, res.stderr, `warning: no running worker serves queue "default": 1 job will wait there until one does`,
+		"no worker runs in this test")
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
 	info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "good-1")
@@ -245,6 +247,13 @@ func TestCLIEnqueueRefusesABadJob(t *testing.T) {
 	require.Equal(t, 0, again.code, again.stderr)
 	require.Equal(t, "good-1\n", again.stdout)
 	require.Contains(t, again.stderr, "job good-1 was already queued (state pending): nothing new submitted")
+
+	// --wait gives up after --timeout (10 minutes unless given), and says the job stays queued.
+	waited := cliRun(t, vars, "", "enqueue", "--id", "good-1", "--type", "RecaptchaV2TaskProxyless",
+		"--website-url", "https://a.example", "--website-key", "6Le", "--wait", "--timeout", "300ms")
+	require.Equal(t, 1, waited.code, waited.stderr)
+	require.Contains(t, waited.stderr, "no outcome within --timeout 300ms: the job good-1 stays queued")
+	require.Equal(t, "10m0s", newEnqueueCmd(&Env{}).Flags().Lookup("timeout").DefValue)
 }
 
 func TestCLIBatchRefusesABadFile(t *testing.T) {
@@ -343,6 +352,7 @@ func TestCLIBatchResumable(t *testing.T) {
 	submitOnly := cliRun(t, vars, "", "batch", jobsPath, "--no-wait")
 	require.Equal(t, 0, submitOnly.code, submitOnly.stderr)
 	require.Contains(t, submitOnly.stderr, "submitted 6 of 6 jobs (0 were submitted before: queued or already ended)")
+	require.NotContains(t, submitOnly.stderr, "no running worker serves", "this test's worker serves the default queue")
 	ids := strings.Fields(submitOnly.stdout)
 	require.Len(t, ids, total, "--no-wait prints the job IDs")
 	require.Contains(t, ids, "cli-own-id")
@@ -393,6 +403,14 @@ func TestCLIBatchResumable(t *testing.T) {
 		states[o.State]++
 	}
 	require.Equal(t, map[enqueue.State]int{enqueue.StateSolved: 4, enqueue.StateFailed: 1, enqueue.StateDead: 1}, states)
+
+	// Jobs for a queue no worker serves: the batch says so, naming the queue, and submits them.
+	nobody := cliWriteFile(t, "nobody.jsonl", `{"queue":"nobody","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}`+"\n"+
+		`{"queue":"nobody","task":{"type":"ImageToTextTask","body":"iVBORw0KGgp="}}`+"\n")
+	unserved := cliRun(t, vars, "", "batch", nobody, "--no-wait")
+	require.Equal(t, 0, unserved.code, unserved.stderr)
+	require.Contains(t, unserved.stderr, `warning: no running worker serves queue "nobody": 2 jobs will wait there until one does`)
+	require.NotContains(t, unserved.stderr, `queue "default"`)
 
 	// A job submitted again after it ended is said to have ended, with its state.
 	var deadID string
