@@ -75,7 +75,7 @@ func cliWriteFile(t *testing.T, name, content string) string {
 	return path
 }
 
-// designDecisions is DESIGN.md's default classification, written out by hand from its table:
+// designDecisions is the contract's default classification, written out by hand from its table:
 // every seed code with its decision and errorId.
 var designDecisions = map[string]struct {
 	decision string
