@@ -601,6 +601,31 @@ func TestCLIDemo(t *testing.T) {
 	require.Regexp(t, `retries [1-9]\d* · throttles [1-9]\d* · createTask calls \d+`, res.stdout, "retries and throttles happen too")
 	require.Contains(t, res.stdout, "DOMAIN_BANNED → failed")
 	require.Contains(t, res.stdout, "UNKNOWN_PROVIDER_ERROR → dead")
+
+	// The fake's createTask calls are told apart from what was charged, and they add up.
+	calls := regexp.MustCompile(`the fake AnySolver saw (\d+) createTask calls; only a call that creates a task is charged:\n` +
+		`  (\d+) created a task, charged \$[0-9.]+ in all.*\n  (\d+) were refused with an error code or an error page and created nothing: not charged\n`).
+		FindStringSubmatch(res.stdout)
+	require.NotNil(t, calls, res.stdout)
+	n := make([]int, 3)
+	for i := range n {
+		n[i], _ = strconv.Atoi(calls[i+1])
+	}
+	require.Equal(t, n[0], n[1]+n[2], "calls = created + refused:\n%s", res.stdout)
+	require.Positive(t, n[2], "the demo's mix refuses some calls")
+}
+
+func TestDemoCharges(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	writeCharges(&buf, anysolvertest.Stats{CreateTask: 372, Created: 282, Failed: 12, Charged: 0.282})
+	require.Equal(t, "the fake AnySolver saw 372 createTask calls; only a call that creates a task is charged:\n"+
+		"  282 created a task, charged $0.282 in all (12 of those tasks failed while being solved, e.g. CAPTCHA_UNSOLVABLE, and their jobs paid for a new one)\n"+
+		"  90 were refused with an error code or an error page and created nothing: not charged\n", buf.String())
+	buf.Reset()
+	writeCharges(&buf, anysolvertest.Stats{CreateTask: 1, Created: 1, Charged: 0.001})
+	require.Equal(t, "the fake AnySolver saw 1 createTask call; only a call that creates a task is charged:\n"+
+		"  1 created a task, charged $0.001 in all\n", buf.String())
 }
 
 func mapKeys[V any](m map[string]V) []string {

@@ -260,12 +260,26 @@ func printDemoSummary(w io.Writer, outcomes []enqueue.Outcome, stats anysolverte
 	}
 	fmt.Fprintf(w, "\nretries %d · throttles %d · createTask calls %d (%.2f per job) · polls %d (%.2f per job)\n",
 		retries, throttles, creates, float64(creates)/float64(n), polls, float64(polls)/float64(n))
-	fmt.Fprintf(w, "the fake AnySolver saw %d createTask calls, created (and charged for) %d tasks: $%.3f\n",
-		stats.CreateTask, stats.Created, stats.Charged)
+	writeCharges(w, stats)
 	fmt.Fprintln(w, "\n"+strings.TrimSpace(`
 next:
   solvequeue policy                 what each AnySolver error code leads to
   solvequeue demo --http 127.0.0.1:8080 --hold 5m
                                     the same run with the web UI and /metrics
   solvequeue worker --help          run it for real (Redis + ANYSOLVER_API_KEY)`))
+}
+
+// writeCharges explains the fake's createTask calls against what was charged: AnySolver charges
+// for a task it creates, not for a call it refuses with an error, and a task that fails while
+// being solved (CAPTCHA_UNSOLVABLE) was charged and its job pays for a new one.
+func writeCharges(w io.Writer, st anysolvertest.Stats) {
+	fmt.Fprintf(w, "the fake AnySolver saw %s; only a call that creates a task is charged:\n", plural(st.CreateTask, "createTask call"))
+	fmt.Fprintf(w, "  %d created a task, charged $%.3f in all", st.Created, st.Charged)
+	if st.Failed > 0 {
+		fmt.Fprintf(w, " (%d of those tasks failed while being solved, e.g. CAPTCHA_UNSOLVABLE, and their jobs paid for a new one)", st.Failed)
+	}
+	fmt.Fprintln(w)
+	if refused := st.CreateTask - st.Created; refused > 0 {
+		fmt.Fprintf(w, "  %d were refused with an error code or an error page and created nothing: not charged\n", refused)
+	}
 }
