@@ -95,7 +95,7 @@ Turnstile; a base64 body for ImageToTextTask); other types pass through.
 Submitting an --id that is already in its queue gives back the same job, never a second
 one: stderr says whether it is still queued or already ended, and in which state.`,
 		Example: `  solvequeue enqueue --type RecaptchaV2TaskProxyless --website-url https://example.com --website-key 6Le-abc
-  solvequeue enqueue --json '{"id":"order-42","task":{"type":"TurnstileTaskProxyless","websiteURL":"https://example.com","websiteKey":"0x4AAA"}}' --wait
+  solvequeue enqueue --json '{"id":"order-42","task":{"type":"TurnstileTokenProxyLess","websiteURL":"https://example.com","websiteKey":"0x4AAA"}}' --wait
   echo '{"task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}' | solvequeue enqueue --json - --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
