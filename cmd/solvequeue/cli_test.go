@@ -678,3 +678,30 @@ func TestCLIWrongRedisPortSaysItOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestCLIBatchOutcomeUnreadable: a job deleted while the batch waits has no outcome to read;
+// its line says state "unknown" and the batch exits 1, as its --help says.
+func TestCLIBatchOutcomeUnreadable(t *testing.T) {
+	t.Parallel()
+	url, rc := cliRedis(t)
+	jobs := cliWriteFile(t, "jobs.jsonl", `{"id":"doomed","queue":"nobody","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}`+"\n")
+	outPath := filepath.Join(t.TempDir(), "outcomes.jsonl")
+	done := make(chan cliResult, 1)
+	go func() { done <- cliRun(t, map[string]string{"REDIS_URL": url}, "", "batch", jobs, "--out", outPath) }()
+
+	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { // the batch submitted it: no worker serves "nobody", so it waits
+		_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
+		return err == nil
+	}, time.Minute, 20*time.Millisecond)
+	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+
+	res := <-done
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, `the outcome of 1 job could not be read (state "unknown" in its line)`)
+	out, err := os.ReadFile(outPath)
+	require.NoError(t, err)
+	require.Contains(t, string(out), `"id":"doomed"`)
+	require.Contains(t, string(out), `"state":"unknown"`)
+}
