@@ -25,6 +25,9 @@ type DeadLetter struct {
 	Payload json.RawMessage `json:"payload"`
 	Record  Record          `json:"record"`
 	DeadAt  time.Time       `json:"deadAt"`
+	// UnreadableRecord is the job's record as the worker found it when it could not decode it
+	// (the job then ends dead with RECORD_UNREADABLE instead of risking a second createTask).
+	UnreadableRecord string `json:"unreadableRecord,omitempty"`
 }
 
 // DeadLetterField is the hash field of a job in DeadLetterKey.

@@ -16,18 +16,12 @@ import (
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
-// Codes the worker itself gives to outcomes that AnySolver had no part in.
-const (
-	CodeInvalidPayload = "INVALID_PAYLOAD" // the task in Redis is not a solve job we can read
-	CodeJobExpired     = "JOB_EXPIRED"     // the job's deadline passed before any attempt
-	CodeRemoteExpired  = "TASK_NOT_FOUND"  // the remote task outlived AnySolver's 5 minutes or its poll limit
-)
-
 // resumeMargin keeps a worker from resuming a remote task that AnySolver is about to forget.
 const resumeMargin = 10 * time.Second
 
 // handler is the anysolver:solve handler: one call of ProcessTask is one attempt of one job.
 type handler struct {
+	rules     rules
 	policy    *classify.Policy
 	anysolver *anysolver.Client
 	store     *store
@@ -38,7 +32,6 @@ type handler struct {
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	lifetime  time.Duration
 	running   inflight // ProcessTask calls in progress, for Shutdown's drain
 }
 
@@ -63,43 +56,34 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
 	a.retried, _ = asynq.GetRetryCount(ctx)
+	if t.Type() != enqueue.TaskType {
+		return h.end(ctx, a, ending{kind: endedForeign, what: t.Type()})
+	}
 	rec, err := h.store.load(ctx, a.queue, a.id)
-	if err != nil {
-		return err
+	var unreadable *unreadableRecordError
+	switch {
+	case errors.As(err, &unreadable):
+		h.log.Error("the job's record cannot be read: ending it dead rather than risk paying AnySolver twice",
+			"job_id", a.id, "queue", a.queue, "err", unreadable.err)
+		a.payload, _ = enqueue.DecodePayload(a.raw)
+		return h.end(ctx, a, ending{kind: endedUnreadableRecord, err: unreadable.err, raw: unreadable.raw})
+	case err != nil:
+		return h.end(ctx, a, ending{kind: endedInterrupted, err: err})
 	}
 	a.rec = rec
 	if rec.State.Terminal() {
-		return h.replay(ctx, a)
+		return h.end(ctx, a, ending{kind: endedRedelivered})
 	}
 	p, err := enqueue.DecodePayload(a.raw)
 	if err != nil {
-		return h.conclude(ctx, a, &FailedError{cause{
-			Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeInvalidPayload, Reason: "the job in Redis cannot be read"},
-			Info:    enqueue.ErrorInfo{ErrorCode: CodeInvalidPayload, ErrorDescription: err.Error(), Decision: string(classify.Failed)},
-		}})
+		return h.end(ctx, a, ending{kind: endedUnreadablePayload, err: err})
 	}
 	a.payload = p
-	return h.conclude(ctx, a, h.solve(ctx, a))
+	return h.end(ctx, a, h.solve(ctx, a))
 }
 
-// replay ends a redelivered job as its record says.
-func (h *handler) replay(ctx context.Context, a *attempt) error {
-	h.log.Info("job redelivered after its outcome; ending as recorded", "job_id", a.id, "queue", a.queue, "state", a.rec.State)
-	if a.rec.State != enqueue.StateDead {
-		return nil
-	}
-	if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, a.rec, h.now()); err != nil {
-		return err
-	}
-	c := cause{}
-	if a.rec.Error != nil {
-		c.Info = *a.rec.Error
-	}
-	return fmt.Errorf("%w: %w", &DeadError{c}, asynq.SkipRetry)
-}
-
-// solve runs the attempt and returns nil when solved or the verdict on why not.
-func (h *handler) solve(ctx context.Context, a *attempt) error {
+// solve runs the attempt and says how it ended.
+func (h *handler) solve(ctx context.Context, a *attempt) ending {
 	now := h.now()
 	if a.rec.StartedAt.IsZero() {
 		a.rec.StartedAt = now.UTC()
@@ -114,21 +98,20 @@ func (h *handler) solve(ctx context.Context, a *attempt) error {
 	}
 	a.rec.Remote = nil
 	if dl := a.payload.Deadline; !dl.IsZero() && !now.Before(dl) {
-		return h.expired(a)
+		return ending{kind: endedExpired}
 	}
 	task := a.payload.Task
 	if a.payload.BodyRef != "" {
 		body, err := h.store.loadBody(ctx, a.payload.BodyRef)
 		if err != nil {
-			return &FailedError{cause{Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeInvalidPayload},
-				Info: enqueue.ErrorInfo{ErrorCode: CodeInvalidPayload, ErrorDescription: err.Error(), Decision: string(classify.Failed)}}}
+			return ending{kind: endedUnreadablePayload, err: err}
 		}
 		task = maps.Clone(task)
 		task["body"] = body
 	}
 	if err := ctx.Err(); err != nil {
 		// asynq gave the job back (shutdown, timeout) before anything was paid: pay nothing.
-		return err
+		return ending{kind: endedInterrupted, err: err}
 	}
 	a.rec.Attempts++
 	// A createTask is paid: once sent, it is seen through and its id recorded even if the
@@ -143,11 +126,11 @@ func (h *handler) solve(ctx context.Context, a *attempt) error {
 	}
 	if res.Ready {
 		a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
-		return nil
+		return ending{kind: endedSolved}
 	}
 	rawID, err := json.Marshal(res.TaskID)
 	if err != nil {
-		return fmt.Errorf("encode remote task id: %w", err)
+		return ending{kind: endedInterrupted, err: fmt.Errorf("encode remote task id: %w", err)}
 	}
 	a.rec.Remote = &enqueue.Remote{TaskID: rawID, CreatedAt: began.UTC()}
 	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
@@ -179,25 +162,10 @@ func (h *handler) keepSaving(queue, id string, rec enqueue.Record) (stop func())
 	}
 }
 
-// expired ends a job whose deadline passed before this attempt could create a task.
-func (h *handler) expired(a *attempt) error {
-	if a.rec.CreateTasks == 0 {
-		return &FailedError{cause{Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeJobExpired},
-			Info: enqueue.ErrorInfo{ErrorCode: CodeJobExpired, ErrorDescription: "the job's deadline passed before any attempt", Decision: string(classify.Failed)}}}
-	}
-	info := enqueue.ErrorInfo{ErrorCode: CodeJobExpired, ErrorDescription: "the job's deadline passed"}
-	if a.rec.Error != nil {
-		info = *a.rec.Error
-		info.ErrorDescription += " (then the job's deadline passed)"
-	}
-	info.Decision = string(classify.Dead)
-	return &DeadError{cause{Verdict: classify.Verdict{Decision: classify.Dead, Code: info.ErrorCode}, Info: info}}
-}
-
 // poll polls a remote task until it is ready, gone, expired, or ctx ends. Passing trouble
 // (transport failures, AnySolver's internal errors, rate limits) does not end the attempt: the
 // task is paid, so it is polled again with backoff for as long as AnySolver keeps it.
-func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, created time.Time, resumed bool) error {
+func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, created time.Time, resumed bool) ending {
 	typ := a.payload.TaskType()
 	delay := h.poller.firstDelay(typ)
 	if resumed {
@@ -207,12 +175,12 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 	troubleDelay := time.Duration(0)
 	for polls := 0; ; polls++ {
 		if err := sleep(ctx, delay); err != nil {
-			return err
+			return ending{kind: endedInterrupted, err: err}
 		}
 		elapsed := h.now().Sub(created)
 		if elapsed >= h.remoteTTL || polls >= MaxPollsPerTask {
 			a.rec.Remote = nil
-			return h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: CodeRemoteExpired,
+			return h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
 				ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), polls)})
 		}
 		began := h.now()
@@ -222,7 +190,7 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 		if err != nil {
 			ce, ok := anysolver.AsClassifyError(err)
 			if !ok {
-				return err
+				return ending{kind: endedInterrupted, err: err}
 			}
 			v := h.policy.Classify(ce)
 			if v.Account || !remoteStillAlive(err, ce, v) {
@@ -243,7 +211,7 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 			h.poller.observe(typ, lastBusy, elapsed)
 			a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
 			a.solveTime = elapsed
-			return nil
+			return ending{kind: endedSolved}
 		}
 		lastBusy = elapsed
 		delay = h.poller.interval(typ, elapsed)
@@ -261,17 +229,20 @@ func remoteStillAlive(err error, ce classify.Error, v classify.Verdict) bool {
 	return ce.ErrorID == 2 && !(errors.As(err, &apiErr) && apiErr.TaskFailed)
 }
 
-// classified turns a client error into the verdict for the attempt, consulting the breaker.
-func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) error {
+// classified turns a client error into the attempt's ending.
+func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) ending {
 	ce, ok := anysolver.AsClassifyError(err)
 	if !ok {
-		return err
+		return ending{kind: endedInterrupted, err: err}
 	}
 	ce.Call = call
 	return h.verdictFor(ctx, a, ce)
 }
 
-func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) error {
+// verdictFor classifies an AnySolver error for the attempt. An account error trips the breaker:
+// the job that opened it gets the code's own decision, and a job meeting a breaker that another
+// job opened already is held instead.
+func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) ending {
 	v := h.policy.Classify(ce)
 	// Providers echo the proxy, password and all, in their descriptions: this text goes to the
 	// record, the dead-letter queue, asynq's error message and the web UI.
@@ -284,12 +255,10 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 	if v.Account && h.breaker != nil {
 		opened, err := h.breaker.trip(ctx, v.Code, info.ErrorDescription)
 		if err == nil && !opened {
-			info.Decision = string(classify.Throttle)
-			info.ErrorDescription += " (held by the account breaker)"
-			return &ThrottleError{cause: cause{Verdict: v, Info: info}, Wait: h.breaker.cfg.ProbeMin}
+			return ending{kind: endedHeld, verdict: v, info: info}
 		}
 	}
-	return verdictError(v, info)
+	return ending{kind: endedClassified, verdict: v, info: info}
 }
 
 func callOutcome(err error) string {

@@ -13,8 +13,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/solvequeue/solvequeue/enqueue"
 )
 
 // DrainTimeoutDefault is how long a caller of Shutdown should let the attempts asynq let go of
@@ -49,16 +47,17 @@ func New(cfg Config) (*Worker, error) {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
-	w.handler = &handler{policy: cfg.Policy, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
+	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin}
+	w.handler = &handler{rules: rules, policy: cfg.Policy, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
 		breaker: w.breaker, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
-		remoteTTL: cfg.RemoteTTL, lifetime: cfg.Lifetime}
+		remoteTTL: cfg.RemoteTTL}
 	w.mirror = newDeadLetterMirror(deadLetterMirrorParams{rc: cfg.Redis, inspector: inspector, queues: queues,
 		store: st, log: cfg.Logger, now: cfg.Now})
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
 		StrictPriority:           cfg.StrictPriority,
-		RetryDelayFunc:           retryDelayFunc(cfg.Policy, rand.Float64),
+		RetryDelayFunc:           retryDelayFunc(rules, rand.Float64),
 		IsFailure:                isFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		Logger:                   newAsynqLogger(cfg.Logger, w.health),
@@ -71,16 +70,9 @@ func New(cfg Config) (*Worker, error) {
 // Handler returns the solve handler, for running one attempt without a server (tests).
 func (w *Worker) Handler() asynq.Handler { return w.handler }
 
-// Mux returns the asynq handler the server runs: the solve handler for enqueue.TaskType, and
-// for any other task type in our queues an error that archives it instead of retrying.
-func (w *Worker) Mux() asynq.Handler {
-	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		if t.Type() != enqueue.TaskType {
-			return fmt.Errorf("task type %q is not a solvequeue job: %w", t.Type(), asynq.SkipRetry)
-		}
-		return w.handler.ProcessTask(ctx, t)
-	})
-}
+// Mux returns the asynq handler the server runs: the solve handler, which also archives any task
+// in our queues that is not a solvequeue job instead of retrying it.
+func (w *Worker) Mux() asynq.Handler { return w.handler }
 
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {

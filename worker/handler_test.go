@@ -1,0 +1,175 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+// handlerBundle runs the solve handler alone, without an asynq server: ProcessTask is called on a
+// task built with asynq.NewTask, against miniredis and the fake AnySolver over real HTTP. Outside
+// a server the task has no id or queue, so its record lives in the task hash asynq would use for
+// them, "asynq:{}:t:", which the bundle creates as asynq's enqueue would.
+type handlerBundle struct {
+	rc      *redis.Client
+	fake    *anysolvertest.Server
+	handler asynq.Handler
+}
+
+const handlerTaskKey = "asynq:{}:t:"
+
+func setupHandler(t *testing.T) *handlerBundle {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rc.Close() })
+	fake := anysolvertest.New(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 100,
+		Script: anysolvertest.DirectiveScript(nil)})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: testAPIKey})
+	require.NoError(t, err)
+	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Queues: map[string]int{"default": 1},
+		Poll:     worker.PollConfig{Fixed: true, Interval: 10 * time.Millisecond},
+		Breaker:  worker.BreakerConfig{Disabled: true},
+		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	require.NoError(t, rc.HSet(context.Background(), handlerTaskKey, "msg", "x").Err())
+	return &handlerBundle{rc: rc, fake: fake, handler: w.Handler()}
+}
+
+func solveJob(websiteKey string) []byte {
+	return []byte(`{"v":1,"task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://shop.example/login","websiteKey":"` +
+		websiteKey + `"},"submittedAt":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)
+}
+
+func (b *handlerBundle) record(t *testing.T) enqueue.Record {
+	t.Helper()
+	raw, err := b.rc.HGet(context.Background(), handlerTaskKey, "result").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return enqueue.Record{}
+	}
+	require.NoError(t, err)
+	rec, err := enqueue.DecodeRecord(raw)
+	require.NoError(t, err)
+	return rec
+}
+
+func TestProcessTask(t *testing.T) {
+	t.Parallel()
+	recordOf := func(r enqueue.Record) string { data, _ := json.Marshal(r); return string(data) }
+	tests := []struct {
+		name      string
+		taskType  string
+		payload   []byte
+		record    string // the record found in Redis before the attempt
+		wantState enqueue.State
+		wantCode  string
+		archived  bool // asynq is told to archive (SkipRetry)
+		retried   bool // asynq is told to try again
+		creates   int  // createTask calls the fake saw
+	}{
+		{name: "solved", payload: solveJob("sq:solve=20ms"), wantState: enqueue.StateSolved, creates: 1},
+		{name: "solved at once", payload: solveJob("sq:immediate"), wantState: enqueue.StateSolved, creates: 1},
+		{name: "a permanent error fails the job", payload: solveJob("sq:create=DOMAIN_BANNED"),
+			wantState: enqueue.StateFailed, wantCode: "DOMAIN_BANNED", creates: 1},
+		{name: "a transient error retries it", payload: solveJob("sq:create=SERVICE_UNAVAILABLE"),
+			wantState: enqueue.StateRetrying, wantCode: "SERVICE_UNAVAILABLE", retried: true, creates: 1},
+		{name: "an operator's error dead-letters it", payload: solveJob("sq:create=UNKNOWN_PROVIDER_ERROR"),
+			wantState: enqueue.StateDead, wantCode: "UNKNOWN_PROVIDER_ERROR", archived: true, creates: 1},
+		{name: "a paid task is resumed, not paid again", payload: solveJob("sq:solve=20ms"),
+			record:    recordOf(enqueue.Record{State: enqueue.StateActive, Attempts: 1, CreateTasks: 1}),
+			wantState: enqueue.StateSolved, creates: 1},
+		{name: "an unreadable payload fails the job", payload: []byte(`{"v":1,"task":`),
+			wantState: enqueue.StateFailed, wantCode: classify.CodeInvalidPayload},
+		{name: "an unreadable record never pays twice", payload: solveJob("sq:solve=20ms"), record: `{"state":`,
+			wantState: enqueue.StateDead, wantCode: classify.CodeRecordUnreadable, archived: true},
+		{name: "a redelivered solved job ends as recorded", payload: solveJob("sq:solve=20ms"),
+			record:    recordOf(enqueue.Record{State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1, Solution: json.RawMessage(`{"token":"t"}`)}),
+			wantState: enqueue.StateSolved},
+		{name: "a foreign task is archived, not run", taskType: "email:send", payload: []byte(`{}`), archived: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupHandler(t)
+			ctx := context.Background()
+			if tt.name == "a paid task is resumed, not paid again" {
+				// Pay for a task first, as a worker that then died would have.
+				res, err := anysolverCreate(t, b, "sq:solve=20ms")
+				require.NoError(t, err)
+				rec := enqueue.Record{State: enqueue.StateActive, Attempts: 1, CreateTasks: 1,
+					Remote: &enqueue.Remote{TaskID: res, CreatedAt: time.Now().UTC()}}
+				tt.record = recordOf(rec)
+			}
+			if tt.record != "" {
+				require.NoError(t, b.rc.HSet(ctx, handlerTaskKey, "result", tt.record).Err())
+			}
+			typ := tt.taskType
+			if typ == "" {
+				typ = enqueue.TaskType
+			}
+			err := b.handler.ProcessTask(ctx, asynq.NewTask(typ, tt.payload))
+			require.Equal(t, tt.archived, errors.Is(err, asynq.SkipRetry), "archived: %v", err)
+			if !tt.archived && !tt.retried {
+				require.NoError(t, err)
+			}
+			if tt.retried {
+				require.Error(t, err)
+			}
+			require.Equal(t, tt.creates, b.fake.Stats().CreateTask, "createTask calls")
+			rec := b.record(t)
+			require.Equal(t, tt.wantState, rec.State)
+			if tt.wantCode == "" {
+				require.Nil(t, rec.Error)
+			} else {
+				require.NotNil(t, rec.Error)
+				require.Equal(t, tt.wantCode, rec.Error.ErrorCode)
+			}
+			if tt.wantState == enqueue.StateDead {
+				entries, err := b.rc.HGetAll(ctx, enqueue.DeadLetterKey).Result()
+				require.NoError(t, err)
+				require.Len(t, entries, 1, "a dead job has its durable dead-letter entry")
+				for _, v := range entries {
+					var d enqueue.DeadLetter
+					require.NoError(t, json.Unmarshal([]byte(v), &d))
+					if tt.wantCode == classify.CodeRecordUnreadable {
+						require.Equal(t, tt.record, d.UnreadableRecord, "the record as found is kept for the operator")
+					}
+				}
+			}
+		})
+	}
+}
+
+// anysolverCreate pays for a task on the fake directly and returns its id as the record keeps it.
+func anysolverCreate(t *testing.T, b *handlerBundle, websiteKey string) (json.RawMessage, error) {
+	t.Helper()
+	srv := httptest.NewServer(b.fake)
+	t.Cleanup(srv.Close)
+	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: testAPIKey})
+	require.NoError(t, err)
+	res, err := as.CreateTask(context.Background(), anysolver.CreateTaskRequest{Task: map[string]any{
+		"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://shop.example/login", "websiteKey": websiteKey}})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res.TaskID)
+}
