@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
@@ -243,12 +244,16 @@ func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call
 // the job that opened it gets the code's own decision, and a job meeting a breaker that another
 // job opened already is held instead.
 func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) ending {
-	v := h.policy.Classify(ce)
-	// Providers echo the proxy, password and all, in their descriptions: this text goes to the
-	// record, the dead-letter queue, asynq's error message and the web UI.
+	// Providers echo the proxy, password and all, in their codes and descriptions: this text goes
+	// to the record, the dead-letter queue, asynq's error message, the logs and the web UI. The
+	// client has cut the API key out already; the job's own secrets go next, and only then is
+	// the text cut to size, so that no cut leaves a secret's first bytes behind.
 	secrets := append(enqueue.SecretValues(a.payload.Task), enqueue.SecretValues(a.payload.Settings)...)
-	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: v.Code, ErrorDescription: enqueue.RedactText(ce.ErrorDescription, secrets...),
-		Call: string(ce.Call), Attempt: a.rec.Attempts}
+	ce.ErrorCode = enqueue.RedactText(ce.ErrorCode, secrets...)
+	v := h.policy.Classify(ce)
+	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: cut(v.Code, maxStoredCodeBytes),
+		ErrorDescription: cut(enqueue.RedactText(ce.ErrorDescription, secrets...), maxStoredDescriptionBytes),
+		Call:             string(ce.Call), Attempt: a.rec.Attempts}
 	if info.ErrorDescription == "" {
 		info.ErrorDescription = v.Reason
 	}
@@ -259,6 +264,24 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 		}
 	}
 	return ending{kind: endedClassified, verdict: v, info: info}
+}
+
+// The bounds of an error's code and description as a record keeps them.
+const (
+	maxStoredCodeBytes        = 128
+	maxStoredDescriptionBytes = 512
+)
+
+// cut bounds s to n bytes on a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 func callOutcome(err error) string {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,12 +39,20 @@ const handlerTaskKey = "asynq:{}:t:"
 
 func setupHandler(t *testing.T) *handlerBundle {
 	t.Helper()
+	fake := anysolvertest.New(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 100,
+		Script: anysolvertest.DirectiveScript(nil)})
+	b := setupHandlerWith(t, fake)
+	b.fake = fake
+	return b
+}
+
+// setupHandlerWith runs the handler against any AnySolver, a hostile one say.
+func setupHandlerWith(t *testing.T, anySolver http.Handler) *handlerBundle {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
-	fake := anysolvertest.New(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 100,
-		Script: anysolvertest.DirectiveScript(nil)})
-	srv := httptest.NewServer(fake)
+	srv := httptest.NewServer(anySolver)
 	t.Cleanup(srv.Close)
 	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: testAPIKey})
 	require.NoError(t, err)
@@ -52,7 +62,7 @@ func setupHandler(t *testing.T) *handlerBundle {
 		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	require.NoError(t, rc.HSet(context.Background(), handlerTaskKey, "msg", "x").Err())
-	return &handlerBundle{rc: rc, fake: fake, handler: w.Handler()}
+	return &handlerBundle{rc: rc, handler: w.Handler()}
 }
 
 func solveJob(websiteKey string) []byte {
@@ -172,4 +182,59 @@ func anysolverCreate(t *testing.T, b *handlerBundle, websiteKey string) (json.Ra
 		return nil, err
 	}
 	return json.Marshal(res.TaskID)
+}
+
+// TestProcessTaskKeepsEchoedSecretsOut plays a hostile AnySolver that echoes the API key and the
+// job's proxy password back in every place an answer has: the errorCode, a long errorDescription
+// (where cutting before redacting would keep a secret's first bytes), and a solution. None of it
+// may reach the record, which Redis, the dead-letter list and the web UI show.
+func TestProcessTaskKeepsEchoedSecretsOut(t *testing.T) {
+	t.Parallel()
+	const proxyPassword = "PROXYPW!SECRET42"
+	payload := []byte(`{"v":1,"task":{"type":"RecaptchaV2Task","websiteURL":"https://shop.example/login","websiteKey":"k",` +
+		`"proxyType":"http","proxyAddress":"10.0.0.1","proxyPort":8080,"proxyLogin":"u","proxyPassword":"` + proxyPassword + `"},` +
+		`"submittedAt":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)
+	tests := []struct {
+		name   string
+		answer string // createTask's answer
+		state  enqueue.State
+	}{
+		{"key after 500 bytes of description", `{"errorId":1,"errorCode":"DOMAIN_BANNED","errorDescription":"` +
+			strings.Repeat("A", 500) + testAPIKey + `"}`, enqueue.StateFailed},
+		{"password after 500 bytes of description", `{"errorId":1,"errorCode":"DOMAIN_BANNED","errorDescription":"` +
+			strings.Repeat("A", 500) + proxyPassword + `"}`, enqueue.StateFailed},
+		{"password in the code", `{"errorId":1,"errorCode":"ERROR_PROXY_` + proxyPassword + `","errorDescription":"x"}`, enqueue.StateDead},
+		{"key in the code, in another case", `{"errorId":1,"errorCode":"ERROR_` + strings.ToUpper(testAPIKey) + `"}`, enqueue.StateDead},
+		{"key in the solution", `{"errorId":0,"status":"ready","solution":{"token":"t-` + testAPIKey + `","echo":"` +
+			strings.ToUpper(testAPIKey) + `"}}`, enqueue.StateSolved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hostile := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, tt.answer)
+			})
+			b := setupHandlerWith(t, hostile)
+			_ = b.handler.ProcessTask(context.Background(), asynq.NewTask(enqueue.TaskType, payload))
+			rec := b.record(t)
+			require.Equal(t, tt.state, rec.State)
+			stored, err := b.rc.HGet(context.Background(), handlerTaskKey, "result").Result()
+			require.NoError(t, err)
+			dead, err := b.rc.HGetAll(context.Background(), enqueue.DeadLetterKey).Result()
+			require.NoError(t, err)
+			for _, v := range dead {
+				// The payload itself carries the password to AnySolver, by design; its record must not.
+				var d enqueue.DeadLetter
+				require.NoError(t, json.Unmarshal([]byte(v), &d))
+				data, err := json.Marshal(d.Record)
+				require.NoError(t, err)
+				stored += string(data)
+			}
+			lower := strings.ToLower(stored)
+			for _, secret := range []string{testAPIKey, proxyPassword} {
+				require.NotContains(t, lower, strings.ToLower(secret[:6]), "a secret's first bytes were stored: %s", stored)
+			}
+		})
+	}
 }
