@@ -238,3 +238,33 @@ func TestProcessTaskKeepsEchoedSecretsOut(t *testing.T) {
 		})
 	}
 }
+
+func TestProcessTaskImageBodies(t *testing.T) {
+	t.Parallel()
+	imageJob := func(ref string) []byte {
+		return []byte(`{"v":1,"task":{"type":"ImageToTextTask"},"bodyRef":"` + ref + `","submittedAt":"` +
+			time.Now().UTC().Format(time.RFC3339) + `"}`)
+	}
+	t.Run("a solved job's body is deleted", func(t *testing.T) {
+		t.Parallel()
+		b := setupHandler(t)
+		ctx := context.Background()
+		ref := enqueue.BlobKeyPrefix + "img-1"
+		require.NoError(t, b.rc.Set(ctx, ref, "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB", time.Hour).Err())
+		require.NoError(t, b.handler.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, imageJob(ref))))
+		require.Equal(t, enqueue.StateSolved, b.record(t).State)
+		require.Equal(t, int64(0), b.rc.Exists(ctx, ref).Val(), "the body is gone with the job")
+	})
+	t.Run("a reference outside the blob prefix is never read", func(t *testing.T) {
+		t.Parallel()
+		b := setupHandler(t)
+		ctx := context.Background()
+		require.NoError(t, b.rc.Set(ctx, "app:session:secret", "do-not-send", 0).Err())
+		require.NoError(t, b.handler.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, imageJob("app:session:secret"))))
+		rec := b.record(t)
+		require.Equal(t, enqueue.StateFailed, rec.State)
+		require.Equal(t, classify.CodeInvalidPayload, rec.Error.ErrorCode)
+		require.Zero(t, b.fake.Stats().CreateTask, "nothing was sent to AnySolver")
+		require.Equal(t, int64(1), b.rc.Exists(ctx, "app:session:secret").Val(), "nor deleted")
+	})
+}

@@ -41,6 +41,12 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 			return err
 		}
 	}
+	if ref := a.payload.BodyRef; ref != "" && (t.State == enqueue.StateSolved || t.State == enqueue.StateFailed) &&
+		t.Report == reportEnded {
+		if err := h.store.dropBody(ctx, ref); err != nil {
+			h.log.Warn("could not delete the job's image body; it expires by itself", "job_id", a.id, "err", err)
+		}
+	}
 	h.report(ctx, a, t)
 	return t.asynqError()
 }

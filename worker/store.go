@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -144,11 +145,27 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 	return nil
 }
 
-// loadBody fetches an image body that travels under its own key.
+// loadBody fetches an image body that travels under its own key. Only keys under the producer's
+// blob prefix are read: a hand-made payload must not make the worker send any Redis key it
+// names to AnySolver.
 func (s *store) loadBody(ctx context.Context, key string) (string, error) {
+	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) || len(key) == len(enqueue.BlobKeyPrefix) {
+		return "", fmt.Errorf("image body reference %q is not a solvequeue blob key (%s...)", key, enqueue.BlobKeyPrefix)
+	}
 	body, err := s.rc.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("image body %s is gone from Redis (expired?)", key)
 	}
 	return body, err
+}
+
+// dropBody deletes the image body of a job that ended solved or failed: nothing will read it
+// again. A dead job keeps its body for a redrive, until the blob's own expiry.
+func (s *store) dropBody(ctx context.Context, key string) error {
+	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	return s.rc.Del(ctx, key).Err()
 }
