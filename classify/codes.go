@@ -52,6 +52,10 @@ const (
 	// CodeWorkerError marks a job that asynq archived on its own (a handler's panic, say),
 	// found and copied into the dead-letter record by the worker's mirror.
 	CodeWorkerError = "WORKER_ERROR"
+	// CodeBudgetSpent marks a job held because its queue's budget is spent for the window: not
+	// paid, not failed, its retry budget untouched. It ends a job only when the job's deadline
+	// passes first; a gateway answers it as ERROR_ZERO_BALANCE.
+	CodeBudgetSpent = "BUDGET_SPENT"
 )
 
 // rateLimitWait is the floor for RATE_LIMITED and HTTP 429: AnySolver's

@@ -3,6 +3,8 @@ package enqueue
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
 // State is where a job is in its life. DESIGN.md's outcome table is the documentation.
@@ -54,8 +56,11 @@ type Record struct {
 	Solution    json.RawMessage `json:"solution,omitempty"`
 	Error       *ErrorInfo      `json:"error,omitempty"`
 	Cost        float64         `json:"cost,omitempty"`
-	StartedAt   time.Time       `json:"startedAt,omitzero"`
-	FinishedAt  time.Time       `json:"finishedAt,omitzero"`
+	// Budget is the hold the job's last createTask has on its queue's budget, until the remote
+	// task ends and it is settled with the cost AnySolver reports.
+	Budget     *budget.Reservation `json:"budget,omitempty"`
+	StartedAt  time.Time           `json:"startedAt,omitzero"`
+	FinishedAt time.Time           `json:"finishedAt,omitzero"`
 }
 
 // DecodeRecord reads a record; empty data gives the zero Record.

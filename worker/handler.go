@@ -14,6 +14,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -23,6 +24,8 @@ const resumeMargin = 10 * time.Second
 // handler is the anysolver:solve handler: one call of ProcessTask is one attempt of one job.
 type handler struct {
 	rules     rules
+	budgets   *budget.Ledger
+	costs     *costBook
 	policy    *classify.Policy
 	anysolver *anysolver.Client
 	store     *store
@@ -114,6 +117,11 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 		// asynq gave the job back (shutdown, timeout) before anything was paid: pay nothing.
 		return ending{kind: endedInterrupted, err: err}
 	}
+	if spent, wait, err := h.reserve(ctx, a); err != nil {
+		return ending{kind: endedInterrupted, err: err}
+	} else if spent {
+		return ending{kind: endedBudgetSpent, wait: wait}
+	}
 	a.rec.Attempts++
 	// A createTask is paid: once sent, it is seen through and its id recorded even if the
 	// worker is shutting down, so that the next worker resumes it instead of paying again.
@@ -123,10 +131,16 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 	h.observer.Called(string(classify.CallCreateTask), callOutcome(err), h.now().Sub(began))
 	a.rec.CreateTasks++
 	if err != nil {
+		if _, answered := errors.AsType[*anysolver.APIError](err); answered {
+			h.settle(ctx, a, 0) // AnySolver refused the task: nothing was created, nothing is charged
+		} else {
+			a.rec.Budget = nil // whether the task was created is unknown: its estimate stands
+		}
 		return h.classified(ctx, a, classify.CallCreateTask, err)
 	}
 	if res.Ready {
 		a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
+		h.settle(ctx, a, res.Cost)
 		return ending{kind: endedSolved}
 	}
 	rawID, err := json.Marshal(res.TaskID)
@@ -180,7 +194,7 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 		}
 		elapsed := h.now().Sub(created)
 		if elapsed >= h.remoteTTL || polls >= MaxPollsPerTask {
-			a.rec.Remote = nil
+			a.rec.Remote, a.rec.Budget = nil, nil // whether AnySolver charged it is unknown: its estimate stands
 			return h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
 				ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), polls)})
 		}
@@ -197,6 +211,7 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 			if v.Account || !remoteStillAlive(err, ce, v) {
 				if !v.Account {
 					a.rec.Remote = nil
+					h.settle(ctx, a, 0) // the task ended without a solution, and without a cost
 				}
 				return h.classified(ctx, a, classify.CallGetTaskResult, err)
 			}
@@ -211,6 +226,7 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 		if res.Status == anysolver.StatusReady {
 			h.poller.observe(typ, lastBusy, elapsed)
 			a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
+			h.settle(ctx, a, res.Cost)
 			a.solveTime = elapsed
 			return ending{kind: endedSolved}
 		}

@@ -47,6 +47,7 @@ type Metrics struct {
 	rescheduled *prometheus.CounterVec
 	breakerOpen prometheus.Gauge
 	cost        prometheus.Counter
+	money       moneyMetrics
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -105,6 +106,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.jobsEnded, m.calls, m.callSeconds, m.solveSecs, m.jobSecs,
 		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost)
+	m.money = newMoneyMetrics(reg)
 	return m
 }
 

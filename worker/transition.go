@@ -43,6 +43,9 @@ const (
 	endedRedelivered
 	// endedForeign: the task in our queue is not a solvequeue job at all.
 	endedForeign
+	// endedBudgetSpent: the queue's budget refused the createTask: the job is held, not paid, not
+	// failed, its retry budget untouched, until the window frees room (wait).
+	endedBudgetSpent
 )
 
 // ending is how one attempt ended: decide's input besides the job's record and payload.
@@ -53,6 +56,7 @@ type ending struct {
 	err     error             // endedInterrupted: the cause; endedUnreadable*: why it cannot be read
 	raw     []byte            // endedUnreadableRecord: the record as found, kept for the operator
 	what    string            // endedForeign: the task type
+	wait    time.Duration     // endedBudgetSpent: until the window frees room
 }
 
 // decideInput is everything decide reads.
@@ -71,6 +75,11 @@ type rules struct {
 	lifetime time.Duration // bounds the throttling of a job without a deadline
 	holdWait time.Duration // the least wait of a job held by an open breaker
 }
+
+// budgetHoldMax bounds one hold of a job whose queue's budget is spent: the job looks again at
+// least this often, so that a budget an operator raises (or a window that frees room early)
+// is seen soon.
+const budgetHoldMax = time.Minute
 
 // report says what apply counts and logs for a transition.
 type report int
@@ -177,6 +186,11 @@ func decide(r rules, in decideInput) Transition {
 			t.DeadLetter, t.Archive = true, true
 		}
 		return t
+
+	case endedBudgetSpent:
+		info := enqueue.ErrorInfo{ErrorCode: classify.CodeBudgetSpent, Attempt: rec.Attempts,
+			ErrorDescription: fmt.Sprintf("the queue's budget is spent for its window: held, not paid, until the window frees room (in %s)", e.wait.Round(time.Second))}
+		return r.throttle(in, rec, info, min(max(e.wait, time.Second), budgetHoldMax))
 
 	default: // endedForeign
 		info := enqueue.ErrorInfo{ErrorCode: classify.CodeInvalidPayload, Decision: string(classify.Dead),

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
 // DrainTimeoutDefault is how long a caller of Shutdown should let the attempts asynq let go of
@@ -28,6 +30,7 @@ type Worker struct {
 	handler   *handler
 	breaker   *breaker
 	mirror    *deadLetterMirror
+	budgets   *budgetWatcher
 	health    *RedisHealth
 	inspector *asynq.Inspector
 }
@@ -48,7 +51,10 @@ func New(cfg Config) (*Worker, error) {
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
 	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin}
-	w.handler = &handler{rules: rules, policy: cfg.Policy, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
+	costs := &costBook{}
+	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
+		costs: costs, interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
+	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, costs: costs, policy: cfg.Policy, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
 		breaker: w.breaker, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
 		remoteTTL: cfg.RemoteTTL}
 	w.mirror = newDeadLetterMirror(deadLetterMirrorParams{rc: cfg.Redis, inspector: inspector, queues: queues,
@@ -83,6 +89,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.breaker.start(ctx)
 	}
 	w.mirror.start(ctx)
+	w.budgets.start(ctx)
 	w.health.Start(ctx)
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
@@ -114,6 +121,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		w.breaker.shutdown()
 	}
 	w.mirror.shutdown()
+	w.budgets.shutdown()
 	w.health.Shutdown()
 	w.cfg.Logger.Info("worker stopped")
 	return drainErr
