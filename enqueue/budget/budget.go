@@ -158,7 +158,9 @@ func windowArgs(b classify.Budget) (bucketMs, windowMs int64) {
 
 func micros(amount float64) int64 { return int64(math.Round(amount * microsPerUnit)) }
 
-func limitArgs(b classify.Budget) (maxN, maxM int64) { return int64(b.MaxCreateTasks), micros(b.MaxCost) }
+func limitArgs(b classify.Budget) (maxN, maxM int64) {
+	return int64(b.MaxCreateTasks), micros(b.MaxCost)
+}
 
 // Reserve takes one createTask, at estimate money, from the queue's window. ok is false when the
 // budget is spent; retryIn is then how long until its oldest spend leaves the window.
