@@ -26,7 +26,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -470,6 +472,9 @@ func servedMetrics(t *testing.T) map[string]string {
 	m.AttemptRescheduled("retry", "SERVICE_UNAVAILABLE")
 	m.Called("createTask", "ok", 100*time.Millisecond)
 	m.BreakerChanged(false, "")
+	m.Spent("default", 0.002)
+	m.BudgetRead(budget.Usage{Queue: "default", Budget: classify.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
+		Cost: 0.002, CreateTasks: 1, RemainingCost: 0.998, RemainingCreateTasks: 9})
 
 	h, err := monitor.NewHandler(monitor.Config{Addr: "127.0.0.1:0", Redis: rc, Registry: reg})
 	require.NoError(t, err)
