@@ -38,6 +38,7 @@ func (d DeadLetter) Outcome() Outcome {
 	r := d.Record
 	out := Outcome{ID: d.ID, Queue: d.Queue, State: StateDead, Error: r.Error, Attempts: r.Attempts,
 		CreateTasks: r.CreateTasks, Polls: r.Polls, Retries: r.Retries, Throttles: r.Throttles,
+		Provider: r.Provider, ProvidersTried: r.ProvidersTried,
 		Cost: r.Cost, FinishedAt: d.DeadAt}
 	var p Payload
 	if json.Unmarshal(d.Payload, &p) == nil {

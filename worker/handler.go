@@ -25,6 +25,7 @@ const resumeMargin = 10 * time.Second
 type handler struct {
 	rules     rules
 	budgets   *budget.Ledger
+	providers *providerBreaker
 	costs     *costBook
 	policy    *classify.Policy
 	anysolver *anysolver.Client
@@ -83,7 +84,28 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.end(ctx, a, ending{kind: endedUnreadablePayload, err: err})
 	}
 	a.payload = p
-	return h.end(ctx, a, h.solve(ctx, a))
+	e := h.solve(ctx, a)
+	if e.kind == endedSolved && a.rec.Provider != "" {
+		h.providers.succeeded(ctx, a.rec.Provider)
+		h.observer.ProviderResult(a.rec.Provider, "", a.solveTime)
+	}
+	return h.end(ctx, a, e)
+}
+
+// chooseProvider picks the provider of the attempt's createTask from the job's failover list,
+// skipping those whose breaker is open, and records it; "" lets AnySolver choose.
+func (h *handler) chooseProvider(ctx context.Context, a *attempt) string {
+	list := providersOf(a.payload, a.queue, h.policy)
+	if len(list) == 0 {
+		return ""
+	}
+	a.rec.ProviderIndex = h.providers.pick(ctx, list, a.rec.ProviderIndex)
+	provider := list[a.rec.ProviderIndex]
+	a.rec.Provider = provider
+	if n := len(a.rec.ProvidersTried); n == 0 || a.rec.ProvidersTried[n-1] != provider {
+		a.rec.ProvidersTried = append(a.rec.ProvidersTried, provider)
+	}
+	return provider
 }
 
 // solve runs the attempt and says how it ended.
@@ -122,12 +144,13 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 	} else if spent {
 		return ending{kind: endedBudgetSpent, wait: wait}
 	}
+	provider := h.chooseProvider(ctx, a)
 	a.rec.Attempts++
 	// A createTask is paid: once sent, it is seen through and its id recorded even if the
 	// worker is shutting down, so that the next worker resumes it instead of paying again.
 	callCtx := context.WithoutCancel(ctx)
 	began := h.now()
-	res, err := h.anysolver.CreateTask(callCtx, anysolver.CreateTaskRequest{Task: task, Provider: a.payload.Provider, Settings: a.payload.Settings})
+	res, err := h.anysolver.CreateTask(callCtx, anysolver.CreateTaskRequest{Task: task, Provider: provider, Settings: a.payload.Settings})
 	h.observer.Called(string(classify.CallCreateTask), callOutcome(err), h.now().Sub(began))
 	a.rec.CreateTasks++
 	if err != nil {
@@ -267,6 +290,12 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 	secrets := append(enqueue.SecretValues(a.payload.Task), enqueue.SecretValues(a.payload.Settings)...)
 	ce.ErrorCode = enqueue.RedactText(ce.ErrorCode, secrets...)
 	v := h.policy.Classify(ce)
+	if p := a.rec.Provider; p != "" {
+		h.observer.ProviderResult(p, v.Code, 0)
+		if classify.ProviderScoped(v.Code) {
+			h.providers.failed(ctx, p, v.Code)
+		}
+	}
 	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: cut(v.Code, maxStoredCodeBytes),
 		ErrorDescription: cut(enqueue.RedactText(ce.ErrorDescription, secrets...), maxStoredDescriptionBytes),
 		Call:             string(ce.Call), Attempt: a.rec.Attempts}

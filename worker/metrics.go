@@ -134,7 +134,7 @@ func (m *Metrics) JobEnded(e JobEnd) {
 // AttemptRescheduled counts a retry or a throttle.
 func (m *Metrics) AttemptRescheduled(decision, code string) {
 	switch decision {
-	case "retry", "throttle":
+	case "retry", "throttle", decisionFailover:
 	default:
 		decision = LabelOther
 	}

@@ -22,6 +22,9 @@ type Observer interface {
 	Spent(queue string, cost float64)
 	// BudgetRead is called with a queue's spend whenever the worker reads its budget.
 	BudgetRead(u budget.Usage)
+	// ProviderResult is called when a createTask that named a provider ends: code is "" when
+	// the task was solved (solveTime is then how long it took), else the error's code.
+	ProviderResult(provider, code string, solveTime time.Duration)
 }
 
 // JobEnd describes a job that reached a terminal state.
@@ -42,9 +45,10 @@ type JobEnd struct {
 // implement only the methods you need; methods added to Observer later then do nothing for you.
 type NopObserver struct{}
 
-func (NopObserver) JobEnded(JobEnd)                      {}
-func (NopObserver) AttemptRescheduled(string, string)    {}
-func (NopObserver) Called(string, string, time.Duration) {}
-func (NopObserver) BreakerChanged(bool, string)          {}
-func (NopObserver) Spent(string, float64)                {}
-func (NopObserver) BudgetRead(budget.Usage)              {}
+func (NopObserver) JobEnded(JobEnd)                              {}
+func (NopObserver) AttemptRescheduled(string, string)            {}
+func (NopObserver) Called(string, string, time.Duration)         {}
+func (NopObserver) BreakerChanged(bool, string)                  {}
+func (NopObserver) Spent(string, float64)                        {}
+func (NopObserver) BudgetRead(budget.Usage)                      {}
+func (NopObserver) ProviderResult(string, string, time.Duration) {}

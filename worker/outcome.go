@@ -16,7 +16,7 @@ import (
 // leaves the handler.
 func (h *handler) end(ctx context.Context, a *attempt, e ending) error {
 	return h.apply(ctx, a, decide(h.rules, decideInput{record: a.rec, payload: a.payload, ending: e,
-		retried: a.retried, now: h.now(), jitter: h.jitter()}))
+		providers: providersOf(a.payload, a.queue, h.policy), retried: a.retried, now: h.now(), jitter: h.jitter()}))
 }
 
 // apply performs a transition: the record, the durable dead-letter entry, the metrics and the

@@ -59,14 +59,18 @@ type ending struct {
 	wait    time.Duration     // endedBudgetSpent: until the window frees room
 }
 
+// decisionFailover is the decision recorded when an attempt moves a job to its next provider.
+const decisionFailover = "failover"
+
 // decideInput is everything decide reads.
 type decideInput struct {
-	record  enqueue.Record // the record as the attempt left it (counters and remote task updated)
-	payload enqueue.Payload
-	ending  ending
-	retried int       // retries asynq has counted so far for this task
-	now     time.Time // when the attempt ended
-	jitter  float64   // a random number in [0, 1), for the backoff and throttle delays
+	record    enqueue.Record // the record as the attempt left it (counters and remote task updated)
+	payload   enqueue.Payload
+	providers []string // the job's failover list (empty: AnySolver chooses)
+	ending    ending
+	retried   int       // retries asynq has counted so far for this task
+	now       time.Time // when the attempt ended
+	jitter    float64   // a random number in [0, 1), for the backoff and throttle delays
 }
 
 // rules are the settings decide applies, fixed for a worker's life.
@@ -138,6 +142,14 @@ func decide(r rules, in decideInput) Transition {
 		return Transition{State: rec.State, Record: rec, Write: true, Report: reportEnded}
 
 	case endedClassified:
+		if classify.ProviderScoped(e.verdict.Code) && len(in.providers) > 1 {
+			if next := rec.ProviderIndex + 1; next < len(in.providers) {
+				return failover(rec, e.info, in.providers, next)
+			}
+			// Every provider failed: the code's own decision applies, and a next try starts
+			// from the first provider again.
+			rec.ProviderIndex = 0
+		}
 		switch e.verdict.Decision {
 		case classify.Retry:
 			return r.retry(in, rec, e.info)
@@ -197,6 +209,15 @@ func decide(r rules, in decideInput) Transition {
 			ErrorDescription: fmt.Sprintf("task type %q is not a solvequeue job", e.what)}
 		return Transition{Archive: true, Report: reportForeign, Cause: &info}
 	}
+}
+
+// failover sends the job's next attempt at once to its next provider, without spending the retry
+// budget: the list of providers bounds it.
+func failover(rec enqueue.Record, info enqueue.ErrorInfo, providers []string, next int) Transition {
+	info.Decision = decisionFailover
+	info.ErrorDescription += failoverNote(providers, next)
+	rec.State, rec.Error, rec.ProviderIndex = enqueue.StateRetrying, &info, next
+	return Transition{State: rec.State, Record: rec, Write: true, Report: reportRescheduled, Cause: &info}
 }
 
 // retry schedules another attempt with backoff, or ends the job as dead when its retry budget

@@ -76,6 +76,8 @@ func TestDecide(t *testing.T) {
 			}
 		}
 	}
+	providers := func(names ...string) func(*decideInput) { return func(in *decideInput) { in.providers = names } }
+	atProvider := func(i int) func(*decideInput) { return func(in *decideInput) { in.record.ProviderIndex = i } }
 	zero := 0
 	ownBudget := func(in *decideInput) { in.payload.MaxRetries = &zero }
 	throttleVerdict := classified(classify.CodeRateLimited, 1)
@@ -153,6 +155,20 @@ func TestDecide(t *testing.T) {
 		{"budget spent past the job's deadline", input(ending{kind: endedBudgetSpent, wait: time.Minute}, deadlineIn(30*time.Second)),
 			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
 				code: classify.CodeBudgetSpent, decision: classify.Dead, descHas: "deadline passes before the next try"}},
+		{"a provider error fails over at once, without spending a retry", input(classified("PROVIDER_UNREACHABLE", 2), retried(10), providers("A", "B", "C")),
+			want{state: enqueue.StateRetrying, write: true, report: reportRescheduled, code: "PROVIDER_UNREACHABLE",
+				decision: decisionFailover, descHas: "failing over to provider B, 2 of 3"}},
+		{"a throttling provider fails over too", input(classified("PROVIDER_RATE_LIMITED", 2), providers("A", "B")),
+			want{state: enqueue.StateRetrying, write: true, report: reportRescheduled, code: "PROVIDER_RATE_LIMITED",
+				decision: decisionFailover, descHas: "failing over to provider B"}},
+		{"every provider failed: the code's own decision", input(classified("NO_PROVIDERS_AVAILABLE", 1), providers("A", "B"), atProvider(1)),
+			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
+				code: "NO_PROVIDERS_AVAILABLE", decision: classify.Dead}},
+		{"a job error is never failed over", input(classified("DOMAIN_BANNED", 1), providers("A", "B")),
+			want{state: enqueue.StateFailed, write: true, report: reportEnded, code: "DOMAIN_BANNED", decision: classify.Failed}},
+		{"one provider: nothing to fail over to", input(classified("PROVIDER_UNREACHABLE", 2), providers("A")),
+			want{state: enqueue.StateRetrying, write: true, spendsRetry: true, report: reportRescheduled,
+				code: "PROVIDER_UNREACHABLE", decision: classify.Retry}},
 		{"a foreign task type", input(ending{kind: endedForeign, what: "email:send"}),
 			want{archive: true, report: reportForeign, code: classify.CodeInvalidPayload, decision: classify.Dead,
 				descHas: `"email:send" is not a solvequeue job`}},
@@ -198,6 +214,13 @@ func TestDecide(t *testing.T) {
 			}
 			if tt.in.ending.kind == endedUnreadableRecord {
 				require.Equal(t, tt.in.ending.raw, got.RawRecord, "the raw record is kept for the operator")
+			}
+			if got.Cause != nil && got.Cause.Decision == decisionFailover {
+				require.Equal(t, tt.in.record.ProviderIndex+1, got.Record.ProviderIndex, "the next attempt uses the next provider")
+				require.Zero(t, got.Delay, "at once, without backoff")
+			}
+			if tt.name == "every provider failed: the code's own decision" {
+				require.Zero(t, got.Record.ProviderIndex, "a next try starts from the first provider")
 			}
 			// What asynq is told follows from the transition alone.
 			err := got.asynqError()

@@ -473,6 +473,7 @@ func servedMetrics(t *testing.T) map[string]string {
 	m.Called("createTask", "ok", 100*time.Millisecond)
 	m.BreakerChanged(false, "")
 	m.Spent("default", 0.002)
+	m.ProviderResult("CapSolver", "", time.Second)
 	m.BudgetRead(budget.Usage{Queue: "default", Budget: classify.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
 		Cost: 0.002, CreateTasks: 1, RemainingCost: 0.998, RemainingCreateTasks: 9})
 
