@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -109,12 +110,16 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 		if have[i] != nil {
 			continue
 		}
-		rec, _ := enqueue.DecodeRecord(t.Result)
+		rec, err := enqueue.DecodeRecord(t.Result)
+		var unreadable []byte
+		if err != nil {
+			rec, unreadable = enqueue.Record{}, t.Result
+		}
 		rec.State = enqueue.StateDead
 		if rec.Error == nil {
-			rec.Error = &enqueue.ErrorInfo{ErrorCode: "WORKER_ERROR", ErrorDescription: t.LastErr, Decision: "dead"}
+			rec.Error = &enqueue.ErrorInfo{ErrorCode: classify.CodeWorkerError, ErrorDescription: t.LastErr, Decision: string(classify.Dead)}
 		}
-		if err := m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, m.now()); err == nil {
+		if err := m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, unreadable, m.now()); err == nil {
 			n++
 		}
 	}

@@ -52,6 +52,7 @@ type Metrics struct {
 	rescheduled *prometheus.CounterVec
 	breakerOpen prometheus.Gauge
 	cost        prometheus.Counter
+	money       moneyMetrics
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -117,6 +118,7 @@ func NewMetricsFor(reg prometheus.Registerer, policy *classify.Policy) *Metrics 
 	}
 	reg.MustRegister(m.jobsEnded, m.calls, m.callSeconds, m.solveSecs, m.jobSecs,
 		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost)
+	m.money = newMoneyMetrics(reg)
 	return m
 }
 
@@ -144,7 +146,7 @@ func (m *Metrics) JobEnded(e JobEnd) {
 // AttemptRescheduled counts a retry or a throttle.
 func (m *Metrics) AttemptRescheduled(decision, code string) {
 	switch decision {
-	case "retry", "throttle":
+	case "retry", "throttle", decisionFailover:
 	default:
 		decision = LabelOther
 	}
@@ -215,18 +217,13 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// ownCodes are the codes a worker gives an outcome itself, beside the policy's table.
-func ownCodes() []string {
-	return []string{CodeInvalidPayload, CodeJobExpired, CodeRemoteExpired, "WORKER_ERROR"}
-}
-
-// knownCodes returns the code label values: every code of policy's table and ownCodes.
+// knownCodes returns the code label values: every code of policy's table and classify's own.
 func knownCodes(policy *classify.Policy) map[string]bool {
 	known := map[string]bool{}
 	for _, r := range policy.Rules() {
 		known[r.ErrorCode] = true
 	}
-	for _, c := range ownCodes() {
+	for _, c := range classify.OwnCodes() {
 		known[c] = true
 	}
 	return known

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -122,7 +123,8 @@ func (c Config) GoString() string { return c.String() }
 type Client struct {
 	baseURL string // as configured, for display, password redacted
 	key     string
-	keyJSON []byte // the key as a JSON string, for hand-built bodies
+	keyJSON []byte         // the key as a JSON string, for hand-built bodies
+	keyText *regexp.Regexp // the key as a server may echo it: any case, escaped or not
 	timeout time.Duration
 	maxBody int64
 	http    *http.Client
@@ -147,6 +149,7 @@ func New(cfg Config) (*Client, error) {
 		baseURL: strings.TrimRight(u.Redacted(), "/"),
 		key:     cfg.APIKey,
 		keyJSON: keyJSON,
+		keyText: keyPattern(cfg.APIKey),
 		timeout: cfg.Timeout,
 		maxBody: cfg.MaxBodyBytes,
 		http: &http.Client{
@@ -206,7 +209,7 @@ func (c *Client) do(ctx context.Context, call classify.Call, payload []byte) (an
 	if err != nil {
 		return answer{}, c.failed(ctx, callCtx, call, resp.StatusCode, err)
 	}
-	a, err := parseAnswer(body, call, resp.StatusCode)
+	a, err := parseAnswer(body, call, resp.StatusCode, c.scrub)
 	if err != nil {
 		return answer{}, c.redact(err)
 	}

@@ -103,7 +103,7 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 	q := e.queue("mix")
 	// Dead jobs are logged as warnings by design; here they are the point, not news.
 	p, err := startPipeline(ctx, e, mixFake().Script, worker.Config{Policy: policy, Queues: map[string]int{q: 1},
-		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: e.logger(slogError)})
+		Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy), Logger: e.logger(slogError)})
 	if err != nil {
 		return 0, err
 	}

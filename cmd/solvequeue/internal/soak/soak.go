@@ -355,6 +355,7 @@ func blips(ctx context.Context, fake *anysolvertest.Server) int {
 
 // counter is the worker's Observer for the soak: it counts outcomes and createTask calls.
 type counter struct {
+	worker.NopObserver
 	submitted, solved, failed, dead, creates atomic.Int64
 }
 
@@ -371,9 +372,6 @@ func (c *counter) JobEnded(e worker.JobEnd) {
 	}
 	c.creates.Add(int64(e.CreateTasks))
 }
-func (c *counter) AttemptRescheduled(string, string)    {}
-func (c *counter) Called(string, string, time.Duration) {}
-func (c *counter) BreakerChanged(bool, string)          {}
 
 func (c *counter) totals(blips int) Totals {
 	t := Totals{Submitted: c.submitted.Load(), Solved: c.solved.Load(), Failed: c.failed.Load(), Dead: c.dead.Load(),
