@@ -58,6 +58,12 @@ const (
 	CodeBudgetSpent = "BUDGET_SPENT"
 )
 
+// OwnCodes returns the codes solvequeue itself gives to outcomes, beside AnySolver's and the
+// transport codes: a fresh slice.
+func OwnCodes() []string {
+	return []string{CodeInvalidPayload, CodeJobExpired, CodeRecordUnreadable, CodeWorkerError, CodeBudgetSpent}
+}
+
 // rateLimitWait is the floor for RATE_LIMITED and HTTP 429: AnySolver's
 // documentation waits 5 s before retrying a rate-limited call.
 const rateLimitWait = 5 * time.Second

@@ -17,7 +17,7 @@ const TaskType = "anysolver:solve"
 // DefaultQueue is the queue a job goes to when it names none.
 const DefaultQueue = "default"
 
-// Job is one captcha to solve, as a producer submits it: DESIGN.md's job line.
+// Job is one captcha to solve, as a producer submits it: the job line of `solvequeue batch`.
 //
 // Task is the AnySolver task object exactly as AnySolver's createTask expects it under "task";
 // known task types are checked for their required fields and any other type passes through, so

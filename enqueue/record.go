@@ -7,7 +7,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
-// State is where a job is in its life. DESIGN.md's outcome table is the documentation.
+// State is where a job is in its life. The README's table of states is the documentation.
 type State string
 
 // The states of a job. Solved, Failed and Dead are terminal; every job ends in exactly one.
@@ -80,7 +80,7 @@ func DecodeRecord(data []byte) (Record, error) {
 	return r, err
 }
 
-// Outcome is what a producer reads back for a job: DESIGN.md's outcome line.
+// Outcome is what a producer reads back for a job: the outcome line of `solvequeue batch`.
 type Outcome struct {
 	ID          string          `json:"id"`
 	Queue       string          `json:"queue"`

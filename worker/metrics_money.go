@@ -58,7 +58,7 @@ func (m *Metrics) ProviderResult(provider, code string, solveTime time.Duration)
 		}
 		return
 	}
-	m.money.providerResults.WithLabelValues(p, codeLabel(code)).Inc()
+	m.money.providerResults.WithLabelValues(p, m.codeLabel(code)).Inc()
 }
 
 // labelSet admits label values up to a bound, then names the rest "other".

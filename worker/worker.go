@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
@@ -31,7 +32,7 @@ type Worker struct {
 	breaker   *breaker
 	mirror    *deadLetterMirror
 	budgets   *budgetWatcher
-	health    *RedisHealth
+	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
 }
 
@@ -44,7 +45,7 @@ func New(cfg Config) (*Worker, error) {
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
 	queues := slices.Sorted(maps.Keys(cfg.Queues))
 	w := &Worker{cfg: cfg, inspector: inspector,
-		health: NewRedisHealth(RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
+		health: enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := newStore(cfg.Redis)
 	if !cfg.Breaker.Disabled {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
@@ -146,14 +147,14 @@ func (w *Worker) Redis() redis.UniversalClient { return w.cfg.Redis }
 // asynqLogWindow, the next one saying how many like it were left out.
 type asynqLogger struct {
 	log    *slog.Logger
-	health *RedisHealth
+	health *enqueue.RedisHealth
 	limit  *lineLimiter
 }
 
 // asynqLogWindow is how long one kind of asynq warning is kept to one line.
 const asynqLogWindow = time.Minute
 
-func newAsynqLogger(l *slog.Logger, health *RedisHealth) asynqLogger {
+func newAsynqLogger(l *slog.Logger, health *enqueue.RedisHealth) asynqLogger {
 	return asynqLogger{log: l.With("component", "asynq"), health: health, limit: newLineLimiter(asynqLogWindow, time.Now)}
 }
 

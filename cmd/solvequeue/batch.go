@@ -14,8 +14,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/worker"
 )
 
 type batchOptions struct {
@@ -38,7 +38,16 @@ and write one outcome line per job as each ends:
 The whole file is checked first: a bad line exits with status 2, naming the line
 and the field, and nothing is submitted. A line without an "id" gets one derived
 from its line number and text, so running the same file again submits nothing
-twice: it finds the jobs already in Redis and collects their outcomes (resumable).`,
+twice: it finds the jobs already in Redis and collects their outcomes (resumable).
+
+Exit status:
+  0  every job has its outcome line, whatever its state: a failed or dead job is
+     an outcome, not an error of the batch; read each line's "state" (with
+     --no-wait: every job was submitted)
+  1  some jobs were not submitted or waiting stopped (Ctrl-C, Redis gone): run
+     the same command again to submit or collect the rest; or a job's outcome
+     could not be read (state "unknown": deleted, or past its 24 h retention)
+  2  a bad file or flag: nothing was submitted`,
 		Example: `  solvequeue batch jobs.jsonl --out outcomes.jsonl
   cat jobs.jsonl | solvequeue batch - > outcomes.jsonl
   solvequeue batch jobs.jsonl --no-wait      # submit only; collect later by running it again`,
@@ -114,7 +123,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		refs = append(refs, ref)
 		lineOf[ref] = lines[i].Line
 	}
-	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were already queued)\n", len(refs)-existing, len(lines), existing)
+	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were submitted before: queued or already ended)\n", len(refs)-existing, len(lines), existing)
 	if len(notIn) > 0 || err != nil {
 		first := err
 		for _, r := range results {
@@ -125,6 +134,11 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		}
 		return fmt.Errorf("%d job(s) were NOT submitted (lines %s): %v; the others are queued: run the same command again to submit the rest", len(notIn), strings.Join(notIn, ","), first)
 	}
+	perQueue := map[string]int{}
+	for _, ref := range refs {
+		perQueue[ref.Queue]++
+	}
+	warnUnserved(env.Stderr, client, perQueue)
 
 	w := env.Stdout
 	if o.Out != "-" {
@@ -145,16 +159,15 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	}
 	enc := json.NewEncoder(bw)
 	// While waiting, a Redis restart is said once each way, not once per job or per retry.
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
-	quietRedisLogs(log)
-	health := worker.NewRedisHealth(worker.RedisHealthParams{Redis: rc, Logger: log})
+	log := clilog.New(env.Stderr, clilog.Text, slog.LevelInfo)
+	health := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: log})
 	health.Start(ctx)
 	defer health.Shutdown()
 	bar = newBar(env.Stderr, showBar, len(refs), "solving")
 	counts := map[enqueue.State]int{}
 	err = client.WaitMany(ctx, refs, 16, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
 		if err != nil {
-			out = enqueue.Outcome{ID: ref.ID, Queue: ref.Queue, State: "unknown",
+			out = enqueue.Outcome{ID: ref.ID, Queue: ref.Queue, State: stateUnknown,
 				Error: &enqueue.ErrorInfo{ErrorCode: "NOT_FOUND", ErrorDescription: err.Error()}}
 		}
 		out.Line = lineOf[ref]
@@ -167,8 +180,14 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	if err != nil {
 		return fmt.Errorf("stopped waiting: %w (jobs keep running; run the same command again to collect the rest)", err)
 	}
+	if n := counts[stateUnknown]; n > 0 {
+		return fmt.Errorf("the outcome of %s could not be read (state %q in its line): deleted, or past its retention", plural(n, "job"), stateUnknown)
+	}
 	return nil
 }
+
+// stateUnknown is the state of an outcome line whose job could not be found while waiting.
+const stateUnknown enqueue.State = "unknown"
 
 func summarize(counts map[enqueue.State]int) string {
 	keys := make([]string, 0, len(counts))

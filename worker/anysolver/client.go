@@ -76,6 +76,9 @@ func (c Config) validate() (*url.URL, error) {
 	if c.APIKey == "" {
 		return nil, errors.New("anysolver: Config.APIKey is required: set it (the CLI reads ANYSOLVER_API_KEY)")
 	}
+	if err := CheckAPIKey(c.APIKey); err != nil {
+		return nil, fmt.Errorf("anysolver: Config.APIKey %w", err)
+	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("anysolver: Config.BaseURL must be an http or https URL without query, such as %s, got %q",
@@ -91,6 +94,19 @@ func (c Config) validate() (*url.URL, error) {
 		return nil, fmt.Errorf("anysolver: Config.MaxConnsPerHost must be positive, got %d", c.MaxConnsPerHost)
 	}
 	return u, nil
+}
+
+// CheckAPIKey says what is wrong with a non-empty key that no AnySolver account can have: one
+// of only white space, or one with white space around it (a newline copied with it). The
+// error never quotes the key. New checks it; the CLI checks it to name its flag.
+func CheckAPIKey(key string) error {
+	switch trimmed := strings.TrimSpace(key); {
+	case trimmed == "":
+		return errors.New("is only white space: give the account's key")
+	case trimmed != key:
+		return errors.New("starts or ends with white space, which no AnySolver key has: was a space or newline copied with it?")
+	}
+	return nil
 }
 
 // String describes c with the API key redacted.

@@ -7,10 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-)
 
-// redactedText replaces the API key wherever it would appear in text.
-const redactedText = "[redacted]"
+	"github.com/solvequeue/solvequeue/internal/redact"
+)
 
 // redact keeps the API key out of err's text. The client never puts the key in an error itself,
 // but a server may echo it back in an errorCode, errorDescription or status; parseAnswer has
@@ -39,7 +38,7 @@ func (c *Client) scrub(s string) string {
 	if c.keyText == nil {
 		return s
 	}
-	return c.keyText.ReplaceAllLiteralString(s, redactedText)
+	return c.keyText.ReplaceAllLiteralString(s, redact.Marker)
 }
 
 // keyPattern matches key as a server may echo it back, or is nil for an empty key.
@@ -72,7 +71,7 @@ func redactKey(s, key string) string {
 	if key == "" {
 		return s
 	}
-	return keyPattern(key).ReplaceAllLiteralString(s, redactedText)
+	return keyPattern(key).ReplaceAllLiteralString(s, redact.Marker)
 }
 
 // redactedMark shows whether a key is set without showing it.
@@ -80,5 +79,5 @@ func redactedMark(key string) string {
 	if key == "" {
 		return `""`
 	}
-	return redactedText
+	return redact.Marker
 }
