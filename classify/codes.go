@@ -58,9 +58,8 @@ const (
 	CodeBudgetSpent = "BUDGET_SPENT"
 )
 
-// OwnCodes returns the codes solvequeue itself gives to outcomes (CodeInvalidPayload, ...), as a
-// fresh slice: with a policy's Rules they are every code an outcome can carry, which bounds the
-// code label of the metrics.
+// OwnCodes returns the codes solvequeue itself gives to outcomes, beside AnySolver's and the
+// transport codes: a fresh slice.
 func OwnCodes() []string {
 	return []string{CodeInvalidPayload, CodeJobExpired, CodeRecordUnreadable, CodeWorkerError, CodeBudgetSpent}
 }
