@@ -38,6 +38,32 @@ const (
 	CodeHTTPUnexpected = "HTTP_UNEXPECTED"
 )
 
+// Codes solvequeue itself gives to outcomes that AnySolver had no part in. Like AnySolver's own
+// they are upper-case words, and an outcome, the dead-letter list and the metrics name them.
+const (
+	// CodeInvalidPayload marks a task in Redis that is not a solve job the worker can read, or
+	// whose image body is gone.
+	CodeInvalidPayload = "INVALID_PAYLOAD"
+	// CodeJobExpired marks a job whose deadline passed before a task could be created.
+	CodeJobExpired = "JOB_EXPIRED"
+	// CodeRecordUnreadable marks a job whose record in Redis cannot be decoded: it ends dead
+	// rather than risk paying AnySolver twice, with the record as found kept for the operator.
+	CodeRecordUnreadable = "RECORD_UNREADABLE"
+	// CodeWorkerError marks a job that asynq archived on its own (a handler's panic, say),
+	// found and copied into the dead-letter record by the worker's mirror.
+	CodeWorkerError = "WORKER_ERROR"
+	// CodeBudgetSpent marks a job held because its queue's budget is spent for the window: not
+	// paid, not failed, its retry budget untouched. It ends a job only when the job's deadline
+	// passes first; a gateway answers it as ERROR_ZERO_BALANCE.
+	CodeBudgetSpent = "BUDGET_SPENT"
+)
+
+// OwnCodes returns the codes solvequeue itself gives to outcomes, beside AnySolver's and the
+// transport codes: a fresh slice.
+func OwnCodes() []string {
+	return []string{CodeInvalidPayload, CodeJobExpired, CodeRecordUnreadable, CodeWorkerError, CodeBudgetSpent}
+}
+
 // rateLimitWait is the floor for RATE_LIMITED and HTTP 429: AnySolver's
 // documentation waits 5 s before retrying a rate-limited call.
 const rateLimitWait = 5 * time.Second

@@ -113,7 +113,7 @@ func (ps *parser) each(n *yaml.Node, what string, fn func(k, v *yaml.Node) error
 func (ps *parser) policy(root *yaml.Node) error {
 	root = deref(root)
 	if !isNull(root) && root.Kind != yaml.MappingNode {
-		return ps.fail(root, "want a mapping with the keys retry, throttle and codes")
+		return ps.fail(root, "want a mapping with the keys retry, throttle, codes and queues")
 	}
 	return ps.each(root, "policy", func(k, v *yaml.Node) error {
 		switch k.Value {
@@ -123,8 +123,10 @@ func (ps *parser) policy(root *yaml.Node) error {
 			return ps.throttle(k, v)
 		case "codes":
 			return ps.codes(v)
+		case "queues":
+			return ps.queues(v)
 		}
-		return ps.fail(k, "unknown key %q (want retry, throttle or codes)", k.Value)
+		return ps.fail(k, "unknown key %q (want retry, throttle, codes or queues)", k.Value)
 	})
 }
 

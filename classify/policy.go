@@ -52,6 +52,7 @@ type Policy struct {
 	minWait    time.Duration
 	maxWait    time.Duration
 	codes      map[string]Rule // overrides by canonical code
+	queues     map[string]QueuePolicy
 }
 
 // Rule is one row of the effective classification table.

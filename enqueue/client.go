@@ -141,7 +141,7 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	if err != nil {
 		return nil, Submitted{}, "", false, err
 	}
-	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Settings: job.Settings,
+	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
 		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC()}
 	var created bool
 	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
@@ -203,7 +203,8 @@ func outcomeOf(info *asynq.TaskInfo) Outcome {
 	rec, _ := DecodeRecord(info.Result)
 	out := Outcome{ID: info.ID, Queue: info.Queue, Solution: rec.Solution, Error: rec.Error,
 		Attempts: rec.Attempts, CreateTasks: rec.CreateTasks, Polls: rec.Polls, Retries: rec.Retries,
-		Throttles: rec.Throttles, Cost: rec.Cost, FinishedAt: rec.FinishedAt, NextRunAt: info.NextProcessAt}
+		Throttles: rec.Throttles, Cost: rec.Cost, FinishedAt: rec.FinishedAt, NextRunAt: info.NextProcessAt,
+		Provider: rec.Provider, ProvidersTried: rec.ProvidersTried}
 	var p Payload
 	if json.Unmarshal(info.Payload, &p) == nil {
 		out.SubmittedAt = p.SubmittedAt

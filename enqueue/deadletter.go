@@ -70,6 +70,9 @@ type DeadLetter struct {
 	Payload json.RawMessage `json:"payload"`
 	Record  Record          `json:"record"`
 	DeadAt  time.Time       `json:"deadAt"`
+	// UnreadableRecord is the job's record as the worker found it when it could not decode it
+	// (the job then ends dead with RECORD_UNREADABLE instead of risking a second createTask).
+	UnreadableRecord string `json:"unreadableRecord,omitempty"`
 }
 
 // DeadLetterField is the hash field of a job in DeadLetterKey.
@@ -80,6 +83,7 @@ func (d DeadLetter) Outcome() Outcome {
 	r := d.Record
 	out := Outcome{ID: d.ID, Queue: d.Queue, State: StateDead, Error: r.Error, Attempts: r.Attempts,
 		CreateTasks: r.CreateTasks, Polls: r.Polls, Retries: r.Retries, Throttles: r.Throttles,
+		Provider: r.Provider, ProvidersTried: r.ProvidersTried,
 		Cost: r.Cost, FinishedAt: d.DeadAt}
 	var p Payload
 	if json.Unmarshal(d.Payload, &p) == nil {

@@ -51,7 +51,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("submitted again; already queued:", again.Existing)
+	fmt.Println("submitted again; the job existed:", again.Existing)
 
 	out, err := client.Status(ctx, id)
 	if err != nil {
@@ -60,7 +60,7 @@ func Example() {
 	fmt.Println("state:", out.State)
 	// Output:
 	// submitted order-42
-	// submitted again; already queued: true
+	// submitted again; the job existed: true
 	// state: pending
 }
 

@@ -17,7 +17,7 @@ const TaskType = "anysolver:solve"
 // DefaultQueue is the queue a job goes to when it names none.
 const DefaultQueue = "default"
 
-// Job is one captcha to solve, as a producer submits it: DESIGN.md's job line.
+// Job is one captcha to solve, as a producer submits it: the job line of `solvequeue batch`.
 //
 // Task is the AnySolver task object exactly as AnySolver's createTask expects it under "task";
 // known task types are checked for their required fields and any other type passes through, so
@@ -28,8 +28,13 @@ type Job struct {
 	ID string `json:"id,omitempty"`
 	// Queue is the asynq queue to use. Defaults to DefaultQueue.
 	Queue string `json:"queue,omitempty"`
-	// Provider is passed to AnySolver as the top-level "provider" (e.g. "CapSolver").
+	// Provider is passed to AnySolver as the top-level "provider" (e.g. "CapSolver"): the
+	// one-element form of Providers.
 	Provider string `json:"provider,omitempty"`
+	// Providers lists providers to fail over between, in order: an error that blames the
+	// provider (PROVIDER_UNREACHABLE, NO_PROVIDERS_AVAILABLE, ...) sends the next attempt at once
+	// to the next one. Empty means Provider, or the queue's list in the worker's policy file.
+	Providers []string `json:"providers,omitempty"`
 	// Settings is passed to AnySolver as the top-level "settings" object.
 	Settings map[string]any `json:"settings,omitempty"`
 	// Deadline is an RFC 3339 time or a Go duration counted from submission ("10m"). After it

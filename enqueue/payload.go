@@ -20,6 +20,7 @@ type Payload struct {
 	Task        map[string]any `json:"task"`
 	BodyRef     string         `json:"bodyRef,omitempty"`
 	Provider    string         `json:"provider,omitempty"`
+	Providers   []string       `json:"providers,omitempty"`
 	Settings    map[string]any `json:"settings,omitempty"`
 	Deadline    time.Time      `json:"deadline,omitzero"`
 	MaxRetries  *int           `json:"maxRetries,omitempty"`
@@ -56,6 +57,9 @@ func DecodePayload(data []byte) (Payload, error) {
 		task["body"] = "AA=="
 	}
 	if err := validateTask(task); err != nil {
+		return Payload{}, fmt.Errorf("payload is not a valid solve job: %w", err)
+	}
+	if err := validateProviders(p.Provider, p.Providers); err != nil {
 		return Payload{}, fmt.Errorf("payload is not a valid solve job: %w", err)
 	}
 	return p, nil

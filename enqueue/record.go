@@ -3,9 +3,11 @@ package enqueue
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
-// State is where a job is in its life. DESIGN.md's outcome table is the documentation.
+// State is where a job is in its life. The README's table of states is the documentation.
 type State string
 
 // The states of a job. Solved, Failed and Dead are terminal; every job ends in exactly one.
@@ -54,8 +56,18 @@ type Record struct {
 	Solution    json.RawMessage `json:"solution,omitempty"`
 	Error       *ErrorInfo      `json:"error,omitempty"`
 	Cost        float64         `json:"cost,omitempty"`
-	StartedAt   time.Time       `json:"startedAt,omitzero"`
-	FinishedAt  time.Time       `json:"finishedAt,omitzero"`
+	// Budget is the hold the job's last createTask has on its queue's budget, until the remote
+	// task ends and it is settled with the cost AnySolver reports.
+	Budget *budget.Reservation `json:"budget,omitempty"`
+	// Provider is the provider the last createTask named (the one that solved a solved job).
+	Provider string `json:"provider,omitempty"`
+	// ProvidersTried lists, in order, the providers the job's createTask calls named, once each
+	// time the job moved to another.
+	ProvidersTried []string `json:"providersTried,omitempty"`
+	// ProviderIndex is where in the job's provider list its next attempt starts.
+	ProviderIndex int       `json:"providerIndex,omitempty"`
+	StartedAt     time.Time `json:"startedAt,omitzero"`
+	FinishedAt    time.Time `json:"finishedAt,omitzero"`
 }
 
 // DecodeRecord reads a record; empty data gives the zero Record.
@@ -68,7 +80,7 @@ func DecodeRecord(data []byte) (Record, error) {
 	return r, err
 }
 
-// Outcome is what a producer reads back for a job: DESIGN.md's outcome line.
+// Outcome is what a producer reads back for a job: the outcome line of `solvequeue batch`.
 type Outcome struct {
 	ID          string          `json:"id"`
 	Queue       string          `json:"queue"`
@@ -81,10 +93,14 @@ type Outcome struct {
 	Retries     int             `json:"retries"`
 	Throttles   int             `json:"throttles"`
 	Cost        float64         `json:"cost,omitempty"`
-	SubmittedAt time.Time       `json:"submittedAt,omitzero"`
-	FinishedAt  time.Time       `json:"finishedAt,omitzero"`
-	NextRunAt   time.Time       `json:"nextRunAt,omitzero"`
-	QueuePaused bool            `json:"queuePaused,omitempty"`
+	// Provider is the provider the last createTask named: for a solved job, the one that solved it.
+	Provider string `json:"provider,omitempty"`
+	// ProvidersTried lists the providers the job failed over between, in order.
+	ProvidersTried []string  `json:"providersTried,omitempty"`
+	SubmittedAt    time.Time `json:"submittedAt,omitzero"`
+	FinishedAt     time.Time `json:"finishedAt,omitzero"`
+	NextRunAt      time.Time `json:"nextRunAt,omitzero"`
+	QueuePaused    bool      `json:"queuePaused,omitempty"`
 	// Line is the 1-based line of the batch file the job came from (batch output only).
 	Line int `json:"line,omitempty"`
 }

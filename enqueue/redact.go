@@ -11,10 +11,13 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
-// Redacted replaces every secret wherever a job is shown or logged.
-const Redacted = "[redacted]"
+// Redacted replaces every secret wherever a job is shown or logged: the module's one marker,
+// which the worker's AnySolver client and HTTP side use too.
+const Redacted = redact.Marker
 
 // secretField reports whether a field name holds a secret: passwords, API or client keys, secrets.
 // Solution tokens are the product, not secrets, and are not matched.

@@ -100,7 +100,7 @@ func TestRedactJSONHidesWhatIsNotJSON(t *testing.T) {
 	}
 }
 
-// TestRedactedJobLine is DESIGN.md's promise for a whole job: the proxy password (field or URL)
+// TestRedactedJobLine is the promise for a whole job: the proxy password (field or URL)
 // never shows, and everything else does.
 func TestRedactedJobLine(t *testing.T) {
 	t.Parallel()

@@ -61,6 +61,9 @@ func (j Job) Validate() error {
 	if j.MaxRetries != nil && (*j.MaxRetries < 0 || *j.MaxRetries > MaxRetriesLimit) {
 		return &ValidationError{"maxRetries", fmt.Sprintf("must be between 0 and %d, got %d", MaxRetriesLimit, *j.MaxRetries)}
 	}
+	if err := validateProviders(j.Provider, j.Providers); err != nil {
+		return err
+	}
 	if err := validateTask(j.Task); err != nil {
 		return err
 	}
@@ -73,7 +76,7 @@ func (j Job) Validate() error {
 // size returns the job's size as MaxJobBytes counts it, or a number over limit as soon as it
 // passes limit (so a huge job is not walked to its end).
 func (j Job) size(limit int) int {
-	n := 2 + len(j.ID) + len(j.Queue) + len(j.Provider) + len(j.Deadline)
+	n := 2 + len(j.ID) + len(j.Queue) + len(j.Provider) + len(j.Deadline) + valueSize(j.Providers, limit)
 	n += valueSize(j.Settings, limit-n)
 	if n > limit {
 		return n
@@ -150,6 +153,30 @@ func validID(id string) error {
 			return &ValidationError{"id", fmt.Sprintf("%q contains %U, which is not printable (a format, bidi or "+
 				"invisible character); use letters, digits and punctuation", id, r)}
 		}
+	}
+	return nil
+}
+
+// MaxProviders is the most providers a job may list to fail over between.
+const MaxProviders = 16
+
+func validateProviders(provider string, providers []string) error {
+	if provider != "" && len(providers) > 0 {
+		return &ValidationError{"providers", "give provider or providers, not both (provider is the one-element form)"}
+	}
+	if len(providers) > MaxProviders {
+		return &ValidationError{"providers", fmt.Sprintf("lists %d providers; at most %d", len(providers), MaxProviders)}
+	}
+	seen := map[string]bool{}
+	for i, p := range providers {
+		field := fmt.Sprintf("providers[%d]", i)
+		if strings.TrimSpace(p) == "" || len(p) > 64 || strings.ContainsFunc(p, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+			return &ValidationError{field, fmt.Sprintf("%q: want a provider name such as CapSolver (1-64 printable characters, no spaces)", p)}
+		}
+		if seen[strings.ToLower(p)] {
+			return &ValidationError{field, fmt.Sprintf("%q is listed twice", p)}
+		}
+		seen[strings.ToLower(p)] = true
 	}
 	return nil
 }

@@ -162,6 +162,13 @@ func TestJobValidate(t *testing.T) {
 		{name: "deadline zero", job: enqueue.Job{Deadline: "0s", Task: website("TurnstileToken")}, wantField: "deadline"},
 
 		// Retry budgets.
+		{name: "providers ok", job: enqueue.Job{Providers: []string{"CapSolver", "CapMonster"}, Task: website("TurnstileToken")}},
+		{name: "provider and providers", job: enqueue.Job{Provider: "CapSolver", Providers: []string{"CapMonster"}, Task: website("TurnstileToken")},
+			wantField: "providers", wantText: "not both"},
+		{name: "provider listed twice", job: enqueue.Job{Providers: []string{"CapSolver", "capsolver"}, Task: website("TurnstileToken")},
+			wantField: "providers[1]", wantText: "listed twice"},
+		{name: "empty provider", job: enqueue.Job{Providers: []string{"CapSolver", " "}, Task: website("TurnstileToken")},
+			wantField: "providers[1]", wantText: "want a provider name"},
 		{name: "maxRetries 0 ok", job: enqueue.Job{MaxRetries: intPtr(0), Task: website("TurnstileToken")}},
 		{name: "maxRetries limit ok", job: enqueue.Job{MaxRetries: intPtr(enqueue.MaxRetriesLimit), Task: website("TurnstileToken")}},
 		{name: "maxRetries negative", job: enqueue.Job{MaxRetries: intPtr(-1), Task: website("TurnstileToken")},

@@ -29,7 +29,7 @@ func TestBreakerPausesOnlyWhatItResumes(t *testing.T) {
 	require.NoError(t, inspector.PauseQueue("low"), "the operator pauses low by hand")
 
 	b := newBreaker(breakerParams{rc: rc, queues: []string{"critical", "default", "low"},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: nopObserver{}, now: time.Now})
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: NopObserver{}, now: time.Now})
 	ctx := context.Background()
 	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)

@@ -86,7 +86,7 @@ func (c Config) WithDefaults() Config {
 	c.Poll = c.Poll.WithDefaults()
 	c.Breaker = c.Breaker.WithDefaults()
 	if c.Observer == nil {
-		c.Observer = nopObserver{}
+		c.Observer = NopObserver{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -110,12 +111,16 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 		if have[i] != nil {
 			continue
 		}
-		rec, _ := enqueue.DecodeRecord(t.Result)
+		rec, err := enqueue.DecodeRecord(t.Result)
+		var unreadable []byte
+		if err != nil {
+			rec, unreadable = enqueue.Record{}, t.Result
+		}
 		rec.State = enqueue.StateDead
 		if rec.Error == nil {
-			rec.Error = &enqueue.ErrorInfo{ErrorCode: "WORKER_ERROR", ErrorDescription: t.LastErr, Decision: "dead"}
+			rec.Error = &enqueue.ErrorInfo{ErrorCode: classify.CodeWorkerError, ErrorDescription: t.LastErr, Decision: string(classify.Dead)}
 		}
-		err := m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, m.now())
+		err = m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, unreadable, m.now())
 		if errors.Is(err, enqueue.ErrDeadLetterFull) {
 			// Never a silent trim: the rest stay in asynq's archive until an operator makes room.
 			m.log.Error("the dead-letter queue is full: archived jobs stay in asynq's archive only "+

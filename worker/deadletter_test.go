@@ -33,7 +33,7 @@ func TestDeadLetterMirrorCopiesWhatAsynqArchivedAlone(t *testing.T) {
 	}
 	st := &store{rc: rc}
 	known := enqueue.Record{State: enqueue.StateDead, Error: &enqueue.ErrorInfo{ErrorCode: "UNKNOWN_PROVIDER_ERROR"}}
-	require.NoError(t, st.addDeadLetter(ctx, "default", "known-1", []byte(`{"v":1}`), known, time.Now()))
+	require.NoError(t, st.addDeadLetter(ctx, "default", "known-1", []byte(`{"v":1}`), known, nil, time.Now()))
 
 	m := newDeadLetterMirror(deadLetterMirrorParams{rc: rc, inspector: inspector, queues: []string{"default"},
 		store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now})

@@ -215,7 +215,7 @@ func TestPoisonPayloadFailsAndWorkerKeepsServing(t *testing.T) {
 		out, err := b.client.Wait(context.Background(), fmt.Sprintf("poison-%d", i))
 		require.NoError(t, err)
 		require.Equal(t, enqueue.StateFailed, out.State)
-		require.Equal(t, worker.CodeInvalidPayload, out.Error.ErrorCode)
+		require.Equal(t, classify.CodeInvalidPayload, out.Error.ErrorCode)
 		require.NotEmpty(t, out.Error.ErrorDescription)
 	}
 	out := b.submitAndWait(t, recaptcha("after-poison", "site-key-after-poison"))

@@ -8,19 +8,14 @@ import (
 	"log/slog"
 	"maps"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
-)
-
-// Codes the worker itself gives to outcomes that AnySolver had no part in.
-const (
-	CodeInvalidPayload = "INVALID_PAYLOAD" // the task in Redis is not a solve job we can read
-	CodeJobExpired     = "JOB_EXPIRED"     // the job's deadline passed before any attempt
-	CodeRemoteExpired  = "TASK_NOT_FOUND"  // the remote task outlived AnySolver's 5 minutes or its poll limit
 )
 
 // resumeMargin keeps a worker from resuming a remote task that AnySolver is about to forget.
@@ -28,6 +23,10 @@ const resumeMargin = 10 * time.Second
 
 // handler is the anysolver:solve handler: one call of ProcessTask is one attempt of one job.
 type handler struct {
+	rules     rules
+	budgets   *budget.Ledger
+	providers *providerBreaker
+	costs     *costBook
 	policy    *classify.Policy
 	anysolver *anysolver.Client
 	store     *store
@@ -38,7 +37,6 @@ type handler struct {
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	lifetime  time.Duration
 	running   inflight // ProcessTask calls in progress, for Shutdown's drain
 }
 
@@ -63,43 +61,55 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
 	a.retried, _ = asynq.GetRetryCount(ctx)
+	if t.Type() != enqueue.TaskType {
+		return h.end(ctx, a, ending{kind: endedForeign, what: t.Type()})
+	}
 	rec, err := h.store.load(ctx, a.queue, a.id)
-	if err != nil {
-		return err
+	var unreadable *unreadableRecordError
+	switch {
+	case errors.As(err, &unreadable):
+		h.log.Error("the job's record cannot be read: ending it dead rather than risk paying AnySolver twice",
+			"job_id", a.id, "queue", a.queue, "err", unreadable.err)
+		a.payload, _ = enqueue.DecodePayload(a.raw)
+		return h.end(ctx, a, ending{kind: endedUnreadableRecord, err: unreadable.err, raw: unreadable.raw})
+	case err != nil:
+		return h.end(ctx, a, ending{kind: endedInterrupted, err: err})
 	}
 	a.rec = rec
 	if rec.State.Terminal() {
-		return h.replay(ctx, a)
+		return h.end(ctx, a, ending{kind: endedRedelivered})
 	}
 	p, err := enqueue.DecodePayload(a.raw)
 	if err != nil {
-		return h.conclude(ctx, a, &FailedError{cause{
-			Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeInvalidPayload, Reason: "the job in Redis cannot be read"},
-			Info:    enqueue.ErrorInfo{ErrorCode: CodeInvalidPayload, ErrorDescription: err.Error(), Decision: string(classify.Failed)},
-		}})
+		return h.end(ctx, a, ending{kind: endedUnreadablePayload, err: err})
 	}
 	a.payload = p
-	return h.conclude(ctx, a, h.solve(ctx, a))
+	e := h.solve(ctx, a)
+	if e.kind == endedSolved && a.rec.Provider != "" {
+		h.providers.succeeded(ctx, a.rec.Provider)
+		h.observer.ProviderResult(a.rec.Provider, "", a.solveTime)
+	}
+	return h.end(ctx, a, e)
 }
 
-// replay ends a redelivered job as its record says.
-func (h *handler) replay(ctx context.Context, a *attempt) error {
-	h.log.Info("job redelivered after its outcome; ending as recorded", "job_id", a.id, "queue", a.queue, "state", a.rec.State)
-	if a.rec.State != enqueue.StateDead {
-		return nil
+// chooseProvider picks the provider of the attempt's createTask from the job's failover list,
+// skipping those whose breaker is open, and records it; "" lets AnySolver choose.
+func (h *handler) chooseProvider(ctx context.Context, a *attempt) string {
+	list := providersOf(a.payload, a.queue, h.policy)
+	if len(list) == 0 {
+		return ""
 	}
-	if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, a.rec, h.now()); err != nil {
-		return err
+	a.rec.ProviderIndex = h.providers.pick(ctx, list, a.rec.ProviderIndex)
+	provider := list[a.rec.ProviderIndex]
+	a.rec.Provider = provider
+	if n := len(a.rec.ProvidersTried); n == 0 || a.rec.ProvidersTried[n-1] != provider {
+		a.rec.ProvidersTried = append(a.rec.ProvidersTried, provider)
 	}
-	c := cause{}
-	if a.rec.Error != nil {
-		c.Info = *a.rec.Error
-	}
-	return fmt.Errorf("%w: %w", &DeadError{c}, asynq.SkipRetry)
+	return provider
 }
 
-// solve runs the attempt and returns nil when solved or the verdict on why not.
-func (h *handler) solve(ctx context.Context, a *attempt) error {
+// solve runs the attempt and says how it ended.
+func (h *handler) solve(ctx context.Context, a *attempt) ending {
 	now := h.now()
 	if a.rec.StartedAt.IsZero() {
 		a.rec.StartedAt = now.UTC()
@@ -114,40 +124,51 @@ func (h *handler) solve(ctx context.Context, a *attempt) error {
 	}
 	a.rec.Remote = nil
 	if dl := a.payload.Deadline; !dl.IsZero() && !now.Before(dl) {
-		return h.expired(a)
+		return ending{kind: endedExpired}
 	}
 	task := a.payload.Task
 	if a.payload.BodyRef != "" {
 		body, err := h.store.loadBody(ctx, a.payload.BodyRef)
 		if err != nil {
-			return &FailedError{cause{Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeInvalidPayload},
-				Info: enqueue.ErrorInfo{ErrorCode: CodeInvalidPayload, ErrorDescription: err.Error(), Decision: string(classify.Failed)}}}
+			return ending{kind: endedUnreadablePayload, err: err}
 		}
 		task = maps.Clone(task)
 		task["body"] = body
 	}
 	if err := ctx.Err(); err != nil {
 		// asynq gave the job back (shutdown, timeout) before anything was paid: pay nothing.
-		return err
+		return ending{kind: endedInterrupted, err: err}
 	}
+	if spent, wait, err := h.reserve(ctx, a); err != nil {
+		return ending{kind: endedInterrupted, err: err}
+	} else if spent {
+		return ending{kind: endedBudgetSpent, wait: wait}
+	}
+	provider := h.chooseProvider(ctx, a)
 	a.rec.Attempts++
 	// A createTask is paid: once sent, it is seen through and its id recorded even if the
 	// worker is shutting down, so that the next worker resumes it instead of paying again.
 	callCtx := context.WithoutCancel(ctx)
 	began := h.now()
-	res, err := h.anysolver.CreateTask(callCtx, anysolver.CreateTaskRequest{Task: task, Provider: a.payload.Provider, Settings: a.payload.Settings})
+	res, err := h.anysolver.CreateTask(callCtx, anysolver.CreateTaskRequest{Task: task, Provider: provider, Settings: a.payload.Settings})
 	h.observer.Called(string(classify.CallCreateTask), callOutcome(err), h.now().Sub(began))
 	a.rec.CreateTasks++
 	if err != nil {
+		if _, answered := errors.AsType[*anysolver.APIError](err); answered {
+			h.settle(ctx, a, 0) // AnySolver refused the task: nothing was created, nothing is charged
+		} else {
+			a.rec.Budget = nil // whether the task was created is unknown: its estimate stands
+		}
 		return h.classified(ctx, a, classify.CallCreateTask, err)
 	}
 	if res.Ready {
 		a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
-		return nil
+		h.settle(ctx, a, res.Cost)
+		return ending{kind: endedSolved}
 	}
 	rawID, err := json.Marshal(res.TaskID)
 	if err != nil {
-		return fmt.Errorf("encode remote task id: %w", err)
+		return ending{kind: endedInterrupted, err: fmt.Errorf("encode remote task id: %w", err)}
 	}
 	a.rec.Remote = &enqueue.Remote{TaskID: rawID, CreatedAt: began.UTC()}
 	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
@@ -179,25 +200,10 @@ func (h *handler) keepSaving(queue, id string, rec enqueue.Record) (stop func())
 	}
 }
 
-// expired ends a job whose deadline passed before this attempt could create a task.
-func (h *handler) expired(a *attempt) error {
-	if a.rec.CreateTasks == 0 {
-		return &FailedError{cause{Verdict: classify.Verdict{Decision: classify.Failed, Code: CodeJobExpired},
-			Info: enqueue.ErrorInfo{ErrorCode: CodeJobExpired, ErrorDescription: "the job's deadline passed before any attempt", Decision: string(classify.Failed)}}}
-	}
-	info := enqueue.ErrorInfo{ErrorCode: CodeJobExpired, ErrorDescription: "the job's deadline passed"}
-	if a.rec.Error != nil {
-		info = *a.rec.Error
-		info.ErrorDescription += " (then the job's deadline passed)"
-	}
-	info.Decision = string(classify.Dead)
-	return &DeadError{cause{Verdict: classify.Verdict{Decision: classify.Dead, Code: info.ErrorCode}, Info: info}}
-}
-
 // poll polls a remote task until it is ready, gone, expired, or ctx ends. Passing trouble
 // (transport failures, AnySolver's internal errors, rate limits) does not end the attempt: the
 // task is paid, so it is polled again with backoff for as long as AnySolver keeps it.
-func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, created time.Time, resumed bool) error {
+func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, created time.Time, resumed bool) ending {
 	typ := a.payload.TaskType()
 	delay := h.poller.firstDelay(typ)
 	if resumed {
@@ -207,12 +213,12 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 	troubleDelay := time.Duration(0)
 	for polls := 0; ; polls++ {
 		if err := sleep(ctx, delay); err != nil {
-			return err
+			return ending{kind: endedInterrupted, err: err}
 		}
 		elapsed := h.now().Sub(created)
 		if elapsed >= h.remoteTTL || polls >= MaxPollsPerTask {
-			a.rec.Remote = nil
-			return h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: CodeRemoteExpired,
+			a.rec.Remote, a.rec.Budget = nil, nil // whether AnySolver charged it is unknown: its estimate stands
+			return h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
 				ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), polls)})
 		}
 		began := h.now()
@@ -222,12 +228,13 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 		if err != nil {
 			ce, ok := anysolver.AsClassifyError(err)
 			if !ok {
-				return err
+				return ending{kind: endedInterrupted, err: err}
 			}
 			v := h.policy.Classify(ce)
 			if v.Account || !remoteStillAlive(err, ce, v) {
 				if !v.Account {
 					a.rec.Remote = nil
+					h.settle(ctx, a, 0) // the task ended without a solution, and without a cost
 				}
 				return h.classified(ctx, a, classify.CallGetTaskResult, err)
 			}
@@ -242,8 +249,9 @@ func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, cre
 		if res.Status == anysolver.StatusReady {
 			h.poller.observe(typ, lastBusy, elapsed)
 			a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
+			h.settle(ctx, a, res.Cost)
 			a.solveTime = elapsed
-			return nil
+			return ending{kind: endedSolved}
 		}
 		lastBusy = elapsed
 		delay = h.poller.interval(typ, elapsed)
@@ -261,35 +269,64 @@ func remoteStillAlive(err error, ce classify.Error, v classify.Verdict) bool {
 	return ce.ErrorID == 2 && !(errors.As(err, &apiErr) && apiErr.TaskFailed)
 }
 
-// classified turns a client error into the verdict for the attempt, consulting the breaker.
-func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) error {
+// classified turns a client error into the attempt's ending.
+func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) ending {
 	ce, ok := anysolver.AsClassifyError(err)
 	if !ok {
-		return err
+		return ending{kind: endedInterrupted, err: err}
 	}
 	ce.Call = call
 	return h.verdictFor(ctx, a, ce)
 }
 
-func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) error {
-	v := h.policy.Classify(ce)
-	// Providers echo the proxy, password and all, in their descriptions: this text goes to the
-	// record, the dead-letter queue, asynq's error message and the web UI.
+// verdictFor classifies an AnySolver error for the attempt. An account error trips the breaker:
+// the job that opened it gets the code's own decision, and a job meeting a breaker that another
+// job opened already is held instead.
+func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) ending {
+	// Providers echo the proxy, password and all, in their codes and descriptions: this text goes
+	// to the record, the dead-letter queue, asynq's error message, the logs and the web UI. The
+	// client has cut the API key out already; the job's own secrets go next, and only then is
+	// the text cut to size, so that no cut leaves a secret's first bytes behind.
 	secrets := append(enqueue.SecretValues(a.payload.Task), enqueue.SecretValues(a.payload.Settings)...)
-	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: v.Code, ErrorDescription: enqueue.RedactText(ce.ErrorDescription, secrets...),
-		Call: string(ce.Call), Attempt: a.rec.Attempts}
+	ce.ErrorCode = enqueue.RedactText(ce.ErrorCode, secrets...)
+	v := h.policy.Classify(ce)
+	if p := a.rec.Provider; p != "" {
+		h.observer.ProviderResult(p, v.Code, 0)
+		if classify.ProviderScoped(v.Code) {
+			h.providers.failed(ctx, p, v.Code)
+		}
+	}
+	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: cut(v.Code, maxStoredCodeBytes),
+		ErrorDescription: cut(enqueue.RedactText(ce.ErrorDescription, secrets...), maxStoredDescriptionBytes),
+		Call:             string(ce.Call), Attempt: a.rec.Attempts}
 	if info.ErrorDescription == "" {
 		info.ErrorDescription = v.Reason
 	}
 	if v.Account && h.breaker != nil {
 		opened, err := h.breaker.trip(ctx, v.Code, info.ErrorDescription)
 		if err == nil && !opened {
-			info.Decision = string(classify.Throttle)
-			info.ErrorDescription += " (held by the account breaker)"
-			return &ThrottleError{cause: cause{Verdict: v, Info: info}, Wait: h.breaker.cfg.ProbeMin}
+			return ending{kind: endedHeld, verdict: v, info: info}
 		}
 	}
-	return verdictError(v, info)
+	return ending{kind: endedClassified, verdict: v, info: info}
+}
+
+// The bounds of an error's code and description as a record keeps them.
+const (
+	maxStoredCodeBytes        = 128
+	maxStoredDescriptionBytes = 512
+)
+
+// cut bounds s to n bytes on a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 func callOutcome(err error) string {

@@ -11,11 +11,13 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
-// LabelOther stands in for a code, outcome, state or task type that is not a well-formed,
-// bounded label value, so that a misbehaving server cannot blow up the series count.
-const LabelOther = "OTHER"
+// LabelOther stands in for a label value outside its bounded set: a code no policy knows (any
+// code a provider invents), an unknown outcome, state or method, a malformed task type. A
+// misbehaving server cannot blow up the series count. It is lower case, so no AnySolver code
+// (UPPER_SNAKE) can be mistaken for it.
+const LabelOther = "other"
 
-// maxLabelLen bounds code and task type label values.
+// maxLabelLen bounds task type label values.
 const maxLabelLen = 64
 
 // DeadLetterScrapeTimeout bounds the Redis reads of the dead-letter collector per scrape.
@@ -33,10 +35,13 @@ var (
 // Metrics implements Observer with Prometheus collectors named solvequeue_*.
 //
 // Labels are bounded: they carry a queue, task type, state, error code, AnySolver method,
-// call outcome or decision, never a job ID, key, URL or free text. A code or outcome that is
-// not UPPER_SNAKE of at most 64 characters (or one of the transport outcomes "ok",
-// "canceled", "timeout", ...) is counted as "OTHER".
+// call outcome or decision, never a job ID, key, URL or free text. A code is one of the
+// policy's table (AnySolver's seed codes, the codes a policy file adds, the transport codes
+// such as HTTP_5XX) or one the worker gives itself (JOB_EXPIRED, ...); any other is counted as
+// "other", as is an outcome that is neither a code nor a transport outcome ("ok", "canceled",
+// "timeout", ...).
 type Metrics struct {
+	codes       map[string]bool // the code label values, LabelOther aside
 	jobsEnded   *prometheus.CounterVec
 	calls       *prometheus.CounterVec
 	callSeconds *prometheus.HistogramVec
@@ -47,16 +52,24 @@ type Metrics struct {
 	rescheduled *prometheus.CounterVec
 	breakerOpen prometheus.Gauge
 	cost        prometheus.Counter
+	money       moneyMetrics
 }
 
 var _ Observer = (*Metrics)(nil)
 
-// NewMetrics creates the collectors and registers them on reg; it panics if one is registered
-// already (as prometheus.MustRegister does). solvequeue_breaker_open is one of them: serve the
-// dead-letter collector, which also reports the breaker, from another registry merged over this
-// one (package worker/monitor does).
+// NewMetrics is NewMetricsFor the default policy.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	return NewMetricsFor(reg, classify.Default())
+}
+
+// NewMetricsFor creates the collectors of a worker that runs policy and registers them on reg;
+// it panics if one is registered already (as prometheus.MustRegister does). The codes of the
+// policy's table are the code label values, with the worker's own codes and LabelOther.
+// solvequeue_breaker_open is one of the collectors: serve the dead-letter collector, which also
+// reports the breaker, from another registry merged over this one (package worker/monitor does).
+func NewMetricsFor(reg prometheus.Registerer, policy *classify.Policy) *Metrics {
 	m := &Metrics{
+		codes: knownCodes(policy),
 		jobsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "solvequeue_jobs_ended_total",
 			Help: "Jobs that reached a terminal state, by queue, state and error code (\"\" when solved).",
@@ -105,6 +118,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.jobsEnded, m.calls, m.callSeconds, m.solveSecs, m.jobSecs,
 		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost)
+	m.money = newMoneyMetrics(reg)
 	return m
 }
 
@@ -113,7 +127,7 @@ func (m *Metrics) JobEnded(e JobEnd) {
 	state := stateLabel(e.State)
 	code := ""
 	if e.Code != "" {
-		code = codeLabel(e.Code)
+		code = m.codeLabel(e.Code)
 	}
 	m.jobsEnded.WithLabelValues(e.Queue, state, code).Inc()
 	if e.EndToEnd > 0 {
@@ -132,17 +146,17 @@ func (m *Metrics) JobEnded(e JobEnd) {
 // AttemptRescheduled counts a retry or a throttle.
 func (m *Metrics) AttemptRescheduled(decision, code string) {
 	switch decision {
-	case "retry", "throttle":
+	case "retry", "throttle", decisionFailover:
 	default:
 		decision = LabelOther
 	}
-	m.rescheduled.WithLabelValues(decision, codeLabel(code)).Inc()
+	m.rescheduled.WithLabelValues(decision, m.codeLabel(code)).Inc()
 }
 
 // Called counts an AnySolver call and observes its duration.
 func (m *Metrics) Called(method, outcome string, took time.Duration) {
 	method = methodLabel(method)
-	m.calls.WithLabelValues(method, outcomeLabel(outcome)).Inc()
+	m.calls.WithLabelValues(method, m.outcomeLabel(outcome)).Inc()
 	m.callSeconds.WithLabelValues(method).Observe(took.Seconds())
 }
 
@@ -203,23 +217,29 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// codeLabel passes an UPPER_SNAKE code of at most 64 characters and maps anything else to OTHER.
-func codeLabel(code string) string {
-	if len(code) == 0 || len(code) > maxLabelLen || code[0] < 'A' || code[0] > 'Z' {
-		return LabelOther
+// knownCodes returns the code label values: every code of policy's table and classify's own.
+func knownCodes(policy *classify.Policy) map[string]bool {
+	known := map[string]bool{}
+	for _, r := range policy.Rules() {
+		known[r.ErrorCode] = true
 	}
-	for i := 1; i < len(code); i++ {
-		c := code[i]
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return LabelOther
-		}
+	for _, c := range classify.OwnCodes() {
+		known[c] = true
 	}
-	return code
+	return known
+}
+
+// codeLabel passes a known code and maps any other to LabelOther.
+func (m *Metrics) codeLabel(code string) string {
+	if m.codes[code] {
+		return code
+	}
+	return LabelOther
 }
 
 // outcomeLabel passes the call outcomes the handler reports: "ok", "canceled", a transport
-// failure kind, or an error code.
-func outcomeLabel(outcome string) string {
+// failure kind, or a known code.
+func (m *Metrics) outcomeLabel(outcome string) string {
 	switch outcome {
 	case "ok", "canceled",
 		string(classify.FailureTimeout), string(classify.FailureConnection),
@@ -227,7 +247,7 @@ func outcomeLabel(outcome string) string {
 		string(classify.FailureOversizedBody):
 		return outcome
 	}
-	return codeLabel(outcome)
+	return m.codeLabel(outcome)
 }
 
 func methodLabel(method string) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -29,6 +30,7 @@ func TestMetricsObserver(t *testing.T) {
 	m.JobEnded(JobEnd{Queue: "low", TaskType: "x", State: enqueue.StateDead,
 		Code: "weird code: see https://example.com/?key=abc", EndToEnd: time.Minute})
 	m.JobEnded(JobEnd{Queue: "low", State: enqueue.StateDead, Code: strings.Repeat("A", 65)})
+	m.JobEnded(JobEnd{Queue: "low", State: enqueue.StateDead, Code: "A_CODE_THE_PROVIDER_INVENTED"})
 
 	m.Called("createTask", "ok", 300*time.Millisecond)
 	m.Called("getTaskResult", "timeout", 30*time.Second)
@@ -49,15 +51,15 @@ func TestMetricsObserver(t *testing.T) {
 	}{
 		{m.jobsEnded.WithLabelValues("default", "solved", ""), 2},
 		{m.jobsEnded.WithLabelValues("default", "failed", "ERROR_ZERO_BALANCE"), 1},
-		{m.jobsEnded.WithLabelValues("low", "dead", "OTHER"), 2},
+		{m.jobsEnded.WithLabelValues("low", "dead", "other"), 3},
 		{m.calls.WithLabelValues("createTask", "ok"), 1},
 		{m.calls.WithLabelValues("getTaskResult", "timeout"), 1},
 		{m.calls.WithLabelValues("getTaskResult", "CAPTCHA_UNSOLVABLE"), 1},
-		{m.calls.WithLabelValues("getTaskResult", "OTHER"), 1},
-		{m.calls.WithLabelValues("OTHER", "ok"), 1},
+		{m.calls.WithLabelValues("getTaskResult", "other"), 1},
+		{m.calls.WithLabelValues("other", "ok"), 1},
 		{m.rescheduled.WithLabelValues("retry", "CAPTCHA_UNSOLVABLE"), 2},
 		{m.rescheduled.WithLabelValues("throttle", "RATE_LIMITED"), 1},
-		{m.rescheduled.WithLabelValues("throttle", "OTHER"), 1},
+		{m.rescheduled.WithLabelValues("throttle", "other"), 1},
 		{m.breakerOpen, 1},
 	} {
 		require.Equal(t, tt.want, testutil.ToFloat64(tt.c))
@@ -82,10 +84,10 @@ func TestMetricsObserver(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, 5, byName["solvequeue_polls_per_job"])
-	require.Equal(t, 5, byName["solvequeue_create_tasks_per_job"])
+	require.Equal(t, 6, byName["solvequeue_polls_per_job"])
+	require.Equal(t, 6, byName["solvequeue_create_tasks_per_job"])
 	require.Equal(t, 2, byName["solvequeue_solve_seconds"])
-	require.Equal(t, 4, byName["solvequeue_job_seconds"]) // the job with no EndToEnd is not observed
+	require.Equal(t, 4, byName["solvequeue_job_seconds"]) // the jobs with no EndToEnd are not observed
 	require.Equal(t, 5, byName["solvequeue_anysolver_call_seconds"])
 
 	m.BreakerChanged(false, "ERROR_ZERO_BALANCE")
@@ -98,23 +100,34 @@ func TestMetricsObserver(t *testing.T) {
 
 func TestMetricsCodeLabel(t *testing.T) {
 	t.Parallel()
+	policy, err := classify.Parse("policy.yaml", []byte("codes:\n  MY_NEW_CODE: retry\n"))
+	require.NoError(t, err)
+	m := NewMetricsFor(prometheus.NewRegistry(), policy)
 	for _, tt := range []struct{ in, want string }{
-		{"CAPTCHA_UNSOLVABLE", "CAPTCHA_UNSOLVABLE"},
-		{"HTTP_5XX", "HTTP_5XX"},
-		{strings.Repeat("A", 64), strings.Repeat("A", 64)},
-		{strings.Repeat("A", 65), "OTHER"},
-		{"", "OTHER"},
-		{"_LEADING", "OTHER"},
-		{"lower", "OTHER"},
-		{"SPACE IN", "OTHER"},
-		{"ÜNICODE", "OTHER"},
+		{"CAPTCHA_UNSOLVABLE", "CAPTCHA_UNSOLVABLE"}, // a seed code
+		{"HTTP_5XX", "HTTP_5XX"},                     // a transport code
+		{"JOB_EXPIRED", "JOB_EXPIRED"},               // the worker's own
+		{"INVALID_PAYLOAD", "INVALID_PAYLOAD"},
+		{"MY_NEW_CODE", "MY_NEW_CODE"}, // one the policy file adds
+		{"BRAND_NEW_PROVIDER_CODE", "other"},
+		{strings.Repeat("A", 65), "other"},
+		{"", "other"},
+		{"_LEADING", "other"},
+		{"lower", "other"},
+		{"SPACE IN", "other"},
+		{"ÜNICODE", "other"},
 	} {
-		require.Equal(t, tt.want, codeLabel(tt.in), "codeLabel(%q)", tt.in)
+		require.Equal(t, tt.want, m.codeLabel(tt.in), "codeLabel(%q)", tt.in)
 	}
-	require.Equal(t, "connection", outcomeLabel("connection"))
-	require.Equal(t, "canceled", outcomeLabel("canceled"))
-	require.Equal(t, "OTHER", outcomeLabel("refused"))
-	require.Equal(t, "OTHER", taskTypeLabel("a b"))
+	require.Equal(t, "other", NewMetrics(prometheus.NewRegistry()).codeLabel("MY_NEW_CODE"), "the default policy does not know it")
+	for _, r := range classify.Default().Rules() {
+		require.Equal(t, r.ErrorCode, m.codeLabel(r.ErrorCode), "every code of the table is its own label")
+	}
+	require.Equal(t, "connection", m.outcomeLabel("connection"))
+	require.Equal(t, "canceled", m.outcomeLabel("canceled"))
+	require.Equal(t, "other", m.outcomeLabel("refused"))
+	require.Equal(t, "other", m.outcomeLabel("NOT_A_KNOWN_CODE"))
+	require.Equal(t, "other", taskTypeLabel("a b"))
 	require.Equal(t, "ReCaptchaV2Token", taskTypeLabel("ReCaptchaV2Token"))
 }
 

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
 // Observer is told what the worker does, for metrics. Implementations must be safe for
@@ -17,6 +18,13 @@ type Observer interface {
 	Called(method, outcome string, took time.Duration)
 	// BreakerChanged is called when this worker opens or closes the account breaker.
 	BreakerChanged(open bool, code string)
+	// Spent is called when a createTask on a queue with a budget is settled with its cost.
+	Spent(queue string, cost float64)
+	// BudgetRead is called with a queue's spend whenever the worker reads its budget.
+	BudgetRead(u budget.Usage)
+	// ProviderResult is called when a createTask that named a provider ends: code is "" when
+	// the task was solved (solveTime is then how long it took), else the error's code.
+	ProviderResult(provider, code string, solveTime time.Duration)
 }
 
 // JobEnd describes a job that reached a terminal state.
@@ -33,9 +41,14 @@ type JobEnd struct {
 	EndToEnd    time.Duration // from submission to the outcome
 }
 
-type nopObserver struct{}
+// NopObserver does nothing with what it is told. Embed it in an Observer of your own to
+// implement only the methods you need; methods added to Observer later then do nothing for you.
+type NopObserver struct{}
 
-func (nopObserver) JobEnded(JobEnd)                      {}
-func (nopObserver) AttemptRescheduled(string, string)    {}
-func (nopObserver) Called(string, string, time.Duration) {}
-func (nopObserver) BreakerChanged(bool, string)          {}
+func (NopObserver) JobEnded(JobEnd)                              {}
+func (NopObserver) AttemptRescheduled(string, string)            {}
+func (NopObserver) Called(string, string, time.Duration)         {}
+func (NopObserver) BreakerChanged(bool, string)                  {}
+func (NopObserver) Spent(string, float64)                        {}
+func (NopObserver) BudgetRead(budget.Usage)                      {}
+func (NopObserver) ProviderResult(string, string, time.Duration) {}

@@ -9,114 +9,152 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
-// conclude records the attempt's verdict and translates it for asynq: nil completes the task
-// (solved and failed keep their record for the retention time), a RetryError or ThrottleError
-// schedules the next attempt, and a dead job is archived with SkipRetry after its durable
-// dead-letter entry is written. This is the one place where outcomes meet asynq.
-func (h *handler) conclude(ctx context.Context, a *attempt, err error) error {
-	now := h.now()
-	var (
-		retry    *RetryError
-		throttle *ThrottleError
-		failed   *FailedError
-		dead     *DeadError
-	)
+// end decides what an attempt's ending does to the job and does it: the one way every attempt
+// leaves the handler.
+func (h *handler) end(ctx context.Context, a *attempt, e ending) error {
+	return h.apply(ctx, a, decide(h.rules, decideInput{record: a.rec, payload: a.payload, ending: e,
+		providers: providersOf(a.payload, a.queue, h.policy), retried: a.retried, now: h.now(), jitter: h.jitter()}))
+}
+
+// apply performs a transition: the record, the durable dead-letter entry, the metrics and the
+// log line, in that order, and returns what asynq is told. A terminal record and a dead letter
+// must land before asynq hears of the outcome; if one cannot be written, asynq gets the job back
+// and its next run replays the recorded outcome.
+func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
+	if t.Write {
+		if err := h.store.save(ctx, a.queue, a.id, &t.Record); err != nil {
+			if t.State.Terminal() {
+				return err
+			}
+			// A retry's record is best effort: the remote task it may name was saved before
+			// polling, and the next attempt finds it either way.
+			h.log.Error("could not save job record", "job_id", a.id, "err", err)
+		}
+	}
+	if t.DeadLetter {
+		if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now()); err != nil {
+			// Without its durable entry the job must not leave: asynq retries it and the
+			// replay writes the entry.
+			return err
+		}
+	}
+	if ref := a.payload.BodyRef; ref != "" && (t.State == enqueue.StateSolved || t.State == enqueue.StateFailed) &&
+		t.Report == reportEnded {
+		if err := h.store.dropBody(ctx, ref); err != nil {
+			h.log.Warn("could not delete the job's image body; it expires by itself", "job_id", a.id, "err", err)
+		}
+	}
+	h.report(ctx, a, t)
+	return t.asynqError()
+}
+
+// asynqError is the transition as asynq sees it: nil completes the task (its record kept for the
+// retention time); anything else is an *attemptError, which IsFailure and RetryDelayFunc read,
+// wrapping SkipRetry when the task is to be archived. This is the only place SkipRetry is used.
+func (t Transition) asynqError() error {
 	switch {
-	case err == nil:
-		a.rec.State, a.rec.Error, a.rec.Remote = enqueue.StateSolved, nil, nil
-		return h.finish(ctx, a, now, "")
-	case errors.As(err, &failed):
-		a.rec.State, a.rec.Error, a.rec.Remote = enqueue.StateFailed, &failed.Info, nil
-		return h.finish(ctx, a, now, failed.Info.ErrorCode)
-	case errors.As(err, &dead):
-		return h.bury(ctx, a, dead.cause, now)
-	case errors.As(err, &retry):
-		budget := h.policy.MaxRetries()
-		if a.payload.MaxRetries != nil {
-			budget = *a.payload.MaxRetries
-		}
-		if a.retried >= budget {
-			retry.Info.ErrorDescription += fmt.Sprintf(" (retry budget of %d spent)", budget)
-			return h.bury(ctx, a, retry.cause, now)
-		}
-		retry.Delay = h.policy.RetryDelay(a.retried, h.jitter())
-		if dl := a.payload.Deadline; !dl.IsZero() && !now.Add(retry.Delay).Before(dl) {
-			retry.Info.ErrorDescription += " (the job's deadline passes before the next try)"
-			return h.bury(ctx, a, retry.cause, now)
-		}
-		a.rec.State, a.rec.Error = enqueue.StateRetrying, &retry.Info
-		a.rec.Retries++
-		h.reschedule(ctx, a, retry.cause, retry.Delay)
-		return retry
-	case errors.As(err, &throttle):
-		throttle.Wait = max(throttle.Wait, h.policy.ThrottleDelay(throttle.Verdict, h.jitter()))
-		limit := a.payload.Deadline
-		if limit.IsZero() {
-			limit = a.payload.SubmittedAt.Add(h.lifetime)
-		}
-		if !now.Add(throttle.Wait).Before(limit) {
-			throttle.Info.ErrorDescription += " (the job's deadline passes before the next try)"
-			throttle.Info.Decision = string(classify.Dead)
-			return h.bury(ctx, a, throttle.cause, now)
-		}
-		a.rec.State, a.rec.Error = enqueue.StateRetrying, &throttle.Info
-		a.rec.Throttles++
-		h.reschedule(ctx, a, throttle.cause, throttle.Wait)
-		return throttle
+	case t.Archive:
+		return fmt.Errorf("%w: %w", &attemptError{t}, asynq.SkipRetry)
+	case t.State == enqueue.StateRetrying || t.HandBack != nil:
+		return &attemptError{t}
 	default:
-		// Shutdown, the attempt's timeout, or Redis trouble: the record (with any paid remote
-		// task) stays as saved, and asynq hands the job back.
-		return err
+		return nil
 	}
 }
 
-func (h *handler) reschedule(ctx context.Context, a *attempt, c cause, in time.Duration) {
-	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
-		h.log.Error("could not save job record", "job_id", a.id, "err", err)
+// attemptError carries a transition to asynq's retry accounting. Its text is what asynq stores
+// as the task's error message (shown in the web UI): the decision, the code and the description.
+type attemptError struct{ t Transition }
+
+func (e *attemptError) Error() string {
+	if e.t.HandBack != nil {
+		return e.t.HandBack.Error()
 	}
-	h.observer.AttemptRescheduled(c.Info.Decision, c.Info.ErrorCode)
-	h.log.Debug("job rescheduled", "job_id", a.id, "queue", a.queue, "decision", c.Info.Decision,
-		"code", c.Info.ErrorCode, "in", in.Round(time.Millisecond), "attempt", a.rec.Attempts)
+	c := e.t.Cause
+	if c == nil {
+		return string(e.t.State)
+	}
+	return fmt.Sprintf("%s: %s (errorId %d): %s", c.Decision, c.ErrorCode, c.ErrorID, c.ErrorDescription)
 }
 
-// bury ends the job as dead: record, durable dead letter, then asynq's archive.
-func (h *handler) bury(ctx context.Context, a *attempt, c cause, now time.Time) error {
-	c.Info.Decision = string(classify.Dead)
-	a.rec.State, a.rec.Error, a.rec.Remote = enqueue.StateDead, &c.Info, nil
-	if err := h.finish(ctx, a, now, c.Info.ErrorCode); err != nil {
-		return err
+// Unwrap gives errors.Is and errors.As the cause of a hand-back (a canceled context, a Redis error).
+func (e *attemptError) Unwrap() error { return e.t.HandBack }
+
+// isFailure is asynq's Config.IsFailure: an attempt that does not spend the retry budget (a
+// throttle, a hold) is not a failure, so asynq retries it without counting it.
+func isFailure(err error) bool {
+	var e *attemptError
+	if errors.As(err, &e) {
+		return e.t.SpendsRetry
 	}
-	if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, a.rec, now); err != nil {
-		// Without its durable entry the job must not leave: asynq retries it and the
-		// replay writes the entry.
-		return err
-	}
-	return fmt.Errorf("%w: %w", &DeadError{c}, asynq.SkipRetry)
+	return true
 }
 
-// finish records a terminal outcome, logs it and counts it.
-func (h *handler) finish(ctx context.Context, a *attempt, now time.Time, code string) error {
-	a.rec.FinishedAt = now.UTC()
-	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
-		return err
+// retryDelayFunc is asynq's Config.RetryDelayFunc. A transition carries its own delay; a lease
+// recovered after a worker crash comes back at once so that its paid remote task is resumed
+// while AnySolver still keeps it; anything else (a panic) backs off like a retry.
+func retryDelayFunc(r rules, jitter func() float64) asynq.RetryDelayFunc {
+	return func(n int, err error, _ *asynq.Task) time.Duration {
+		var (
+			e *attemptError
+			d time.Duration
+		)
+		switch {
+		case errors.As(err, &e):
+			d = e.t.Delay
+		case errors.Is(err, asynq.ErrLeaseExpired):
+			d = time.Second
+		default:
+			d = r.policy.RetryDelay(n, jitter())
+		}
+		return notEarly(time.Now(), d)
 	}
-	end := JobEnd{Queue: a.queue, TaskType: a.payload.TaskType(), State: a.rec.State, Code: code,
-		Attempts: a.rec.Attempts, CreateTasks: a.rec.CreateTasks, Polls: a.rec.Polls, Cost: a.rec.Cost,
-		SolveTime: a.solveTime}
-	if !a.payload.SubmittedAt.IsZero() {
-		end.EndToEnd = now.Sub(a.payload.SubmittedAt)
+}
+
+// notEarly stretches d so that now+d falls on a whole second. asynq keeps the time of the next
+// try in whole seconds, rounded down, so a delay it is given comes up to a second early: a 1 s
+// retry at once, RATE_LIMITED's 5 s wait in 4. On a whole second nothing is rounded away.
+func notEarly(now time.Time, d time.Duration) time.Duration {
+	at := now.Add(d)
+	if frac := at.Sub(at.Truncate(time.Second)); frac > 0 {
+		d += time.Second - frac
 	}
-	h.observer.JobEnded(end)
-	level := slog.LevelInfo
-	if a.rec.State == enqueue.StateDead {
-		level = slog.LevelWarn
+	return d
+}
+
+// report counts and logs a transition.
+func (h *handler) report(ctx context.Context, a *attempt, t Transition) {
+	switch t.Report {
+	case reportEnded:
+		code := ""
+		if t.Cause != nil {
+			code = t.Cause.ErrorCode
+		}
+		end := JobEnd{Queue: a.queue, TaskType: a.payload.TaskType(), State: t.State, Code: code,
+			Attempts: t.Record.Attempts, CreateTasks: t.Record.CreateTasks, Polls: t.Record.Polls, Cost: t.Record.Cost,
+			SolveTime: a.solveTime}
+		if !a.payload.SubmittedAt.IsZero() {
+			end.EndToEnd = t.Record.FinishedAt.Sub(a.payload.SubmittedAt)
+		}
+		h.observer.JobEnded(end)
+		level := slog.LevelInfo
+		if t.State == enqueue.StateDead {
+			level = slog.LevelWarn
+		}
+		h.log.Log(ctx, level, "job ended", "job_id", a.id, "queue", a.queue, "state", t.State, "code", code,
+			"attempts", t.Record.Attempts, "create_tasks", t.Record.CreateTasks, "polls", t.Record.Polls,
+			"took", end.EndToEnd.Round(time.Millisecond))
+	case reportRescheduled:
+		h.observer.AttemptRescheduled(t.Cause.Decision, t.Cause.ErrorCode)
+		h.log.Debug("job rescheduled", "job_id", a.id, "queue", a.queue, "decision", t.Cause.Decision,
+			"code", t.Cause.ErrorCode, "in", t.Delay.Round(time.Millisecond), "attempt", t.Record.Attempts)
+	case reportRedelivered:
+		h.log.Info("job redelivered after its outcome; ending as recorded", "job_id", a.id, "queue", a.queue, "state", t.State)
+	case reportForeign:
+		h.log.Warn("a task in a solvequeue queue is not a solvequeue job; archived", "task_id", a.id, "queue", a.queue,
+			"reason", t.Cause.ErrorDescription)
 	}
-	h.log.Log(ctx, level, "job ended", "job_id", a.id, "queue", a.queue, "state", a.rec.State, "code", code,
-		"attempts", a.rec.Attempts, "create_tasks", a.rec.CreateTasks, "polls", a.rec.Polls,
-		"took", end.EndToEnd.Round(time.Millisecond))
-	return nil
 }

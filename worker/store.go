@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -66,11 +67,22 @@ func (s *store) load(ctx context.Context, queue, id string) (enqueue.Record, err
 	}
 	rec, err := enqueue.DecodeRecord(raw)
 	if err != nil {
-		// A record we cannot read is treated as none: the job starts over rather than sticks.
-		return enqueue.Record{}, nil
+		// Whether a paid remote task is pending is unknown: starting over could pay twice.
+		return enqueue.Record{}, &unreadableRecordError{raw: raw, err: err}
 	}
 	return rec, nil
 }
+
+// unreadableRecordError is a record that load found but cannot decode, with its raw bytes.
+type unreadableRecordError struct {
+	raw []byte
+	err error
+}
+
+func (e *unreadableRecordError) Error() string {
+	return "the job's record cannot be read: " + e.err.Error()
+}
+func (e *unreadableRecordError) Unwrap() error { return e.err }
 
 // saveTimeout bounds one save: long enough to ride out a Redis restart, short enough that a
 // job's end is not held up for long by a Redis that hangs.
@@ -112,9 +124,11 @@ func (s *store) saveUntil(ctx context.Context, queue, id string, rec *enqueue.Re
 	return nil
 }
 
-// addDeadLetter writes the durable dead-letter entry of a job.
-func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []byte, rec enqueue.Record, now time.Time) error {
-	d := enqueue.DeadLetter{ID: id, Queue: queue, Payload: json.RawMessage(payload), Record: rec, DeadAt: now.UTC()}
+// addDeadLetter writes the durable dead-letter entry of a job; unreadable is a record that could
+// not be decoded, kept as found for the operator (nil otherwise).
+func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []byte, rec enqueue.Record, unreadable []byte, now time.Time) error {
+	d := enqueue.DeadLetter{ID: id, Queue: queue, Payload: json.RawMessage(payload), Record: rec, DeadAt: now.UTC(),
+		UnreadableRecord: string(unreadable)}
 	if !json.Valid(payload) {
 		quoted, _ := json.Marshal(string(payload))
 		d.Payload = quoted
@@ -131,11 +145,27 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 	return nil
 }
 
-// loadBody fetches an image body that travels under its own key.
+// loadBody fetches an image body that travels under its own key. Only keys under the producer's
+// blob prefix are read: a hand-made payload must not make the worker send any Redis key it
+// names to AnySolver.
 func (s *store) loadBody(ctx context.Context, key string) (string, error) {
+	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) || len(key) == len(enqueue.BlobKeyPrefix) {
+		return "", fmt.Errorf("image body reference %q is not a solvequeue blob key (%s...)", key, enqueue.BlobKeyPrefix)
+	}
 	body, err := s.rc.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("image body %s is gone from Redis (expired?)", key)
 	}
 	return body, err
+}
+
+// dropBody deletes the image body of a job that ended solved or failed: nothing will read it
+// again. A dead job keeps its body for a redrive, until the blob's own expiry.
+func (s *store) dropBody(ctx context.Context, key string) error {
+	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	return s.rc.Del(ctx, key).Err()
 }

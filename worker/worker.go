@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
 // DrainTimeoutDefault is how long a caller of Shutdown should let the attempts asynq let go of
@@ -30,7 +31,8 @@ type Worker struct {
 	handler   *handler
 	breaker   *breaker
 	mirror    *deadLetterMirror
-	health    *RedisHealth
+	budgets   *budgetWatcher
+	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
 }
 
@@ -43,22 +45,27 @@ func New(cfg Config) (*Worker, error) {
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
 	queues := slices.Sorted(maps.Keys(cfg.Queues))
 	w := &Worker{cfg: cfg, inspector: inspector,
-		health: NewRedisHealth(RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
+		health: enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := newStore(cfg.Redis)
 	if !cfg.Breaker.Disabled {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
-	w.handler = &handler{policy: cfg.Policy, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
+	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin}
+	costs := &costBook{}
+	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
+		costs: costs, interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
+	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, costs: costs, policy: cfg.Policy,
+		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
 		breaker: w.breaker, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
-		remoteTTL: cfg.RemoteTTL, lifetime: cfg.Lifetime}
+		remoteTTL: cfg.RemoteTTL}
 	w.mirror = newDeadLetterMirror(deadLetterMirrorParams{rc: cfg.Redis, inspector: inspector, queues: queues,
 		store: st, log: cfg.Logger, now: cfg.Now})
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
 		StrictPriority:           cfg.StrictPriority,
-		RetryDelayFunc:           retryDelayFunc(cfg.Policy, rand.Float64),
+		RetryDelayFunc:           retryDelayFunc(rules, rand.Float64),
 		IsFailure:                isFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		Logger:                   newAsynqLogger(cfg.Logger, w.health),
@@ -71,16 +78,9 @@ func New(cfg Config) (*Worker, error) {
 // Handler returns the solve handler, for running one attempt without a server (tests).
 func (w *Worker) Handler() asynq.Handler { return w.handler }
 
-// Mux returns the asynq handler the server runs: the solve handler for enqueue.TaskType, and
-// for any other task type in our queues an error that archives it instead of retrying.
-func (w *Worker) Mux() asynq.Handler {
-	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		if t.Type() != enqueue.TaskType {
-			return fmt.Errorf("task type %q is not a solvequeue job: %w", t.Type(), asynq.SkipRetry)
-		}
-		return w.handler.ProcessTask(ctx, t)
-	})
-}
+// Mux returns the asynq handler the server runs: the solve handler, which also archives any task
+// in our queues that is not a solvequeue job instead of retrying it.
+func (w *Worker) Mux() asynq.Handler { return w.handler }
 
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {
@@ -91,6 +91,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.breaker.start(ctx)
 	}
 	w.mirror.start(ctx)
+	w.budgets.start(ctx)
 	w.health.Start(ctx)
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
@@ -122,6 +123,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		w.breaker.shutdown()
 	}
 	w.mirror.shutdown()
+	w.budgets.shutdown()
 	w.health.Shutdown()
 	w.cfg.Logger.Info("worker stopped")
 	return drainErr
@@ -145,14 +147,14 @@ func (w *Worker) Redis() redis.UniversalClient { return w.cfg.Redis }
 // asynqLogWindow, the next one saying how many like it were left out.
 type asynqLogger struct {
 	log    *slog.Logger
-	health *RedisHealth
+	health *enqueue.RedisHealth
 	limit  *lineLimiter
 }
 
 // asynqLogWindow is how long one kind of asynq warning is kept to one line.
 const asynqLogWindow = time.Minute
 
-func newAsynqLogger(l *slog.Logger, health *RedisHealth) asynqLogger {
+func newAsynqLogger(l *slog.Logger, health *enqueue.RedisHealth) asynqLogger {
 	return asynqLogger{log: l.With("component", "asynq"), health: health, limit: newLineLimiter(asynqLogWindow, time.Now)}
 }
 

@@ -15,8 +15,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/worker"
 )
 
 type batchOptions struct {
@@ -41,7 +41,16 @@ and the field, and nothing is submitted. The file is read a line at a time (twic
 to check it, then to submit), so memory stays small whatever its size; a batch
 from stdin is spilled to a temporary file ($TMPDIR) for the second reading. A line without an "id" gets one derived
 from its line number and text, so running the same file again submits nothing
-twice: it finds the jobs already in Redis and collects their outcomes (resumable).`,
+twice: it finds the jobs already in Redis and collects their outcomes (resumable).
+
+Exit status:
+  0  every job has its outcome line, whatever its state: a failed or dead job is
+     an outcome, not an error of the batch; read each line's "state" (with
+     --no-wait: every job was submitted)
+  1  some jobs were not submitted or waiting stopped (Ctrl-C, Redis gone): run
+     the same command again to submit or collect the rest; or a job's outcome
+     could not be read (state "unknown": deleted, or past its 24 h retention)
+  2  a bad file or flag: nothing was submitted`,
 		Example: `  solvequeue batch jobs.jsonl --out outcomes.jsonl
   cat jobs.jsonl | solvequeue batch - > outcomes.jsonl
   solvequeue batch jobs.jsonl --no-wait      # submit only; collect later by running it again`,
@@ -125,7 +134,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		lineOf[ref] = r.Index
 	})
 	_ = bar.Finish()
-	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were already queued)\n", len(refs)-existing, total, existing)
+	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were submitted before: queued or already ended)\n", len(refs)-existing, total, existing)
 	if len(notIn) > 0 || len(refs)+len(notIn) < total || err != nil {
 		if firstErr == nil {
 			firstErr = err
@@ -141,6 +150,11 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		return fmt.Errorf("%d job(s) were NOT submitted (lines %s): %v; the others are queued: run the same command again to submit the rest",
 			total-len(refs), strings.Join(lines, ","), firstErr)
 	}
+	perQueue := map[string]int{}
+	for _, ref := range refs {
+		perQueue[ref.Queue]++
+	}
+	warnUnserved(env.Stderr, client, perQueue)
 
 	w := env.Stdout
 	if o.Out != "-" {
@@ -161,16 +175,15 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	}
 	enc := json.NewEncoder(bw)
 	// While waiting, a Redis restart is said once each way, not once per job or per retry.
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
-	quietRedisLogs(log)
-	health := worker.NewRedisHealth(worker.RedisHealthParams{Redis: rc, Logger: log})
+	log := clilog.New(env.Stderr, clilog.Text, slog.LevelInfo)
+	health := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: log})
 	health.Start(ctx)
 	defer health.Shutdown()
 	bar = newBar(env.Stderr, showBar, len(refs), "solving")
 	counts := map[enqueue.State]int{}
 	err = client.WaitMany(ctx, refs, 16, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
 		if err != nil {
-			out = enqueue.Outcome{ID: ref.ID, Queue: ref.Queue, State: "unknown",
+			out = enqueue.Outcome{ID: ref.ID, Queue: ref.Queue, State: stateUnknown,
 				Error: &enqueue.ErrorInfo{ErrorCode: "NOT_FOUND", ErrorDescription: err.Error()}}
 		}
 		out.Line = lineOf[ref]
@@ -182,6 +195,9 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	fmt.Fprintf(env.Stderr, "outcomes: %s\n", summarize(counts))
 	if err != nil {
 		return fmt.Errorf("stopped waiting: %w (jobs keep running; run the same command again to collect the rest)", err)
+	}
+	if n := counts[stateUnknown]; n > 0 {
+		return fmt.Errorf("the outcome of %s could not be read (state %q in its line): deleted, or past its retention", plural(n, "job"), stateUnknown)
 	}
 	return nil
 }
@@ -220,6 +236,9 @@ func openBatch(env *Env, path string) (io.ReadSeeker, func(), error) {
 	}
 	return spill, cleanup, nil
 }
+
+// stateUnknown is the state of an outcome line whose job could not be found while waiting.
+const stateUnknown enqueue.State = "unknown"
 
 func summarize(counts map[enqueue.State]int) string {
 	keys := make([]string, 0, len(counts))

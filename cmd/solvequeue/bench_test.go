@@ -31,12 +31,7 @@ func TestBenchQuickJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every bench section at its quick size: about a minute")
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(enqueuetest.ErrNoRedisServer)
-		}
-		t.Skip(enqueuetest.ErrNoRedisServer)
-	}
+	enqueuetest.NeedRedisServer(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

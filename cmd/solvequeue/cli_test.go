@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -74,7 +75,7 @@ func cliWriteFile(t *testing.T, name, content string) string {
 	return path
 }
 
-// designDecisions is DESIGN.md's default classification, written out by hand from its table:
+// designDecisions is the contract's default classification, written out by hand from its table:
 // every seed code with its decision and errorId.
 var designDecisions = map[string]struct {
 	decision string
@@ -231,6 +232,8 @@ func TestCLIEnqueueRefusesABadJob(t *testing.T) {
 		"--field", "proxyAddress=10.0.0.1")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, "good-1\n", res.stdout)
+	require.Contains(t, res.stderr, `warning: no running worker serves queue "default": 1 job will wait there until one does`,
+		"no worker runs in this test")
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
 	info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "good-1")
@@ -243,7 +246,14 @@ func TestCLIEnqueueRefusesABadJob(t *testing.T) {
 		"--website-url", "https://a.example", "--website-key", "6Le")
 	require.Equal(t, 0, again.code, again.stderr)
 	require.Equal(t, "good-1\n", again.stdout)
-	require.Contains(t, again.stderr, "already queued")
+	require.Contains(t, again.stderr, "job good-1 was already queued (state pending): nothing new submitted")
+
+	// --wait gives up after --timeout (10 minutes unless given), and says the job stays queued.
+	waited := cliRun(t, vars, "", "enqueue", "--id", "good-1", "--type", "RecaptchaV2TaskProxyless",
+		"--website-url", "https://a.example", "--website-key", "6Le", "--wait", "--timeout", "300ms")
+	require.Equal(t, 1, waited.code, waited.stderr)
+	require.Contains(t, waited.stderr, "no outcome within --timeout 300ms: the job good-1 stays queued")
+	require.Equal(t, "10m0s", newEnqueueCmd(&Env{}).Flags().Lookup("timeout").DefValue)
 }
 
 func TestCLIBatchRefusesABadFile(t *testing.T) {
@@ -341,7 +351,8 @@ func TestCLIBatchResumable(t *testing.T) {
 
 	submitOnly := cliRun(t, vars, "", "batch", jobsPath, "--no-wait")
 	require.Equal(t, 0, submitOnly.code, submitOnly.stderr)
-	require.Contains(t, submitOnly.stderr, "submitted 6 of 6 jobs (0 were already queued)")
+	require.Contains(t, submitOnly.stderr, "submitted 6 of 6 jobs (0 were submitted before: queued or already ended)")
+	require.NotContains(t, submitOnly.stderr, "no running worker serves", "this test's worker serves the default queue")
 	ids := strings.Fields(submitOnly.stdout)
 	require.Len(t, ids, total, "--no-wait prints the job IDs")
 	require.Contains(t, ids, "cli-own-id")
@@ -367,7 +378,7 @@ func TestCLIBatchResumable(t *testing.T) {
 		outPath := filepath.Join(t.TempDir(), "outcomes.jsonl")
 		res := cliRun(t, vars, "", "batch", jobsPath, "--out", outPath)
 		require.Equal(t, 0, res.code, "run %d: %s", i, res.stderr)
-		require.Contains(t, res.stderr, "submitted 0 of 6 jobs (6 were already queued)", "run %d", i)
+		require.Contains(t, res.stderr, "submitted 0 of 6 jobs (6 were submitted before: queued or already ended)", "run %d", i)
 		require.Contains(t, res.stderr, "outcomes: dead 1, failed 1, solved 4")
 		runs = append(runs, readOutcomes(outPath))
 	}
@@ -392,6 +403,31 @@ func TestCLIBatchResumable(t *testing.T) {
 		states[o.State]++
 	}
 	require.Equal(t, map[enqueue.State]int{enqueue.StateSolved: 4, enqueue.StateFailed: 1, enqueue.StateDead: 1}, states)
+
+	// Jobs for a queue no worker serves: the batch says so, naming the queue, and submits them.
+	nobody := cliWriteFile(t, "nobody.jsonl", `{"queue":"nobody","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}`+"\n"+
+		`{"queue":"nobody","task":{"type":"ImageToTextTask","body":"iVBORw0KGgp="}}`+"\n")
+	unserved := cliRun(t, vars, "", "batch", nobody, "--no-wait")
+	require.Equal(t, 0, unserved.code, unserved.stderr)
+	require.Contains(t, unserved.stderr, `warning: no running worker serves queue "nobody": 2 jobs will wait there until one does`)
+	require.NotContains(t, unserved.stderr, `queue "default"`)
+
+	// A job submitted again after it ended is said to have ended, with its state.
+	var deadID string
+	for _, o := range runs[1] {
+		if o.State == enqueue.StateDead {
+			deadID = o.ID
+		}
+	}
+	for id, want := range map[string]string{
+		"cli-own-id": "job cli-own-id already ended (state solved): nothing new submitted; 'solvequeue status cli-own-id' shows its outcome",
+		deadID:       "job " + deadID + " already ended (state dead): nothing new submitted; 'solvequeue dlq redrive " + deadID + "' runs it again",
+	} {
+		again := cliRun(t, vars, "", "enqueue", "--id", id, "--type", "ImageToTextTask", "--field", "body=iVBORw0KGgo=")
+		require.Equal(t, 0, again.code, again.stderr)
+		require.Equal(t, id+"\n", again.stdout)
+		require.Contains(t, again.stderr, want)
+	}
 }
 
 // TestCLIDeadLetters lists, redrives and purges dead letters, and checks that a sweeping
@@ -495,6 +531,10 @@ func TestCLIWorkerRefusesToStart(t *testing.T) {
 	}{
 		{name: "no API key", args: []string{"worker"}, want: []string{"ANYSOLVER_API_KEY"}},
 		{name: "empty API key flag", args: []string{"worker", "--api-key", ""}, want: []string{"ANYSOLVER_API_KEY"}},
+		{name: "API key of spaces", vars: map[string]string{"ANYSOLVER_API_KEY": "   "}, args: []string{"worker"},
+			want: []string{"--api-key (ANYSOLVER_API_KEY) is only white space"}},
+		{name: "API key with a newline", args: []string{"worker", "--api-key", "k-123\n"},
+			want: []string{"--api-key (ANYSOLVER_API_KEY) starts or ends with white space"}},
 		{name: "--http on every interface without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
 			args: []string{"worker", "--http", "0.0.0.0:0"}, want: []string{"SOLVEQUEUE_HTTP_USER", "SOLVEQUEUE_HTTP_PASSWORD"}},
 		{name: "--http :0 without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
@@ -561,6 +601,31 @@ func TestCLIDemo(t *testing.T) {
 	require.Regexp(t, `retries [1-9]\d* · throttles [1-9]\d* · createTask calls \d+`, res.stdout, "retries and throttles happen too")
 	require.Contains(t, res.stdout, "DOMAIN_BANNED → failed")
 	require.Contains(t, res.stdout, "UNKNOWN_PROVIDER_ERROR → dead")
+
+	// The fake's createTask calls are told apart from what was charged, and they add up.
+	calls := regexp.MustCompile(`the fake AnySolver saw (\d+) createTask calls; only a call that creates a task is charged:\n` +
+		`  (\d+) created a task, charged \$[0-9.]+ in all.*\n  (\d+) were refused with an error code or an error page and created nothing: not charged\n`).
+		FindStringSubmatch(res.stdout)
+	require.NotNil(t, calls, res.stdout)
+	n := make([]int, 3)
+	for i := range n {
+		n[i], _ = strconv.Atoi(calls[i+1])
+	}
+	require.Equal(t, n[0], n[1]+n[2], "calls = created + refused:\n%s", res.stdout)
+	require.Positive(t, n[2], "the demo's mix refuses some calls")
+}
+
+func TestDemoCharges(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	writeCharges(&buf, anysolvertest.Stats{CreateTask: 372, Created: 282, Failed: 12, Charged: 0.282})
+	require.Equal(t, "the fake AnySolver saw 372 createTask calls; only a call that creates a task is charged:\n"+
+		"  282 created a task, charged $0.282 in all (12 of those tasks failed while being solved, e.g. CAPTCHA_UNSOLVABLE, and their jobs paid for a new one)\n"+
+		"  90 were refused with an error code or an error page and created nothing: not charged\n", buf.String())
+	buf.Reset()
+	writeCharges(&buf, anysolvertest.Stats{CreateTask: 1, Created: 1, Charged: 0.001})
+	require.Equal(t, "the fake AnySolver saw 1 createTask call; only a call that creates a task is charged:\n"+
+		"  1 created a task, charged $0.001 in all\n", buf.String())
 }
 
 func mapKeys[V any](m map[string]V) []string {
@@ -569,4 +634,74 @@ func mapKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestCLILogDurationsInSeconds: every command's logger writes a duration as seconds, a number,
+// in text and in JSON.
+func TestCLILogDurationsInSeconds(t *testing.T) {
+	t.Parallel()
+	for format, want := range map[string]string{"text": "took_s=6.284", "json": `"took_s":6.284`} {
+		var buf strings.Builder
+		log, err := (&logOptions{Level: "info", Format: format}).logger(&buf)
+		require.NoError(t, err)
+		log.Info("job ended", "took", 6284*time.Millisecond)
+		require.Contains(t, buf.String(), want, format)
+	}
+}
+
+// TestCLIWrongRedisPortSaysItOnce runs the built binary against a port nothing listens on: the
+// one line of stderr is the clean message, with no raw go-redis dial lines before it.
+func TestCLIWrongRedisPortSaysItOnce(t *testing.T) {
+	t.Parallel()
+	bin := solvequeueBinary(t)
+	jobs := cliWriteFile(t, "jobs.jsonl", `{"task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}`+"\n")
+	for _, args := range [][]string{
+		{"status", "some-job"},
+		{"enqueue", "--type", "ImageToTextTask", "--field", "body=iVBORw0KGgo="},
+		{"batch", jobs},
+		{"dlq", "list"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			// Nothing listens on port 1: every dial is refused at once.
+			cmd := exec.Command(bin, append(args, "--redis", "redis://127.0.0.1:1/0")...)
+			cmd.Env = []string{"HOME=" + t.TempDir()}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit)
+			require.Equal(t, 1, exit.ExitCode())
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			require.Len(t, lines, 1, "stderr:\n%s", stderr.String())
+			require.True(t, strings.HasPrefix(lines[0], "solvequeue: no Redis at redis://127.0.0.1:1/0: "), lines[0])
+		})
+	}
+}
+
+// TestCLIBatchOutcomeUnreadable: a job deleted while the batch waits has no outcome to read;
+// its line says state "unknown" and the batch exits 1, as its --help says.
+func TestCLIBatchOutcomeUnreadable(t *testing.T) {
+	t.Parallel()
+	url, rc := cliRedis(t)
+	jobs := cliWriteFile(t, "jobs.jsonl", `{"id":"doomed","queue":"nobody","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}`+"\n")
+	outPath := filepath.Join(t.TempDir(), "outcomes.jsonl")
+	done := make(chan cliResult, 1)
+	go func() { done <- cliRun(t, map[string]string{"REDIS_URL": url}, "", "batch", jobs, "--out", outPath) }()
+
+	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { // the batch submitted it: no worker serves "nobody", so it waits
+		_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
+		return err == nil
+	}, time.Minute, 20*time.Millisecond)
+	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+
+	res := <-done
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, `the outcome of 1 job could not be read (state "unknown" in its line)`)
+	out, err := os.ReadFile(outPath)
+	require.NoError(t, err)
+	require.Contains(t, string(out), `"id":"doomed"`)
+	require.Contains(t, string(out), `"state":"unknown"`)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -25,18 +26,6 @@ func (o *redisOptions) register(cmd *cobra.Command) {
 
 func (o *redisOptions) open(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
 	return enqueue.OpenRedis(ctx, o.URL, poolSize)
-}
-
-// quietRedisLogs sends go-redis's own log lines (one per failed dial while Redis is down) to
-// log at debug level: a worker.RedisHealth says once that Redis is unreachable instead.
-func quietRedisLogs(log *slog.Logger) {
-	redis.SetLogger(redisLogger{log: log.With("component", "go-redis")})
-}
-
-type redisLogger struct{ log *slog.Logger }
-
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // logOptions are the logging flags.
@@ -55,17 +44,16 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(o.Level)); err != nil {
 		return nil, usageError("--log-level %q: want debug, info, warn or error", o.Level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
 	switch o.Format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return clilog.New(w, clilog.Text, level), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return clilog.New(w, clilog.JSON, level), nil
 	case "auto", "":
 		if isTerminal(w) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
+			return clilog.New(w, clilog.Text, level), nil
 		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return clilog.New(w, clilog.JSON, level), nil
 	default:
 		return nil, usageError("--log-format %q: want text, json or auto", o.Format)
 	}

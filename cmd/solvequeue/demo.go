@@ -4,22 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -107,66 +103,54 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err != nil {
 		return err
 	}
-	rc, where, cleanup, err := demoRedis(ctx, o.RedisURL)
+	r, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL, Embedded: rig.MiniRedis, PoolSize: 64})
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	defer r.Close()
 
-	fake := anysolvertest.New(anysolvertest.Options{Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
-		b := anysolvertest.DefaultBehavior(t)
-		b.SolveTime = time.Duration(1000+len(t.Key)%7*250) * time.Millisecond
-		return b
-	})})
-	fakeURL, stopFake, err := serveLoopback(fake)
-	if err != nil {
-		return err
-	}
-	defer stopFake()
-	client, err := anysolver.New(anysolver.Config{BaseURL: fakeURL, APIKey: "demo-key"})
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
-	metrics := worker.NewMetrics(reg)
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Queues: map[string]int{"demo": 1},
-		Observer: metrics, Logger: log, ShutdownTimeout: time.Second})
+	p, err := rig.New(ctx, r, rig.Options{
+		Fake: anysolvertest.Options{Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+			b := anysolvertest.DefaultBehavior(t)
+			b.SolveTime = time.Duration(1000+len(t.Key)%7*250) * time.Millisecond
+			return b
+		})},
+		APIKey: "demo-key",
+		Worker: worker.Config{Queues: map[string]int{"demo": 1}, Observer: worker.NewMetrics(reg), Logger: log,
+			ShutdownTimeout: time.Second},
+	})
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	if o.HTTPAddr != "" {
-		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg, Logger: log,
-			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }})
+		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: r.Client, Registry: reg, Logger: log,
+			Ready: func(ctx context.Context) (any, error) { return p.Worker.Ready(ctx) }})
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stop(context.Background()) }()
 		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   metrics: http://%s/metrics\n", addr, addr)
 	}
-	if err := w.Start(ctx); err != nil {
+	if err := p.Start(ctx); err != nil {
 		return err
 	}
-	defer func() { _ = w.Shutdown(context.Background()) }()
-
-	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, where, fakeURL)
+	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, r.Where, p.Fake.URL)
 	jobs := make([]enqueue.Job, o.Jobs)
 	for i := range jobs {
 		jobs[i] = demoJob(i)
 	}
-	results, err := producer.SubmitMany(ctx, jobs, 32, nil)
+	results, err := p.Producer.SubmitMany(ctx, jobs, 32, nil)
 	if err != nil {
 		return err
 	}
 	refs := make([]enqueue.JobRef, 0, len(results))
-	for _, r := range results {
-		if r.Err != nil {
-			return r.Err
+	for _, res := range results {
+		if res.Err != nil {
+			return res.Err
 		}
-		refs = append(refs, enqueue.JobRef{ID: r.Submitted.ID, Queue: r.Submitted.Queue})
+		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
 	fmt.Fprintf(env.Stdout, "submitted %d jobs in %s\n", len(refs), time.Since(started).Round(time.Millisecond))
 
@@ -185,7 +169,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	}()
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	err = producer.WaitMany(waitCtx, refs, 16, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
+	err = p.Producer.WaitMany(waitCtx, refs, 16, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
 		if err != nil {
 			out.State = "unknown"
 		}
@@ -198,7 +182,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: waiting for outcomes: %w", err)
 	}
-	printDemoSummary(env.Stdout, outcomes, fake.Stats(), time.Since(started))
+	printDemoSummary(env.Stdout, outcomes, p.Fake.Stats(), time.Since(started))
 	if o.HTTPAddr != "" && o.Hold > 0 {
 		fmt.Fprintf(env.Stdout, "serving the web UI for %s more (Ctrl-C to stop)\n", o.Hold)
 		select {
@@ -207,34 +191,6 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 		}
 	}
 	return nil
-}
-
-// demoRedis returns the Redis the demo runs on: miniredis in process unless a URL is given.
-func demoRedis(ctx context.Context, url string) (redis.UniversalClient, string, func(), error) {
-	if url != "" {
-		rc, err := enqueue.OpenRedis(ctx, url, 0)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return rc, "Redis at " + enqueue.RedactURL(url), func() { rc.Close() }, nil
-	}
-	mr := miniredis.NewMiniRedis()
-	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, "", nil, fmt.Errorf("start the in-process Redis: %w", err)
-	}
-	rc := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 64})
-	return rc, "in-process Redis (miniredis)", func() { rc.Close(); mr.Close() }, nil
-}
-
-// serveLoopback serves h on a free 127.0.0.1 port.
-func serveLoopback(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 func demoProgress(w io.Writer, done <-chan struct{}, total int, snapshot func() []enqueue.Outcome) {
@@ -304,12 +260,26 @@ func printDemoSummary(w io.Writer, outcomes []enqueue.Outcome, stats anysolverte
 	}
 	fmt.Fprintf(w, "\nretries %d · throttles %d · createTask calls %d (%.2f per job) · polls %d (%.2f per job)\n",
 		retries, throttles, creates, float64(creates)/float64(n), polls, float64(polls)/float64(n))
-	fmt.Fprintf(w, "the fake AnySolver saw %d createTask calls, created (and charged for) %d tasks: $%.3f\n",
-		stats.CreateTask, stats.Created, stats.Charged)
+	writeCharges(w, stats)
 	fmt.Fprintln(w, "\n"+strings.TrimSpace(`
 next:
   solvequeue policy                 what each AnySolver error code leads to
   solvequeue demo --http 127.0.0.1:8080 --hold 5m
                                     the same run with the web UI and /metrics
   solvequeue worker --help          run it for real (Redis + ANYSOLVER_API_KEY)`))
+}
+
+// writeCharges explains the fake's createTask calls against what was charged: AnySolver charges
+// for a task it creates, not for a call it refuses with an error, and a task that fails while
+// being solved (CAPTCHA_UNSOLVABLE) was charged and its job pays for a new one.
+func writeCharges(w io.Writer, st anysolvertest.Stats) {
+	fmt.Fprintf(w, "the fake AnySolver saw %s; only a call that creates a task is charged:\n", plural(st.CreateTask, "createTask call"))
+	fmt.Fprintf(w, "  %d created a task, charged $%.3f in all", st.Created, st.Charged)
+	if st.Failed > 0 {
+		fmt.Fprintf(w, " (%d of those tasks failed while being solved, e.g. CAPTCHA_UNSOLVABLE, and their jobs paid for a new one)", st.Failed)
+	}
+	fmt.Fprintln(w)
+	if refused := st.CreateTask - st.Created; refused > 0 {
+		fmt.Fprintf(w, "  %d were refused with an error code or an error page and created nothing: not charged\n", refused)
+	}
 }

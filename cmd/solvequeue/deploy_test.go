@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -26,7 +27,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -471,6 +474,10 @@ func servedMetrics(t *testing.T) map[string]string {
 	m.AttemptRescheduled("retry", "SERVICE_UNAVAILABLE")
 	m.Called("createTask", "ok", 100*time.Millisecond)
 	m.BreakerChanged(false, "")
+	m.Spent("default", 0.002)
+	m.ProviderResult("CapSolver", "", time.Second)
+	m.BudgetRead(budget.Usage{Queue: "default", Budget: classify.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
+		Cost: 0.002, CreateTasks: 1, RemainingCost: 0.998, RemainingCreateTasks: 9})
 
 	h, err := monitor.NewHandler(monitor.Config{Addr: "127.0.0.1:0", Redis: rc, Registry: reg})
 	require.NoError(t, err)
@@ -550,4 +557,45 @@ func TestPromQLMetrics(t *testing.T) {
 	got := promQLMetrics(`histogram_quantile(0.9, sum by (le) (rate(solvequeue_job_seconds_bucket[5m]))) / sum(rate(solvequeue_jobs_ended_total{state="dead"}[5m])) > on() asynq_queue_size`, types)
 	require.Equal(t, []string{"asynq_queue_size", "solvequeue_job_seconds", "solvequeue_jobs_ended_total"}, got)
 	require.Empty(t, promQLMetrics(`up == 0`, types))
+}
+
+// TestDeployGrafanaDashboard checks that the dashboard parses as Grafana's JSON model, that every
+// panel queries something, and that every metric it queries is one a worker serves.
+func TestDeployGrafanaDashboard(t *testing.T) {
+	t.Parallel()
+	types := servedMetrics(t)
+	data, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "solvequeue.json"))
+	require.NoError(t, err)
+	var dash struct {
+		Title  string `json:"title"`
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Type    string `json:"type"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(data, &dash))
+	require.Equal(t, "solvequeue", dash.UID)
+	require.GreaterOrEqual(t, len(dash.Panels), 8)
+	queried := map[string]bool{}
+	for _, p := range dash.Panels {
+		require.NotEmpty(t, p.Title)
+		require.NotEmpty(t, p.Targets, "panel %q queries something", p.Title)
+		for _, target := range p.Targets {
+			metrics := promQLMetrics(target.Expr, types)
+			require.NotEmpty(t, metrics, "panel %q: %s", p.Title, target.Expr)
+			for _, m := range metrics {
+				require.Contains(t, types, m, "panel %q queries %s, which the worker does not serve", p.Title, m)
+				queried[m] = true
+			}
+		}
+	}
+	for _, want := range []string{"solvequeue_jobs_ended_total", "solvequeue_create_tasks_per_job", "solvequeue_spend_cost_total",
+		"solvequeue_budget_remaining", "solvequeue_provider_results_total", "solvequeue_provider_solve_seconds",
+		"asynq_queue_latency_seconds", "solvequeue_breaker_open"} {
+		require.True(t, queried[want], "the dashboard shows %s", want)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 )
+
+// waitTimeoutDefault bounds `enqueue --wait`: long enough for a slow captcha and its retries,
+// short enough that a job no worker serves does not hold a script for ever.
+const waitTimeoutDefault = 10 * time.Minute
 
 type enqueueOptions struct {
 	redis      redisOptions
@@ -87,9 +92,10 @@ func newEnqueueCmd(env *Env) *cobra.Command {
 task types need their fields (websiteURL and websiteKey for reCAPTCHA, hCaptcha,
 Turnstile; a base64 body for ImageToTextTask); other types pass through.
 
-Submitting an --id that is already queued gives back the same job, never a second one.`,
+Submitting an --id that is already in its queue gives back the same job, never a second
+one: stderr says whether it is still queued or already ended, and in which state.`,
 		Example: `  solvequeue enqueue --type RecaptchaV2TaskProxyless --website-url https://example.com --website-key 6Le-abc
-  solvequeue enqueue --json '{"id":"order-42","task":{"type":"TurnstileTaskProxyless","websiteURL":"https://example.com","websiteKey":"0x4AAA"}}' --wait
+  solvequeue enqueue --json '{"id":"order-42","task":{"type":"TurnstileTokenProxyLess","websiteURL":"https://example.com","websiteKey":"0x4AAA"}}' --wait
   echo '{"task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}' | solvequeue enqueue --json - --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -114,19 +120,30 @@ Submitting an --id that is already queued gives back the same job, never a secon
 			if err != nil {
 				return err
 			}
+			ended := false
+			if sub.Existing {
+				var msg string
+				msg, ended = existingJob(ctx, client, sub)
+				fmt.Fprintln(env.Stderr, msg)
+			}
+			if !ended {
+				warnUnserved(env.Stderr, client, map[string]int{sub.Queue: 1})
+			}
 			if !o.Wait {
 				fmt.Fprintln(env.Stdout, sub.ID)
-				if sub.Existing {
-					fmt.Fprintf(env.Stderr, "job %s was already queued: nothing new submitted\n", sub.ID)
-				}
 				return nil
 			}
+			waitCtx := ctx
 			if o.Timeout > 0 {
 				var cancel func()
-				ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+				waitCtx, cancel = context.WithTimeout(ctx, o.Timeout)
 				defer cancel()
 			}
-			out, err := client.WaitIn(ctx, sub.Queue, sub.ID)
+			out, err := client.WaitIn(waitCtx, sub.Queue, sub.ID)
+			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("no outcome within --timeout %s: the job %s stays queued; see 'solvequeue status %s', or wait longer (--timeout 0 waits for ever)",
+					o.Timeout, sub.ID, sub.ID)
+			}
 			if err != nil {
 				return fmt.Errorf("%w (the job %s stays queued; see 'solvequeue status %s')", err, sub.ID, sub.ID)
 			}
@@ -148,6 +165,39 @@ Submitting an --id that is already queued gives back the same job, never a secon
 	f.StringVar(&o.Deadline, "deadline", "", "RFC 3339 time or duration after which no new AnySolver task is created")
 	f.IntVar(&o.MaxRetries, "max-retries", -1, "retry budget for this job (default: the worker's policy)")
 	f.BoolVar(&o.Wait, "wait", false, "wait for the outcome and print it as a JSON line")
-	f.DurationVar(&o.Timeout, "timeout", 0, "with --wait, give up waiting after this long (the job stays queued)")
+	f.DurationVar(&o.Timeout, "timeout", waitTimeoutDefault, "with --wait, give up waiting after this long, exit status 1 (the job stays queued); 0 waits for ever")
 	return cmd
+}
+
+// existingJob says what became of a job submitted again, still queued or already ended, with
+// its state and what to do next; and whether it ended.
+func existingJob(ctx context.Context, client *enqueue.Client, sub enqueue.Submitted) (string, bool) {
+	out, err := client.StatusIn(ctx, sub.Queue, sub.ID)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("job %s already exists: nothing new submitted", sub.ID), false
+	case out.State == enqueue.StateDead:
+		return fmt.Sprintf("job %s already ended (state dead): nothing new submitted; 'solvequeue dlq redrive %s' runs it again", sub.ID, sub.ID), true
+	case out.State.Terminal():
+		return fmt.Sprintf("job %s already ended (state %s): nothing new submitted; 'solvequeue status %s' shows its outcome", sub.ID, out.State, sub.ID), true
+	default:
+		return fmt.Sprintf("job %s was already queued (state %s): nothing new submitted", sub.ID, out.State), false
+	}
+}
+
+// warnUnserved warns on w about each queue of jobs (queue → how many jobs) that no running
+// worker serves: its jobs wait, silently, until one does. It says nothing when it cannot tell.
+func warnUnserved(w io.Writer, client *enqueue.Client, jobs map[string]int) {
+	queues := make([]string, 0, len(jobs))
+	for q := range jobs {
+		queues = append(queues, q)
+	}
+	unserved, err := client.Unserved(queues...)
+	if err != nil {
+		return
+	}
+	for _, q := range unserved {
+		fmt.Fprintf(w, "warning: no running worker serves queue %q: %s will wait there until one does (a worker's --queues names the queues it serves)\n",
+			q, plural(jobs[q], "job"))
+	}
 }

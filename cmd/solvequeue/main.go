@@ -11,11 +11,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// go-redis writes a raw line of its own for every failed dial (five before the clean "no
+	// Redis at ..." of a wrong port, and more each second while Redis is down). What they say
+	// is said once and better: by each command's error, and by enqueue.RedisHealth in the worker
+	// and batch. Its logger is the library's global, so it is set here, once, before any command.
+	redis.SetLogger(silentRedisLog{})
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	os.Exit(run(ctx, env, os.Args[1:]))
 }
@@ -59,3 +66,8 @@ func run(ctx context.Context, env *Env, args []string) int {
 	}
 	return 1
 }
+
+// silentRedisLog is go-redis's logger in the binary: it drops go-redis's own lines.
+type silentRedisLog struct{}
+
+func (silentRedisLog) Printf(context.Context, string, ...any) {}

@@ -284,3 +284,25 @@ func TestReadmeHelpers(t *testing.T) {
 	tables := mdTables(readmeSection(t, doc, "### A.1"))
 	require.Equal(t, [][][]string{{{"`x`", "1"}}, {{"y"}}}, tables)
 }
+
+// TestReadmeTaskTypesAsInHelp checks that every AnySolver task type a command's --help shows is
+// spelled the same way somewhere in the README, so that the two never name one type two ways.
+func TestReadmeTaskTypesAsInHelp(t *testing.T) {
+	t.Parallel()
+	doc := readme(t)
+	typeRE := regexp.MustCompile(`"type"\s*:\s*"([A-Za-z0-9]+)"|--type ([A-Za-z0-9]+)`)
+	seen := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, m := range typeRE.FindAllStringSubmatch(c.Long+"\n"+c.Example, -1) {
+			typ := m[1] + m[2]
+			seen++
+			require.Contains(t, doc, typ, "`%s --help` names task type %s, which the README never does", c.CommandPath(), typ)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(&Env{Getenv: func(string) string { return "" }}))
+	require.Positive(t, seen, "the help shows task types")
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,6 +55,9 @@ func newStatusCmd(env *Env) *cobra.Command {
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "id\t%s\nqueue\t%s\nstate\t%s\n", o.ID, o.Queue, o.State)
 			fmt.Fprintf(tw, "attempts\t%d (createTask calls: %d, polls: %d, retries: %d, throttles: %d)\n", o.Attempts, o.CreateTasks, o.Polls, o.Retries, o.Throttles)
+			if o.Provider != "" {
+				fmt.Fprintf(tw, "provider\t%s (tried: %s)\n", o.Provider, strings.Join(o.ProvidersTried, " → "))
+			}
 			if o.Error != nil {
 				fmt.Fprintf(tw, "error\t%s (errorId %d) on %s: %s\n", o.Error.ErrorCode, o.Error.ErrorID, o.Error.Call, o.Error.ErrorDescription)
 			}

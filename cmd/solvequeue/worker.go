@@ -72,6 +72,9 @@ func (o *workerOptions) Validate() error {
 	if err := mustHave(o.APIKey, "api-key"); err != nil {
 		return err
 	}
+	if err := anysolver.CheckAPIKey(o.APIKey); err != nil {
+		return usageError("--api-key (%s) %v", envName("api-key"), err)
+	}
 	if o.CallTimeout < time.Second {
 		return usageError("--anysolver-timeout must be at least 1s, got %s", o.CallTimeout)
 	}
@@ -143,7 +146,6 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	if env.Getenv("GOGC") == "" {
 		debug.SetGCPercent(workerGCPercent)
 	}
-	quietRedisLogs(log)
 	policy := classify.Default()
 	if o.PolicyFile != "" {
 		if policy, err = classify.Load(o.PolicyFile); err != nil {
@@ -166,7 +168,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := worker.NewMetrics(reg)
+	metrics := worker.NewMetricsFor(reg, policy)
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},

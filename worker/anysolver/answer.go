@@ -13,11 +13,11 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 )
 
-// maxDescriptionBytes bounds the errorDescription kept in an APIError, so a
+// maxDescriptionBytes bounds the errorDescription an APIError's text shows, so a
 // hostile or broken server cannot make error strings (and logs) huge.
 const maxDescriptionBytes = 512
 
-// maxCodeBytes bounds the errorCode kept in an APIError; real codes are short.
+// maxCodeBytes bounds the errorCode an APIError's text shows; real codes are short.
 const maxCodeBytes = 128
 
 // answer is one AnySolver answer that reported no error, checked to carry
@@ -61,7 +61,16 @@ type wireAnswer struct {
 // answer must carry a solution object; createTask otherwise needs a taskId,
 // getTaskResult a known status and getBalance a balance. cost, createTime and
 // endTime are optional: numbers or numeric strings, ignored when unreadable.
-func parseAnswer(body []byte, call classify.Call, httpStatus int) (answer, error) {
+//
+// scrub (nil for none) cuts secrets out of the server's text — the errorCode, the
+// errorDescription and the solution — before anything else reads it. The code and description
+// are kept whole (the body is bounded already): whoever stores them redacts what it alone knows
+// (a job's proxy password) first and cuts them to size after, so that no cut leaves a secret's
+// first bytes behind.
+func parseAnswer(body []byte, call classify.Call, httpStatus int, scrub func(string) string) (answer, error) {
+	if scrub == nil {
+		scrub = func(s string) string { return s }
+	}
 	ok2xx := httpStatus >= 200 && httpStatus <= 299
 	var w wireAnswer
 	if err := decodeObject(body, &w); err != nil {
@@ -88,8 +97,8 @@ func parseAnswer(body []byte, call classify.Call, httpStatus int) (answer, error
 		if errID == 0 {
 			errID = seedErrorID(code)
 		}
-		return answer{}, &APIError{Call: call, ErrorID: int(errID), ErrorCode: truncate(code, maxCodeBytes),
-			ErrorDescription: description(w.ErrorDescription), HTTPStatus: httpStatus, TaskFailed: Status(status) == StatusFailed}
+		return answer{}, &APIError{Call: call, ErrorID: int(errID), ErrorCode: scrub(code),
+			ErrorDescription: scrub(description(w.ErrorDescription)), HTTPStatus: httpStatus, TaskFailed: Status(status) == StatusFailed}
 	}
 	if !ok2xx {
 		return answer{}, &TransportError{Call: call, Failure: classify.FailureHTTPStatus, HTTPStatus: httpStatus,
@@ -111,7 +120,7 @@ func parseAnswer(body []byte, call classify.Call, httpStatus int) (answer, error
 		if !isObject(w.Solution) {
 			return answer{}, badBody(call, httpStatus, errors.New(`status "ready" without a solution object`))
 		}
-		a.Solution = w.Solution
+		a.Solution = json.RawMessage(scrub(string(w.Solution)))
 	}
 
 	switch call {
@@ -225,14 +234,13 @@ func stringValue(raw json.RawMessage) (string, error) {
 	return s, nil
 }
 
-// description reads errorDescription leniently (it never drives a decision)
-// and bounds its length.
+// description reads errorDescription leniently (it never drives a decision).
 func description(raw json.RawMessage) string {
 	s, err := stringValue(raw)
 	if err != nil {
 		return ""
 	}
-	return truncate(s, maxDescriptionBytes)
+	return s
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

@@ -15,7 +15,7 @@ func FuzzParseAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, callN uint8, status int) {
 		calls := []classify.Call{classify.CallCreateTask, classify.CallGetTaskResult, classify.CallGetBalance}
 		call := calls[int(callN)%len(calls)]
-		a, err := parseAnswer(body, call, status)
+		a, err := parseAnswer(body, call, status, nil)
 		if err != nil {
 			var ae *APIError
 			var te *TransportError

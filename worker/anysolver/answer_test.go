@@ -89,7 +89,7 @@ func TestParseAnswer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := parseAnswer([]byte(tt.body), tt.call, tt.status)
+			got, err := parseAnswer([]byte(tt.body), tt.call, tt.status, nil)
 			switch {
 			case tt.apiErr != nil:
 				var ae *APIError
@@ -113,13 +113,14 @@ func TestParseAnswer(t *testing.T) {
 	}
 }
 
-func TestParseAnswerBoundsDescription(t *testing.T) {
+func TestAPIErrorTextIsBounded(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("é", 4000)
-	_, err := parseAnswer([]byte(`{"errorId":1,"errorCode":"`+strings.Repeat("A", 1000)+`","errorDescription":"`+long+`"}`), classify.CallCreateTask, 200)
+	_, err := parseAnswer([]byte(`{"errorId":1,"errorCode":"`+strings.Repeat("A", 1000)+`","errorDescription":"`+long+`"}`), classify.CallCreateTask, 200, nil)
 	var ae *APIError
 	require.True(t, errors.As(err, &ae))
-	require.LessOrEqual(t, len(ae.ErrorDescription), maxDescriptionBytes+len("…"))
-	require.LessOrEqual(t, len(ae.ErrorCode), maxCodeBytes+len("…"))
-	require.True(t, strings.HasSuffix(ae.ErrorDescription, "é…"), "cut on a rune boundary")
+	require.Equal(t, long, ae.ErrorDescription, "kept whole, for the caller to redact before it cuts")
+	msg := err.Error()
+	require.LessOrEqual(t, len(msg), maxDescriptionBytes+maxCodeBytes+100)
+	require.True(t, strings.HasSuffix(msg, "é…"), "cut on a rune boundary")
 }

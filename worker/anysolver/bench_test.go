@@ -13,7 +13,7 @@ func BenchmarkParseAnswer(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := parseAnswer(body, classify.CallGetTaskResult, 200); err != nil {
+		if _, err := parseAnswer(body, classify.CallGetTaskResult, 200, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

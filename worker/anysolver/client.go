@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ func (c Config) validate() (*url.URL, error) {
 	if c.APIKey == "" {
 		return nil, errors.New("anysolver: Config.APIKey is required: set it (the CLI reads ANYSOLVER_API_KEY)")
 	}
+	if err := CheckAPIKey(c.APIKey); err != nil {
+		return nil, fmt.Errorf("anysolver: Config.APIKey %w", err)
+	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("anysolver: Config.BaseURL must be an http or https URL without query, such as %s, got %q",
@@ -92,6 +96,19 @@ func (c Config) validate() (*url.URL, error) {
 	return u, nil
 }
 
+// CheckAPIKey says what is wrong with a non-empty key that no AnySolver account can have: one
+// of only white space, or one with white space around it (a newline copied with it). The
+// error never quotes the key. New checks it; the CLI checks it to name its flag.
+func CheckAPIKey(key string) error {
+	switch trimmed := strings.TrimSpace(key); {
+	case trimmed == "":
+		return errors.New("is only white space: give the account's key")
+	case trimmed != key:
+		return errors.New("starts or ends with white space, which no AnySolver key has: was a space or newline copied with it?")
+	}
+	return nil
+}
+
 // String describes c with the API key redacted.
 func (c Config) String() string {
 	return fmt.Sprintf("anysolver.Config{BaseURL: %q, APIKey: %s, Timeout: %s, MaxBodyBytes: %d, MaxConnsPerHost: %d}",
@@ -106,7 +123,8 @@ func (c Config) GoString() string { return c.String() }
 type Client struct {
 	baseURL string // as configured, for display, password redacted
 	key     string
-	keyJSON []byte // the key as a JSON string, for hand-built bodies
+	keyJSON []byte         // the key as a JSON string, for hand-built bodies
+	keyText *regexp.Regexp // the key as a server may echo it: any case, escaped or not
 	timeout time.Duration
 	maxBody int64
 	http    *http.Client
@@ -131,6 +149,7 @@ func New(cfg Config) (*Client, error) {
 		baseURL: strings.TrimRight(u.Redacted(), "/"),
 		key:     cfg.APIKey,
 		keyJSON: keyJSON,
+		keyText: keyPattern(cfg.APIKey),
 		timeout: cfg.Timeout,
 		maxBody: cfg.MaxBodyBytes,
 		http: &http.Client{
@@ -190,7 +209,7 @@ func (c *Client) do(ctx context.Context, call classify.Call, payload []byte) (an
 	if err != nil {
 		return answer{}, c.failed(ctx, callCtx, call, resp.StatusCode, err)
 	}
-	a, err := parseAnswer(body, call, resp.StatusCode)
+	a, err := parseAnswer(body, call, resp.StatusCode, c.scrub)
 	if err != nil {
 		return answer{}, c.redact(err)
 	}

@@ -429,6 +429,10 @@ func TestNew(t *testing.T) {
 	}{
 		{"defaults", anysolver.Config{APIKey: "k"}, ""},
 		{"no key", anysolver.Config{}, "Config.APIKey"},
+		{"key of spaces", anysolver.Config{APIKey: "   "}, "Config.APIKey is only white space"},
+		{"key of a tab and a newline", anysolver.Config{APIKey: "\t\n"}, "Config.APIKey is only white space"},
+		{"key with a newline", anysolver.Config{APIKey: testKey + "\n"}, "Config.APIKey starts or ends with white space"},
+		{"key after a space", anysolver.Config{APIKey: " " + testKey}, "Config.APIKey starts or ends with white space"},
 		{"ftp", anysolver.Config{APIKey: "k", BaseURL: "ftp://x"}, "Config.BaseURL"},
 		{"no host", anysolver.Config{APIKey: "k", BaseURL: "http://"}, "Config.BaseURL"},
 		{"not a url", anysolver.Config{APIKey: "k", BaseURL: "::"}, "Config.BaseURL"},

@@ -20,8 +20,10 @@ var (
 // APIError is an AnySolver answer that reports an error: errorId other than
 // 0, or status "failed" on getTaskResult (whatever errorId said then).
 //
-// ErrorDescription is the server's text with the API key, if echoed, redacted;
-// decide on ErrorCode, never on the description, which varies by provider.
+// ErrorCode and ErrorDescription are the server's text, whole, with the API key, if echoed,
+// redacted in any case and escaping; whoever stores them redacts its own secrets first and bounds
+// them after (Error shows them bounded). Decide on ErrorCode, never on the description, which
+// varies by provider.
 // HTTPStatus is the HTTP status the answer came with (200 for most answers).
 // TaskFailed is true when the answer was status "failed": the remote task is over, whatever
 // the code's errorId suggests about retrying the call.
@@ -36,12 +38,13 @@ type APIError struct {
 
 // Error reads like "anysolver: createTask: ERROR_ZERO_BALANCE (errorId 1): Insufficient account balance".
 func (e *APIError) Error() string {
-	msg := fmt.Sprintf("anysolver: %s: %s (errorId %d)", e.Call, codeOrUnknown(e.ErrorCode), e.ErrorID)
+	code := truncate(codeOrUnknown(e.ErrorCode), maxCodeBytes)
+	msg := fmt.Sprintf("anysolver: %s: %s (errorId %d)", e.Call, code, e.ErrorID)
 	if e.TaskFailed {
-		msg = fmt.Sprintf("anysolver: %s: task failed: %s (errorId %d)", e.Call, codeOrUnknown(e.ErrorCode), e.ErrorID)
+		msg = fmt.Sprintf("anysolver: %s: task failed: %s (errorId %d)", e.Call, code, e.ErrorID)
 	}
 	if e.ErrorDescription != "" {
-		msg += ": " + e.ErrorDescription
+		msg += ": " + truncate(e.ErrorDescription, maxDescriptionBytes)
 	}
 	if e.HTTPStatus != 0 && (e.HTTPStatus < 200 || e.HTTPStatus > 299) {
 		msg += fmt.Sprintf(" (HTTP %d)", e.HTTPStatus)

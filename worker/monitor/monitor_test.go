@@ -328,6 +328,9 @@ func TestMonitoringReadyz(t *testing.T) {
 
 	require.Equal(t, "dial redis://admin:[redacted]@h:1 and rediss://:[redacted]@h2 x",
 		redactError("dial redis://admin:pw1@h:1 and rediss://:pw2@h2 x"))
+	require.Equal(t, "dial redis://admin:[redacted]@h:1", redactError("dial redis://admin:p@ss@h:1"),
+		"a password may hold '@': all of it goes, as enqueue.RedactText cuts it")
+	require.Equal(t, "auth [redacted] refused", redactError("auth pw refused", "pw"), "the operator's own short passwords too")
 }
 
 // post sends an unsafe request (asynqmon's pause) with basic auth when user is set.

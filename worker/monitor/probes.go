@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync/atomic"
 
@@ -75,14 +74,12 @@ func pingAndReadBreaker(ctx context.Context, rc redis.UniversalClient) (any, err
 	return state, nil
 }
 
-// urlUserinfo matches the userinfo of a URL inside free text: scheme://user:password@.
-var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)[^\s/@]*@`)
-
-// redactError cuts URL passwords and the given secrets out of an error text.
+// redactError cuts URL passwords (as enqueue.RedactText does everywhere) and the given secrets
+// out of an error text.
 func redactError(msg string, secrets ...string) string {
-	msg = urlUserinfo.ReplaceAllString(msg, "${1}"+enqueue.Redacted+"@")
+	msg = enqueue.RedactText(msg)
 	for _, s := range secrets {
-		if s != "" {
+		if s != "" { // of any length: these are the operator's own passwords, not words of a job
 			msg = strings.ReplaceAll(msg, s, enqueue.Redacted)
 		}
 	}

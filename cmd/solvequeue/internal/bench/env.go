@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -15,8 +13,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 )
 
 // apiKey is the AnySolver key every client of the bench uses with the fake.
@@ -31,10 +30,9 @@ const enqueueConcurrency = enqueue.SubmitConcurrencyDefault
 // env is what the sections share: one Redis, a way to make fresh queues, progress output.
 type env struct {
 	opts      Options
-	redisURL  string
+	redis     *rig.Redis
 	redisDesc string
-	server    *enqueuetest.RedisServer // nil on a Redis given by URL
-	rc        redis.UniversalClient    // the bench's own reads (drain checks, cleanup)
+	rc        redis.UniversalClient // the bench's own reads (drain checks, cleanup)
 	inspector *asynq.Inspector
 	runID     string
 	queues    []string // queues made on a Redis given by URL, deleted by reset
@@ -45,46 +43,31 @@ type env struct {
 
 func newEnv(ctx context.Context, o Options) (*env, error) {
 	e := &env{opts: o, runID: time.Now().UTC().Format("150405")}
-	if o.RedisURL == "" {
-		s, err := enqueuetest.StartRedisServer(ctx, enqueuetest.RedisOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("start a redis-server for the bench: %w (or give one with --redis / REDIS_URL)", err)
-		}
-		e.server, e.redisURL = s, s.URL()
-	} else {
-		e.redisURL = o.RedisURL
-	}
-	rc, err := enqueue.OpenRedis(ctx, e.redisURL, 16)
+	r, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL, PoolSize: 16})
 	if err != nil {
-		e.close()
-		return nil, err
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	e.rc = rc
-	e.inspector = asynq.NewInspectorFromRedisClient(rc)
+	e.redis, e.rc = r, r.Client
+	e.inspector = asynq.NewInspectorFromRedisClient(e.rc)
 	version := "?"
-	if info, err := rc.Info(ctx, "server").Result(); err == nil {
+	if info, err := e.rc.Info(ctx, "server").Result(); err == nil {
 		for _, line := range strings.Split(info, "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
 				version = v
 			}
 		}
 	}
-	if e.server != nil {
-		e.redisDesc = fmt.Sprintf("its own redis-server %s on %s (no persistence)", version, e.server.Addr)
+	if r.Server != nil {
+		e.redisDesc = fmt.Sprintf("its own redis-server %s on %s (no persistence)", version, r.Server.Addr)
 	} else {
-		e.redisDesc = fmt.Sprintf("Redis %s at %s", version, enqueue.RedactURL(e.redisURL))
+		e.redisDesc = fmt.Sprintf("Redis %s at %s", version, enqueue.RedactURL(r.URL))
 	}
 	return e, nil
 }
 
 func (e *env) close() {
-	if e.rc != nil {
-		_ = e.rc.Close()
-	}
-	if e.server != nil {
-		if err := e.server.Stop(); err != nil {
-			e.logf("bench: stopping redis-server: %v", err)
-		}
+	if err := e.redis.Close(); err != nil {
+		e.logf("bench: closing Redis: %v", err)
 	}
 }
 
@@ -106,7 +89,7 @@ func (e *env) queue(name string) string {
 // reset clears what the last section left: FLUSHDB on the bench's own server; on a Redis
 // given by URL, the bench's queues and their dead letters only.
 func (e *env) reset(ctx context.Context) error {
-	if e.server != nil {
+	if e.redis.Own() {
 		return e.rc.FlushDB(ctx).Err()
 	}
 	e.mu.Lock()
@@ -134,12 +117,12 @@ func (e *env) reset(ctx context.Context) error {
 
 // asynqOpt is the Redis connection a plain asynq user would build from the URL.
 func (e *env) asynqOpt() (asynq.RedisConnOpt, error) {
-	return asynq.ParseRedisURI(e.redisURL)
+	return asynq.ParseRedisURI(e.redis.URL)
 }
 
 // openRedis opens a client for a section's producer or worker, as the CLI would.
 func (e *env) openRedis(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
-	return enqueue.OpenRedis(ctx, e.redisURL, poolSize)
+	return e.redis.Open(ctx, poolSize)
 }
 
 // queueCounts returns how many tasks of queue are not yet done: pending, active, scheduled
@@ -191,17 +174,6 @@ func (e *env) waitDrained(ctx context.Context, queue string, every time.Duration
 	}
 }
 
-// serveFake serves h on a free loopback port and returns its base URL and a stop function.
-func serveFake(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("listen for the fake AnySolver: %w", err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
 // slogError is the level of a logger that says only what went wrong.
 const slogError = slog.LevelError
 
@@ -211,7 +183,7 @@ func (e *env) quietLogger() *slog.Logger { return e.logger(slog.LevelWarn) }
 
 // logger logs at level and above to the progress output.
 func (e *env) logger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{e}, &slog.HandlerOptions{Level: level}))
+	return clilog.New(lockedWriter{e}, clilog.Text, level)
 }
 
 type lockedWriter struct{ e *env }

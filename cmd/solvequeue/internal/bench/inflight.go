@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -32,18 +33,16 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 	r.Context.InflightRSS = "peak RSS (VmHWM) of a child `solvequeue worker` process: default settings, --concurrency " +
 		strconv.Itoa(sz.inflightConcurrency) + ", info-level JSON logs to a pipe"
 	solve := sz.inflightSolve
-	fake := anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: func(anysolvertest.Task) anysolvertest.Behavior {
+	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: func(anysolvertest.Task) anysolvertest.Behavior {
 		return anysolvertest.Behavior{SolveTime: solve}
 	}})
-	fakeURL, stopFake, err := serveFake(fake)
 	if err != nil {
 		return err
 	}
-	defer stopFake()
 	defer fake.Close()
 	q := e.queue("inflight")
 
-	child, err := startWorkerProcess(ctx, e, q, fakeURL, sz.inflightConcurrency)
+	child, err := startWorkerProcess(ctx, e, q, fake.URL, sz.inflightConcurrency)
 	if err != nil {
 		return err
 	}
@@ -139,7 +138,7 @@ func startWorkerProcess(ctx context.Context, e *env, queue, fakeURL string, conc
 		}
 		envv = append(envv, kv)
 	}
-	cmd.Env = append(envv, "REDIS_URL="+e.redisURL, "ANYSOLVER_URL="+fakeURL, "ANYSOLVER_API_KEY="+apiKey)
+	cmd.Env = append(envv, "REDIS_URL="+e.redis.URL, "ANYSOLVER_URL="+fakeURL, "ANYSOLVER_API_KEY="+apiKey)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -55,12 +56,12 @@ func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
 	if err != nil {
 		return err
 	}
-	defer adaptive.close()
+	defer adaptive.Close()
 	fixedRig, err := newPollRig(ctx, e, "fixed", worker.PollConfig{Fixed: true, Interval: fixed}, median, pollMeasureSeed)
 	if err != nil {
 		return err
 	}
-	defer fixedRig.close()
+	defer fixedRig.Close()
 
 	// At the quick run's tenth of the time scale, every task of a cold worker is ready at its
 	// first poll (the cold first poll is at PollFirstDefault, 5 s, unscaled), which says only
@@ -72,7 +73,7 @@ func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
 		}
 		e.logf("bench: [polling] adaptive warm-up: %d jobs in %s", sz.pollWarmup, time.Since(began).Round(100*time.Millisecond))
 	}
-	adaptive.fake.SetScript(logNormalScript(median, pollMeasureSeed))
+	adaptive.Fake.SetScript(logNormalScript(median, pollMeasureSeed))
 
 	var (
 		wg       sync.WaitGroup
@@ -80,11 +81,11 @@ func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
 		errs     [2]error
 		measured = time.Now()
 	)
-	for i, rig := range []*pollRig{adaptive, fixedRig} {
+	for i, pr := range []*pollRig{adaptive, fixedRig} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = rig.run(ctx, "measure", sz.pollJobs)
+			results[i], errs[i] = pr.run(ctx, "measure", sz.pollJobs)
 		}()
 	}
 	wg.Wait()
@@ -118,20 +119,20 @@ func logNormalScript(median time.Duration, seed int64) func(anysolvertest.Task) 
 
 // pollRig is a pipeline with its own fake and queue.
 type pollRig struct {
-	*pipeline
+	*rig.Pipeline
 	e       *env
 	name, q string
 }
 
 func newPollRig(ctx context.Context, e *env, name string, poll worker.PollConfig, median time.Duration, seed int64) (*pollRig, error) {
-	rig := &pollRig{e: e, name: name, q: e.queue("poll-" + name)}
-	p, err := startPipeline(ctx, e, logNormalScript(median, seed), worker.Config{Queues: map[string]int{rig.q: 1},
+	pr := &pollRig{e: e, name: name, q: e.queue("poll-" + name)}
+	p, err := startPipeline(ctx, e, logNormalScript(median, seed), worker.Config{Queues: map[string]int{pr.q: 1},
 		Poll: poll, Observer: worker.NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
 		return nil, err
 	}
-	rig.pipeline = p
-	return rig, nil
+	pr.Pipeline = p
+	return pr, nil
 }
 
 type pollResult struct {
@@ -140,9 +141,9 @@ type pollResult struct {
 }
 
 // run submits n jobs, waits for all of them and measures polls and added latency.
-func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, error) {
-	jobs := makeJobs(rig.q, fmt.Sprintf("bench-poll-%s-%s-", rig.name, batch), n)
-	results, err := rig.producer.SubmitMany(ctx, jobs, enqueueConcurrency, nil)
+func (pr *pollRig) run(ctx context.Context, batch string, n int) (pollResult, error) {
+	jobs := makeJobs(pr.q, fmt.Sprintf("bench-poll-%s-%s-", pr.name, batch), n)
+	results, err := pr.Producer.SubmitMany(ctx, jobs, enqueueConcurrency, nil)
 	if err != nil {
 		return pollResult{}, err
 	}
@@ -154,10 +155,10 @@ func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, e
 		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
 	began, logged := time.Now(), time.Now()
-	if _, err := rig.e.waitDrained(ctx, rig.q, 200*time.Millisecond, pollLimit, func(left int64) {
+	if _, err := pr.e.waitDrained(ctx, pr.q, 200*time.Millisecond, pollLimit, func(left int64) {
 		if time.Since(logged) >= 15*time.Second {
 			logged = time.Now()
-			rig.e.logf("bench: [polling] %s %s: %d of %d jobs not done after %s", rig.name, batch, left, n, time.Since(began).Round(time.Second))
+			pr.e.logf("bench: [polling] %s %s: %d of %d jobs not done after %s", pr.name, batch, left, n, time.Since(began).Round(time.Second))
 		}
 	}); err != nil {
 		return pollResult{}, err
@@ -168,7 +169,7 @@ func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, e
 		latencies []time.Duration
 		problems  []string
 	)
-	err = rig.producer.WaitMany(ctx, refs, 32, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
+	err = pr.Producer.WaitMany(ctx, refs, 32, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil && out.State != enqueue.StateSolved {
@@ -179,7 +180,7 @@ func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, e
 			return
 		}
 		polls += out.Polls
-		ready, ok := rig.readyAt(out.Solution)
+		ready, ok := pr.readyAt(out.Solution)
 		if !ok {
 			problems = append(problems, ref.ID+": the fake does not know its task")
 			return
@@ -190,7 +191,7 @@ func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, e
 		return pollResult{}, err
 	}
 	if len(problems) > 0 {
-		return pollResult{}, fmt.Errorf("%s %s: %d jobs not measured, e.g. %s", rig.name, batch, len(problems), problems[0])
+		return pollResult{}, fmt.Errorf("%s %s: %d jobs not measured, e.g. %s", pr.name, batch, len(problems), problems[0])
 	}
 	slices.Sort(latencies)
 	var sum time.Duration
@@ -207,7 +208,7 @@ func (rig *pollRig) run(ctx context.Context, batch string, n int) (pollResult, e
 }
 
 // readyAt finds when the fake had the solution ready: the fake's token names its task.
-func (rig *pollRig) readyAt(solution json.RawMessage) (time.Time, bool) {
+func (pr *pollRig) readyAt(solution json.RawMessage) (time.Time, bool) {
 	var sol struct {
 		Token string `json:"token"`
 	}
@@ -218,7 +219,7 @@ func (rig *pollRig) readyAt(solution json.RawMessage) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	return rig.fake.ReadyAt(id)
+	return pr.Fake.ReadyAt(id)
 }
 
 // quantile is the q-quantile of sorted (nearest rank).

@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -89,8 +89,9 @@ func runSpend(ctx context.Context, e *env, sz sizes, r *Report) error {
 	return nil
 }
 
-func mixFake() *anysolvertest.Server {
-	return anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: anysolvertest.DirectiveScript(readyAtOnce)})
+// mixFake is the fake of the mix: every job scripted through its websiteKey.
+func mixFake() anysolvertest.Options {
+	return anysolvertest.Options{Balance: 1e9, Script: anysolvertest.DirectiveScript(readyAtOnce)}
 }
 
 // spendOurs runs the mix through a solvequeue worker and returns createTask calls per job.
@@ -99,42 +100,19 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 	if err != nil {
 		return 0, err
 	}
-	fake := mixFake()
-	url, stop, err := serveFake(fake)
-	if err != nil {
-		return 0, err
-	}
-	defer stop()
 	q := e.queue("mix")
-	rc, err := e.openRedis(ctx, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
-	as, err := anysolver.New(anysolver.Config{BaseURL: url, APIKey: apiKey})
-	if err != nil {
-		return 0, err
-	}
-	defer as.CloseIdleConnections()
 	// Dead jobs are logged as warnings by design; here they are the point, not news.
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Policy: policy, Queues: map[string]int{q: 1},
-		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: e.logger(slogError)})
+	p, err := startPipeline(ctx, e, mixFake().Script, worker.Config{Policy: policy, Queues: map[string]int{q: 1},
+		Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy), Logger: e.logger(slogError)})
 	if err != nil {
 		return 0, err
 	}
-	if err := w.Start(ctx); err != nil {
-		return 0, err
-	}
-	defer func() { _ = w.Shutdown(context.Background()) }()
-	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
-	if err != nil {
-		return 0, err
-	}
+	defer p.Close()
 	jobs := make([]enqueue.Job, sz.mixJobs)
 	for i := range jobs {
 		jobs[i] = job(q, mixKey(i))
 	}
-	results, err := producer.SubmitMany(ctx, jobs, 0, nil)
+	results, err := p.Producer.SubmitMany(ctx, jobs, 0, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -151,7 +129,7 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 	}
 	states := map[enqueue.State]int{}
 	var mu sync.Mutex
-	if err := producer.WaitMany(ctx, refs, 32, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
+	if err := p.Producer.WaitMany(ctx, refs, 32, func(_ enqueue.JobRef, out enqueue.Outcome, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -165,7 +143,7 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 	for _, s := range []enqueue.State{enqueue.StateSolved, enqueue.StateFailed, enqueue.StateDead} {
 		r.Context.Details["mix_jobs_"+string(s)] = float64(states[s])
 	}
-	creates := float64(fake.Stats().Creates) / float64(sz.mixJobs)
+	creates := float64(p.Fake.Stats().Creates) / float64(sz.mixJobs)
 	e.logf("bench: [spend] our policy: %d jobs ended in %s (%d solved, %d failed, %d dead): %.3f createTask per job",
 		sz.mixJobs, time.Since(began).Round(100*time.Millisecond), states[enqueue.StateSolved], states[enqueue.StateFailed],
 		states[enqueue.StateDead], creates)
@@ -175,12 +153,11 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 // spendRetryAll runs the mix through the naive handler on a plain asynq server, every error
 // retried (asynq's MaxRetry default of 25), and returns createTask calls per job.
 func spendRetryAll(ctx context.Context, e *env, sz sizes) (float64, error) {
-	fake := mixFake()
-	url, stop, err := serveFake(fake)
+	fake, err := rig.StartFake(mixFake())
 	if err != nil {
 		return 0, err
 	}
-	defer stop()
+	defer fake.Close()
 	opt, err := e.asynqOpt()
 	if err != nil {
 		return 0, err
@@ -205,7 +182,7 @@ func spendRetryAll(ctx context.Context, e *env, sz sizes) (float64, error) {
 		DelayedTaskCheckInterval: sz.mixBackoff[1] / 2, TaskCheckInterval: sz.mixBackoff[1] / 2,
 		Logger: asynqLogger{e}, LogLevel: asynq.WarnLevel})
 	began := time.Now()
-	if err := srv.Start(&naiveSolver{baseURL: url, key: apiKey}); err != nil {
+	if err := srv.Start(&naiveSolver{baseURL: fake.URL, key: apiKey}); err != nil {
 		return 0, err
 	}
 	_, err = e.waitDrained(ctx, q, 100*time.Millisecond, spendLimit, nil)

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -40,11 +41,11 @@ func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
 	r.Context.Sizes["throughput_concurrency"] = sz.throughputConcurrency
 	r.Context.Sizes["throughput_rounds"] = throughputRounds
 	r.Context.Sizes["e2e_warmup_jobs"] = sz.e2eWarmup
-	rig, err := newE2ERig(ctx, e, sz)
+	er, err := newE2ERig(ctx, e, sz)
 	if err != nil {
 		return fmt.Errorf("e2e: %w", err)
 	}
-	defer rig.close()
+	defer er.Close()
 	var floor, naive, e2e float64
 	for round := 1; round <= throughputRounds; round++ {
 		f, err := runPlainAsynq(ctx, e, sz, "floor", round, func(string) asynq.Handler {
@@ -59,7 +60,7 @@ func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
 		if err != nil {
 			return fmt.Errorf("naive: %w", err)
 		}
-		x, err := rig.run(ctx, round)
+		x, err := er.run(ctx, round)
 		if err != nil {
 			return fmt.Errorf("e2e: %w", err)
 		}
@@ -68,7 +69,7 @@ func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
 		}
 		floor, naive, e2e = max(floor, f), max(naive, n), max(e2e, x)
 	}
-	st := rig.fake.Stats()
+	st := er.Fake.Stats()
 	r.Context.Details["e2e_polls_per_job"] = round(float64(st.GetTaskResult-sz.e2eWarmup)/float64(throughputRounds*sz.throughputJobs), 3)
 	r.FloorJobsPerS, r.NaiveJobsPerS, r.E2EJobsPerS = ptr(round0(floor)), ptr(round0(naive)), ptr(round0(e2e))
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("throughput: %d jobs ready at the first poll, concurrency %d, each run on a fresh queue; "+
@@ -90,12 +91,11 @@ func runPlainAsynq(ctx context.Context, e *env, sz sizes, name string, round int
 }
 
 func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (float64, error) {
-	fake := anysolvertest.New(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
-	fakeURL, stop, err := serveFake(fake)
+	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
 	if err != nil {
 		return 0, err
 	}
-	defer stop()
+	defer fake.Close()
 	opt, err := e.asynqOpt()
 	if err != nil {
 		return 0, err
@@ -115,7 +115,7 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 		return 0, fmt.Errorf("enqueue: %w", err)
 	}
 	var first atomic.Int64
-	h := handler(fakeURL)
+	h := handler(fake.URL)
 	cpu := e.startCPU(ctx)
 	srv := asynq.NewServer(opt, asynq.Config{Concurrency: sz.throughputConcurrency, Queues: map[string]int{q: 1},
 		Logger: asynqLogger{e}, LogLevel: asynq.WarnLevel})
@@ -153,57 +153,57 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 // run the queue is emptied of finished tasks and paused while the measured jobs go in; the
 // clock starts at the first createTask after the unpause.
 type e2eRig struct {
-	*pipeline
+	*rig.Pipeline
 	e   *env
 	sz  sizes
 	q   string
 	obs *timingObserver
 }
 
-func newE2ERig(ctx context.Context, e *env, sz sizes) (rig *e2eRig, err error) {
-	labeled(ctx, "e2e", func(ctx context.Context) { rig, err = startE2ERig(ctx, e, sz) })
-	return rig, err
+func newE2ERig(ctx context.Context, e *env, sz sizes) (er *e2eRig, err error) {
+	labeled(ctx, "e2e", func(ctx context.Context) { er, err = startE2ERig(ctx, e, sz) })
+	return er, err
 }
 
 func startE2ERig(ctx context.Context, e *env, sz sizes) (*e2eRig, error) {
-	rig := &e2eRig{e: e, sz: sz, q: e.queue("e2e")}
-	rig.obs = &timingObserver{Observer: worker.NewMetrics(prometheus.NewRegistry())}
-	p, err := startPipeline(ctx, e, readyAtOnce, worker.Config{Queues: map[string]int{rig.q: 1},
-		Concurrency: sz.throughputConcurrency, Observer: rig.obs})
+	er := &e2eRig{e: e, sz: sz, q: e.queue("e2e")}
+	er.obs = &timingObserver{Observer: worker.NewMetrics(prometheus.NewRegistry())}
+	p, err := startPipeline(ctx, e, readyAtOnce, worker.Config{Queues: map[string]int{er.q: 1},
+		Concurrency: sz.throughputConcurrency, Observer: er.obs})
 	if err != nil {
 		return nil, err
 	}
-	rig.pipeline = p
+	er.Pipeline = p
 	began := time.Now()
-	if err := submitAll(ctx, rig.producer, makeJobs(rig.q, "bench-e2e-warm-", sz.e2eWarmup)); err != nil {
-		rig.close()
+	if err := submitAll(ctx, er.Producer, makeJobs(er.q, "bench-e2e-warm-", sz.e2eWarmup)); err != nil {
+		_ = er.Close()
 		return nil, err
 	}
-	if _, err := e.waitDrained(ctx, rig.q, 20*time.Millisecond, throughputRound, nil); err != nil {
-		rig.close()
+	if _, err := e.waitDrained(ctx, er.q, 20*time.Millisecond, throughputRound, nil); err != nil {
+		_ = er.Close()
 		return nil, err
 	}
 	e.logf("bench: [throughput] e2e warm-up: %d jobs in %s", sz.e2eWarmup, time.Since(began).Round(time.Millisecond))
-	return rig, nil
+	return er, nil
 }
 
-func (rig *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
-	labeled(ctx, "e2e", func(ctx context.Context) { rate, err = rig.measure(ctx, round) })
+func (er *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
+	labeled(ctx, "e2e", func(ctx context.Context) { rate, err = er.measure(ctx, round) })
 	return rate, err
 }
 
-func (rig *e2eRig) measure(ctx context.Context, round int) (float64, error) {
-	e, q, n := rig.e, rig.q, rig.sz.throughputJobs
+func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
+	e, q, n := er.e, er.q, er.sz.throughputJobs
 	if _, err := e.inspector.DeleteAllCompletedTasks(q); err != nil {
 		return 0, err
 	}
 	if err := e.inspector.PauseQueue(q); err != nil {
 		return 0, err
 	}
-	if err := submitAll(ctx, rig.producer, makeJobs(q, fmt.Sprintf("bench-e2e-%d-", round), n)); err != nil {
+	if err := submitAll(ctx, er.Producer, makeJobs(q, fmt.Sprintf("bench-e2e-%d-", round), n)); err != nil {
 		return 0, err
 	}
-	rig.obs.arm()
+	er.obs.arm()
 	cpu := e.startCPU(ctx)
 	if err := e.inspector.UnpauseQueue(q); err != nil {
 		return 0, err
@@ -212,7 +212,7 @@ func (rig *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	first, solved := rig.obs.disarm()
+	first, solved := er.obs.disarm()
 	if solved != n {
 		return 0, fmt.Errorf("%d jobs solved, want %d", solved, n)
 	}

@@ -1,7 +1,7 @@
 // Package soak runs solvequeue for a long time under a steady, mixed load with faults from the
 // fake AnySolver, and samples what must stay flat: the process's memory, goroutines and open
 // connections, and Redis's memory. It owns the load, the fault mix, the sampling and the
-// verdict; the worker, the producer and the fake are the real ones, wired here.
+// verdict; the worker, the producer and the fake are the real ones, wired by package rig.
 package soak
 
 import (
@@ -11,20 +11,16 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -160,41 +156,30 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Options: o, Duration: o.Duration.String(), Interval: o.Interval.String(), Rate: o.Rate, Concurrency: o.Concurrency}
-	rc, where, closeRedis, err := openRedis(ctx, o.RedisURL)
+	red, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("soak: %w", err)
 	}
-	defer closeRedis()
-	r.Redis = where
-
-	fake := anysolvertest.New(anysolvertest.Options{Script: faultMix(1), Balance: 1e9})
-	fakeURL, stopFake, err := serveLoopback(fake)
-	if err != nil {
-		return nil, err
-	}
-	defer stopFake()
-	defer fake.Close()
-	client, err := anysolver.New(anysolver.Config{BaseURL: fakeURL, APIKey: "soak-key"})
-	if err != nil {
-		return nil, err
-	}
-	defer client.CloseIdleConnections()
+	defer red.Close()
+	r.Redis = red.Where
 
 	counts := &counter{}
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Queues: map[string]int{Queue: 1},
-		Concurrency: o.Concurrency, ShutdownTimeout: 5 * time.Second, Observer: counts,
-		Logger: slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	p, err := rig.New(ctx, red, rig.Options{
+		Fake:   anysolvertest.Options{Script: faultMix(1), Balance: 1e9},
+		APIKey: "soak-key",
+		Worker: worker.Config{Queues: map[string]int{Queue: 1}, Concurrency: o.Concurrency,
+			ShutdownTimeout: 5 * time.Second, Observer: counts,
+			Logger: clilog.New(o.Log, clilog.Text, slog.LevelWarn)},
+		Producer: enqueue.Config{Retention: Retention},
+	})
 	if err != nil {
 		return nil, err
 	}
-	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc, Retention: Retention})
-	if err != nil {
-		return nil, err
-	}
+	defer p.Close()
 
 	start := time.Now()
 	sample := func(phase string) Sample {
-		s := measure(ctx, rc)
+		s := measure(ctx, red.Client)
 		s.At, s.Phase = time.Since(start).Round(time.Second), phase
 		s.AtSeconds = s.At.Seconds()
 		s.Submitted, s.Ended = counts.submitted.Load(), counts.ended()
@@ -203,20 +188,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return s
 	}
 	fmt.Fprintf(o.Progress, "soak: %s at %g jobs/s on %s, sampling every %s; AnySolver fails %s every %s\n",
-		o.Duration, o.Rate, where, o.Interval, BlipFor, BlipEvery)
+		o.Duration, o.Rate, red.Where, o.Interval, BlipFor, BlipEvery)
 	writeSampleHeader(o.Progress)
 	sample("start")
 
-	if err := w.Start(ctx); err != nil {
+	if err := p.Start(ctx); err != nil {
 		return nil, err
 	}
-	defer func() { _ = w.Shutdown(context.Background()) }()
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); submit(loadCtx, producer, o.Rate, counts) }()
-	go func() { defer wg.Done(); r.Totals.Blips = blips(loadCtx, fake) }()
+	go func() { defer wg.Done(); submit(loadCtx, p.Producer, o.Rate, counts) }()
+	go func() { defer wg.Done(); r.Totals.Blips = blips(loadCtx, p.Fake.Server) }()
 
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
@@ -371,6 +355,7 @@ func blips(ctx context.Context, fake *anysolvertest.Server) int {
 
 // counter is the worker's Observer for the soak: it counts outcomes and createTask calls.
 type counter struct {
+	worker.NopObserver
 	submitted, solved, failed, dead, creates atomic.Int64
 }
 
@@ -387,9 +372,6 @@ func (c *counter) JobEnded(e worker.JobEnd) {
 	}
 	c.creates.Add(int64(e.CreateTasks))
 }
-func (c *counter) AttemptRescheduled(string, string)    {}
-func (c *counter) Called(string, string, time.Duration) {}
-func (c *counter) BreakerChanged(bool, string)          {}
 
 func (c *counter) totals(blips int) Totals {
 	t := Totals{Submitted: c.submitted.Load(), Solved: c.solved.Load(), Failed: c.failed.Load(), Dead: c.dead.Load(),
@@ -399,36 +381,4 @@ func (c *counter) totals(blips int) Totals {
 		t.CreatesPerJob = float64(t.CreateTasks) / float64(ended)
 	}
 	return t
-}
-
-// openRedis connects to url, or starts a redis-server of its own when url is "".
-func openRedis(ctx context.Context, url string) (redis.UniversalClient, string, func(), error) {
-	if url != "" {
-		rc, err := enqueue.OpenRedis(ctx, url, 0)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return rc, "Redis at " + enqueue.RedactURL(url), func() { rc.Close() }, nil
-	}
-	srv, err := enqueuetest.StartRedisServer(ctx, enqueuetest.RedisOptions{})
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("soak: %w (or give a Redis with --redis / REDIS_URL)", err)
-	}
-	rc, err := enqueue.OpenRedis(ctx, srv.URL(), 0)
-	if err != nil {
-		_ = srv.Stop()
-		return nil, "", nil, err
-	}
-	return rc, "its own redis-server on " + srv.Addr, func() { rc.Close(); _ = srv.Stop() }, nil
-}
-
-// serveLoopback serves h on a free 127.0.0.1 port.
-func serveLoopback(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

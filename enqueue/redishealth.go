@@ -1,11 +1,10 @@
-package worker
+package enqueue
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +23,8 @@ const (
 // command; jobs wait in Redis (or in their handler) meanwhile.
 //
 // A worker runs one and quiets asynq's own Redis errors while Redis is down; `solvequeue batch`
-// runs one while it waits for outcomes.
+// runs one while it waits for outcomes. It lives on the producer side so that a producer can
+// use it without importing the worker.
 type RedisHealth struct {
 	p     RedisHealthParams
 	nudge chan struct{}
@@ -139,22 +139,9 @@ func (h *RedisHealth) set(err error) {
 			msg = fmt.Sprintf("no answer to PING within %s", h.p.Timeout)
 		}
 		h.p.Logger.Error("redis unreachable: retrying until it answers; queued jobs and outcomes wait in Redis",
-			"err", msg, "retry_every", h.p.Interval.String())
+			"err", msg, "retry_every", h.p.Interval)
 	case err == nil && h.down:
 		h.down = false
-		h.p.Logger.Info("redis reachable again", "down_for", now.Sub(h.downSince).Round(100*time.Millisecond).String())
+		h.p.Logger.Info("redis reachable again", "down_for", now.Sub(h.downSince).Round(100*time.Millisecond))
 	}
-}
-
-// redisTrouble reports whether a log line is about Redis not answering: what go-redis and
-// asynq say when a connection is refused, reset, times out or finds Redis still loading.
-func redisTrouble(msg string) bool {
-	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "EOF",
-		"LOADING", "connection pool timeout", "use of closed network connection", "no route to host",
-		"network is unreachable", "context deadline exceeded", "context canceled", "redis: client is closed"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,8 @@
-// Package enqueuetest starts throwaway redis-server processes for tests, the demo
-// and the bench, each on its own free port and data directory. It owns nothing of
-// solvequeue's queues: it only gives them a real Redis to run against.
-package enqueuetest
+// Package redisserver starts throwaway redis-server processes for the bench, the soak and
+// tests, each on its own free port and data directory. It owns nothing of solvequeue's
+// queues: it only gives them a real Redis to run against. It does not import testing, so the
+// binary may link it; enqueuetest wraps it for tests (skip or fail when it is missing).
+package redisserver
 
 import (
 	"bytes"
@@ -23,8 +24,8 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
-// ErrNoRedisServer means the redis-server binary is not installed.
-var ErrNoRedisServer = errors.New("redis-server not found: install redis-server (apt-get install redis-server)")
+// ErrNotInstalled means the redis-server binary is not installed.
+var ErrNotInstalled = errors.New("redis-server not found: install redis-server (apt-get install redis-server)")
 
 const (
 	// readyTimeout bounds the wait for a started server to answer PING.
@@ -37,9 +38,9 @@ const (
 	logTail = 2048
 )
 
-// RedisOptions configures a RedisServer. The zero value is a server without
+// Options configures a Server. The zero value is a server without
 // persistence on a free port in a new temporary directory.
-type RedisOptions struct {
+type Options struct {
 	AppendOnly  bool     // turn the append-only file on; off by default, and RDB snapshots are always off
 	AppendFsync string   // with AppendOnly: "always" or "everysec" (the default)
 	Port        int      // 0 picks a free port
@@ -48,9 +49,9 @@ type RedisOptions struct {
 	Binary      string   // the server binary; "" looks up redis-server on PATH
 }
 
-// RedisServer is a redis-server child process on 127.0.0.1 with its own data directory.
+// Server is a redis-server child process on 127.0.0.1 with its own data directory.
 // Its methods are safe for concurrent use.
-type RedisServer struct {
+type Server struct {
 	Addr string // "127.0.0.1:port"
 	Dir  string // the data directory, which also holds the server's log
 
@@ -64,28 +65,20 @@ type RedisServer struct {
 	stopped bool
 }
 
-// StartRedisServer starts redis-server and waits, at most 10 s or until ctx ends,
-// until it answers PING. Without redis-server it returns an error wrapping
-// ErrNoRedisServer. A server that does not come up is killed, and the error
-// quotes the end of its log.
-func StartRedisServer(ctx context.Context, opts RedisOptions) (*RedisServer, error) {
-	bin := opts.Binary
-	if bin == "" {
-		bin = "redis-server"
+// Start starts redis-server and waits, at most 10 s or until ctx ends, until it
+// answers PING. Options are checked first, so a wrong one is reported whether or not
+// redis-server is installed. Without redis-server it returns an error wrapping
+// ErrNotInstalled. A server that does not come up is killed, and the error quotes the
+// end of its log.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	path, err := exec.LookPath(bin)
+	path, err := LookPath(opts.Binary)
 	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrNoRedisServer, err)
+		return nil, err
 	}
-	switch opts.AppendFsync {
-	case "", "always", "everysec":
-	default:
-		return nil, fmt.Errorf("start redis-server: AppendFsync must be \"always\" or \"everysec\", got %q", opts.AppendFsync)
-	}
-	if opts.Port < 0 || opts.Port > 65535 {
-		return nil, fmt.Errorf("start redis-server: Port must be between 0 and 65535, got %d", opts.Port)
-	}
-	s := &RedisServer{bin: path, Dir: opts.Dir}
+	s := &Server{bin: path, Dir: opts.Dir}
 	if s.Dir == "" {
 		if s.Dir, err = os.MkdirTemp("", "solvequeue-redis-"); err != nil {
 			return nil, fmt.Errorf("start redis-server: %w", err)
@@ -115,8 +108,34 @@ func StartRedisServer(ctx context.Context, opts RedisOptions) (*RedisServer, err
 	}
 }
 
+// check says what is wrong with opts, without looking for the binary.
+func (opts Options) check() error {
+	switch opts.AppendFsync {
+	case "", "always", "everysec":
+	default:
+		return fmt.Errorf("AppendFsync must be \"always\" or \"everysec\", got %q", opts.AppendFsync)
+	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return fmt.Errorf("Port must be between 0 and 65535, got %d", opts.Port)
+	}
+	return nil
+}
+
+// LookPath returns the path of the server binary bin ("" for redis-server on PATH), or an
+// error wrapping ErrNotInstalled.
+func LookPath(bin string) (string, error) {
+	if bin == "" {
+		bin = "redis-server"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("%w (%v)", ErrNotInstalled, err)
+	}
+	return path, nil
+}
+
 // serverArgs returns redis-server's arguments, the port excepted.
-func serverArgs(dir string, opts RedisOptions) []string {
+func serverArgs(dir string, opts Options) []string {
 	args := []string{
 		"--bind", "127.0.0.1",
 		"--protected-mode", "no",
@@ -147,7 +166,7 @@ func freePort() (int, error) {
 }
 
 // start runs the process on s.port and waits for PING.
-func (s *RedisServer) start(ctx context.Context) error {
+func (s *Server) start(ctx context.Context) error {
 	logf, err := os.OpenFile(filepath.Join(s.Dir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -251,11 +270,11 @@ func newClient(addr string) *redis.Client {
 }
 
 // URL returns the server's address as a Redis URL, "redis://127.0.0.1:port".
-func (s *RedisServer) URL() string { return "redis://" + s.Addr }
+func (s *Server) URL() string { return "redis://" + s.Addr }
 
 // Stop ends the server for good: SIGTERM, up to 10 s of grace, then SIGKILL. It
-// removes the data directory if StartRedisServer made it. Calling Stop again is a no-op.
-func (s *RedisServer) Stop() error {
+// removes the data directory if Start made it. Calling Stop again is a no-op.
+func (s *Server) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -268,7 +287,7 @@ func (s *RedisServer) Stop() error {
 }
 
 // Kill ends the process with SIGKILL, as a crash would, keeping its data for Restart.
-func (s *RedisServer) Kill() error {
+func (s *Server) Kill() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil || isDone(s.exited) {
@@ -285,7 +304,7 @@ func (s *RedisServer) Kill() error {
 // the same port and data directory and waits for PING. What survives depends
 // on the persistence chosen: with AppendOnly, every acknowledged write with
 // AppendFsync "always", and all but about the last second with "everysec".
-func (s *RedisServer) Restart(ctx context.Context) error {
+func (s *Server) Restart(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -300,7 +319,7 @@ func (s *RedisServer) Restart(ctx context.Context) error {
 }
 
 // terminate sends SIGTERM and waits, then SIGKILL. s.mu must be held.
-func (s *RedisServer) terminate() error {
+func (s *Server) terminate() error {
 	if s.cmd == nil || isDone(s.exited) {
 		return nil
 	}
@@ -326,14 +345,14 @@ func isDone(c <-chan struct{}) bool {
 	}
 }
 
-func (s *RedisServer) removeDir() {
+func (s *Server) removeDir() {
 	if s.ownDir {
 		_ = os.RemoveAll(s.Dir)
 	}
 }
 
 // readLog returns the end of the server's log.
-func (s *RedisServer) readLog() []byte {
+func (s *Server) readLog() []byte {
 	f, err := os.Open(filepath.Join(s.Dir, logName))
 	if err != nil {
 		return nil

@@ -1,10 +1,8 @@
 package worker
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,40 +13,13 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 )
 
-func TestRedisHealthSaysOnceEachWay(t *testing.T) {
-	t.Parallel()
-	r := enqueuetest.Redis(t, enqueuetest.RedisOptions{AppendOnly: true, AppendFsync: "always"})
-	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { rc.Close() })
-	logs := &enqueuetest.LogBuffer{}
-	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: debugLogger(logs), Interval: 50 * time.Millisecond})
-	h.Start(context.Background())
-	t.Cleanup(h.Shutdown)
-
-	require.NoError(t, r.Kill())
-	require.Eventually(t, h.Down, 20*time.Second, 20*time.Millisecond)
-	// Every one who meets the outage may check; it is still said once.
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() { defer wg.Done(); require.False(t, h.Check(context.Background())) }()
-	}
-	wg.Wait()
-	require.NoError(t, r.Restart(context.Background()))
-	require.Eventually(t, func() bool { return !h.Down() }, 20*time.Second, 20*time.Millisecond)
-	require.True(t, h.Check(context.Background()))
-	require.Equal(t, 1, logs.Count(`"msg":"redis unreachable`))
-	require.Equal(t, 1, logs.Count(`"msg":"redis reachable again"`))
-}
-
 func TestAsynqLoggerQuietWhileRedisIsDown(t *testing.T) {
 	t.Parallel()
 	logs := &enqueuetest.LogBuffer{}
 	// Nothing listens on port 1: every PING fails at once.
 	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rc.Close() })
-	h := NewRedisHealth(RedisHealthParams{Redis: rc, Logger: debugLogger(logs)})
+	h := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: debugLogger(logs)})
 	l := newAsynqLogger(debugLogger(logs), h)
 	for i := range 100 {
 		l.Warn(fmt.Sprintf(`Could not move task id=job-%d type="anysolver:solve" from "asynq:{default}:active": dial tcp 127.0.0.1:1: connect: connection refused; Will retry syncing`, i))

@@ -1,20 +1,22 @@
-package enqueuetest
+package redisserver_test
 
 import (
 	"context"
 	"fmt"
 	"net"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
 
-func client(t *testing.T, s *RedisServer) *redis.Client {
+func client(t *testing.T, s *redisserver.Server) *redis.Client {
 	t.Helper()
 	opts, err := redis.ParseURL(s.URL())
 	require.NoError(t, err)
@@ -37,10 +39,10 @@ func requireDown(t *testing.T, addr string) {
 func TestRedisStartAndPing(t *testing.T) {
 	t.Parallel()
 
-	s := Redis(t)
+	s := enqueuetest.Redis(t)
 	require.True(t, strings.HasPrefix(s.Addr, "127.0.0.1:"), s.Addr)
 	require.Equal(t, "redis://"+s.Addr, s.URL())
-	require.FileExists(t, filepath.Join(s.Dir, logName))
+	require.FileExists(t, filepath.Join(s.Dir, redisserver.LogName))
 
 	ctx := t.Context()
 	c := client(t, s)
@@ -60,19 +62,19 @@ func TestRedisRestart(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		opts     RedisOptions
+		opts     redisserver.Options
 		crash    bool
 		survives bool
 	}{
-		{"append-only, killed", RedisOptions{AppendOnly: true, AppendFsync: "always"}, true, true},
-		{"append-only, stopped", RedisOptions{AppendOnly: true}, false, true},
-		{"no persistence, killed", RedisOptions{}, true, false},
-		{"no persistence, stopped", RedisOptions{}, false, false},
+		{"append-only, killed", redisserver.Options{AppendOnly: true, AppendFsync: "always"}, true, true},
+		{"append-only, stopped", redisserver.Options{AppendOnly: true}, false, true},
+		{"no persistence, killed", redisserver.Options{}, true, false},
+		{"no persistence, stopped", redisserver.Options{}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := Redis(t, tt.opts)
+			s := enqueuetest.Redis(t, tt.opts)
 			addr := s.Addr
 			ctx := t.Context()
 			c := client(t, s)
@@ -98,7 +100,7 @@ func TestRedisRestart(t *testing.T) {
 func TestRedisKill(t *testing.T) {
 	t.Parallel()
 
-	s := Redis(t)
+	s := enqueuetest.Redis(t)
 	require.NoError(t, client(t, s).Ping(t.Context()).Err())
 	require.NoError(t, s.Kill())
 	require.NoError(t, s.Kill(), "idempotent")
@@ -108,8 +110,9 @@ func TestRedisKill(t *testing.T) {
 
 func TestStartRedisServerOwnsTempDir(t *testing.T) {
 	t.Parallel()
+	enqueuetest.NeedRedisServer(t)
 
-	s, err := StartRedisServer(t.Context(), RedisOptions{})
+	s, err := redisserver.Start(t.Context(), redisserver.Options{})
 	require.NoError(t, err)
 	require.DirExists(t, s.Dir)
 	require.NoError(t, client(t, s).Ping(t.Context()).Err())
@@ -122,93 +125,47 @@ func TestStartRedisServerOwnsTempDir(t *testing.T) {
 func TestStartRedisServerFixedPort(t *testing.T) {
 	t.Parallel()
 
-	port, err := freePort()
+	port, err := redisserver.FreePort()
 	require.NoError(t, err)
-	s := Redis(t, RedisOptions{Port: port})
+	s := enqueuetest.Redis(t, redisserver.Options{Port: port})
 	require.Equal(t, fmt.Sprintf("127.0.0.1:%d", port), s.Addr)
 
 	// A second server on the same port cannot start; the error quotes its log.
-	_, err = StartRedisServer(t.Context(), RedisOptions{Port: port, Dir: t.TempDir()})
+	_, err = redisserver.Start(t.Context(), redisserver.Options{Port: port, Dir: t.TempDir()})
 	require.ErrorContains(t, err, "Address already in use")
 }
 
 func TestStartRedisServerErrors(t *testing.T) {
 	t.Parallel()
 
+	const missing = "/nonexistent/redis-server"
 	tests := []struct {
-		name string
-		opts RedisOptions
-		want string
+		name        string
+		opts        redisserver.Options
+		want        string
+		needsServer bool // the error is redis-server's own
 	}{
-		{"missing binary", RedisOptions{Binary: "/nonexistent/redis-server"}, "install redis-server (apt-get install redis-server)"},
-		{"bad fsync", RedisOptions{AppendFsync: "sometimes"}, `AppendFsync must be "always" or "everysec", got "sometimes"`},
-		{"bad port", RedisOptions{Port: 70000}, "Port must be between 0 and 65535"},
-		{"bad argument", RedisOptions{Dir: t.TempDir(), Args: []string{"--no-such-directive", "1"}}, "its log ends:"},
+		{"missing binary", redisserver.Options{Binary: missing}, "install redis-server (apt-get install redis-server)", false},
+		{"bad fsync", redisserver.Options{AppendFsync: "sometimes"}, `AppendFsync must be "always" or "everysec", got "sometimes"`, false},
+		{"bad port", redisserver.Options{Port: 70000}, "Port must be between 0 and 65535", false},
+		// Options are checked before the binary is looked for: the wrong option is what is said.
+		{"bad fsync, no binary", redisserver.Options{AppendFsync: "sometimes", Binary: missing}, `AppendFsync must be "always"`, false},
+		{"bad port, no binary", redisserver.Options{Port: -1, Binary: missing}, "Port must be between 0 and 65535", false},
+		{"bad argument", redisserver.Options{Dir: t.TempDir(), Args: []string{"--no-such-directive", "1"}}, "its log ends:", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.needsServer {
+				enqueuetest.NeedRedisServer(t)
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 			defer cancel()
-			s, err := StartRedisServer(ctx, tt.opts)
+			s, err := redisserver.Start(ctx, tt.opts)
 			require.Nil(t, s)
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
-	_, err := StartRedisServer(t.Context(), RedisOptions{Binary: "/nonexistent/redis-server"})
-	require.ErrorIs(t, err, ErrNoRedisServer)
-}
-
-func TestFailOnMissing(t *testing.T) {
-	t.Parallel()
-
-	for ci, want := range map[string]bool{"true": true, "TRUE": true, "1": true, "": false, "false": false, "0": false, "yes": false} {
-		require.Equal(t, want, failOnMissing(ci), "CI=%q", ci)
-	}
-}
-
-// recordingTB stands in for a test, recording how it ended.
-type recordingTB struct {
-	testing.TB
-	ended   string // "skip" or "fatal"
-	message string
-}
-
-func (r *recordingTB) Helper() {}
-
-func (r *recordingTB) Skipf(format string, args ...any) {
-	r.ended, r.message = "skip", fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func (r *recordingTB) Fatalf(format string, args ...any) {
-	r.ended, r.message = "fatal", fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func TestRedisWithoutServer(t *testing.T) {
-	t.Parallel()
-
-	tests := []struct {
-		ci   string
-		want string
-	}{
-		{"", "skip"},
-		{"false", "skip"},
-		{"true", "fatal"},
-	}
-	for _, tt := range tests {
-		t.Run("CI="+tt.ci, func(t *testing.T) {
-			t.Parallel()
-			rec := &recordingTB{TB: t}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				startForTest(rec, func(string) string { return tt.ci }, RedisOptions{Binary: "/nonexistent/redis-server"})
-			}()
-			<-done
-			require.Equal(t, tt.want, rec.ended)
-			require.Contains(t, rec.message, "apt-get install redis-server")
-		})
-	}
+	_, err := redisserver.Start(t.Context(), redisserver.Options{Binary: missing})
+	require.ErrorIs(t, err, redisserver.ErrNotInstalled)
 }

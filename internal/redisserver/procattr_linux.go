@@ -1,6 +1,6 @@
 //go:build linux
 
-package enqueuetest
+package redisserver
 
 import "syscall"
 

@@ -1,0 +1,78 @@
+package classify_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/classify"
+)
+
+func TestParseQueues(t *testing.T) {
+	t.Parallel()
+	src := `
+queues:
+  scrapers:
+    budget: {window: 24h, maxCost: 20.00, maxCreateTasks: 5000, estimatedCost: 0.002}
+    providers: [CapSolver, CapMonster]
+  counted:
+    budget:
+      window: 10s
+      maxCreateTasks: 3
+  routed:
+    providers: [CapSolver]
+`
+	p, err := classify.Parse("q.yaml", []byte(src))
+	require.NoError(t, err)
+	require.Equal(t, classify.QueuePolicy{
+		Budget:    &classify.Budget{Window: 24 * time.Hour, MaxCost: 20, MaxCreateTasks: 5000, EstimatedCost: 0.002},
+		Providers: []string{"CapSolver", "CapMonster"},
+	}, p.Queue("scrapers"))
+	require.Equal(t, &classify.Budget{Window: 10 * time.Second, MaxCreateTasks: 3}, p.Queue("counted").Budget)
+	require.Nil(t, p.Queue("routed").Budget)
+	require.Equal(t, classify.QueuePolicy{}, p.Queue("elsewhere"))
+	require.Len(t, p.Queues(), 3)
+	require.Equal(t, classify.QueuePolicy{}, classify.Default().Queue("scrapers"))
+}
+
+func TestParseQueuesBad(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, src, want string }{
+		{"window too short", "queues:\n  q:\n    budget: {window: 5s, maxCreateTasks: 1}\n", "line 3: queues.q.budget.window must be between 10s and 744h0m0s, got 5s"},
+		{"window too long", "queues:\n  q:\n    budget: {window: 800h, maxCost: 1}\n", "line 3: queues.q.budget.window must be between"},
+		{"no window", "queues:\n  q:\n    budget: {maxCost: 1}\n", "line 3: queues.q.budget: missing window"},
+		{"no limit", "queues:\n  q:\n    budget:\n      window: 1h\n", "line 3: queues.q.budget: set maxCost, maxCreateTasks or both"},
+		{"negative cost", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCost: -1\n", "line 5: queues.q.budget.maxCost must be above 0"},
+		{"zero cost", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCost: 0\n", "line 5: queues.q.budget.maxCost must be above 0"},
+		{"text cost", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCost: lots\n", `line 5: queues.q.budget.maxCost: want an amount such as 20.00, got "lots"`},
+		{"zero count", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCreateTasks: 0\n", "line 5: queues.q.budget.maxCreateTasks must be between 1 and"},
+		{"fractional count", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCreateTasks: 2.5\n", "line 5: queues.q.budget.maxCreateTasks: want a whole number"},
+		{"unknown budget key", "queues:\n  q:\n    budget:\n      window: 1h\n      maxSpend: 3\n", `line 5: queues.q.budget: unknown key "maxSpend"`},
+		{"unknown queue key", "queues:\n  q:\n    limit: 3\n", `line 3: queues.q: unknown key "limit" (want budget or providers)`},
+		{"bad queue name", "queues:\n  \"a b\":\n    providers: [X]\n", `line 2: queues: queue name "a b"`},
+		{"providers not a list", "queues:\n  q:\n    providers: CapSolver\n", "line 3: queues.q.providers: want a list of provider names"},
+		{"provider twice", "queues:\n  q:\n    providers: [CapSolver, capsolver]\n", `line 3: queues.q.providers: provider "capsolver" is listed twice`},
+		{"empty provider", "queues:\n  q:\n    providers: [\"\"]\n", "line 3: queues.q.providers: want a provider name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := classify.Parse("bad.yaml", []byte(tt.src))
+			require.Nil(t, p)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestProviderScoped(t *testing.T) {
+	t.Parallel()
+	for _, code := range []string{"NO_PROVIDERS_AVAILABLE", "PROVIDER_UNREACHABLE", "PROVIDER_TASK_NOT_SUPPORTED",
+		"PROVIDER_RATE_LIMITED", "PROVIDER_GLOBAL_LIMIT_REACHED", "PROVIDER_RESPONSE_MALFORMED", "PROVIDER_BALANCE_ERROR",
+		"UNKNOWN_PROVIDER_ERROR", " provider_unreachable "} {
+		require.True(t, classify.ProviderScoped(code), code)
+	}
+	for _, code := range []string{"DOMAIN_BANNED", "ERROR_ZERO_BALANCE", "SERVICE_UNAVAILABLE", "PROVIDER_BALANCE_NOT_SUPPORTED", ""} {
+		require.False(t, classify.ProviderScoped(code), code)
+	}
+}

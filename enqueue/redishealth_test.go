@@ -1,0 +1,46 @@
+package enqueue_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+)
+
+func TestRedisHealthSaysOnceEachWay(t *testing.T) {
+	t.Parallel()
+	r := enqueuetest.Redis(t, enqueuetest.RedisOptions{AppendOnly: true, AppendFsync: "always"})
+	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	logs := &enqueuetest.LogBuffer{}
+	h := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: debugLogger(logs), Interval: 50 * time.Millisecond})
+	h.Start(context.Background())
+	t.Cleanup(h.Shutdown)
+
+	require.NoError(t, r.Kill())
+	require.Eventually(t, h.Down, 20*time.Second, 20*time.Millisecond)
+	// Every one who meets the outage may check; it is still said once.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); require.False(t, h.Check(context.Background())) }()
+	}
+	wg.Wait()
+	require.NoError(t, r.Restart(context.Background()))
+	require.Eventually(t, func() bool { return !h.Down() }, 20*time.Second, 20*time.Millisecond)
+	require.True(t, h.Check(context.Background()))
+	require.Equal(t, 1, logs.Count(`"msg":"redis unreachable`))
+	require.Equal(t, 1, logs.Count(`"msg":"redis reachable again"`))
+}
+
+// debugLogger logs JSON at debug level into logs.
+func debugLogger(logs *enqueuetest.LogBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

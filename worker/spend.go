@@ -1,0 +1,167 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
+)
+
+// The spend caps, as the handler meets them: before a createTask on a queue with a budget the
+// handler reserves it on the shared ledger (enqueue/budget), at the task type's average cost as
+// this worker has seen it (or the budget's estimatedCost before any), and settles it with the cost
+// AnySolver reports once the remote task is over. A spent budget holds the job (decide's
+// endedBudgetSpent: not paid, not failed, its retry budget untouched) and pauses its queue; the
+// budget watcher resumes the queue once its window has room.
+
+// reserve takes the attempt's createTask from its queue's budget. spent is true when the budget
+// refused it: the queue is then paused (unless somebody paused it already) and retryIn says when
+// the window frees room.
+func (h *handler) reserve(ctx context.Context, a *attempt) (spent bool, retryIn time.Duration, err error) {
+	b := h.policy.Queue(a.queue).Budget
+	if b == nil {
+		return false, 0, nil
+	}
+	est := h.costs.estimate(a.payload.TaskType(), b.EstimatedCost)
+	r, ok, retryIn, err := h.budgets.Reserve(ctx, a.queue, *b, est)
+	if err != nil {
+		return false, 0, err
+	}
+	if !ok {
+		if paused, err := h.budgets.Pause(ctx, a.queue); err == nil && paused {
+			h.log.Warn("budget spent: queue paused until its window frees room; waiting jobs are kept",
+				"queue", a.queue, "budget", b.String(), "room_in", retryIn.Round(time.Second))
+		}
+		return true, retryIn, nil
+	}
+	a.rec.Budget = &r
+	return false, 0, nil
+}
+
+// settle replaces the attempt's reservation with the cost AnySolver reported (0 for a createTask
+// that created nothing, or a task that ended without a cost) and forgets it. A failed settle
+// leaves the reservation at its estimate: the budget errs on the side of spending less.
+func (h *handler) settle(ctx context.Context, a *attempt, cost float64) {
+	r := a.rec.Budget
+	if r == nil {
+		return
+	}
+	a.rec.Budget = nil
+	if cost > 0 {
+		h.costs.observe(a.payload.TaskType(), cost)
+	}
+	h.observer.Spent(a.queue, cost)
+	if err := h.budgets.Settle(context.WithoutCancel(ctx), a.queue, *r, cost); err != nil {
+		h.log.Warn("could not settle a createTask's cost on its queue's budget; it stays at its estimate",
+			"job_id", a.id, "queue", a.queue, "err", err)
+	}
+}
+
+// costBook is the average cost per task type this worker has seen, for reservations.
+type costBook struct {
+	mu  sync.Mutex
+	avg map[string]float64
+}
+
+// costWeight is how much one new cost moves the average (an exponential moving average).
+const costWeight = 0.1
+
+func (c *costBook) observe(taskType string, cost float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.avg == nil {
+		c.avg = map[string]float64{}
+	}
+	if old, ok := c.avg[taskType]; ok {
+		c.avg[taskType] = old + costWeight*(cost-old)
+	} else if len(c.avg) < 1024 { // task types are a handful; odd input never grows the map far
+		c.avg[taskType] = cost
+	}
+}
+
+func (c *costBook) estimate(taskType string, fallback float64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.avg[taskType]; ok {
+		return v
+	}
+	return fallback
+}
+
+// BudgetCheckIntervalDefault is how often the budget watcher looks at the queues with a budget.
+const BudgetCheckIntervalDefault = time.Second
+
+type budgetWatcherParams struct {
+	ledger   *budget.Ledger
+	policy   *classify.Policy
+	queues   []string
+	costs    *costBook
+	interval time.Duration
+	observer Observer
+	log      *slog.Logger
+}
+
+// budgetWatcher resumes the queues a spent budget paused once their window frees room, and reports
+// every budget's spend to the metrics.
+type budgetWatcher struct {
+	budgetWatcherParams
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+func newBudgetWatcher(p budgetWatcherParams) *budgetWatcher {
+	return &budgetWatcher{budgetWatcherParams: p, stop: make(chan struct{})}
+}
+
+// start runs the watcher until shutdown; a worker serving no queue with a budget runs none.
+func (w *budgetWatcher) start(ctx context.Context) {
+	var queues []string
+	for _, q := range w.queues {
+		if w.policy.Queue(q).Budget != nil {
+			queues = append(queues, q)
+		}
+	}
+	if len(queues) == 0 {
+		return
+	}
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		t := time.NewTicker(w.interval)
+		defer t.Stop()
+		for {
+			for _, q := range queues {
+				w.check(ctx, q)
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (w *budgetWatcher) check(ctx context.Context, queue string) {
+	b := w.policy.Queue(queue).Budget
+	resumed, err := w.ledger.ResumeIfRoom(ctx, queue, *b, w.costs.estimate("", b.EstimatedCost))
+	if err != nil {
+		return // Redis trouble: the health watcher says so once
+	}
+	if resumed {
+		w.log.Info("budget has room again: queue resumed", "queue", queue)
+	}
+	if u, err := w.ledger.Read(ctx, queue, *b); err == nil {
+		w.observer.BudgetRead(u)
+	}
+}
+
+func (w *budgetWatcher) shutdown() {
+	close(w.stop)
+	w.done.Wait()
+}
