@@ -33,16 +33,17 @@ type RedisHealth struct {
 
 	// turn lets one PING run at a time, so that answers are recorded in the order they came.
 	// conn and stopped belong to the holder of turn.
-	turn    chan struct{}
-	conn    *redis.Conn // a connection of its own, when Redis is a *redis.Client; nil until needed
-	stopped bool        // Shutdown gave conn back: later checks use the shared pool
+	turn     chan struct{}
+	conn     *redis.Conn // a connection of its own, when Redis is a *redis.Client; nil until needed
+	answered bool        // a PING on conn was answered: a failure on it is news, not the pool's
+	stopped  bool        // Shutdown gave conn back: later checks use the shared pool
 
 	mu        sync.Mutex
 	down      bool
 	downSince time.Time
 	pinging   bool   // a PING is in flight
 	ended     uint64 // PINGs ended with news about Redis
-	answered  bool   // whether the last of them was answered
+	lastOK    bool   // whether the last of them was answered
 }
 
 // RedisHealthParams configure a RedisHealth.
@@ -130,7 +131,8 @@ func (h *RedisHealth) Down() bool {
 // another. The PINGs use a connection of their own, kept while Redis answers, so that once
 // Redis is back no late failure of the shared pool (a dial begun during the outage, or go-redis
 // failing new dials at once with its last dial error until its next probe) reads as a new
-// outage; a failure while Redis is taken for up is confirmed on a fresh connection first.
+// outage: while Redis is taken for up, a failure on a connection that never answered is
+// confirmed on a fresh one first, while a failure on the kept connection is news at once.
 func (h *RedisHealth) Check(ctx context.Context) bool {
 	h.mu.Lock()
 	asked := h.ended
@@ -147,15 +149,15 @@ func (h *RedisHealth) Check(ctx context.Context) bool {
 	h.mu.Lock()
 	if h.ended > asked {
 		defer h.mu.Unlock()
-		return h.answered
+		return h.lastOK
 	}
 	h.pinging = true
 	wasDown := h.down
 	h.mu.Unlock()
 
-	gone, err := h.ping(ctx)
-	if !gone && err != nil && !wasDown {
-		gone, err = h.ping(ctx) // on a fresh connection: ping dropped the one that failed
+	gone, trusted, err := h.ping(ctx)
+	if !gone && err != nil && !wasDown && !trusted {
+		gone, _, err = h.ping(ctx) // on a fresh connection: ping dropped the one that failed
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -164,22 +166,25 @@ func (h *RedisHealth) Check(ctx context.Context) bool {
 		return !h.down // the caller is going away: no news about Redis
 	}
 	h.ended++
-	h.answered = err == nil
+	h.lastOK = err == nil
 	h.set(err)
 	return err == nil
 }
 
 // ping sends one PING, bounded by Timeout, on the watcher's own connection when it can have
 // one; a connection that fails is dropped. gone reports that the caller's ctx ended first, so
-// the error says nothing about Redis. The caller holds turn.
-func (h *RedisHealth) ping(ctx context.Context) (gone bool, err error) {
+// the error says nothing about Redis; trusted, that the PING went over a connection that had
+// answered before, so a failure is Redis's, not the pool's. The caller holds turn.
+func (h *RedisHealth) ping(ctx context.Context) (gone, trusted bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, h.p.Timeout)
 	defer cancel()
 	if c, ok := h.p.Redis.(*redis.Client); ok && h.conn == nil && !h.stopped {
-		h.conn = c.Conn()
+		h.conn, h.answered = c.Conn(), false
 	}
 	if h.conn != nil {
+		trusted = h.answered
 		err = h.conn.Ping(ctx).Err()
+		h.answered = err == nil
 		if err != nil {
 			_ = h.conn.Close()
 			h.conn = nil
@@ -187,7 +192,7 @@ func (h *RedisHealth) ping(ctx context.Context) (gone bool, err error) {
 	} else {
 		err = h.p.Redis.Ping(ctx).Err()
 	}
-	return err != nil && ctx.Err() != nil && context.Cause(ctx) != context.DeadlineExceeded, err
+	return err != nil && ctx.Err() != nil && context.Cause(ctx) != context.DeadlineExceeded, trusted, err
 }
 
 // CheckSoon asks the running watcher for a check now instead of at its next tick.
