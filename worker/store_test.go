@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/alicebob/miniredis/v2/server"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -55,10 +57,16 @@ func TestKeepSavingRecordsOnceRedisAnswers(t *testing.T) {
 	t.Parallel()
 	mr, st := newTestStore(t)
 	h := &handler{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	mr.SetError("LOADING Redis is loading the dataset in memory")
+	// Redis refuses every command, counting them, until the background saves met a refusal.
+	var refused atomic.Int64
+	mr.Server().SetPreHook(func(c *server.Peer, cmd string, args ...string) bool {
+		refused.Add(1)
+		c.WriteError("LOADING Redis is loading the dataset in memory")
+		return true
+	})
 	rec := enqueue.Record{State: enqueue.StateActive, Remote: &enqueue.Remote{TaskID: json.RawMessage(`"abc"`), CreatedAt: time.Now()}, CreateTasks: 1}
 	stop := h.keepSaving("default", "job-1", rec)
-	time.Sleep(200 * time.Millisecond)
+	require.Eventually(t, func() bool { return refused.Load() > 0 }, time.Minute, 5*time.Millisecond, "the first save never reached Redis")
 	mr.SetError("")
 	ctx := context.Background()
 	require.Eventually(t, func() bool {
