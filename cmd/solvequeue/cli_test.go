@@ -41,7 +41,7 @@ type cliResult struct {
 // cliRun runs the CLI with args, the environment vars (nothing else is inherited) and stdin.
 func cliRun(t *testing.T, vars map[string]string, stdin string, args ...string) cliResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
@@ -316,7 +316,9 @@ func TestCLIBatchResumable(t *testing.T) {
 		})})
 	t.Cleanup(srv.Close)
 	t.Cleanup(fake.Close)
-	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test", Timeout: 2 * time.Second})
+	// The client's default Timeout: a shorter one turns a slow answer on a busy machine into a
+	// retry, and a second createTask the counts below would take for paying twice.
+	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test"})
 	require.NoError(t, err)
 	policy, err := classify.Parse("fast.yaml", []byte("retry:\n  baseDelay: 100ms\n  maxDelay: 200ms\n"))
 	require.NoError(t, err)
