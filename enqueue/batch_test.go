@@ -339,6 +339,19 @@ func TestPayloadIsJSON(t *testing.T) {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(info.Payload, &m))
 	require.ElementsMatch(t, []string{"v", "task", "provider", "settings", "maxRetries", "submittedAt"}, keys(m))
+
+	// A gateway job carries its key's name, its taskId and its callback; the task is untouched.
+	_, err = c.Submit(context.Background(), enqueue.Job{ID: "gw-shape", KeyName: "alpha", GatewayTaskID: 77,
+		CallbackURL: "https://hooks.example/cb", Task: website("TurnstileToken")})
+	require.NoError(t, err)
+	info, err = c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "gw-shape")
+	require.NoError(t, err)
+	p, err := enqueue.DecodePayload(info.Payload)
+	require.NoError(t, err)
+	require.Equal(t, "alpha", p.KeyName)
+	require.Equal(t, int64(77), p.GatewayTaskID)
+	require.Equal(t, "https://hooks.example/cb", p.CallbackURL)
+	require.Equal(t, website("TurnstileToken"), p.Task, "the key's name never enters the task sent to AnySolver")
 }
 
 func keys(m map[string]any) []string {

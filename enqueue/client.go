@@ -146,7 +146,8 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 		return nil, Submitted{}, err
 	}
 	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
-		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC()}
+		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC(),
+		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}
 	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
 		sum := sha256.Sum256([]byte(body))
 		key := BlobKeyPrefix + hex.EncodeToString(sum[:])
