@@ -92,6 +92,12 @@ func NewClient(cfg Config) (*Client, error) {
 // Close releases the Client; the Redis connection given in Config stays open.
 func (c *Client) Close() error { return nil }
 
+// Redis returns the Redis connection the Client was given.
+func (c *Client) Redis() redis.UniversalClient { return c.rc }
+
+// Retention returns how long a finished job's outcome stays readable.
+func (c *Client) Retention() time.Duration { return c.cfg.Retention }
+
 // Inspector returns the asynq inspector the Client reads with.
 func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
 
