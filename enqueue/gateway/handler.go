@@ -58,6 +58,9 @@ type Config struct {
 	// outlast the Client's retention: the job it names has to still exist. Defaults to the
 	// Client's retention.
 	IdempotencyTTL time.Duration
+	// CallbackAllowPrivate accepts callbackUrls written as loopback, private or link-local
+	// addresses (see ForbiddenCallbackAddr). Defaults to false.
+	CallbackAllowPrivate bool
 	// Metrics counts requests. Defaults to nil: nothing counted.
 	Metrics *Metrics
 	// Logger receives errors (Redis trouble), with key names and never keys. Defaults to slog.Default().
@@ -267,6 +270,11 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 	}
 	if err := job.Validate(); err != nil {
 		return Answer{}, validationAnswer(err, task)
+	}
+	if job.CallbackURL != "" && !h.cfg.CallbackAllowPrivate {
+		if aerr := checkCallbackTarget(job.CallbackURL); aerr != nil {
+			return Answer{}, aerr
+		}
 	}
 	var idem, bodySum string
 	if raw := r.Header.Get(IdempotencyHeader); raw != "" {

@@ -64,10 +64,16 @@ func setup(t *testing.T, keys *gateway.Keys) *testBundle {
 	b.handler, err = gateway.NewHandler(gateway.Config{Client: client, Keys: keys, Metrics: b.metrics,
 		Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	hs := httptest.NewServer(b.handler)
-	t.Cleanup(hs.Close)
-	b.url = hs.URL
+	b.url = startHTTP(t, b.handler)
 	return b
+}
+
+// startHTTP serves h on a loopback port for the test and returns its URL.
+func startHTTP(t *testing.T, h http.Handler) string {
+	t.Helper()
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	return hs.URL
 }
 
 func mustKeys(t testing.TB) *gateway.Keys {
@@ -412,6 +418,14 @@ func TestBadInput(t *testing.T) {
 			gateway.CodeInvalidTaskData, "settings must be an object"},
 		{"callbackUrl not a URL", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "callbackUrl": "hooks.example"},
 			gateway.CodeInvalidTaskData, "callbackUrl"},
+		{"callbackUrl to loopback", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "callbackUrl": "http://127.0.0.1:8080/cb"},
+			gateway.CodeInvalidTaskData, "public addresses only"},
+		{"callbackUrl to the cloud's metadata", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "callbackUrl": "http://169.254.169.254/latest"},
+			gateway.CodeInvalidTaskData, "public addresses only"},
+		{"callbackUrl to a private v6", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "callbackUrl": "http://[fd00::1]/cb"},
+			gateway.CodeInvalidTaskData, "public addresses only"},
+		{"callbackUrl to localhost", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "callbackUrl": "https://LOCALHOST./cb"},
+			gateway.CodeInvalidTaskData, "this machine"},
 		{"getTaskResult without taskId", "getTaskResult", map[string]any{"clientKey": alphaKey}, gateway.CodeInvalidTaskData, "taskId is required"},
 		{"taskId an object", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": map[string]int{}}, gateway.CodeInvalidTaskData, "taskId must be a number"},
 		{"taskId negative", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": -5}, gateway.CodeTaskNotFound, "not a task of this key"},
