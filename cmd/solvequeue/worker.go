@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -34,6 +35,8 @@ type workerOptions struct {
 	ShutdownTimeout time.Duration
 	FixedPoll       time.Duration
 	NoBreaker       bool
+	GatewayAddr     string
+	gateway         gatewayOptions
 }
 
 func (o *workerOptions) register(cmd *cobra.Command) {
@@ -54,6 +57,8 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", worker.ShutdownTimeoutDefault, "on SIGTERM, how long running jobs may finish before they are handed back (paid tasks are resumed, not re-paid)")
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
+	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
+	o.gateway.register(cmd)
 }
 
 // Validate checks the options and names what is wrong.
@@ -70,7 +75,7 @@ func (o *workerOptions) Validate() error {
 	if _, err := parseQueues(o.Queues); err != nil {
 		return err
 	}
-	return nil
+	return o.gateway.Validate()
 }
 
 func newWorkerCmd(env *Env) *cobra.Command {
@@ -157,6 +162,14 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	}
 	if err := w.Start(ctx); err != nil {
 		return err
+	}
+	if o.GatewayAddr != "" {
+		_, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, reg, log)
+		if err != nil {
+			_ = w.Shutdown(context.WithoutCancel(ctx))
+			return err
+		}
+		defer func() { _ = stopGateway(context.WithoutCancel(ctx)) }()
 	}
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs get the shutdown timeout", "shutdown_timeout", o.ShutdownTimeout)
