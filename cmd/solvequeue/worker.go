@@ -36,6 +36,7 @@ type workerOptions struct {
 	FixedPoll       time.Duration
 	NoBreaker       bool
 	GatewayAddr     string
+	CallbackSecret  string
 	gateway         gatewayOptions
 }
 
@@ -58,6 +59,7 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
 	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
+	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
 	o.gateway.register(cmd)
 }
 
@@ -146,6 +148,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
+		CallbackSecret: o.CallbackSecret, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
 		Observer: metrics, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
@@ -159,6 +162,9 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		}
 		defer func() { _ = stop(context.Background()) }()
 		log.Info("serving the web UI and metrics", "url", "http://"+addr+"/monitoring/", "metrics", "http://"+addr+"/metrics")
+	}
+	if o.CallbackSecret == "" {
+		log.Info("no --callback-secret: jobs' callbacks are delivered unsigned")
 	}
 	if err := w.Start(ctx); err != nil {
 		return err
