@@ -21,6 +21,8 @@ type gatewayOptions struct {
 	Keys                 string
 	MaxBody              int64
 	CallbackAllowPrivate bool
+
+	keys *gateway.Keys // read by check
 }
 
 func (o *gatewayOptions) register(cmd *cobra.Command) {
@@ -30,24 +32,28 @@ func (o *gatewayOptions) register(cmd *cobra.Command) {
 	f.BoolVar(&o.CallbackAllowPrivate, "callback-allow-private", false, "let callbacks go to loopback, private and link-local addresses (refused by default: server-side request forgery)")
 }
 
-// Validate checks the options and names what is wrong.
-func (o *gatewayOptions) Validate() error {
+// check reads the keys file and refuses a gateway on addr that would start open to the network,
+// before anything else starts.
+func (o *gatewayOptions) check(addr string) error {
 	if o.MaxBody < 1024 {
 		return usageError("--max-body must be at least 1024 bytes, got %d", o.MaxBody)
+	}
+	if o.Keys != "" {
+		k, err := gateway.LoadKeys(o.Keys)
+		if err != nil {
+			return usageError("--keys: %v", err)
+		}
+		o.keys = k
+	} else if !gateway.IsLoopback(addr) {
+		return usageError("%v: %s is reachable from other hosts and any clientKey would be accepted: "+
+			"give --keys FILE (see the README's gateway section), or listen on 127.0.0.1", gateway.ErrKeysRequired, addr)
 	}
 	return nil
 }
 
-// serve starts the gateway on addr with a client of cfg, its metrics in reg.
+// serve starts the gateway on addr (checked by check) with a client of cfg, its metrics in reg.
 func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
-	var keys *gateway.Keys
-	if o.Keys != "" {
-		k, err := gateway.LoadKeys(o.Keys)
-		if err != nil {
-			return "", nil, usageError("--keys: %v", err)
-		}
-		keys = k
-	}
+	keys := o.keys
 	client, err := enqueue.NewClient(cfg)
 	if err != nil {
 		return "", nil, err
@@ -55,9 +61,6 @@ func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Con
 	h, err := gateway.NewHandler(gateway.Config{Client: client, Keys: keys, MaxBody: o.MaxBody,
 		CallbackAllowPrivate: o.CallbackAllowPrivate, Metrics: gateway.NewMetrics(reg), Logger: log.With("component", "gateway")})
 	if err != nil {
-		return "", nil, usageError("%v", err)
-	}
-	if err := gateway.CheckAddr(addr, h); err != nil {
 		return "", nil, usageError("%v", err)
 	}
 	got, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: addr, Logger: log})
@@ -91,7 +94,7 @@ func (o *gatewayCmdOptions) Validate() error {
 	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
 		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the metrics are not open to the network", o.HTTPAddr)
 	}
-	return o.gw.Validate()
+	return o.gw.check(o.Addr)
 }
 
 func newGatewayCmd(env *Env) *cobra.Command {

@@ -77,7 +77,10 @@ func (o *workerOptions) Validate() error {
 	if _, err := parseQueues(o.Queues); err != nil {
 		return err
 	}
-	return o.gateway.Validate()
+	if o.GatewayAddr != "" {
+		return o.gateway.check(o.GatewayAddr)
+	}
+	return nil
 }
 
 func newWorkerCmd(env *Env) *cobra.Command {
