@@ -361,3 +361,36 @@ func keys(m map[string]any) []string {
 	}
 	return out
 }
+
+// TestSubmitShared: many goroutines submitting at once through the shared pipeline each get
+// their own answer, a conflict included, and every job is in Redis when its call returns.
+func TestSubmitShared(t *testing.T) {
+	t.Parallel()
+	c, _, _ := miniClient(t)
+	ctx := context.Background()
+	_, err := c.SubmitShared(ctx, enqueue.Job{Task: map[string]any{"type": "ImageToTextTask"}})
+	var verr *enqueue.ValidationError
+	require.ErrorAs(t, err, &verr, "validated like SubmitJob")
+
+	var wg sync.WaitGroup
+	subs := make([]enqueue.Submitted, 40)
+	errs := make([]error, len(subs))
+	for i := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			subs[i], errs[i] = c.SubmitShared(ctx, recaptchaJob(fmt.Sprintf("shared-%d", i%20)))
+		}()
+	}
+	wg.Wait()
+	existing := 0
+	for i, s := range subs {
+		require.NoError(t, errs[i])
+		if s.Existing {
+			existing++
+		}
+		_, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, s.ID)
+		require.NoError(t, err, "job %s is in Redis when SubmitShared returns", s.ID)
+	}
+	require.Equal(t, 20, existing, "each ID was created once")
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
 	"github.com/solvequeue/solvequeue/enqueue"
@@ -23,12 +24,6 @@ import (
 // Defaults for Config.
 const (
 	MaxBodyDefault = 2 << 20
-	// TaskTTLDefault is how long a taskId stays mapped to its job: longer than any job lives
-	// and is then retained, so the job's own retention decides when TASK_NOT_FOUND starts.
-	TaskTTLDefault = 7 * 24 * time.Hour
-	// PendingGraceDefault is how long a taskId whose job is not in Redis yet reads as
-	// "processing": a replayed Idempotency-Key can answer before the first request's submit lands.
-	PendingGraceDefault = time.Minute
 	// RequestTimeoutDefault bounds the Redis work of one request.
 	RequestTimeoutDefault = 10 * time.Second
 )
@@ -39,7 +34,7 @@ const MaxIdempotencyKeyLength = 255
 // IdempotencyHeader is the request header that makes a createTask idempotent.
 const IdempotencyHeader = "Idempotency-Key"
 
-// JobIDPrefix starts the ID of every job the gateway submits: "gw-" and the taskId.
+// JobIDPrefix starts the ID of every job the gateway submits (see Handler.JobID).
 const JobIDPrefix = "gw-"
 
 // Config configures a Handler.
@@ -52,8 +47,6 @@ type Config struct {
 	Keys *Keys
 	// MaxBody is the largest request body read, in bytes. Defaults to 2 MiB.
 	MaxBody int64
-	// TaskTTL is how long a taskId stays mapped to its job. Defaults to 7 days.
-	TaskTTL time.Duration
 	// IdempotencyTTL is how long an Idempotency-Key gives back its first taskId. It must not
 	// outlast the Client's retention: the job it names has to still exist. Defaults to the
 	// Client's retention.
@@ -73,9 +66,6 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.MaxBody <= 0 {
 		c.MaxBody = MaxBodyDefault
-	}
-	if c.TaskTTL <= 0 {
-		c.TaskTTL = TaskTTLDefault
 	}
 	if c.IdempotencyTTL <= 0 && c.Client != nil {
 		c.IdempotencyTTL = c.Client.Retention()
@@ -108,8 +98,8 @@ func (c Config) validate() error {
 type Handler struct {
 	cfg      Config
 	client   *enqueue.Client
+	rc       redis.UniversalClient
 	ids      *idAllocator
-	store    *store
 	limiters map[string]*rate.Limiter
 }
 
@@ -120,8 +110,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	rc := cfg.Client.Redis()
-	h := &Handler{cfg: cfg, client: cfg.Client, ids: &idAllocator{rc: rc},
-		store: &store{rc: rc, taskTTL: cfg.TaskTTL, idemTTL: cfg.IdempotencyTTL}, limiters: map[string]*rate.Limiter{}}
+	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: &idAllocator{rc: rc}, limiters: map[string]*rate.Limiter{}}
 	if cfg.Keys != nil {
 		for _, k := range cfg.Keys.list {
 			if k.RateLimit > 0 {
@@ -284,75 +273,72 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 		idem = hexSum([]byte(raw))
 		bodySum = hexSum(body)
 	}
-	typ, _ := task["type"].(string)
 	for range 3 {
 		id, err := h.ids.nextID(ctx)
 		if err != nil {
 			return Answer{}, err
 		}
-		ref := taskRef{JobID: JobIDPrefix + strconv.FormatInt(id, 10), TaskType: typ, CreatedAt: h.cfg.Now().UTC()}
-		kind, prev, err := h.store.claim(ctx, key.Queue, key.Name, id, ref, idem, idemRecord{TaskID: id, Body: bodySum})
-		if err != nil {
-			return Answer{}, err
-		}
-		switch kind {
-		case claimIdem:
-			if prev.Body != bodySum {
-				return Answer{}, badRequest(CodeInvalidTaskData, "%s was already used with another request body: "+
-					"a retry must send the same request, a new task a new key", IdempotencyHeader)
+		if idem != "" {
+			prev, taken, err := h.claimIdempotencyKey(ctx, key, idem, idemRecord{TaskID: id, Body: bodySum})
+			if err != nil {
+				return Answer{}, err
 			}
-			return Answer{TaskID: prev.TaskID}, nil
-		case claimTaken:
-			continue // a taskId from before a Redis data loss: take the next one
+			if taken {
+				if prev.Body != bodySum {
+					return Answer{}, badRequest(CodeInvalidTaskData, "%s was already used with another request body: "+
+						"a retry must send the same request, a new task a new key", IdempotencyHeader)
+				}
+				return Answer{TaskID: prev.TaskID}, nil
+			}
 		}
-		job.ID, job.GatewayTaskID = ref.JobID, id
-		sub, err := h.client.SubmitJob(ctx, job)
-		if err == nil && sub.Existing {
-			err = fmt.Errorf("job %s already exists in queue %s: refusing to answer another job's outcome", ref.JobID, key.Queue)
-		}
-		if err != nil {
-			h.unclaim(key, id, idem)
+		if job.ID, err = h.ids.jobID(ctx, key.Name, id); err != nil {
 			return Answer{}, err
 		}
-		return Answer{TaskID: id}, nil
+		job.GatewayTaskID = id
+		sub, err := h.client.SubmitShared(ctx, job)
+		if err == nil && !sub.Existing {
+			return Answer{TaskID: id}, nil
+		}
+		// Not submitted: free the Idempotency-Key, so that a retry starts afresh instead of
+		// finding a taskId with no job. A job already there means a taskId given before (the
+		// counter went back with a Redis that lost data): take the next one.
+		h.unclaim(key, idem)
+		if err != nil {
+			return Answer{}, err
+		}
 	}
 	return Answer{}, errors.New("no free taskId after 3 tries")
 }
 
-// unclaim removes a taskId (and its Idempotency-Key) whose job could not be submitted, so that
-// a retry starts afresh instead of finding a taskId with no job.
-func (h *Handler) unclaim(key Key, id int64, idem string) {
+// unclaim removes an Idempotency-Key claimed for a job that was not submitted.
+func (h *Handler) unclaim(key Key, idem string) {
+	if idem == "" {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	keys := []string{taskKey(key.Queue, key.Name, id)}
-	if idem != "" {
-		keys = append(keys, idemKey(key.Queue, key.Name, idem))
-	}
-	for _, k := range keys {
-		if err := h.store.rc.Del(ctx, k).Err(); err != nil {
-			h.cfg.Logger.Warn("gateway: could not remove the taskId of a job that was not submitted", "key", key.Name, "err", err)
-		}
+	if err := h.rc.Del(ctx, idemKey(key.Queue, key.Name, idem)).Err(); err != nil {
+		h.cfg.Logger.Warn("gateway: could not free the Idempotency-Key of a job that was not submitted", "key", key.Name, "err", err)
 	}
 }
 
-// taskOf finds the job behind a taskId of this key. Anything else, another key's taskId
-// included, is TASK_NOT_FOUND after the same single read.
-func (h *Handler) taskOf(ctx context.Context, key Key, env envelope) (taskRef, int64, error) {
+// JobID returns the ID of the job behind a taskId of the named key, for an operator who has a
+// taskId and wants the job (solvequeue status, the web UI). The job is in the key's queue.
+func (h *Handler) JobID(ctx context.Context, keyName string, taskID int64) (string, error) {
+	return h.ids.jobID(ctx, keyName, taskID)
+}
+
+// jobOf names the job behind the request's taskId for this key. A taskId that is malformed is
+// TASK_NOT_FOUND at once; any other names a job that exists only if this key created it.
+func (h *Handler) jobOf(ctx context.Context, key Key, env envelope) (string, error) {
 	id, ok, aerr := env.taskID()
 	if aerr != nil {
-		return taskRef{}, 0, aerr
+		return "", aerr
 	}
 	if !ok {
-		return taskRef{}, 0, notFound(env)
+		return "", notFound(env)
 	}
-	ref, found, err := h.store.lookup(ctx, key.Queue, key.Name, id)
-	if err != nil {
-		return taskRef{}, 0, err
-	}
-	if !found {
-		return taskRef{}, 0, notFound(env)
-	}
-	return ref, id, nil
+	return h.ids.jobID(ctx, key.Name, id)
 }
 
 func notFound(env envelope) *apiError {
@@ -360,15 +346,12 @@ func notFound(env envelope) *apiError {
 }
 
 func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Answer, error) {
-	ref, _, err := h.taskOf(ctx, key, env)
+	jobID, err := h.jobOf(ctx, key, env)
 	if err != nil {
 		return Answer{}, err
 	}
-	out, err := h.client.StatusIn(ctx, key.Queue, ref.JobID)
+	out, err := h.client.StatusIn(ctx, key.Queue, jobID)
 	if errors.Is(err, enqueue.ErrJobNotFound) {
-		if h.cfg.Now().Sub(ref.CreatedAt) < PendingGraceDefault {
-			return Answer{Status: StatusProcessing}, nil
-		}
 		return Answer{}, notFound(env)
 	}
 	if err != nil {
@@ -388,12 +371,21 @@ func (h *Handler) getBalance(ctx context.Context) (Answer, error) {
 	return Answer{Balance: &b.Balance}, nil
 }
 
+// report answers success for a task of the key, counted by the task's type; the lookup is
+// getTaskResult's, so it tells no more than getTaskResult does.
 func (h *Handler) report(ctx context.Context, method string, key Key, env envelope) (Answer, error) {
-	ref, _, err := h.taskOf(ctx, key, env)
+	jobID, err := h.jobOf(ctx, key, env)
 	if err != nil {
 		return Answer{}, err
 	}
-	h.cfg.Metrics.reported(method, key.Name, ref.TaskType)
+	typ, err := h.client.TaskTypeIn(ctx, key.Queue, jobID)
+	if errors.Is(err, enqueue.ErrJobNotFound) {
+		return Answer{}, notFound(env)
+	}
+	if err != nil {
+		return Answer{}, err
+	}
+	h.cfg.Metrics.reported(method, key.Name, typ)
 	return Answer{Status: StatusSuccess}, nil
 }
 

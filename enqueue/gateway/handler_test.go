@@ -253,7 +253,10 @@ func TestEveryMethod(t *testing.T) {
 	require.Equal(t, gateway.StatusFailed, a["status"])
 
 	// The job is in the key's queue, under the key's name, with the taskId; clientKey is nowhere.
-	info, err := b.client.Inspector().GetTaskInfo("alpha", gateway.JobIDPrefix+fmt.Sprint(solved))
+	jobID, err := b.handler.JobID(context.Background(), "alpha", solved)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(jobID, gateway.JobIDPrefix))
+	info, err := b.client.Inspector().GetTaskInfo("alpha", jobID)
 	require.NoError(t, err)
 	p, err := enqueue.DecodePayload(info.Payload)
 	require.NoError(t, err)
@@ -598,7 +601,9 @@ func TestOpenOnLoopback(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	id := taskID(t, b.call(t, gateway.MethodCreateTask, create("anything", recaptchaTask("solve"))))
-	_, err := b.client.Inspector().GetTaskInfo(enqueue.DefaultQueue, gateway.JobIDPrefix+fmt.Sprint(id))
+	jobID, err := b.handler.JobID(context.Background(), gateway.LocalKeyName, id)
+	require.NoError(t, err)
+	_, err = b.client.Inspector().GetTaskInfo(enqueue.DefaultQueue, jobID)
 	require.NoError(t, err)
 	requireError(t, b.call(t, gateway.MethodCreateTask, create("", recaptchaTask("solve"))), 1, gateway.CodeKeyDoesNotExist)
 

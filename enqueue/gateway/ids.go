@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -28,32 +30,65 @@ const idBlock = 64
 // idBits is the size of the taskId space: 2^52 values, all below 2^53.
 const idBits = 52
 
-// idAllocator hands out taskIds: a counter shared in Redis (INCRBY, a block at a time) makes
-// them unique across gateways and restarts, and a keyed permutation of the counter (a Feistel
-// network over 52 bits, its key shared in Redis) makes them look random, so that a key cannot
-// tell from its own taskIds how many other tasks exist, nor guess another task's.
+// idAllocator hands out taskIds and names their jobs. A counter shared in Redis (INCRBY, a
+// block at a time) makes taskIds unique across gateways and restarts, and a keyed permutation of
+// the counter (a Feistel network over 52 bits, its key shared in Redis) makes them look random,
+// so that a key cannot tell from its own taskIds how many other tasks exist, nor guess another
+// task's. A taskId's job is named by a keyed hash of the key's name and the taskId (jobID).
 type idAllocator struct {
 	rc redis.UniversalClient
 
+	perm   atomic.Pointer[permutation] // loaded on first use
+	loadMu sync.Mutex                  // serializes the loading
+
 	mu        sync.Mutex
-	perm      *permutation
 	next, end uint64 // the block in hand: next < end
 }
 
 // ErrTaskIDsExhausted means the counter ran past the taskId space (2^52 tasks).
 var ErrTaskIDsExhausted = errors.New("the gateway's taskId counter is exhausted")
 
+// permutation returns the shared permutation, loading it from Redis on first use.
+func (a *idAllocator) permutation(ctx context.Context) (*permutation, error) {
+	if p := a.perm.Load(); p != nil {
+		return p, nil
+	}
+	a.loadMu.Lock()
+	defer a.loadMu.Unlock()
+	if p := a.perm.Load(); p != nil {
+		return p, nil
+	}
+	p, err := loadPermutation(ctx, a.rc)
+	if err != nil {
+		return nil, err
+	}
+	a.perm.Store(p)
+	return p, nil
+}
+
+// jobID names the job of a key's taskId: JobIDPrefix and a keyed hash (HMAC-SHA256, 128 bits
+// kept) of the key's name and the taskId. The gateway stores no mapping from taskIds to jobs: a
+// key asking for a taskId looks for this job in its own queue, and another key's taskId, or a
+// taskId that never existed, names a job that is not there. Either way the same one lookup
+// finds nothing.
+func (a *idAllocator) jobID(ctx context.Context, keyName string, taskID int64) (string, error) {
+	p, err := a.permutation(ctx)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte("job\x00" + keyName + "\x00" + strconv.FormatInt(taskID, 10)))
+	return JobIDPrefix + hex.EncodeToString(m.Sum(nil)[:16]), nil
+}
+
 // nextID returns a fresh taskId in [1, 2^52).
 func (a *idAllocator) nextID(ctx context.Context) (int64, error) {
+	perm, err := a.permutation(ctx)
+	if err != nil {
+		return 0, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.perm == nil {
-		p, err := loadPermutation(ctx, a.rc)
-		if err != nil {
-			return 0, err
-		}
-		a.perm = p
-	}
 	for {
 		if a.next >= a.end {
 			top, err := a.rc.IncrBy(ctx, counterKey, idBlock).Uint64()
@@ -67,7 +102,7 @@ func (a *idAllocator) nextID(ctx context.Context) (int64, error) {
 		}
 		n := a.next
 		a.next++
-		if id := a.perm.encode(n); id != 0 {
+		if id := perm.encode(n); id != 0 {
 			return int64(id), nil
 		}
 	}
