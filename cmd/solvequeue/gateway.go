@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -52,13 +53,13 @@ func (o *gatewayOptions) check(addr string) error {
 }
 
 // serve starts the gateway on addr (checked by check) with a client of cfg, its metrics in reg.
-func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
+func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, policy *classify.Policy, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
 	keys := o.keys
 	client, err := enqueue.NewClient(cfg)
 	if err != nil {
 		return "", nil, err
 	}
-	h, err := gateway.NewHandler(gateway.Config{Client: client, Keys: keys, MaxBody: o.MaxBody,
+	h, err := gateway.NewHandler(gateway.Config{Client: client, Keys: keys, MaxBody: o.MaxBody, Policy: policy,
 		CallbackAllowPrivate: o.CallbackAllowPrivate, Metrics: gateway.NewMetrics(reg), Logger: log.With("component", "gateway")})
 	if err != nil {
 		return "", nil, usageError("%v", err)
@@ -84,6 +85,8 @@ type gatewayCmdOptions struct {
 	HTTPAddr     string
 	HTTPUser     string
 	HTTPPassword string
+	PolicyFile   string
+	policy       *classify.Policy
 }
 
 // Validate checks the options and names what is wrong.
@@ -93,6 +96,14 @@ func (o *gatewayCmdOptions) Validate() error {
 	}
 	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
 		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the metrics are not open to the network", o.HTTPAddr)
+	}
+	o.policy = classify.Default()
+	if o.PolicyFile != "" {
+		p, err := classify.Load(o.PolicyFile)
+		if err != nil {
+			return usageError("--policy: %v", err)
+		}
+		o.policy = p
 	}
 	return o.gw.check(o.Addr)
 }
@@ -128,6 +139,7 @@ any non-empty key is accepted into the default queue.`,
 	o.gw.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "addr", gatewayAddrDefault, "listen address of the gateway's API")
+	f.StringVar(&o.PolicyFile, "policy", "", "the workers' policy file: its queues' budgets make createTask answer ERROR_ZERO_BALANCE when spent, and getBalance what is left")
 	f.StringVar(&o.HTTPAddr, "http", "", "serve /metrics, /healthz, /readyz and the web UI on this address, e.g. 127.0.0.1:8091")
 	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
@@ -146,7 +158,7 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 	defer rc.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	_, stop, err := o.gw.serve(ctx, o.Addr, enqueue.Config{Redis: rc}, reg, log)
+	_, stop, err := o.gw.serve(ctx, o.Addr, enqueue.Config{Redis: rc}, o.policy, reg, log)
 	if err != nil {
 		return err
 	}

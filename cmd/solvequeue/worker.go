@@ -175,7 +175,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		return err
 	}
 	if o.GatewayAddr != "" {
-		_, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, reg, log)
+		_, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, policy, reg, log)
 		if err != nil {
 			_ = w.Shutdown(context.WithoutCancel(ctx))
 			return err

@@ -18,7 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
 // Defaults for Config.
@@ -51,6 +53,10 @@ type Config struct {
 	// outlast the Client's retention: the job it names has to still exist. Defaults to the
 	// Client's retention.
 	IdempotencyTTL time.Duration
+	// Policy says which queues have a budget (the workers' policy file): a key whose queue's
+	// budget is spent gets ERROR_ZERO_BALANCE from createTask, and getBalance answers what the
+	// window has left. Defaults to classify.Default(): no budgets.
+	Policy *classify.Policy
 	// CallbackAllowPrivate accepts callbackUrls written as loopback, private or link-local
 	// addresses (see ForbiddenCallbackAddr). Defaults to false.
 	CallbackAllowPrivate bool
@@ -189,7 +195,7 @@ func (h *Handler) serve(r *http.Request, method string) (string, Answer) {
 	case MethodGetTaskResult:
 		a, err = h.getTaskResult(ctx, key, env)
 	case MethodGetBalance:
-		a, err = h.getBalance(ctx)
+		a, err = h.getBalance(ctx, key)
 	default:
 		a, err = h.report(ctx, method, key, env)
 	}
@@ -259,6 +265,9 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 	}
 	if err := job.Validate(); err != nil {
 		return Answer{}, validationAnswer(err, task)
+	}
+	if aerr := h.budgetRoom(ctx, key); aerr != nil {
+		return Answer{}, aerr
 	}
 	if job.CallbackURL != "" && !h.cfg.CallbackAllowPrivate {
 		if aerr := checkCallbackTarget(job.CallbackURL); aerr != nil {
@@ -360,7 +369,38 @@ func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Ans
 	return ResultAnswer(out), nil
 }
 
-func (h *Handler) getBalance(ctx context.Context) (Answer, error) {
+// budgetRoom refuses a createTask whose queue's budget is spent for its window, with the code
+// every captcha client already handles for an empty account.
+func (h *Handler) budgetRoom(ctx context.Context, key Key) error {
+	b := h.cfg.Policy.Queue(key.Queue).Budget
+	if b == nil {
+		return nil
+	}
+	u, err := budget.New(h.client.Redis()).Read(ctx, key.Queue, *b)
+	if err != nil {
+		return err
+	}
+	if !u.Spent() {
+		return nil
+	}
+	desc := "the budget of this key's queue is spent for its rolling window"
+	if !u.NextRoom.IsZero() {
+		desc += "; room again at " + u.NextRoom.UTC().Format(time.RFC3339)
+	}
+	return &apiError{id: 1, code: CodeZeroBalance, description: desc}
+}
+
+// getBalance answers what the key's queue may still spend in its window when its budget caps
+// money, else AnySolver's balance as the workers last read it.
+func (h *Handler) getBalance(ctx context.Context, key Key) (Answer, error) {
+	if b := h.cfg.Policy.Queue(key.Queue).Budget; b != nil && b.MaxCost > 0 {
+		u, err := budget.New(h.client.Redis()).Read(ctx, key.Queue, *b)
+		if err != nil {
+			return Answer{}, err
+		}
+		left := u.RemainingCost
+		return Answer{Balance: &left}, nil
+	}
 	b, err := enqueue.ReadBalance(ctx, h.client.Redis())
 	if errors.Is(err, enqueue.ErrBalanceUnknown) {
 		return Answer{}, &apiError{id: 2, code: CodeInternalError, description: err.Error()}

@@ -27,6 +27,7 @@ var Methods = []string{MethodCreateTask, MethodGetTaskResult, MethodGetBalance,
 // Error codes the gateway answers. All but the last two are AnySolver's own (the seed table).
 const (
 	CodeKeyDoesNotExist  = "ERROR_KEY_DOES_NOT_EXIST"
+	CodeZeroBalance      = "ERROR_ZERO_BALANCE" // also a spent budget: every client handles it
 	CodeInvalidTaskData  = "INVALID_TASK_DATA"
 	CodeInvalidWebsite   = "INVALID_WEBSITEURL"
 	CodeInvalidSitekey   = "INVALID_SITEKEY"
