@@ -40,6 +40,9 @@ type workerOptions struct {
 	FixedPoll       time.Duration
 	NoBreaker       bool
 	DLQLimit        int
+	GatewayAddr     string
+	CallbackSecret  string
+	gateway         gatewayOptions
 }
 
 func (o *workerOptions) register(cmd *cobra.Command) {
@@ -65,6 +68,9 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
 	f.IntVar(&o.DLQLimit, "dlq-limit", enqueue.DeadLetterLimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
+	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
+	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
+	o.gateway.register(cmd)
 }
 
 // Validate checks the options and names what is wrong.
@@ -92,6 +98,9 @@ func (o *workerOptions) Validate() error {
 	}
 	if o.DLQLimit < 0 {
 		return usageError("--dlq-limit must be 0 (no limit) or more, got %d", o.DLQLimit)
+	}
+	if o.GatewayAddr != "" {
+		return o.gateway.check(o.GatewayAddr)
 	}
 	return nil
 }
@@ -172,7 +181,8 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
-		DeadLetterLimit: o.deadLetterLimit(), Observer: metrics, Logger: log})
+		DeadLetterLimit: o.deadLetterLimit(), CallbackSecret: o.CallbackSecret, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
+		Observer: metrics, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -194,8 +204,19 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		log.Info("serving the web UI and metrics", "url", scheme+addr+"/monitoring/", "metrics", scheme+addr+"/metrics",
 			"ui_changes", httpCfg.AllowsChanges())
 	}
+	if o.CallbackSecret == "" {
+		log.Info("no --callback-secret: jobs' callbacks are delivered unsigned")
+	}
 	if err := w.Start(ctx); err != nil {
 		return err
+	}
+	if o.GatewayAddr != "" {
+		_, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, policy, reg, log)
+		if err != nil {
+			_ = w.Shutdown(context.WithoutCancel(ctx))
+			return err
+		}
+		defer func() { _ = stopGateway(context.WithoutCancel(ctx)) }()
 	}
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs get the shutdown timeout", "shutdown_timeout", o.ShutdownTimeout)
