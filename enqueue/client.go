@@ -2,8 +2,6 @@ package enqueue
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +20,9 @@ const (
 	RetentionDefault      = 24 * time.Hour
 	AttemptTimeoutDefault = 7 * time.Minute
 	BodyInlineMaxDefault  = 16 << 10
-	BlobTTLDefault        = 7 * 24 * time.Hour
+	// BlobTTLDefault is how long the image body of a job without a deadline is kept at most;
+	// the worker deletes it when the job ends (see IsBodyRef).
+	BlobTTLDefault = 7 * 24 * time.Hour
 	// AsynqMaxRetryDefault is the retry count asynq is given. The worker enforces the real,
 	// policy-driven budget itself; asynq's count only has to be higher so that asynq never
 	// archives a job behind the worker's back.
@@ -47,6 +47,10 @@ type Config struct {
 	// BodyInlineMax is the largest task "body" carried inside the payload; larger bodies go to
 	// their own Redis key. Defaults to 16 KiB.
 	BodyInlineMax int
+	// BlobTTL bounds how long the image body of a job without a deadline stays in Redis if no
+	// worker deletes it (a job with a deadline keeps it until one attempt after the deadline).
+	// Defaults to 7 days.
+	BlobTTL time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -61,6 +65,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BodyInlineMax <= 0 {
 		c.BodyInlineMax = BodyInlineMaxDefault
+	}
+	if c.BlobTTL <= 0 {
+		c.BlobTTL = BlobTTLDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -126,19 +133,7 @@ func (c *Client) SubmitJob(ctx context.Context, job Job) (Submitted, error) {
 	if err := job.Validate(); err != nil {
 		return Submitted{}, err
 	}
-	task, sub, err := c.prepare(ctx, job)
-	if err != nil {
-		return Submitted{}, err
-	}
-	_, err = c.asynq.EnqueueContext(ctx, task)
-	switch {
-	case errors.Is(err, asynq.ErrTaskIDConflict):
-		sub.Existing = true
-		return sub, nil
-	case err != nil:
-		return Submitted{}, fmt.Errorf("submit job %s: %w", sub.ID, err)
-	}
-	return sub, nil
+	return c.submitValidated(ctx, c.asynq, job)
 }
 
 // SubmitShared is SubmitJob for a caller with many submits in flight at once, such as a server
@@ -154,8 +149,9 @@ func (c *Client) SubmitShared(ctx context.Context, job Job) (Submitted, error) {
 	return c.submitValidated(ctx, c.sharedAsynq, job)
 }
 
-// prepare builds the asynq task of a validated job, storing a large body under its own key.
-func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, error) {
+// prepare builds the asynq task of a validated job, storing a large body under its own key; the
+// key is returned with created true when prepare wrote it (see releaseBody).
+func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, string, bool, error) {
 	now := c.cfg.Now()
 	sub := Submitted{ID: job.ID, Queue: job.Queue}
 	if sub.ID == "" {
@@ -166,16 +162,16 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	}
 	deadline, err := ParseDeadline(job.Deadline, now)
 	if err != nil {
-		return nil, Submitted{}, err
+		return nil, Submitted{}, "", false, err
 	}
 	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
 		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC(),
 		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}
+	var created bool
 	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
-		sum := sha256.Sum256([]byte(body))
-		key := BlobKeyPrefix + hex.EncodeToString(sum[:])
-		if err := c.rc.Set(ctx, key, body, BlobTTLDefault).Err(); err != nil {
-			return nil, Submitted{}, fmt.Errorf("store image body of job %s: %w", sub.ID, err)
+		key := BodyKey(sub.Queue, sub.ID, body)
+		if created, err = c.putBody(ctx, key, body, c.bodyTTL(now, deadline)); err != nil {
+			return nil, Submitted{}, "", false, fmt.Errorf("job %s: %w", sub.ID, err)
 		}
 		p.Task = maps.Clone(job.Task)
 		delete(p.Task, "body")
@@ -183,12 +179,15 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	}
 	data, err := json.Marshal(p)
 	if err != nil {
-		return nil, Submitted{}, fmt.Errorf("encode job %s: %w", sub.ID, err)
+		if created {
+			c.releaseBody(ctx, sub.Queue, sub.ID, p.BodyRef, err)
+		}
+		return nil, Submitted{}, "", false, fmt.Errorf("encode job %s: %w", sub.ID, err)
 	}
 	task := asynq.NewTask(TaskType, data,
 		asynq.Queue(sub.Queue), asynq.TaskID(sub.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
-	return task, sub, nil
+	return task, sub, p.BodyRef, created, nil
 }
 
 // Status returns the job's current state and, once it ended, its outcome. The queue is looked
