@@ -52,7 +52,7 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 		return err
 	}
 	defer grc.Close()
-	gwClient, err := enqueue.NewClient(enqueue.Config{Redis: grc})
+	gwClient, err := enqueue.NewClient(enqueue.Config{Redis: grc, Shared: true}) // as solvequeue gateway builds it
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func gatewayRound(ctx context.Context, e *env, sz sizes, producer, gwClient *enq
 	q := e.queue(fmt.Sprintf("gateway-submit-%d", round))
 	jobs := makeJobs(q, "bench-gw-submit-", n)
 	ids := make([]string, n)
-	f.submit, err = fanOut(ctx, "submit64", n, func(ctx context.Context, i int) error {
+	f.submit, err = fanOut(ctx, e, "submit64", n, func(ctx context.Context, i int) error {
 		id, err := producer.Submit(ctx, jobs[i])
 		ids[i] = id
 		return err
@@ -121,7 +121,7 @@ func gatewayRound(ctx context.Context, e *env, sz sizes, producer, gwClient *enq
 	if err != nil {
 		return f, fmt.Errorf("submit: %w", err)
 	}
-	f.status, err = fanOut(ctx, "status", n, func(ctx context.Context, i int) error {
+	f.status, err = fanOut(ctx, e, "status", n, func(ctx context.Context, i int) error {
 		_, err := producer.StatusIn(ctx, q, ids[i])
 		return err
 	})
@@ -135,7 +135,7 @@ func gatewayRound(ctx context.Context, e *env, sz sizes, producer, gwClient *enq
 		bodies[i], _ = json.Marshal(map[string]any{"clientKey": gatewayKey, "task": job("", "bench-gw-create-"+strconv.Itoa(i)).Task})
 	}
 	taskIDs := make([]int64, n)
-	f.create, err = fanOut(ctx, "gateway_create", n, func(ctx context.Context, i int) error {
+	f.create, err = fanOut(ctx, e, "gateway_create", n, func(ctx context.Context, i int) error {
 		a, err := post(ctx, hc, base+gateway.MethodCreateTask, bodies[i])
 		taskIDs[i] = a.TaskID
 		if err == nil && (a.ErrorID != 0 || a.TaskID <= 0) {
@@ -146,7 +146,7 @@ func gatewayRound(ctx context.Context, e *env, sz sizes, producer, gwClient *enq
 	if err != nil {
 		return f, fmt.Errorf("gateway createTask: %w", err)
 	}
-	f.result, err = fanOut(ctx, "gateway_result", n, func(ctx context.Context, i int) error {
+	f.result, err = fanOut(ctx, e, "gateway_result", n, func(ctx context.Context, i int) error {
 		body := []byte(`{"clientKey":"` + gatewayKey + `","taskId":` + strconv.FormatInt(taskIDs[i], 10) + `}`)
 		a, err := post(ctx, hc, base+gateway.MethodGetTaskResult, body)
 		if err == nil && (a.ErrorID != 0 || a.Status != gateway.StatusProcessing) {
@@ -162,8 +162,17 @@ func gatewayRound(ctx context.Context, e *env, sz sizes, producer, gwClient *enq
 	return f, nil
 }
 
-// fanOut runs fn for 0..n-1 from gatewayClients goroutines and returns calls per second.
-func fanOut(ctx context.Context, name string, n int, fn func(context.Context, int) error) (rate float64, err error) {
+// fanOut runs fn for 0..n-1 from gatewayClients goroutines and returns calls per second. The CPU
+// each call cost, in this process (for the gateway: its HTTP clients and server both) and in
+// Redis, goes to the report's details: on a shared machine it varies less than the rates.
+func fanOut(ctx context.Context, e *env, name string, n int, fn func(context.Context, int) error) (rate float64, err error) {
+	cpu := e.startCPU(ctx)
+	defer func() {
+		if err == nil {
+			proc, redis := cpu.perJob(ctx, n)
+			e.cpuDetail(name, proc, redis)
+		}
+	}()
 	labeled(ctx, name, func(ctx context.Context) {
 		var next atomic.Int64
 		var once sync.Once
