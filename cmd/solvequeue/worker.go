@@ -39,10 +39,10 @@ type workerOptions struct {
 	ShutdownTimeout time.Duration
 	FixedPoll       time.Duration
 	NoBreaker       bool
-	DLQLimit        int
 	GatewayAddr     string
 	CallbackSecret  string
 	gateway         gatewayOptions
+	DLQLimit        int
 }
 
 func (o *workerOptions) register(cmd *cobra.Command) {
@@ -67,10 +67,10 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", worker.ShutdownTimeoutDefault, "on SIGTERM, how long running jobs may finish before they are handed back (paid tasks are resumed, not re-paid)")
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
-	f.IntVar(&o.DLQLimit, "dlq-limit", enqueue.DeadLetterLimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
 	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
 	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
 	o.gateway.register(cmd)
+	f.IntVar(&o.DLQLimit, "dlq-limit", enqueue.DeadLetterLimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
 }
 
 // Validate checks the options and names what is wrong.
@@ -181,8 +181,8 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
-		DeadLetterLimit: o.deadLetterLimit(), CallbackSecret: o.CallbackSecret, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
-		Observer: metrics, Logger: log})
+		CallbackSecret: o.CallbackSecret, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
+		DeadLetterLimit: o.deadLetterLimit(), Observer: metrics, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
 	}
