@@ -32,6 +32,7 @@ type Worker struct {
 	breaker   *breaker
 	mirror    *deadLetterMirror
 	budgets   *budgetWatcher
+	tally     *tally
 	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
 }
@@ -52,12 +53,13 @@ func New(cfg Config) (*Worker, error) {
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
 	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin}
+	w.tally = newTally(tallyParams{rc: cfg.Redis, codes: knownCodes(cfg.Policy), log: cfg.Logger, now: cfg.Now})
 	costs := &costBook{}
 	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
 		costs: costs, interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
 	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, costs: costs, policy: cfg.Policy,
 		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
-		breaker: w.breaker, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
+		breaker: w.breaker, observer: observers{cfg.Observer, w.tally}, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
 		remoteTTL: cfg.RemoteTTL}
 	w.mirror = newDeadLetterMirror(deadLetterMirrorParams{rc: cfg.Redis, inspector: inspector, queues: queues,
 		store: st, log: cfg.Logger, now: cfg.Now})
@@ -92,6 +94,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.mirror.start(ctx)
 	w.budgets.start(ctx)
+	w.tally.start(ctx)
 	w.health.Start(ctx)
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
@@ -124,6 +127,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	}
 	w.mirror.shutdown()
 	w.budgets.shutdown()
+	w.tally.shutdown(ctx)
 	w.health.Shutdown()
 	w.cfg.Logger.Info("worker stopped")
 	return drainErr
