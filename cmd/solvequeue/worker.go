@@ -47,10 +47,10 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.Queues, "queues", "critical=6,default=3,low=1", "queues to serve with their weights, name=weight,...")
 	f.BoolVar(&o.StrictPriority, "strict-priority", false, "serve a heavier queue until it is empty")
 	f.StringVar(&o.PolicyFile, "policy", "", "classification policy file (YAML or JSON) overriding the defaults; see 'solvequeue policy'")
-	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI (/monitoring), /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:8080")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI (/monitoring), the console (/console), /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:8080")
 	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
-	f.BoolVar(&o.HTTPReadOnly, "http-read-only", false, "the web UI shows but does not change anything")
+	f.BoolVar(&o.HTTPReadOnly, "http-read-only", false, "the web UI and the console show but do not change anything")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", worker.ShutdownTimeoutDefault, "on SIGTERM, how long running jobs may finish before they are handed back (paid tasks are resumed, not re-paid)")
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
@@ -149,13 +149,14 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	}
 	if o.HTTPAddr != "" {
 		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
-			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: o.HTTPReadOnly, Logger: log,
+			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: o.HTTPReadOnly, Policy: policy, Logger: log,
 			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }})
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stop(context.Background()) }()
-		log.Info("serving the web UI and metrics", "url", "http://"+addr+"/monitoring/", "metrics", "http://"+addr+"/metrics")
+		log.Info("serving the web UI and metrics", "url", "http://"+addr+"/monitoring/", "console", "http://"+addr+monitor.ConsolePath+"/",
+			"metrics", "http://"+addr+"/metrics")
 	}
 	if err := w.Start(ctx); err != nil {
 		return err

@@ -16,12 +16,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/console"
 )
 
 // Paths of the HTTP side.
 const (
 	MonitoringPath = "/monitoring" // asynqmon's RootPath; the UI lives under MonitoringPath + "/"
+	ConsolePath    = console.Path  // solvequeue's own console, beside asynqmon
 	MetricsPath    = "/metrics"
 	HealthzPath    = "/healthz"
 	ReadyzPath     = "/readyz"
@@ -52,8 +55,12 @@ type Config struct {
 	// SOLVEQUEUE_HTTP_PASSWORD). Set both or neither; when set they are required on loopback too.
 	// Defaults to none.
 	User, Password string
-	// ReadOnly makes asynqmon read-only: people may look, not pause, delete or run. Defaults to false.
+	// ReadOnly makes asynqmon and the console read-only: people may look, not pause, delete, run,
+	// redrive or purge. Defaults to false.
 	ReadOnly bool
+	// Policy is the workers' policy, whose queue budgets and provider lists the console shows.
+	// Defaults to classify.Default().
+	Policy *classify.Policy
 	// Ready checks readiness; the value it returns is JSON-encoded as "breaker" into the
 	// /readyz body. Defaults to a Redis PING followed by worker.ReadBreaker.
 	Ready func(ctx context.Context) (any, error)
@@ -94,7 +101,8 @@ func (c Config) validate() error {
 }
 
 // NewHandler returns the HTTP side as one handler, access control applied: /monitoring/
-// (asynqmon), /metrics, /healthz, /readyz, and / redirecting to /monitoring/.
+// (asynqmon), /console/ (solvequeue's console), /metrics, /healthz, /readyz, and / redirecting
+// to /monitoring/.
 //
 // It returns an error wrapping ErrCredentialsRequired when Addr is not loopback and no
 // credentials are set. Nothing it builds closes cfg.Redis.
@@ -117,8 +125,13 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	gatherer := overlay{top: own, base: cfg.Registry}
 
+	con, err := console.New(console.Config{Redis: cfg.Redis, Policy: cfg.Policy, ReadOnly: cfg.ReadOnly, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle(MonitoringPath+"/", newUI(cfg))
+	mux.Handle(ConsolePath+"/", con)
 	mux.Handle(MetricsPath, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
