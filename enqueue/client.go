@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,6 +74,9 @@ type Client struct {
 	rc        redis.UniversalClient
 	asynq     *asynq.Client
 	inspector *asynq.Inspector
+
+	sharedOnce  sync.Once
+	sharedAsynq *asynq.Client // SubmitShared's, over the autopipeliner
 }
 
 // NewClient returns a Client on cfg.Redis.
@@ -91,6 +95,12 @@ func NewClient(cfg Config) (*Client, error) {
 
 // Close releases the Client; the Redis connection given in Config stays open.
 func (c *Client) Close() error { return nil }
+
+// Redis returns the Redis connection the Client was given.
+func (c *Client) Redis() redis.UniversalClient { return c.rc }
+
+// Retention returns how long a finished job's outcome stays readable.
+func (c *Client) Retention() time.Duration { return c.cfg.Retention }
 
 // Inspector returns the asynq inspector the Client reads with.
 func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
@@ -131,6 +141,19 @@ func (c *Client) SubmitJob(ctx context.Context, job Job) (Submitted, error) {
 	return sub, nil
 }
 
+// SubmitShared is SubmitJob for a caller with many submits in flight at once, such as a server
+// with a request per goroutine: the enqueues of concurrent callers travel to Redis together
+// through go-redis's autopipeliner (as SubmitMany's do), one pipeline per round trip instead of
+// one job per round trip. Each job is still asynq's own enqueue and each caller waits for its own
+// answer, so a job is in Redis when SubmitShared returns. Alone, it costs what SubmitJob costs.
+func (c *Client) SubmitShared(ctx context.Context, job Job) (Submitted, error) {
+	if err := job.Validate(); err != nil {
+		return Submitted{}, err
+	}
+	c.sharedOnce.Do(func() { c.sharedAsynq = c.batchClient() })
+	return c.submitValidated(ctx, c.sharedAsynq, job)
+}
+
 // prepare builds the asynq task of a validated job, storing a large body under its own key.
 func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, error) {
 	now := c.cfg.Now()
@@ -146,7 +169,8 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 		return nil, Submitted{}, err
 	}
 	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
-		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC()}
+		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC(),
+		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}
 	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
 		sum := sha256.Sum256([]byte(body))
 		key := BlobKeyPrefix + hex.EncodeToString(sum[:])
@@ -197,6 +221,28 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 		return dl.Outcome(), nil
 	}
 	return Outcome{}, fmt.Errorf("%w: %q (it may never have been submitted, or its outcome outlived its retention)", ErrJobNotFound, id)
+}
+
+// TaskTypeIn returns the AnySolver task type of a job in queue (its payload's "type"), read the
+// way StatusIn reads the job: asynq's task, then the dead-letter record.
+func (c *Client) TaskTypeIn(ctx context.Context, queue, id string) (string, error) {
+	info, err := c.inspector.GetTaskInfo(queue, id)
+	var payload []byte
+	switch {
+	case err == nil:
+		payload = info.Payload
+	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+		dl, err := c.DeadLetter(ctx, queue, id)
+		if err != nil {
+			return "", err
+		}
+		payload = dl.Payload
+	default:
+		return "", fmt.Errorf("read job %s: %w", id, err)
+	}
+	var p Payload
+	_ = json.Unmarshal(payload, &p)
+	return p.TaskType(), nil
 }
 
 // outcomeOf maps asynq's view of a task and the worker's record onto an Outcome.

@@ -25,6 +25,12 @@ type Payload struct {
 	Deadline    time.Time      `json:"deadline,omitzero"`
 	MaxRetries  *int           `json:"maxRetries,omitempty"`
 	SubmittedAt time.Time      `json:"submittedAt"`
+	// CallbackURL receives the outcome when the job ends (see Job.CallbackURL).
+	CallbackURL string `json:"callbackUrl,omitempty"`
+	// KeyName is the gateway key the job came through, for the web UI; never sent to AnySolver.
+	KeyName string `json:"keyName,omitempty"`
+	// GatewayTaskID is the taskId the gateway answered for the job, for the callback.
+	GatewayTaskID int64 `json:"gatewayTaskId,omitempty"`
 }
 
 // TaskType returns the AnySolver task type, e.g. "RecaptchaV2TaskProxyless".

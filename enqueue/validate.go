@@ -59,6 +59,11 @@ func (j Job) Validate() error {
 	if err := validateProviders(j.Provider, j.Providers); err != nil {
 		return err
 	}
+	if j.CallbackURL != "" {
+		if err := ValidateCallbackURL(j.CallbackURL); err != nil {
+			return err
+		}
+	}
 	return validateTask(j.Task)
 }
 
@@ -82,6 +87,23 @@ func validateProviders(provider string, providers []string) error {
 			return &ValidationError{field, fmt.Sprintf("%q is listed twice", p)}
 		}
 		seen[strings.ToLower(p)] = true
+	}
+	return nil
+}
+
+// MaxCallbackURLLength is the longest callbackUrl a job may carry.
+const MaxCallbackURLLength = 2048
+
+// ValidateCallbackURL checks a job's callbackUrl: an absolute http:// or https:// URL with a
+// host, at most MaxCallbackURLLength bytes. Where the host resolves to is judged at delivery,
+// when the address is known (a name may resolve elsewhere by then).
+func ValidateCallbackURL(raw string) error {
+	if len(raw) > MaxCallbackURLLength {
+		return &ValidationError{"callbackUrl", fmt.Sprintf("is %d bytes long; at most %d", len(raw), MaxCallbackURLLength)}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return &ValidationError{"callbackUrl", fmt.Sprintf("%q must be a full http:// or https:// URL", RedactURL(raw))}
 	}
 	return nil
 }

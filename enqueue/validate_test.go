@@ -129,6 +129,16 @@ func TestJobValidate(t *testing.T) {
 		{name: "queue with slash", job: enqueue.Job{Queue: "a/b", Task: website("TurnstileToken")}, wantField: "queue"},
 		{name: "queue too long", job: enqueue.Job{Queue: strings.Repeat("q", 65), Task: website("TurnstileToken")}, wantField: "queue"},
 
+		// Callback URLs.
+		{name: "callbackUrl https ok", job: enqueue.Job{CallbackURL: "https://hooks.example/solved?x=1", Task: website("TurnstileToken")}},
+		{name: "callbackUrl http with port ok", job: enqueue.Job{CallbackURL: "http://10.0.0.5:9000/cb", Task: website("TurnstileToken")}},
+		{name: "callbackUrl without scheme", job: enqueue.Job{CallbackURL: "hooks.example/solved", Task: website("TurnstileToken")},
+			wantField: "callbackUrl", wantText: "full http:// or https:// URL"},
+		{name: "callbackUrl ftp", job: enqueue.Job{CallbackURL: "ftp://hooks.example/", Task: website("TurnstileToken")}, wantField: "callbackUrl"},
+		{name: "callbackUrl without host", job: enqueue.Job{CallbackURL: "https:///path", Task: website("TurnstileToken")}, wantField: "callbackUrl"},
+		{name: "callbackUrl too long", job: enqueue.Job{CallbackURL: "https://hooks.example/" + strings.Repeat("a", 2048), Task: website("TurnstileToken")},
+			wantField: "callbackUrl", wantText: "at most 2048"},
+
 		// IDs.
 		{name: "id ok", job: enqueue.Job{ID: "order-42/2026", Task: website("TurnstileToken")}},
 		{name: "id of 200 characters ok", job: enqueue.Job{ID: strings.Repeat("i", 200), Task: website("TurnstileToken")}},

@@ -37,7 +37,8 @@ type handler struct {
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	running   inflight // ProcessTask calls in progress, for Shutdown's drain
+	running   inflight   // ProcessTask calls in progress, for Shutdown's drain
+	callbacks *callbacks // callback.go: schedules a job's callback when it ends
 }
 
 // attempt is the state of one handler run.

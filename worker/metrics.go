@@ -53,6 +53,8 @@ type Metrics struct {
 	breakerOpen prometheus.Gauge
 	cost        prometheus.Counter
 	money       moneyMetrics
+	balance     prometheus.Gauge       // balance.go
+	callbacks   *prometheus.CounterVec // callback.go
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -115,9 +117,11 @@ func NewMetricsFor(reg prometheus.Registerer, policy *classify.Policy) *Metrics 
 			Name: "solvequeue_cost_total",
 			Help: "Sum of the cost AnySolver reported for ended jobs.",
 		}),
+		balance:   newBalanceGauge(),
+		callbacks: newCallbackCounter(),
 	}
 	reg.MustRegister(m.jobsEnded, m.calls, m.callSeconds, m.solveSecs, m.jobSecs,
-		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost)
+		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost, m.balance, m.callbacks)
 	m.money = newMoneyMetrics(reg)
 	return m
 }

@@ -41,6 +41,11 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 			return err
 		}
 	}
+	if h.callbacks != nil { // callback.go: queue the job's callback before asynq hears it ended
+		if err := h.callbacks.schedule(ctx, a, t); err != nil {
+			return err
+		}
+	}
 	if ref := a.payload.BodyRef; ref != "" && (t.State == enqueue.StateSolved || t.State == enqueue.StateFailed) &&
 		t.Report == reportEnded {
 		if err := h.store.dropBody(ctx, ref); err != nil {

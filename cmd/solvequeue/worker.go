@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -34,6 +35,9 @@ type workerOptions struct {
 	ShutdownTimeout time.Duration
 	FixedPoll       time.Duration
 	NoBreaker       bool
+	GatewayAddr     string
+	CallbackSecret  string
+	gateway         gatewayOptions
 }
 
 func (o *workerOptions) register(cmd *cobra.Command) {
@@ -54,6 +58,9 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", worker.ShutdownTimeoutDefault, "on SIGTERM, how long running jobs may finish before they are handed back (paid tasks are resumed, not re-paid)")
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
+	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
+	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
+	o.gateway.register(cmd)
 }
 
 // Validate checks the options and names what is wrong.
@@ -72,6 +79,9 @@ func (o *workerOptions) Validate() error {
 	}
 	if _, err := parseQueues(o.Queues); err != nil {
 		return err
+	}
+	if o.GatewayAddr != "" {
+		return o.gateway.check(o.GatewayAddr)
 	}
 	return nil
 }
@@ -143,6 +153,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
+		CallbackSecret: o.CallbackSecret, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
 		Observer: metrics, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
@@ -158,8 +169,19 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		log.Info("serving the web UI and metrics", "url", "http://"+addr+"/monitoring/", "console", "http://"+addr+monitor.ConsolePath+"/",
 			"metrics", "http://"+addr+"/metrics")
 	}
+	if o.CallbackSecret == "" {
+		log.Info("no --callback-secret: jobs' callbacks are delivered unsigned")
+	}
 	if err := w.Start(ctx); err != nil {
 		return err
+	}
+	if o.GatewayAddr != "" {
+		_, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, policy, reg, log)
+		if err != nil {
+			_ = w.Shutdown(context.WithoutCancel(ctx))
+			return err
+		}
+		defer func() { _ = stopGateway(context.WithoutCancel(ctx)) }()
 	}
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs get the shutdown timeout", "shutdown_timeout", o.ShutdownTimeout)

@@ -41,6 +41,12 @@ var targets = []target{
 	{"creates_per_job_mix", "<= 1.25", func(r *Report) (bool, bool) {
 		return r.CreatesPerJobMix != nil && *r.CreatesPerJobMix <= 1.25, r.CreatesPerJobMix != nil
 	}},
+	{"gateway_create_vs_submit", ">= 0.5 (issue 12)", func(r *Report) (bool, bool) {
+		return r.GatewayCreateVsSubmit != nil && *r.GatewayCreateVsSubmit >= 0.5, r.GatewayCreateVsSubmit != nil
+	}},
+	{"gateway_result_vs_status", ">= 0.5 (issue 12)", func(r *Report) (bool, bool) {
+		return r.GatewayResultVsStatus != nil && *r.GatewayResultVsStatus >= 0.5, r.GatewayResultVsStatus != nil
+	}},
 }
 
 // WriteTable prints the report for people: each figure beside its baseline, then the targets.
@@ -68,6 +74,8 @@ func WriteTable(w io.Writer, r *Report) error {
 	row("added latency p50, ms (baseline: every 3 s)", r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s, nil, "")
 	row("submit, jobs/s (baseline: one at a time)", r.SubmitJobsPerS, r.SequentialSubmitJobsPerS, r.SubmitVsSequential, "")
 	row("createTask per job, error mix (baseline: retry all 25x)", r.CreatesPerJobMix, r.CreatesPerJobMixRetryAll, nil, "")
+	row("gateway createTask/s, 64 HTTP clients (baseline: Submit, 64 goroutines)", r.GatewayCreateTasksPerS, r.Submit64JobsPerS, r.GatewayCreateVsSubmit, "")
+	row("gateway getTaskResult/s (baseline: StatusIn, 64 goroutines)", r.GatewayGetTaskResultsPerS, r.StatusPerS, r.GatewayResultVsStatus, "")
 	if err := tw.Flush(); err != nil {
 		return err
 	}
