@@ -169,13 +169,13 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	}
 	defer p.Close()
 	if o.HTTPAddr != "" {
-		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: r.Client, Registry: reg, Logger: log,
+		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: r.Client, Registry: reg, Policy: policy, Logger: log,
 			Ready: func(ctx context.Context) (any, error) { return p.Worker.Ready(ctx) }})
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stop(context.Background()) }()
-		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   metrics: http://%s/metrics\n", addr, addr)
+		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   console: http://%s/console/   metrics: http://%s/metrics\n", addr, addr, addr)
 	}
 	if err := p.Start(ctx); err != nil {
 		return err

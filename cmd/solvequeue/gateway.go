@@ -165,12 +165,13 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
 	if o.HTTPAddr != "" {
 		addr, stopHTTP, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
-			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: true, Logger: log})
+			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: true, Policy: o.policy, Logger: log})
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stopHTTP(context.WithoutCancel(ctx)) }()
-		log.Info("serving metrics", "metrics", "http://"+addr+monitor.MetricsPath)
+		log.Info("serving metrics and the console (read-only)", "metrics", "http://"+addr+monitor.MetricsPath,
+			"console", "http://"+addr+monitor.ConsolePath+"/")
 	}
 	<-ctx.Done()
 	log.Info("gateway shutting down")

@@ -38,12 +38,6 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Balance is AnySolver's balance as workers last published it.
-type Balance struct {
-	Amount float64
-	ReadAt time.Time
-}
-
 // Config configures the console.
 type Config struct {
 	// Redis is the Redis the workers use. It is never closed here. Required.
@@ -54,9 +48,6 @@ type Config struct {
 	// ReadOnly hides every change (redrive, purge, breaker reset) and refuses the POSTs that
 	// make them. Defaults to false.
 	ReadOnly bool
-	// Balance reads AnySolver's balance as workers publish it. Defaults to none: the overview
-	// then says that no balance is published.
-	Balance func(ctx context.Context) (Balance, error)
 	// Logger receives one line per change, naming who made it. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.

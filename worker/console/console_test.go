@@ -47,7 +47,7 @@ func TestConsole(t *testing.T) {
 		}, 30*time.Second, 100*time.Millisecond)
 		status, body := web.get("/console/")
 		require.Equal(t, http.StatusOK, status)
-		for _, want := range []string{"Account breaker", "Closed", "AnySolver balance", "not published",
+		for _, want := range []string{"Account breaker", "Closed", "AnySolver balance", "AnySolver balance</h2>\n    <p class=\"big\">", "read ",
 			`<b>default</b>`, `<b>scrapers</b>`, "UNKNOWN_PROVIDER_ERROR", "CapSolver", "CapMonster", "Spend caps",
 			"100.0 %", "50.0 %", "1 h"} {
 			require.Contains(t, body, want)

@@ -23,7 +23,7 @@ var windows = []time.Duration{time.Hour, 24 * time.Hour}
 // overviewData is what the overview page shows.
 type overviewData struct {
 	Breaker   worker.BreakerState
-	Balance   *Balance
+	Balance   *enqueue.Balance
 	BalanceNA string // why no balance is shown
 	Queues    []queueRow
 	Windows   []windowData
@@ -102,16 +102,10 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	if d.Breaker, err = worker.ReadBreaker(ctx, c.rc); err != nil {
 		problem("breaker", err)
 	}
-	switch {
-	case c.cfg.Balance == nil:
-		d.BalanceNA = "not published: this version's workers do not publish AnySolver's balance"
-	default:
-		b, err := c.cfg.Balance(ctx)
-		if err != nil {
-			d.BalanceNA = redactError(err)
-		} else {
-			d.Balance = &b
-		}
+	if b, err := enqueue.ReadBalance(ctx, c.rc); err == nil {
+		d.Balance = &b
+	} else {
+		d.BalanceNA = redactError(err)
 	}
 
 	queues, err := c.queueNames(ctx)
