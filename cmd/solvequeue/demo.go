@@ -55,7 +55,7 @@ queue, "demo"). With --http the web UI and metrics are served while it runs.`,
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis", "", "use this Redis instead of the in-process one")
 	f.IntVar(&o.Jobs, "jobs", 300, "how many jobs to submit")
-	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI and metrics on this address while the demo runs, e.g. 127.0.0.1:8080")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve the console, the web UI and metrics on this address while the demo runs, e.g. 127.0.0.1:8080")
 	f.DurationVar(&o.Hold, "hold", 0, "with --http, keep serving this long after the summary so you can look around")
 	o.log.register(cmd, "error")
 	return cmd

@@ -140,7 +140,7 @@ any non-empty key is accepted into the default queue.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "addr", gatewayAddrDefault, "listen address of the gateway's API")
 	f.StringVar(&o.PolicyFile, "policy", "", "the workers' policy file: its queues' budgets make createTask answer ERROR_ZERO_BALANCE when spent, and getBalance what is left")
-	f.StringVar(&o.HTTPAddr, "http", "", "serve /metrics, /healthz, /readyz and the web UI on this address, e.g. 127.0.0.1:8091")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve /metrics, /healthz, /readyz and the console and web UI (read-only) on this address, e.g. 127.0.0.1:8091")
 	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
 	return cmd
