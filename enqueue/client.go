@@ -2,14 +2,11 @@ package enqueue
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,7 +19,9 @@ const (
 	RetentionDefault      = 24 * time.Hour
 	AttemptTimeoutDefault = 7 * time.Minute
 	BodyInlineMaxDefault  = 16 << 10
-	BlobTTLDefault        = 7 * 24 * time.Hour
+	// BlobTTLDefault is how long the image body of a job without a deadline is kept at most;
+	// the worker deletes it when the job ends (see IsBodyRef).
+	BlobTTLDefault = 7 * 24 * time.Hour
 	// AsynqMaxRetryDefault is the retry count asynq is given. The worker enforces the real,
 	// policy-driven budget itself; asynq's count only has to be higher so that asynq never
 	// archives a job behind the worker's back.
@@ -47,6 +46,16 @@ type Config struct {
 	// BodyInlineMax is the largest task "body" carried inside the payload; larger bodies go to
 	// their own Redis key. Defaults to 16 KiB.
 	BodyInlineMax int
+	// BlobTTL bounds how long the image body of a job without a deadline stays in Redis if no
+	// worker deletes it (a job with a deadline keeps it until one attempt after the deadline).
+	// Defaults to 7 days.
+	BlobTTL time.Duration
+	// Shared says the Client serves many callers at once, such as a server with a request per
+	// goroutine (the gateway): the enqueues of SubmitJob and the reads of StatusIn and TaskTypeIn
+	// then travel to Redis together through go-redis's autopipeliner, one pipeline per round
+	// trip instead of one call per round trip. Each call still waits for its own answer. Defaults
+	// to false: one round trip per call, the least latency for a lone caller.
+	Shared bool
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -62,6 +71,9 @@ func (c Config) WithDefaults() Config {
 	if c.BodyInlineMax <= 0 {
 		c.BodyInlineMax = BodyInlineMaxDefault
 	}
+	if c.BlobTTL <= 0 {
+		c.BlobTTL = BlobTTLDefault
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -75,8 +87,10 @@ type Client struct {
 	asynq     *asynq.Client
 	inspector *asynq.Inspector
 
-	sharedOnce  sync.Once
-	sharedAsynq *asynq.Client // SubmitShared's, over the autopipeliner
+	// With Config.Shared, over go-redis's autopipeliner: SubmitJob's client and the reader of
+	// a job's state. Otherwise the plain ones above.
+	submitter *asynq.Client
+	reader    *asynq.Inspector
 }
 
 // NewClient returns a Client on cfg.Redis.
@@ -85,12 +99,19 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("enqueue: Config.Redis is required")
 	}
 	cfg = cfg.WithDefaults()
-	return &Client{
+	c := &Client{
 		cfg:       cfg,
 		rc:        cfg.Redis,
 		asynq:     asynq.NewClientFromRedisClient(cfg.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
-	}, nil
+	}
+	c.submitter, c.reader = c.asynq, c.inspector
+	if cfg.Shared {
+		if ap, err := cfg.Redis.AutoPipeline(); err == nil {
+			c.submitter, c.reader = asynq.NewClientFromRedisClient(ap), asynq.NewInspectorFromRedisClient(ap)
+		}
+	}
+	return c, nil
 }
 
 // Close releases the Client; the Redis connection given in Config stays open.
@@ -126,36 +147,12 @@ func (c *Client) SubmitJob(ctx context.Context, job Job) (Submitted, error) {
 	if err := job.Validate(); err != nil {
 		return Submitted{}, err
 	}
-	task, sub, err := c.prepare(ctx, job)
-	if err != nil {
-		return Submitted{}, err
-	}
-	_, err = c.asynq.EnqueueContext(ctx, task)
-	switch {
-	case errors.Is(err, asynq.ErrTaskIDConflict):
-		sub.Existing = true
-		return sub, nil
-	case err != nil:
-		return Submitted{}, fmt.Errorf("submit job %s: %w", sub.ID, err)
-	}
-	return sub, nil
+	return c.submitValidated(ctx, c.submitter, job)
 }
 
-// SubmitShared is SubmitJob for a caller with many submits in flight at once, such as a server
-// with a request per goroutine: the enqueues of concurrent callers travel to Redis together
-// through go-redis's autopipeliner (as SubmitMany's do), one pipeline per round trip instead of
-// one job per round trip. Each job is still asynq's own enqueue and each caller waits for its own
-// answer, so a job is in Redis when SubmitShared returns. Alone, it costs what SubmitJob costs.
-func (c *Client) SubmitShared(ctx context.Context, job Job) (Submitted, error) {
-	if err := job.Validate(); err != nil {
-		return Submitted{}, err
-	}
-	c.sharedOnce.Do(func() { c.sharedAsynq = c.batchClient() })
-	return c.submitValidated(ctx, c.sharedAsynq, job)
-}
-
-// prepare builds the asynq task of a validated job, storing a large body under its own key.
-func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, error) {
+// prepare builds the asynq task of a validated job, storing a large body under its own key; the
+// key is returned with created true when prepare wrote it (see releaseBody).
+func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, string, bool, error) {
 	now := c.cfg.Now()
 	sub := Submitted{ID: job.ID, Queue: job.Queue}
 	if sub.ID == "" {
@@ -166,16 +163,16 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	}
 	deadline, err := ParseDeadline(job.Deadline, now)
 	if err != nil {
-		return nil, Submitted{}, err
+		return nil, Submitted{}, "", false, err
 	}
 	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
 		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC(),
 		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}
+	var created bool
 	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
-		sum := sha256.Sum256([]byte(body))
-		key := BlobKeyPrefix + hex.EncodeToString(sum[:])
-		if err := c.rc.Set(ctx, key, body, BlobTTLDefault).Err(); err != nil {
-			return nil, Submitted{}, fmt.Errorf("store image body of job %s: %w", sub.ID, err)
+		key := BodyKey(sub.Queue, sub.ID, body)
+		if created, err = c.putBody(ctx, key, body, c.bodyTTL(now, deadline)); err != nil {
+			return nil, Submitted{}, "", false, fmt.Errorf("job %s: %w", sub.ID, err)
 		}
 		p.Task = maps.Clone(job.Task)
 		delete(p.Task, "body")
@@ -183,12 +180,15 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	}
 	data, err := json.Marshal(p)
 	if err != nil {
-		return nil, Submitted{}, fmt.Errorf("encode job %s: %w", sub.ID, err)
+		if created {
+			c.releaseBody(ctx, sub.Queue, sub.ID, p.BodyRef, err)
+		}
+		return nil, Submitted{}, "", false, fmt.Errorf("encode job %s: %w", sub.ID, err)
 	}
 	task := asynq.NewTask(TaskType, data,
 		asynq.Queue(sub.Queue), asynq.TaskID(sub.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
-	return task, sub, nil
+	return task, sub, p.BodyRef, created, nil
 }
 
 // Status returns the job's current state and, once it ended, its outcome. The queue is looked
@@ -208,7 +208,7 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 		queues = qs
 	}
 	for _, q := range queues {
-		info, err := c.inspector.GetTaskInfo(q, id)
+		info, err := c.reader.GetTaskInfo(q, id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
 		}
@@ -226,7 +226,7 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 // TaskTypeIn returns the AnySolver task type of a job in queue (its payload's "type"), read the
 // way StatusIn reads the job: asynq's task, then the dead-letter record.
 func (c *Client) TaskTypeIn(ctx context.Context, queue, id string) (string, error) {
-	info, err := c.inspector.GetTaskInfo(queue, id)
+	info, err := c.reader.GetTaskInfo(queue, id)
 	var payload []byte
 	switch {
 	case err == nil:

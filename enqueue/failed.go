@@ -131,12 +131,13 @@ func (c *Client) RedriveFailed(ctx context.Context, queue, id string) (string, e
 	rec, _ := DecodeRecord(info.Result)
 	var p Payload
 	if json.Unmarshal(info.Payload, &p) == nil && p.BodyRef != "" {
-		n, err := c.rc.Exists(ctx, p.BodyRef).Result()
+		// Give the body its TTL again if it is still there (it is deleted when a job fails).
+		alive, err := c.rc.Expire(ctx, p.BodyRef, c.cfg.BlobTTL).Result()
 		if err != nil {
-			return "", fmt.Errorf("redrive failed job %s: %w", id, err)
+			return "", fmt.Errorf("redrive failed job %s: image body: %w", id, err)
 		}
-		if n == 0 {
-			return "", fmt.Errorf("redrive failed job %s: its image body was deleted when it failed: submit the job again", id)
+		if !alive {
+			return "", fmt.Errorf("redrive failed job %s: its image body was deleted when it failed: submit the job anew", id)
 		}
 	}
 	took, err := claimFailedScript.Run(ctx, c.rc, []string{asynqTaskKey(info.Queue, id), asynqCompletedKey(info.Queue)}, id).Int()
@@ -205,11 +206,9 @@ func (c *Client) findFailed(queue, id string) (*asynq.TaskInfo, error) {
 // returns err saying so.
 func (c *Client) keepAsDeadLetter(ctx context.Context, info *asynq.TaskInfo, rec Record, err error) error {
 	d := DeadLetter{ID: info.ID, Queue: info.Queue, Payload: json.RawMessage(info.Payload), Record: rec, DeadAt: c.cfg.Now().UTC()}
-	data, merr := json.Marshal(d)
-	if merr == nil {
-		merr = c.rc.HSet(context.WithoutCancel(ctx), DeadLetterKey, DeadLetterField(info.Queue, info.ID), data).Err()
-	}
-	if merr != nil {
+	// Unbounded (limit 0): the job has no other place left, and this is one job an operator
+	// is looking at, not a flood.
+	if merr := PutDeadLetter(context.WithoutCancel(ctx), c.rc, d, 0); merr != nil {
 		return fmt.Errorf("%w; and it could not be kept in the dead-letter queue (%v): submit it again", err, merr)
 	}
 	return fmt.Errorf("%w; the job is in the dead-letter queue now: redrive it from there", err)

@@ -26,7 +26,7 @@ func OpenRedis(ctx context.Context, rawURL string, poolSize int) (redis.Universa
 	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
 		opt, err := redis.ParseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL %q: %w", RedactURL(rawURL), err)
+			return nil, fmt.Errorf("REDIS_URL %q: %w", RedactURL(rawURL), RedactURLError(err, rawURL))
 		}
 		if poolSize > 0 {
 			opt.PoolSize = poolSize
@@ -35,7 +35,7 @@ func OpenRedis(ctx context.Context, rawURL string, poolSize int) (redis.Universa
 	default:
 		opt, err := asynq.ParseRedisURI(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL %q: %w (want redis://, rediss://, redis-socket:// or redis-sentinel://)", RedactURL(rawURL), err)
+			return nil, fmt.Errorf("REDIS_URL %q: %w (want redis://, rediss://, redis-socket:// or redis-sentinel://)", RedactURL(rawURL), RedactURLError(err, rawURL))
 		}
 		c, ok := opt.MakeRedisClient().(redis.UniversalClient)
 		if !ok {
@@ -45,7 +45,7 @@ func OpenRedis(ctx context.Context, rawURL string, poolSize int) (redis.Universa
 	}
 	if err := rc.Ping(ctx).Err(); err != nil {
 		_ = rc.Close()
-		return nil, fmt.Errorf("no Redis at %s: %w (start redis-server or set REDIS_URL)", RedactURL(rawURL), err)
+		return nil, fmt.Errorf("no Redis at %s: %w (start redis-server or set REDIS_URL)", RedactURL(rawURL), RedactURLError(err, rawURL))
 	}
 	return rc, nil
 }

@@ -72,6 +72,11 @@ type Config struct {
 	// CallbackBackoff is the wait before a failed callback's first retry, doubling with each
 	// try up to 10 min. Defaults to 5 s.
 	CallbackBackoff time.Duration
+	// DeadLetterLimit bounds the entries of the durable dead-letter queue: at the limit a job
+	// that dies stays in asynq's archive only, is counted, and the worker says so at error
+	// level (enqueue.PutDeadLetter); nothing already there is trimmed. A negative value means
+	// no bound. Defaults to enqueue.DeadLetterLimitDefault (10,000).
+	DeadLetterLimit int
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -114,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.CallbackBackoff <= 0 {
 		c.CallbackBackoff = CallbackBackoffDefault
+	}
+	if c.DeadLetterLimit == 0 {
+		c.DeadLetterLimit = enqueue.DeadLetterLimitDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -46,10 +46,9 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 			return err
 		}
 	}
-	if ref := a.payload.BodyRef; ref != "" && (t.State == enqueue.StateSolved || t.State == enqueue.StateFailed) &&
-		t.Report == reportEnded {
-		if err := h.store.dropBody(ctx, ref); err != nil {
-			h.log.Warn("could not delete the job's image body; it expires by itself", "job_id", a.id, "err", err)
+	if ref := a.payload.BodyRef; ref != "" && t.State.Terminal() && t.Report == reportEnded {
+		if err := h.store.settleBody(ctx, ref, t.State); err != nil {
+			h.log.Warn("could not delete (or keep, for a dead job) the job's image body", "job_id", a.id, "err", err)
 		}
 	}
 	h.report(ctx, a, t)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -149,7 +148,7 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 // blob prefix are read: a hand-made payload must not make the worker send any Redis key it
 // names to AnySolver.
 func (s *store) loadBody(ctx context.Context, key string) (string, error) {
-	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) || len(key) == len(enqueue.BlobKeyPrefix) {
+	if !enqueue.IsBodyRef(key) {
 		return "", fmt.Errorf("image body reference %q is not a solvequeue blob key (%s...)", key, enqueue.BlobKeyPrefix)
 	}
 	body, err := s.rc.Get(ctx, key).Result()
@@ -159,13 +158,14 @@ func (s *store) loadBody(ctx context.Context, key string) (string, error) {
 	return body, err
 }
 
-// dropBody deletes the image body of a job that ended solved or failed: nothing will read it
-// again. A dead job keeps its body for a redrive, until the blob's own expiry.
-func (s *store) dropBody(ctx context.Context, key string) error {
-	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) {
-		return nil
-	}
+// settleBody deletes the image body of a job that ended solved or failed (nothing will read it
+// again) and takes the expiry off a dead job's, which a redrive needs (enqueue.DropBody and
+// KeepBody; a purge deletes it).
+func (s *store) settleBody(ctx context.Context, key string, state enqueue.State) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
-	return s.rc.Del(ctx, key).Err()
+	if state == enqueue.StateDead {
+		return enqueue.KeepBody(ctx, s.rc, key)
+	}
+	return enqueue.DropBody(ctx, s.rc, key)
 }

@@ -411,12 +411,13 @@ func TestDeployKubernetesWorker(t *testing.T) {
 	env := map[string]string{}
 	for _, e := range asList(c["env"]) {
 		env[asString(dig(e, "name"))] = asString(dig(e, "value"))
-		if name := asString(dig(e, "name")); name == "ANYSOLVER_API_KEY" || name == "SOLVEQUEUE_HTTP_PASSWORD" {
+		if name := asString(dig(e, "name")); name == "ANYSOLVER_API_KEY" || name == "SOLVEQUEUE_HTTP_PASSWORD" || name == "SOLVEQUEUE_METRICS_TOKEN" {
 			require.NotNil(t, dig(e, "valueFrom", "secretKeyRef"), "%s comes from a Secret", name)
 			require.Nil(t, dig(e, "value"), "%s is not written into the manifest", name)
 		}
 	}
 	require.Contains(t, env, "ANYSOLVER_API_KEY")
+	require.Contains(t, env, "SOLVEQUEUE_METRICS_TOKEN", "Prometheus scrapes with its own read-only token, not the web UI's password")
 
 	grace, ok := dig(pod, "terminationGracePeriodSeconds").(int)
 	require.True(t, ok, "terminationGracePeriodSeconds is set")

@@ -55,6 +55,7 @@ func (o *gatewayOptions) check(addr string) error {
 // serve starts the gateway on addr (checked by check) with a client of cfg, its metrics in reg.
 func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, policy *classify.Policy, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
 	keys := o.keys
+	cfg.Shared = true // a request per goroutine: enqueues and reads share round trips
 	client, err := enqueue.NewClient(cfg)
 	if err != nil {
 		return "", nil, err

@@ -82,6 +82,10 @@ type Report struct {
 	SubmitVsSequential       *float64 `json:"submit_vs_sequential"`
 	CreatesPerJobMix         *float64 `json:"creates_per_job_mix"`
 	CreatesPerJobMixRetryAll *float64 `json:"creates_per_job_mix_retry_all"`
+	// throughput.go: the same e2e run on a queue with a spend cap (every createTask reserved and
+	// settled on the shared ledger), against the e2e run without one, in the same rounds.
+	BudgetE2EJobsPerS *float64 `json:"budget_e2e_jobs_per_s"`
+	BudgetE2EVsPlain  *float64 `json:"budget_e2e_vs_plain"`
 	// gateway.go
 	GatewayCreateVsSubmit     *float64 `json:"gateway_create_vs_submit"`
 	GatewayResultVsStatus     *float64 `json:"gateway_result_vs_status"`

@@ -21,6 +21,9 @@ var targets = []target{
 	{"e2e_vs_naive", ">= 0.9 (aim 1.0)", func(r *Report) (bool, bool) {
 		return r.E2EVsNaive != nil && *r.E2EVsNaive >= 0.9, r.E2EVsNaive != nil
 	}},
+	{"budget_e2e_vs_plain", ">= 0.9", func(r *Report) (bool, bool) {
+		return r.BudgetE2EVsPlain != nil && *r.BudgetE2EVsPlain >= 0.9, r.BudgetE2EVsPlain != nil
+	}},
 	{"inflight_wall_s", "<= inflight_solve_s + 8", func(r *Report) (bool, bool) {
 		return known2(r.InflightWallS, r.InflightSolveS) && *r.InflightWallS <= *r.InflightSolveS+8, known2(r.InflightWallS, r.InflightSolveS)
 	}},
@@ -61,6 +64,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	row("throughput, jobs/s (baseline: naive asynq handler)", r.E2EJobsPerS, r.NaiveJobsPerS, r.E2EVsNaive, "")
 	row("throughput, jobs/s (baseline: no-op asynq handler)", r.E2EJobsPerS, r.FloorJobsPerS, r.E2EVsFloor, "")
+	row("throughput with a spend cap, jobs/s (baseline: e2e without one)", r.BudgetE2EJobsPerS, r.E2EJobsPerS, r.BudgetE2EVsPlain, "")
 	if r.InflightJobs != nil {
 		fmt.Fprintf(tw, "in flight: %s jobs of %s s, wall s (baseline: the solve time)\t%s\t%s\t\n",
 			num(r.InflightJobs, ""), num(r.InflightSolveS, ""), num(r.InflightWallS, ""), num(r.InflightSolveS, ""))
