@@ -21,9 +21,10 @@ import (
 // FailedIndexMax bounds the failed index of a queue: the newest entries are kept.
 const FailedIndexMax = 10_000
 
-// FailedIndexAge bounds how long an entry stays in the failed index; one whose task asynq has
-// deleted before (its retention ended) is dropped as it is read.
-const FailedIndexAge = 7 * 24 * time.Hour
+// FailedIndexAge bounds how long an entry stays in the failed index: a failed job's default
+// retention (RetentionDefault). One whose task asynq deleted earlier (a shorter retention) is
+// dropped as it is read; one kept longer is still found by its ID.
+const FailedIndexAge = RetentionDefault
 
 // FailedKey is the sorted set indexing a queue's failed jobs: member FailedMember(code, id), score
 // the time the job failed in Unix milliseconds. It carries the queue's hash tag, beside asynq's

@@ -24,7 +24,7 @@ import (
 const DrainTimeoutDefault = 45 * time.Second
 
 // Worker is a running solvequeue worker: an asynq server with the solve handler, the
-// account breaker's prober and the dead-letter mirror.
+// account breaker's prober, the dead-letter mirror and the tally of ended jobs the console reads.
 type Worker struct {
 	cfg       Config
 	server    *asynq.Server

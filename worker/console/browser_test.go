@@ -99,6 +99,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	pages = append(pages, c.html())
 	require.Contains(t, b.logs.String(), `"msg":"console: change","op":"redrive","by":"ops","ok":true`)
 
+	// The one script: select every job of a page.
+	c.navigate(base + "/console/jobs?state=dead")
+	require.Equal(t, "0", c.eval(`String(document.querySelectorAll('#jobs input[name="job"]:checked').length)`))
+	c.eval(`document.getElementById("select-all").click()`)
+	require.NotEqual(t, "0", c.eval(`String(document.querySelectorAll('#jobs input[name="job"]:checked').length)`))
+	require.Equal(t, c.eval(`String(document.querySelectorAll('#jobs input[name="job"]').length)`),
+		c.eval(`String(document.querySelectorAll('#jobs input[name="job"]:checked').length)`))
+
 	// Lists, as the operator pages through them.
 	for _, list := range []string{"/console/jobs?state=dead", "/console/jobs?state=failed", "/console/jobs?state=retrying"} {
 		c.navigate(base + list)

@@ -216,4 +216,18 @@ func TestDeadListPages(t *testing.T) {
 	require.NotContains(t, body, `rel="next"`)
 	_, body = web.get("/console/jobs?state=dead&code=NO_PROVIDERS_AVAILABLE")
 	require.Contains(t, body, "40 jobs")
+
+	// A selection of three, purged at once after the confirmation.
+	token := csrfInput.FindStringSubmatch(body)[1]
+	form := url.Values{"op": {"purge"}, "job": {"default/bulk-000", "default/bulk-003", "default/bulk-006"}, "csrf": {token}}
+	_, body = web.post("/console/act", form, nil)
+	require.Contains(t, body, "Purge 3 jobs?")
+	require.Equal(t, 3, strings.Count(body, `name="job"`), "the confirmation carries the selection")
+	form.Set("confirm", "yes")
+	_, body = web.post("/console/act", form, nil)
+	require.Contains(t, body, "Purge: 3 of 3 done")
+	n, err := b.rc.HLen(context.Background(), enqueue.DeadLetterKey).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 117, n)
+	require.Equal(t, 3, b.logs.Count(`"msg":"console: change","op":"purge"`), "one line per job")
 }

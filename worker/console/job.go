@@ -113,13 +113,22 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 		byQueue[q] = j
 		out = append(out, j)
 	}
-	letters, err := c.client.DeadLetters(ctx)
+	// The dead letters with this ID, found by their fields ("queue/id") without reading the rest.
+	fields, err := c.rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
 	if err != nil {
 		return nil, err
 	}
-	for _, l := range letters {
-		if l.ID != id || (queue != "" && l.Queue != queue) {
+	for _, f := range fields {
+		q, fid, _ := strings.Cut(f, "/")
+		if fid != id || (queue != "" && q != queue) {
 			continue
+		}
+		l, err := c.client.DeadLetter(ctx, q, id)
+		if errors.Is(err, enqueue.ErrJobNotFound) {
+			continue // redriven or purged meanwhile
+		}
+		if err != nil {
+			return nil, err
 		}
 		if j := byQueue[l.Queue]; j != nil {
 			j.DeadLetter = true

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -112,13 +113,15 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	if err != nil {
 		problem("queues", err)
 	}
-	letters, err := c.client.DeadLetters(ctx)
+	// The dead letters' fields ("queue/id") count them per queue without reading their payloads.
+	fields, err := c.rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
 	if err != nil {
 		problem("dead letters", err)
 	}
 	deadBy := map[string]int{}
-	for _, l := range letters {
-		deadBy[l.Queue]++
+	for _, f := range fields {
+		q, _, _ := strings.Cut(f, "/")
+		deadBy[q]++
 	}
 	tallies, err := worker.ReadTally(ctx, c.rc, queues, c.cfg.Now(), windows...)
 	if err != nil {
