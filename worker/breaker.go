@@ -135,6 +135,17 @@ end
 redis.call('DEL', KEYS[1], KEYS[2])
 return queues`)
 
+// ResetBreaker closes the account breaker by an operator's hand, as a successful probe does: the
+// queues it paused are resumed (never one an operator paused) and returned. Nothing is checked
+// first: if the account is still unusable, the next job that meets the error opens it again.
+func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, error) {
+	resumed, err := resumeScript.Run(ctx, rc, []string{BreakerKey, BreakerPausedKey}).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("reset breaker: %w", err)
+	}
+	return resumed, nil
+}
+
 func pausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
 
 // trip opens the breaker for code and pauses this worker's queues. It reports whether this

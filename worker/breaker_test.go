@@ -58,3 +58,31 @@ func TestBreakerPausesOnlyWhatItResumes(t *testing.T) {
 		require.Equal(t, want, info.Paused, "queue %s after the resume", q)
 	}
 }
+
+// TestResetBreaker: an operator's reset closes the breaker and resumes the queues it paused, and
+// no other; resetting a closed breaker changes nothing.
+func TestResetBreaker(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	ctx := context.Background()
+	mr.Set(pausedKey("low"), "1") // the operator's own pause
+	b := newBreaker(breakerParams{rc: rc, queues: []string{"default", "low"},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: NopObserver{}, now: time.Now})
+	_, err := b.trip(ctx, "ERROR_KEY_DOES_NOT_EXIST", "bad key")
+	require.NoError(t, err)
+
+	resumed, err := ResetBreaker(ctx, rc)
+	require.NoError(t, err)
+	require.Equal(t, []string{"default"}, resumed)
+	state, err := ReadBreaker(ctx, rc)
+	require.NoError(t, err)
+	require.False(t, state.Open)
+	require.False(t, mr.Exists(pausedKey("default")))
+	require.True(t, mr.Exists(pausedKey("low")), "an operator's pause stays")
+
+	resumed, err = ResetBreaker(ctx, rc)
+	require.NoError(t, err)
+	require.Empty(t, resumed)
+}
