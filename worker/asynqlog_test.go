@@ -1,8 +1,12 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,4 +67,81 @@ func TestLineLimiter(t *testing.T) {
 // debugLogger logs JSON at debug level into logs.
 func debugLogger(logs *enqueuetest.LogBuffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestRedisHealthSaysOnceUnderABusyPool restarts Redis while many goroutines use the shared pool
+// as asynq does and pass every failure to the asynq logger, which asks the watcher: while the
+// pool reconnects, late dial failures and go-redis failing new dials at once with its last dial
+// error must not read as new outages. The outage is still said once each way.
+func TestRedisHealthSaysOnceUnderABusyPool(t *testing.T) {
+	t.Parallel()
+	r := enqueuetest.Redis(t)
+	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	logs := &enqueuetest.LogBuffer{}
+	h := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: debugLogger(logs)})
+	h.Start(context.Background())
+	t.Cleanup(h.Shutdown)
+	l := newAsynqLogger(debugLogger(logs), h)
+
+	// Each goroutine works as asynq does until told to stop, counting the commands answered.
+	var (
+		wg       sync.WaitGroup
+		answered atomic.Int64
+		stop     = make(chan struct{})
+	)
+	for i := range 300 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				err := rc.Get(ctx, fmt.Sprintf("k%d", i)).Err()
+				cancel()
+				if err != nil && err != redis.Nil {
+					l.Error("Failed to forward scheduled tasks: UNKNOWN: " + err.Error())
+					continue
+				}
+				answered.Add(1)
+			}
+		})
+	}
+	t.Cleanup(func() { close(stop); wg.Wait() })
+
+	require.True(t, waitUntil(func() bool { return answered.Load() >= 1000 }), "the pool did not work")
+	require.NoError(t, r.Kill())
+	require.True(t, waitUntil(h.Down), "the watcher did not notice")
+	require.NoError(t, r.Restart(context.Background()))
+	require.True(t, waitUntil(func() bool { return !h.Down() }), "the watcher did not see Redis back")
+	// The pool reconnects under the same load: thousands of commands after the recovery.
+	after := answered.Load()
+	require.True(t, waitUntil(func() bool { return answered.Load() >= after+5000 }), "the pool did not reconnect")
+	require.Equal(t, 1, logs.Count(`"msg":"redis unreachable`), "said once:\n%s", healthLines(logs.String()))
+	require.Equal(t, 1, logs.Count(`"msg":"redis reachable again"`), "said once:\n%s", healthLines(logs.String()))
+}
+
+// healthLines are the watcher's lines in logs.
+func healthLines(logs string) string {
+	var out []string
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "reachable") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// waitUntil polls cond until it holds, up to a hang guard of two minutes.
+func waitUntil(cond func() bool) bool {
+	for range 2 * 60 * 50 {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/alicebob/miniredis/v2/server"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -55,16 +57,22 @@ func TestKeepSavingRecordsOnceRedisAnswers(t *testing.T) {
 	t.Parallel()
 	mr, st := newTestStore(t)
 	h := &handler{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	mr.SetError("LOADING Redis is loading the dataset in memory")
+	// Redis refuses every command, counting them, until the background saves met a refusal.
+	var refused atomic.Int64
+	mr.Server().SetPreHook(func(c *server.Peer, cmd string, args ...string) bool {
+		refused.Add(1)
+		c.WriteError("LOADING Redis is loading the dataset in memory")
+		return true
+	})
 	rec := enqueue.Record{State: enqueue.StateActive, Remote: &enqueue.Remote{TaskID: json.RawMessage(`"abc"`), CreatedAt: time.Now()}, CreateTasks: 1}
 	stop := h.keepSaving("default", "job-1", rec)
-	time.Sleep(200 * time.Millisecond)
+	require.Eventually(t, func() bool { return refused.Load() > 0 }, time.Minute, 5*time.Millisecond, "the first save never reached Redis")
 	mr.SetError("")
 	ctx := context.Background()
 	require.Eventually(t, func() bool {
 		got, err := st.load(ctx, "default", "job-1")
 		return err == nil && got.Remote != nil && string(got.Remote.TaskID) == `"abc"`
-	}, 10*time.Second, 20*time.Millisecond, "the remote id lands once Redis answers")
+	}, time.Minute, 20*time.Millisecond, "the remote id lands once Redis answers")
 	stop()
 
 	// stop ends the tries even while Redis keeps failing.
@@ -74,7 +82,7 @@ func TestKeepSavingRecordsOnceRedisAnswers(t *testing.T) {
 	go func() { stop(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("stop did not end the background saves")
 	}
 }

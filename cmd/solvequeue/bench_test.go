@@ -33,7 +33,7 @@ func TestBenchQuickJSON(t *testing.T) {
 	}
 	enqueuetest.NeedRedisServer(t)
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*hangGuard+4*time.Minute) // a hang guard: about a minute alone, several on a busy machine
 	defer cancel()
 	cmd := exec.CommandContext(ctx, solvequeueBinary(t), "bench", "--json", "--quick")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + t.TempDir()}

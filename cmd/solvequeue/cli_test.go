@@ -41,7 +41,7 @@ type cliResult struct {
 // cliRun runs the CLI with args, the environment vars (nothing else is inherited) and stdin.
 func cliRun(t *testing.T, vars map[string]string, stdin string, args ...string) cliResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
@@ -316,7 +316,9 @@ func TestCLIBatchResumable(t *testing.T) {
 		})})
 	t.Cleanup(srv.Close)
 	t.Cleanup(fake.Close)
-	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test", Timeout: 2 * time.Second})
+	// The client's default Timeout: a shorter one turns a slow answer on a busy machine into a
+	// retry, and a second createTask the counts below would take for paying twice.
+	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test"})
 	require.NoError(t, err)
 	policy, err := classify.Parse("fast.yaml", []byte("retry:\n  baseDelay: 100ms\n  maxDelay: 200ms\n"))
 	require.NoError(t, err)
@@ -587,7 +589,7 @@ func TestCLIDemo(t *testing.T) {
 	t.Parallel()
 	res := cliRun(t, nil, "", "demo", "--jobs", "40")
 	require.Equal(t, 0, res.code, "stdout: %s\nstderr: %s", res.stdout, res.stderr)
-	require.Contains(t, res.stdout, "all 40 jobs ended")
+	require.Contains(t, res.stdout, "all 55 jobs ended", "40 on the mixed queue, 15 on the capped one")
 	counts := map[string]int{}
 	for _, state := range []string{"solved", "failed", "dead"} {
 		m := regexp.MustCompile(`(?m)^` + state + `\s+(\d+)$`).FindStringSubmatch(res.stdout)
@@ -597,7 +599,17 @@ func TestCLIDemo(t *testing.T) {
 		require.Positive(t, n, "%s jobs in the summary:\n%s", state, res.stdout)
 		counts[state] = n
 	}
-	require.Equal(t, 40, counts["solved"]+counts["failed"]+counts["dead"])
+	require.Equal(t, 55, counts["solved"]+counts["failed"]+counts["dead"])
+	// The money stories: a budget of 10 createTask calls per window for 15 jobs holds 5 of them,
+	// and they end solved; the jobs naming a provider that is down fail over and are solved.
+	m := regexp.MustCompile(`budget: queue demo-capped may make 10 createTask calls per 10s: (\d+) of its 15 jobs waited .*; 0 retries spent; 15 solved`).FindStringSubmatch(res.stdout)
+	require.NotNil(t, m, res.stdout)
+	waited, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, waited, 5, "10 createTask calls per window for 15 jobs: 5 or more waited for it to roll")
+	m = regexp.MustCompile(`failover: (\d+) jobs named \[FlakyCo, SteadyCo\].*; (\d+) solved by SteadyCo`).FindStringSubmatch(res.stdout)
+	require.NotNil(t, m, res.stdout)
+	require.Equal(t, m[1], m[2], "every job that named the provider that is down was solved by the other")
 	require.Regexp(t, `retries [1-9]\d* · throttles [1-9]\d* · createTask calls \d+`, res.stdout, "retries and throttles happen too")
 	require.Contains(t, res.stdout, "DOMAIN_BANNED → failed")
 	require.Contains(t, res.stdout, "UNKNOWN_PROVIDER_ERROR → dead")

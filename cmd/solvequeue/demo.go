@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
@@ -66,7 +68,8 @@ var demoMix = []struct {
 	directive string
 	story     string
 }{
-	{66, "", "solved at once"},
+	{62, "", "solved at once"},
+	{4, demoFailover, "FlakyCo unreachable: failed over to SteadyCo at once, solved"},
 	{8, "sq:create=SERVICE_UNAVAILABLE*1", "SERVICE_UNAVAILABLE once, retried, solved"},
 	{4, "sq:create=INTERNAL_ERROR*1", "INTERNAL_ERROR once, retried, solved"},
 	{4, "sq:failed=CAPTCHA_UNSOLVABLE*1", "CAPTCHA_UNSOLVABLE on poll, re-created, solved"},
@@ -75,6 +78,25 @@ var demoMix = []struct {
 	{4, "sq:create=DOMAIN_BANNED*9", "DOMAIN_BANNED: failed, never retried"},
 	{3, "sq:create=INVALID_SITEKEY*9", "INVALID_SITEKEY: failed, never retried"},
 	{3, "sq:create=UNKNOWN_PROVIDER_ERROR*9", "UNKNOWN_PROVIDER_ERROR: dead letter"},
+}
+
+// The demo's money stories. demoFailover marks jobs that name two providers, FlakyCo (down) and
+// SteadyCo; the demo-capped queue has a budget of demoCap createTask calls per demoWindow, and
+// demoCappedJobs jobs go to it, so some are held until the window rolls.
+const (
+	demoFailover   = "failover"
+	demoCapped     = "demo-capped"
+	demoCap        = 10
+	demoWindow     = 10 * time.Second
+	demoCappedJobs = 15
+	demoFlaky      = "FlakyCo"
+	demoSteady     = "SteadyCo"
+)
+
+// demoPolicy is the demo worker's policy: the defaults, and a budget on the capped queue.
+func demoPolicy() (*classify.Policy, error) {
+	return classify.Parse("demo-policy.yaml", []byte(fmt.Sprintf(
+		"queues:\n  %s:\n    budget: {window: %s, maxCreateTasks: %d}\n", demoCapped, demoWindow, demoCap)))
 }
 
 func demoJob(i int) enqueue.Job {
@@ -90,11 +112,23 @@ func demoJob(i int) enqueue.Job {
 		slot -= m.per100
 	}
 	key := fmt.Sprintf("demo-site-key-%d", i)
-	if directive != "" {
+	var providers []string
+	switch directive {
+	case "":
+	case demoFailover:
+		providers = []string{demoFlaky, demoSteady}
+	default:
 		key = directive + ";id=" + fmt.Sprint(i)
 	}
-	return enqueue.Job{ID: fmt.Sprintf("demo-%d-%d", time.Now().Unix(), i), Queue: "demo",
+	return enqueue.Job{ID: fmt.Sprintf("demo-%d-%d", time.Now().Unix(), i), Queue: "demo", Providers: providers,
 		Task: map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://demo.example/login", "websiteKey": key}}
+}
+
+// demoCappedJob is one of the jobs sent to the queue with a budget.
+func demoCappedJob(i int) enqueue.Job {
+	return enqueue.Job{ID: fmt.Sprintf("demo-capped-%d-%d", time.Now().Unix(), i), Queue: demoCapped,
+		Task: map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://demo.example/login",
+			"websiteKey": fmt.Sprintf("demo-capped-key-%d", i)}}
 }
 
 func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
@@ -110,15 +144,25 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	defer r.Close()
 
 	reg := prometheus.NewRegistry()
+	policy, err := demoPolicy()
+	if err != nil {
+		return err
+	}
+	solveAll := anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+		b := anysolvertest.DefaultBehavior(t)
+		b.SolveTime = time.Duration(1000+len(t.Key)%7*250) * time.Millisecond
+		return b
+	})
 	p, err := rig.New(ctx, r, rig.Options{
-		Fake: anysolvertest.Options{Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
-			b := anysolvertest.DefaultBehavior(t)
-			b.SolveTime = time.Duration(1000+len(t.Key)%7*250) * time.Millisecond
-			return b
-		})},
+		Fake: anysolvertest.Options{Script: func(t anysolvertest.Task) anysolvertest.Behavior {
+			if t.Provider == demoFlaky {
+				return anysolvertest.Behavior{CreateError: "PROVIDER_UNREACHABLE"}
+			}
+			return solveAll(t)
+		}},
 		APIKey: "demo-key",
-		Worker: worker.Config{Queues: map[string]int{"demo": 1}, Observer: worker.NewMetrics(reg), Logger: log,
-			ShutdownTimeout: time.Second},
+		Worker: worker.Config{Queues: map[string]int{"demo": 1, demoCapped: 1}, Policy: policy,
+			Observer: worker.NewMetricsFor(reg, policy), Logger: log, ShutdownTimeout: time.Second},
 	})
 	if err != nil {
 		return err
@@ -136,10 +180,15 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs, r.Where, p.Fake.URL)
-	jobs := make([]enqueue.Job, o.Jobs)
-	for i := range jobs {
-		jobs[i] = demoJob(i)
+	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs+demoCappedJobs, r.Where, p.Fake.URL)
+	fmt.Fprintf(env.Stdout, "  %d on queue demo with a mix of AnySolver errors; %d on queue %s, whose budget allows %d createTask calls per %s\n",
+		o.Jobs, demoCappedJobs, demoCapped, demoCap, demoWindow)
+	jobs := make([]enqueue.Job, 0, o.Jobs+demoCappedJobs)
+	for i := range o.Jobs {
+		jobs = append(jobs, demoJob(i))
+	}
+	for i := range demoCappedJobs {
+		jobs = append(jobs, demoCappedJob(i))
 	}
 	results, err := p.Producer.SubmitMany(ctx, jobs, 32, nil)
 	if err != nil {
@@ -261,12 +310,57 @@ func printDemoSummary(w io.Writer, outcomes []enqueue.Outcome, stats anysolverte
 	fmt.Fprintf(w, "\nretries %d · throttles %d · createTask calls %d (%.2f per job) · polls %d (%.2f per job)\n",
 		retries, throttles, creates, float64(creates)/float64(n), polls, float64(polls)/float64(n))
 	writeCharges(w, stats)
+	writeMoneyStories(w, outcomes)
 	fmt.Fprintln(w, "\n"+strings.TrimSpace(`
 next:
   solvequeue policy                 what each AnySolver error code leads to
   solvequeue demo --http 127.0.0.1:8080 --hold 5m
                                     the same run with the web UI and /metrics
   solvequeue worker --help          run it for real (Redis + ANYSOLVER_API_KEY)`))
+}
+
+// writeMoneyStories tells what the budget and the failover did in the run.
+func writeMoneyStories(w io.Writer, outcomes []enqueue.Outcome) {
+	var capped, waited, cappedSolved, cappedRetries, failedOver, skipped, failoverSolved int
+	var first time.Time
+	for _, o := range outcomes {
+		if o.Queue == demoCapped && (first.IsZero() || o.SubmittedAt.Before(first)) {
+			first = o.SubmittedAt
+		}
+	}
+	for _, o := range outcomes {
+		if o.Queue == demoCapped {
+			capped++
+			// No more than demoCap createTask calls fit in the window that opened with the
+			// first; a job ending a window after the first submission waited for it to roll.
+			if o.FinishedAt.Sub(first) >= demoWindow {
+				waited++
+			}
+			if o.State == enqueue.StateSolved {
+				cappedSolved++
+			}
+			cappedRetries += o.Retries
+		}
+		if slices.Contains(o.ProvidersTried, demoSteady) {
+			if o.ProvidersTried[0] == demoFlaky {
+				failedOver++
+			} else {
+				skipped++
+			}
+			if o.State == enqueue.StateSolved && o.Provider == demoSteady {
+				failoverSolved++
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	if capped > 0 {
+		fmt.Fprintf(w, "budget: queue %s may make %d createTask calls per %s: %d of its %d jobs waited for the window to roll (held with BUDGET_SPENT, or kept in the paused queue: not paid, not failed); %d retries spent; %d solved\n",
+			demoCapped, demoCap, demoWindow, waited, capped, cappedRetries, cappedSolved)
+	}
+	if failedOver+skipped > 0 {
+		fmt.Fprintf(w, "failover: %d jobs named [%s, %s], which is down: %d met its PROVIDER_UNREACHABLE and went at once to %s (no retry spent); %d skipped it, its breaker open after 5 errors in a row; %d solved by %s\n",
+			failedOver+skipped, demoFlaky, demoSteady, failedOver, demoSteady, skipped, failoverSolved, demoSteady)
+	}
 }
 
 // writeCharges explains the fake's createTask calls against what was charged: AnySolver charges

@@ -178,7 +178,7 @@ func moneyStatus(t *testing.T, s *stack, id string) (enqueue.Outcome, *worker.Br
 func moneyWaitProbe(t *testing.T, s *stack) {
 	t.Helper()
 	before := s.fake.Calls("getBalance")
-	moneyEventually(t, 90*time.Second, "the breaker probes getBalance", func() bool {
+	moneyEventually(t, hangGuard, "the breaker probes getBalance", func() bool {
 		return s.fake.Calls("getBalance") > before
 	})
 }
@@ -200,22 +200,24 @@ func moneyResumes(p *proc) int {
 // solved; the next worker gets them back by asynq's lease recovery and resumes polling them.
 func TestMoneySafetySIGKILLResumesPaidTasks(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{})
+	hold := &pollGate{}
+	s := newWrappedStack(t, hold.wrap)
 	first := s.startWorker(t, nil)
 	jobs := moneyJobs("kill", 60, "solve=6s")
 	ids := moneyIDs(jobs)
 	moneySubmit(t, s, jobs...)
-	moneyWaitRemotes(t, s, ids, 30*time.Second)
+	moneyWaitRemotes(t, s, ids, hangGuard)
 
-	require.Error(t, first.signal(syscall.SIGKILL, 10*time.Second))
+	require.Error(t, first.signal(syscall.SIGKILL, hangGuard))
 	require.True(t, moneyExited(first), "SIGKILL ends the worker")
 	killed := time.Now()
 	inFlight := moneyInFlight(t, s, ids)
 	require.GreaterOrEqual(t, inFlight, 50, "most jobs must still be polling their remote task when the worker dies")
 	require.Equal(t, 60, s.fake.Stats().Creates)
+	hold.release()
 
 	second := s.startWorker(t, nil)
-	out := s.waitAll(t, ids, 4*time.Minute)
+	out := s.waitAll(t, ids, hangGuard+3*time.Minute) // lease recovery (70-170 s) included
 	recovery := time.Since(killed)
 
 	moneyRequireSolved(t, s, jobs, out)
@@ -231,15 +233,16 @@ func TestMoneySafetySIGKILLResumesPaidTasks(t *testing.T) {
 // next worker resumes them.
 func TestMoneySafetySIGTERMHandsBackPaidTasks(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{})
+	hold := &pollGate{}
+	s := newWrappedStack(t, hold.wrap)
 	first := s.startWorker(t, nil, "--shutdown-timeout", "1s")
 	jobs := moneyJobs("term", 60, "solve=6s")
 	ids := moneyIDs(jobs)
 	moneySubmit(t, s, jobs...)
-	moneyWaitRemotes(t, s, ids, 30*time.Second)
+	moneyWaitRemotes(t, s, ids, hangGuard)
 
 	stopped := time.Now()
-	require.NoError(t, first.signal(syscall.SIGTERM, 30*time.Second), "a SIGTERMed worker exits cleanly")
+	require.NoError(t, first.signal(syscall.SIGTERM, hangGuard), "a SIGTERMed worker exits cleanly")
 	inFlight := moneyInFlight(t, s, ids)
 	require.GreaterOrEqual(t, inFlight, 50, "most jobs must still be polling their remote task when the worker stops")
 	info, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
@@ -251,9 +254,10 @@ func TestMoneySafetySIGTERMHandsBackPaidTasks(t *testing.T) {
 			require.NotNil(t, rec.Remote, "job %s was handed back without its paid remote task", id)
 		}
 	}
+	hold.release()
 
 	second := s.startWorker(t, nil)
-	out := s.waitAll(t, ids, 2*time.Minute)
+	out := s.waitAll(t, ids, hangGuard)
 	moneyRequireSolved(t, s, jobs, out)
 	perJob := float64(s.fake.Stats().Creates) / float64(len(jobs))
 	t.Logf("SIGTERM: %d jobs solved, %.3f createTask calls per job, %d resumed by the new worker, all solved %s after the signal",
@@ -294,15 +298,40 @@ func (g *createGate) wrap(h http.Handler) http.Handler {
 	})
 }
 
+// pollGate keeps every remote task unsolved while it is closed: getTaskResult answers
+// "processing" without asking the fake, so that a test acts while every job is paid and still
+// polling, however slowly a busy machine runs it. Once released, polls reach the fake.
+type pollGate struct{ open atomic.Bool }
+
+func (g *pollGate) release() { g.open.Store(true) }
+
+func (g *pollGate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path.Base(r.URL.Path) != "getTaskResult" || g.open.Load() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"errorId":0,"status":"processing"}`))
+	})
+}
+
 // newGatedStack is newStack with the fake's createTask answers held by a gate.
 func newGatedStack(t *testing.T, gate *createGate) *stack {
 	t.Helper()
+	s := newWrappedStack(t, gate.wrap)
+	t.Cleanup(gate.release) // before the server closes: no handler stays held
+	return s
+}
+
+// newWrappedStack is newStack with the fake served through wrap.
+func newWrappedStack(t *testing.T, wrap func(http.Handler) http.Handler) *stack {
+	t.Helper()
 	s := &stack{apiKey: stackAPIKey, redis: enqueuetest.Redis(t, enqueuetest.RedisOptions{})}
 	s.fake = anysolvertest.New(anysolvertest.Options{APIKeys: []string{stackAPIKey}, Script: anysolvertest.DirectiveScript(nil)})
-	srv := httptest.NewServer(gate.wrap(s.fake))
+	srv := httptest.NewServer(wrap(s.fake))
 	t.Cleanup(srv.Close)
 	t.Cleanup(s.fake.Close)
-	t.Cleanup(gate.release) // before srv.Close: no handler stays held
 	s.fakeURL = srv.URL
 	var err error
 	s.client, err = enqueue.NewClient(enqueue.Config{Redis: moneyRedis(t, s)})
@@ -320,25 +349,25 @@ func TestMoneySafetySIGTERMDuringCreateTask(t *testing.T) {
 	first := s.startWorker(t, nil, "--shutdown-timeout", "1s")
 	jobs := moneyJobs("midcreate", 5, "solve=2s")
 	moneySubmit(t, s, jobs...)
-	moneyEventually(t, 30*time.Second, "every createTask is paid and waiting for its answer", func() bool {
+	moneyEventually(t, hangGuard, "every createTask is paid and waiting for its answer", func() bool {
 		return gate.held.Load() == int64(len(jobs))
 	})
 
 	require.NoError(t, first.cmd.Process.Signal(syscall.SIGTERM))
-	require.True(t, first.waitForLog("Quitting worker", 30*time.Second), "asynq hands the jobs back after the shutdown timeout")
+	require.True(t, first.waitForLog("Quitting worker", hangGuard), "asynq hands the jobs back after the shutdown timeout")
 	gate.release()
 	select {
 	case <-first.done:
 		require.NoError(t, first.err)
-	case <-time.After(time.Minute):
-		t.Fatal("the worker did not exit within a minute of SIGTERM")
+	case <-time.After(hangGuard):
+		t.Fatal("the worker did not exit after SIGTERM")
 	}
 	for _, j := range jobs {
 		require.NotNil(t, moneyRecord(t, s, j.ID).Remote, "job %s: the paid remote task was not recorded on shutdown", j.ID)
 	}
 
 	second := s.startWorker(t, nil)
-	out := s.waitAll(t, moneyIDs(jobs), time.Minute)
+	out := s.waitAll(t, moneyIDs(jobs), hangGuard)
 	moneyRequireSolved(t, s, jobs, out)
 	require.Equal(t, len(jobs), moneyResumes(second))
 	require.Equal(t, len(jobs), s.fake.Calls("createTask"))
@@ -353,7 +382,7 @@ func TestMoneySafetyZeroBalanceKeepsJobs(t *testing.T) {
 	w := s.startWorker(t, nil)
 	firstJob := moneyJob("zb-first", "solve=500ms")
 	moneySubmit(t, s, firstJob)
-	out := s.waitAll(t, []string{firstJob.ID}, time.Minute)
+	out := s.waitAll(t, []string{firstJob.ID}, hangGuard)
 	require.Equal(t, enqueue.StateFailed, out[firstJob.ID].State)
 	require.Equal(t, "ERROR_ZERO_BALANCE", out[firstJob.ID].Error.ErrorCode)
 	require.True(t, moneyPaused(t, s, enqueue.DefaultQueue), "the breaker pauses the queue")
@@ -377,7 +406,7 @@ func TestMoneySafetyZeroBalanceKeepsJobs(t *testing.T) {
 	require.Equal(t, 1, s.fake.Calls("createTask"), "nothing is sent to AnySolver while the breaker is open")
 
 	s.fake.SetBalance(10)
-	out = s.waitAll(t, moneyIDs(waiting), time.Minute)
+	out = s.waitAll(t, moneyIDs(waiting), hangGuard)
 	moneyRequireSolved(t, s, waiting, out)
 	require.Equal(t, 1+len(waiting), s.fake.Calls("createTask"))
 	again, err := s.client.StatusIn(context.Background(), enqueue.DefaultQueue, firstJob.ID)
@@ -402,7 +431,7 @@ func TestMoneySafetyWrongKeyPausesUntilRestart(t *testing.T) {
 	first := s.startWorker(t, []string{"ANYSOLVER_API_KEY=" + wrongKey})
 	deadJob := moneyJob("wk-first", "solve=500ms")
 	moneySubmit(t, s, deadJob)
-	out := s.waitAll(t, []string{deadJob.ID}, time.Minute)
+	out := s.waitAll(t, []string{deadJob.ID}, hangGuard)
 	require.Equal(t, enqueue.StateDead, out[deadJob.ID].State)
 	require.Equal(t, "ERROR_KEY_DOES_NOT_EXIST", out[deadJob.ID].Error.ErrorCode)
 	require.True(t, moneyPaused(t, s, enqueue.DefaultQueue))
@@ -419,18 +448,18 @@ func TestMoneySafetyWrongKeyPausesUntilRestart(t *testing.T) {
 		require.Equal(t, enqueue.StatePending, o.State, "job %s is kept while the key is wrong", j.ID)
 	}
 	require.Equal(t, 1, s.fake.Calls("createTask"))
-	require.NoError(t, first.signal(syscall.SIGTERM, 30*time.Second))
+	require.NoError(t, first.signal(syscall.SIGTERM, hangGuard))
 	require.NotContains(t, first.logs.String(), wrongKey, "the key never reaches a log line")
 
 	second := s.startWorker(t, nil)
-	out = s.waitAll(t, moneyIDs(rest), time.Minute)
+	out = s.waitAll(t, moneyIDs(rest), hangGuard)
 	moneyRequireSolved(t, s, rest, out)
 	require.False(t, moneyPaused(t, s, enqueue.DefaultQueue), "the probe with the right key resumes the queue")
 	require.False(t, moneyBreaker(t, rc).Open)
 
 	stdout, stderr, code := runCLI(t, s.env(), nil, "dlq", "redrive", deadJob.ID)
 	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout, stderr)
-	out = s.waitAll(t, []string{deadJob.ID}, time.Minute)
+	out = s.waitAll(t, []string{deadJob.ID}, hangGuard)
 	moneyRequireSolved(t, s, []enqueue.Job{deadJob}, out)
 
 	// A second operator acting on the dead letter read before the redrive must neither run
@@ -458,7 +487,7 @@ func TestMoneySafetyDeadlines(t *testing.T) {
 	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 	stdout, stderr, code := runCLI(t, s.env(), nil, "enqueue", "--id", expired.ID, "--type", "RecaptchaV2TaskProxyless",
 		"--website-url", "https://shop.example/checkout", "--website-key", moneyKey(expired),
-		"--deadline", past, "--wait", "--timeout", "60s")
+		"--deadline", past, "--wait", "--timeout", "3m")
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	var o enqueue.Outcome
 	require.NoError(t, json.Unmarshal([]byte(stdout), &o), "enqueue --wait output: %s", stdout)
@@ -467,10 +496,12 @@ func TestMoneySafetyDeadlines(t *testing.T) {
 	require.Zero(t, o.CreateTasks)
 	require.Zero(t, s.fake.Calls("createTask"), "an expired job costs nothing")
 
+	// The deadline leaves room for the first attempt however busy the machine is: the job must
+	// be tried, and retried, before it passes.
 	retried := moneyJob("dl-retries", "create=SERVICE_UNAVAILABLE*1000")
-	retried.Deadline = "6s"
+	retried.Deadline = "20s"
 	moneySubmit(t, s, retried)
-	out := s.waitAll(t, []string{retried.ID}, time.Minute)[retried.ID]
+	out := s.waitAll(t, []string{retried.ID}, hangGuard)[retried.ID]
 	require.Equal(t, enqueue.StateDead, out.State)
 	require.Equal(t, "SERVICE_UNAVAILABLE", out.Error.ErrorCode, "the dead job keeps its last error")
 	require.Equal(t, "dead", out.Error.Decision)
@@ -533,7 +564,7 @@ func TestMoneySafetyConcurrentSubmitsOneJob(t *testing.T) {
 	}
 	require.EqualValues(t, 1, created.Load(), "exactly one submit creates the job")
 
-	out := s.waitAll(t, []string{job.ID}, time.Minute)
+	out := s.waitAll(t, []string{job.ID}, hangGuard)
 	moneyRequireSolved(t, s, []enqueue.Job{job}, out)
 	info, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
 	require.NoError(t, err)
@@ -556,7 +587,7 @@ func TestMoneySafetyOperatorPauseLeftAlone(t *testing.T) {
 
 	trip := moneyJob("op-trip", "solve=500ms")
 	moneySubmit(t, s, trip)
-	out := s.waitAll(t, []string{trip.ID}, time.Minute)
+	out := s.waitAll(t, []string{trip.ID}, hangGuard)
 	require.Equal(t, enqueue.StateFailed, out[trip.ID].State)
 	require.Equal(t, 1, s.fake.Creates(moneyKey(trip)))
 	breaker := moneyBreaker(t, rc)
@@ -565,19 +596,19 @@ func TestMoneySafetyOperatorPauseLeftAlone(t *testing.T) {
 		"the breaker records only the queues it paused")
 
 	s.fake.SetBalance(10)
-	moneyEventually(t, time.Minute, "the breaker closes after the top-up", func() bool { return !moneyBreaker(t, rc).Open })
+	moneyEventually(t, hangGuard, "the breaker closes after the top-up", func() bool { return !moneyBreaker(t, rc).Open })
 	require.False(t, moneyPaused(t, s, enqueue.DefaultQueue), "the breaker resumes its own pause")
 	require.True(t, moneyPaused(t, s, "low"), "the operator's pause stays")
 	after := moneyJob("op-after", "solve=500ms")
 	moneySubmit(t, s, after)
-	moneyRequireSolved(t, s, []enqueue.Job{after}, s.waitAll(t, []string{after.ID}, time.Minute))
+	moneyRequireSolved(t, s, []enqueue.Job{after}, s.waitAll(t, []string{after.ID}, hangGuard))
 	o, err := s.client.StatusIn(context.Background(), "low", held.ID)
 	require.NoError(t, err)
 	require.Equal(t, enqueue.StatePending, o.State)
 	require.Zero(t, s.fake.Creates(moneyKey(held)))
 
 	require.NoError(t, s.client.Inspector().UnpauseQueue("low"), "the operator resumes low")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	o, err = s.client.WaitIn(ctx, "low", held.ID)
 	require.NoError(t, err)

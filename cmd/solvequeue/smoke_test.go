@@ -2,7 +2,6 @@ package main
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,10 +16,10 @@ func TestWorkerProcessSolves(t *testing.T) {
 	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{})
 	s.startWorker(t, nil, "--poll-interval", "200ms")
 	stdout, stderr, code := runCLI(t, s.env(), nil, "enqueue", "--id", "smoke-1", "--type", "RecaptchaV2TaskProxyless",
-		"--website-url", "https://shop.example", "--website-key", "sq:solve=500ms", "--wait", "--timeout", "30s")
+		"--website-url", "https://shop.example", "--website-key", "sq:solve=500ms", "--wait", "--timeout", "3m")
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	require.Contains(t, stdout, `"state":"solved"`)
 	require.Equal(t, 1, s.fake.Creates("sq:solve=500ms"))
-	out := s.waitAll(t, []string{"smoke-1"}, 10*time.Second)
+	out := s.waitAll(t, []string{"smoke-1"}, hangGuard)
 	require.Equal(t, enqueue.StateSolved, out["smoke-1"].State)
 }

@@ -113,12 +113,18 @@ func TestFaults(t *testing.T) {
 		for _, call := range []classify.Call{classify.CallCreateTask, classify.CallGetTaskResult} {
 			t.Run(string(tt.fault)+"/"+string(call), func(t *testing.T) {
 				t.Parallel()
+				// Only the hang needs a short Timeout; every other answer ends on its own, and a
+				// short Timeout would turn a slow answer on a busy machine into a timeout.
+				timeout := time.Minute
+				if tt.failure == classify.FailureTimeout {
+					timeout = 300 * time.Millisecond
+				}
 				b := setup(t, anysolvertest.Options{Script: func(anysolvertest.Task) anysolvertest.Behavior {
 					if call == classify.CallCreateTask {
 						return anysolvertest.Behavior{CreateHTTP: tt.fault}
 					}
 					return anysolvertest.Behavior{PollHTTP: tt.fault}
-				}}, anysolver.Config{Timeout: 300 * time.Millisecond, MaxBodyBytes: maxBody})
+				}}, anysolver.Config{Timeout: timeout, MaxBodyBytes: maxBody})
 				ctx := ctxT(t)
 				began := time.Now()
 				created, err := b.client.CreateTask(ctx, anysolver.CreateTaskRequest{Task: tokenTask})
@@ -129,10 +135,13 @@ func TestFaults(t *testing.T) {
 					_, err = b.client.GetTaskResult(ctx, created.TaskID)
 				}
 				elapsed := time.Since(began)
+				// The kind of failure shows the call ended for the fault's reason (a body cut at
+				// MaxBodyBytes, a status, a reset), not by waiting out a Timeout.
 				requireTransport(t, err, call, tt.failure, tt.status)
 				require.LessOrEqual(t, b.rt.read.Load(), int64(maxBody+1), "read past MaxBodyBytes")
-				require.Less(t, elapsed, 3*time.Second, "took too long")
 				if tt.failure == classify.FailureTimeout {
+					// The client's own Timeout ended the hang: at least the Timeout, and not the
+					// test's context (which would hold an error too).
 					require.GreaterOrEqual(t, elapsed, 250*time.Millisecond)
 					require.ErrorIs(t, err, context.DeadlineExceeded)
 					require.Nil(t, ctx.Err())
@@ -351,13 +360,13 @@ func TestCallerContext(t *testing.T) {
 	t.Parallel()
 	b := setup(t, anysolvertest.Options{Script: func(anysolvertest.Task) anysolvertest.Behavior {
 		return anysolvertest.Behavior{CreateHTTP: anysolvertest.FaultHang}
-	}}, anysolver.Config{Timeout: 10 * time.Second})
+	}}, anysolver.Config{Timeout: time.Minute})
 
+	// The fake never answers: without the cancel the call would end a minute on, at the
+	// Timeout, with DeadlineExceeded. Canceled says the cancel ended it.
 	ctx, cancel := context.WithCancel(ctxT(t))
 	time.AfterFunc(50*time.Millisecond, cancel)
-	began := time.Now()
 	_, err := b.client.CreateTask(ctx, anysolver.CreateTaskRequest{Task: tokenTask})
-	require.Less(t, time.Since(began), 3*time.Second)
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, isTransport(err), "shutdown must not look like an outage: %v", err)
 	_, ok := anysolver.AsClassifyError(err)
@@ -488,7 +497,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		time.AfterFunc(20*time.Millisecond, cancel)
 		_, _ = c.CreateTask(canceled, anysolver.CreateTaskRequest{Task: tokenTask})
 	}()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // a hang guard: the goroutines end at once, or leak
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

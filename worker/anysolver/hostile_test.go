@@ -111,7 +111,7 @@ func trickleHeaders(w http.ResponseWriter, r *http.Request, written *atomic.Int6
 // It is not parallel: it measures the process's allocations.
 func TestGigabyteStreamedBody(t *testing.T) {
 	h := newHostileServer(t, streamGigabyte)
-	c := h.client(t, 10*time.Second)
+	c := h.client(t, time.Minute) // the body limit, not the Timeout, must end these calls
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -146,8 +146,9 @@ func TestNeverEndingAnswersTimeOut(t *testing.T) {
 			requireTransport(t, err, classify.CallGetTaskResult, classify.FailureTimeout, transportStatus(err))
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 			require.NoError(t, ctx.Err())
+			// DeadlineExceeded while the test's context is alive: the client's Timeout ended
+			// the call (drip never ends, trickle only after a minute, and then without a deadline).
 			require.GreaterOrEqual(t, elapsed, 400*time.Millisecond)
-			require.Less(t, elapsed, 5*time.Second, "the Timeout did not bound the call")
 		})
 	}
 }
@@ -168,7 +169,7 @@ func TestNoGoroutineLeakHostileStreams(t *testing.T) {
 			h.ts.Close()
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // a hang guard: the goroutines end at once, or leak
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -19,8 +19,9 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
-// browserTimeout bounds one chromium run.
-const browserTimeout = 60 * time.Second
+// browserTimeout bounds one chromium run: a hang guard, as a run takes seconds alone and may
+// take many more beside a race-detector build on two shared cores.
+const browserTimeout = 3 * time.Minute
 
 // TestMonitoringInBrowser renders asynqmon's pending-tasks page in headless Chromium, as an
 // operator would see it, and checks that the rendered page shows the queue and redacted proxy

@@ -399,5 +399,5 @@ func TestListenAndServe(t *testing.T) {
 			_ = resp.Body.Close()
 		}
 		return err != nil
-	}, 5*time.Second, 20*time.Millisecond)
+	}, time.Minute, 20*time.Millisecond)
 }

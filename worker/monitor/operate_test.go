@@ -72,7 +72,7 @@ func TestOperateAfterARun(t *testing.T) {
 	}
 	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
-	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute) // a hang guard
 	defer cancel()
 	for _, j := range jobs {
 		task := map[string]any{"type": "RecaptchaV2Task", "websiteURL": "https://shop.example", "websiteKey": j.key}

@@ -76,11 +76,14 @@ func TestCloseReleasesHang(t *testing.T) {
 			}
 			done <- err
 		}()
-		time.Sleep(50 * time.Millisecond)
+		// Close once the request is held: the fake counts a call before it serves the fault.
+		for fake.Calls("getBalance") == 0 && len(done) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
 		fake.Close()
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Minute): // a hang guard
 			t.Fatalf("%s: Close did not release the request", f)
 		}
 	}
