@@ -13,10 +13,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DeadLetterKey is the Redis hash of the durable dead-letter queue: field "queue/id", value a
-// JSON DeadLetter. Unlike asynq's archive (trimmed silently at 10,000 tasks per queue and after
-// 90 days) nothing trims it: an entry leaves by a redrive or a purge.
-const DeadLetterKey = "solvequeue:dlq"
+// DeadLetterKey is the Redis hash of a queue's durable dead letters: field "queue/id"
+// (DeadLetterField), value a JSON DeadLetter. Unlike asynq's archive (trimmed silently at 10,000
+// tasks per queue and after 90 days) nothing trims it: an entry leaves by a redrive or a purge.
+// It carries the queue's hash tag, so on a Redis Cluster it lives on the queue's slot beside
+// asynq's keys of the queue, and the dead-letter queue as a whole is every queue's hash (see
+// KnownQueues).
+func DeadLetterKey(queue string) string { return "solvequeue:{" + queue + "}:dlq" }
+
+// LegacyDeadLetterKey is the one hash that held every queue's dead letters before they moved
+// to a hash per queue; MigrateDeadLetters moves what it still holds.
+const LegacyDeadLetterKey = "solvequeue:dlq"
 
 // DeadLetter is one job in the dead-letter queue, with everything needed to redrive it.
 type DeadLetter struct {
@@ -47,46 +54,62 @@ func (d DeadLetter) Outcome() Outcome {
 	return out
 }
 
-// DeadLetter reads one entry; queue "" searches every entry for the id.
+// DeadLetter reads one entry; queue "" looks for the id in every queue.
 func (c *Client) DeadLetter(ctx context.Context, queue, id string) (DeadLetter, error) {
-	if queue != "" {
-		raw, err := c.rc.HGet(ctx, DeadLetterKey, DeadLetterField(queue, id)).Bytes()
+	queues := []string{queue}
+	if queue == "" {
+		var err error
+		if queues, err = c.deadLetterQueues(ctx); err != nil {
+			return DeadLetter{}, err
+		}
+	}
+	for _, q := range queues {
+		raw, err := c.rc.HGet(ctx, DeadLetterKey(q), DeadLetterField(q, id)).Bytes()
 		if errors.Is(err, redis.Nil) {
-			return DeadLetter{}, fmt.Errorf("%w: %q is not in the dead-letter queue", ErrJobNotFound, id)
+			continue
 		}
 		if err != nil {
 			return DeadLetter{}, fmt.Errorf("read dead letter %s: %w", id, err)
 		}
-		var d DeadLetter
-		return d, json.Unmarshal(raw, &d)
-	}
-	all, err := c.DeadLetters(ctx)
-	if err != nil {
-		return DeadLetter{}, err
-	}
-	for _, d := range all {
-		if d.ID == id {
-			return d, nil
-		}
+		return decodeDeadLetter(DeadLetterField(q, id), raw), nil
 	}
 	return DeadLetter{}, fmt.Errorf("%w: %q is not in the dead-letter queue", ErrJobNotFound, id)
 }
 
-// DeadLetters lists the dead-letter queue, oldest first.
-func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	raw, err := c.rc.HGetAll(ctx, DeadLetterKey).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read the dead-letter queue: %w", err)
+// deadLetterQueues returns the queues whose dead letters to read: every known queue, once the
+// entries of the legacy single hash moved to their queues.
+func (c *Client) deadLetterQueues(ctx context.Context) ([]string, error) {
+	// A Redis user that may not write leaves the move to the next worker that starts.
+	_, _ = MigrateDeadLetters(ctx, c.rc)
+	return KnownQueues(ctx, c.rc)
+}
+
+// decodeDeadLetter decodes the entry under field, or describes an entry it cannot decode.
+func decodeDeadLetter(field string, raw []byte) DeadLetter {
+	var d DeadLetter
+	if err := json.Unmarshal(raw, &d); err != nil {
+		queue, id, _ := strings.Cut(field, "/")
+		d = DeadLetter{ID: id, Queue: queue, Record: Record{State: StateDead,
+			Error: &ErrorInfo{ErrorCode: "UNREADABLE_DEAD_LETTER", ErrorDescription: err.Error()}}}
 	}
-	out := make([]DeadLetter, 0, len(raw))
-	for field, v := range raw {
-		var d DeadLetter
-		if err := json.Unmarshal([]byte(v), &d); err != nil {
-			queue, id, _ := strings.Cut(field, "/")
-			d = DeadLetter{ID: id, Queue: queue, Record: Record{State: StateDead,
-				Error: &ErrorInfo{ErrorCode: "UNREADABLE_DEAD_LETTER", ErrorDescription: err.Error()}}}
+	return d
+}
+
+// DeadLetters lists the dead-letter queue of every queue, oldest first.
+func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	queues, err := c.deadLetterQueues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeadLetter
+	for _, q := range queues {
+		raw, err := c.rc.HGetAll(ctx, DeadLetterKey(q)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read the dead-letter queue of %s: %w", q, err)
 		}
-		out = append(out, d)
+		for field, v := range raw {
+			out = append(out, decodeDeadLetter(field, []byte(v)))
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].DeadAt.Equal(out[j].DeadAt) {
@@ -129,8 +152,8 @@ func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
 	field := DeadLetterField(d.Queue, d.ID)
 	var get *redis.StringCmd
 	_, err := c.rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.HGet(ctx, DeadLetterKey, field)
-		p.HDel(ctx, DeadLetterKey, field)
+		get = p.HGet(ctx, DeadLetterKey(d.Queue), field)
+		p.HDel(ctx, DeadLetterKey(d.Queue), field)
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {
@@ -145,7 +168,7 @@ func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
 // unclaim puts a claimed entry back after a redrive or purge that did not go through, and
 // returns err.
 func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err error) error {
-	if putErr := c.rc.HSet(context.WithoutCancel(ctx), DeadLetterKey, DeadLetterField(d.Queue, d.ID), raw).Err(); putErr != nil {
+	if putErr := c.rc.HSet(context.WithoutCancel(ctx), DeadLetterKey(d.Queue), DeadLetterField(d.Queue, d.ID), raw).Err(); putErr != nil {
 		return fmt.Errorf("%w (and its dead letter could not be put back: %v)", err, putErr)
 	}
 	return err
@@ -170,4 +193,41 @@ func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// MigrateDeadLetters moves the entries of LegacyDeadLetterKey (every queue's dead letters in one
+// hash, before they moved to a hash per queue) into their queues' hashes, one entry at a time
+// (the two hashes may be on two Cluster slots): written to its queue unless an entry of that job
+// is there already, then deleted from the legacy hash. It registers the queues it finds and
+// returns how many entries it moved. Entries whose field names no valid queue stay where they
+// are. Nothing happens, at the cost of one HSCAN, when the legacy hash is gone.
+func MigrateDeadLetters(ctx context.Context, rc redis.UniversalClient) (int, error) {
+	n := 0
+	var cursor uint64
+	for {
+		kv, next, err := rc.HScan(ctx, LegacyDeadLetterKey, cursor, "*", 100).Result()
+		if err != nil {
+			return n, fmt.Errorf("move the dead-letter queue to one hash per queue: %w", err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			field, raw := kv[i], kv[i+1]
+			queue, _, ok := strings.Cut(field, "/")
+			if !ok || !ValidQueueName(queue) {
+				continue
+			}
+			if err := RegisterQueues(ctx, rc, queue); err != nil {
+				return n, err
+			}
+			if err := rc.HSetNX(ctx, DeadLetterKey(queue), field, raw).Err(); err != nil {
+				return n, fmt.Errorf("move dead letter %s: %w", field, err)
+			}
+			if err := rc.HDel(ctx, LegacyDeadLetterKey, field).Err(); err != nil {
+				return n, fmt.Errorf("move dead letter %s: %w", field, err)
+			}
+			n++
+		}
+		if cursor = next; cursor == 0 {
+			return n, nil
+		}
+	}
 }

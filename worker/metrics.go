@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -167,7 +168,7 @@ func (m *Metrics) BreakerChanged(open bool, _ string) {
 
 const (
 	breakerOpenHelp = "1 while the account breaker is open (queues paused after an account error), else 0."
-	deadLettersHelp = "Jobs in the durable dead-letter queue (HLEN " + enqueue.DeadLetterKey + ")."
+	deadLettersHelp = "Jobs in the durable dead-letter queue (the entries of every queue's solvequeue:{<queue>}:dlq)."
 )
 
 var (
@@ -202,12 +203,35 @@ func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), DeadLetterScrapeTimeout)
 	defer cancel()
-	if n, err := c.rc.HLen(ctx, enqueue.DeadLetterKey).Result(); err == nil {
+	if n, err := countDeadLetters(ctx, c.rc); err == nil {
 		ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(n))
 	}
 	if state, err := ReadBreaker(ctx, c.rc); err == nil {
 		ch <- prometheus.MustNewConstMetric(breakerOpenDesc, prometheus.GaugeValue, boolFloat(state.Open))
 	}
+}
+
+// countDeadLetters adds up the dead letters of every known queue, asking for all the counts in
+// one pipeline (on a Cluster, one per node).
+func countDeadLetters(ctx context.Context, rc redis.UniversalClient) (int64, error) {
+	queues, err := enqueue.KnownQueues(ctx, rc)
+	if err != nil || len(queues) == 0 {
+		return 0, err
+	}
+	lens := make([]*redis.IntCmd, len(queues))
+	if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range queues {
+			lens[i] = p.HLen(ctx, enqueue.DeadLetterKey(q))
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	var n int64
+	for _, l := range lens {
+		n += l.Val()
+	}
+	return n, nil
 }
 
 func boolFloat(b bool) float64 {

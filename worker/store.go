@@ -139,7 +139,7 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.rc.HSet(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(queue, id), data).Err(); err != nil {
+	if err := s.rc.HSet(ctx, enqueue.DeadLetterKey(queue), enqueue.DeadLetterField(queue, id), data).Err(); err != nil {
 		return fmt.Errorf("write dead letter of job %s: %w", id, err)
 	}
 	return nil

@@ -34,6 +34,7 @@ type Worker struct {
 	budgets   *budgetWatcher
 	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
+	queues    []string
 }
 
 // New builds a Worker from cfg; Start runs it.
@@ -44,7 +45,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
 	queues := slices.Sorted(maps.Keys(cfg.Queues))
-	w := &Worker{cfg: cfg, inspector: inspector,
+	w := &Worker{cfg: cfg, inspector: inspector, queues: queues,
 		health: enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := newStore(cfg.Redis)
 	if !cfg.Breaker.Disabled {
@@ -84,6 +85,17 @@ func (w *Worker) Mux() asynq.Handler { return w.handler }
 
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {
+	// The readers of per-queue keys (dead letters, the breaker's pauses) find this worker's
+	// queues in enqueue.QueuesKey; the mirror registers them again on each sweep, should Redis be
+	// away now.
+	if err := enqueue.RegisterQueues(ctx, w.cfg.Redis, w.queues...); err != nil {
+		w.cfg.Logger.Warn("could not register the queues yet; retried on the next dead-letter sweep", "err", err)
+	}
+	if n, err := enqueue.MigrateDeadLetters(ctx, w.cfg.Redis); err != nil {
+		w.cfg.Logger.Warn("could not move the old dead-letter hash to one hash per queue yet", "err", err)
+	} else if n > 0 {
+		w.cfg.Logger.Info("moved dead letters to one hash per queue", "count", n)
+	}
 	if err := w.server.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -100,16 +100,8 @@ func (e *env) reset(ctx context.Context) error {
 		if err := e.inspector.DeleteQueue(q, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return fmt.Errorf("delete bench queue %s: %w", q, err)
 		}
-		fields, err := e.rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
-		if err != nil {
+		if err := e.rc.Del(ctx, enqueue.DeadLetterKey(q)).Err(); err != nil {
 			return err
-		}
-		for _, f := range fields {
-			if strings.HasPrefix(f, q+"/") {
-				if err := e.rc.HDel(ctx, enqueue.DeadLetterKey, f).Err(); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	return nil
