@@ -2,12 +2,15 @@ package enqueue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,15 +42,22 @@ type LineError struct {
 func (e *LineError) Error() string { return "line " + strconv.Itoa(e.Line) + ": " + e.Err.Error() }
 func (e *LineError) Unwrap() error { return e.Err }
 
-// BatchError lists every bad line of a batch file. Nothing of the file was submitted.
-type BatchError struct{ Lines []*LineError }
+// MaxBatchErrors is how many bad lines a BatchError lists; the others are counted (More).
+const MaxBatchErrors = 1000
+
+// BatchError lists the bad lines of a batch file (the first MaxBatchErrors; More counts the rest).
+// Nothing of the file was submitted.
+type BatchError struct {
+	Lines []*LineError
+	More  int
+}
 
 func (e *BatchError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d bad line(s), nothing submitted:", len(e.Lines))
+	fmt.Fprintf(&b, "%d bad line(s), nothing submitted:", len(e.Lines)+e.More)
 	for i, l := range e.Lines {
 		if i == 20 {
-			fmt.Fprintf(&b, "\n  ... and %d more", len(e.Lines)-20)
+			fmt.Fprintf(&b, "\n  ... and %d more", len(e.Lines)+e.More-20)
 			break
 		}
 		b.WriteString("\n  " + l.Error())
@@ -59,47 +69,76 @@ func (e *BatchError) Error() string {
 // file is refused whole. Blank lines and lines starting with '#' are skipped. A job without an ID
 // gets one derived from its line number and text, so that submitting the same file again finds
 // the jobs already in Redis instead of creating new ones.
+//
+// ReadJobs holds every job in memory; ScanJobs reads a file of any size one line at a time.
 func ReadJobs(r io.Reader) ([]LineJob, error) {
+	var jobs []LineJob
+	err := ScanJobs(r, func(l LineJob) error {
+		jobs = append(jobs, l)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// ScanJobs reads a JSON-lines batch as ReadJobs does, one line at a time: fn gets each good job
+// as it is read (its ID derived when the line has none), so memory holds one line whatever the
+// file's size. Bad lines do not stop the reading; once the input ends they are returned as a
+// *BatchError, and fn has then seen the good lines of a bad file: to submit nothing of a bad
+// file, scan it once to check it and again to submit (the CLI's batch does). An error from fn
+// stops the scan and is returned as it is.
+func ScanJobs(r io.Reader, fn func(LineJob) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
-	var jobs []LineJob
-	var bad []*LineError
+	bad := &BatchError{}
+	addBad := func(le *LineError) {
+		if len(bad.Lines) < MaxBatchErrors {
+			bad.Lines = append(bad.Lines, le)
+		} else {
+			bad.More++
+		}
+	}
 	line := 0
 	for sc.Scan() {
 		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 || text[0] == '#' {
 			continue
 		}
-		job, err := ParseJob([]byte(text))
+		job, err := ParseJob(text)
 		if err == nil {
 			err = job.Validate()
 		}
 		if err != nil {
-			bad = append(bad, &LineError{Line: line, Err: err})
+			addBad(&LineError{Line: line, Err: err})
 			continue
 		}
 		if job.ID == "" {
 			job.ID = lineID(line, text)
 		}
-		jobs = append(jobs, LineJob{Line: line, Job: job})
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			bad = append(bad, &LineError{Line: line + 1, Err: fmt.Errorf("is longer than %d bytes", MaxLineBytes)})
-		} else {
-			return nil, fmt.Errorf("read batch: %w", err)
+		if err := fn(LineJob{Line: line, Job: job}); err != nil {
+			return err
 		}
 	}
-	if len(bad) > 0 {
-		return nil, &BatchError{Lines: bad}
+	if err := sc.Err(); err != nil {
+		if !errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("read batch: %w", err)
+		}
+		addBad(&LineError{Line: line + 1, Err: fmt.Errorf("is longer than %d bytes", MaxLineBytes)})
 	}
-	return jobs, nil
+	if len(bad.Lines) > 0 {
+		return bad
+	}
+	return nil
 }
 
-func lineID(line int, text string) string {
-	sum := sha256.Sum256([]byte(strconv.Itoa(line) + "\x00" + text))
-	return "line-" + strconv.Itoa(line) + "-" + hex.EncodeToString(sum[:10])
+func lineID(line int, text []byte) string {
+	h := sha256.New()
+	h.Write([]byte(strconv.Itoa(line) + "\x00"))
+	h.Write(text)
+	return "line-" + strconv.Itoa(line) + "-" + hex.EncodeToString(h.Sum(nil)[:10])
 }
 
 // SubmitResult is what happened to one job of SubmitMany.
@@ -120,42 +159,121 @@ func (c *Client) SubmitMany(ctx context.Context, jobs []Job, concurrency int, on
 			return nil, fmt.Errorf("job %d: %w (nothing submitted)", i, err)
 		}
 	}
+	results := make([]SubmitResult, len(jobs))
+	err := c.SubmitSeq(ctx, slices.All(jobs), concurrency, func(r SubmitResult) {
+		results[r.Index] = r
+		if onEach != nil {
+			onEach(r)
+		}
+	})
+	return results, err
+}
+
+// SubmitInFlightBytes bounds the jobs SubmitSeq holds in flight at once, by MaxJobBytes' count:
+// a stream of large jobs (images) is submitted a few at a time, small ones as concurrency allows.
+const SubmitInFlightBytes = 8 << 20
+
+// SubmitSeq submits the jobs of a sequence as SubmitMany does, holding only those in flight
+// (at most concurrency jobs and SubmitInFlightBytes of them; a larger job goes alone), for a
+// stream too large to hold, such as a big batch file read by ScanJobs. The sequence's keys are
+// the results' Index (SubmitMany gives positions, the CLI line numbers). Each job is validated
+// as it comes and a bad one reported through onEach with its error, not submitted: to refuse a
+// stream whole, check it first. onEach is called from several goroutines, never at once. It
+// returns when the sequence ends and every submit has returned, or ctx's error once ctx ends
+// (jobs not yet taken from the sequence are then not submitted, nor reported).
+func (c *Client) SubmitSeq(ctx context.Context, jobs iter.Seq2[int, Job], concurrency int, onEach func(SubmitResult)) error {
 	if concurrency <= 0 {
 		concurrency = SubmitConcurrencyDefault
 	}
+	type item struct {
+		key  int
+		job  Job
+		size int
+	}
 	ac := c.batchClient()
-	results := make([]SubmitResult, len(jobs))
+	budget := newByteBudget(SubmitInFlightBytes)
 	var mu sync.Mutex
-	next := make(chan int)
+	report := func(r SubmitResult) {
+		if onEach != nil {
+			mu.Lock()
+			onEach(r)
+			mu.Unlock()
+		}
+	}
+	next := make(chan item)
 	var wg sync.WaitGroup
-	for w := 0; w < min(concurrency, len(jobs)); w++ {
+	for range concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				s, err := c.submitWithRetry(ctx, ac, jobs[i])
-				results[i] = SubmitResult{Index: i, Submitted: s, Err: err}
-				if onEach != nil {
-					mu.Lock()
-					onEach(results[i])
-					mu.Unlock()
+			for it := range next {
+				var s Submitted
+				err := it.job.Validate()
+				if err == nil {
+					s, err = c.submitWithRetry(ctx, ac, it.job)
 				}
+				budget.release(it.size)
+				report(SubmitResult{Index: it.key, Submitted: s, Err: err})
 			}
 		}()
 	}
 	var err error
-feed:
-	for i := range jobs {
+	for key, job := range jobs {
+		size := job.size(SubmitInFlightBytes)
+		if err = budget.acquire(ctx, size); err != nil {
+			break
+		}
 		select {
-		case next <- i:
+		case next <- item{key: key, job: job, size: size}:
+			continue
 		case <-ctx.Done():
 			err = ctx.Err()
-			break feed
 		}
+		budget.release(size)
+		break
 	}
 	close(next)
 	wg.Wait()
-	return results, err
+	return err
+}
+
+// byteBudget bounds the bytes in flight: acquire waits until n more fit, or until nothing is in
+// flight (so one job larger than the budget still goes, alone).
+type byteBudget struct {
+	mu    sync.Mutex
+	used  int
+	limit int
+	freed chan struct{} // closed and replaced at each release
+}
+
+func newByteBudget(limit int) *byteBudget {
+	return &byteBudget{limit: limit, freed: make(chan struct{})}
+}
+
+func (b *byteBudget) acquire(ctx context.Context, n int) error {
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.limit {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *byteBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
 }
 
 // batchClient returns the asynq client SubmitMany enqueues with: one over go-redis's
@@ -173,13 +291,20 @@ func (c *Client) batchClient() *asynq.Client {
 }
 
 // submitValidated puts a job that passed Validate on its queue through ac: SubmitJob without
-// validating again.
+// validating again. A large image body written for a job that did not go in is deleted again.
 func (c *Client) submitValidated(ctx context.Context, ac *asynq.Client, job Job) (Submitted, error) {
-	task, sub, err := c.prepare(ctx, job)
+	task, sub, bodyKey, created, err := c.prepare(ctx, job)
 	if err != nil {
 		return Submitted{}, err
 	}
 	_, err = ac.EnqueueContext(ctx, task)
+	if err != nil && bodyKey != "" {
+		// The job did not go in: its body must not stay behind (one that another submit of the
+		// same job wrote is left to that job).
+		if created || errors.Is(err, asynq.ErrTaskIDConflict) {
+			c.releaseBody(ctx, sub.Queue, sub.ID, bodyKey, err)
+		}
+	}
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		sub.Existing = true

@@ -339,6 +339,19 @@ func TestPayloadIsJSON(t *testing.T) {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(info.Payload, &m))
 	require.ElementsMatch(t, []string{"v", "task", "provider", "settings", "maxRetries", "submittedAt"}, keys(m))
+
+	// A gateway job carries its key's name, its taskId and its callback; the task is untouched.
+	_, err = c.Submit(context.Background(), enqueue.Job{ID: "gw-shape", KeyName: "alpha", GatewayTaskID: 77,
+		CallbackURL: "https://hooks.example/cb", Task: website("TurnstileToken")})
+	require.NoError(t, err)
+	info, err = c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "gw-shape")
+	require.NoError(t, err)
+	p, err := enqueue.DecodePayload(info.Payload)
+	require.NoError(t, err)
+	require.Equal(t, "alpha", p.KeyName)
+	require.Equal(t, int64(77), p.GatewayTaskID)
+	require.Equal(t, "https://hooks.example/cb", p.CallbackURL)
+	require.Equal(t, website("TurnstileToken"), p.Task, "the key's name never enters the task sent to AnySolver")
 }
 
 func keys(m map[string]any) []string {
@@ -347,4 +360,37 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestSubmitShared: many goroutines submitting at once through the shared pipeline each get
+// their own answer, a conflict included, and every job is in Redis when its call returns.
+func TestSubmitShared(t *testing.T) {
+	t.Parallel()
+	c, _, _ := miniClient(t)
+	ctx := context.Background()
+	_, err := c.SubmitShared(ctx, enqueue.Job{Task: map[string]any{"type": "ImageToTextTask"}})
+	var verr *enqueue.ValidationError
+	require.ErrorAs(t, err, &verr, "validated like SubmitJob")
+
+	var wg sync.WaitGroup
+	subs := make([]enqueue.Submitted, 40)
+	errs := make([]error, len(subs))
+	for i := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			subs[i], errs[i] = c.SubmitShared(ctx, recaptchaJob(fmt.Sprintf("shared-%d", i%20)))
+		}()
+	}
+	wg.Wait()
+	existing := 0
+	for i, s := range subs {
+		require.NoError(t, errs[i])
+		if s.Existing {
+			existing++
+		}
+		_, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, s.ID)
+		require.NoError(t, err, "job %s is in Redis when SubmitShared returns", s.ID)
+	}
+	require.Equal(t, 20, existing, "each ID was created once")
 }

@@ -2,13 +2,12 @@ package enqueue
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,7 +20,9 @@ const (
 	RetentionDefault      = 24 * time.Hour
 	AttemptTimeoutDefault = 7 * time.Minute
 	BodyInlineMaxDefault  = 16 << 10
-	BlobTTLDefault        = 7 * 24 * time.Hour
+	// BlobTTLDefault is how long the image body of a job without a deadline is kept at most;
+	// the worker deletes it when the job ends (see IsBodyRef).
+	BlobTTLDefault = 7 * 24 * time.Hour
 	// AsynqMaxRetryDefault is the retry count asynq is given. The worker enforces the real,
 	// policy-driven budget itself; asynq's count only has to be higher so that asynq never
 	// archives a job behind the worker's back.
@@ -46,6 +47,10 @@ type Config struct {
 	// BodyInlineMax is the largest task "body" carried inside the payload; larger bodies go to
 	// their own Redis key. Defaults to 16 KiB.
 	BodyInlineMax int
+	// BlobTTL bounds how long the image body of a job without a deadline stays in Redis if no
+	// worker deletes it (a job with a deadline keeps it until one attempt after the deadline).
+	// Defaults to 7 days.
+	BlobTTL time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -61,6 +66,9 @@ func (c Config) WithDefaults() Config {
 	if c.BodyInlineMax <= 0 {
 		c.BodyInlineMax = BodyInlineMaxDefault
 	}
+	if c.BlobTTL <= 0 {
+		c.BlobTTL = BlobTTLDefault
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -73,6 +81,9 @@ type Client struct {
 	rc        redis.UniversalClient
 	asynq     *asynq.Client
 	inspector *asynq.Inspector
+
+	sharedOnce  sync.Once
+	sharedAsynq *asynq.Client // SubmitShared's, over the autopipeliner
 }
 
 // NewClient returns a Client on cfg.Redis.
@@ -91,6 +102,12 @@ func NewClient(cfg Config) (*Client, error) {
 
 // Close releases the Client; the Redis connection given in Config stays open.
 func (c *Client) Close() error { return nil }
+
+// Redis returns the Redis connection the Client was given.
+func (c *Client) Redis() redis.UniversalClient { return c.rc }
+
+// Retention returns how long a finished job's outcome stays readable.
+func (c *Client) Retention() time.Duration { return c.cfg.Retention }
 
 // Inspector returns the asynq inspector the Client reads with.
 func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
@@ -116,23 +133,25 @@ func (c *Client) SubmitJob(ctx context.Context, job Job) (Submitted, error) {
 	if err := job.Validate(); err != nil {
 		return Submitted{}, err
 	}
-	task, sub, err := c.prepare(ctx, job)
-	if err != nil {
-		return Submitted{}, err
-	}
-	_, err = c.asynq.EnqueueContext(ctx, task)
-	switch {
-	case errors.Is(err, asynq.ErrTaskIDConflict):
-		sub.Existing = true
-		return sub, nil
-	case err != nil:
-		return Submitted{}, fmt.Errorf("submit job %s: %w", sub.ID, err)
-	}
-	return sub, nil
+	return c.submitValidated(ctx, c.asynq, job)
 }
 
-// prepare builds the asynq task of a validated job, storing a large body under its own key.
-func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, error) {
+// SubmitShared is SubmitJob for a caller with many submits in flight at once, such as a server
+// with a request per goroutine: the enqueues of concurrent callers travel to Redis together
+// through go-redis's autopipeliner (as SubmitMany's do), one pipeline per round trip instead of
+// one job per round trip. Each job is still asynq's own enqueue and each caller waits for its own
+// answer, so a job is in Redis when SubmitShared returns. Alone, it costs what SubmitJob costs.
+func (c *Client) SubmitShared(ctx context.Context, job Job) (Submitted, error) {
+	if err := job.Validate(); err != nil {
+		return Submitted{}, err
+	}
+	c.sharedOnce.Do(func() { c.sharedAsynq = c.batchClient() })
+	return c.submitValidated(ctx, c.sharedAsynq, job)
+}
+
+// prepare builds the asynq task of a validated job, storing a large body under its own key; the
+// key is returned with created true when prepare wrote it (see releaseBody).
+func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, string, bool, error) {
 	now := c.cfg.Now()
 	sub := Submitted{ID: job.ID, Queue: job.Queue}
 	if sub.ID == "" {
@@ -143,15 +162,16 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	}
 	deadline, err := ParseDeadline(job.Deadline, now)
 	if err != nil {
-		return nil, Submitted{}, err
+		return nil, Submitted{}, "", false, err
 	}
 	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
-		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC()}
+		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC(),
+		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}
+	var created bool
 	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
-		sum := sha256.Sum256([]byte(body))
-		key := BlobKeyPrefix + hex.EncodeToString(sum[:])
-		if err := c.rc.Set(ctx, key, body, BlobTTLDefault).Err(); err != nil {
-			return nil, Submitted{}, fmt.Errorf("store image body of job %s: %w", sub.ID, err)
+		key := BodyKey(sub.Queue, sub.ID, body)
+		if created, err = c.putBody(ctx, key, body, c.bodyTTL(now, deadline)); err != nil {
+			return nil, Submitted{}, "", false, fmt.Errorf("job %s: %w", sub.ID, err)
 		}
 		p.Task = maps.Clone(job.Task)
 		delete(p.Task, "body")
@@ -159,12 +179,15 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	}
 	data, err := json.Marshal(p)
 	if err != nil {
-		return nil, Submitted{}, fmt.Errorf("encode job %s: %w", sub.ID, err)
+		if created {
+			c.releaseBody(ctx, sub.Queue, sub.ID, p.BodyRef, err)
+		}
+		return nil, Submitted{}, "", false, fmt.Errorf("encode job %s: %w", sub.ID, err)
 	}
 	task := asynq.NewTask(TaskType, data,
 		asynq.Queue(sub.Queue), asynq.TaskID(sub.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
-	return task, sub, nil
+	return task, sub, p.BodyRef, created, nil
 }
 
 // Status returns the job's current state and, once it ended, its outcome. The queue is looked
@@ -197,6 +220,28 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 		return dl.Outcome(), nil
 	}
 	return Outcome{}, fmt.Errorf("%w: %q (it may never have been submitted, or its outcome outlived its retention)", ErrJobNotFound, id)
+}
+
+// TaskTypeIn returns the AnySolver task type of a job in queue (its payload's "type"), read the
+// way StatusIn reads the job: asynq's task, then the dead-letter record.
+func (c *Client) TaskTypeIn(ctx context.Context, queue, id string) (string, error) {
+	info, err := c.inspector.GetTaskInfo(queue, id)
+	var payload []byte
+	switch {
+	case err == nil:
+		payload = info.Payload
+	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+		dl, err := c.DeadLetter(ctx, queue, id)
+		if err != nil {
+			return "", err
+		}
+		payload = dl.Payload
+	default:
+		return "", fmt.Errorf("read job %s: %w", id, err)
+	}
+	var p Payload
+	_ = json.Unmarshal(payload, &p)
+	return p.TaskType(), nil
 }
 
 // outcomeOf maps asynq's view of a task and the worker's record onto an Outcome.

@@ -25,6 +25,90 @@ func DeadLetterKey(queue string) string { return "solvequeue:{" + queue + "}:dlq
 // to a hash per queue; MigrateDeadLetters moves what it still holds.
 const LegacyDeadLetterKey = "solvequeue:dlq"
 
+// DeadLetterRefusedKey counts the dead letters PutDeadLetter refused because the dead-letter
+// queue was full (a Redis counter shared by every worker; it only grows). A single key: it counts
+// for every queue.
+const DeadLetterRefusedKey = "solvequeue:dlq:refused"
+
+// DeadLetterLimitDefault is the default bound on the number of dead letters (the worker's
+// --dlq-limit): as many as asynq keeps in one queue's archive.
+const DeadLetterLimitDefault = 10_000
+
+// ErrDeadLetterFull is returned (wrapped) by PutDeadLetter when the dead-letter queue holds its
+// limit of entries.
+var ErrDeadLetterFull = errors.New("the dead-letter queue is full")
+
+// putDeadLetter writes a dead letter into its queue's hash (KEYS[1]) when there is room (ARGV[3]
+// is "1") or the entry is there already (a redelivered dead job rewrites its own). It returns 1
+// when written.
+var putDeadLetter = redis.NewScript(`
+if ARGV[3] == '1' or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0`)
+
+// PutDeadLetter writes d into the dead-letter queue, bounded by limit entries in all (0: no
+// bound). The queue is never trimmed to make room: at the limit the new entry is refused, counted
+// under DeadLetterRefusedKey, and ErrDeadLetterFull returned, so that the caller says so loudly;
+// the job itself stays in asynq's archive, where the web UI shows it. The entries already there
+// are kept whole until an operator redrives or purges them. Rewriting an entry that is already
+// there (a redelivered dead job) always succeeds.
+//
+// The bound counts every queue's entries (CountDeadLetters) before the write, which goes to the
+// job's queue's hash alone: on a Redis Cluster the queues' hashes are on different slots, so no
+// one script can count and write. Jobs dying at the same moment may each find the last free room,
+// so the bound can be passed by as many entries as jobs die at once.
+func PutDeadLetter(ctx context.Context, rc redis.Cmdable, d DeadLetter, limit int) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode dead letter of job %s: %w", d.ID, err)
+	}
+	room := "1"
+	if limit > 0 {
+		n, err := CountDeadLetters(ctx, rc)
+		if err != nil {
+			return fmt.Errorf("write dead letter of job %s: %w", d.ID, err)
+		}
+		if n >= int64(limit) {
+			room = "0"
+		}
+	}
+	written, err := putDeadLetter.Run(ctx, rc, []string{DeadLetterKey(d.Queue)}, DeadLetterField(d.Queue, d.ID), data, room).Int()
+	if err != nil {
+		return fmt.Errorf("write dead letter of job %s: %w", d.ID, err)
+	}
+	if written == 1 {
+		return RegisterQueues(ctx, rc, d.Queue)
+	}
+	_ = rc.Incr(ctx, DeadLetterRefusedKey).Err()
+	return fmt.Errorf("%w (%d entries): job %s stays in asynq's archive only; redrive or purge dead letters "+
+		"(solvequeue dlq list), or raise --dlq-limit", ErrDeadLetterFull, limit, d.ID)
+}
+
+// CountDeadLetters adds up the dead letters of every known queue, asking for all the counts in
+// one pipeline (on a Cluster, one per node).
+func CountDeadLetters(ctx context.Context, rc redis.Cmdable) (int64, error) {
+	queues, err := KnownQueues(ctx, rc)
+	if err != nil || len(queues) == 0 {
+		return 0, err
+	}
+	lens := make([]*redis.IntCmd, len(queues))
+	if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range queues {
+			lens[i] = p.HLen(ctx, DeadLetterKey(q))
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	var n int64
+	for _, l := range lens {
+		n += l.Val()
+	}
+	return n, nil
+}
+
 // DeadLetter is one job in the dead-letter queue, with everything needed to redrive it.
 type DeadLetter struct {
 	ID      string          `json:"id"`
@@ -52,6 +136,18 @@ func (d DeadLetter) Outcome() Outcome {
 		out.SubmittedAt = p.SubmittedAt
 	}
 	return out
+}
+
+// bodyRef is the key of the dead job's image body, or "" when it has none (or a key that is not
+// a body's).
+func (d DeadLetter) bodyRef() string {
+	var p struct {
+		BodyRef string `json:"bodyRef"`
+	}
+	if json.Unmarshal(d.Payload, &p) != nil || !IsBodyRef(p.BodyRef) {
+		return ""
+	}
+	return p.BodyRef
 }
 
 // DeadLetter reads one entry; queue "" looks for the id in every queue.
@@ -128,10 +224,24 @@ func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 // (two operators, two `dlq redrive --all` runs, a stale list) exactly one goes through and the
 // other gets ErrJobNotFound, so a job that was redriven, and maybe solved, meanwhile is never
 // deleted and paid for again. The entry comes back if the redrive fails.
+//
+// A job whose image body travels under its own key needs that body still: the body gets its TTL
+// (Config.BlobTTL) back, and a redrive whose body is gone is refused, the entry kept.
 func (c *Client) Redrive(ctx context.Context, d DeadLetter) error {
 	raw, err := c.claim(ctx, d)
 	if err != nil {
 		return fmt.Errorf("redrive %s: %w", d.ID, err)
+	}
+	if key := d.bodyRef(); key != "" {
+		// The body was kept without a TTL while the job was dead: give it one again, and refuse
+		// a redrive that could only fail for want of it.
+		alive, err := c.rc.Expire(ctx, key, c.cfg.BlobTTL).Result()
+		if err != nil {
+			return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: image body: %w", d.ID, err))
+		}
+		if !alive {
+			return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: its image body is gone from Redis: submit the job anew", d.ID))
+		}
 	}
 	if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
 		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
@@ -174,8 +284,9 @@ func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err erro
 	return err
 }
 
-// Purge deletes dead letters for good, with their archived asynq tasks. A letter that left the
-// dead-letter queue meanwhile (redriven: its job runs again) is skipped, never deleted.
+// Purge deletes dead letters for good, with their archived asynq tasks and image bodies. A
+// letter that left the dead-letter queue meanwhile (redriven: its job runs again) is skipped,
+// never deleted.
 func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 	n := 0
 	for _, d := range letters {
@@ -189,6 +300,9 @@ func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 		if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
 			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return n, c.unclaim(ctx, d, raw, fmt.Errorf("purge %s: %w", d.ID, err))
+		}
+		if key := d.bodyRef(); key != "" {
+			_ = DropBody(ctx, c.rc, key) // left to its TTL, if any, when Redis refuses
 		}
 		n++
 	}

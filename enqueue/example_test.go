@@ -91,5 +91,5 @@ func ExampleReadJobs() {
 	// Output:
 	// 2 bad line(s), nothing submitted:
 	//   line 3: task.body: is required for ImageToTextTask and must be a non-empty string
-	//   line 4: retries: is not a job field (want id, queue, provider, settings, deadline, maxRetries, task)
+	//   line 4: retries: is not a job field (want id, queue, provider, providers, settings, deadline, maxRetries, callbackUrl, task)
 }

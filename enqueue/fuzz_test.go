@@ -3,8 +3,10 @@ package enqueue_test
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -161,6 +163,12 @@ func FuzzRedactText(f *testing.F) {
 		if len(secret) >= 3 && !strings.Contains(secret, "\x00") {
 			collapsed := strings.ReplaceAll(out, enqueue.Redacted, "\x00")
 			require.NotContains(t, collapsed, secret, "in %q", out)
+			if isASCII(secret) { // in another case, or escaped, it is gone too
+				for _, form := range []string{strings.ToUpper(secret), strings.ToLower(secret), url.QueryEscape(secret), url.PathEscape(secret)} {
+					collapsed := strings.ReplaceAll(enqueue.RedactText(text+" "+form, secret), enqueue.Redacted, "\x00")
+					require.NotContains(t, collapsed, form, "in %q", collapsed)
+				}
+			}
 		}
 		require.Equal(t, enqueue.RedactText(out), enqueue.RedactText(enqueue.RedactText(out)), "not idempotent")
 		for _, word := range strings.Fields(enqueue.RedactText(text)) {
@@ -171,4 +179,67 @@ func FuzzRedactText(f *testing.F) {
 			}
 		}
 	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzRedactJSONSecrets checks that a value passed through RedactJSONSecrets is JSON, keeps no
+// given secret, and is unchanged when there was nothing to cut.
+func FuzzRedactJSONSecrets(f *testing.F) {
+	f.Add([]byte(`{"token":"03AGdBq24","clientKey":"sk-live-7f3a"}`), "sk-live-7f3a")
+	f.Add([]byte(`{"t":"SK\u002dLIVE"}`), "sk-live")
+	f.Add([]byte(`[1, 2.50, {"a":"b"}]`), "zzz")
+	f.Add([]byte(`not json`), "json")
+	f.Fuzz(func(t *testing.T, data []byte, secret string) {
+		out := enqueue.RedactJSONSecrets(data, secret)
+		if len(data) == 0 {
+			require.Empty(t, out)
+			return
+		}
+		if json.Valid(data) && enqueue.RedactText(string(data), secret) == string(data) {
+			require.Equal(t, string(data), string(out), "nothing to cut: unchanged")
+			return
+		}
+		require.True(t, json.Valid(out), "not JSON: %s", out)
+		if len(secret) >= 3 && utf8.ValidString(secret) && !strings.Contains(secret, "\x00") {
+			dec := json.NewDecoder(bytes.NewReader(out))
+			dec.UseNumber()
+			var v any
+			require.NoError(t, dec.Decode(&v))
+			for _, s := range jsonTexts(v) {
+				collapsed := strings.ReplaceAll(s, enqueue.Redacted, "\x00")
+				require.NotContains(t, strings.ToLower(collapsed), strings.ToLower(secret), "in %s", out)
+			}
+		}
+	})
+}
+
+// jsonTexts returns every string, object key and number inside a decoded JSON value.
+func jsonTexts(v any) []string {
+	switch t := v.(type) {
+	case map[string]any:
+		var out []string
+		for k, val := range t {
+			out = append(append(out, k), jsonTexts(val)...)
+		}
+		return out
+	case []any:
+		var out []string
+		for _, val := range t {
+			out = append(out, jsonTexts(val)...)
+		}
+		return out
+	case string:
+		return []string{t}
+	case json.Number:
+		return []string{t.String()}
+	}
+	return nil
 }

@@ -42,8 +42,20 @@ type Job struct {
 	Deadline string `json:"deadline,omitempty"`
 	// MaxRetries overrides the worker policy's retry budget for this job (0 to 100).
 	MaxRetries *int `json:"maxRetries,omitempty"`
+	// CallbackURL, when set, receives the job's outcome as a signed POST when the job ends
+	// (the gateway's getTaskResult answer, with the job's id). It must be an http:// or
+	// https:// URL; where it may point is checked by the worker when it delivers.
+	CallbackURL string `json:"callbackUrl,omitempty"`
 	// Task is the AnySolver task object; "type" is required.
 	Task map[string]any `json:"task"`
+
+	// KeyName is the name of the gateway key that submitted the job, shown in the web UI and
+	// the callback. It is set by the gateway, never read from a job line, and never sent to
+	// AnySolver.
+	KeyName string `json:"-"`
+	// GatewayTaskID is the taskId the gateway answered for the job (0 when the job did not come
+	// through the gateway); the callback carries it. Never read from a job line.
+	GatewayTaskID int64 `json:"-"`
 }
 
 // ParseJob decodes one job line strictly: unknown top-level fields, trailing data and a missing
@@ -89,7 +101,7 @@ func describeJSONError(err error) error {
 		if name == "" {
 			name = `""` // the empty key: name it visibly
 		}
-		return &ValidationError{Field: name, Problem: "is not a job field (want id, queue, provider, settings, deadline, maxRetries, task)"}
+		return &ValidationError{Field: name, Problem: "is not a job field (want id, queue, provider, providers, settings, deadline, maxRetries, callbackUrl, task)"}
 	default:
 		return &ValidationError{Field: "(line)", Problem: err.Error()}
 	}

@@ -64,6 +64,11 @@ func TestParseJob(t *testing.T) {
 		{name: "id is a number", line: `{"id":42,"task":{"type":"X"}}`, wantField: "id", wantText: "must be a string"},
 		{name: "maxRetries is a string", line: `{"maxRetries":"3","task":{"type":"X"}}`, wantField: "maxRetries", wantText: "must be a number"},
 		{name: "a list is not a job", line: `[{"task":{"type":"X"}}]`, wantField: "(line)"},
+		{name: "callbackUrl is read", line: `{"callbackUrl":"https://hooks.example/cb","task":{"type":"X"}}`, check: func(t *testing.T, job enqueue.Job) {
+			require.Equal(t, "https://hooks.example/cb", job.CallbackURL)
+		}},
+		{name: "the gateway's own fields are not job fields", line: `{"keyName":"alpha","task":{"type":"X"}}`,
+			wantField: "keyName", wantText: "is not a job field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +95,7 @@ func TestParseJobRoundTrip(t *testing.T) {
 	jobs := []enqueue.Job{
 		{Task: map[string]any{"type": "ImageToTextTask", "body": "iVBORw0KGgo="}},
 		{ID: "a-1", Queue: "low", Provider: "CapSolver", Settings: map[string]any{"x": "y"}, Deadline: "2030-01-01T00:00:00Z",
-			MaxRetries: intPtr(0), Task: website("TurnstileToken", "proxy", "http://u:p@10.0.0.1:3128")},
+			MaxRetries: intPtr(0), CallbackURL: "https://hooks.example/cb", Task: website("TurnstileToken", "proxy", "http://u:p@10.0.0.1:3128")},
 	}
 	for _, job := range jobs {
 		line, err := json.Marshal(job)

@@ -25,6 +25,12 @@ type Payload struct {
 	Deadline    time.Time      `json:"deadline,omitzero"`
 	MaxRetries  *int           `json:"maxRetries,omitempty"`
 	SubmittedAt time.Time      `json:"submittedAt"`
+	// CallbackURL receives the outcome when the job ends (see Job.CallbackURL).
+	CallbackURL string `json:"callbackUrl,omitempty"`
+	// KeyName is the gateway key the job came through, for the web UI; never sent to AnySolver.
+	KeyName string `json:"keyName,omitempty"`
+	// GatewayTaskID is the taskId the gateway answered for the job, for the callback.
+	GatewayTaskID int64 `json:"gatewayTaskId,omitempty"`
 }
 
 // TaskType returns the AnySolver task type, e.g. "RecaptchaV2TaskProxyless".
@@ -34,8 +40,9 @@ func (p Payload) TaskType() string {
 }
 
 // DecodePayload reads a payload from Redis and checks it as strictly as a submitted job, so
-// that a poisoned task (garbage put into Redis by hand, a payload from a future version) is
-// refused with a reason instead of reaching AnySolver.
+// that a poisoned task (garbage put into Redis by hand, a payload from a future version, a
+// bodyRef naming a key that is not an image body) is refused with a reason instead of reaching
+// AnySolver.
 func DecodePayload(data []byte) (Payload, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -45,6 +52,9 @@ func DecodePayload(data []byte) (Payload, error) {
 	}
 	if p.V != PayloadVersion {
 		return Payload{}, fmt.Errorf("payload version %d is not %d: submitted by another solvequeue version", p.V, PayloadVersion)
+	}
+	if p.BodyRef != "" && !IsBodyRef(p.BodyRef) {
+		return Payload{}, fmt.Errorf("payload is not a valid solve job: bodyRef %q is not under %s", p.BodyRef, BlobKeyPrefix)
 	}
 	task := p.Task
 	if p.BodyRef != "" && task != nil {

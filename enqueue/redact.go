@@ -1,10 +1,16 @@
 package enqueue
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/solvequeue/solvequeue/internal/redact"
 )
@@ -88,6 +94,68 @@ func RedactURL(s string) string {
 	return strings.Replace(u.String(), ":xxxxx@", ":"+Redacted+"@", 1)
 }
 
+// RedactURLError returns err (about rawURL, e.g. from parsing it) with the URL's password cut
+// out of its text, for a message a person reads: rawURL shows as RedactURL shows it, the
+// password in any case or escaped form is cut, and a quoted fragment of the error that comes from
+// the URL's user and password (url.Parse's `invalid port ":ab" after host` for a password holding
+// '/') reads [redacted]. errors.Is and errors.As still see err. A nil err stays nil.
+func RedactURLError(err error, rawURL string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	shown := RedactURL(rawURL)
+	quoted := strings.Trim(strconv.Quote(rawURL), `"`)
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, rawURL, shown), quoted, strings.Trim(strconv.Quote(shown), `"`))
+	userinfo := urlUserinfoOf(rawURL)
+	if userinfo == "" {
+		return &redactedURLError{msg: msg, err: err}
+	}
+	secrets := []string{userinfo}
+	if _, pw, ok := strings.Cut(userinfo, ":"); ok {
+		secrets = append(secrets, pw)
+		if dec, derr := url.PathUnescape(pw); derr == nil && dec != pw {
+			secrets = append(secrets, dec)
+		}
+	}
+	msg = RedactText(msg, secrets...)
+	msg = quotedFragment.ReplaceAllStringFunc(msg, func(q string) string {
+		if frag := q[1 : len(q)-1]; frag != "" && frag != Redacted && strings.Contains(userinfo, frag) {
+			return `"` + Redacted + `"`
+		}
+		return q
+	})
+	return &redactedURLError{msg: msg, err: err}
+}
+
+// quotedFragment is a double-quoted piece of an error message.
+var quotedFragment = regexp.MustCompile(`"[^"\s]*"`)
+
+// urlUserinfoOf returns what stands between a URL's "://" and its last '@' (its user and
+// password, however malformed), or "" when there is none.
+func urlUserinfoOf(rawURL string) string {
+	start := strings.Index(rawURL, "://")
+	if start < 0 {
+		return ""
+	}
+	start += len("://")
+	end := strings.LastIndex(rawURL, "@")
+	if end <= start {
+		return ""
+	}
+	return rawURL[start:end]
+}
+
+// redactedURLError is an error whose text had a URL's password cut out; it unwraps to the
+// original.
+type redactedURLError struct {
+	msg string
+	err error
+}
+
+func (e *redactedURLError) Error() string { return e.msg }
+func (e *redactedURLError) Unwrap() error { return e.err }
+
 // RedactJSON returns data with every secret redacted, for showing a stored payload or record.
 // Data that is not JSON is returned as a short notice, never as the raw bytes.
 func RedactJSON(data []byte) []byte {
@@ -140,12 +208,207 @@ func SecretValues(v any) []string {
 var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/:]*:)[^\s/]*@`)
 
 // RedactText cuts secrets out of free text, such as an error description a provider wrote: the
-// password of any URL in it, and every one of the given secrets (see SecretValues).
+// password of any URL in it, and every one of the given secrets (see SecretValues) of at least
+// three bytes, wherever it shows in any letter case or escaped (see secretPattern): an echo of
+// "PROXYPW!SECRET42" as "PrOxYpW%21sEcReT42" goes too. A text that was cut short before it got
+// here may end with a secret's first bytes (at least three, before an optional "…" or "...");
+// those go as well.
 func RedactText(text string, secrets ...string) string {
 	text = urlUserinfo.ReplaceAllString(text, "${1}"+Redacted+"@")
 	for _, s := range secrets {
-		if len(s) >= 3 { // a one- or two-character "secret" would shred the text, and hides nothing
-			text = strings.ReplaceAll(text, s, Redacted)
+		if len(s) < 3 { // a one- or two-character "secret" would shred the text, and hides nothing
+			continue
+		}
+		if re := secretPattern(s); re != nil {
+			text = re.ReplaceAllLiteralString(text, Redacted)
+		} else {
+			text = strings.ReplaceAll(strings.ReplaceAll(text, s, Redacted), url.QueryEscape(s), Redacted)
+		}
+	}
+	return redactCutSecret(text, secrets)
+}
+
+// RedactAndTruncate redacts text as RedactText does and then cuts it to at most limit bytes on a
+// UTF-8 boundary, ending a cut text with "…". Redacting first matters: cutting first could leave
+// the first bytes of a secret that the redaction no longer recognises.
+func RedactAndTruncate(text string, limit int, secrets ...string) string {
+	text = RedactText(text, secrets...)
+	if len(text) <= limit {
+		return text
+	}
+	const mark = "…"
+	cut := limit - len(mark)
+	if cut < 0 {
+		cut, limit = limit, -1 // no room for the mark
+	}
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	if limit < 0 {
+		return text[:cut]
+	}
+	return text[:cut] + mark
+}
+
+// RedactJSONSecrets returns raw (a JSON value such as a solution AnySolver returned) with every
+// given secret and URL password cut out of its strings, object keys and numbers, as RedactText
+// cuts them out of text. A value with nothing to cut comes back unchanged, byte for byte; one
+// that had something is re-encoded (object keys sorted, numbers kept exactly). A value that is
+// not JSON comes back as a JSON string of its redacted text, so the result is JSON (empty stays
+// empty).
+func RedactJSONSecrets(raw json.RawMessage, secrets ...string) json.RawMessage {
+	if len(raw) == 0 || (RedactText(string(raw), secrets...) == string(raw) && json.Valid(raw)) {
+		return raw
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		out, _ := json.Marshal(RedactText(string(raw), secrets...))
+		return out
+	}
+	out, err := json.Marshal(redactStrings(v, secrets))
+	if err != nil || RedactText(string(out), secrets...) != string(out) {
+		// A secret split over several strings: hide the whole value rather than keep a piece.
+		out, _ = json.Marshal(Redacted)
+	}
+	return out
+}
+
+// redactStrings returns a copy of v (decoded with UseNumber) with RedactText applied to every
+// string, key and number; a number that held a secret becomes the Redacted string.
+func redactStrings(v any, secrets []string) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, val := range t {
+			out[RedactText(k, secrets...)] = redactStrings(val, secrets)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, val := range t {
+			out[i] = redactStrings(val, secrets)
+		}
+		return out
+	case string:
+		return RedactText(t, secrets...)
+	case json.Number:
+		if RedactText(t.String(), secrets...) != t.String() {
+			return Redacted
+		}
+		return t
+	default:
+		return v
+	}
+}
+
+// secretPattern matches secret in any letter case (Unicode simple folding) and in the escaped
+// forms an echo of it takes, mixed freely character by character: percent-encoding of any of its
+// bytes (%21, %2a), '+' for a space (query escaping), JSON and JavaScript escapes (\u0021, \",
+// \\, \/, \n), Go's \x21, and HTML character references (&#33;, &#x21;, &amp;). A secret escaped
+// twice over (%2521) or otherwise encoded (base64) is not recognised.
+//
+// A secret longer than maxPatternSecret bytes is matched in any case as it is, query-escaped
+// and path-escaped only. It returns nil for a secret that is not UTF-8 (or too large for a
+// regular expression), which RedactText then matches byte for byte, as it is and query-escaped.
+func secretPattern(secret string) *regexp.Regexp {
+	if !utf8.ValidString(secret) {
+		return nil
+	}
+	if len(secret) > maxPatternSecret {
+		re, err := regexp.Compile("(?i:" + regexp.QuoteMeta(secret) + "|" + regexp.QuoteMeta(url.QueryEscape(secret)) +
+			"|" + regexp.QuoteMeta(url.PathEscape(secret)) + ")")
+		if err != nil {
+			return nil
+		}
+		return re
+	}
+	var b strings.Builder
+	b.WriteString("(?i:")
+	for _, r := range secret {
+		b.WriteString("(?:")
+		for i, form := range runeForms(r) {
+			if i > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString(form)
+		}
+		b.WriteByte(')')
+	}
+	b.WriteByte(')')
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return nil
+	}
+	return re
+}
+
+// maxPatternSecret is the longest secret matched in every escaped form; API keys and proxy
+// passwords are far shorter, and a longer one would cost a large pattern per call.
+const maxPatternSecret = 512
+
+// runeForms returns the patterns (inside a case-insensitive group) that one character of a
+// secret may take in an echo: itself in any case, and each case variant escaped.
+func runeForms(r rune) []string {
+	forms := []string{regexp.QuoteMeta(string(r))}
+	variants := []rune{r}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		variants = append(variants, f)
+	}
+	for _, v := range variants {
+		var pct, goHex strings.Builder
+		for _, c := range []byte(string(v)) {
+			fmt.Fprintf(&pct, "%%%02x", c)
+			fmt.Fprintf(&goHex, `\\x%02x`, c)
+		}
+		forms = append(forms, pct.String(), goHex.String(), fmt.Sprintf(`&#0*%d;`, v), fmt.Sprintf(`&#x0*%x;`, v))
+		if v > 0xFFFF {
+			hi, lo := utf16.EncodeRune(v)
+			forms = append(forms, fmt.Sprintf(`\\u%04x\\u%04x`, hi, lo))
+		} else {
+			forms = append(forms, fmt.Sprintf(`\\u%04x`, v))
+		}
+	}
+	switch r {
+	case ' ':
+		forms = append(forms, `\+`)
+	case '"':
+		forms = append(forms, `\\"`, `&quot;`)
+	case '\\':
+		forms = append(forms, `\\\\`)
+	case '/':
+		forms = append(forms, `\\/`)
+	case '\'':
+		forms = append(forms, `\\'`, `&apos;`)
+	case '&':
+		forms = append(forms, `&amp;`)
+	case '<':
+		forms = append(forms, `&lt;`)
+	case '>':
+		forms = append(forms, `&gt;`)
+	case '\b', '\f', '\n', '\r', '\t':
+		forms = append(forms, regexp.QuoteMeta(strings.Trim(strconv.Quote(string(r)), `"`)))
+	}
+	return forms
+}
+
+// redactCutSecret replaces the first bytes (at least three) of a secret that end text, or end it
+// before a cut mark ("…" or "..."), with Redacted: the end of a text cut short upstream.
+func redactCutSecret(text string, secrets []string) string {
+	body := text
+	var tail string
+	for _, mark := range []string{"…", "..."} {
+		if strings.HasSuffix(body, mark) {
+			body, tail = strings.TrimSuffix(body, mark), mark
+			break
+		}
+	}
+	for _, s := range secrets {
+		for n := len(s) - 1; n >= 3; n-- {
+			if len(body) >= n && strings.EqualFold(body[len(body)-n:], s[:n]) {
+				return body[:len(body)-n] + Redacted + tail
+			}
 		}
 	}
 	return text

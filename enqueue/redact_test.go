@@ -2,7 +2,10 @@ package enqueue_test
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -111,4 +114,130 @@ func TestRedactedJobLine(t *testing.T) {
 	for _, kept := range []string{`"j1"`, `"6Le"`, `"bob"`, `3128`, `"https://a.example"`} {
 		require.Contains(t, got, kept)
 	}
+}
+
+// TestRedactTextCaseAndEscapes is the review's echo: a secret comes back in another case or
+// escaped (percent, query, JSON, HTML, Go quoting), whole or character by character.
+func TestRedactTextCaseAndEscapes(t *testing.T) {
+	t.Parallel()
+	const pw = "PROXYPW!SECRET42"
+	tests := []struct {
+		name, secret, text, want string
+	}{
+		{"as it is", pw, "proxy refused PROXYPW!SECRET42 here", "proxy refused [redacted] here"},
+		{"another case, percent-encoded", pw, "proxy refused PrOxYpW%21sEcReT42", "proxy refused [redacted]"},
+		{"lower hex digits", "pw*secret", "pw%2asecret and pw%2Asecret", "[redacted] and [redacted]"},
+		{"every byte percent-encoded", pw, "x=%50%52%4f%58%59%50%57%21%53%45%43%52%45%54%34%32&y=1", "x=[redacted]&y=1"},
+		{"a letter percent-encoded in the other case", pw, "%70roxypw!secret42", "[redacted]"},
+		{"JSON escape", pw, `{"e":"PROXYPW\u0021SECRET42"}`, `{"e":"[redacted]"}`},
+		{"JSON escape of a quote", `pa"ss!word`, `{"e":"pa\"ss!word"}`, `{"e":"[redacted]"}`},
+		{"JSON escape of a slash", "pass/word", `said pass\/word`, `said [redacted]`},
+		{"query escape of a space", "pass word!", "?p=pass+word%21&q", "?p=[redacted]&q"},
+		{"HTML references", "pass<word>", "pass&lt;word&#62; and pass&#x3C;word&gt;", "[redacted] and [redacted]"},
+		{"Go quoting", "pass\x01word", `"pass\x01word"`, `"[redacted]"`},
+		{"a character outside the BMP as a JSON surrogate pair", "pw😀pw", `"pw\ud83d\ude00pw"`, `"[redacted]"`},
+		{"Unicode case folding", "grüße-pw", "GRÜSSE GRÜẞE-PW GRÜßE-PW", "GRÜSSE [redacted] [redacted]"},
+		{"every occurrence", "s3cret", "s3cret S3CRET s3cr%65t", "[redacted] [redacted] [redacted]"},
+		{"short secrets are left alone", "ab", "abc ab AB", "abc ab AB"},
+		{"nothing else is touched", pw, "mail me at someone@example.com: 100% done", "mail me at someone@example.com: 100% done"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, enqueue.RedactText(tt.text, tt.secret))
+		})
+	}
+}
+
+func TestRedactTextOddSecrets(t *testing.T) {
+	t.Parallel()
+	// Not UTF-8: still cut as it is and query-escaped.
+	bad := "pw\xff\xfe-secret"
+	require.Equal(t, "a [redacted] b [redacted]", enqueue.RedactText("a "+bad+" b "+url.QueryEscape(bad), bad))
+	// Too long to match in every escaped form: as it is, query- or path-escaped, in any case.
+	long := strings.Repeat("k! ", 400)
+	require.Equal(t, "a [redacted] b [redacted] [redacted]",
+		enqueue.RedactText("a "+strings.ToUpper(long)+" b "+url.QueryEscape(long)+" "+url.PathEscape(long), long))
+	// Regular expression syntax in a secret is a literal.
+	require.Equal(t, "x [redacted] y", enqueue.RedactText("x a.*b(c y", "a.*b(c"))
+}
+
+// TestRedactTextCutSecret: a text cut short upstream that ends with a secret's first bytes.
+func TestRedactTextCutSecret(t *testing.T) {
+	t.Parallel()
+	const key = "sk-live-0123456789abcdef"
+	for _, tt := range []struct{ text, want string }{
+		{strings.Repeat("A", 20) + key[:10] + "…", strings.Repeat("A", 20) + "[redacted]…"},
+		{"bad key " + key[:5], "bad key [redacted]"},
+		{"bad key " + strings.ToUpper(key[:7]) + "...", "bad key [redacted]..."},
+		{"ends with sk", "ends with sk"}, // two bytes say nothing
+		{"bad key " + key[:10] + " and more", "bad key " + key[:10] + " and more"},
+	} {
+		require.Equal(t, tt.want, enqueue.RedactText(tt.text, key), tt.text)
+	}
+}
+
+// TestRedactAndTruncate is the review's case: a description of 500 bytes and then the key,
+// bounded at 512 bytes, must not keep the key's first bytes.
+func TestRedactAndTruncate(t *testing.T) {
+	t.Parallel()
+	const key = "sk-live-0123456789abcdefFEDCBA9876543210"
+	text := strings.Repeat("A", 500) + key
+	got := enqueue.RedactAndTruncate(text, 512, key)
+	require.Equal(t, strings.Repeat("A", 500)+enqueue.Redacted, got)
+	for n := 3; n <= len(key); n++ {
+		require.NotContains(t, got, key[:n])
+	}
+	// Cutting first, as before, kept 12 bytes of the key.
+	require.Contains(t, enqueue.RedactText(text[:512], ""), key[:12])
+
+	for _, tt := range []struct {
+		name  string
+		text  string
+		limit int
+	}{
+		{"longer text", strings.Repeat("B", 600) + key + strings.Repeat("C", 600), 512},
+		{"multi-byte runes", strings.Repeat("é", 300), 11},
+		{"a limit smaller than the mark", strings.Repeat("é", 10), 2},
+		{"zero", "abc", 0},
+	} {
+		got := enqueue.RedactAndTruncate(tt.text, tt.limit, key)
+		require.LessOrEqual(t, len(got), tt.limit, tt.name)
+		require.True(t, utf8.ValidString(got), tt.name)
+		require.NotContains(t, got, key[:3], tt.name)
+	}
+	require.Equal(t, "short [redacted]", enqueue.RedactAndTruncate("short "+key, 512, key))
+	require.Equal(t, "éé…", enqueue.RedactAndTruncate(strings.Repeat("é", 10), 7))
+}
+
+// TestRedactJSONSecrets: a hostile solution that carries the API key loses it; a solution without
+// a secret is kept byte for byte.
+func TestRedactJSONSecrets(t *testing.T) {
+	t.Parallel()
+	const key = "sk-live-7f3a9c0d2e"
+	tests := []struct {
+		name, in, want string
+	}{
+		{"the key in a field", `{"token":"03AGdBq24","clientKey":"` + key + `"}`, `{"token":"03AGdBq24","clientKey":"[redacted]"}`},
+		{"the key inside text", `{"token":"tok-` + key + `-en"}`, `{"token":"tok-[redacted]-en"}`},
+		{"the key escaped", `{"t":"sk\u002dlive-7f3a9c0d2e"}`, `{"t":"[redacted]"}`},
+		{"the key in another case", `{"t":"SK-LIVE-7F3A9C0D2E"}`, `{"t":"[redacted]"}`},
+		{"the key as an object key, nested", `{"a":[{"` + key + `":1}],"n":1.50}`, `{"a":[{"[redacted]":1}],"n":1.50}`},
+		{"a URL password", `{"via":"http://u:pw@h:1"}`, `{"via":"http://u:[redacted]@h:1"}`},
+		{"the key as a string value", `"` + key + `"`, `"[redacted]"`},
+		{"the secret as a number", `{"n":1234567890}`, `{"n":"[redacted]"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := enqueue.RedactJSONSecrets(json.RawMessage(tt.in), key, "1234567890")
+			require.JSONEq(t, tt.want, string(got))
+			require.NotContains(t, strings.ToLower(string(got)), key)
+		})
+	}
+	for _, raw := range []string{`{"token":"03AGdBq24",  "b":[1, 2.50, 1e3]}`, `null`, ``} {
+		require.Equal(t, raw, string(enqueue.RedactJSONSecrets(json.RawMessage(raw), key)), "unchanged byte for byte")
+	}
+	got := enqueue.RedactJSONSecrets(json.RawMessage(`not json `+key), key)
+	require.JSONEq(t, `"not json [redacted]"`, string(got))
 }

@@ -36,12 +36,12 @@ func OpenRedis(ctx context.Context, rawURL string, poolSize int) (redis.Universa
 		// and more: ask each once, to say at once what is wrong.
 		if err := askSentinels(ctx, opt); err != nil {
 			_ = rc.Close()
-			return nil, fmt.Errorf("no Redis at %s: %w", RedactURL(rawURL), redactURLErr(err, rawURL))
+			return nil, fmt.Errorf("no Redis at %s: %w", RedactURL(rawURL), RedactURLError(err, rawURL))
 		}
 	}
 	if err := rc.Ping(ctx).Err(); err != nil {
 		_ = rc.Close()
-		return nil, fmt.Errorf("no Redis at %s: %w (start redis-server or set REDIS_URL)", RedactURL(rawURL), redactURLErr(err, rawURL))
+		return nil, fmt.Errorf("no Redis at %s: %w (start redis-server or set REDIS_URL)", RedactURL(rawURL), RedactURLError(err, rawURL))
 	}
 	return rc, nil
 }

@@ -85,47 +85,8 @@ func newRedisClient(rawURL string, poolSize int) (redis.UniversalClient, error) 
 
 // redisURLError says what is wrong with rawURL, its password redacted wherever it shows.
 func redisURLError(rawURL string, err error) error {
-	return fmt.Errorf("REDIS_URL %q: %w (%s)", RedactURL(rawURL), redactURLErr(err, rawURL), schemesHelp)
+	return fmt.Errorf("REDIS_URL %q: %w (%s)", RedactURL(rawURL), RedactURLError(err, rawURL), schemesHelp)
 }
-
-// redactURLErr returns err with rawURL's password cut out of its text (a parse error quotes
-// pieces of the URL), keeping err for errors.Is.
-func redactURLErr(err error, rawURL string) error {
-	u, perr := url.Parse(rawURL)
-	if perr != nil || u.User == nil {
-		if userinfo := userinfoOf(rawURL); userinfo != "" && strings.Contains(err.Error(), userinfo) {
-			return &redactedError{msg: strings.ReplaceAll(err.Error(), userinfo, Redacted), err: err}
-		}
-		return err
-	}
-	pw, ok := u.User.Password()
-	if !ok || pw == "" || !strings.Contains(err.Error(), pw) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), pw, Redacted), err: err}
-}
-
-// userinfoOf returns what stands between rawURL's "://" and its last '@', or "".
-func userinfoOf(rawURL string) string {
-	_, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return ""
-	}
-	at := strings.LastIndex(rest, "@")
-	if at <= 0 {
-		return ""
-	}
-	return rest[:at]
-}
-
-// redactedError is an error whose text had a secret cut out.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
 // ParseSentinelURL parses redis-sentinel://[user:password@]host:port[,host:port...][/db]?master=NAME
 // into go-redis's FailoverOptions: the addresses are the Sentinels' (port 26379 when left out),

@@ -10,10 +10,17 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MaxRetriesLimit is the largest retry budget a job may ask for.
 const MaxRetriesLimit = 100
+
+// MaxJobBytes bounds the size of one job, counted as the text of its fields, keys, strings and
+// numbers with their JSON punctuation (escapes not counted): the same 16 MiB as a batch line
+// (MaxLineBytes), so a job the CLI reads is one the library takes, and a producer cannot fill
+// Redis with one job.
+const MaxJobBytes = MaxLineBytes
 
 // ValidationError says which field of a job is wrong and why. Batch submission wraps it with the
 // line number.
@@ -39,10 +46,8 @@ func (j Job) Validate() error {
 		if len(j.ID) > 200 {
 			return &ValidationError{"id", fmt.Sprintf("is %d characters long; at most 200", len(j.ID))}
 		}
-		for _, r := range j.ID {
-			if unicode.IsSpace(r) || unicode.IsControl(r) {
-				return &ValidationError{"id", fmt.Sprintf("%q contains white space or a control character", j.ID)}
-			}
+		if err := validID(j.ID); err != nil {
+			return err
 		}
 	}
 	if j.Queue != "" && !queueName.MatchString(j.Queue) {
@@ -59,7 +64,102 @@ func (j Job) Validate() error {
 	if err := validateProviders(j.Provider, j.Providers); err != nil {
 		return err
 	}
-	return validateTask(j.Task)
+	if j.CallbackURL != "" {
+		if err := ValidateCallbackURL(j.CallbackURL); err != nil {
+			return err
+		}
+	}
+	if err := validateTask(j.Task); err != nil {
+		return err
+	}
+	if n := j.size(MaxJobBytes); n > MaxJobBytes {
+		return &ValidationError{"(job)", fmt.Sprintf("is more than %d bytes of JSON; at most %d (MaxJobBytes)", MaxJobBytes, MaxJobBytes)}
+	}
+	return nil
+}
+
+// size returns the job's size as MaxJobBytes counts it, or a number over limit as soon as it
+// passes limit (so a huge job is not walked to its end).
+func (j Job) size(limit int) int {
+	n := 2 + len(j.ID) + len(j.Queue) + len(j.Provider) + len(j.Deadline) + valueSize(j.Providers, limit)
+	n += valueSize(j.Settings, limit-n)
+	if n > limit {
+		return n
+	}
+	return n + valueSize(j.Task, limit-n)
+}
+
+// valueSize returns the JSON size of v (escapes not counted), stopping once it passes limit.
+// Values of types a decoded job does not hold (a Go caller's struct or typed slice) are encoded
+// to be counted.
+func valueSize(v any, limit int) int {
+	switch t := v.(type) {
+	case nil:
+		return len("null")
+	case string:
+		return len(t) + 2
+	case json.Number:
+		return len(t)
+	case bool:
+		return len("false")
+	case float64, float32, int, int64, int32, uint, uint64, uint32:
+		return len(fmt.Sprint(t))
+	case map[string]any:
+		n := 2
+		for k, val := range t {
+			n += len(k) + 4 + valueSize(val, limit-n)
+			if n > limit {
+				return n
+			}
+		}
+		return n
+	case []any:
+		n := 2
+		for _, val := range t {
+			n += 1 + valueSize(val, limit-n)
+			if n > limit {
+				return n
+			}
+		}
+		return n
+	case map[string]string:
+		n := 2
+		for k, val := range t {
+			n += len(k) + len(val) + 6
+		}
+		return n
+	case []string:
+		n := 2
+		for _, val := range t {
+			n += len(val) + 3
+		}
+		return n
+	default:
+		data, err := json.Marshal(t)
+		if err != nil {
+			return 0 // not encodable: submitting it fails with encoding's own error
+		}
+		return len(data)
+	}
+}
+
+// validID checks that a job ID is printable UTF-8 without white space: no control or format
+// characters (U+202E, the right-to-left override, makes "gpj.exe" read "exe.jpg"), no zero-width
+// or private-use characters, nothing that shows differently from what it is in a log or the UI.
+func validID(id string) error {
+	if !utf8.ValidString(id) {
+		return &ValidationError{"id", fmt.Sprintf("%q is not valid UTF-8", id)}
+	}
+	for _, r := range id {
+		switch {
+		case unicode.IsSpace(r) || unicode.IsControl(r):
+			return &ValidationError{"id", fmt.Sprintf("%q contains white space or a control character", id)}
+		case !unicode.IsPrint(r):
+			return &ValidationError{"id", fmt.Sprintf("%q contains %U, which is not printable (a format, bidi or "+
+				"invisible character); use letters, digits and punctuation", id, r)}
+		}
+	}
+	return nil
 }
 
 // MaxProviders is the most providers a job may list to fail over between.
@@ -82,6 +182,23 @@ func validateProviders(provider string, providers []string) error {
 			return &ValidationError{field, fmt.Sprintf("%q is listed twice", p)}
 		}
 		seen[strings.ToLower(p)] = true
+	}
+	return nil
+}
+
+// MaxCallbackURLLength is the longest callbackUrl a job may carry.
+const MaxCallbackURLLength = 2048
+
+// ValidateCallbackURL checks a job's callbackUrl: an absolute http:// or https:// URL with a
+// host, at most MaxCallbackURLLength bytes. Where the host resolves to is judged at delivery,
+// when the address is known (a name may resolve elsewhere by then).
+func ValidateCallbackURL(raw string) error {
+	if len(raw) > MaxCallbackURLLength {
+		return &ValidationError{"callbackUrl", fmt.Sprintf("is %d bytes long; at most %d", len(raw), MaxCallbackURLLength)}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return &ValidationError{"callbackUrl", fmt.Sprintf("%q must be a full http:// or https:// URL", RedactURL(raw))}
 	}
 	return nil
 }

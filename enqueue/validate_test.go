@@ -3,6 +3,7 @@ package enqueue_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,16 @@ func TestJobValidate(t *testing.T) {
 		{name: "queue with slash", job: enqueue.Job{Queue: "a/b", Task: website("TurnstileToken")}, wantField: "queue"},
 		{name: "queue too long", job: enqueue.Job{Queue: strings.Repeat("q", 65), Task: website("TurnstileToken")}, wantField: "queue"},
 
+		// Callback URLs.
+		{name: "callbackUrl https ok", job: enqueue.Job{CallbackURL: "https://hooks.example/solved?x=1", Task: website("TurnstileToken")}},
+		{name: "callbackUrl http with port ok", job: enqueue.Job{CallbackURL: "http://10.0.0.5:9000/cb", Task: website("TurnstileToken")}},
+		{name: "callbackUrl without scheme", job: enqueue.Job{CallbackURL: "hooks.example/solved", Task: website("TurnstileToken")},
+			wantField: "callbackUrl", wantText: "full http:// or https:// URL"},
+		{name: "callbackUrl ftp", job: enqueue.Job{CallbackURL: "ftp://hooks.example/", Task: website("TurnstileToken")}, wantField: "callbackUrl"},
+		{name: "callbackUrl without host", job: enqueue.Job{CallbackURL: "https:///path", Task: website("TurnstileToken")}, wantField: "callbackUrl"},
+		{name: "callbackUrl too long", job: enqueue.Job{CallbackURL: "https://hooks.example/" + strings.Repeat("a", 2048), Task: website("TurnstileToken")},
+			wantField: "callbackUrl", wantText: "at most 2048"},
+
 		// IDs.
 		{name: "id ok", job: enqueue.Job{ID: "order-42/2026", Task: website("TurnstileToken")}},
 		{name: "id of 200 characters ok", job: enqueue.Job{ID: strings.Repeat("i", 200), Task: website("TurnstileToken")}},
@@ -137,6 +148,18 @@ func TestJobValidate(t *testing.T) {
 		{name: "id with space", job: enqueue.Job{ID: "order 42", Task: website("TurnstileToken")}, wantField: "id", wantText: "white space"},
 		{name: "id with newline", job: enqueue.Job{ID: "order\n42", Task: website("TurnstileToken")}, wantField: "id"},
 		{name: "id with control", job: enqueue.Job{ID: "order\x0042", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a right-to-left override", job: enqueue.Job{ID: "invoice-\u202Egpj.exe", Task: website("TurnstileToken")},
+			wantField: "id", wantText: "U+202E"},
+		{name: "id with a bidi isolate", job: enqueue.Job{ID: "a\u2067b\u2069", Task: website("TurnstileToken")}, wantField: "id", wantText: "not printable"},
+		{name: "id with a left-to-right mark", job: enqueue.Job{ID: "a\u200Eb", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a zero-width space", job: enqueue.Job{ID: "a\u200Bb", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a zero-width joiner", job: enqueue.Job{ID: "a\u200Db", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a byte order mark", job: enqueue.Job{ID: "\uFEFFid", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a soft hyphen", job: enqueue.Job{ID: "a\u00ADb", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a private-use character", job: enqueue.Job{ID: "a\uE000b", Task: website("TurnstileToken")}, wantField: "id"},
+		{name: "id with a no-break space", job: enqueue.Job{ID: "a\u00A0b", Task: website("TurnstileToken")}, wantField: "id", wantText: "white space"},
+		{name: "id not UTF-8", job: enqueue.Job{ID: "a\xffb", Task: website("TurnstileToken")}, wantField: "id", wantText: "UTF-8"},
+		{name: "id in other scripts ok", job: enqueue.Job{ID: "заказ-42_注文·✓", Task: website("TurnstileToken")}},
 
 		// Deadlines.
 		{name: "deadline RFC 3339 ok", job: enqueue.Job{Deadline: "2030-01-02T15:04:05Z", Task: website("TurnstileToken")}},
@@ -211,4 +234,68 @@ func TestParseDeadline(t *testing.T) {
 			require.True(t, tt.want.Equal(got), "want %s, got %s", tt.want, got)
 		})
 	}
+}
+
+// TestValidateCapsTheJobSize: the library refuses a job over MaxJobBytes as the CLI refuses a
+// line over MaxLineBytes, before anything reaches Redis.
+func TestValidateCapsTheJobSize(t *testing.T) {
+	t.Parallel()
+	image := func(n int) map[string]any {
+		return map[string]any{"type": "ImageToTextTask", "body": strings.Repeat("A", n)}
+	}
+	type blob struct{ Data string }
+	tests := []struct {
+		name string
+		job  enqueue.Job
+		ok   bool
+	}{
+		{"a body well under the cap", enqueue.Job{Task: image(enqueue.MaxJobBytes - 1024)}, true},
+		{"a body over the cap", enqueue.Job{Task: image(enqueue.MaxJobBytes)}, false},
+		{"many fields over the cap", enqueue.Job{Task: func() map[string]any {
+			m := website("RecaptchaV2TaskProxyless")
+			for i := range 17 {
+				m[fmt.Sprint("f", i)] = strings.Repeat("x", 1<<20)
+			}
+			return m
+		}()}, false},
+		{"settings over the cap", enqueue.Job{Task: website("RecaptchaV2TaskProxyless"),
+			Settings: map[string]any{"list": []any{strings.Repeat("x", 9<<20), strings.Repeat("y", 9<<20)}}}, false},
+		{"a Go value of the caller's own type", enqueue.Job{Task: func() map[string]any {
+			m := website("RecaptchaV2TaskProxyless")
+			m["extra"] = blob{Data: strings.Repeat("z", enqueue.MaxJobBytes)}
+			return m
+		}()}, false},
+		{"typed string slices", enqueue.Job{Task: func() map[string]any {
+			m := website("RecaptchaV2TaskProxyless")
+			m["extra"] = []string{strings.Repeat("z", enqueue.MaxJobBytes)}
+			return m
+		}()}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.job.Validate()
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			var verr *enqueue.ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, "(job)", verr.Field)
+			require.Contains(t, verr.Problem, "MaxJobBytes")
+		})
+	}
+}
+
+// TestJobSizeAgreesWithTheCLI: a line the CLI reads (at most MaxLineBytes) is never refused by
+// the library's cap.
+func TestJobSizeAgreesWithTheCLI(t *testing.T) {
+	t.Parallel()
+	prefix := `{"id":"big","settings":{"a":[1,2.5,true,null]},"task":{"type":"ImageToTextTask","body":"`
+	suffix := `"}}`
+	line := prefix + strings.Repeat("QUJD", (enqueue.MaxLineBytes-len(prefix)-len(suffix))/4) + suffix
+	require.LessOrEqual(t, len(line), enqueue.MaxLineBytes)
+	job, err := enqueue.ParseJob([]byte(line))
+	require.NoError(t, err)
+	require.NoError(t, job.Validate())
 }

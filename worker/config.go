@@ -58,6 +58,25 @@ type Config struct {
 	RemoteTTL time.Duration
 	// Lifetime bounds the throttling of a job that has no deadline of its own. Defaults to 24 h.
 	Lifetime time.Duration
+	// BalanceInterval is how often AnySolver's balance is read and published (in Redis for the
+	// gateway's getBalance, and to an Observer that is a BalanceObserver). Defaults to 1 min.
+	BalanceInterval time.Duration
+	// CallbackSecret signs callback deliveries (X-Solvequeue-Signature). Defaults to none:
+	// deliveries go unsigned.
+	CallbackSecret string
+	// CallbackAllowPrivate lets callbacks reach loopback, private and link-local addresses.
+	// Defaults to false.
+	CallbackAllowPrivate bool
+	// CallbackWindow is how long a callback is retried after its job ended. Defaults to 1 h.
+	CallbackWindow time.Duration
+	// CallbackBackoff is the wait before a failed callback's first retry, doubling with each
+	// try up to 10 min. Defaults to 5 s.
+	CallbackBackoff time.Duration
+	// DeadLetterLimit bounds the entries of the durable dead-letter queue: at the limit a job
+	// that dies stays in asynq's archive only, is counted, and the worker says so at error
+	// level (enqueue.PutDeadLetter); nothing already there is trimmed. A negative value means
+	// no bound. Defaults to enqueue.DeadLetterLimitDefault (10,000).
+	DeadLetterLimit int
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -91,6 +110,18 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Lifetime <= 0 {
 		c.Lifetime = LifetimeDefault
+	}
+	if c.BalanceInterval <= 0 {
+		c.BalanceInterval = BalanceIntervalDefault
+	}
+	if c.CallbackWindow <= 0 {
+		c.CallbackWindow = CallbackWindowDefault
+	}
+	if c.CallbackBackoff <= 0 {
+		c.CallbackBackoff = CallbackBackoffDefault
+	}
+	if c.DeadLetterLimit == 0 {
+		c.DeadLetterLimit = enqueue.DeadLetterLimitDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -120,8 +121,19 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 		if rec.Error == nil {
 			rec.Error = &enqueue.ErrorInfo{ErrorCode: classify.CodeWorkerError, ErrorDescription: t.LastErr, Decision: string(classify.Dead)}
 		}
-		if err := m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, unreadable, m.now()); err == nil {
+		err = m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, unreadable, m.now())
+		if errors.Is(err, enqueue.ErrDeadLetterFull) {
+			// Never a silent trim: the rest stay in asynq's archive until an operator makes room.
+			m.log.Error("the dead-letter queue is full: archived jobs stay in asynq's archive only "+
+				"(redrive or purge dead letters, or raise --dlq-limit)", "queue", queue, "err", err)
+			return n
+		}
+		if err == nil {
 			n++
+			// A dead letter keeps its image body for a redrive (Purge deletes it).
+			if p, err := enqueue.DecodePayload(t.Payload); err == nil && p.BodyRef != "" {
+				_ = enqueue.KeepBody(ctx, m.rc, p.BodyRef)
+			}
 		}
 	}
 	return n

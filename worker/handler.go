@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
@@ -37,7 +36,8 @@ type handler struct {
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	running   inflight // ProcessTask calls in progress, for Shutdown's drain
+	running   inflight   // ProcessTask calls in progress, for Shutdown's drain
+	callbacks *callbacks // callback.go: schedules a job's callback when it ends
 }
 
 // attempt is the state of one handler run.
@@ -296,8 +296,8 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 			h.providers.failed(ctx, p, v.Code)
 		}
 	}
-	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: cut(v.Code, maxStoredCodeBytes),
-		ErrorDescription: cut(enqueue.RedactText(ce.ErrorDescription, secrets...), maxStoredDescriptionBytes),
+	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: enqueue.RedactAndTruncate(v.Code, maxStoredCodeBytes),
+		ErrorDescription: enqueue.RedactAndTruncate(ce.ErrorDescription, maxStoredDescriptionBytes, secrets...),
 		Call:             string(ce.Call), Attempt: a.rec.Attempts}
 	if info.ErrorDescription == "" {
 		info.ErrorDescription = v.Reason
@@ -316,18 +316,6 @@ const (
 	maxStoredCodeBytes        = 128
 	maxStoredDescriptionBytes = 512
 )
-
-// cut bounds s to n bytes on a rune boundary, marking the cut.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
 
 func callOutcome(err error) string {
 	if err == nil {

@@ -205,6 +205,7 @@ func TestProcessTaskKeepsEchoedSecretsOut(t *testing.T) {
 			strings.Repeat("A", 500) + proxyPassword + `"}`, enqueue.StateFailed},
 		{"password in the code", `{"errorId":1,"errorCode":"ERROR_PROXY_` + proxyPassword + `","errorDescription":"x"}`, enqueue.StateDead},
 		{"key in the code, in another case", `{"errorId":1,"errorCode":"ERROR_` + strings.ToUpper(testAPIKey) + `"}`, enqueue.StateDead},
+		{"password percent-encoded, in another case", `{"errorId":1,"errorCode":"DOMAIN_BANNED","errorDescription":"PrOxYpW%21sEcReT42"}`, enqueue.StateFailed},
 		{"key in the solution", `{"errorId":0,"status":"ready","solution":{"token":"t-` + testAPIKey + `","echo":"` +
 			strings.ToUpper(testAPIKey) + `"}}`, enqueue.StateSolved},
 	}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +53,8 @@ type Metrics struct {
 	breakerOpen prometheus.Gauge
 	cost        prometheus.Counter
 	money       moneyMetrics
+	balance     prometheus.Gauge       // balance.go
+	callbacks   *prometheus.CounterVec // callback.go
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -116,9 +117,11 @@ func NewMetricsFor(reg prometheus.Registerer, policy *classify.Policy) *Metrics 
 			Name: "solvequeue_cost_total",
 			Help: "Sum of the cost AnySolver reported for ended jobs.",
 		}),
+		balance:   newBalanceGauge(),
+		callbacks: newCallbackCounter(),
 	}
 	reg.MustRegister(m.jobsEnded, m.calls, m.callSeconds, m.solveSecs, m.jobSecs,
-		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost)
+		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost, m.balance, m.callbacks)
 	m.money = newMoneyMetrics(reg)
 	return m
 }
@@ -203,35 +206,12 @@ func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), DeadLetterScrapeTimeout)
 	defer cancel()
-	if n, err := countDeadLetters(ctx, c.rc); err == nil {
+	if n, err := enqueue.CountDeadLetters(ctx, c.rc); err == nil {
 		ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(n))
 	}
 	if state, err := ReadBreaker(ctx, c.rc); err == nil {
 		ch <- prometheus.MustNewConstMetric(breakerOpenDesc, prometheus.GaugeValue, boolFloat(state.Open))
 	}
-}
-
-// countDeadLetters adds up the dead letters of every known queue, asking for all the counts in
-// one pipeline (on a Cluster, one per node).
-func countDeadLetters(ctx context.Context, rc redis.UniversalClient) (int64, error) {
-	queues, err := enqueue.KnownQueues(ctx, rc)
-	if err != nil || len(queues) == 0 {
-		return 0, err
-	}
-	lens := make([]*redis.IntCmd, len(queues))
-	if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, q := range queues {
-			lens[i] = p.HLen(ctx, enqueue.DeadLetterKey(q))
-		}
-		return nil
-	}); err != nil {
-		return 0, fmt.Errorf("count dead letters: %w", err)
-	}
-	var n int64
-	for _, l := range lens {
-		n += l.Val()
-	}
-	return n, nil
 }
 
 func boolFloat(b bool) float64 {

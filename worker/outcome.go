@@ -35,16 +35,27 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 		}
 	}
 	if t.DeadLetter {
-		if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now()); err != nil {
+		err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now())
+		switch {
+		case errors.Is(err, enqueue.ErrDeadLetterFull):
+			// Never a silent trim: the job goes to asynq's archive only, said loudly; the
+			// mirror copies it in once an operator made room.
+			h.log.Error("the dead-letter queue is full: the dead job stays in asynq's archive only "+
+				"(redrive or purge dead letters, or raise --dlq-limit)", "job_id", a.id, "queue", a.queue, "err", err)
+		case err != nil:
 			// Without its durable entry the job must not leave: asynq retries it and the
 			// replay writes the entry.
 			return err
 		}
 	}
-	if ref := a.payload.BodyRef; ref != "" && (t.State == enqueue.StateSolved || t.State == enqueue.StateFailed) &&
-		t.Report == reportEnded {
-		if err := h.store.dropBody(ctx, ref); err != nil {
-			h.log.Warn("could not delete the job's image body; it expires by itself", "job_id", a.id, "err", err)
+	if h.callbacks != nil { // callback.go: queue the job's callback before asynq hears it ended
+		if err := h.callbacks.schedule(ctx, a, t); err != nil {
+			return err
+		}
+	}
+	if ref := a.payload.BodyRef; ref != "" && t.State.Terminal() && t.Report == reportEnded {
+		if err := h.store.settleBody(ctx, ref, t.State); err != nil {
+			h.log.Warn("could not delete (or keep, for a dead job) the job's image body", "job_id", a.id, "err", err)
 		}
 	}
 	h.report(ctx, a, t)

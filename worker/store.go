@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +24,8 @@ import (
 // checks that a record written here is what asynq's Inspector reads back as the task's result.
 type store struct {
 	rc redis.UniversalClient
+	// deadLetterLimit bounds the dead-letter queue's entries (enqueue.PutDeadLetter); 0: none.
+	deadLetterLimit int
 }
 
 // newStore returns a store writing through go-redis's autopipeliner over rc where rc has one
@@ -133,23 +134,16 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 		quoted, _ := json.Marshal(string(payload))
 		d.Payload = quoted
 	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("encode dead letter of job %s: %w", id, err)
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.rc.HSet(ctx, enqueue.DeadLetterKey(queue), enqueue.DeadLetterField(queue, id), data).Err(); err != nil {
-		return fmt.Errorf("write dead letter of job %s: %w", id, err)
-	}
-	return nil
+	return enqueue.PutDeadLetter(ctx, s.rc, d, s.deadLetterLimit)
 }
 
 // loadBody fetches an image body that travels under its own key. Only keys under the producer's
 // blob prefix are read: a hand-made payload must not make the worker send any Redis key it
 // names to AnySolver.
 func (s *store) loadBody(ctx context.Context, key string) (string, error) {
-	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) || len(key) == len(enqueue.BlobKeyPrefix) {
+	if !enqueue.IsBodyRef(key) {
 		return "", fmt.Errorf("image body reference %q is not a solvequeue blob key (%s...)", key, enqueue.BlobKeyPrefix)
 	}
 	body, err := s.rc.Get(ctx, key).Result()
@@ -159,13 +153,14 @@ func (s *store) loadBody(ctx context.Context, key string) (string, error) {
 	return body, err
 }
 
-// dropBody deletes the image body of a job that ended solved or failed: nothing will read it
-// again. A dead job keeps its body for a redrive, until the blob's own expiry.
-func (s *store) dropBody(ctx context.Context, key string) error {
-	if !strings.HasPrefix(key, enqueue.BlobKeyPrefix) {
-		return nil
-	}
+// settleBody deletes the image body of a job that ended solved or failed (nothing will read it
+// again) and takes the expiry off a dead job's, which a redrive needs (enqueue.DropBody and
+// KeepBody; a purge deletes it).
+func (s *store) settleBody(ctx context.Context, key string, state enqueue.State) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
-	return s.rc.Del(ctx, key).Err()
+	if state == enqueue.StateDead {
+		return enqueue.KeepBody(ctx, s.rc, key)
+	}
+	return enqueue.DropBody(ctx, s.rc, key)
 }

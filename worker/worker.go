@@ -35,6 +35,8 @@ type Worker struct {
 	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
 	queues    []string
+	callbacks *callbacks     // callback.go
+	balance   *balanceReader // balance.go
 }
 
 // New builds a Worker from cfg; Start runs it.
@@ -48,6 +50,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, inspector: inspector, queues: queues,
 		health: enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := newStore(cfg.Redis)
+	st.deadLetterLimit = max(cfg.DeadLetterLimit, 0) // negative: no bound
 	if !cfg.Breaker.Disabled {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
@@ -60,6 +63,10 @@ func New(cfg Config) (*Worker, error) {
 		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
 		breaker: w.breaker, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
 		remoteTTL: cfg.RemoteTTL}
+	w.callbacks = newCallbacks(cfg)
+	w.handler.callbacks = w.callbacks
+	w.balance = newBalanceReader(balanceReaderParams{anysolver: cfg.AnySolver, rc: cfg.Redis,
+		interval: cfg.BalanceInterval, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now})
 	w.mirror = newDeadLetterMirror(deadLetterMirrorParams{rc: cfg.Redis, inspector: inspector, queues: queues,
 		store: st, log: cfg.Logger, now: cfg.Now})
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
@@ -79,9 +86,17 @@ func New(cfg Config) (*Worker, error) {
 // Handler returns the solve handler, for running one attempt without a server (tests).
 func (w *Worker) Handler() asynq.Handler { return w.handler }
 
-// Mux returns the asynq handler the server runs: the solve handler, which also archives any task
-// in our queues that is not a solvequeue job instead of retrying it.
-func (w *Worker) Mux() asynq.Handler { return w.handler }
+// Mux returns the asynq handler the server runs: callback deliveries (callback.go) and the solve
+// handler, which also archives any other task in our queues that is not a solvequeue job
+// instead of retrying it.
+func (w *Worker) Mux() asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		if t.Type() == CallbackTaskType {
+			return w.callbacks.ProcessTask(ctx, t)
+		}
+		return w.handler.ProcessTask(ctx, t)
+	})
+}
 
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {
@@ -105,6 +120,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.mirror.start(ctx)
 	w.budgets.start(ctx)
 	w.health.Start(ctx)
+	w.balance.start(ctx) // balance.go
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
 	return nil
@@ -137,6 +153,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	w.mirror.shutdown()
 	w.budgets.shutdown()
 	w.health.Shutdown()
+	w.balance.shutdown()
 	w.cfg.Logger.Info("worker stopped")
 	return drainErr
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
@@ -36,7 +37,9 @@ and write one outcome line per job as each ends:
   {"id":...,"state":"solved|failed|dead","solution":...,"error":{...},"attempts":...,"line":N}
 
 The whole file is checked first: a bad line exits with status 2, naming the line
-and the field, and nothing is submitted. A line without an "id" gets one derived
+and the field, and nothing is submitted. The file is read a line at a time (twice:
+to check it, then to submit), so memory stays small whatever its size; a batch
+from stdin is spilled to a temporary file ($TMPDIR) for the second reading. A line without an "id" gets one derived
 from its line number and text, so running the same file again submits nothing
 twice: it finds the jobs already in Redis and collects their outcomes (resumable).
 
@@ -66,16 +69,14 @@ Exit status:
 }
 
 func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error {
-	var in io.Reader = env.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return usageError("%v", err)
-		}
-		defer f.Close()
-		in = f
+	src, closeSrc, err := openBatch(env, path)
+	if err != nil {
+		return err
 	}
-	lines, err := enqueue.ReadJobs(in)
+	defer closeSrc()
+	// First pass: check every line, holding none, so that a bad file submits nothing.
+	total := 0
+	err = enqueue.ScanJobs(src, func(enqueue.LineJob) error { total++; return nil })
 	var batchErr *enqueue.BatchError
 	if errors.As(err, &batchErr) {
 		return usageError("%s: %v", path, err)
@@ -83,8 +84,11 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	if err != nil {
 		return err
 	}
-	if len(lines) == 0 {
+	if total == 0 {
 		return usageError("%s: no jobs in the file", path)
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("%s: read it again: %w", path, err)
 	}
 	ctx := cmd.Context()
 	rc, err := o.redis.open(ctx, o.Concurrency+8)
@@ -98,41 +102,53 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	}
 	showBar := o.Progress == "always" || (o.Progress == "auto" && isTerminal(env.Stderr))
 
-	jobs := make([]enqueue.Job, len(lines))
-	for i, l := range lines {
-		jobs[i] = l.Job
-	}
-	bar := newBar(env.Stderr, showBar, len(jobs), "submitting")
+	// Second pass: submit as the file is read again, a bounded number of jobs in flight.
+	bar := newBar(env.Stderr, showBar, total, "submitting")
 	existing := 0
-	results, err := client.SubmitMany(ctx, jobs, o.Concurrency, func(r enqueue.SubmitResult) {
+	var notIn []int
+	var firstErr error
+	refs := make([]enqueue.JobRef, 0, total)
+	lineOf := map[enqueue.JobRef]int{}
+	jobs := func(yield func(int, enqueue.Job) bool) {
+		_ = enqueue.ScanJobs(src, func(l enqueue.LineJob) error {
+			if !yield(l.Line, l.Job) {
+				return errStopScan
+			}
+			return nil
+		})
+	}
+	err = client.SubmitSeq(ctx, jobs, o.Concurrency, func(r enqueue.SubmitResult) {
+		_ = bar.Add(1)
+		if r.Err != nil || r.Submitted.ID == "" {
+			notIn = append(notIn, r.Index)
+			if firstErr == nil {
+				firstErr = r.Err
+			}
+			return
+		}
 		if r.Submitted.Existing {
 			existing++
 		}
-		_ = bar.Add(1)
-	})
-	_ = bar.Finish()
-	var notIn []string
-	refs := make([]enqueue.JobRef, 0, len(results))
-	lineOf := map[enqueue.JobRef]int{}
-	for i, r := range results {
-		if r.Err != nil || r.Submitted.ID == "" {
-			notIn = append(notIn, fmt.Sprint(lines[i].Line))
-			continue
-		}
 		ref := enqueue.JobRef{ID: r.Submitted.ID, Queue: r.Submitted.Queue}
 		refs = append(refs, ref)
-		lineOf[ref] = lines[i].Line
-	}
-	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were submitted before: queued or already ended)\n", len(refs)-existing, len(lines), existing)
-	if len(notIn) > 0 || err != nil {
-		first := err
-		for _, r := range results {
-			if r.Err != nil {
-				first = r.Err
-				break
-			}
+		lineOf[ref] = r.Index
+	})
+	_ = bar.Finish()
+	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were submitted before: queued or already ended)\n", len(refs)-existing, total, existing)
+	if len(notIn) > 0 || len(refs)+len(notIn) < total || err != nil {
+		if firstErr == nil {
+			firstErr = err
 		}
-		return fmt.Errorf("%d job(s) were NOT submitted (lines %s): %v; the others are queued: run the same command again to submit the rest", len(notIn), strings.Join(notIn, ","), first)
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s changed while it was read", path)
+		}
+		sort.Ints(notIn)
+		lines := make([]string, len(notIn))
+		for i, n := range notIn {
+			lines[i] = strconv.Itoa(n)
+		}
+		return fmt.Errorf("%d job(s) were NOT submitted (lines %s): %v; the others are queued: run the same command again to submit the rest",
+			total-len(refs), strings.Join(lines, ","), firstErr)
 	}
 	perQueue := map[string]int{}
 	for _, ref := range refs {
@@ -184,6 +200,41 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		return fmt.Errorf("the outcome of %s could not be read (state %q in its line): deleted, or past its retention", plural(n, "job"), stateUnknown)
 	}
 	return nil
+}
+
+// errStopScan stops a ScanJobs whose consumer wants no more jobs.
+var errStopScan = errors.New("stop")
+
+// openBatch opens a batch for two passes (check, then submit). A regular file is read twice; a
+// stream (stdin, a pipe) is spilled to a temporary file while it is read, so that memory holds
+// a line at a time whatever the batch's size. The spill is removed by the returned func.
+func openBatch(env *Env, path string) (io.ReadSeeker, func(), error) {
+	var in io.Reader = env.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, usageError("%v", err)
+		}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			return f, func() { _ = f.Close() }, nil
+		}
+		in = f
+		defer f.Close()
+	}
+	spill, err := os.CreateTemp("", "solvequeue-batch-*.jsonl")
+	if err != nil {
+		return nil, nil, fmt.Errorf("spill the batch to a temporary file: %w (set TMPDIR, or give a file path)", err)
+	}
+	cleanup := func() { _ = spill.Close(); _ = os.Remove(spill.Name()) }
+	if _, err := io.Copy(spill, in); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("read the batch: %w", err)
+	}
+	if _, err := spill.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("read the spilled batch: %w", err)
+	}
+	return spill, cleanup, nil
 }
 
 // stateUnknown is the state of an outcome line whose job could not be found while waiting.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -336,6 +338,10 @@ func TestDeployEnvironmentIsRead(t *testing.T) {
 			grace, err := time.ParseDuration(asString(svc["stop_grace_period"]))
 			require.NoError(t, err, "the worker service sets stop_grace_period")
 			require.Greater(t, grace, shutdownNeeds(t, env), "stop_grace_period must outlast the worker's shutdown")
+		case "gateway":
+			if !gateway.IsLoopback(env["SOLVEQUEUE_ADDR"]) {
+				require.NotEmpty(t, env["SOLVEQUEUE_KEYS"], "compose service %s: a gateway on a non-loopback address needs SOLVEQUEUE_KEYS", name)
+			}
 		case "fake-anysolver":
 			sawFake = true
 			require.Contains(t, asList(svc["profiles"]), "staging", "the fake runs under the staging profile only")
@@ -394,17 +400,7 @@ func TestDeployEnvironmentIsRead(t *testing.T) {
 func TestDeployKubernetesWorker(t *testing.T) {
 	t.Parallel()
 	docs := deployYAML(t)
-	var deployment, service map[string]any
-	for _, list := range docs {
-		for _, doc := range list {
-			switch doc["kind"] {
-			case "Deployment":
-				deployment = doc
-			case "Service":
-				service = doc
-			}
-		}
-	}
+	deployment, service := k8sDoc(docs, "Deployment", "solvequeue-worker"), k8sDoc(docs, "Service", "solvequeue-worker")
 	require.NotNil(t, deployment)
 	require.NotNil(t, service)
 	pod := dig(deployment, "spec", "template", "spec")
@@ -415,12 +411,13 @@ func TestDeployKubernetesWorker(t *testing.T) {
 	env := map[string]string{}
 	for _, e := range asList(c["env"]) {
 		env[asString(dig(e, "name"))] = asString(dig(e, "value"))
-		if name := asString(dig(e, "name")); name == "ANYSOLVER_API_KEY" || name == "SOLVEQUEUE_HTTP_PASSWORD" {
+		if name := asString(dig(e, "name")); name == "ANYSOLVER_API_KEY" || name == "SOLVEQUEUE_HTTP_PASSWORD" || name == "SOLVEQUEUE_METRICS_TOKEN" {
 			require.NotNil(t, dig(e, "valueFrom", "secretKeyRef"), "%s comes from a Secret", name)
 			require.Nil(t, dig(e, "value"), "%s is not written into the manifest", name)
 		}
 	}
 	require.Contains(t, env, "ANYSOLVER_API_KEY")
+	require.Contains(t, env, "SOLVEQUEUE_METRICS_TOKEN", "Prometheus scrapes with its own read-only token, not the web UI's password")
 
 	grace, ok := dig(pod, "terminationGracePeriodSeconds").(int)
 	require.True(t, ok, "terminationGracePeriodSeconds is set")
@@ -453,6 +450,96 @@ func TestDeployKubernetesWorker(t *testing.T) {
 	require.Equal(t, portName, asString(dig(service, "spec", "ports", 0, "targetPort")))
 }
 
+// k8sDoc returns the Kubernetes document of a kind and name, or nil.
+func k8sDoc(docs map[string][]map[string]any, kind, name string) map[string]any {
+	for file, list := range docs {
+		if !strings.HasPrefix(file, "k8s/") {
+			continue
+		}
+		for _, doc := range list {
+			if doc["kind"] == kind && asString(dig(doc, "metadata", "name")) == name {
+				return doc
+			}
+		}
+	}
+	return nil
+}
+
+// TestDeployGateway checks the gateway's compose service and Kubernetes Deployment and Service:
+// on a pod or container address it has its keys file (it refuses to start without), mounted
+// from where the file says; its ports, probes and grace period fit; the example keys files parse.
+func TestDeployGateway(t *testing.T) {
+	t.Parallel()
+	docs := deployYAML(t)
+
+	// compose.yaml
+	services, _ := docs["compose.yaml"][0]["services"].(map[string]any)
+	svc, _ := services["gateway"].(map[string]any)
+	require.NotNil(t, svc, "compose runs the gateway")
+	require.Equal(t, []any{"gateway"}, svc["command"])
+	env := composeEnv(t, svc)
+	require.False(t, gateway.IsLoopback(env["SOLVEQUEUE_ADDR"]), "the gateway listens on the container's address")
+	require.NotEmpty(t, env["SOLVEQUEUE_KEYS"], "so it needs its keys file")
+	mounted := false
+	for _, v := range asList(svc["volumes"]) {
+		mounted = mounted || strings.Contains(asString(v), ":"+env["SOLVEQUEUE_KEYS"]+":ro")
+	}
+	require.True(t, mounted, "the keys file is mounted read-only where SOLVEQUEUE_KEYS says")
+	grace, err := time.ParseDuration(asString(svc["stop_grace_period"]))
+	require.NoError(t, err)
+	require.Greater(t, grace, gateway.ShutdownTimeout+monitor.ShutdownTimeout)
+	require.Contains(t, asList(svc["profiles"]), "gateway")
+	port := env["SOLVEQUEUE_ADDR"][strings.LastIndex(env["SOLVEQUEUE_ADDR"], ":")+1:]
+	require.Contains(t, asList(svc["ports"]), "127.0.0.1:"+port+":"+port, "published on the host's loopback only")
+
+	// k8s
+	deployment, service := k8sDoc(docs, "Deployment", "solvequeue-gateway"), k8sDoc(docs, "Service", "solvequeue-gateway")
+	require.NotNil(t, deployment)
+	require.NotNil(t, service)
+	pod := dig(deployment, "spec", "template", "spec")
+	c, _ := dig(pod, "containers", 0).(map[string]any)
+	require.Equal(t, []any{"gateway"}, c["args"])
+	kenv := map[string]string{}
+	for _, e := range asList(c["env"]) {
+		kenv[asString(dig(e, "name"))] = asString(dig(e, "value"))
+	}
+	require.NotContains(t, kenv, "ANYSOLVER_API_KEY", "the gateway never needs the AnySolver key")
+	require.False(t, gateway.IsLoopback(kenv["SOLVEQUEUE_ADDR"]))
+	keysPath := kenv["SOLVEQUEUE_KEYS"]
+	require.NotEmpty(t, keysPath)
+	mountPath := asString(dig(c, "volumeMounts", 0, "mountPath"))
+	require.True(t, strings.HasPrefix(keysPath, mountPath+"/"), "SOLVEQUEUE_KEYS is inside the mounted Secret")
+	require.Equal(t, "solvequeue-gateway-keys", asString(dig(pod, "volumes", 0, "secret", "secretName")))
+	require.Equal(t, keysPath[len(mountPath)+1:], asString(dig(pod, "volumes", 0, "secret", "items", 0, "path")))
+	ports := map[string]int{}
+	for _, p := range asList(c["ports"]) {
+		ports[asString(dig(p, "name"))] = dig(p, "containerPort").(int)
+	}
+	require.True(t, strings.HasSuffix(kenv["SOLVEQUEUE_ADDR"], ":"+strconv.Itoa(ports["api"])))
+	require.True(t, strings.HasSuffix(kenv["SOLVEQUEUE_HTTP"], ":"+strconv.Itoa(ports["http"])))
+	require.Equal(t, monitor.HealthzPath, asString(dig(c, "livenessProbe", "httpGet", "path")))
+	require.Equal(t, "http", asString(dig(c, "readinessProbe", "httpGet", "port")))
+	graceS, _ := dig(pod, "terminationGracePeriodSeconds").(int)
+	require.Greater(t, time.Duration(graceS)*time.Second, gateway.ShutdownTimeout+monitor.ShutdownTimeout)
+	labels, _ := dig(deployment, "spec", "template", "metadata", "labels").(map[string]any)
+	selector, _ := dig(service, "spec", "selector").(map[string]any)
+	for k, v := range selector {
+		require.Equal(t, v, labels[k])
+	}
+	require.Equal(t, "api", asString(dig(service, "spec", "ports", 0, "targetPort")))
+	require.NotNil(t, k8sDoc(docs, "Deployment", "solvequeue-worker"), "the worker is still deployed beside it")
+
+	// The example keys files are keys files.
+	_, err = gateway.LoadKeys(filepath.Join(deployDir, "gateway-keys.example.yaml"))
+	require.NoError(t, err)
+	for _, doc := range docs["k8s/secret.example.yaml"] {
+		if asString(dig(doc, "metadata", "name")) == "solvequeue-gateway-keys" {
+			_, err := gateway.ParseKeys("secret.example.yaml", []byte(asString(dig(doc, "stringData", "keys.yaml"))))
+			require.NoError(t, err)
+		}
+	}
+}
+
 // servedMetrics returns the name and type of every metric family a worker's /metrics serves:
 // worker.NewMetrics (each observed once, so every family has a sample) overlaid with the
 // monitor's asynq queue and dead-letter collectors, read from an in-process Redis with one queue.
@@ -477,6 +564,9 @@ func servedMetrics(t *testing.T) map[string]string {
 	m.ProviderResult("CapSolver", "", time.Second)
 	m.BudgetRead(budget.Usage{Queue: "default", Budget: classify.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
 		Cost: 0.002, CreateTasks: 1, RemainingCost: 0.998, RemainingCreateTasks: 9})
+	m.BalanceRead(12.5)
+	m.CallbackDone("delivered")
+	observeGateway(t, client, reg)
 
 	h, err := monitor.NewHandler(monitor.Config{Addr: "127.0.0.1:0", Redis: rc, Registry: reg})
 	require.NoError(t, err)
@@ -490,6 +580,25 @@ func servedMetrics(t *testing.T) map[string]string {
 		}
 	}
 	return types
+}
+
+// observeGateway serves one createTask and one report through a gateway whose metrics are in
+// reg, as a worker started with --gateway does, so that every gateway family has a sample.
+func observeGateway(t *testing.T, client *enqueue.Client, reg *prometheus.Registry) {
+	t.Helper()
+	h, err := gateway.NewHandler(gateway.Config{Client: client, Metrics: gateway.NewMetrics(reg)})
+	require.NoError(t, err)
+	post := func(method, body string) map[string]any {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+method, strings.NewReader(body)))
+		var a map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &a))
+		return a
+	}
+	a := post(gateway.MethodCreateTask, `{"clientKey":"k","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}`)
+	require.Equal(t, 0.0, a["errorId"], "%v", a)
+	a = post(gateway.MethodReportIncorrectImageCaptcha, fmt.Sprintf(`{"clientKey":"k","taskId":%.0f}`, a["taskId"]))
+	require.Equal(t, "success", a["status"], "%v", a)
 }
 
 // promQLMetrics returns the solvequeue_* and asynq_* names an expression uses, with a

@@ -48,7 +48,8 @@ Try it with nothing installed:   solvequeue demo`,
 		Example: `  solvequeue demo
   REDIS_URL=redis://127.0.0.1:6379 ANYSOLVER_API_KEY=... solvequeue worker --http 127.0.0.1:8080
   solvequeue enqueue --type RecaptchaV2TaskProxyless --website-url https://example.com --website-key 6Le-abc --wait
-  solvequeue batch jobs.jsonl --out outcomes.jsonl`,
+  solvequeue batch jobs.jsonl --out outcomes.jsonl
+  solvequeue gateway --keys keys.yaml          # AnySolver's API for Python and Node scrapers`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,6 +67,7 @@ Try it with nothing installed:   solvequeue demo`,
 		newBudgetCmd(env),
 		newDemoCmd(env),
 		newFakeCmd(env),
+		newGatewayCmd(env),
 		newBenchCmd(env),
 		newSoakCmd(env),
 	)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -31,9 +32,17 @@ type workerOptions struct {
 	HTTPUser        string
 	HTTPPassword    string
 	HTTPReadOnly    bool
+	HTTPChanges     bool
+	HTTPTLSCert     string
+	HTTPTLSKey      string
+	MetricsToken    string
 	ShutdownTimeout time.Duration
 	FixedPoll       time.Duration
 	NoBreaker       bool
+	GatewayAddr     string
+	CallbackSecret  string
+	gateway         gatewayOptions
+	DLQLimit        int
 }
 
 func (o *workerOptions) register(cmd *cobra.Command) {
@@ -50,10 +59,18 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI (/monitoring), /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:8080")
 	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
-	f.BoolVar(&o.HTTPReadOnly, "http-read-only", false, "the web UI shows but does not change anything")
+	f.BoolVar(&o.HTTPReadOnly, "http-read-only", false, "the web UI shows but does not change anything, on any address")
+	f.BoolVar(&o.HTTPChanges, "http-allow-changes", false, "on a non-loopback --http, let the web UI pause, delete and run jobs (with the credentials); it is read-only there otherwise")
+	f.StringVar(&o.HTTPTLSCert, "http-tls-cert", "", "serve --http over TLS with this certificate (PEM; read again when it changes)")
+	f.StringVar(&o.HTTPTLSKey, "http-tls-key", "", "the private key (PEM) of --http-tls-cert")
+	f.StringVar(&o.MetricsToken, "metrics-token", "", "bearer token that reads /metrics and /readyz only, for Prometheus (prefer the environment variable: flags show in ps)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", worker.ShutdownTimeoutDefault, "on SIGTERM, how long running jobs may finish before they are handed back (paid tasks are resumed, not re-paid)")
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
+	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
+	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
+	o.gateway.register(cmd)
+	f.IntVar(&o.DLQLimit, "dlq-limit", enqueue.DeadLetterLimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
 }
 
 // Validate checks the options and names what is wrong.
@@ -73,7 +90,27 @@ func (o *workerOptions) Validate() error {
 	if _, err := parseQueues(o.Queues); err != nil {
 		return err
 	}
+	if (o.HTTPTLSCert == "") != (o.HTTPTLSKey == "") {
+		return usageError("set both --http-tls-cert and --http-tls-key, or neither")
+	}
+	if o.MetricsToken != "" && o.MetricsToken == o.HTTPPassword {
+		return usageError("--metrics-token must differ from --http-password: it is the scraper's read-only secret")
+	}
+	if o.DLQLimit < 0 {
+		return usageError("--dlq-limit must be 0 (no limit) or more, got %d", o.DLQLimit)
+	}
+	if o.GatewayAddr != "" {
+		return o.gateway.check(o.GatewayAddr)
+	}
 	return nil
+}
+
+// deadLetterLimit is --dlq-limit as worker.Config and monitor.Config take it (negative: none).
+func (o *workerOptions) deadLetterLimit() int {
+	if o.DLQLimit == 0 {
+		return -1
+	}
+	return o.DLQLimit
 }
 
 func newWorkerCmd(env *Env) *cobra.Command {
@@ -90,7 +127,8 @@ On SIGTERM the worker stops taking jobs, lets running ones finish for
 recorded, so the next worker resumes them instead of paying again.`,
 		Example: `  REDIS_URL=redis://127.0.0.1:6379 ANYSOLVER_API_KEY=... solvequeue worker
   solvequeue worker --queues critical=6,default=3 --concurrency 5000 --http 127.0.0.1:8080
-  solvequeue worker --policy policy.yaml --http :8080   # needs SOLVEQUEUE_HTTP_USER/PASSWORD`,
+  solvequeue worker --policy policy.yaml --http :8080   # needs SOLVEQUEUE_HTTP_USER/PASSWORD
+  solvequeue worker --http :8443 --http-tls-cert tls.crt --http-tls-key tls.key   # + SOLVEQUEUE_METRICS_TOKEN for Prometheus`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -143,22 +181,42 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
-		Observer: metrics, Logger: log})
+		CallbackSecret: o.CallbackSecret, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
+		DeadLetterLimit: o.deadLetterLimit(), Observer: metrics, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
 	}
 	if o.HTTPAddr != "" {
-		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
-			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: o.HTTPReadOnly, Logger: log,
-			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }})
+		httpCfg := monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
+			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: o.HTTPReadOnly,
+			AllowChanges: o.HTTPChanges, TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey,
+			DeadLetterLimit: o.deadLetterLimit(), Logger: log,
+			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }}
+		addr, stop, err := monitor.ListenAndServe(ctx, httpCfg)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stop(context.Background()) }()
-		log.Info("serving the web UI and metrics", "url", "http://"+addr+"/monitoring/", "metrics", "http://"+addr+"/metrics")
+		scheme := "http://"
+		if o.HTTPTLSCert != "" {
+			scheme = "https://"
+		}
+		log.Info("serving the web UI and metrics", "url", scheme+addr+"/monitoring/", "metrics", scheme+addr+"/metrics",
+			"ui_changes", httpCfg.AllowsChanges())
+	}
+	if o.CallbackSecret == "" {
+		log.Info("no --callback-secret: jobs' callbacks are delivered unsigned")
 	}
 	if err := w.Start(ctx); err != nil {
 		return err
+	}
+	if o.GatewayAddr != "" {
+		_, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, policy, reg, log)
+		if err != nil {
+			_ = w.Shutdown(context.WithoutCancel(ctx))
+			return err
+		}
+		defer func() { _ = stopGateway(context.WithoutCancel(ctx)) }()
 	}
 	<-ctx.Done()
 	log.Info("shutting down: no new jobs; running jobs get the shutdown timeout", "shutdown_timeout", o.ShutdownTimeout)

@@ -82,7 +82,7 @@ func (c Config) validate() (*url.URL, error) {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("anysolver: Config.BaseURL must be an http or https URL without query, such as %s, got %q",
-			DefaultBaseURL, redactKey(c.BaseURL, c.APIKey))
+			DefaultBaseURL, redactKey(redactURLPassword(c.BaseURL, u, err), c.APIKey))
 	}
 	if c.Timeout < 0 {
 		return nil, fmt.Errorf("anysolver: Config.Timeout must be positive, got %s", c.Timeout)

@@ -467,6 +467,14 @@ func TestNew(t *testing.T) {
 	c, err := anysolver.New(anysolver.Config{APIKey: "k", BaseURL: "https://user:pw@example.com/api/"})
 	require.NoError(t, err)
 	require.Equal(t, "https://user:xxxxx@example.com/api", c.BaseURL())
+
+	// A password in a base URL that is refused, parseable or not, is not echoed (ANYSOLVER_URL).
+	for _, raw := range []string{"ftp://u:S3CRETpw@h", "http://u:ab/cdS3CRETpw@h:1", "http://u:S3CRETpw@h/?q=1", "http://u:S3CRETpw@h:port"} {
+		_, err := anysolver.New(anysolver.Config{APIKey: "k", BaseURL: raw})
+		require.ErrorContains(t, err, "Config.BaseURL", raw)
+		require.NotContains(t, err.Error(), "S3CRETpw", raw)
+		require.NotContains(t, err.Error(), "ab/cd", raw)
+	}
 }
 
 // TestNoGoroutineLeak runs the hostile cases and checks every goroutine they started ends.

@@ -81,3 +81,18 @@ func redactedMark(key string) string {
 	}
 	return redact.Marker
 }
+
+// redactURLPassword shows a base URL for an error message without its password: as
+// url.URL.Redacted shows it when it parsed, else with everything between "://" and the last '@'
+// (its user and password, however malformed) cut.
+func redactURLPassword(raw string, u *url.URL, parseErr error) string {
+	if parseErr == nil && u != nil {
+		return u.Redacted()
+	}
+	start := strings.Index(raw, "://")
+	end := strings.LastIndex(raw, "@")
+	if start < 0 || end <= start+len("://") {
+		return raw
+	}
+	return raw[:start+len("://")] + redact.Marker + raw[end:]
+}

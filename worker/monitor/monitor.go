@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,18 +28,28 @@ const (
 	ReadyzPath     = "/readyz"
 )
 
-// Timeouts of the HTTP side.
+// Timeouts and limits of the HTTP side.
 const (
 	// ReadyTimeout bounds one readiness check.
 	ReadyTimeout = 3 * time.Second
 	// ShutdownTimeout bounds the graceful stop that follows the end of ListenAndServe's ctx.
 	ShutdownTimeout = 5 * time.Second
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound a request's headers,
+	// the whole request, the response (a /metrics scrape reads Redis) and an idle keep-alive
+	// connection, so slow clients cannot hold connections open.
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = time.Minute
+	IdleTimeout       = time.Minute
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes = 64 << 10
 )
 
 // Config configures the HTTP side of a worker.
 type Config struct {
 	// Addr is the listen address, e.g. "127.0.0.1:8080" or ":8080". On a loopback address
-	// (see IsLoopback) the side is open; on any other it requires User and Password. Required.
+	// (see IsLoopback) the side may be read without credentials; on any other it requires User
+	// and Password. Required.
 	Addr string
 	// Redis is the worker's Redis, read by asynqmon, the readiness check and the queue and
 	// dead-letter collectors. It is never closed here. Required.
@@ -50,10 +61,26 @@ type Config struct {
 	Registry *prometheus.Registry
 	// User and Password are the basic-auth credentials (SOLVEQUEUE_HTTP_USER,
 	// SOLVEQUEUE_HTTP_PASSWORD). Set both or neither; when set they are required on loopback too.
-	// Defaults to none.
+	// Without them the web UI is read-only. Defaults to none.
 	User, Password string
-	// ReadOnly makes asynqmon read-only: people may look, not pause, delete or run. Defaults to false.
+	// MetricsToken is a bearer token (SOLVEQUEUE_METRICS_TOKEN) that reads /metrics and /readyz
+	// and nothing else, so that a scraper's secret controls nothing. Defaults to none.
+	MetricsToken string
+	// ReadOnly makes asynqmon read-only everywhere: people may look, not pause, delete or run.
+	// Defaults to false.
 	ReadOnly bool
+	// AllowChanges lets the web UI change things (with User and Password) on a non-loopback
+	// address, where it is read-only otherwise. Defaults to false.
+	AllowChanges bool
+	// TLSCertFile and TLSKeyFile (PEM) make ListenAndServe serve HTTPS (TLS 1.2 or newer),
+	// reading the files again when they change. Set both or neither. Defaults to plain HTTP.
+	TLSCertFile, TLSKeyFile string
+	// Now is the clock of the failed-login slowdown. Defaults to time.Now.
+	Now func() time.Time
+	// DeadLetterLimit is the worker's bound on the dead-letter queue (worker.Config's), served
+	// as solvequeue_dead_letters_limit. Negative: no bound. Defaults to
+	// enqueue.DeadLetterLimitDefault.
+	DeadLetterLimit int
 	// Ready checks readiness; the value it returns is JSON-encoded as "breaker" into the
 	// /readyz body. Defaults to a Redis PING followed by worker.ReadBreaker.
 	Ready func(ctx context.Context) (any, error)
@@ -73,7 +100,16 @@ func (c Config) withDefaults() Config {
 		rc := c.Redis
 		c.Ready = func(ctx context.Context) (any, error) { return pingAndReadBreaker(ctx, rc) }
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return c
+}
+
+// AllowsChanges reports whether the web UI may pause, delete and run: with credentials, unless
+// ReadOnly, and off loopback only when asked (AllowChanges).
+func (c Config) AllowsChanges() bool {
+	return c.User != "" && !c.ReadOnly && (IsLoopback(c.Addr) || c.AllowChanges)
 }
 
 func (c Config) validate() error {
@@ -89,6 +125,12 @@ func (c Config) validate() error {
 	if c.User == "" && !IsLoopback(c.Addr) {
 		return fmt.Errorf("%w: --http %s is reachable from other hosts: set SOLVEQUEUE_HTTP_USER and "+
 			"SOLVEQUEUE_HTTP_PASSWORD, or listen on 127.0.0.1", ErrCredentialsRequired, c.Addr)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("monitor: set both --http-tls-cert and --http-tls-key, or neither")
+	}
+	if c.MetricsToken != "" && c.MetricsToken == c.Password {
+		return errors.New("monitor: the metrics token must differ from SOLVEQUEUE_HTTP_PASSWORD: it is the scraper's read-only secret")
 	}
 	return nil
 }
@@ -115,10 +157,18 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err := own.Register(worker.NewDeadLetterCollector(cfg.Redis)); err != nil {
 		return nil, fmt.Errorf("monitor: register the dead-letter collector: %w", err)
 	}
+	if err := own.Register(worker.NewDeadLetterLimitCollector(cfg.Redis, cfg.DeadLetterLimit)); err != nil {
+		return nil, fmt.Errorf("monitor: register the dead-letter limit collector: %w", err)
+	}
 	gatherer := overlay{top: own, base: cfg.Registry}
 
+	ui := newUI(cfg)
+	uiCSP, err := uiPolicy(ui)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle(MonitoringPath+"/", newUI(cfg))
+	mux.Handle(MonitoringPath+"/", ui)
 	mux.Handle(MetricsPath, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
@@ -127,27 +177,45 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	mux.Handle(ReadyzPath, readyz(cfg))
 	mux.Handle("/{$}", http.RedirectHandler(MonitoringPath+"/", http.StatusFound))
 
-	return guard(cfg, mux), nil
+	return guard(cfg, uiCSP, mux), nil
 }
 
 // ListenAndServe listens on cfg.Addr (":0" picks a free port), serves NewHandler(cfg) in a
-// goroutine and returns the address it listens on. The server stops when ctx ends (waiting
-// at most ShutdownTimeout for requests in flight) or when stop is called, whichever comes
-// first; stop waits for requests in flight until its own ctx ends.
+// goroutine (over TLS when cfg names a certificate) and returns the address it listens on. The
+// server stops when ctx ends (waiting at most ShutdownTimeout for requests in flight) or when
+// stop is called, whichever comes first; stop waits for requests in flight until its own ctx
+// ends. Requests are bounded by ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout and
+// MaxHeaderBytes. Basic auth over plain HTTP on a non-loopback address is logged as a warning:
+// give it TLS, here or in a proxy in front.
 func ListenAndServe(ctx context.Context, cfg Config) (addr string, stop func(context.Context) error, err error) {
 	h, err := NewHandler(cfg)
 	if err != nil {
 		return "", nil, err
 	}
 	log := cfg.withDefaults().Logger
+	var certs *certFiles
+	if cfg.TLSCertFile != "" {
+		if certs, err = loadCertFiles(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
+			return "", nil, err
+		}
+	} else if !IsLoopback(cfg.Addr) {
+		log.Warn("monitor: credentials travel in plain text over HTTP: serve TLS with --http-tls-cert and "+
+			"--http-tls-key, or put a TLS-terminating proxy in front", "addr", cfg.Addr)
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("monitor: listen on %s: %w (is another worker using that port? pick another with --http)", cfg.Addr, err)
 	}
+	if certs != nil {
+		ln = tls.NewListener(ln, certs.tlsConfig())
+	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       time.Minute,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan struct{})

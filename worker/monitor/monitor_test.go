@@ -275,6 +275,9 @@ func TestMonitoringBasicAuth(t *testing.T) {
 			require.Equal(t, http.StatusUnauthorized, status, path)
 			status, _, _ = get(t, s.URL+path, "ops2", "correct horse")
 			require.Equal(t, http.StatusUnauthorized, status, path)
+			// A good login forgets the failures (five in a row are free; see TestMonitoringLoginSlowdown).
+			status, _, body := get(t, s.URL+path, "ops", "correct horse")
+			require.Contains(t, []int{http.StatusOK, http.StatusFound}, status, "%s: %s", path, body)
 		}
 		for _, path := range []string{"/metrics", "/readyz", "/monitoring/", "/monitoring/api/queues"} {
 			status, _, body := get(t, s.URL+path, "ops", "correct horse")
@@ -331,37 +334,72 @@ func TestMonitoringReadyz(t *testing.T) {
 	require.Equal(t, "auth [redacted] refused", redactError("auth pw refused", "pw"), "the operator's own short passwords too")
 }
 
-func TestMonitoringReadOnlyAndCrossOrigin(t *testing.T) {
+// post sends an unsafe request (asynqmon's pause) with basic auth when user is set.
+func post(t *testing.T, s *httptest.Server, path, user, pass string, header map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+path, nil)
+	require.NoError(t, err)
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+const pausePath = "/monitoring/api/queues/default:pause"
+
+func paused(t *testing.T, rc *redis.Client) bool {
+	t.Helper()
+	n, err := rc.Exists(t.Context(), "asynq:{default}:paused").Result()
+	require.NoError(t, err)
+	return n == 1
+}
+
+// TestMonitoringChangesNeedCredentials: without credentials the UI is read-only, on loopback
+// too; with them it changes things on loopback, and off loopback only when asked.
+func TestMonitoringChangesNeedCredentials(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	post := func(s *httptest.Server, path string, header map[string]string) int {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+path, nil)
-		require.NoError(t, err)
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}
-	const pause = "/monitoring/api/queues/default:pause"
-	ro := serve(t, Config{Addr: "127.0.0.1:0", Redis: b.rc, ReadOnly: true})
-	require.Equal(t, http.StatusMethodNotAllowed, post(ro, pause, nil))
+	const user, pass = "ops", "correct horse"
 
-	rw := serve(t, Config{Addr: "127.0.0.1:0", Redis: b.rc})
+	open := serve(t, Config{Addr: "127.0.0.1:0", Redis: b.rc})
+	require.Equal(t, http.StatusForbidden, post(t, open, pausePath, "", "", nil))
+	require.Equal(t, http.StatusForbidden, post(t, open, pausePath, "", "", map[string]string{"Sec-Fetch-Site": "same-origin"}))
+	require.Equal(t, http.StatusOK, func() int { c, _, _ := get(t, open.URL+"/monitoring/api/queues", "", ""); return c }(), "reads stay open")
+	_, _, page := get(t, open.URL+"/monitoring/", "", "")
+	require.Contains(t, page, `FLAG_READ_ONLY="true"`, "asynqmon hides its buttons")
+
+	ro := serve(t, Config{Addr: "127.0.0.1:0", Redis: b.rc, User: user, Password: pass, ReadOnly: true})
+	require.Equal(t, http.StatusForbidden, post(t, ro, pausePath, user, pass, nil))
+
+	remote := serve(t, Config{Addr: "10.1.2.3:8080", Redis: b.rc, User: user, Password: pass})
+	require.Equal(t, http.StatusForbidden, post(t, remote, pausePath, user, pass, nil), "read-only by default off loopback")
+	_, _, page = get(t, remote.URL+"/monitoring/", user, pass)
+	require.Contains(t, page, `FLAG_READ_ONLY="true"`)
+	require.False(t, paused(t, b.rc))
+
+	rw := serve(t, Config{Addr: "127.0.0.1:0", Redis: b.rc, User: user, Password: pass})
 	// A web page elsewhere cannot press asynqmon's buttons through the operator's browser.
-	require.Equal(t, http.StatusForbidden, post(rw, pause, map[string]string{"Sec-Fetch-Site": "cross-site"}))
-	require.Equal(t, http.StatusForbidden, post(rw, pause, map[string]string{"Origin": "https://evil.example"}))
-	paused, err := b.rc.Exists(t.Context(), "asynq:{default}:paused").Result()
-	require.NoError(t, err)
-	require.Zero(t, paused)
-	require.Equal(t, http.StatusNoContent, post(rw, pause, map[string]string{"Sec-Fetch-Site": "same-origin"}))
+	require.Equal(t, http.StatusForbidden, post(t, rw, pausePath, user, pass, map[string]string{"Sec-Fetch-Site": "cross-site"}))
+	require.Equal(t, http.StatusForbidden, post(t, rw, pausePath, user, pass, map[string]string{"Origin": "https://evil.example"}))
+	require.False(t, paused(t, b.rc))
+	require.Equal(t, http.StatusUnauthorized, post(t, rw, pausePath, "", "", nil))
+	require.Equal(t, http.StatusNoContent, post(t, rw, pausePath, user, pass, map[string]string{"Sec-Fetch-Site": "same-origin"}))
+	require.True(t, paused(t, b.rc))
+
+	asked := serve(t, Config{Addr: "10.1.2.3:8080", Redis: b.rc, User: user, Password: pass, AllowChanges: true})
+	require.Equal(t, http.StatusNoContent, post(t, asked, "/monitoring/api/queues/default:resume", user, pass, nil))
+	require.False(t, paused(t, b.rc))
 
 	// DNS rebinding: a foreign Host reaching the open loopback side is refused.
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, rw.URL+"/monitoring/api/queues", nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, open.URL+"/monitoring/api/queues", nil)
 	require.NoError(t, err)
-	req.Host = "rebind.evil.example:" + rw.URL[strings.LastIndex(rw.URL, ":")+1:]
+	req.Host = "rebind.evil.example:" + open.URL[strings.LastIndex(open.URL, ":")+1:]
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()

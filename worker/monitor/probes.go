@@ -31,7 +31,7 @@ type readyBody struct {
 // readyz runs cfg.Ready within ReadyTimeout: 200 {"ready":true,"breaker":...} or
 // 503 {"ready":false,"error":"..."} with secrets cut from the error text.
 func readyz(cfg Config) http.Handler {
-	secrets := []string{redisPassword(cfg.Redis), cfg.Password}
+	secrets := []string{redisPassword(cfg.Redis), cfg.Password, cfg.MetricsToken}
 	// A change is logged once; a probe every few seconds during an outage is not a line each.
 	var notReady atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

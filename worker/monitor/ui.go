@@ -27,7 +27,7 @@ func newUI(cfg Config) http.Handler {
 		RedisConnOpt:     sharedConn{rc: cfg.Redis},
 		PayloadFormatter: asynqmon.PayloadFormatterFunc(formatPayload),
 		ResultFormatter:  asynqmon.ResultFormatterFunc(formatResult),
-		ReadOnly:         cfg.ReadOnly,
+		ReadOnly:         !cfg.AllowsChanges(),
 	})
 }
 

@@ -23,10 +23,11 @@ const (
 	SectionPolling    = "polling"
 	SectionSubmit     = "submit"
 	SectionSpend      = "spend"
+	SectionGateway    = "gateway" // gateway.go
 )
 
 // Sections lists every section in running order.
-var Sections = []string{SectionThroughput, SectionInflight, SectionPolling, SectionSubmit, SectionSpend}
+var Sections = []string{SectionThroughput, SectionInflight, SectionPolling, SectionSubmit, SectionSpend, SectionGateway}
 
 // Options configure a run.
 type Options struct {
@@ -81,6 +82,17 @@ type Report struct {
 	SubmitVsSequential       *float64 `json:"submit_vs_sequential"`
 	CreatesPerJobMix         *float64 `json:"creates_per_job_mix"`
 	CreatesPerJobMixRetryAll *float64 `json:"creates_per_job_mix_retry_all"`
+	// throughput.go: the same e2e run on a queue with a spend cap (every createTask reserved and
+	// settled on the shared ledger), against the e2e run without one, in the same rounds.
+	BudgetE2EJobsPerS *float64 `json:"budget_e2e_jobs_per_s"`
+	BudgetE2EVsPlain  *float64 `json:"budget_e2e_vs_plain"`
+	// gateway.go
+	GatewayCreateVsSubmit     *float64 `json:"gateway_create_vs_submit"`
+	GatewayResultVsStatus     *float64 `json:"gateway_result_vs_status"`
+	GatewayCreateTasksPerS    *float64 `json:"gateway_create_tasks_per_s"`
+	Submit64JobsPerS          *float64 `json:"submit_64_goroutines_jobs_per_s"`
+	GatewayGetTaskResultsPerS *float64 `json:"gateway_get_task_results_per_s"`
+	StatusPerS                *float64 `json:"status_per_s"`
 
 	Context Context `json:"context"`
 }
@@ -112,6 +124,7 @@ type sizes struct {
 	submitJobs, sequentialJobs, submitConcurrency    int
 	mixJobs                                          int
 	mixBackoff                                       [2]time.Duration // base, max
+	gatewayJobs                                      int
 }
 
 func sizesFor(quick bool) sizes {
@@ -120,13 +133,13 @@ func sizesFor(quick bool) sizes {
 			inflightJobs: 200, inflightConcurrency: 10_000, inflightSolve: 2 * time.Second,
 			pollWarmup: 60, pollWarmupBatches: 2, pollJobs: 100, pollScale: 0.1,
 			submitJobs: 2_000, sequentialJobs: 500, submitConcurrency: enqueueConcurrency,
-			mixJobs: 100, mixBackoff: [2]time.Duration{100 * time.Millisecond, 200 * time.Millisecond}}
+			mixJobs: 100, mixBackoff: [2]time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, gatewayJobs: 1_000}
 	}
 	return sizes{throughputJobs: 20_000, throughputConcurrency: 100, e2eWarmup: 1_000,
 		inflightJobs: 10_000, inflightConcurrency: 10_000, inflightSolve: 20 * time.Second,
 		pollWarmup: 250, pollWarmupBatches: 1, pollJobs: 500, pollScale: 1,
 		submitJobs: 100_000, sequentialJobs: 10_000, submitConcurrency: enqueueConcurrency,
-		mixJobs: 1_000, mixBackoff: [2]time.Duration{100 * time.Millisecond, 500 * time.Millisecond}}
+		mixJobs: 1_000, mixBackoff: [2]time.Duration{100 * time.Millisecond, 500 * time.Millisecond}, gatewayJobs: 20_000}
 }
 
 // Run runs the bench and returns its report.
@@ -168,6 +181,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{SectionPolling, runPolling},
 		{SectionSubmit, runSubmit},
 		{SectionSpend, runSpend},
+		{SectionGateway, runGateway},
 	}
 	for _, s := range steps {
 		if !o.runs(s.name) {

@@ -21,6 +21,9 @@ var targets = []target{
 	{"e2e_vs_naive", ">= 0.9 (aim 1.0)", func(r *Report) (bool, bool) {
 		return r.E2EVsNaive != nil && *r.E2EVsNaive >= 0.9, r.E2EVsNaive != nil
 	}},
+	{"budget_e2e_vs_plain", ">= 0.9", func(r *Report) (bool, bool) {
+		return r.BudgetE2EVsPlain != nil && *r.BudgetE2EVsPlain >= 0.9, r.BudgetE2EVsPlain != nil
+	}},
 	{"inflight_wall_s", "<= inflight_solve_s + 8", func(r *Report) (bool, bool) {
 		return known2(r.InflightWallS, r.InflightSolveS) && *r.InflightWallS <= *r.InflightSolveS+8, known2(r.InflightWallS, r.InflightSolveS)
 	}},
@@ -41,6 +44,12 @@ var targets = []target{
 	{"creates_per_job_mix", "<= 1.25", func(r *Report) (bool, bool) {
 		return r.CreatesPerJobMix != nil && *r.CreatesPerJobMix <= 1.25, r.CreatesPerJobMix != nil
 	}},
+	{"gateway_create_vs_submit", ">= 0.5 (issue 12)", func(r *Report) (bool, bool) {
+		return r.GatewayCreateVsSubmit != nil && *r.GatewayCreateVsSubmit >= 0.5, r.GatewayCreateVsSubmit != nil
+	}},
+	{"gateway_result_vs_status", ">= 0.5 (issue 12)", func(r *Report) (bool, bool) {
+		return r.GatewayResultVsStatus != nil && *r.GatewayResultVsStatus >= 0.5, r.GatewayResultVsStatus != nil
+	}},
 }
 
 // WriteTable prints the report for people: each figure beside its baseline, then the targets.
@@ -55,6 +64,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	row("throughput, jobs/s (baseline: naive asynq handler)", r.E2EJobsPerS, r.NaiveJobsPerS, r.E2EVsNaive, "")
 	row("throughput, jobs/s (baseline: no-op asynq handler)", r.E2EJobsPerS, r.FloorJobsPerS, r.E2EVsFloor, "")
+	row("throughput with a spend cap, jobs/s (baseline: e2e without one)", r.BudgetE2EJobsPerS, r.E2EJobsPerS, r.BudgetE2EVsPlain, "")
 	if r.InflightJobs != nil {
 		fmt.Fprintf(tw, "in flight: %s jobs of %s s, wall s (baseline: the solve time)\t%s\t%s\t\n",
 			num(r.InflightJobs, ""), num(r.InflightSolveS, ""), num(r.InflightWallS, ""), num(r.InflightSolveS, ""))
@@ -68,6 +78,8 @@ func WriteTable(w io.Writer, r *Report) error {
 	row("added latency p50, ms (baseline: every 3 s)", r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s, nil, "")
 	row("submit, jobs/s (baseline: one at a time)", r.SubmitJobsPerS, r.SequentialSubmitJobsPerS, r.SubmitVsSequential, "")
 	row("createTask per job, error mix (baseline: retry all 25x)", r.CreatesPerJobMix, r.CreatesPerJobMixRetryAll, nil, "")
+	row("gateway createTask/s, 64 HTTP clients (baseline: Submit, 64 goroutines)", r.GatewayCreateTasksPerS, r.Submit64JobsPerS, r.GatewayCreateVsSubmit, "")
+	row("gateway getTaskResult/s (baseline: StatusIn, 64 goroutines)", r.GatewayGetTaskResultsPerS, r.StatusPerS, r.GatewayResultVsStatus, "")
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
@@ -41,12 +42,17 @@ func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
 	r.Context.Sizes["throughput_concurrency"] = sz.throughputConcurrency
 	r.Context.Sizes["throughput_rounds"] = throughputRounds
 	r.Context.Sizes["e2e_warmup_jobs"] = sz.e2eWarmup
-	er, err := newE2ERig(ctx, e, sz)
+	er, err := newE2ERig(ctx, e, sz, "e2e", false)
 	if err != nil {
 		return fmt.Errorf("e2e: %w", err)
 	}
 	defer er.Close()
-	var floor, naive, e2e float64
+	erb, err := newE2ERig(ctx, e, sz, "e2e-budget", true)
+	if err != nil {
+		return fmt.Errorf("e2e with a budget: %w", err)
+	}
+	defer erb.Close()
+	var floor, naive, e2e, budgeted float64
 	for round := 1; round <= throughputRounds; round++ {
 		f, err := runPlainAsynq(ctx, e, sz, "floor", round, func(string) asynq.Handler {
 			return asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
@@ -64,11 +70,16 @@ func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
 		if err != nil {
 			return fmt.Errorf("e2e: %w", err)
 		}
-		for name, v := range map[string]float64{"floor": f, "naive": n, "e2e": x} {
+		b, err := erb.run(ctx, round)
+		if err != nil {
+			return fmt.Errorf("e2e with a budget: %w", err)
+		}
+		for name, v := range map[string]float64{"floor": f, "naive": n, "e2e": x, "budget_e2e": b} {
 			r.Context.Details[fmt.Sprintf("%s_jobs_per_s_round%d", name, round)] = round0(v)
 		}
-		floor, naive, e2e = max(floor, f), max(naive, n), max(e2e, x)
+		floor, naive, e2e, budgeted = max(floor, f), max(naive, n), max(e2e, x), max(budgeted, b)
 	}
+	r.BudgetE2EJobsPerS, r.BudgetE2EVsPlain = ptr(round0(budgeted)), ratio(budgeted, e2e)
 	st := er.Fake.Stats()
 	r.Context.Details["e2e_polls_per_job"] = round(float64(st.GetTaskResult-sz.e2eWarmup)/float64(throughputRounds*sz.throughputJobs), 3)
 	r.FloorJobsPerS, r.NaiveJobsPerS, r.E2EJobsPerS = ptr(round0(floor)), ptr(round0(naive)), ptr(round0(e2e))
@@ -154,22 +165,34 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 // clock starts at the first createTask after the unpause.
 type e2eRig struct {
 	*rig.Pipeline
-	e   *env
-	sz  sizes
-	q   string
-	obs *timingObserver
+	e    *env
+	sz   sizes
+	q    string
+	name string // "e2e", or "e2e-budget" for the run on a queue with a spend cap
+	obs  *timingObserver
 }
 
-func newE2ERig(ctx context.Context, e *env, sz sizes) (er *e2eRig, err error) {
-	labeled(ctx, "e2e", func(ctx context.Context) { er, err = startE2ERig(ctx, e, sz) })
+// newE2ERig starts the e2e pipeline on a queue of its own; with budgeted, that queue has a spend
+// cap far above what the run spends, so every createTask is reserved and settled but none held.
+func newE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool) (er *e2eRig, err error) {
+	labeled(ctx, name, func(ctx context.Context) { er, err = startE2ERig(ctx, e, sz, name, budgeted) })
 	return er, err
 }
 
-func startE2ERig(ctx context.Context, e *env, sz sizes) (*e2eRig, error) {
-	er := &e2eRig{e: e, sz: sz, q: e.queue("e2e")}
-	er.obs = &timingObserver{Observer: worker.NewMetrics(prometheus.NewRegistry())}
+func startE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool) (*e2eRig, error) {
+	er := &e2eRig{e: e, sz: sz, q: e.queue(name), name: name}
+	policy := classify.Default()
+	if budgeted {
+		var err error
+		policy, err = classify.Parse("bench-budget.yaml", []byte(fmt.Sprintf(
+			"queues:\n  %q:\n    budget: {window: 24h, maxCost: 1000000, maxCreateTasks: 1000000000, estimatedCost: 0.001}\n", er.q)))
+		if err != nil {
+			return nil, err
+		}
+	}
+	er.obs = &timingObserver{Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy)}
 	p, err := startPipeline(ctx, e, readyAtOnce, worker.Config{Queues: map[string]int{er.q: 1},
-		Concurrency: sz.throughputConcurrency, Observer: er.obs})
+		Concurrency: sz.throughputConcurrency, Observer: er.obs, Policy: policy})
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +211,7 @@ func startE2ERig(ctx context.Context, e *env, sz sizes) (*e2eRig, error) {
 }
 
 func (er *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
-	labeled(ctx, "e2e", func(ctx context.Context) { rate, err = er.measure(ctx, round) })
+	labeled(ctx, er.name, func(ctx context.Context) { rate, err = er.measure(ctx, round) })
 	return rate, err
 }
 
@@ -200,7 +223,7 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	if err := e.inspector.PauseQueue(q); err != nil {
 		return 0, err
 	}
-	if err := submitAll(ctx, er.Producer, makeJobs(q, fmt.Sprintf("bench-e2e-%d-", round), n)); err != nil {
+	if err := submitAll(ctx, er.Producer, makeJobs(q, fmt.Sprintf("bench-%s-%d-", er.name, round), n)); err != nil {
 		return 0, err
 	}
 	er.obs.arm()
@@ -219,9 +242,9 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	took := end.Sub(first)
 	rate := float64(n) / took.Seconds()
 	goCPU, redisCPU := cpu.perJob(ctx, n)
-	e.logf("bench: [throughput] round %d e2e   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
-		round, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
-	e.cpuDetail("e2e", goCPU, redisCPU)
+	e.logf("bench: [throughput] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+		round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+	e.cpuDetail(er.name, goCPU, redisCPU)
 	return rate, nil
 }
 

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/worker/monitor"
+)
+
+// gatewayAddrDefault is where `solvequeue gateway` listens unless told otherwise.
+const gatewayAddrDefault = "127.0.0.1:8090"
+
+// gatewayOptions are the gateway's flags, shared by `gateway` and `worker --gateway`.
+type gatewayOptions struct {
+	Keys                 string
+	MaxBody              int64
+	CallbackAllowPrivate bool
+
+	keys *gateway.Keys // read by check
+}
+
+func (o *gatewayOptions) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit}]); required on a non-loopback address")
+	f.Int64Var(&o.MaxBody, "max-body", gateway.MaxBodyDefault, "largest request body the gateway reads, in bytes")
+	f.BoolVar(&o.CallbackAllowPrivate, "callback-allow-private", false, "let callbacks go to loopback, private and link-local addresses (refused by default: server-side request forgery)")
+}
+
+// check reads the keys file and refuses a gateway on addr that would start open to the network,
+// before anything else starts.
+func (o *gatewayOptions) check(addr string) error {
+	if o.MaxBody < 1024 {
+		return usageError("--max-body must be at least 1024 bytes, got %d", o.MaxBody)
+	}
+	if o.Keys != "" {
+		k, err := gateway.LoadKeys(o.Keys)
+		if err != nil {
+			return usageError("--keys: %v", err)
+		}
+		o.keys = k
+	} else if !gateway.IsLoopback(addr) {
+		return usageError("%v: %s is reachable from other hosts and any clientKey would be accepted: "+
+			"give --keys FILE (see the README's gateway section), or listen on 127.0.0.1", gateway.ErrKeysRequired, addr)
+	}
+	return nil
+}
+
+// serve starts the gateway on addr (checked by check) with a client of cfg, its metrics in reg.
+func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, policy *classify.Policy, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
+	keys := o.keys
+	client, err := enqueue.NewClient(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	h, err := gateway.NewHandler(gateway.Config{Client: client, Keys: keys, MaxBody: o.MaxBody, Policy: policy,
+		CallbackAllowPrivate: o.CallbackAllowPrivate, Metrics: gateway.NewMetrics(reg), Logger: log.With("component", "gateway")})
+	if err != nil {
+		return "", nil, usageError("%v", err)
+	}
+	got, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: addr, Logger: log})
+	if err != nil {
+		return "", nil, err
+	}
+	if keys == nil {
+		log.Warn("gateway without --keys: any non-empty clientKey is accepted into the default queue (loopback only)", "addr", got)
+	} else {
+		log.Info("gateway keys loaded", "keys", keys.Names())
+	}
+	log.Info("serving AnySolver's API", "url", "http://"+got+"/")
+	return got, stop, nil
+}
+
+type gatewayCmdOptions struct {
+	redis        redisOptions
+	log          logOptions
+	gw           gatewayOptions
+	Addr         string
+	HTTPAddr     string
+	HTTPUser     string
+	HTTPPassword string
+	PolicyFile   string
+	policy       *classify.Policy
+}
+
+// Validate checks the options and names what is wrong.
+func (o *gatewayCmdOptions) Validate() error {
+	if o.Addr == "" {
+		return usageError("--addr is required (or set %s)", envName("addr"))
+	}
+	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
+		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the metrics are not open to the network", o.HTTPAddr)
+	}
+	o.policy = classify.Default()
+	if o.PolicyFile != "" {
+		p, err := classify.Load(o.PolicyFile)
+		if err != nil {
+			return usageError("--policy: %v", err)
+		}
+		o.policy = p
+	}
+	return o.gw.check(o.Addr)
+}
+
+func newGatewayCmd(env *Env) *cobra.Command {
+	o := &gatewayCmdOptions{}
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Serve AnySolver's own API (createTask, getTaskResult, getBalance) in front of the queue",
+		Long: `Serve AnySolver's API in front of the queue: POST /createTask, /getTaskResult,
+/getBalance, /reportIncorrectRecaptcha, /reportCorrectRecaptcha and
+/reportIncorrectImageCaptcha, JSON in and out. A scraper that already calls a captcha
+service through a client library changes only its base URL (and its key) and gets
+durable jobs, classified retries and no double pay. Workers do the solving.
+
+The clientKey a scraper sends is a gateway key from --keys, never the AnySolver key,
+which the gateway never needs. Each key has a name (shown in logs, metrics and the web
+UI; the key itself never is) and a queue. Without --keys, on a loopback address only,
+any non-empty key is accepted into the default queue.`,
+		Example: `  solvequeue gateway                                  # 127.0.0.1:8090, any key, queue default
+  solvequeue gateway --addr :8090 --keys keys.yaml --http :8091
+  curl -s 127.0.0.1:8090/createTask -d '{"clientKey":"k","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return runGateway(cmd.Context(), env, o)
+		},
+	}
+	o.redis.register(cmd)
+	o.log.register(cmd, "info")
+	o.gw.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.Addr, "addr", gatewayAddrDefault, "listen address of the gateway's API")
+	f.StringVar(&o.PolicyFile, "policy", "", "the workers' policy file: its queues' budgets make createTask answer ERROR_ZERO_BALANCE when spent, and getBalance what is left")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve /metrics, /healthz, /readyz and the web UI on this address, e.g. 127.0.0.1:8091")
+	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
+	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
+	return cmd
+}
+
+func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
+	log, err := o.log.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	rc, err := o.redis.open(ctx, 0)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	_, stop, err := o.gw.serve(ctx, o.Addr, enqueue.Config{Redis: rc}, o.policy, reg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
+	if o.HTTPAddr != "" {
+		addr, stopHTTP, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
+			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: true, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stopHTTP(context.WithoutCancel(ctx)) }()
+		log.Info("serving metrics", "metrics", "http://"+addr+monitor.MetricsPath)
+	}
+	<-ctx.Done()
+	log.Info("gateway shutting down")
+	return nil
+}

@@ -1,0 +1,53 @@
+package enqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// BalanceKey is the Redis key where workers publish AnySolver's balance as they last read it.
+// It belongs to the account, not to a queue, so it carries no queue hash tag.
+const BalanceKey = "solvequeue:anysolver:balance"
+
+// ErrBalanceUnknown is returned by ReadBalance while no worker has published a balance.
+var ErrBalanceUnknown = errors.New("AnySolver's balance is not known yet: no worker has read it (workers read it every minute)")
+
+// Balance is AnySolver's balance as a worker read it through getBalance.
+type Balance struct {
+	Balance float64   `json:"balance"`
+	ReadAt  time.Time `json:"readAt"`
+}
+
+// WriteBalance publishes b for the gateway and the web UI. ttl bounds how long a balance that
+// no worker refreshes stays readable (0 keeps it).
+func WriteBalance(ctx context.Context, rc redis.UniversalClient, b Balance, ttl time.Duration) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("encode balance: %w", err)
+	}
+	if err := rc.Set(ctx, BalanceKey, data, ttl).Err(); err != nil {
+		return fmt.Errorf("publish balance: %w", err)
+	}
+	return nil
+}
+
+// ReadBalance returns the balance workers last published, or ErrBalanceUnknown.
+func ReadBalance(ctx context.Context, rc redis.UniversalClient) (Balance, error) {
+	data, err := rc.Get(ctx, BalanceKey).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Balance{}, ErrBalanceUnknown
+	}
+	if err != nil {
+		return Balance{}, fmt.Errorf("read balance: %w", err)
+	}
+	var b Balance
+	if err := json.Unmarshal(data, &b); err != nil {
+		return Balance{}, fmt.Errorf("read balance: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,60 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/enqueue/gateway"
+)
+
+// TestSpentBudget: a key whose queue's budget is spent gets ERROR_ZERO_BALANCE from createTask
+// (nothing queued), and getBalance answers what the window has left, per key.
+func TestSpentBudget(t *testing.T) {
+	t.Parallel()
+	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2}\n"))
+	require.NoError(t, err)
+	b := setup(t, mustKeys(t))
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	b.url = startHTTP(t, h)
+
+	a := b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": alphaKey})
+	require.Equal(t, "0", fmt.Sprint(a["errorId"]))
+	require.InDelta(t, 0.01, number(t, a["balance"]), 1e-9, "a capped key's balance is its budget's room")
+
+	taskID(t, b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("room"))))
+	// Two createTask calls spend the window, as workers would reserve them.
+	ledger := budget.New(b.rc)
+	for range 2 {
+		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, 0.002)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	a = b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("spent")))
+	requireError(t, a, 1, gateway.CodeZeroBalance)
+	require.Contains(t, a["errorDescription"], "budget")
+	requirePending(t, b, "alpha", 1)
+
+	a = b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": alphaKey})
+	require.InDelta(t, 0.006, number(t, a["balance"]), 1e-9)
+
+	// Another key's queue has no budget: untouched.
+	taskID(t, b.call(t, gateway.MethodCreateTask, create(betaKey, recaptchaTask("beta"))))
+}
+
+func number(t *testing.T, v any) float64 {
+	t.Helper()
+	n, ok := v.(json.Number)
+	require.True(t, ok, "a JSON number, got %#v", v)
+	f, err := n.Float64()
+	require.NoError(t, err)
+	return f
+}

@@ -1,0 +1,442 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
+)
+
+// Defaults for Config.
+const (
+	MaxBodyDefault = 2 << 20
+	// RequestTimeoutDefault bounds the Redis work of one request.
+	RequestTimeoutDefault = 10 * time.Second
+)
+
+// MaxIdempotencyKeyLength is the longest Idempotency-Key header accepted.
+const MaxIdempotencyKeyLength = 255
+
+// IdempotencyHeader is the request header that makes a createTask idempotent.
+const IdempotencyHeader = "Idempotency-Key"
+
+// JobIDPrefix starts the ID of every job the gateway submits (see Handler.JobID).
+const JobIDPrefix = "gw-"
+
+// Config configures a Handler.
+type Config struct {
+	// Client submits the jobs and reads their outcomes; the gateway's own keys go to its Redis.
+	// Required.
+	Client *enqueue.Client
+	// Keys are the gateway keys. Nil accepts any non-empty key as LocalKeyName into the default
+	// queue, which ListenAndServe allows on a loopback address only. Defaults to nil.
+	Keys *Keys
+	// MaxBody is the largest request body read, in bytes. Defaults to 2 MiB.
+	MaxBody int64
+	// IdempotencyTTL is how long an Idempotency-Key gives back its first taskId. It must not
+	// outlast the Client's retention: the job it names has to still exist. Defaults to the
+	// Client's retention.
+	IdempotencyTTL time.Duration
+	// Policy says which queues have a budget (the workers' policy file): a key whose queue's
+	// budget is spent gets ERROR_ZERO_BALANCE from createTask, and getBalance answers what the
+	// window has left. Defaults to classify.Default(): no budgets.
+	Policy *classify.Policy
+	// CallbackAllowPrivate accepts callbackUrls written as loopback, private or link-local
+	// addresses (see ForbiddenCallbackAddr). Defaults to false.
+	CallbackAllowPrivate bool
+	// Metrics counts requests. Defaults to nil: nothing counted.
+	Metrics *Metrics
+	// Logger receives errors (Redis trouble), with key names and never keys. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns a copy of c with every zero optional field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.MaxBody <= 0 {
+		c.MaxBody = MaxBodyDefault
+	}
+	if c.IdempotencyTTL <= 0 && c.Client != nil {
+		c.IdempotencyTTL = c.Client.Retention()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Client == nil {
+		return errors.New("gateway: Client must be an enqueue.Client, got nil")
+	}
+	if c.IdempotencyTTL > c.Client.Retention() {
+		return fmt.Errorf("gateway: IdempotencyTTL (%s) must not outlast the Client's retention (%s): a replayed createTask must find its job",
+			c.IdempotencyTTL, c.Client.Retention())
+	}
+	if c.MaxBody < 1024 {
+		return fmt.Errorf("gateway: MaxBody must be at least 1024 bytes, got %d", c.MaxBody)
+	}
+	return nil
+}
+
+// Handler serves AnySolver's protocol: POST /{method}, JSON in and out, HTTP 200 for every
+// protocol answer (errors travel in the body). It is safe for concurrent use.
+type Handler struct {
+	cfg      Config
+	client   *enqueue.Client
+	rc       redis.UniversalClient
+	ids      *idAllocator
+	limiters map[string]*rate.Limiter
+}
+
+// NewHandler returns a Handler on cfg.
+func NewHandler(cfg Config) (*Handler, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rc := cfg.Client.Redis()
+	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: &idAllocator{rc: rc}, limiters: map[string]*rate.Limiter{}}
+	if cfg.Keys != nil {
+		for _, k := range cfg.Keys.list {
+			if k.RateLimit > 0 {
+				h.limiters[k.Name] = rate.NewLimiter(rate.Limit(k.RateLimit), max(1, int(math.Ceil(k.RateLimit))))
+			}
+		}
+	}
+	return h, nil
+}
+
+// Open reports whether the handler accepts any key (no keys file).
+func (h *Handler) Open() bool { return h.cfg.Keys == nil }
+
+// ServeHTTP answers one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	began := h.cfg.Now()
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Cache-Control", "no-store")
+	method := strings.Trim(r.URL.Path, "/")
+	if r.Method != http.MethodPost {
+		hdr.Set("Allow", http.MethodPost)
+		h.write(w, http.StatusMethodNotAllowed, badRequest(CodeMethodNotAllowed,
+			"every method is POST /{method} with a JSON body, e.g. POST /createTask").answer())
+		h.cfg.Metrics.answered(method, noKey, CodeMethodNotAllowed, h.cfg.Now().Sub(began))
+		return
+	}
+	keyName, a := h.serve(r, method)
+	h.write(w, http.StatusOK, a)
+	h.cfg.Metrics.answered(method, keyName, a.ErrorCode, h.cfg.Now().Sub(began))
+}
+
+func (h *Handler) write(w http.ResponseWriter, status int, a Answer) {
+	data, err := json.Marshal(a)
+	if err != nil {
+		data = []byte(`{"errorId":2,"errorCode":"INTERNAL_ERROR","errorDescription":"could not encode the answer"}`)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+// serve answers one POST and says which key asked.
+func (h *Handler) serve(r *http.Request, method string) (string, Answer) {
+	if !knownMethod(method) {
+		return noKey, badRequest(CodeNoSuchMethod, "%q is not a method here; want one of %s at the root path",
+			truncate(method, 64), strings.Join(Methods, ", ")).answer()
+	}
+	body, aerr := h.readBody(r)
+	if aerr != nil {
+		return noKey, aerr.answer()
+	}
+	env, aerr := decodeEnvelope(body)
+	if aerr != nil {
+		return noKey, aerr.answer()
+	}
+	clientKey, aerr := env.clientKey()
+	if aerr != nil {
+		return noKey, aerr.answer()
+	}
+	key, ok := h.lookup(clientKey)
+	if !ok {
+		return noKey, (&apiError{id: 1, code: CodeKeyDoesNotExist, description: "clientKey is not a key of this gateway"}).answer()
+	}
+	if l := h.limiters[key.Name]; l != nil && !l.Allow() {
+		return key.Name, badRequest(CodeRateLimited, "key %q is over its rate limit of %g requests per second", key.Name, key.RateLimit).answer()
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeoutDefault)
+	defer cancel()
+	var a Answer
+	var err error
+	switch method {
+	case MethodCreateTask:
+		a, err = h.createTask(ctx, r, key, env, body)
+	case MethodGetTaskResult:
+		a, err = h.getTaskResult(ctx, key, env)
+	case MethodGetBalance:
+		a, err = h.getBalance(ctx, key)
+	default:
+		a, err = h.report(ctx, method, key, env)
+	}
+	var apiErr *apiError
+	switch {
+	case errors.As(err, &apiErr):
+		return key.Name, apiErr.answer()
+	case err != nil:
+		h.cfg.Logger.Error("gateway: request failed", "method", method, "key", key.Name, "err", err)
+		return key.Name, Answer{ErrorID: 2, ErrorCode: CodeInternalError,
+			ErrorDescription: "the gateway could not reach its queue; try again in a few seconds"}
+	}
+	return key.Name, a
+}
+
+func knownMethod(m string) bool {
+	for _, known := range Methods {
+		if m == known {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) readBody(r *http.Request) ([]byte, *apiError) {
+	if r.ContentLength > h.cfg.MaxBody {
+		return nil, badRequest(CodeImageTooLarge, "the request body is %d bytes; this gateway reads at most %d (--max-body)", r.ContentLength, h.cfg.MaxBody)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
+	if err != nil {
+		return nil, badRequest(CodeInvalidTaskData, "the request body could not be read: %v", err)
+	}
+	if int64(len(body)) > h.cfg.MaxBody {
+		return nil, badRequest(CodeImageTooLarge, "the request body is over %d bytes, the most this gateway reads (--max-body)", h.cfg.MaxBody)
+	}
+	return body, nil
+}
+
+// lookup finds the key a client sent. Without a keys file any non-empty key is LocalKeyName.
+func (h *Handler) lookup(clientKey string) (Key, bool) {
+	if h.cfg.Keys == nil {
+		return Key{Name: LocalKeyName, Queue: enqueue.DefaultQueue}, true
+	}
+	return h.cfg.Keys.Lookup(clientKey)
+}
+
+// createTask validates the task exactly as enqueue validates a job, gives it a taskId, and
+// submits it. With an Idempotency-Key, a request seen before gives back its first taskId and
+// submits nothing; the same key with another body is refused.
+func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env envelope, body []byte) (Answer, error) {
+	task, aerr := env.object("task")
+	if aerr != nil {
+		return Answer{}, aerr
+	}
+	if task == nil {
+		return Answer{}, badRequest(CodeInvalidTaskData, "task is required: the AnySolver task object, e.g. {\"type\":\"RecaptchaV2TaskProxyless\",...}")
+	}
+	job := enqueue.Job{Queue: key.Queue, Task: task, KeyName: key.Name}
+	if job.Provider, aerr = env.str("provider"); aerr != nil {
+		return Answer{}, aerr
+	}
+	if job.Settings, aerr = env.object("settings"); aerr != nil {
+		return Answer{}, aerr
+	}
+	if job.CallbackURL, aerr = env.str("callbackUrl"); aerr != nil {
+		return Answer{}, aerr
+	}
+	if err := job.Validate(); err != nil {
+		return Answer{}, validationAnswer(err, task)
+	}
+	if aerr := h.budgetRoom(ctx, key); aerr != nil {
+		return Answer{}, aerr
+	}
+	if job.CallbackURL != "" && !h.cfg.CallbackAllowPrivate {
+		if aerr := checkCallbackTarget(job.CallbackURL); aerr != nil {
+			return Answer{}, aerr
+		}
+	}
+	var idem, bodySum string
+	if raw := r.Header.Get(IdempotencyHeader); raw != "" {
+		if len(raw) > MaxIdempotencyKeyLength {
+			return Answer{}, badRequest(CodeInvalidTaskData, "%s is %d bytes long; at most %d", IdempotencyHeader, len(raw), MaxIdempotencyKeyLength)
+		}
+		idem = hexSum([]byte(raw))
+		bodySum = hexSum(body)
+	}
+	for range 3 {
+		id, err := h.ids.nextID(ctx)
+		if err != nil {
+			return Answer{}, err
+		}
+		if idem != "" {
+			prev, taken, err := h.claimIdempotencyKey(ctx, key, idem, idemRecord{TaskID: id, Body: bodySum})
+			if err != nil {
+				return Answer{}, err
+			}
+			if taken {
+				if prev.Body != bodySum {
+					return Answer{}, badRequest(CodeInvalidTaskData, "%s was already used with another request body: "+
+						"a retry must send the same request, a new task a new key", IdempotencyHeader)
+				}
+				return Answer{TaskID: prev.TaskID}, nil
+			}
+		}
+		if job.ID, err = h.ids.jobID(ctx, key.Name, id); err != nil {
+			return Answer{}, err
+		}
+		job.GatewayTaskID = id
+		sub, err := h.client.SubmitShared(ctx, job)
+		if err == nil && !sub.Existing {
+			return Answer{TaskID: id}, nil
+		}
+		// Not submitted: free the Idempotency-Key, so that a retry starts afresh instead of
+		// finding a taskId with no job. A job already there means a taskId given before (the
+		// counter went back with a Redis that lost data): take the next one.
+		h.unclaim(key, idem)
+		if err != nil {
+			return Answer{}, err
+		}
+	}
+	return Answer{}, errors.New("no free taskId after 3 tries")
+}
+
+// unclaim removes an Idempotency-Key claimed for a job that was not submitted.
+func (h *Handler) unclaim(key Key, idem string) {
+	if idem == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.rc.Del(ctx, idemKey(key.Queue, key.Name, idem)).Err(); err != nil {
+		h.cfg.Logger.Warn("gateway: could not free the Idempotency-Key of a job that was not submitted", "key", key.Name, "err", err)
+	}
+}
+
+// JobID returns the ID of the job behind a taskId of the named key, for an operator who has a
+// taskId and wants the job (solvequeue status, the web UI). The job is in the key's queue.
+func (h *Handler) JobID(ctx context.Context, keyName string, taskID int64) (string, error) {
+	return h.ids.jobID(ctx, keyName, taskID)
+}
+
+// jobOf names the job behind the request's taskId for this key. A taskId that is malformed is
+// TASK_NOT_FOUND at once; any other names a job that exists only if this key created it.
+func (h *Handler) jobOf(ctx context.Context, key Key, env envelope) (string, error) {
+	id, ok, aerr := env.taskID()
+	if aerr != nil {
+		return "", aerr
+	}
+	if !ok {
+		return "", notFound(env)
+	}
+	return h.ids.jobID(ctx, key.Name, id)
+}
+
+func notFound(env envelope) *apiError {
+	return badRequest(CodeTaskNotFound, "taskId %s is not a task of this key, or its outcome is no longer kept", truncate(string(env["taskId"]), 32))
+}
+
+func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Answer, error) {
+	jobID, err := h.jobOf(ctx, key, env)
+	if err != nil {
+		return Answer{}, err
+	}
+	out, err := h.client.StatusIn(ctx, key.Queue, jobID)
+	if errors.Is(err, enqueue.ErrJobNotFound) {
+		return Answer{}, notFound(env)
+	}
+	if err != nil {
+		return Answer{}, err
+	}
+	return ResultAnswer(out), nil
+}
+
+// budgetRoom refuses a createTask whose queue's budget is spent for its window, with the code
+// every captcha client already handles for an empty account.
+func (h *Handler) budgetRoom(ctx context.Context, key Key) error {
+	b := h.cfg.Policy.Queue(key.Queue).Budget
+	if b == nil {
+		return nil
+	}
+	u, err := budget.New(h.client.Redis()).Read(ctx, key.Queue, *b)
+	if err != nil {
+		return err
+	}
+	if !u.Spent() {
+		return nil
+	}
+	desc := "the budget of this key's queue is spent for its rolling window"
+	if !u.NextRoom.IsZero() {
+		desc += "; room again at " + u.NextRoom.UTC().Format(time.RFC3339)
+	}
+	return &apiError{id: 1, code: CodeZeroBalance, description: desc}
+}
+
+// getBalance answers what the key's queue may still spend in its window when its budget caps
+// money, else AnySolver's balance as the workers last read it.
+func (h *Handler) getBalance(ctx context.Context, key Key) (Answer, error) {
+	if b := h.cfg.Policy.Queue(key.Queue).Budget; b != nil && b.MaxCost > 0 {
+		u, err := budget.New(h.client.Redis()).Read(ctx, key.Queue, *b)
+		if err != nil {
+			return Answer{}, err
+		}
+		left := u.RemainingCost
+		return Answer{Balance: &left}, nil
+	}
+	b, err := enqueue.ReadBalance(ctx, h.client.Redis())
+	if errors.Is(err, enqueue.ErrBalanceUnknown) {
+		return Answer{}, &apiError{id: 2, code: CodeInternalError, description: err.Error()}
+	}
+	if err != nil {
+		return Answer{}, err
+	}
+	return Answer{Balance: &b.Balance}, nil
+}
+
+// report answers success for a task of the key, counted by the task's type; the lookup is
+// getTaskResult's, so it tells no more than getTaskResult does.
+func (h *Handler) report(ctx context.Context, method string, key Key, env envelope) (Answer, error) {
+	jobID, err := h.jobOf(ctx, key, env)
+	if err != nil {
+		return Answer{}, err
+	}
+	typ, err := h.client.TaskTypeIn(ctx, key.Queue, jobID)
+	if errors.Is(err, enqueue.ErrJobNotFound) {
+		return Answer{}, notFound(env)
+	}
+	if err != nil {
+		return Answer{}, err
+	}
+	h.cfg.Metrics.reported(method, key.Name, typ)
+	return Answer{Status: StatusSuccess}, nil
+}
+
+func hexSum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,167 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis keys of the taskId allocator. They belong to no queue: every gateway shares one
+// sequence, so they carry no queue hash tag.
+const (
+	counterKey = "solvequeue:gateway:taskid"
+	secretKey  = "solvequeue:gateway:taskid-secret"
+)
+
+// idBlock is how many counter values a gateway takes from Redis at a time. Values taken and not
+// used (a gateway that stops) are skipped for good, which costs nothing.
+const idBlock = 64
+
+// idBits is the size of the taskId space: 2^52 values, all below 2^53.
+const idBits = 52
+
+// idAllocator hands out taskIds and names their jobs. A counter shared in Redis (INCRBY, a
+// block at a time) makes taskIds unique across gateways and restarts, and a keyed permutation of
+// the counter (a Feistel network over 52 bits, its key shared in Redis) makes them look random,
+// so that a key cannot tell from its own taskIds how many other tasks exist, nor guess another
+// task's. A taskId's job is named by a keyed hash of the key's name and the taskId (jobID).
+type idAllocator struct {
+	rc redis.UniversalClient
+
+	perm   atomic.Pointer[permutation] // loaded on first use
+	loadMu sync.Mutex                  // serializes the loading
+
+	mu        sync.Mutex
+	next, end uint64 // the block in hand: next < end
+}
+
+// ErrTaskIDsExhausted means the counter ran past the taskId space (2^52 tasks).
+var ErrTaskIDsExhausted = errors.New("the gateway's taskId counter is exhausted")
+
+// permutation returns the shared permutation, loading it from Redis on first use.
+func (a *idAllocator) permutation(ctx context.Context) (*permutation, error) {
+	if p := a.perm.Load(); p != nil {
+		return p, nil
+	}
+	a.loadMu.Lock()
+	defer a.loadMu.Unlock()
+	if p := a.perm.Load(); p != nil {
+		return p, nil
+	}
+	p, err := loadPermutation(ctx, a.rc)
+	if err != nil {
+		return nil, err
+	}
+	a.perm.Store(p)
+	return p, nil
+}
+
+// jobID names the job of a key's taskId: JobIDPrefix and a keyed hash (HMAC-SHA256, 128 bits
+// kept) of the key's name and the taskId. The gateway stores no mapping from taskIds to jobs: a
+// key asking for a taskId looks for this job in its own queue, and another key's taskId, or a
+// taskId that never existed, names a job that is not there. Either way the same one lookup
+// finds nothing.
+func (a *idAllocator) jobID(ctx context.Context, keyName string, taskID int64) (string, error) {
+	p, err := a.permutation(ctx)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte("job\x00" + keyName + "\x00" + strconv.FormatInt(taskID, 10)))
+	return JobIDPrefix + hex.EncodeToString(m.Sum(nil)[:16]), nil
+}
+
+// nextID returns a fresh taskId in [1, 2^52).
+func (a *idAllocator) nextID(ctx context.Context) (int64, error) {
+	perm, err := a.permutation(ctx)
+	if err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for {
+		if a.next >= a.end {
+			top, err := a.rc.IncrBy(ctx, counterKey, idBlock).Uint64()
+			if err != nil {
+				return 0, fmt.Errorf("allocate taskIds: %w", err)
+			}
+			if top >= 1<<idBits {
+				return 0, ErrTaskIDsExhausted
+			}
+			a.next, a.end = top-idBlock+1, top+1
+		}
+		n := a.next
+		a.next++
+		if id := perm.encode(n); id != 0 {
+			return int64(id), nil
+		}
+	}
+}
+
+// permutation is a 4-round Feistel network on 52-bit numbers: a bijection, so distinct
+// counter values give distinct taskIds.
+type permutation struct {
+	key []byte
+}
+
+const (
+	halfBits = idBits / 2
+	halfMask = 1<<halfBits - 1
+	rounds   = 4
+)
+
+func (p *permutation) round(i int, half uint64) uint64 {
+	var msg [9]byte
+	msg[0] = byte(i)
+	binary.BigEndian.PutUint64(msg[1:], half)
+	m := hmac.New(sha256.New, p.key)
+	m.Write(msg[:])
+	return binary.BigEndian.Uint64(m.Sum(nil)[:8]) & halfMask
+}
+
+func (p *permutation) encode(n uint64) uint64 {
+	l, r := (n>>halfBits)&halfMask, n&halfMask
+	for i := range rounds {
+		l, r = r, l^p.round(i, r)
+	}
+	return l<<halfBits | r
+}
+
+func (p *permutation) decode(id uint64) uint64 {
+	l, r := (id>>halfBits)&halfMask, id&halfMask
+	for i := rounds - 1; i >= 0; i-- {
+		l, r = r^p.round(i, l), l
+	}
+	return l<<halfBits | r
+}
+
+// loadPermutation reads the permutation's key from Redis, creating it on first use. Every
+// gateway on the Redis uses the same key, so they share one sequence of taskIds.
+func loadPermutation(ctx context.Context, rc redis.UniversalClient) (*permutation, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("make the taskId key: %w", err)
+	}
+	if err := rc.SetNX(ctx, secretKey, hex.EncodeToString(fresh), 0).Err(); err != nil {
+		return nil, fmt.Errorf("store the taskId key: %w", err)
+	}
+	stored, err := rc.Get(ctx, secretKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the taskId key: %w", err)
+	}
+	key, err := hex.DecodeString(stored)
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("the taskId key in Redis (%s) is damaged: delete it only together with %s", secretKey, counterKey)
+	}
+	return &permutation{key: key}, nil
+}

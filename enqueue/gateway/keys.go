@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// Limits of a keys file.
+const (
+	// MinKeyLength is the shortest key accepted in clear: a shorter one is guessable.
+	MinKeyLength = 16
+	// maxKeysFileBytes bounds what LoadKeys reads.
+	maxKeysFileBytes = 1 << 20
+	// maxRateLimit bounds a key's rateLimit per second.
+	maxRateLimit = 1_000_000
+)
+
+// LocalKeyName is the name every key gets on a loopback gateway started without a keys file.
+const LocalKeyName = "local"
+
+var keyNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Key is one gateway key: the name logs, metrics and the web UI show, the queue its jobs go
+// to, and its rate limit. The key itself is kept only as its SHA-256.
+type Key struct {
+	// Name identifies the key everywhere the key itself must not appear.
+	Name string
+	// Queue is where the key's jobs go.
+	Queue string
+	// RateLimit is the most requests per second the key may make (any method); 0 is no limit.
+	RateLimit float64
+
+	digest [sha256.Size]byte
+}
+
+// Keys is a parsed keys file. It is immutable and safe for concurrent use.
+type Keys struct {
+	list []Key
+}
+
+// Names returns the key names in file order.
+func (k *Keys) Names() []string {
+	out := make([]string, len(k.list))
+	for i, key := range k.list {
+		out[i] = key.Name
+	}
+	return out
+}
+
+// Lookup returns the key a client sent, comparing its SHA-256 with every key's in constant
+// time: how long it takes says nothing about which key, or how much of one, matched.
+func (k *Keys) Lookup(clientKey string) (Key, bool) {
+	sum := sha256.Sum256([]byte(clientKey))
+	found := -1
+	for i := range k.list {
+		if subtle.ConstantTimeCompare(sum[:], k.list[i].digest[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return Key{}, false
+	}
+	return k.list[found], true
+}
+
+// KeysError is a keys file the parser refused, with the line at fault.
+type KeysError struct {
+	File string // the name given to ParseKeys, or LoadKeys's path
+	Line int    // 1-based; 0 when the fault has no line
+	Msg  string
+}
+
+// Error returns "file: line N: message", or "file: message" without a line.
+func (e *KeysError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s: line %d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// LoadKeys reads and parses a keys file; see ParseKeys.
+func LoadKeys(path string) (*Keys, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read keys: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeysFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read keys: %w", err)
+	}
+	return ParseKeys(path, data)
+}
+
+// ParseKeys reads a keys file (YAML, or JSON, which is YAML):
+//
+//	keys:
+//	  - name: alpha          # 1-64 of A-Z a-z 0-9 _ . -; shown in logs, metrics, the web UI
+//	    key: gk-...          # the key in clear, at least 16 characters ...
+//	    queue: alpha         # the queue its jobs go to
+//	  - name: beta
+//	    sha256: 9f86d0...    # ... or its SHA-256 in hex (echo -n KEY | sha256sum)
+//	    queue: beta
+//	    rateLimit: 50        # requests per second, any method; optional
+//
+// It refuses unknown fields, a missing or repeated name, a key given both ways or neither, a
+// short key, a bad digest, the same key twice, a bad queue name and a rate limit that is not a
+// positive number, with a *KeysError naming the file and line. It never panics.
+func ParseKeys(name string, data []byte) (keys *Keys, err error) {
+	if name == "" {
+		name = "keys"
+	}
+	if len(data) > maxKeysFileBytes {
+		return nil, &KeysError{File: name, Msg: fmt.Sprintf("a keys file must stay under %d bytes", maxKeysFileBytes)}
+	}
+	// The YAML library is not ours; a panic in it must not take the gateway down.
+	defer func() {
+		if r := recover(); r != nil {
+			keys, err = nil, &KeysError{File: name, Msg: fmt.Sprintf("cannot read YAML: %v", r)}
+		}
+	}()
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &KeysError{File: name, Msg: "the file is empty: want keys: [{name, key or sha256, queue}, ...]"}
+		}
+		return nil, yamlError(name, err)
+	}
+	p := keysParser{file: name, names: map[string]int{}, digests: map[[sha256.Size]byte]int{}}
+	if len(doc.Content) == 0 {
+		return nil, p.fail(&doc, "the file is empty: want keys: [{name, key or sha256, queue}, ...]")
+	}
+	return p.root(doc.Content[0])
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+func yamlError(name string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		if line, err := strconv.Atoi(m[1]); err == nil {
+			return &KeysError{File: name, Line: line, Msg: m[2]}
+		}
+	}
+	return &KeysError{File: name, Msg: msg}
+}
+
+type keysParser struct {
+	file    string
+	names   map[string]int
+	digests map[[sha256.Size]byte]int
+}
+
+func (p *keysParser) fail(n *yaml.Node, format string, args ...any) error {
+	return &KeysError{File: p.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// pairs returns the keys and values of mapping n, refusing non-scalar and repeated keys.
+func (p *keysParser) pairs(n *yaml.Node, what string) ([][2]*yaml.Node, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, p.fail(n, "%s: want a mapping, got %s", what, describe(n))
+	}
+	seen := map[string]int{}
+	var out [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, p.fail(k, "%s: want a plain name as key", what)
+		}
+		if line, dup := seen[k.Value]; dup {
+			return nil, p.fail(k, "%s: %q is set twice (first on line %d)", what, k.Value, line)
+		}
+		seen[k.Value] = k.Line
+		out = append(out, [2]*yaml.Node{k, v})
+	}
+	return out, nil
+}
+
+func (p *keysParser) root(n *yaml.Node) (*Keys, error) {
+	pairs, err := p.pairs(n, "the file")
+	if err != nil {
+		return nil, err
+	}
+	var list *yaml.Node
+	for _, kv := range pairs {
+		if kv[0].Value != "keys" {
+			return nil, p.fail(kv[0], "%q is not a keys file field (want keys)", kv[0].Value)
+		}
+		list = kv[1]
+	}
+	if list == nil {
+		return nil, p.fail(n, "want keys: [{name, key or sha256, queue}, ...]")
+	}
+	if list.Kind != yaml.SequenceNode {
+		return nil, p.fail(list, "keys: want a list of {name, key or sha256, queue}, got %s", describe(list))
+	}
+	if len(list.Content) == 0 {
+		return nil, p.fail(list, "keys: the list is empty; a gateway with no key would refuse every request")
+	}
+	out := &Keys{}
+	for _, item := range list.Content {
+		k, err := p.key(item)
+		if err != nil {
+			return nil, err
+		}
+		out.list = append(out.list, k)
+	}
+	return out, nil
+}
+
+func (p *keysParser) key(n *yaml.Node) (Key, error) {
+	pairs, err := p.pairs(n, "a key")
+	if err != nil {
+		return Key{}, err
+	}
+	var k Key
+	var clear, digest *yaml.Node
+	for _, kv := range pairs {
+		field, v := kv[0], kv[1]
+		if field.Value != "rateLimit" && (v.Kind != yaml.ScalarNode || v.Tag == "!!null") {
+			return Key{}, p.fail(v, "%s: want a string, got %s", field.Value, describe(v))
+		}
+		switch field.Value {
+		case "name":
+			if !keyNamePattern.MatchString(v.Value) {
+				return Key{}, p.fail(v, "name %q: want 1-64 of letters, digits, '_', '.' or '-'", v.Value)
+			}
+			if line, dup := p.names[v.Value]; dup {
+				return Key{}, p.fail(v, "name %q is used twice (first on line %d)", v.Value, line)
+			}
+			p.names[v.Value] = v.Line
+			k.Name = v.Value
+		case "key":
+			clear = v
+		case "sha256":
+			digest = v
+		case "queue":
+			if !enqueue.ValidQueueName(v.Value) {
+				return Key{}, p.fail(v, "queue %q: want 1-64 of letters, digits, '_', '.', ':' or '-'", v.Value)
+			}
+			k.Queue = v.Value
+		case "rateLimit":
+			r, err := strconv.ParseFloat(v.Value, 64)
+			if v.Kind != yaml.ScalarNode || err != nil || math.IsNaN(r) || r <= 0 || r > maxRateLimit {
+				return Key{}, p.fail(v, "rateLimit: want requests per second, a number above 0 and at most %d, got %s", maxRateLimit, describe(v))
+			}
+			k.RateLimit = r
+		default:
+			return Key{}, p.fail(field, "%q is not a key field (want name, key or sha256, queue, rateLimit)", field.Value)
+		}
+	}
+	switch {
+	case k.Name == "":
+		return Key{}, p.fail(n, "a key needs a name")
+	case k.Queue == "":
+		return Key{}, p.fail(n, "key %q needs a queue", k.Name)
+	case clear != nil && digest != nil:
+		return Key{}, p.fail(digest, "key %q: give key or sha256, not both", k.Name)
+	case clear != nil:
+		if len(clear.Value) < MinKeyLength {
+			// Never quote the key: this message goes to a log.
+			return Key{}, p.fail(clear, "key %q: the key is %d characters; at least %d random ones (e.g. openssl rand -hex 24)",
+				k.Name, len(clear.Value), MinKeyLength)
+		}
+		k.digest = sha256.Sum256([]byte(clear.Value))
+	case digest != nil:
+		raw, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(digest.Value)))
+		if err != nil || len(raw) != sha256.Size {
+			return Key{}, p.fail(digest, "key %q: sha256 must be 64 hex digits (echo -n KEY | sha256sum)", k.Name)
+		}
+		copy(k.digest[:], raw)
+	default:
+		return Key{}, p.fail(n, "key %q needs key (in clear) or sha256 (its SHA-256 in hex)", k.Name)
+	}
+	if line, dup := p.digests[k.digest]; dup {
+		return Key{}, p.fail(n, "key %q is the same key as the one on line %d", k.Name, line)
+	}
+	p.digests[k.digest] = n.Line
+	return k, nil
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return strconv.Quote(n.Value)
+	}
+	return "something else"
+}

@@ -1,0 +1,257 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/gateway"
+)
+
+// CallbackTaskType is the asynq task type of a callback delivery. It is queued in the job's
+// own queue when the job ends, so deliveries survive a worker restart like jobs do.
+const CallbackTaskType = "solvequeue:callback"
+
+// CallbackSignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body under the
+// configured secret.
+const CallbackSignatureHeader = "X-Solvequeue-Signature"
+
+// Callback delivery limits.
+const (
+	// CallbackTimeout bounds one delivery, answer included.
+	CallbackTimeout = 5 * time.Second
+	// CallbackWindowDefault is how long a delivery is retried after the job ended.
+	CallbackWindowDefault = time.Hour
+	// CallbackBackoffDefault is the wait before a failed delivery's first retry; it doubles
+	// with each try (5 s, 10 s, 20 s, ...) up to callbackMaxDelay, with jitter.
+	CallbackBackoffDefault = 5 * time.Second
+	callbackMaxDelay       = 10 * time.Minute
+	// callbackMaxRetry is asynq's retry count for a delivery; the window ends it first.
+	callbackMaxRetry = 100
+	// callbackAnswerLimit is how much of a receiver's answer is read (and quoted in the log).
+	callbackAnswerLimit = 512
+)
+
+// CallbackPayload is a delivery waiting in Redis: where to POST, what, and when the job ended.
+type CallbackPayload struct {
+	URL     string          `json:"url"`
+	Body    json.RawMessage `json:"body"`
+	EndedAt time.Time       `json:"endedAt"`
+}
+
+// CallbackObserver is an Observer that also wants each delivery's result: "delivered",
+// "retried" (an attempt failed; another follows), "abandoned" (the window passed) or "refused"
+// (the URL points where callbacks may not go).
+type CallbackObserver interface {
+	CallbackDone(result string)
+}
+
+// CallbackDone counts a delivery's result in solvequeue_callbacks_total.
+func (m *Metrics) CallbackDone(result string) { m.callbacks.WithLabelValues(result).Inc() }
+
+func newCallbackCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "solvequeue_callbacks_total",
+		Help: "Callback deliveries by result: delivered, retried, abandoned (the hour passed) or refused (a private address).",
+	}, []string{"result"})
+}
+
+// callbackBody is the job's getTaskResult answer with its taskId (when it came through the
+// gateway) and its job id: what the callbackUrl receives.
+func callbackBody(jobID string, p enqueue.Payload, rec enqueue.Record) ([]byte, error) {
+	a := gateway.ResultAnswer(enqueue.Outcome{ID: jobID, State: rec.State, Solution: rec.Solution, Error: rec.Error,
+		Attempts: rec.Attempts, Cost: rec.Cost, SubmittedAt: p.SubmittedAt, FinishedAt: rec.FinishedAt})
+	a.TaskID, a.JobID = p.GatewayTaskID, jobID
+	return json.Marshal(a)
+}
+
+// callbacks schedules deliveries when jobs end and performs them.
+type callbacks struct {
+	asynq        *asynq.Client
+	http         *http.Client
+	secret       []byte
+	window       time.Duration
+	backoff      time.Duration
+	observer     Observer
+	log          *slog.Logger
+	now          func() time.Time
+	allowPrivate bool
+}
+
+func newCallbacks(cfg Config) *callbacks {
+	c := &callbacks{asynq: asynq.NewClientFromRedisClient(cfg.Redis), secret: []byte(cfg.CallbackSecret),
+		window: cfg.CallbackWindow, backoff: cfg.CallbackBackoff, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowPrivate: cfg.CallbackAllowPrivate}
+	dialer := &net.Dialer{Timeout: CallbackTimeout}
+	if !cfg.CallbackAllowPrivate {
+		// Judged on the address being connected to, after DNS: a name that resolved to a public
+		// address for a check and to a private one for the connection cannot slip by.
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || gateway.ForbiddenCallbackAddr(ap.Addr()) {
+				return &refusedAddrError{addr: address}
+			}
+			return nil
+		}
+	}
+	c.http = &http.Client{
+		Timeout: CallbackTimeout,
+		Transport: &http.Transport{
+			Proxy:                 nil, // a proxy would connect for us, past the address check
+			DialContext:           dialer.DialContext,
+			TLSHandshakeTimeout:   CallbackTimeout,
+			ResponseHeaderTimeout: CallbackTimeout,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       time.Minute,
+		},
+		// A redirect is an answer, never followed: it could lead anywhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c
+}
+
+// refusedAddrError is a callback address outside what callbacks may reach.
+type refusedAddrError struct{ addr string }
+
+func (e *refusedAddrError) Error() string {
+	return fmt.Sprintf("callback address %s is loopback, private or link-local: refused (allow with --callback-allow-private)", e.addr)
+}
+
+// schedule queues the callback of a job that ended, in the job's own queue, once per job (the
+// task id is the job's). It is called for every transition; only a terminal one of a job with a
+// callbackUrl schedules anything. An error hands the job back to asynq, whose next run of it
+// replays the recorded outcome and schedules again: at least once.
+func (c *callbacks) schedule(ctx context.Context, a *attempt, t Transition) error {
+	if !t.State.Terminal() || (t.Report != reportEnded && t.Report != reportRedelivered) {
+		return nil
+	}
+	p := a.payload
+	if p.V == 0 {
+		// A redelivered job's payload was not read: its outcome was.
+		decoded, err := enqueue.DecodePayload(a.raw)
+		if err != nil {
+			return nil
+		}
+		p = decoded
+	}
+	if p.CallbackURL == "" {
+		return nil
+	}
+	body, err := callbackBody(a.id, p, t.Record)
+	if err != nil {
+		return fmt.Errorf("encode the callback of job %s: %w", a.id, err)
+	}
+	data, err := json.Marshal(CallbackPayload{URL: p.CallbackURL, Body: body, EndedAt: t.Record.FinishedAt})
+	if err != nil {
+		return fmt.Errorf("encode the callback of job %s: %w", a.id, err)
+	}
+	task := asynq.NewTask(CallbackTaskType, data, asynq.Queue(a.queue), asynq.TaskID("cb-"+a.id),
+		asynq.MaxRetry(callbackMaxRetry), asynq.Timeout(2*CallbackTimeout))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("queue the callback of job %s: %w", a.id, err)
+	}
+	return nil
+}
+
+// ProcessTask delivers one callback: a signed POST of the stored body. A 2xx answer delivers
+// it; anything else (another status, a redirect, a timeout, a refused connection) is tried again
+// with backoff until the window after the job's end has passed; a forbidden address is refused
+// for good.
+func (c *callbacks) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var p CallbackPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.URL == "" {
+		c.done("abandoned")
+		return fmt.Errorf("callback task is unreadable: %w", asynq.RevokeTask)
+	}
+	id, _ := asynq.GetTaskID(ctx)
+	err := c.deliver(ctx, p)
+	if err == nil {
+		c.done("delivered")
+		return nil
+	}
+	var refused *refusedAddrError
+	if errors.As(err, &refused) {
+		c.done("refused")
+		c.log.Warn("callback refused: its address is not public", "task_id", id, "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.RevokeTask)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	delay := min(c.backoff<<min(retried, 16), callbackMaxDelay)
+	delay += time.Duration(rand.Float64() * float64(delay) / 4)
+	if c.now().Add(delay).Sub(p.EndedAt) > c.window {
+		c.done("abandoned")
+		c.log.Error("callback abandoned: not delivered within the window after the job ended",
+			"task_id", id, "window", c.window, "tries", retried+1, "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.RevokeTask)
+	}
+	c.done("retried")
+	c.log.Info("callback not delivered; trying again", "task_id", id, "in", delay.Round(time.Second), "err", err)
+	return &attemptError{Transition{HandBack: err, SpendsRetry: true, Delay: delay}}
+}
+
+func (c *callbacks) deliver(ctx context.Context, p CallbackPayload) error {
+	ctx, cancel := context.WithTimeout(ctx, CallbackTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(p.Body))
+	if err != nil {
+		return fmt.Errorf("callback URL: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "solvequeue-callback")
+	if len(c.secret) > 0 {
+		req.Header.Set(CallbackSignatureHeader, Sign(c.secret, p.Body))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", enqueue.RedactURL(p.URL), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, callbackAnswerLimit))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("POST %s: HTTP %d: %q", enqueue.RedactURL(p.URL), resp.StatusCode, answer)
+	}
+	return nil
+}
+
+// unwrapURLError drops net/http's *url.Error wrapper, which repeats the URL (password and all).
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (c *callbacks) done(result string) {
+	if o, ok := c.observer.(CallbackObserver); ok {
+		o.CallbackDone(result)
+	}
+}
+
+// Sign returns the X-Solvequeue-Signature of a callback body: "sha256=" and the hex
+// HMAC-SHA256 of the body under secret. A receiver recomputes it over the raw body it got and
+// compares in constant time (hmac.Equal).
+func Sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}

@@ -1,0 +1,290 @@
+package worker_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+const callbackSecret = "cb-secret-1d9f0e4c7a2b"
+
+// receiver is a callback endpoint that records what it got and answers as told.
+type receiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	bodies [][]byte
+	sigs   []string
+	status atomic.Int32 // the status to answer; 0 is 200
+	got    chan struct{}
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{got: make(chan struct{}, 100)}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.bodies = append(r.bodies, body)
+		r.sigs = append(r.sigs, req.Header.Get(worker.CallbackSignatureHeader))
+		r.mu.Unlock()
+		if s := r.status.Load(); s != 0 {
+			w.WriteHeader(int(s))
+		}
+		r.got <- struct{}{}
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) calls() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.bodies)
+}
+
+// wait waits for the receiver's n-th call.
+func (r *receiver) wait(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for r.calls() < n {
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("the receiver got %d calls, want %d", r.calls(), n)
+		}
+	}
+}
+
+// callbackBundle is a real redis-server, the fake AnySolver, and workers started with the
+// callback settings a test asks for.
+type callbackBundle struct {
+	redis  *enqueuetest.RedisServer
+	client *enqueue.Client
+	fake   *anysolvertest.Server
+	url    string
+	reg    *prometheus.Registry
+	logs   *enqueuetest.LogBuffer
+}
+
+func setupCallbacks(t *testing.T) *callbackBundle {
+	t.Helper()
+	b := &callbackBundle{redis: enqueuetest.Redis(t), logs: &enqueuetest.LogBuffer{}}
+	rc, err := enqueue.OpenRedis(context.Background(), b.redis.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	b.client, err = enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+	var srv *httptest.Server
+	b.fake, srv = anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 42.5,
+		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+			return anysolvertest.Behavior{SolveTime: 100 * time.Millisecond}
+		})})
+	t.Cleanup(srv.Close)
+	b.url = srv.URL
+	return b
+}
+
+// start runs a worker; stop ends it (it is also stopped when the test ends).
+func (b *callbackBundle) start(t *testing.T, mutate func(*worker.Config)) (stop func()) {
+	t.Helper()
+	rc, err := enqueue.OpenRedis(context.Background(), b.redis.URL(), 0)
+	require.NoError(t, err)
+	as, err := anysolver.New(anysolver.Config{BaseURL: b.url, APIKey: testAPIKey, Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	b.reg = prometheus.NewRegistry()
+	cfg := worker.Config{Redis: rc, AnySolver: as, Policy: fastPolicy(t), Queues: map[string]int{"default": 1},
+		Concurrency: 10, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 50 * time.Millisecond},
+		CallbackSecret: callbackSecret, CallbackAllowPrivate: true, CallbackBackoff: 100 * time.Millisecond,
+		Observer: worker.NewMetrics(b.reg),
+		Logger:   slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	w, err := worker.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = w.Shutdown(context.Background())
+			rc.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (b *callbackBundle) submit(t *testing.T, id, websiteKey, callbackURL string) {
+	t.Helper()
+	job := recaptcha(id, websiteKey)
+	job.CallbackURL, job.KeyName, job.GatewayTaskID = callbackURL, "alpha", 4242
+	_, err := b.client.Submit(context.Background(), job)
+	require.NoError(t, err)
+}
+
+func (b *callbackBundle) callbacks(t *testing.T, result string) float64 {
+	t.Helper()
+	mfs, err := b.reg.Gather()
+	require.NoError(t, err)
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "solvequeue_callbacks_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == result {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// TestCallbackDelivered: when a job ends, its getTaskResult answer, its taskId and its id are
+// POSTed to its callbackUrl, signed with the secret.
+func TestCallbackDelivered(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t)
+	b.start(t, nil)
+	r := newReceiver(t)
+	b.submit(t, "cb-solved", "plain-key", r.srv.URL+"/hook?x=1")
+	b.submit(t, "cb-failed", "sq:create=DOMAIN_BANNED*9", r.srv.URL+"/hook")
+	r.wait(t, 2)
+
+	byID := map[string]map[string]any{}
+	r.mu.Lock()
+	for i, body := range r.bodies {
+		require.Equal(t, worker.Sign([]byte(callbackSecret), body), r.sigs[i])
+		require.True(t, hmac.Equal([]byte(r.sigs[i]), []byte(worker.Sign([]byte(callbackSecret), body))))
+		require.True(t, strings.HasPrefix(r.sigs[i], "sha256="))
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(body, &m))
+		byID[m["id"].(string)] = m
+	}
+	r.mu.Unlock()
+
+	solved := byID["cb-solved"]
+	require.Equal(t, "ready", solved["status"])
+	require.Equal(t, 0.0, solved["errorId"])
+	require.Equal(t, 4242.0, solved["taskId"])
+	require.NotEmpty(t, solved["solution"])
+	require.NotEmpty(t, solved["cost"])
+	failed := byID["cb-failed"]
+	require.Equal(t, "failed", failed["status"])
+	require.Equal(t, 1.0, failed["errorId"])
+	require.Equal(t, "DOMAIN_BANNED", failed["errorCode"])
+	require.Eventually(t, func() bool { return b.callbacks(t, "delivered") == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.NotContains(t, b.logs.String(), callbackSecret)
+}
+
+// TestCallbackRetriedAcrossARestart: a receiver that fails is tried again with backoff; the
+// delivery waits in Redis, so a worker that stops in between does not lose it.
+func TestCallbackRetriedAcrossARestart(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t)
+	stop := b.start(t, nil)
+	r := newReceiver(t)
+	r.status.Store(http.StatusServiceUnavailable)
+	b.submit(t, "cb-retry", "plain-key", r.srv.URL)
+	r.wait(t, 1)
+	stop()
+	first := r.calls()
+
+	r.status.Store(0)
+	b.start(t, nil)
+	r.wait(t, first+1)
+	require.Eventually(t, func() bool { return b.callbacks(t, "delivered") == 1 }, 10*time.Second, 20*time.Millisecond)
+	var m map[string]any
+	r.mu.Lock()
+	require.NoError(t, json.Unmarshal(r.bodies[len(r.bodies)-1], &m))
+	require.Equal(t, r.bodies[0], r.bodies[len(r.bodies)-1], "every try sends the same body")
+	r.mu.Unlock()
+	require.Equal(t, "cb-retry", m["id"])
+}
+
+// TestCallbackPrivateAddressRefused: without CallbackAllowPrivate a callback whose host is, or
+// resolves to, a loopback address is refused at the connection, never sent.
+func TestCallbackPrivateAddressRefused(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t)
+	b.start(t, func(c *worker.Config) { c.CallbackAllowPrivate = false })
+	r := newReceiver(t)
+	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
+	b.submit(t, "cb-ip", "plain-key", r.srv.URL)
+	b.submit(t, "cb-name", "plain-key", "http://localhost"+port+"/hook") // a name resolving to loopback
+	require.Eventually(t, func() bool { return b.callbacks(t, "refused") == 2 }, 30*time.Second, 20*time.Millisecond)
+	require.Zero(t, r.calls(), "nothing reached the private address")
+}
+
+// TestCallbackRedirectNotFollowed: a 3xx is an answer, not a delivery, and its target is never called.
+func TestCallbackRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t)
+	b.start(t, func(c *worker.Config) { c.CallbackWindow = 2 * time.Second })
+	target := newReceiver(t)
+	var redirects atomic.Int32
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		redirects.Add(1)
+		http.Redirect(w, req, target.srv.URL, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirector.Close)
+	b.submit(t, "cb-redirect", "plain-key", redirector.URL)
+	require.Eventually(t, func() bool { return b.callbacks(t, "abandoned") == 1 }, 30*time.Second, 20*time.Millisecond)
+	require.GreaterOrEqual(t, redirects.Load(), int32(1))
+	require.Zero(t, target.calls(), "the redirect's target is never called")
+	require.Equal(t, float64(redirects.Load()-1), b.callbacks(t, "retried"))
+}
+
+// TestBalancePublished: a worker reads AnySolver's balance at start and then every interval,
+// and publishes it in Redis (for the gateway) and as solvequeue_anysolver_balance.
+func TestBalancePublished(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t)
+	b.start(t, func(c *worker.Config) { c.BalanceInterval = 100 * time.Millisecond })
+	rc := b.client.Redis()
+	require.Eventually(t, func() bool {
+		bal, err := enqueue.ReadBalance(context.Background(), rc)
+		return err == nil && bal.Balance == 42.5
+	}, 10*time.Second, 20*time.Millisecond)
+	b.fake.SetBalance(3.25)
+	require.Eventually(t, func() bool {
+		bal, err := enqueue.ReadBalance(context.Background(), rc)
+		return err == nil && bal.Balance == 3.25
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(gauge(t, b.reg, "solvequeue_anysolver_balance")) == 3.25
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Positive(t, b.fake.Calls("getBalance"))
+}
+
+// gauge reads a gauge family with no labels as a Gauge.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Gauge {
+	t.Helper()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			g.Set(mf.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+	return g
+}

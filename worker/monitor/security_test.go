@@ -1,0 +1,307 @@
+package monitor
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+)
+
+// getWith fetches url with the given Authorization header ("" for none).
+func getWith(t *testing.T, url, authorization string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// TestMonitoringMetricsToken: the scraper's token reads /metrics and /readyz, and nothing else.
+func TestMonitoringMetricsToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const token = "scrape-7f3e1c"
+	s := serve(t, Config{Addr: "0.0.0.0:0", Redis: b.rc, Registry: b.reg, User: "ops", Password: "pw", MetricsToken: token})
+
+	for _, path := range []string{MetricsPath, ReadyzPath} {
+		status, _, body := getWith(t, s.URL+path, "Bearer "+token)
+		require.Equal(t, http.StatusOK, status, "%s: %s", path, body)
+		status, _, _ = getWith(t, s.URL+path, basic("ops", "pw"))
+		require.Equal(t, http.StatusOK, status, "the user reads %s too", path)
+	}
+	for _, path := range []string{"/monitoring/", "/monitoring/api/queues", "/"} {
+		status, _, _ := getWith(t, s.URL+path, "Bearer "+token)
+		require.Equal(t, http.StatusForbidden, status, path)
+	}
+	require.Equal(t, http.StatusForbidden, post(t, s, pausePath, "", "", map[string]string{"Authorization": "Bearer " + token}))
+	require.False(t, paused(t, b.rc))
+	status, header, body := getWith(t, s.URL+MetricsPath, "Bearer wrong")
+	require.Equal(t, http.StatusUnauthorized, status)
+	require.Contains(t, header.Get("WWW-Authenticate"), "Basic")
+	require.Contains(t, body, "Bearer")
+	status, _, _ = getWith(t, s.URL+MetricsPath, "")
+	require.Equal(t, http.StatusUnauthorized, status)
+
+	// A token where none is configured opens nothing.
+	plain := serve(t, Config{Addr: "0.0.0.0:0", Redis: b.rc, User: "ops", Password: "pw"})
+	status, _, _ = getWith(t, plain.URL+MetricsPath, "Bearer "+token)
+	require.Equal(t, http.StatusUnauthorized, status)
+
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialed
+	t.Cleanup(func() { _ = rc.Close() })
+	_, err := NewHandler(Config{Addr: "0.0.0.0:0", Redis: rc, User: "ops", Password: "same", MetricsToken: "same"})
+	require.ErrorContains(t, err, "must differ")
+}
+
+// TestMonitoringHeaders: every response says nosniff and carries a Content-Security-Policy; the
+// web UI's allows asynqmon's own inline scripts by hash and nothing else inline.
+func TestMonitoringHeaders(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := serve(t, Config{Addr: "127.0.0.1:0", Redis: b.rc, Registry: b.reg, User: "ops", Password: "pw"})
+	for _, tt := range []struct {
+		path, auth string
+		status     int
+		ui         bool
+	}{
+		{HealthzPath, "", 200, false},
+		{ReadyzPath, basic("ops", "pw"), 200, false},
+		{MetricsPath, basic("ops", "pw"), 200, false},
+		{MetricsPath, "", 401, false},
+		{"/nothing-here", basic("ops", "pw"), 404, false},
+		{"/monitoring/", basic("ops", "pw"), 200, true},
+		{"/monitoring/api/queues", basic("ops", "pw"), 200, true},
+		{"/monitoring/api/queues", "", 401, true},
+	} {
+		status, header, body := getWith(t, s.URL+tt.path, tt.auth)
+		require.Equal(t, tt.status, status, tt.path)
+		require.Equal(t, "nosniff", header.Get("X-Content-Type-Options"), tt.path)
+		require.Equal(t, "DENY", header.Get("X-Frame-Options"), tt.path)
+		csp := header.Get("Content-Security-Policy")
+		if !tt.ui {
+			require.Equal(t, ownPagesCSP, csp, tt.path)
+			continue
+		}
+		require.Contains(t, csp, "frame-ancestors 'none'")
+		require.NotContains(t, csp, "'unsafe-inline' 'sha", "no inline script but asynqmon's own")
+		require.NotContains(t, csp, "unsafe-eval")
+		if tt.path == "/monitoring/" {
+			scripts := inlineScript.FindAllStringSubmatch(body, -1)
+			require.Len(t, scripts, 2, "asynqmon's page has its flags and webpack's runtime inline")
+			for _, sc := range scripts {
+				sum := sha256.Sum256([]byte(sc[1]))
+				require.Contains(t, csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+			}
+		}
+	}
+}
+
+// TestMonitoringLoginSlowdown: after LoginFreeFailures wrong logins in a row, a client waits
+// (429, Retry-After) before its credentials are looked at, longer with each failure; a good
+// login after the wait forgets the failures. The clock is the test's.
+func TestMonitoringLoginSlowdown(t *testing.T) {
+	t.Parallel()
+	rc := redis.NewClient(&redis.Options{Addr: enqueuetest.Redis(t).Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	s := serve(t, Config{Addr: "0.0.0.0:0", Redis: rc, User: "ops", Password: "pw", MetricsToken: "tok", Now: clock.now})
+	try := func(auth string) (int, string) {
+		status, header, _ := getWith(t, s.URL+MetricsPath, auth)
+		return status, header.Get("Retry-After")
+	}
+	for i := range LoginFreeFailures {
+		status, _ := try(basic("ops", fmt.Sprint("guess", i)))
+		require.Equal(t, http.StatusUnauthorized, status, "failure %d is free", i+1)
+	}
+	status, _ := try("Bearer guess") // tokens count too
+	require.Equal(t, http.StatusUnauthorized, status)
+	status, retry := try(basic("ops", "pw"))
+	require.Equal(t, http.StatusTooManyRequests, status, "even the right password waits")
+	require.Equal(t, "1", retry)
+	status, _ = try("") // no credentials: nothing to slow down, just asked for
+	require.Equal(t, http.StatusUnauthorized, status)
+	status, _, _ = getWith(t, s.URL+HealthzPath, "")
+	require.Equal(t, http.StatusOK, status)
+
+	clock.add(time.Second)
+	status, _ = try(basic("ops", "wrong again"))
+	require.Equal(t, http.StatusUnauthorized, status)
+	status, retry = try(basic("ops", "pw"))
+	require.Equal(t, http.StatusTooManyRequests, status)
+	require.Equal(t, "2", retry, "the wait doubles")
+
+	clock.add(2 * time.Second)
+	status, _ = try(basic("ops", "pw"))
+	require.Equal(t, http.StatusOK, status)
+	for i := range LoginFreeFailures { // forgotten: free failures again
+		status, _ = try(basic("ops", fmt.Sprint("guess", i)))
+		require.Equal(t, http.StatusUnauthorized, status)
+	}
+	status, _ = try("Bearer tok")
+	require.Equal(t, http.StatusOK, status)
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestLoginLimiter(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	l := newLoginLimiter(clock.now)
+	var waits []time.Duration
+	for range LoginFreeFailures + 8 {
+		waits = append(waits, l.failed("10.0.0.1"))
+	}
+	require.Equal(t, []time.Duration{0, 0, 0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		16 * time.Second, 32 * time.Second, time.Minute, time.Minute}, waits)
+	require.Equal(t, time.Minute, l.wait("10.0.0.1"))
+	require.Zero(t, l.wait("10.0.0.2"), "another address is not slowed")
+	clock.add(LoginForget + time.Minute)
+	require.Zero(t, l.failed("10.0.0.1"), "failures long past are forgotten")
+
+	// Bounded: many addresses never hold more than LoginTracked entries.
+	for i := range LoginTracked + 500 {
+		l.failed(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+	}
+	require.LessOrEqual(t, l.tracked(), LoginTracked)
+	clock.add(LoginForget + 2*time.Minute)
+	l.failed("192.0.2.1")
+	require.Equal(t, 1, l.tracked(), "expired addresses go first")
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key into dir and returns
+// their paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T, dir, name string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestListenAndServeTLS: a real TLS handshake against the certificate given, TLS 1.2 at least,
+// no plain HTTP on that port, and a certificate renewed in place served without a restart.
+func TestListenAndServeTLS(t *testing.T) {
+	t.Parallel()
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialed
+	t.Cleanup(func() { _ = rc.Close() })
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir, "first")
+
+	addr, stop, err := ListenAndServe(t.Context(), Config{Addr: "127.0.0.1:0", Redis: rc, TLSCertFile: certFile, TLSKeyFile: keyFile})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = stop(t.Context()) })
+	client := func(pool *x509.CertPool, maxVersion uint16) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: maxVersion}}}
+	}
+	resp, err := client(pool, 0).Get("https://" + addr + HealthzPath)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.GreaterOrEqual(t, resp.TLS.Version, uint16(tls.VersionTLS12))
+	require.Equal(t, "first", resp.TLS.PeerCertificates[0].Subject.CommonName)
+	_ = resp.Body.Close()
+
+	_, err = client(pool, tls.VersionTLS11).Get("https://" + addr + HealthzPath)
+	require.Error(t, err, "TLS 1.1 is refused")
+	_, err = client(x509.NewCertPool(), 0).Get("https://" + addr + HealthzPath)
+	require.Error(t, err, "an untrusted certificate fails the handshake")
+	resp, err = http.Get("http://" + addr + HealthzPath)
+	if err == nil {
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "plain HTTP is not served")
+		_ = resp.Body.Close()
+	}
+
+	// Renewed in place: the next handshake has the new certificate.
+	_, _, pool2 := selfSigned(t, dir, "second")
+	later := time.Now().Add(time.Minute)
+	require.NoError(t, os.Chtimes(certFile, later, later))
+	require.NoError(t, os.Chtimes(keyFile, later, later))
+	resp, err = client(pool2, 0).Get("https://" + addr + HealthzPath)
+	require.NoError(t, err)
+	require.Equal(t, "second", resp.TLS.PeerCertificates[0].Subject.CommonName)
+	_ = resp.Body.Close()
+
+	// Wrong files stop the start; half a pair is refused.
+	_, _, err = ListenAndServe(t.Context(), Config{Addr: "127.0.0.1:0", Redis: rc, TLSCertFile: keyFile, TLSKeyFile: certFile})
+	require.ErrorContains(t, err, "TLS certificate")
+	_, _, err = ListenAndServe(t.Context(), Config{Addr: "127.0.0.1:0", Redis: rc, TLSCertFile: certFile})
+	require.ErrorContains(t, err, "--http-tls-key")
+}
+
+// TestListenAndServeLimits: oversized headers are refused by the server itself.
+func TestListenAndServeLimits(t *testing.T) {
+	t.Parallel()
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialed
+	t.Cleanup(func() { _ = rc.Close() })
+	addr, stop, err := ListenAndServe(t.Context(), Config{Addr: "127.0.0.1:0", Redis: rc})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = stop(t.Context()) })
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+HealthzPath, nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Big", strings.Repeat("x", 2*MaxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+}
