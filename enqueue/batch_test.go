@@ -362,13 +362,18 @@ func keys(m map[string]any) []string {
 	return out
 }
 
-// TestSubmitShared: many goroutines submitting at once through the shared pipeline each get
-// their own answer, a conflict included, and every job is in Redis when its call returns.
-func TestSubmitShared(t *testing.T) {
+// TestSharedClient: many goroutines submitting and reading at once through a Shared client's
+// pipeline each get their own answer, a conflict included, and every job is in Redis when its
+// call returns.
+func TestSharedClient(t *testing.T) {
 	t.Parallel()
-	c, _, _ := miniClient(t)
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rc.Close() })
+	c, err := enqueue.NewClient(enqueue.Config{Redis: rc, Shared: true})
+	require.NoError(t, err)
 	ctx := context.Background()
-	_, err := c.SubmitShared(ctx, enqueue.Job{Task: map[string]any{"type": "ImageToTextTask"}})
+	_, err = c.SubmitJob(ctx, enqueue.Job{Task: map[string]any{"type": "ImageToTextTask"}})
 	var verr *enqueue.ValidationError
 	require.ErrorAs(t, err, &verr, "validated like SubmitJob")
 
@@ -379,7 +384,7 @@ func TestSubmitShared(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			subs[i], errs[i] = c.SubmitShared(ctx, recaptchaJob(fmt.Sprintf("shared-%d", i%20)))
+			subs[i], errs[i] = c.SubmitJob(ctx, recaptchaJob(fmt.Sprintf("shared-%d", i%20)))
 		}()
 	}
 	wg.Wait()
@@ -389,8 +394,16 @@ func TestSubmitShared(t *testing.T) {
 		if s.Existing {
 			existing++
 		}
-		_, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, s.ID)
-		require.NoError(t, err, "job %s is in Redis when SubmitShared returns", s.ID)
+		out, err := c.StatusIn(ctx, enqueue.DefaultQueue, s.ID)
+		require.NoError(t, err, "job %s is in Redis when SubmitJob returns", s.ID)
+		require.Equal(t, enqueue.StatePending, out.State)
+		typ, err := c.TaskTypeIn(ctx, enqueue.DefaultQueue, s.ID)
+		require.NoError(t, err)
+		require.Equal(t, "RecaptchaV2TaskProxyless", typ)
 	}
 	require.Equal(t, 20, existing, "each ID was created once")
+	_, err = c.StatusIn(ctx, enqueue.DefaultQueue, "nobody")
+	require.ErrorIs(t, err, enqueue.ErrJobNotFound)
+	_, err = c.TaskTypeIn(ctx, enqueue.DefaultQueue, "nobody")
+	require.ErrorIs(t, err, enqueue.ErrJobNotFound)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,6 +50,12 @@ type Config struct {
 	// worker deletes it (a job with a deadline keeps it until one attempt after the deadline).
 	// Defaults to 7 days.
 	BlobTTL time.Duration
+	// Shared says the Client serves many callers at once, such as a server with a request per
+	// goroutine (the gateway): the enqueues of SubmitJob and the reads of StatusIn and TaskTypeIn
+	// then travel to Redis together through go-redis's autopipeliner, one pipeline per round
+	// trip instead of one call per round trip. Each call still waits for its own answer. Defaults
+	// to false: one round trip per call, the least latency for a lone caller.
+	Shared bool
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -82,8 +87,10 @@ type Client struct {
 	asynq     *asynq.Client
 	inspector *asynq.Inspector
 
-	sharedOnce  sync.Once
-	sharedAsynq *asynq.Client // SubmitShared's, over the autopipeliner
+	// With Config.Shared, over go-redis's autopipeliner: SubmitJob's client and the reader of
+	// a job's state. Otherwise the plain ones above.
+	submitter *asynq.Client
+	reader    *asynq.Inspector
 }
 
 // NewClient returns a Client on cfg.Redis.
@@ -92,12 +99,19 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("enqueue: Config.Redis is required")
 	}
 	cfg = cfg.WithDefaults()
-	return &Client{
+	c := &Client{
 		cfg:       cfg,
 		rc:        cfg.Redis,
 		asynq:     asynq.NewClientFromRedisClient(cfg.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
-	}, nil
+	}
+	c.submitter, c.reader = c.asynq, c.inspector
+	if cfg.Shared {
+		if ap, err := cfg.Redis.AutoPipeline(); err == nil {
+			c.submitter, c.reader = asynq.NewClientFromRedisClient(ap), asynq.NewInspectorFromRedisClient(ap)
+		}
+	}
+	return c, nil
 }
 
 // Close releases the Client; the Redis connection given in Config stays open.
@@ -133,20 +147,7 @@ func (c *Client) SubmitJob(ctx context.Context, job Job) (Submitted, error) {
 	if err := job.Validate(); err != nil {
 		return Submitted{}, err
 	}
-	return c.submitValidated(ctx, c.asynq, job)
-}
-
-// SubmitShared is SubmitJob for a caller with many submits in flight at once, such as a server
-// with a request per goroutine: the enqueues of concurrent callers travel to Redis together
-// through go-redis's autopipeliner (as SubmitMany's do), one pipeline per round trip instead of
-// one job per round trip. Each job is still asynq's own enqueue and each caller waits for its own
-// answer, so a job is in Redis when SubmitShared returns. Alone, it costs what SubmitJob costs.
-func (c *Client) SubmitShared(ctx context.Context, job Job) (Submitted, error) {
-	if err := job.Validate(); err != nil {
-		return Submitted{}, err
-	}
-	c.sharedOnce.Do(func() { c.sharedAsynq = c.batchClient() })
-	return c.submitValidated(ctx, c.sharedAsynq, job)
+	return c.submitValidated(ctx, c.submitter, job)
 }
 
 // prepare builds the asynq task of a validated job, storing a large body under its own key; the
@@ -207,7 +208,7 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 		queues = qs
 	}
 	for _, q := range queues {
-		info, err := c.inspector.GetTaskInfo(q, id)
+		info, err := c.reader.GetTaskInfo(q, id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
 		}
@@ -225,7 +226,7 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 // TaskTypeIn returns the AnySolver task type of a job in queue (its payload's "type"), read the
 // way StatusIn reads the job: asynq's task, then the dead-letter record.
 func (c *Client) TaskTypeIn(ctx context.Context, queue, id string) (string, error) {
-	info, err := c.inspector.GetTaskInfo(queue, id)
+	info, err := c.reader.GetTaskInfo(queue, id)
 	var payload []byte
 	switch {
 	case err == nil:

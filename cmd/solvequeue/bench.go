@@ -42,7 +42,7 @@ func newBenchCmd(env *Env) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure throughput, jobs in flight, polling, batch submit and spend against their baselines",
+		Short: "Measure throughput, jobs in flight, polling, batch submit, spend and the gateway against their baselines",
 		Long: `Measure solvequeue side by side with its baselines, in one run on one Redis, against
 the fake AnySolver served in process over loopback HTTP:
 
@@ -52,6 +52,8 @@ the fake AnySolver served in process over loopback HTTP:
   polling     polls per solve and added latency, adaptive against a fixed 3 s
   submit      batch submit against one job at a time
   spend       createTask calls per job on an error mix, our policy against retry-all
+  gateway     createTask and getTaskResult through the gateway over loopback HTTP, from
+              64 kept-alive connections, against Submit and StatusIn from 64 goroutines
 
 It starts its own redis-server on a free loopback port unless --redis (or REDIS_URL) names
 one; on a Redis of yours it uses queues named bench-* and deletes them afterwards.

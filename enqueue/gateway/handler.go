@@ -42,7 +42,7 @@ const JobIDPrefix = "gw-"
 // Config configures a Handler.
 type Config struct {
 	// Client submits the jobs and reads their outcomes; the gateway's own keys go to its Redis.
-	// Required.
+	// Build it with enqueue.Config.Shared: a gateway serves many requests at once. Required.
 	Client *enqueue.Client
 	// Keys are the gateway keys. Nil accepts any non-empty key as LocalKeyName into the default
 	// queue, which ListenAndServe allows on a loopback address only. Defaults to nil.
@@ -304,7 +304,7 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 			return Answer{}, err
 		}
 		job.GatewayTaskID = id
-		sub, err := h.client.SubmitShared(ctx, job)
+		sub, err := h.client.SubmitJob(ctx, job)
 		if err == nil && !sub.Existing {
 			return Answer{TaskID: id}, nil
 		}

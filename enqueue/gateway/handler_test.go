@@ -56,7 +56,7 @@ func setup(t *testing.T, keys *gateway.Keys) *testBundle {
 	rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
-	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	client, err := enqueue.NewClient(enqueue.Config{Redis: rc, Shared: true})
 	require.NoError(t, err)
 	b := &testBundle{rc: rc, client: client, reg: prometheus.NewRegistry()}
 	b.metrics = gateway.NewMetrics(b.reg)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -76,9 +77,9 @@ func (a *idAllocator) jobID(ctx context.Context, keyName string, taskID int64) (
 	if err != nil {
 		return "", err
 	}
-	m := hmac.New(sha256.New, p.key)
-	m.Write([]byte("job\x00" + keyName + "\x00" + strconv.FormatInt(taskID, 10)))
-	return JobIDPrefix + hex.EncodeToString(m.Sum(nil)[:16]), nil
+	var sum [sha256.Size]byte
+	p.mac(&sum, []byte("job\x00"+keyName+"\x00"+strconv.FormatInt(taskID, 10)))
+	return JobIDPrefix + hex.EncodeToString(sum[:16]), nil
 }
 
 // nextID returns a fresh taskId in [1, 2^52).
@@ -109,9 +110,25 @@ func (a *idAllocator) nextID(ctx context.Context) (int64, error) {
 }
 
 // permutation is a 4-round Feistel network on 52-bit numbers: a bijection, so distinct
-// counter values give distinct taskIds.
+// counter values give distinct taskIds. Its rounds and jobID are HMAC-SHA256 under key.
 type permutation struct {
-	key []byte
+	key  []byte
+	macs sync.Pool // of hash.Hash: HMAC-SHA256 under key, reset before each use
+}
+
+func newPermutation(key []byte) *permutation {
+	p := &permutation{key: key}
+	p.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return p
+}
+
+// mac returns HMAC-SHA256(key, msg) into out.
+func (p *permutation) mac(out *[sha256.Size]byte, msg []byte) {
+	m := p.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write(msg)
+	m.Sum(out[:0])
+	p.macs.Put(m)
 }
 
 const (
@@ -124,9 +141,9 @@ func (p *permutation) round(i int, half uint64) uint64 {
 	var msg [9]byte
 	msg[0] = byte(i)
 	binary.BigEndian.PutUint64(msg[1:], half)
-	m := hmac.New(sha256.New, p.key)
-	m.Write(msg[:])
-	return binary.BigEndian.Uint64(m.Sum(nil)[:8]) & halfMask
+	var sum [sha256.Size]byte
+	p.mac(&sum, msg[:])
+	return binary.BigEndian.Uint64(sum[:8]) & halfMask
 }
 
 func (p *permutation) encode(n uint64) uint64 {
@@ -163,5 +180,5 @@ func loadPermutation(ctx context.Context, rc redis.UniversalClient) (*permutatio
 	if err != nil || len(key) < 16 {
 		return nil, fmt.Errorf("the taskId key in Redis (%s) is damaged: delete it only together with %s", secretKey, counterKey)
 	}
-	return &permutation{key: key}, nil
+	return newPermutation(key), nil
 }

@@ -12,7 +12,7 @@ import (
 
 func TestPermutationIsABijection(t *testing.T) {
 	t.Parallel()
-	p := &permutation{key: []byte("0123456789abcdef0123456789abcdef")}
+	p := newPermutation([]byte("0123456789abcdef0123456789abcdef"))
 	seen := make(map[uint64]bool, 100_000)
 	for n := uint64(0); n < 100_000; n++ {
 		id := p.encode(n)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 )
@@ -92,32 +91,31 @@ type envelope map[string]json.RawMessage
 
 // decodeEnvelope reads a request body: one JSON object and nothing after it.
 func decodeEnvelope(body []byte) (envelope, *apiError) {
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var env envelope
-	if err := dec.Decode(&env); err != nil {
-		return nil, badRequest(CodeInvalidTaskData, "the request body %s", describeJSONError(err))
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, badRequest(CodeInvalidTaskData, "the request body %s", describeJSONError(body, err))
 	}
 	if env == nil {
 		return nil, badRequest(CodeInvalidTaskData, "the request body must be a JSON object, got null")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, badRequest(CodeInvalidTaskData, "the request body has data after the JSON object")
-	}
 	return env, nil
 }
 
-func describeJSONError(err error) string {
+func describeJSONError(body []byte, err error) string {
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, &syntax) && strings.Contains(syntax.Error(), "after top-level value"):
+		return "has data after the JSON object"
+	case errors.As(err, &syntax) && syntax.Offset >= int64(len(bytes.TrimRight(body, " \t\r\n"))):
+		if len(bytes.TrimSpace(body)) == 0 {
+			return "is empty: send a JSON object"
+		}
+		return "is truncated JSON"
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("is not valid JSON at byte %d", syntax.Offset)
 	case errors.As(err, &typeErr):
 		return fmt.Sprintf("must be a JSON object, got JSON %s", typeErr.Value)
-	case errors.Is(err, io.EOF):
-		return "is empty: send a JSON object"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "is truncated JSON"
 	default:
 		return "is not a JSON object"
 	}

@@ -1,12 +1,13 @@
 package bench
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -19,24 +20,51 @@ import (
 
 // The gateway section: createTask through the gateway over loopback HTTP, from 64 keep-alive
 // clients, against Submit from 64 goroutines in process; and getTaskResult through the gateway
-// against Status in process (StatusIn, the queue known, as the gateway knows it). Both sides run
-// in this process on the same Redis, one after the other, twice; each keeps its best round.
+// against StatusIn in process (the queue known, as the gateway knows it). Both sides run in this
+// process on the same Redis, interleaved in slices (which side goes first alternates), so that
+// the load of a shared machine falls on both alike; each rate is all its calls over all its time.
 
 // gatewayClients is how many HTTP clients (and in-process goroutines) run at once.
 const gatewayClients = 64
 
-const gatewayRounds = 2
+// gatewaySlices is how many interleaved slices the jobs are measured in.
+const gatewaySlices = 10
 
 // gatewayKey is the bench's one gateway key.
 const gatewayKey = "bench-gateway-key-5e1d"
 
-// gatewayFigures is one round's rates.
-type gatewayFigures struct {
-	submit, create, status, result float64
+// side sums what one side of a comparison took: calls, wall time, and CPU here and in Redis.
+type side struct {
+	name        string
+	calls       int
+	wall        time.Duration
+	proc, redis time.Duration
+}
+
+func (s *side) rate() float64 { return float64(s.calls) / s.wall.Seconds() }
+
+// run times fn for 0..n-1 from gatewayClients goroutines and adds it to the side.
+func (s *side) run(ctx context.Context, e *env, n int, fn func(ctx context.Context, worker, i int) error) error {
+	proc0, redis0 := processCPU(), e.redisCPU(ctx)
+	took, err := fanOut(ctx, s.name, n, fn)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.calls += n
+	s.wall += took
+	s.proc += processCPU() - proc0
+	s.redis += e.redisCPU(ctx) - redis0
+	return nil
+}
+
+// detail puts the side's CPU per call in the report's details.
+func (s *side) detail(e *env) {
+	e.cpuDetail(s.name, float64(s.proc.Microseconds())/float64(s.calls), float64(s.redis.Microseconds())/float64(s.calls))
 }
 
 func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
-	r.Context.Sizes["gateway_jobs"] = sz.gatewayJobs
+	n := sz.gatewayJobs
+	r.Context.Sizes["gateway_jobs"] = n
 	r.Context.Sizes["gateway_clients"] = gatewayClients
 	prc, err := e.openRedis(ctx, gatewayClients+8)
 	if err != nil {
@@ -52,124 +80,114 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 		return err
 	}
 	defer grc.Close()
-	gwClient, err := enqueue.NewClient(enqueue.Config{Redis: grc})
+	gwClient, err := enqueue.NewClient(enqueue.Config{Redis: grc, Shared: true}) // as solvequeue gateway builds it
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: gatewayClients, MaxIdleConnsPerHost: gatewayClients,
-		MaxConnsPerHost: gatewayClients, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
-	defer hc.CloseIdleConnections()
-
-	var best gatewayFigures
-	for round := 1; round <= gatewayRounds; round++ {
-		f, err := gatewayRound(ctx, e, sz, producer, gwClient, hc, round)
-		if err != nil {
-			return err
-		}
-		if err := e.reset(ctx); err != nil {
-			return err
-		}
-		for k, v := range map[string]float64{"submit_64_jobs_per_s": f.submit, "gateway_create_tasks_per_s": f.create,
-			"status_per_s": f.status, "gateway_get_task_results_per_s": f.result} {
-			r.Context.Details[fmt.Sprintf("%s_round%d", k, round)] = round0(v)
-		}
-		best.submit, best.create = max(best.submit, f.submit), max(best.create, f.create)
-		best.status, best.result = max(best.status, f.status), max(best.result, f.result)
-	}
-	r.GatewayCreateTasksPerS = ptr(round0(best.create))
-	r.Submit64JobsPerS = ptr(round0(best.submit))
-	r.GatewayCreateVsSubmit = ratio(best.create, best.submit)
-	r.GatewayGetTaskResultsPerS = ptr(round0(best.result))
-	r.StatusPerS = ptr(round0(best.status))
-	r.GatewayResultVsStatus = ratio(best.result, best.status)
-	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("gateway: createTask over loopback HTTP from %d keep-alive clients "+
-		"against Submit from %d goroutines, and getTaskResult against StatusIn (queue known), in process on the same Redis; "+
-		"%d rounds, each side keeps its best", gatewayClients, gatewayClients, gatewayRounds))
-	return nil
-}
-
-func gatewayRound(ctx context.Context, e *env, sz sizes, producer, gwClient *enqueue.Client, hc *http.Client, round int) (gatewayFigures, error) {
-	var f gatewayFigures
-	n := sz.gatewayJobs
-
-	// The gateway: its one key sends jobs to a bench queue, deleted by the next reset.
-	gq := e.queue(fmt.Sprintf("gateway-create-%d", round))
+	// The gateway: its one key sends jobs to a bench queue, deleted after the section.
+	q, gq := e.queue("gateway-submit"), e.queue("gateway-create")
 	keys, err := gateway.ParseKeys("bench", []byte("keys: [{name: bench, key: "+gatewayKey+", queue: "+gq+"}]"))
 	if err != nil {
-		return f, err
+		return err
 	}
 	h, err := gateway.NewHandler(gateway.Config{Client: gwClient, Keys: keys, Logger: e.quietLogger()})
 	if err != nil {
-		return f, err
+		return err
 	}
 	addr, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return f, err
+		return err
 	}
 	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
-	base := "http://" + addr + "/"
-
-	// In process: Submit, then StatusIn of every job.
-	q := e.queue(fmt.Sprintf("gateway-submit-%d", round))
-	jobs := makeJobs(q, "bench-gw-submit-", n)
-	ids := make([]string, n)
-	f.submit, err = fanOut(ctx, "submit64", n, func(ctx context.Context, i int) error {
-		id, err := producer.Submit(ctx, jobs[i])
-		ids[i] = id
-		return err
-	})
-	if err != nil {
-		return f, fmt.Errorf("submit: %w", err)
-	}
-	f.status, err = fanOut(ctx, "status", n, func(ctx context.Context, i int) error {
-		_, err := producer.StatusIn(ctx, q, ids[i])
-		return err
-	})
-	if err != nil {
-		return f, fmt.Errorf("status: %w", err)
+	conns := make([]*loadConn, gatewayClients)
+	for i := range conns {
+		if conns[i], err = dialLoad(ctx, addr); err != nil {
+			return err
+		}
+		defer conns[i].close()
 	}
 
-	// Through the gateway: createTask, then getTaskResult of every task.
-	bodies := make([][]byte, n)
-	for i := range bodies {
-		bodies[i], _ = json.Marshal(map[string]any{"clientKey": gatewayKey, "task": job("", "bench-gw-create-"+strconv.Itoa(i)).Task})
-	}
-	taskIDs := make([]int64, n)
-	f.create, err = fanOut(ctx, "gateway_create", n, func(ctx context.Context, i int) error {
-		a, err := post(ctx, hc, base+gateway.MethodCreateTask, bodies[i])
-		taskIDs[i] = a.TaskID
-		if err == nil && (a.ErrorID != 0 || a.TaskID <= 0) {
-			err = fmt.Errorf("createTask answered %+v", a)
+	submit, create := &side{name: "submit64"}, &side{name: "gateway_create"}
+	status, result := &side{name: "status"}, &side{name: "gateway_result"}
+	per := max(1, n/gatewaySlices)
+	for slice := range gatewaySlices {
+		jobs := makeJobs(q, fmt.Sprintf("bench-gw-submit-%d-", slice), per)
+		ids := make([]string, per)
+		bodies := make([][]byte, per)
+		for i := range bodies {
+			bodies[i], _ = json.Marshal(map[string]any{"clientKey": gatewayKey,
+				"task": job("", fmt.Sprintf("bench-gw-create-%d-%d", slice, i)).Task})
 		}
-		return err
-	})
-	if err != nil {
-		return f, fmt.Errorf("gateway createTask: %w", err)
-	}
-	f.result, err = fanOut(ctx, "gateway_result", n, func(ctx context.Context, i int) error {
-		body := []byte(`{"clientKey":"` + gatewayKey + `","taskId":` + strconv.FormatInt(taskIDs[i], 10) + `}`)
-		a, err := post(ctx, hc, base+gateway.MethodGetTaskResult, body)
-		if err == nil && (a.ErrorID != 0 || a.Status != gateway.StatusProcessing) {
-			err = fmt.Errorf("getTaskResult answered %+v", a)
+		taskIDs := make([]int64, per)
+		inProcessSubmit := func() error {
+			return submit.run(ctx, e, per, func(ctx context.Context, _, i int) error {
+				id, err := producer.Submit(ctx, jobs[i])
+				ids[i] = id
+				return err
+			})
 		}
-		return err
-	})
-	if err != nil {
-		return f, fmt.Errorf("gateway getTaskResult: %w", err)
+		gatewayCreate := func() error {
+			return create.run(ctx, e, per, func(_ context.Context, worker, i int) error {
+				a, err := conns[worker].post("/"+gateway.MethodCreateTask, bodies[i])
+				taskIDs[i] = a.TaskID
+				if err == nil && (a.ErrorID != 0 || a.TaskID <= 0) {
+					err = fmt.Errorf("createTask answered %+v", a)
+				}
+				return err
+			})
+		}
+		inProcessStatus := func() error {
+			return status.run(ctx, e, per, func(ctx context.Context, _, i int) error {
+				_, err := producer.StatusIn(ctx, q, ids[i])
+				return err
+			})
+		}
+		gatewayResult := func() error {
+			return result.run(ctx, e, per, func(_ context.Context, worker, i int) error {
+				body := []byte(`{"clientKey":"` + gatewayKey + `","taskId":` + strconv.FormatInt(taskIDs[i], 10) + `}`)
+				a, err := conns[worker].post("/"+gateway.MethodGetTaskResult, body)
+				if err == nil && (a.ErrorID != 0 || a.Status != gateway.StatusProcessing) {
+					err = fmt.Errorf("getTaskResult answered %+v", a)
+				}
+				return err
+			})
+		}
+		steps := []func() error{inProcessSubmit, gatewayCreate, inProcessStatus, gatewayResult}
+		if slice%2 == 1 {
+			steps = []func() error{gatewayCreate, inProcessSubmit, gatewayResult, inProcessStatus}
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+		}
 	}
-	e.logf("bench: [gateway] round %d, %d jobs: Submit %.0f/s, createTask %.0f/s (%.2f); StatusIn %.0f/s, getTaskResult %.0f/s (%.2f)",
-		round, n, f.submit, f.create, f.create/f.submit, f.status, f.result, f.result/f.status)
-	return f, nil
+	for _, s := range []*side{submit, create, status, result} {
+		s.detail(e)
+	}
+	e.logf("bench: [gateway] %d jobs in %d slices: Submit %.0f/s, createTask %.0f/s (%.2f); StatusIn %.0f/s, getTaskResult %.0f/s (%.2f)",
+		submit.calls, gatewaySlices, submit.rate(), create.rate(), create.rate()/submit.rate(), status.rate(), result.rate(), result.rate()/status.rate())
+	r.GatewayCreateTasksPerS = ptr(round0(create.rate()))
+	r.Submit64JobsPerS = ptr(round0(submit.rate()))
+	r.GatewayCreateVsSubmit = ratio(create.rate(), submit.rate())
+	r.GatewayGetTaskResultsPerS = ptr(round0(result.rate()))
+	r.StatusPerS = ptr(round0(status.rate()))
+	r.GatewayResultVsStatus = ratio(result.rate(), status.rate())
+	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("gateway: createTask over loopback HTTP/1.1 from %d kept-alive connections "+
+		"(a lean load generator in the bench's process, like wrk) against Submit from %d goroutines, and getTaskResult "+
+		"against StatusIn (queue known), in process on the same Redis, interleaved in %d slices", gatewayClients, gatewayClients, gatewaySlices))
+	return nil
 }
 
-// fanOut runs fn for 0..n-1 from gatewayClients goroutines and returns calls per second.
-func fanOut(ctx context.Context, name string, n int, fn func(context.Context, int) error) (rate float64, err error) {
+// fanOut runs fn for 0..n-1 from gatewayClients goroutines (worker is the goroutine's number)
+// and returns how long it took.
+func fanOut(ctx context.Context, name string, n int, fn func(ctx context.Context, worker, i int) error) (took time.Duration, err error) {
 	labeled(ctx, name, func(ctx context.Context) {
 		var next atomic.Int64
 		var once sync.Once
 		var wg sync.WaitGroup
 		began := time.Now()
-		for range gatewayClients {
+		for worker := range gatewayClients {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -178,7 +196,7 @@ func fanOut(ctx context.Context, name string, n int, fn func(context.Context, in
 					if i >= n {
 						return
 					}
-					if e := fn(ctx, i); e != nil {
+					if e := fn(ctx, worker, i); e != nil {
 						once.Do(func() { err = e })
 						next.Store(int64(n))
 						return
@@ -187,26 +205,51 @@ func fanOut(ctx context.Context, name string, n int, fn func(context.Context, in
 			}()
 		}
 		wg.Wait()
-		rate = float64(n) / time.Since(began).Seconds()
+		took = time.Since(began)
 	})
-	return rate, err
+	return took, err
 }
 
-// post sends one request to the gateway on a kept-alive connection and decodes the answer.
-func post(ctx context.Context, hc *http.Client, url string, body []byte) (gateway.Answer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// loadConn is one kept-alive HTTP/1.1 connection to the gateway that sends a POST and reads its
+// answer, and nothing more: no pool, no goroutines of its own, no redirects. Like wrk, it is a
+// load generator that costs little, so that the CPU it shares with the gateway on this machine
+// goes to the gateway. Each fanOut goroutine owns one.
+type loadConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+	host string
+}
+
+func dialLoad(ctx context.Context, addr string) (*loadConn, error) {
+	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the gateway: %w", err)
+	}
+	return &loadConn{conn: c, r: bufio.NewReader(c), w: bufio.NewWriter(c), host: addr}, nil
+}
+
+func (l *loadConn) close() { _ = l.conn.Close() }
+
+// post sends one request and decodes the answer; any HTTP status but 200 is an error.
+func (l *loadConn) post(path string, body []byte) (gateway.Answer, error) {
+	_ = l.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(l.w, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, l.host, len(body))
+	l.w.Write(body)
+	if err := l.w.Flush(); err != nil {
+		return gateway.Answer{}, err
+	}
+	resp, err := http.ReadResponse(l.r, nil)
 	if err != nil {
 		return gateway.Answer{}, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return gateway.Answer{}, err
-	}
-	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if err != nil {
 		return gateway.Answer{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return gateway.Answer{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, data)
 	}
 	var a gateway.Answer
 	if err := json.Unmarshal(data, &a); err != nil {
