@@ -777,14 +777,20 @@ func TestCLIBatchOutcomeUnreadable(t *testing.T) {
 
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { // the batch submitted it: no worker serves "nobody", so it waits
+	inRedis := func() bool { // no worker serves "nobody", so a job submitted there waits
 		_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
 		return err == nil
-	}, time.Minute, 20*time.Millisecond)
+	}
+	// A job found missing while the batch waits (lost by a failover, say) is submitted again
+	// under its ID, once; missing a second time, its outcome cannot be read.
+	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond)
+	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond, "the waiting batch submits a missing job again")
 	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
 
 	res := <-done
 	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "1 job missing from Redis while waiting")
 	require.Contains(t, res.stderr, `the outcome of 1 job could not be read (state "unknown" in its line)`)
 	out, err := os.ReadFile(outPath)
 	require.NoError(t, err)
