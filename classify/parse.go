@@ -52,13 +52,21 @@ func decodeYAML(name string, data []byte) (root *yaml.Node, err error) {
 }
 
 func yamlError(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line, msg := YAMLErrorLine(err)
+	return &ParseError{File: name, Line: line, Msg: msg}
+}
+
+// YAMLErrorLine splits an error of go.yaml.in/yaml/v3 into the 1-based line it names (0 when it
+// names none) and its message without the "yaml: line N:" prefix, for errors that name the file
+// and line of any YAML file solvequeue reads (policy files, gateway keys files).
+func YAMLErrorLine(err error) (line int, msg string) {
+	msg = strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		if line, err := strconv.Atoi(m[1]); err == nil {
-			return &ParseError{File: name, Line: line, Msg: m[2]}
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			return n, m[2]
 		}
 	}
-	return &ParseError{File: name, Msg: msg}
+	return 0, msg
 }
 
 // parser walks a policy file's nodes into p.

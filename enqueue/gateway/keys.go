@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -147,16 +148,9 @@ func ParseKeys(name string, data []byte) (keys *Keys, err error) {
 	return p.root(doc.Content[0])
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
 func yamlError(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		if line, err := strconv.Atoi(m[1]); err == nil {
-			return &KeysError{File: name, Line: line, Msg: m[2]}
-		}
-	}
-	return &KeysError{File: name, Msg: msg}
+	line, msg := classify.YAMLErrorLine(err)
+	return &KeysError{File: name, Line: line, Msg: msg}
 }
 
 type keysParser struct {
