@@ -125,8 +125,11 @@ queues:
 	}
 	require.Equal(t, 7, creates["counted"].count(), "one createTask per job")
 	require.Equal(t, 7, creates["priced"].count(), "one createTask per job")
-	require.GreaterOrEqual(t, held["counted"], 3, "four createTasks per window across both workers: three jobs or more were held")
-	require.GreaterOrEqual(t, held["priced"], 4, "0.003 per window at 0.001 a task across both workers: four jobs or more were held")
+	// The jobs past the cap either met the spent budget (held, counted here) or waited in the
+	// queue it paused: at least one met it in each queue, whatever the fetch order.
+	require.GreaterOrEqual(t, held["counted"], 1, "four createTasks per window across both workers: a job was held")
+	require.GreaterOrEqual(t, held["priced"], 1, "0.003 per window at 0.001 a task across both workers: a job was held")
+	require.Contains(t, logs.String(), "budget has room again: queue resumed", "the held queue resumed by itself")
 	require.Contains(t, logs.String(), "budget spent: queue paused", "a spent budget pauses its queue")
 
 	u, err := budget.New(rc).Read(ctx, "priced", *policy.Queue("priced").Budget)
