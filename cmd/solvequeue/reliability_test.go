@@ -115,8 +115,14 @@ func redisFaultMidBatch(t *testing.T, name string, fault func(s *stack, w, batch
 	// Each process says it once each way; the outage is not one line per job.
 	require.True(t, w.waitForLog("redis reachable again", hangGuard))
 	for name, logs := range map[string]string{"worker": w.logs.String(), "batch": batch.logs.String()} {
-		require.Len(t, scanLines(logs, "redis unreachable"), 1, "%s log:\n%s", name, logs)
-		require.Len(t, scanLines(logs, "redis reachable again"), 1, "%s log:\n%s", name, logs)
+		down, up := len(scanLines(logs, "redis unreachable")), len(scanLines(logs, "redis reachable again"))
+		if name == "worker" {
+			require.Equal(t, 1, down, "%s log:\n%s", name, logs)
+		}
+		// A batch that did not touch Redis during the restart (it had every outcome already, or
+		// was between polls) has nothing to say; one that did says it once each way.
+		require.LessOrEqual(t, down, 1, "%s log:\n%s", name, logs)
+		require.Equal(t, down, up, "%s says the outage ended as often as it began:\n%s", name, logs)
 		require.Empty(t, scanLines(logs, "pool.go"), "go-redis spoke on its own in the %s log", name)
 	}
 	complaints := append(scanLines(w.logs.String(), `"level":"WARN"`), scanLines(w.logs.String(), `"level":"ERROR"`)...)
