@@ -122,7 +122,11 @@ func redisFaultMidBatch(t *testing.T, name string, fault func(s *stack, w, batch
 		// A batch that did not touch Redis during the restart (it had every outcome already, or
 		// was between polls) has nothing to say; one that did says it once each way.
 		require.LessOrEqual(t, down, 1, "%s log:\n%s", name, logs)
-		require.Equal(t, down, up, "%s says the outage ended as often as it began:\n%s", name, logs)
+		// A batch may also end (every outcome read) before its watcher sees Redis answer again.
+		require.LessOrEqual(t, up, down, "%s says the outage ended no more often than it began:\n%s", name, logs)
+		if name == "worker" {
+			require.Equal(t, 1, up, "%s log:\n%s", name, logs)
+		}
 		require.Empty(t, scanLines(logs, "pool.go"), "go-redis spoke on its own in the %s log", name)
 	}
 	complaints := append(scanLines(w.logs.String(), `"level":"WARN"`), scanLines(w.logs.String(), `"level":"ERROR"`)...)
