@@ -109,31 +109,41 @@ func isFailure(err error) bool {
 // while AnySolver still keeps it; anything else (a panic) backs off like a retry.
 func retryDelayFunc(r rules, jitter func() float64) asynq.RetryDelayFunc {
 	return func(n int, err error, _ *asynq.Task) time.Duration {
-		var (
-			e *attemptError
-			d time.Duration
-		)
+		var e *attemptError
 		switch {
 		case errors.As(err, &e):
-			d = e.t.Delay
+			return notEarly(time.Now(), e.t.Delay, jitter())
 		case errors.Is(err, asynq.ErrLeaseExpired):
-			d = time.Second
+			return notEarly(time.Now(), time.Second, 0)
 		default:
-			d = r.policy.RetryDelay(n, jitter())
+			return notEarly(time.Now(), r.policy.RetryDelay(n, jitter()), jitter())
 		}
-		return notEarly(time.Now(), d)
 	}
 }
 
 // notEarly stretches d so that now+d falls on a whole second. asynq keeps the time of the next
 // try in whole seconds, rounded down, so a delay it is given comes up to a second early: a 1 s
 // retry at once, RATE_LIMITED's 5 s wait in 4. On a whole second nothing is rounded away.
-func notEarly(now time.Time, d time.Duration) time.Duration {
+//
+// Rounding up alone would undo the jitter of jobs that failed together: a first retry's 1-2 s,
+// asked for just after a whole second, lands on one and the same second for nearly all of them,
+// and they come back in lockstep. So d is first stretched by dither (in [0, 1)) of a second,
+// which spreads them over two or three whole seconds. The stretch is under two seconds.
+func notEarly(now time.Time, d time.Duration, dither float64) time.Duration {
+	d += time.Duration(clampUnit(dither) * float64(time.Second))
 	at := now.Add(d)
 	if frac := at.Sub(at.Truncate(time.Second)); frac > 0 {
 		d += time.Second - frac
 	}
 	return d
+}
+
+// clampUnit maps any float into [0, 1), NaN to 0.
+func clampUnit(f float64) float64 {
+	if !(f > 0) {
+		return 0
+	}
+	return min(f, 0.999)
 }
 
 // report counts and logs a transition.
