@@ -81,7 +81,7 @@ func (j Job) Validate() error {
 // size returns the job's size as MaxJobBytes counts it, or a number over limit as soon as it
 // passes limit (so a huge job is not walked to its end).
 func (j Job) size(limit int) int {
-	n := 2 + len(j.ID) + len(j.Queue) + len(j.Provider) + len(j.Deadline) + valueSize(j.Providers, limit)
+	n := 2 + len(j.ID) + len(j.Queue) + len(j.Provider) + len(j.Deadline) + len(j.CallbackURL) + valueSize(j.Providers, limit)
 	n += valueSize(j.Settings, limit-n)
 	if n > limit {
 		return n

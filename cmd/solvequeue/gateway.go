@@ -86,6 +86,9 @@ type gatewayCmdOptions struct {
 	HTTPAddr     string
 	HTTPUser     string
 	HTTPPassword string
+	HTTPTLSCert  string
+	HTTPTLSKey   string
+	MetricsToken string
 	PolicyFile   string
 	policy       *classify.Policy
 }
@@ -97,6 +100,12 @@ func (o *gatewayCmdOptions) Validate() error {
 	}
 	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
 		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the metrics are not open to the network", o.HTTPAddr)
+	}
+	if (o.HTTPTLSCert == "") != (o.HTTPTLSKey == "") {
+		return usageError("set both --http-tls-cert and --http-tls-key, or neither")
+	}
+	if o.MetricsToken != "" && o.MetricsToken == o.HTTPPassword {
+		return usageError("--metrics-token must differ from --http-password: it is the scraper's read-only secret")
 	}
 	o.policy = classify.Default()
 	if o.PolicyFile != "" {
@@ -144,6 +153,9 @@ any non-empty key is accepted into the default queue.`,
 	f.StringVar(&o.HTTPAddr, "http", "", "serve /metrics, /healthz, /readyz and the console and web UI (read-only) on this address, e.g. 127.0.0.1:8091")
 	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
+	f.StringVar(&o.HTTPTLSCert, "http-tls-cert", "", "serve --http over TLS with this certificate (PEM; read again when it changes)")
+	f.StringVar(&o.HTTPTLSKey, "http-tls-key", "", "the private key (PEM) of --http-tls-cert")
+	f.StringVar(&o.MetricsToken, "metrics-token", "", "bearer token that reads /metrics and /readyz only, for Prometheus (prefer the environment variable: flags show in ps)")
 	return cmd
 }
 
@@ -166,13 +178,17 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
 	if o.HTTPAddr != "" {
 		addr, stopHTTP, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
-			User: o.HTTPUser, Password: o.HTTPPassword, ReadOnly: true, Policy: o.policy, Logger: log})
+			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: true,
+			TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey, Policy: o.policy, Logger: log})
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stopHTTP(context.WithoutCancel(ctx)) }()
-		log.Info("serving metrics and the console (read-only)", "metrics", "http://"+addr+monitor.MetricsPath,
-			"console", "http://"+addr+monitor.ConsolePath+"/")
+		scheme := "http://"
+		if o.HTTPTLSCert != "" {
+			scheme = "https://"
+		}
+		log.Info("serving metrics", "metrics", scheme+addr+monitor.MetricsPath, "console", scheme+addr+monitor.ConsolePath+"/")
 	}
 	<-ctx.Done()
 	log.Info("gateway shutting down")

@@ -192,11 +192,13 @@ func TestWorkerHTTPFlagsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--http", "127.0.0.1:0", "--http-tls-cert", certFile}, "--http-tls-key"},
-		{[]string{"--http", "127.0.0.1:0", "--http-user", "ops", "--http-password", "same", "--metrics-token", "same"}, "must differ"},
-		{[]string{"--dlq-limit", "-1"}, "--dlq-limit"},
+		{[]string{"worker", "--http", "127.0.0.1:0", "--http-tls-cert", certFile}, "--http-tls-key"},
+		{[]string{"worker", "--http", "127.0.0.1:0", "--http-user", "ops", "--http-password", "same", "--metrics-token", "same"}, "must differ"},
+		{[]string{"worker", "--dlq-limit", "-1"}, "--dlq-limit"},
+		{[]string{"gateway", "--http", "127.0.0.1:0", "--http-tls-key", certFile}, "--http-tls-key"},
+		{[]string{"gateway", "--http", "127.0.0.1:0", "--http-user", "ops", "--http-password", "same", "--metrics-token", "same"}, "must differ"},
 	} {
-		_, stderr, code := runCLI(t, []string{"ANYSOLVER_API_KEY=k", "REDIS_URL=redis://127.0.0.1:1"}, nil, append([]string{"worker"}, tt.args...)...)
+		_, stderr, code := runCLI(t, []string{"ANYSOLVER_API_KEY=k", "REDIS_URL=redis://127.0.0.1:1"}, nil, tt.args...)
 		require.Equal(t, 2, code, stderr)
 		require.Contains(t, stderr, tt.want)
 	}

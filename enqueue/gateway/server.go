@@ -8,8 +8,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/solvequeue/solvequeue/internal/httpserve"
 )
 
 // Timeouts of the gateway's HTTP server. A client that sends its headers or body slower than
@@ -100,32 +101,8 @@ func ListenAndServe(ctx context.Context, h *Handler, cfg ServerConfig) (addr str
 		return "", nil, fmt.Errorf("gateway: listen on %s: %w (is another process using that port?)", cfg.Addr, err)
 	}
 	srv := NewServer(h, cfg)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cfg.Logger.Error("gateway: stopped serving", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-	var once sync.Once
-	var stopErr error
-	stop = func(ctx context.Context) error {
-		once.Do(func() {
-			stopErr = srv.Shutdown(ctx)
-			<-served
-		})
-		return stopErr
-	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-			defer cancel()
-			_ = stop(sctx)
-		case <-served:
-		}
-	}()
-	return ln.Addr().String(), stop, nil
+	addr, stop = httpserve.Serve(ctx, srv, ln, ShutdownTimeout, cfg.Logger, "gateway")
+	return addr, stop, nil
 }
 
 // IsLoopback reports whether a listen address is reachable from this host only:

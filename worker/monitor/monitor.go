@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -18,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/internal/httpserve"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/console"
 )
@@ -230,31 +230,6 @@ func ListenAndServe(ctx context.Context, cfg Config) (addr string, stop func(con
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("monitor: HTTP side stopped", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-
-	var once sync.Once
-	var stopErr error
-	stop = func(ctx context.Context) error {
-		once.Do(func() {
-			stopErr = srv.Shutdown(ctx)
-			<-served
-		})
-		return stopErr
-	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-			defer cancel()
-			_ = stop(sctx)
-		case <-served:
-		}
-	}()
-	return ln.Addr().String(), stop, nil
+	addr, stop = httpserve.Serve(ctx, srv, ln, ShutdownTimeout, log, "monitor: HTTP side")
+	return addr, stop, nil
 }
