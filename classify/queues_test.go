@@ -51,6 +51,8 @@ func TestParseQueuesBad(t *testing.T) {
 		{"unknown budget key", "queues:\n  q:\n    budget:\n      window: 1h\n      maxSpend: 3\n", `line 5: queues.q.budget: unknown key "maxSpend"`},
 		{"unknown queue key", "queues:\n  q:\n    limit: 3\n", `line 3: queues.q: unknown key "limit" (want budget or providers)`},
 		{"bad queue name", "queues:\n  \"a b\":\n    providers: [X]\n", `line 2: queues: queue name "a b"`},
+		// A brace would change the Redis Cluster hash tag of the queue's keys (asynq issue #480).
+		{"queue name with a brace", "queues:\n  \"t{1}\":\n    providers: [X]\n", `line 2: queues: queue name "t{1}"`},
 		{"providers not a list", "queues:\n  q:\n    providers: CapSolver\n", "line 3: queues.q.providers: want a list of provider names"},
 		{"provider twice", "queues:\n  q:\n    providers: [CapSolver, capsolver]\n", `line 3: queues.q.providers: provider "capsolver" is listed twice`},
 		{"empty provider", "queues:\n  q:\n    providers: [\"\"]\n", "line 3: queues.q.providers: want a provider name"},

@@ -343,6 +343,16 @@ type JobRef struct {
 // as each one ends, in the order they end. It polls with bounded concurrency and backs off while
 // nothing changes. A job that cannot be found is reported with an ErrJobNotFound error.
 func (c *Client) WaitMany(ctx context.Context, refs []JobRef, concurrency int, onDone func(JobRef, Outcome, error)) error {
+	return c.WaitManyOr(ctx, refs, concurrency, nil, onDone)
+}
+
+// WaitManyOr is WaitMany that first offers the jobs a polling round could not find to
+// onMissing (called between rounds, never concurrently with onDone): the jobs it returns (it
+// submitted them again, say: a Redis failover loses the last writes before the primary died)
+// are waited for further; the others are reported to onDone with an ErrJobNotFound error. A nil
+// onMissing takes none.
+func (c *Client) WaitManyOr(ctx context.Context, refs []JobRef, concurrency int, onMissing func([]JobRef) []JobRef,
+	onDone func(JobRef, Outcome, error)) error {
 	if concurrency <= 0 {
 		concurrency = 16
 	}
@@ -350,7 +360,8 @@ func (c *Client) WaitMany(ctx context.Context, refs []JobRef, concurrency int, o
 	delay := 200 * time.Millisecond
 	for len(pending) > 0 {
 		var mu sync.Mutex
-		var still []JobRef
+		var still, missing []JobRef
+		var missingErr []error
 		sem := make(chan struct{}, concurrency)
 		var wg sync.WaitGroup
 		for _, ref := range pending {
@@ -364,6 +375,8 @@ func (c *Client) WaitMany(ctx context.Context, refs []JobRef, concurrency int, o
 				switch {
 				case err != nil && isTransient(err):
 					still = append(still, ref)
+				case errors.Is(err, ErrJobNotFound) && onMissing != nil:
+					missing, missingErr = append(missing, ref), append(missingErr, err)
 				case err != nil:
 					onDone(ref, out, err)
 				case out.State.Terminal():
@@ -374,6 +387,16 @@ func (c *Client) WaitMany(ctx context.Context, refs []JobRef, concurrency int, o
 			}(ref)
 		}
 		wg.Wait()
+		if len(missing) > 0 {
+			kept := onMissing(missing)
+			for i, ref := range missing {
+				if slices.Contains(kept, ref) {
+					still = append(still, ref)
+				} else {
+					onDone(ref, Outcome{}, missingErr[i])
+				}
+			}
+		}
 		if len(still) == len(pending) {
 			delay = min(delay*2, 2*time.Second)
 		} else {

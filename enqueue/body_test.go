@@ -182,7 +182,7 @@ func TestBodyOfADeadLetter(t *testing.T) {
 			Record: enqueue.Record{State: enqueue.StateDead}, DeadAt: time.Now()}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(d.Queue, id), data).Err())
+		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(d.Queue), enqueue.DeadLetterField(d.Queue, id), data).Err())
 		require.NoError(t, enqueue.KeepBody(ctx, rc, bodyRefFromPayload(t, info.Payload)))
 		return d
 	}

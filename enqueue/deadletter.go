@@ -13,13 +13,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DeadLetterKey is the Redis hash of the durable dead-letter queue: field "queue/id", value a
-// JSON DeadLetter. Unlike asynq's archive (trimmed silently at 10,000 tasks per queue and after
-// 90 days) nothing trims it: an entry leaves by a redrive or a purge.
-const DeadLetterKey = "solvequeue:dlq"
+// DeadLetterKey is the Redis hash of a queue's durable dead letters: field "queue/id"
+// (DeadLetterField), value a JSON DeadLetter. Unlike asynq's archive (trimmed silently at 10,000
+// tasks per queue and after 90 days) nothing trims it: an entry leaves by a redrive or a purge.
+// It carries the queue's hash tag, so on a Redis Cluster it lives on the queue's slot beside
+// asynq's keys of the queue, and the dead-letter queue as a whole is every queue's hash (see
+// KnownQueues).
+func DeadLetterKey(queue string) string { return "solvequeue:{" + queue + "}:dlq" }
+
+// LegacyDeadLetterKey is the one hash that held every queue's dead letters before they moved
+// to a hash per queue; MigrateDeadLetters moves what it still holds.
+const LegacyDeadLetterKey = "solvequeue:dlq"
 
 // DeadLetterRefusedKey counts the dead letters PutDeadLetter refused because the dead-letter
-// queue was full (a Redis counter shared by every worker; it only grows).
+// queue was full (a Redis counter shared by every worker; it only grows). A single key: it counts
+// for every queue.
 const DeadLetterRefusedKey = "solvequeue:dlq:refused"
 
 // DeadLetterLimitDefault is the default bound on the number of dead letters (the worker's
@@ -30,37 +38,75 @@ const DeadLetterLimitDefault = 10_000
 // limit of entries.
 var ErrDeadLetterFull = errors.New("the dead-letter queue is full")
 
-// putDeadLetter writes a dead letter unless the hash holds ARGV[3] entries already (0: no
-// limit); replacing an entry that is there is always allowed. It returns 1 when written.
+// putDeadLetter writes a dead letter into its queue's hash (KEYS[1]) when there is room (ARGV[3]
+// is "1") or the entry is there already (a redelivered dead job rewrites its own). It returns 1
+// when written.
 var putDeadLetter = redis.NewScript(`
-local limit = tonumber(ARGV[3])
-if limit <= 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < limit then
+if ARGV[3] == '1' or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   return 1
 end
 return 0`)
 
-// PutDeadLetter writes d into the dead-letter queue, bounded by limit entries (0: no bound). The
-// queue is never trimmed to make room: at the limit the new entry is refused, counted under
-// DeadLetterRefusedKey, and ErrDeadLetterFull returned, so that the caller says so loudly; the
-// job itself stays in asynq's archive, where the web UI shows it. The entries already there are
-// kept whole until an operator redrives or purges them. Rewriting an entry that is already
+// PutDeadLetter writes d into the dead-letter queue, bounded by limit entries in all (0: no
+// bound). The queue is never trimmed to make room: at the limit the new entry is refused, counted
+// under DeadLetterRefusedKey, and ErrDeadLetterFull returned, so that the caller says so loudly;
+// the job itself stays in asynq's archive, where the web UI shows it. The entries already there
+// are kept whole until an operator redrives or purges them. Rewriting an entry that is already
 // there (a redelivered dead job) always succeeds.
+//
+// The bound counts every queue's entries (CountDeadLetters) before the write, which goes to the
+// job's queue's hash alone: on a Redis Cluster the queues' hashes are on different slots, so no
+// one script can count and write. Jobs dying at the same moment may each find the last free room,
+// so the bound can be passed by as many entries as jobs die at once.
 func PutDeadLetter(ctx context.Context, rc redis.Cmdable, d DeadLetter, limit int) error {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("encode dead letter of job %s: %w", d.ID, err)
 	}
-	written, err := putDeadLetter.Run(ctx, rc, []string{DeadLetterKey}, DeadLetterField(d.Queue, d.ID), data, limit).Int()
+	room := "1"
+	if limit > 0 {
+		n, err := CountDeadLetters(ctx, rc)
+		if err != nil {
+			return fmt.Errorf("write dead letter of job %s: %w", d.ID, err)
+		}
+		if n >= int64(limit) {
+			room = "0"
+		}
+	}
+	written, err := putDeadLetter.Run(ctx, rc, []string{DeadLetterKey(d.Queue)}, DeadLetterField(d.Queue, d.ID), data, room).Int()
 	if err != nil {
 		return fmt.Errorf("write dead letter of job %s: %w", d.ID, err)
 	}
 	if written == 1 {
-		return nil
+		return RegisterQueues(ctx, rc, d.Queue)
 	}
 	_ = rc.Incr(ctx, DeadLetterRefusedKey).Err()
 	return fmt.Errorf("%w (%d entries): job %s stays in asynq's archive only; redrive or purge dead letters "+
 		"(solvequeue dlq list), or raise --dlq-limit", ErrDeadLetterFull, limit, d.ID)
+}
+
+// CountDeadLetters adds up the dead letters of every known queue, asking for all the counts in
+// one pipeline (on a Cluster, one per node).
+func CountDeadLetters(ctx context.Context, rc redis.Cmdable) (int64, error) {
+	queues, err := KnownQueues(ctx, rc)
+	if err != nil || len(queues) == 0 {
+		return 0, err
+	}
+	lens := make([]*redis.IntCmd, len(queues))
+	if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range queues {
+			lens[i] = p.HLen(ctx, DeadLetterKey(q))
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	var n int64
+	for _, l := range lens {
+		n += l.Val()
+	}
+	return n, nil
 }
 
 // DeadLetter is one job in the dead-letter queue, with everything needed to redrive it.
@@ -104,46 +150,62 @@ func (d DeadLetter) bodyRef() string {
 	return p.BodyRef
 }
 
-// DeadLetter reads one entry; queue "" searches every entry for the id.
+// DeadLetter reads one entry; queue "" looks for the id in every queue.
 func (c *Client) DeadLetter(ctx context.Context, queue, id string) (DeadLetter, error) {
-	if queue != "" {
-		raw, err := c.rc.HGet(ctx, DeadLetterKey, DeadLetterField(queue, id)).Bytes()
+	queues := []string{queue}
+	if queue == "" {
+		var err error
+		if queues, err = c.deadLetterQueues(ctx); err != nil {
+			return DeadLetter{}, err
+		}
+	}
+	for _, q := range queues {
+		raw, err := c.rc.HGet(ctx, DeadLetterKey(q), DeadLetterField(q, id)).Bytes()
 		if errors.Is(err, redis.Nil) {
-			return DeadLetter{}, fmt.Errorf("%w: %q is not in the dead-letter queue", ErrJobNotFound, id)
+			continue
 		}
 		if err != nil {
 			return DeadLetter{}, fmt.Errorf("read dead letter %s: %w", id, err)
 		}
-		var d DeadLetter
-		return d, json.Unmarshal(raw, &d)
-	}
-	all, err := c.DeadLetters(ctx)
-	if err != nil {
-		return DeadLetter{}, err
-	}
-	for _, d := range all {
-		if d.ID == id {
-			return d, nil
-		}
+		return decodeDeadLetter(DeadLetterField(q, id), raw), nil
 	}
 	return DeadLetter{}, fmt.Errorf("%w: %q is not in the dead-letter queue", ErrJobNotFound, id)
 }
 
-// DeadLetters lists the dead-letter queue, oldest first.
-func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	raw, err := c.rc.HGetAll(ctx, DeadLetterKey).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read the dead-letter queue: %w", err)
+// deadLetterQueues returns the queues whose dead letters to read: every known queue, once the
+// entries of the legacy single hash moved to their queues.
+func (c *Client) deadLetterQueues(ctx context.Context) ([]string, error) {
+	// A Redis user that may not write leaves the move to the next worker that starts.
+	_, _ = MigrateDeadLetters(ctx, c.rc)
+	return KnownQueues(ctx, c.rc)
+}
+
+// decodeDeadLetter decodes the entry under field, or describes an entry it cannot decode.
+func decodeDeadLetter(field string, raw []byte) DeadLetter {
+	var d DeadLetter
+	if err := json.Unmarshal(raw, &d); err != nil {
+		queue, id, _ := strings.Cut(field, "/")
+		d = DeadLetter{ID: id, Queue: queue, Record: Record{State: StateDead,
+			Error: &ErrorInfo{ErrorCode: "UNREADABLE_DEAD_LETTER", ErrorDescription: err.Error()}}}
 	}
-	out := make([]DeadLetter, 0, len(raw))
-	for field, v := range raw {
-		var d DeadLetter
-		if err := json.Unmarshal([]byte(v), &d); err != nil {
-			queue, id, _ := strings.Cut(field, "/")
-			d = DeadLetter{ID: id, Queue: queue, Record: Record{State: StateDead,
-				Error: &ErrorInfo{ErrorCode: "UNREADABLE_DEAD_LETTER", ErrorDescription: err.Error()}}}
+	return d
+}
+
+// DeadLetters lists the dead-letter queue of every queue, oldest first.
+func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	queues, err := c.deadLetterQueues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeadLetter
+	for _, q := range queues {
+		raw, err := c.rc.HGetAll(ctx, DeadLetterKey(q)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read the dead-letter queue of %s: %w", q, err)
 		}
-		out = append(out, d)
+		for field, v := range raw {
+			out = append(out, decodeDeadLetter(field, []byte(v)))
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].DeadAt.Equal(out[j].DeadAt) {
@@ -200,8 +262,8 @@ func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
 	field := DeadLetterField(d.Queue, d.ID)
 	var get *redis.StringCmd
 	_, err := c.rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.HGet(ctx, DeadLetterKey, field)
-		p.HDel(ctx, DeadLetterKey, field)
+		get = p.HGet(ctx, DeadLetterKey(d.Queue), field)
+		p.HDel(ctx, DeadLetterKey(d.Queue), field)
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {
@@ -216,7 +278,7 @@ func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
 // unclaim puts a claimed entry back after a redrive or purge that did not go through, and
 // returns err.
 func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err error) error {
-	if putErr := c.rc.HSet(context.WithoutCancel(ctx), DeadLetterKey, DeadLetterField(d.Queue, d.ID), raw).Err(); putErr != nil {
+	if putErr := c.rc.HSet(context.WithoutCancel(ctx), DeadLetterKey(d.Queue), DeadLetterField(d.Queue, d.ID), raw).Err(); putErr != nil {
 		return fmt.Errorf("%w (and its dead letter could not be put back: %v)", err, putErr)
 	}
 	return err
@@ -245,4 +307,41 @@ func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// MigrateDeadLetters moves the entries of LegacyDeadLetterKey (every queue's dead letters in one
+// hash, before they moved to a hash per queue) into their queues' hashes, one entry at a time
+// (the two hashes may be on two Cluster slots): written to its queue unless an entry of that job
+// is there already, then deleted from the legacy hash. It registers the queues it finds and
+// returns how many entries it moved. Entries whose field names no valid queue stay where they
+// are. Nothing happens, at the cost of one HSCAN, when the legacy hash is gone.
+func MigrateDeadLetters(ctx context.Context, rc redis.UniversalClient) (int, error) {
+	n := 0
+	var cursor uint64
+	for {
+		kv, next, err := rc.HScan(ctx, LegacyDeadLetterKey, cursor, "*", 100).Result()
+		if err != nil {
+			return n, fmt.Errorf("move the dead-letter queue to one hash per queue: %w", err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			field, raw := kv[i], kv[i+1]
+			queue, _, ok := strings.Cut(field, "/")
+			if !ok || !ValidQueueName(queue) {
+				continue
+			}
+			if err := RegisterQueues(ctx, rc, queue); err != nil {
+				return n, err
+			}
+			if err := rc.HSetNX(ctx, DeadLetterKey(queue), field, raw).Err(); err != nil {
+				return n, fmt.Errorf("move dead letter %s: %w", field, err)
+			}
+			if err := rc.HDel(ctx, LegacyDeadLetterKey, field).Err(); err != nil {
+				return n, fmt.Errorf("move dead letter %s: %w", field, err)
+			}
+			n++
+		}
+		if cursor = next; cursor == 0 {
+			return n, nil
+		}
+	}
 }

@@ -34,7 +34,7 @@ func TestPutDeadLetterBound(t *testing.T) {
 	again := letter("a")
 	again.Record.Attempts = 7
 	require.NoError(t, enqueue.PutDeadLetter(ctx, rc, again, 2))
-	require.Contains(t, mr.HGet(enqueue.DeadLetterKey, "default/a"), `"attempts":7`)
+	require.Contains(t, mr.HGet(enqueue.DeadLetterKey("default"), "default/a"), `"attempts":7`)
 
 	// A lower limit than what is there refuses, never trims.
 	require.ErrorIs(t, enqueue.PutDeadLetter(ctx, rc, letter("d"), 1), enqueue.ErrDeadLetterFull)
@@ -44,11 +44,23 @@ func TestPutDeadLetterBound(t *testing.T) {
 	// Limit 0: no bound.
 	require.NoError(t, enqueue.PutDeadLetter(ctx, rc, letter("e"), 0))
 	require.Len(t, hkeys(t, mr), 3)
+
+	// The bound counts every queue's entries, each queue's in its own hash.
+	low := letter("l")
+	low.Queue = "low"
+	require.ErrorIs(t, enqueue.PutDeadLetter(ctx, rc, low, 3), enqueue.ErrDeadLetterFull)
+	require.NoError(t, enqueue.PutDeadLetter(ctx, rc, low, 4))
+	n, err := enqueue.CountDeadLetters(ctx, rc)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, n)
+	lowKeys, err := mr.HKeys(enqueue.DeadLetterKey("low"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"low/l"}, lowKeys)
 }
 
 func hkeys(t *testing.T, mr *miniredis.Miniredis) []string {
 	t.Helper()
-	keys, err := mr.HKeys(enqueue.DeadLetterKey)
+	keys, err := mr.HKeys(enqueue.DeadLetterKey("default"))
 	require.NoError(t, err)
 	return keys
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,7 @@ func (s *lineStream) size() int {
 // growth over the start: what is held at that moment, garbage aside, so that the figure does
 // not depend on when the collector happens to run.
 type heapPeak struct {
+	mu        sync.Mutex // sample is called from the submitting goroutines too
 	base, max uint64
 }
 
@@ -56,6 +58,8 @@ func newHeapPeak() *heapPeak {
 }
 
 func (h *heapPeak) sample() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)

@@ -6,20 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
-// Redis keys of the account breaker, shared by every worker on one Redis: one trip stops them
-// all and one resume starts them all.
-const (
-	BreakerKey       = "solvequeue:breaker"        // JSON BreakerState while open
-	BreakerPausedKey = "solvequeue:breaker:paused" // set of the queues the breaker paused
-)
+// BreakerKey holds the account breaker, shared by every worker on one Redis: one trip stops them
+// all and one resume starts them all. It is a JSON BreakerState while the breaker is open, and
+// a single key: the account is no queue's.
+const BreakerKey = "solvequeue:breaker"
+
+// BreakerPausedKey marks a queue the breaker paused (its value is the ID of the breaker's opening
+// that paused it), so that a resume lifts the breaker's own pauses and never an operator's or a
+// budget's. It carries the queue's hash tag: the pause and its mark are one queue's keys, on one
+// Redis Cluster slot, and the breaker pauses and resumes queue by queue.
+func BreakerPausedKey(queue string) string { return "solvequeue:{" + queue + "}:breaker:paused" }
+
+// legacyBreakerPausedKey is the set of paused queues the breaker kept before it marked each
+// queue; a resume still lifts what it lists.
+const legacyBreakerPausedKey = "solvequeue:breaker:paused"
 
 // Defaults for BreakerConfig.
 const (
@@ -63,10 +75,28 @@ type BreakerState struct {
 	Reason       string    `json:"reason,omitempty"`
 	Since        time.Time `json:"since,omitzero"`
 	PausedQueues []string  `json:"pausedQueues,omitempty"`
+	// ID names this opening of the breaker: the queues it paused are marked with it, and only a
+	// resume that probed this opening closes it.
+	ID string `json:"id,omitempty"`
 }
 
-// ReadBreaker reads the breaker's state from Redis.
+// ReadBreaker reads the breaker's state from Redis; while it is open, PausedQueues lists the
+// queues it paused (across every known queue: see enqueue.KnownQueues).
 func ReadBreaker(ctx context.Context, rc redis.UniversalClient) (BreakerState, error) {
+	s, err := readBreakerKey(ctx, rc)
+	if err != nil || !s.Open {
+		return s, err
+	}
+	paused, err := breakerPauses(ctx, rc)
+	if err != nil {
+		return s, fmt.Errorf("read breaker: %w", err)
+	}
+	s.PausedQueues = slices.Sorted(maps.Keys(paused))
+	return s, nil
+}
+
+// readBreakerKey reads BreakerKey alone.
+func readBreakerKey(ctx context.Context, rc redis.UniversalClient) (BreakerState, error) {
 	raw, err := rc.Get(ctx, BreakerKey).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return BreakerState{}, nil
@@ -79,11 +109,33 @@ func ReadBreaker(ctx context.Context, rc redis.UniversalClient) (BreakerState, e
 		return BreakerState{}, fmt.Errorf("read breaker: %w", err)
 	}
 	s.Open = true
-	s.PausedQueues, err = rc.SMembers(ctx, BreakerPausedKey).Result()
-	if err != nil {
-		return s, fmt.Errorf("read breaker: %w", err)
-	}
 	return s, nil
+}
+
+// breakerPauses returns the queues the breaker's mark is on, with the ID of the opening that
+// paused each, reading every known queue's mark in one pipeline (one per node on a Cluster).
+func breakerPauses(ctx context.Context, rc redis.UniversalClient) (map[string]string, error) {
+	queues, err := enqueue.KnownQueues(ctx, rc)
+	if err != nil || len(queues) == 0 {
+		return nil, err
+	}
+	marks := make([]*redis.StringCmd, len(queues))
+	_, err = rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range queues {
+			marks[i] = p.Get(ctx, BreakerPausedKey(q))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	paused := map[string]string{}
+	for i, m := range marks {
+		if id, err := m.Result(); err == nil {
+			paused[queues[i]] = id
+		}
+	}
+	return paused, nil
 }
 
 type breakerParams struct {
@@ -107,68 +159,128 @@ func newBreaker(p breakerParams) *breaker {
 	return &breaker{breakerParams: p, stop: make(chan struct{})}
 }
 
-// tripScript opens the breaker (if closed) and pauses the given queues that nobody paused yet,
-// recording them as the breaker's own, in one step: a resume running at the same moment can
-// never forget a queue that the trip is pausing. It returns {opened, paused queues...}.
-//
-// The pause is asynq's own (the key asynq:{<queue>}:paused that Inspector.PauseQueue sets in
-// v0.26), so the web UI shows it and an operator can lift it there.
-var tripScript = redis.NewScript(`
-local opened = 0
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then opened = 1 end
-local out = {opened}
-for i = 3, #KEYS do
-  if redis.call('SET', KEYS[i], ARGV[2], 'NX') then
-    redis.call('SADD', KEYS[2], ARGV[i])
-    table.insert(out, ARGV[i])
-  end
+// pauseScript pauses one queue for the breaker with asynq's own pause key (KEYS[1]: the key
+// asynq:{<queue>}:paused that Inspector.PauseQueue sets in v0.26, so the web UI shows it and an
+// operator can lift it there) unless somebody else (an operator, a budget) paused it, and marks
+// it (KEYS[2]) with the opening's ID (ARGV[2]). A queue the breaker paused already takes the new
+// ID. Both keys are the queue's, on its Cluster slot. It returns 1 when the queue is the
+// breaker's.
+var pauseScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') or redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SET', KEYS[2], ARGV[2])
+  return 1
 end
-return out`)
+return 0`)
 
-// resumeScript unpauses the queues the breaker paused and closes it, in one step. It returns
-// the queues it resumed.
-var resumeScript = redis.NewScript(`
-local queues = redis.call('SMEMBERS', KEYS[2])
-for _, q in ipairs(queues) do
-  redis.call('DEL', 'asynq:{' .. q .. '}:paused')
-end
+// unpauseScript lifts the breaker's pause of one queue: when the queue carries the breaker's
+// mark (KEYS[2]) with ID ARGV[1], or any mark when ARGV[1] is "", it deletes the mark and asynq's
+// pause (KEYS[1]). It returns 1 when it resumed the queue.
+var unpauseScript = redis.NewScript(`
+local mark = redis.call('GET', KEYS[2])
+if not mark or (ARGV[1] ~= '' and mark ~= ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
-return queues`)
+return 1`)
+
+// closeScript closes the breaker (KEYS[1]) if it is the opening ARGV[1] (or an opening without an
+// ID): a resume never closes an opening it did not probe. It returns 1 when the breaker is closed.
+var closeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 1 end
+local ok, s = pcall(cjson.decode, v)
+if ok and type(s) == 'table' and (s.id or '') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`)
 
 // ResetBreaker closes the account breaker by an operator's hand, as a successful probe does: the
 // queues it paused are resumed (never one an operator paused) and returned. Nothing is checked
 // first: if the account is still unusable, the next job that meets the error opens it again.
 func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, error) {
-	resumed, err := resumeScript.Run(ctx, rc, []string{BreakerKey, BreakerPausedKey}).StringSlice()
-	if err != nil {
+	if err := rc.Del(ctx, BreakerKey).Err(); err != nil {
 		return nil, fmt.Errorf("reset breaker: %w", err)
+	}
+	b := &breaker{breakerParams: breakerParams{rc: rc, log: slog.New(slog.DiscardHandler)}}
+	resumed, err := b.liftPauses(ctx, "")
+	if err != nil {
+		return resumed, fmt.Errorf("reset breaker: %w", err)
 	}
 	return resumed, nil
 }
 
 func pausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
 
+// pause pauses queue for the opening id and reports whether the queue is the breaker's.
+func pause(ctx context.Context, rc redis.UniversalClient, queue, id string, now time.Time) (bool, error) {
+	n, err := pauseScript.Run(ctx, rc, []string{pausedKey(queue), BreakerPausedKey(queue)}, now.Unix(), id).Int()
+	if err != nil {
+		return false, fmt.Errorf("pause queue %s: %w", queue, err)
+	}
+	return n == 1, nil
+}
+
+// unpause lifts the breaker's pause of queue if it is the opening id's ("" for any opening's).
+func unpause(ctx context.Context, rc redis.UniversalClient, queue, id string) (bool, error) {
+	n, err := unpauseScript.Run(ctx, rc, []string{pausedKey(queue), BreakerPausedKey(queue)}, id).Int()
+	if err != nil {
+		return false, fmt.Errorf("resume queue %s: %w", queue, err)
+	}
+	return n == 1, nil
+}
+
 // trip opens the breaker for code and pauses this worker's queues. It reports whether this
-// call opened it; when it was open already the caller's job is held rather than ended.
+// call opened it; when it was open already the caller's job is held rather than ended (and the
+// queues are paused all the same: one an operator lifted meanwhile is paused again).
+//
+// The breaker's key and each queue's pause are keys of different Cluster slots, so no script
+// holds them all: the breaker opens first, then each queue is paused and marked with the
+// opening's ID, one script per queue. A resume closes the breaker first and lifts the marks
+// after; should it close the breaker while this trip is still pausing, the trip finds the
+// breaker closed when it is done and lifts the pauses it made itself.
 func (b *breaker) trip(ctx context.Context, code, reason string) (opened bool, err error) {
-	state, _ := json.Marshal(BreakerState{Open: true, Code: code, Reason: reason, Since: b.now().UTC()})
-	keys := []string{BreakerKey, BreakerPausedKey}
-	// ARGV[i] for i >= 3 is the queue name of KEYS[i].
-	args := []any{state, b.now().Unix()}
-	for _, q := range b.queues {
-		keys = append(keys, pausedKey(q))
-		args = append(args, q)
-	}
-	res, err := tripScript.Run(ctx, b.rc, keys, args...).Slice()
-	if err != nil || len(res) == 0 {
-		return false, fmt.Errorf("open breaker: %w", err)
-	}
-	opened = res[0] == int64(1)
-	paused := make([]string, 0, len(res)-1)
-	for _, q := range res[1:] {
-		if s, ok := q.(string); ok {
-			paused = append(paused, s)
+	now := b.now().UTC()
+	state := BreakerState{Open: true, Code: code, Reason: reason, Since: now, ID: uuid.NewString()}
+	data, _ := json.Marshal(state)
+	id := ""
+	for attempt := 0; id == "" && attempt < 3; attempt++ {
+		opened, err = b.rc.SetNX(ctx, BreakerKey, data, 0).Result()
+		if err != nil {
+			return false, fmt.Errorf("open breaker: %w", err)
 		}
+		if opened {
+			id = state.ID
+			break
+		}
+		cur, err := readBreakerKey(ctx, b.rc)
+		if err != nil {
+			return false, err
+		}
+		if cur.Open { // open already; closed between the two reads, try again
+			id = cur.ID
+			if id == "" {
+				id = "-" // an opening written before openings had IDs
+			}
+		}
+	}
+	if id == "" {
+		return false, errors.New("open breaker: it kept closing under this trip")
+	}
+	var paused []string
+	for _, q := range b.queues {
+		ok, err := pause(ctx, b.rc, q, id, now)
+		if err != nil {
+			return opened, fmt.Errorf("open breaker: %w", err)
+		}
+		if ok {
+			paused = append(paused, q)
+		}
+	}
+	if cur, err := readBreakerKey(ctx, b.rc); err == nil && !cur.Open {
+		// A resume closed the breaker meanwhile: lift this trip's pauses that it did not see.
+		for _, q := range paused {
+			_, _ = unpause(ctx, b.rc, q, id)
+		}
+		return opened, nil
 	}
 	if opened {
 		b.log.Warn("breaker open: AnySolver account problem; queues paused, waiting jobs kept",
@@ -184,6 +296,8 @@ func (b *breaker) start(ctx context.Context) {
 	go func() {
 		defer b.done.Done()
 		delay := b.cfg.ProbeMin
+		var seen map[string]string // breaker marks found while it was closed, by queue
+		lastSweep := b.now()
 		for {
 			select {
 			case <-b.stop:
@@ -192,11 +306,16 @@ func (b *breaker) start(ctx context.Context) {
 				return
 			case <-time.After(delay):
 			}
-			state, err := ReadBreaker(ctx, b.rc)
+			state, err := readBreakerKey(ctx, b.rc)
 			if err != nil || !state.Open {
+				if err == nil && b.now().Sub(lastSweep) >= staleSweepInterval {
+					lastSweep = b.now()
+					seen = b.sweepStale(ctx, seen)
+				}
 				delay = b.cfg.ProbeMin
 				continue
 			}
+			seen = nil
 			if b.probe(ctx, state) {
 				delay = b.cfg.ProbeMin
 				continue
@@ -230,15 +349,85 @@ func (b *breaker) probe(ctx context.Context, state BreakerState) bool {
 	return true
 }
 
-// resume unpauses the queues the breaker paused and closes it.
+// resume closes the breaker, if it is still the opening state named, then lifts the pauses of
+// every queue the breaker paused, queue by queue.
 func (b *breaker) resume(ctx context.Context, state BreakerState) {
-	resumed, err := resumeScript.Run(ctx, b.rc, []string{BreakerKey, BreakerPausedKey}).StringSlice()
+	closed, err := closeScript.Run(ctx, b.rc, []string{BreakerKey}, state.ID).Int()
 	if err != nil {
 		b.log.Error("breaker could not close", "err", err)
 		return
 	}
+	if closed == 0 {
+		b.log.Info("breaker opened again meanwhile: its queues stay paused", "code", state.Code)
+		return
+	}
+	resumed, err := b.liftPauses(ctx, "")
+	if err != nil {
+		// The prober lifts the rest once it finds them still marked (see sweepStale).
+		b.log.Error("breaker closed, but not every queue could be resumed yet", "err", err, "resumed_queues", resumed)
+	}
 	b.log.Info("breaker closed: account works again; queues resumed", "code", state.Code, "resumed_queues", resumed)
 	b.observer.BreakerChanged(false, state.Code)
+}
+
+// liftPauses resumes every queue marked by the opening id ("" for any), and those the legacy set
+// lists, and returns the queues it resumed.
+func (b *breaker) liftPauses(ctx context.Context, id string) ([]string, error) {
+	marks, err := breakerPauses(ctx, b.rc)
+	if err != nil {
+		return nil, err
+	}
+	var resumed []string
+	for _, q := range slices.Sorted(maps.Keys(marks)) {
+		ok, err := unpause(ctx, b.rc, q, id)
+		if err != nil {
+			return resumed, err
+		}
+		if ok {
+			resumed = append(resumed, q)
+		}
+	}
+	if id != "" {
+		return resumed, nil
+	}
+	legacy, err := b.rc.SMembers(ctx, legacyBreakerPausedKey).Result()
+	if err != nil {
+		return resumed, err
+	}
+	for _, q := range legacy {
+		if enqueue.ValidQueueName(q) {
+			if err := b.rc.Del(ctx, pausedKey(q)).Err(); err != nil {
+				return resumed, err
+			}
+			resumed = append(resumed, q)
+		}
+	}
+	return resumed, b.rc.Del(ctx, legacyBreakerPausedKey).Err()
+}
+
+// staleSweepInterval is how often a prober looks for queues the breaker left paused while closed.
+const staleSweepInterval = 30 * time.Second
+
+// sweepStale resumes the queues whose breaker mark outlived the breaker: a resume that Redis
+// failed halfway (a failover, say) or a worker that died in the middle of a trip leaves a queue
+// paused with no breaker open to resume it. A mark is stale when this sweep and the one before,
+// the breaker closed at both, saw it with the same opening's ID: a trip going on now marks its
+// queues with a new ID, which no sweep has seen. It returns the marks seen now.
+func (b *breaker) sweepStale(ctx context.Context, before map[string]string) map[string]string {
+	marks, err := breakerPauses(ctx, b.rc)
+	if err != nil {
+		return nil
+	}
+	for q, id := range marks {
+		if before[q] != id {
+			continue
+		}
+		if ok, err := unpause(ctx, b.rc, q, id); err == nil && ok {
+			b.log.Warn("resumed a queue the breaker left paused after it closed", "queue", q)
+			delete(marks, q)
+		}
+	}
+	return marks
 }
 
 func errString(err error) string {

@@ -11,6 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
 )
 
 // TestBreakerPausesOnlyWhatItResumes checks the trip and the resume on asynq's own pause: the
@@ -59,30 +61,85 @@ func TestBreakerPausesOnlyWhatItResumes(t *testing.T) {
 	}
 }
 
-// TestResetBreaker: an operator's reset closes the breaker and resumes the queues it paused, and
-// no other; resetting a closed breaker changes nothing.
-func TestResetBreaker(t *testing.T) {
+// TestBreakerKeysPerQueue checks the breaker's keys on a Redis Cluster's terms: each queue's
+// pause and mark are the queue's own keys (one hash tag), a resume only closes the opening it
+// probed, and the queues left paused by a resume that failed halfway are found and resumed.
+func TestBreakerKeysPerQueue(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = rc.Close() })
 	ctx := context.Background()
-	mr.Set(pausedKey("low"), "1") // the operator's own pause
-	b := newBreaker(breakerParams{rc: rc, queues: []string{"default", "low"},
+	// "fresh" never had a task: only the worker's registration names it.
+	require.NoError(t, enqueue.RegisterQueues(ctx, rc, "fresh", "default"))
+	b := newBreaker(breakerParams{rc: rc, queues: []string{"default", "fresh"},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: NopObserver{}, now: time.Now})
-	_, err := b.trip(ctx, "ERROR_KEY_DOES_NOT_EXIST", "bad key")
-	require.NoError(t, err)
 
-	resumed, err := ResetBreaker(ctx, rc)
+	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.Equal(t, []string{"default"}, resumed)
+	require.True(t, opened)
+	first, err := ReadBreaker(ctx, rc)
+	require.NoError(t, err)
+	require.NotEmpty(t, first.ID)
+	require.Equal(t, []string{"default", "fresh"}, first.PausedQueues)
+	for _, q := range []string{"default", "fresh"} {
+		require.Equal(t, "solvequeue:{"+q+"}:breaker:paused", BreakerPausedKey(q))
+		mark, err := mr.Get(BreakerPausedKey(q))
+		require.NoError(t, err)
+		require.Equal(t, first.ID, mark, "queue %s is marked with the opening", q)
+		require.True(t, mr.Exists("asynq:{"+q+"}:paused"))
+	}
+
+	// A resume that probed an older opening leaves a newer one alone.
+	stale := first
+	stale.ID = "an-older-opening"
+	b.resume(ctx, stale)
+	again, err := ReadBreaker(ctx, rc)
+	require.NoError(t, err)
+	require.True(t, again.Open)
+	require.Equal(t, []string{"default", "fresh"}, again.PausedQueues)
+
+	// Redis fails the resume after the close: "fresh" stays paused with its mark, breaker closed.
+	n, err := closeScript.Run(ctx, rc, []string{BreakerKey}, first.ID).Int()
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	ok, err := unpause(ctx, rc, "default", first.ID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = unpause(ctx, rc, "fresh", "another-opening")
+	require.NoError(t, err)
+	require.False(t, ok, "a mark of another opening is not lifted")
+
+	// The prober's sweep lifts a mark only when it sees it twice with the breaker closed.
+	seen := b.sweepStale(ctx, nil)
+	require.Equal(t, map[string]string{"fresh": first.ID}, seen)
+	require.True(t, mr.Exists("asynq:{fresh}:paused"), "one sighting is not enough: a trip may be under way")
+	seen = b.sweepStale(ctx, seen)
+	require.Empty(t, seen)
+	require.False(t, mr.Exists("asynq:{fresh}:paused"))
+	require.False(t, mr.Exists(BreakerPausedKey("fresh")))
+	require.False(t, mr.Exists("asynq:{default}:paused"))
+}
+
+// TestBreakerResumesTheLegacySet: queues paused by a breaker of an earlier version (one set of
+// every paused queue) are resumed by the next resume.
+func TestBreakerResumesTheLegacySet(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	ctx := context.Background()
+	require.NoError(t, mr.Set(BreakerKey, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`))
+	require.NoError(t, mr.Set("asynq:{old}:paused", "1"))
+	_, err := mr.SAdd("solvequeue:breaker:paused", "old")
+	require.NoError(t, err)
+	b := newBreaker(breakerParams{rc: rc, queues: []string{"default"},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: NopObserver{}, now: time.Now})
 	state, err := ReadBreaker(ctx, rc)
 	require.NoError(t, err)
-	require.False(t, state.Open)
-	require.False(t, mr.Exists(pausedKey("default")))
-	require.True(t, mr.Exists(pausedKey("low")), "an operator's pause stays")
-
-	resumed, err = ResetBreaker(ctx, rc)
-	require.NoError(t, err)
-	require.Empty(t, resumed)
+	require.True(t, state.Open)
+	b.resume(ctx, state)
+	require.False(t, mr.Exists(BreakerKey))
+	require.False(t, mr.Exists("asynq:{old}:paused"))
+	require.False(t, mr.Exists("solvequeue:breaker:paused"))
 }

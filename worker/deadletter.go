@@ -69,6 +69,7 @@ func (m *deadLetterMirror) shutdown() {
 
 // sweep mirrors archived solve jobs that have no dead-letter entry yet.
 func (m *deadLetterMirror) sweep(ctx context.Context) int {
+	_ = enqueue.RegisterQueues(ctx, m.rc, m.queues...)
 	n := 0
 	for _, q := range m.queues {
 		for page := 1; ; page++ {
@@ -102,7 +103,7 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 	if len(fields) == 0 {
 		return 0
 	}
-	have, err := m.rc.HMGet(ctx, enqueue.DeadLetterKey, fields...).Result()
+	have, err := m.rc.HMGet(ctx, enqueue.DeadLetterKey(queue), fields...).Result()
 	if err != nil {
 		return 0
 	}

@@ -171,7 +171,7 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 		return ending{kind: endedInterrupted, err: fmt.Errorf("encode remote task id: %w", err)}
 	}
 	a.rec.Remote = &enqueue.Remote{TaskID: rawID, CreatedAt: began.UTC()}
-	if err := h.store.save(ctx, a.queue, a.id, &a.rec); err != nil {
+	if err := h.store.saveAcked(ctx, a.queue, a.id, &a.rec); err != nil {
 		// Polling goes on from memory, and the record is retried meanwhile: only a crash
 		// before Redis answers again would lose the remote id.
 		h.log.Error("could not record the remote task id before polling; retrying while polling",

@@ -154,7 +154,7 @@ func TestProcessTask(t *testing.T) {
 				require.Equal(t, tt.wantCode, rec.Error.ErrorCode)
 			}
 			if tt.wantState == enqueue.StateDead {
-				entries, err := b.rc.HGetAll(ctx, enqueue.DeadLetterKey).Result()
+				entries, err := b.rc.HGetAll(ctx, enqueue.DeadLetterKey("")).Result()
 				require.NoError(t, err)
 				require.Len(t, entries, 1, "a dead job has its durable dead-letter entry")
 				for _, v := range entries {
@@ -222,7 +222,7 @@ func TestProcessTaskKeepsEchoedSecretsOut(t *testing.T) {
 			require.Equal(t, tt.state, rec.State)
 			stored, err := b.rc.HGet(context.Background(), handlerTaskKey, "result").Result()
 			require.NoError(t, err)
-			dead, err := b.rc.HGetAll(context.Background(), enqueue.DeadLetterKey).Result()
+			dead, err := b.rc.HGetAll(context.Background(), enqueue.DeadLetterKey("")).Result()
 			require.NoError(t, err)
 			for _, v := range dead {
 				// The payload itself carries the password to AnySolver, by design; its record must not.

@@ -171,7 +171,7 @@ func (m *Metrics) BreakerChanged(open bool, _ string) {
 
 const (
 	breakerOpenHelp = "1 while the account breaker is open (queues paused after an account error), else 0."
-	deadLettersHelp = "Jobs in the durable dead-letter queue (HLEN " + enqueue.DeadLetterKey + ")."
+	deadLettersHelp = "Jobs in the durable dead-letter queue (the entries of every queue's solvequeue:{<queue>}:dlq)."
 )
 
 var (
@@ -206,7 +206,7 @@ func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), DeadLetterScrapeTimeout)
 	defer cancel()
-	if n, err := c.rc.HLen(ctx, enqueue.DeadLetterKey).Result(); err == nil {
+	if n, err := enqueue.CountDeadLetters(ctx, c.rc); err == nil {
 		ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(n))
 	}
 	if state, err := ReadBreaker(ctx, c.rc); err == nil {

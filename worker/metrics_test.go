@@ -151,8 +151,13 @@ solvequeue_dead_letters %d
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want, 0, 0))))
 
-	mr.HSet(enqueue.DeadLetterKey, "default/a", "{}")
-	mr.HSet(enqueue.DeadLetterKey, "default/b", "{}")
+	// Dead letters of two queues: one a worker registered, one asynq knows.
+	_, err := mr.SAdd(enqueue.QueuesKey, "default")
+	require.NoError(t, err)
+	_, err = mr.SAdd("asynq:queues", "low")
+	require.NoError(t, err)
+	mr.HSet(enqueue.DeadLetterKey("default"), "default/a", "{}")
+	mr.HSet(enqueue.DeadLetterKey("low"), "low/b", "{}")
 	require.NoError(t, mr.Set(BreakerKey, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`))
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want, 1, 2))))
 

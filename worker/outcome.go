@@ -35,7 +35,14 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 		}
 	}
 	if t.DeadLetter {
-		if err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now()); err != nil {
+		err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now())
+		switch {
+		case errors.Is(err, enqueue.ErrDeadLetterFull):
+			// Never a silent trim: the job goes to asynq's archive only, said loudly; the
+			// mirror copies it in once an operator made room.
+			h.log.Error("the dead-letter queue is full: the dead job stays in asynq's archive only "+
+				"(redrive or purge dead letters, or raise --dlq-limit)", "job_id", a.id, "queue", a.queue, "err", err)
+		case err != nil:
 			// Without its durable entry the job must not leave: asynq retries it and the
 			// replay writes the entry.
 			return err

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +27,12 @@ import (
 // checks that a record written here is what asynq's Inspector reads back as the task's result.
 type store struct {
 	rc redis.UniversalClient
+	// base is the client under rc's autopipeliner, for a write that must share one connection
+	// with the WAIT after it (saveAcked).
+	base redis.UniversalClient
+	// deadLetterLimit bounds the dead-letter queue's entries (enqueue.PutDeadLetter); 0: none.
+	deadLetterLimit int
+	replicas        replicaCount
 }
 
 // newStore returns a store writing through go-redis's autopipeliner over rc where rc has one
@@ -33,9 +42,9 @@ type store struct {
 // `solvequeue bench`: a quarter less Redis CPU per job at 100 jobs in flight.
 func newStore(rc redis.UniversalClient) *store {
 	if ap, err := rc.AutoPipeline(); err == nil {
-		return &store{rc: ap}
+		return &store{rc: ap, base: rc}
 	}
-	return &store{rc: rc}
+	return &store{rc: rc, base: rc}
 }
 
 func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
@@ -44,7 +53,9 @@ func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
 // resurrects a task that asynq already deleted; and a record that is not terminal (ARGV[2] = "0")
 // never replaces a terminal one, so a write that Redis ran late (after a hang) cannot undo an
 // outcome. Our records are JSON with "state" written as "state":"<state>".
-var saveIfExists = redis.NewScript(`
+var saveIfExists = redis.NewScript(saveIfExistsSource)
+
+const saveIfExistsSource = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[2] == '0' then
   local cur = redis.call('HGET', KEYS[1], 'result')
@@ -54,7 +65,7 @@ if ARGV[2] == '0' then
   end
 end
 redis.call('HSET', KEYS[1], 'result', ARGV[1])
-return 1`)
+return 1`
 
 func (s *store) load(ctx context.Context, queue, id string) (enqueue.Record, error) {
 	raw, err := s.rc.HGet(ctx, taskKey(queue, id), "result").Bytes()
@@ -95,6 +106,73 @@ func (s *store) save(ctx context.Context, queue, id string, rec *enqueue.Record)
 	return s.saveUntil(ctx, queue, id, rec)
 }
 
+// replicaAckTimeout bounds saveAcked's wait for a replica.
+const replicaAckTimeout = time.Second
+
+// replicaCountTTL is how long saveAcked trusts what the primary said of its replicas.
+const replicaCountTTL = 30 * time.Second
+
+// saveAcked is save for the record of a paid remote task, before polling it: where the primary has
+// replicas, the write is followed by WAIT on the same connection, so that a replica holds it
+// before the worker goes on. A failover (Sentinel promoting a replica after the primary died)
+// then keeps the remote id, and the next attempt resumes the task instead of paying for a new
+// one: asynchronous replication alone may lose the last writes before the primary died. A WAIT
+// that times out (the replica is slow or gone) is only waited for replicaAckTimeout. On a Cluster
+// (where a pipeline is split by node) and without replicas, it is save.
+func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Record) error {
+	c, ok := s.base.(*redis.Client)
+	if !ok || s.replicas.get(ctx, c) == 0 {
+		return s.save(ctx, queue, id, rec)
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode record of job %s: %w", id, err)
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	terminal := "0"
+	if rec.State.Terminal() {
+		terminal = "1"
+	}
+	// EVAL, not EVALSHA: a promoted replica has no script cache.
+	if _, err := c.Pipelined(wctx, func(p redis.Pipeliner) error {
+		p.Eval(wctx, saveIfExistsSource, []string{taskKey(queue, id)}, data, terminal)
+		p.Do(wctx, "WAIT", 1, replicaAckTimeout.Milliseconds())
+		return nil
+	}); err == nil {
+		return nil
+	}
+	return s.save(ctx, queue, id, rec) // Redis trouble: the usual retries
+}
+
+// replicaCount caches how many replicas the primary has (INFO replication's connected_slaves).
+type replicaCount struct {
+	mu      sync.Mutex
+	n       int
+	checked time.Time
+}
+
+// get returns the count, asking the primary when the last answer is older than replicaCountTTL;
+// a failed ask counts none.
+func (r *replicaCount) get(ctx context.Context, c *redis.Client) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.checked) < replicaCountTTL {
+		return r.n
+	}
+	r.checked, r.n = time.Now(), 0
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+			r.n, _ = strconv.Atoi(v)
+		}
+	}
+	return r.n
+}
+
 // saveUntil writes the record, retrying with backoff until it lands or ctx ends.
 func (s *store) saveUntil(ctx context.Context, queue, id string, rec *enqueue.Record) error {
 	data, err := json.Marshal(rec)
@@ -132,16 +210,9 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 		quoted, _ := json.Marshal(string(payload))
 		d.Payload = quoted
 	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("encode dead letter of job %s: %w", id, err)
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.rc.HSet(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(queue, id), data).Err(); err != nil {
-		return fmt.Errorf("write dead letter of job %s: %w", id, err)
-	}
-	return nil
+	return enqueue.PutDeadLetter(ctx, s.rc, d, s.deadLetterLimit)
 }
 
 // loadBody fetches an image body that travels under its own key. Only keys under the producer's

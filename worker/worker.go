@@ -35,6 +35,7 @@ type Worker struct {
 	tally     *tally
 	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
+	queues    []string
 	callbacks *callbacks     // callback.go
 	balance   *balanceReader // balance.go
 }
@@ -47,9 +48,10 @@ func New(cfg Config) (*Worker, error) {
 	}
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
 	queues := slices.Sorted(maps.Keys(cfg.Queues))
-	w := &Worker{cfg: cfg, inspector: inspector,
+	w := &Worker{cfg: cfg, inspector: inspector, queues: queues,
 		health: enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	st := newStore(cfg.Redis)
+	st.deadLetterLimit = max(cfg.DeadLetterLimit, 0) // negative: no bound
 	if !cfg.Breaker.Disabled {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
@@ -100,6 +102,17 @@ func (w *Worker) Mux() asynq.Handler {
 
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {
+	// The readers of per-queue keys (dead letters, the breaker's pauses) find this worker's
+	// queues in enqueue.QueuesKey; the mirror registers them again on each sweep, should Redis be
+	// away now.
+	if err := enqueue.RegisterQueues(ctx, w.cfg.Redis, w.queues...); err != nil {
+		w.cfg.Logger.Warn("could not register the queues yet; retried on the next dead-letter sweep", "err", err)
+	}
+	if n, err := enqueue.MigrateDeadLetters(ctx, w.cfg.Redis); err != nil {
+		w.cfg.Logger.Warn("could not move the old dead-letter hash to one hash per queue yet", "err", err)
+	} else if n > 0 {
+		w.cfg.Logger.Info("moved dead letters to one hash per queue", "count", n)
+	}
 	if err := w.server.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

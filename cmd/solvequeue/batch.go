@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,7 +182,31 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	defer health.Shutdown()
 	bar = newBar(env.Stderr, showBar, len(refs), "solving")
 	counts := map[enqueue.State]int{}
-	err = client.WaitMany(ctx, refs, 16, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
+	// A job missing while we wait was lost by a Redis failover (asynchronous replication loses
+	// the last writes before a primary dies) or deleted: it is submitted again, once, under its
+	// ID. Its paid AnySolver task, if it had one, is on the replica (the worker waits for one to
+	// hold it), so such a job is never missing.
+	resubmitted := map[enqueue.JobRef]bool{}
+	onMissing := func(missing []enqueue.JobRef) []enqueue.JobRef {
+		var again []enqueue.JobRef
+		for _, ref := range missing {
+			if !resubmitted[ref] {
+				resubmitted[ref] = true
+				again = append(again, ref)
+			}
+		}
+		if len(again) == 0 {
+			return nil
+		}
+		fmt.Fprintf(env.Stderr, "%s missing from Redis while waiting (lost by a failover, or deleted): submitting again under the same IDs\n",
+			plural(len(again), "job"))
+		if err := resubmit(ctx, client, src, again, lineOf); err != nil {
+			fmt.Fprintf(env.Stderr, "could not submit them again: %v\n", err)
+			return nil
+		}
+		return again
+	}
+	err = client.WaitManyOr(ctx, refs, 16, onMissing, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
 		if err != nil {
 			out = enqueue.Outcome{ID: ref.ID, Queue: ref.Queue, State: stateUnknown,
 				Error: &enqueue.ErrorInfo{ErrorCode: "NOT_FOUND", ErrorDescription: err.Error()}}
@@ -200,6 +225,27 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		return fmt.Errorf("the outcome of %s could not be read (state %q in its line): deleted, or past its retention", plural(n, "job"), stateUnknown)
 	}
 	return nil
+}
+
+// resubmit submits the jobs of refs again, read anew from their lines of the batch.
+func resubmit(ctx context.Context, client *enqueue.Client, src io.ReadSeeker, refs []enqueue.JobRef, lineOf map[enqueue.JobRef]int) error {
+	want := make(map[int]enqueue.JobRef, len(refs))
+	for _, ref := range refs {
+		want[lineOf[ref]] = ref
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read the batch again: %w", err)
+	}
+	return enqueue.ScanJobs(src, func(l enqueue.LineJob) error {
+		ref, ok := want[l.Line]
+		if !ok || l.Job.ID != ref.ID {
+			return nil
+		}
+		if _, err := client.SubmitJob(ctx, l.Job); err != nil {
+			return fmt.Errorf("submit line %d again: %w", l.Line, err)
+		}
+		return nil
+	})
 }
 
 // errStopScan stops a ScanJobs whose consumer wants no more jobs.

@@ -440,13 +440,14 @@ func TestCLIDeadLetters(t *testing.T) {
 	vars := map[string]string{"REDIS_URL": url}
 	ctx := context.Background()
 	payload := []byte(`{"v":1,"task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example","websiteKey":"6Le"},"submittedAt":"2026-01-02T03:04:05Z"}`)
+	require.NoError(t, enqueue.RegisterQueues(ctx, rc, enqueue.DefaultQueue), "as a worker of the queue does")
 	for _, id := range []string{"dead-1", "dead-2", "dead-3"} {
 		d := enqueue.DeadLetter{ID: id, Queue: enqueue.DefaultQueue, Payload: payload, DeadAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 			Record: enqueue.Record{State: enqueue.StateDead, Attempts: 11, Retries: 10,
 				Error: &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: "UNKNOWN_PROVIDER_ERROR", ErrorDescription: "provider said no", Decision: "dead"}}}
 		raw, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(d.Queue, d.ID), raw).Err())
+		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(d.Queue), enqueue.DeadLetterField(d.Queue, d.ID), raw).Err())
 	}
 
 	list := cliRun(t, vars, "", "dlq", "list")
@@ -458,7 +459,7 @@ func TestCLIDeadLetters(t *testing.T) {
 		require.Equal(t, 2, res.code, "%v with SOLVEQUEUE_ALL=true must not act on every job: %s", args, res.stdout)
 		require.Contains(t, res.stderr, "name the dead jobs by ID, or give --all")
 	}
-	n, err := rc.HLen(ctx, enqueue.DeadLetterKey).Result()
+	n, err := rc.HLen(ctx, enqueue.DeadLetterKey(enqueue.DefaultQueue)).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 3, n, "nothing was purged or redriven")
 
@@ -486,7 +487,8 @@ func TestCLIDeadLetters(t *testing.T) {
 	for _, q := range []string{"default", "other"} {
 		raw, err := json.Marshal(enqueue.DeadLetter{ID: "twin", Queue: q, Payload: payload, Record: enqueue.Record{State: enqueue.StateDead}})
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey, enqueue.DeadLetterField(q, "twin"), raw).Err())
+		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(q), enqueue.DeadLetterField(q, "twin"), raw).Err())
+		require.NoError(t, enqueue.RegisterQueues(ctx, rc, q))
 	}
 	twin := cliRun(t, vars, "", "dlq", "purge", "twin")
 	require.Equal(t, 2, twin.code)
@@ -494,9 +496,10 @@ func TestCLIDeadLetters(t *testing.T) {
 	twin = cliRun(t, vars, "", "dlq", "purge", "twin", "--queue", "other")
 	require.Equal(t, 0, twin.code, twin.stderr)
 	require.Equal(t, "1 job purged\n", twin.stdout)
-	left, err := rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
+	left, err := rc.HKeys(ctx, enqueue.DeadLetterKey("default")).Result()
 	require.NoError(t, err)
 	require.Equal(t, []string{"default/twin"}, left)
+	require.Zero(t, rc.Exists(ctx, enqueue.DeadLetterKey("other")).Val(), "the other queue's twin is purged")
 }
 
 // TestCLIRedriveFailed runs a failed job again with dlq redrive --failed, named by ID only: never
@@ -774,14 +777,20 @@ func TestCLIBatchOutcomeUnreadable(t *testing.T) {
 
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { // the batch submitted it: no worker serves "nobody", so it waits
+	inRedis := func() bool { // no worker serves "nobody", so a job submitted there waits
 		_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
 		return err == nil
-	}, time.Minute, 20*time.Millisecond)
+	}
+	// A job found missing while the batch waits (lost by a failover, say) is submitted again
+	// under its ID, once; missing a second time, its outcome cannot be read.
+	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond)
+	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond, "the waiting batch submits a missing job again")
 	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
 
 	res := <-done
 	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "1 job missing from Redis while waiting")
 	require.Contains(t, res.stderr, `the outcome of 1 job could not be read (state "unknown" in its line)`)
 	out, err := os.ReadFile(outPath)
 	require.NoError(t, err)

@@ -21,7 +21,7 @@ type redisOptions struct {
 }
 
 func (o *redisOptions) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.URL, "redis", enqueue.DefaultRedisURL, "Redis URL: redis://[user:password@]host:port/db, rediss:// for TLS")
+	cmd.Flags().StringVar(&o.URL, "redis", enqueue.DefaultRedisURL, "Redis URL: redis://[user:password@]host:port/db, rediss:// for TLS, redis-sentinel://host:port[,host:port...]?master=NAME, redis-cluster://host:port[,host:port...]")
 }
 
 func (o *redisOptions) open(ctx context.Context, poolSize int) (redis.UniversalClient, error) {

@@ -178,8 +178,8 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
 	if o.HTTPAddr != "" {
 		addr, stopHTTP, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
-			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: true,
-			TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey, Policy: o.policy, Logger: log})
+			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: true, Policy: o.policy,
+			TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,8 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 		if o.HTTPTLSCert != "" {
 			scheme = "https://"
 		}
-		log.Info("serving metrics", "metrics", scheme+addr+monitor.MetricsPath, "console", scheme+addr+monitor.ConsolePath+"/")
+		log.Info("serving metrics and the console (read-only)", "metrics", scheme+addr+monitor.MetricsPath,
+			"console", scheme+addr+monitor.ConsolePath+"/")
 	}
 	<-ctx.Done()
 	log.Info("gateway shutting down")

@@ -14,6 +14,8 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/worker"
 )
 
 // This file keeps README.md in step with the code: the classification tables with
@@ -305,4 +307,34 @@ func TestReadmeTaskTypesAsInHelp(t *testing.T) {
 	}
 	walk(newRootCmd(&Env{Getenv: func(string) string { return "" }}))
 	require.Positive(t, seen, "the help shows task types")
+}
+
+// TestReadmeRedisKeys checks the README's table of the Redis keys solvequeue writes against the
+// code's own key names: each is listed, with its slot (a queue's keys are the queue's).
+func TestReadmeRedisKeys(t *testing.T) {
+	t.Parallel()
+	tables := mdTables(readmeSection(t, readme(t), "## Past one Redis: Sentinel and Cluster"))
+	require.NotEmpty(t, tables)
+	slots := map[string]string{}
+	for _, row := range tables[len(tables)-1] {
+		require.Len(t, row, 4, "key | slot | written by | lives: %v", row)
+		for _, k := range strings.Split(row[0], ", ") {
+			slots[unquote(strings.Fields(k)[0])] = row[1]
+		}
+	}
+	const q = "<queue>"
+	for key, slot := range map[string]string{
+		enqueue.DeadLetterKey(q):                       "the queue's",
+		worker.BreakerPausedKey(q):                     "the queue's",
+		budget.Key(q):                                  "the queue's",
+		budget.PausedKey(q):                            "the queue's",
+		enqueue.BlobKeyPrefix + "{" + q + "}:<sha256>": "the queue's",
+		enqueue.QueuesKey:                              "single",
+		worker.BreakerKey:                              "single",
+		worker.ProviderKey("<provider>"):               "single",
+		enqueue.BalanceKey:                             "single",
+		enqueue.DeadLetterRefusedKey:                   "single",
+	} {
+		require.Equal(t, slot, slots[key], "the README's key table lists %s", key)
+	}
 }

@@ -353,14 +353,14 @@ func TestHostileAnswers(t *testing.T) {
 	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{})
 	f := newFront(t, s)
 	var streamed sync.Map // key → body bytes the front wrote
-	f.intercept = func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
+	f.setIntercept(func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
 		fault, ok := strings.CutPrefix(c.key, "hostile-"+c.method+"-")
 		if !ok || !c.first {
 			return false
 		}
 		streamed.Store(c.key, serveHostile(w, r, fault))
 		return true
-	}
+	})
 	w := s.startWorker(t, nil, "--http", "127.0.0.1:0", "--poll-interval", "500ms")
 	base := httpBase(t, w)
 	ctx := context.Background()
@@ -678,7 +678,7 @@ func TestSecretsStayOut(t *testing.T) {
 	s := newStack(t, enqueuetest.RedisOptions{AppendOnly: true, AppendFsync: "always"}, anysolvertest.Options{})
 	// Some providers echo the proxy, password and all, in their errorDescription.
 	f := newFront(t, s)
-	f.intercept = func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
+	f.setIntercept(func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
 		code, ok := strings.CutPrefix(c.key, "echo:")
 		if !ok || c.method != "createTask" || !c.first {
 			return false
@@ -691,7 +691,7 @@ func TestSecretsStayOut(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = fmt.Fprintf(w, `{"errorId":1,"errorCode":%q,"errorDescription":%q}`, code, desc)
 		return true
-	}
+	})
 	w := s.startWorker(t, nil, "--http", "127.0.0.1:0", "--poll-interval", "200ms", "--log-level", "debug")
 	base := httpBase(t, w)
 
@@ -875,6 +875,20 @@ type frontCall struct {
 }
 
 // newFront puts a front before the stack's fake; call it before starting workers.
+// setIntercept sets intercept; the worker may already be calling (its balance reader does at
+// start), so it is guarded like the rest of the front's state.
+func (f *front) setIntercept(fn func(w http.ResponseWriter, r *http.Request, c frontCall) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.intercept = fn
+}
+
+func (f *front) interceptor() func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.intercept
+}
+
 func newFront(t *testing.T, s *stack) *front {
 	t.Helper()
 	f := &front{fake: s.fake, keyOf: map[string]string{}, seen: map[string]bool{}}
@@ -908,7 +922,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.calls = append(f.calls, c)
 		f.mu.Unlock()
 	}()
-	if f.intercept != nil && f.intercept(w, r, c) {
+	if intercept := f.interceptor(); intercept != nil && intercept(w, r, c) {
 		return
 	}
 	if c.method != "createTask" {

@@ -89,3 +89,41 @@ func failOnMissing(ci string) bool {
 	on, err := strconv.ParseBool(ci)
 	return err == nil && on
 }
+
+// Sentinel starts a primary, its replicas and a Sentinel for a test (see
+// redisserver.StartSentinel) and stops them in t.Cleanup. It skips or fails as Redis does when
+// redis-server is missing.
+func Sentinel(t testing.TB, opts redisserver.SentinelOptions) *redisserver.Sentinel {
+	t.Helper()
+	needServer(t, os.Getenv, opts.Binary)
+	g, err := redisserver.StartSentinel(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return g
+}
+
+// Cluster starts a Redis Cluster for a test (see redisserver.StartCluster) and stops it in
+// t.Cleanup. It skips or fails as Redis does when redis-server or redis-cli is missing.
+func Cluster(t testing.TB, opts redisserver.ClusterOptions) *redisserver.Cluster {
+	t.Helper()
+	needServer(t, os.Getenv, opts.Binary)
+	if _, err := redisserver.LookPathCLI(opts.CLI); err != nil {
+		missing(t, os.Getenv, err)
+	}
+	c, err := redisserver.StartCluster(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
+}

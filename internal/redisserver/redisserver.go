@@ -34,6 +34,8 @@ const (
 	stopTimeout = 10 * time.Second
 	// logName is the child's stdout and stderr, in its data directory.
 	logName = "redis-server.log"
+	// confName is the configuration file written from Options.Config, in the data directory.
+	confName = "redis.conf"
 	// logTail is how much of the log an error quotes.
 	logTail = 2048
 )
@@ -47,6 +49,9 @@ type Options struct {
 	Dir         string   // the data directory; "" makes a temporary one, which Stop removes
 	Args        []string // extra redis-server arguments, such as "--maxmemory", "10mb"
 	Binary      string   // the server binary; "" looks up redis-server on PATH
+	// Config, when set, is written to redis.conf in the data directory and given to the server
+	// as its configuration file (a Sentinel needs one it can rewrite); Args still apply.
+	Config string
 }
 
 // Server is a redis-server child process on 127.0.0.1 with its own data directory.
@@ -56,6 +61,7 @@ type Server struct {
 	Dir  string // the data directory, which also holds the server's log
 
 	bin     string
+	conf    string // the configuration file's path, or ""
 	args    []string
 	port    int
 	ownDir  bool
@@ -86,6 +92,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.ownDir = true
 	}
 	s.args = serverArgs(s.Dir, opts)
+	if opts.Config != "" {
+		s.conf = filepath.Join(s.Dir, confName)
+		if err := os.WriteFile(s.conf, []byte(opts.Config), 0o600); err != nil {
+			s.removeDir()
+			return nil, fmt.Errorf("start redis-server: %w", err)
+		}
+	}
 
 	// A free port may be taken by someone else before redis-server binds it: try again.
 	for attempt := 0; ; attempt++ {
@@ -172,7 +185,12 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
 	defer logf.Close() // the child keeps its own copy
-	cmd := exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port)}, s.args...)...)
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf) // a configuration file must come first
+	}
+	args = append(append(args, "--port", strconv.Itoa(s.port)), s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()

@@ -193,6 +193,7 @@ func TestDeadListPages(t *testing.T) {
 	t.Parallel()
 	b := setupBare(t)
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, enqueue.RegisterQueues(context.Background(), b.rc, "default"))
 	for i := range 120 {
 		code := "UNKNOWN_PROVIDER_ERROR"
 		if i%3 == 0 {
@@ -202,7 +203,7 @@ func TestDeadListPages(t *testing.T) {
 			Record: enqueue.Record{State: enqueue.StateDead, Error: &enqueue.ErrorInfo{ErrorCode: code}}, DeadAt: at.Add(time.Duration(i) * time.Minute)}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, b.rc.HSet(context.Background(), enqueue.DeadLetterKey, enqueue.DeadLetterField("default", d.ID), data).Err())
+		require.NoError(t, b.rc.HSet(context.Background(), enqueue.DeadLetterKey("default"), enqueue.DeadLetterField("default", d.ID), data).Err())
 	}
 	web := newSession(t, serve(t, b, false).URL, "", "")
 	_, body := web.get("/console/jobs?state=dead")
@@ -226,7 +227,7 @@ func TestDeadListPages(t *testing.T) {
 	form.Set("confirm", "yes")
 	_, body = web.post("/console/act", form, nil)
 	require.Contains(t, body, "Purge: 3 of 3 done")
-	n, err := b.rc.HLen(context.Background(), enqueue.DeadLetterKey).Result()
+	n, err := b.rc.HLen(context.Background(), enqueue.DeadLetterKey("default")).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 117, n)
 	require.Equal(t, 3, b.logs.Count(`"msg":"console: change","op":"purge"`), "one line per job")

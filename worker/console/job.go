@@ -113,16 +113,15 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 		byQueue[q] = j
 		out = append(out, j)
 	}
-	// The dead letters with this ID, found by their fields ("queue/id") without reading the rest.
-	fields, err := c.rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range fields {
-		q, fid, _ := strings.Cut(f, "/")
-		if fid != id || (queue != "" && q != queue) {
-			continue
+	// The dead letters with this ID: each queue keeps its own (under its hash tag).
+	dlQueues := []string{queue}
+	if queue == "" {
+		var err error
+		if dlQueues, err = c.queueNames(ctx); err != nil {
+			return nil, err
 		}
+	}
+	for _, q := range dlQueues {
 		l, err := c.client.DeadLetter(ctx, q, id)
 		if errors.Is(err, enqueue.ErrJobNotFound) {
 			continue // redriven or purged meanwhile

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -113,15 +112,15 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	if err != nil {
 		problem("queues", err)
 	}
-	// The dead letters' fields ("queue/id") count them per queue without reading their payloads.
-	fields, err := c.rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
-	if err != nil {
-		problem("dead letters", err)
-	}
+	// Each queue's dead letters are a hash of their own: counted without reading their payloads.
 	deadBy := map[string]int{}
-	for _, f := range fields {
-		q, _, _ := strings.Cut(f, "/")
-		deadBy[q]++
+	for _, q := range queues {
+		n, err := c.rc.HLen(ctx, enqueue.DeadLetterKey(q)).Result()
+		if err != nil {
+			problem("dead letters", err)
+			break
+		}
+		deadBy[q] = int(n)
 	}
 	tallies, err := worker.ReadTally(ctx, c.rc, queues, c.cfg.Now(), windows...)
 	if err != nil {

@@ -249,7 +249,8 @@ func TestMonitoringMetricsEndpoint(t *testing.T) {
 	require.Equal(t, 1, strings.Count(body, "# TYPE solvequeue_breaker_open gauge"))
 
 	require.NoError(t, b.rc.Set(t.Context(), worker.BreakerKey, `{"code":"ERROR_ZERO_BALANCE"}`, 0).Err())
-	require.NoError(t, b.rc.HSet(t.Context(), enqueue.DeadLetterKey, "default/x", "{}").Err())
+	require.NoError(t, enqueue.RegisterQueues(t.Context(), b.rc, "default"))
+	require.NoError(t, b.rc.HSet(t.Context(), enqueue.DeadLetterKey("default"), "default/x", "{}").Err())
 	_, _, body = get(t, s.URL+"/metrics", "", "")
 	require.Contains(t, body, "solvequeue_breaker_open 1")
 	require.Contains(t, body, "solvequeue_dead_letters 1")

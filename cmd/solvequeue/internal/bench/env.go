@@ -100,23 +100,24 @@ func (e *env) reset(ctx context.Context) error {
 		if err := e.inspector.DeleteQueue(q, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return fmt.Errorf("delete bench queue %s: %w", q, err)
 		}
-		fields, err := e.rc.HKeys(ctx, enqueue.DeadLetterKey).Result()
-		if err != nil {
+		if err := e.rc.Del(ctx, enqueue.DeadLetterKey(q)).Err(); err != nil {
 			return err
-		}
-		for _, f := range fields {
-			if strings.HasPrefix(f, q+"/") {
-				if err := e.rc.HDel(ctx, enqueue.DeadLetterKey, f).Err(); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	return nil
 }
 
-// asynqOpt is the Redis connection a plain asynq user would build from the URL.
+// asynqOpt is the Redis connection a plain asynq user would build from the URL: asynq's own
+// failover and cluster options for a Sentinel's or a cluster's URL (which asynq's ParseRedisURI
+// does not read as solvequeue does).
 func (e *env) asynqOpt() (asynq.RedisConnOpt, error) {
+	if o, err := enqueue.ParseSentinelURL(e.redis.URL); err == nil {
+		return asynq.RedisFailoverClientOpt{MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs,
+			Username: o.Username, Password: o.Password, DB: o.DB}, nil
+	}
+	if o, err := enqueue.ParseClusterURL(e.redis.URL); err == nil {
+		return asynq.RedisClusterClientOpt{Addrs: o.Addrs, Username: o.Username, Password: o.Password}, nil
+	}
 	return asynq.ParseRedisURI(e.redis.URL)
 }
 
