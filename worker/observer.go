@@ -53,3 +53,42 @@ func (NopObserver) BreakerChanged(bool, string)                  {}
 func (NopObserver) Spent(string, float64)                        {}
 func (NopObserver) BudgetRead(budget.Usage)                      {}
 func (NopObserver) ProviderResult(string, string, time.Duration) {}
+
+// observers tells each of its observers everything.
+type observers []Observer
+
+func (o observers) JobEnded(e JobEnd) {
+	for _, x := range o {
+		x.JobEnded(e)
+	}
+}
+func (o observers) AttemptRescheduled(decision, code string) {
+	for _, x := range o {
+		x.AttemptRescheduled(decision, code)
+	}
+}
+func (o observers) Called(method, outcome string, took time.Duration) {
+	for _, x := range o {
+		x.Called(method, outcome, took)
+	}
+}
+func (o observers) BreakerChanged(open bool, code string) {
+	for _, x := range o {
+		x.BreakerChanged(open, code)
+	}
+}
+func (o observers) Spent(queue string, cost float64) {
+	for _, x := range o {
+		x.Spent(queue, cost)
+	}
+}
+func (o observers) BudgetRead(u budget.Usage) {
+	for _, x := range o {
+		x.BudgetRead(u)
+	}
+}
+func (o observers) ProviderResult(provider, code string, solveTime time.Duration) {
+	for _, x := range o {
+		x.ProviderResult(provider, code, solveTime)
+	}
+}

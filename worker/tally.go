@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
 )
 
 // The tally is what the web console's overview reads about jobs that ended: Prometheus counters
@@ -214,45 +213,6 @@ func (t *tally) flush(ctx context.Context) {
 		if len(t.failed[q]) < tallyFieldMax {
 			t.failed[q] = append(t.failed[q], zs...)
 		}
-	}
-}
-
-// observers tells each of its observers everything.
-type observers []Observer
-
-func (o observers) JobEnded(e JobEnd) {
-	for _, x := range o {
-		x.JobEnded(e)
-	}
-}
-func (o observers) AttemptRescheduled(decision, code string) {
-	for _, x := range o {
-		x.AttemptRescheduled(decision, code)
-	}
-}
-func (o observers) Called(method, outcome string, took time.Duration) {
-	for _, x := range o {
-		x.Called(method, outcome, took)
-	}
-}
-func (o observers) BreakerChanged(open bool, code string) {
-	for _, x := range o {
-		x.BreakerChanged(open, code)
-	}
-}
-func (o observers) Spent(queue string, cost float64) {
-	for _, x := range o {
-		x.Spent(queue, cost)
-	}
-}
-func (o observers) BudgetRead(u budget.Usage) {
-	for _, x := range o {
-		x.BudgetRead(u)
-	}
-}
-func (o observers) ProviderResult(provider, code string, solveTime time.Duration) {
-	for _, x := range o {
-		x.ProviderResult(provider, code, solveTime)
 	}
 }
 

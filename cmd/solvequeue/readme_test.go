@@ -334,6 +334,9 @@ func TestReadmeRedisKeys(t *testing.T) {
 		worker.ProviderKey("<provider>"):               "single",
 		enqueue.BalanceKey:                             "single",
 		enqueue.DeadLetterRefusedKey:                   "single",
+		enqueue.FailedKey(q):                           "the queue's",
+		strings.TrimSuffix(worker.TallyKey(q, 0), "0") + "<hour>":      "the queue's",
+		strings.TrimSuffix(worker.ProviderTallyKey(0), "0") + "<hour>": "single",
 	} {
 		require.Equal(t, slot, slots[key], "the README's key table lists %s", key)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
+	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -350,7 +351,8 @@ var singleKeys = []string{enqueue.QueuesKey, "solvequeue:breaker", "solvequeue:a
 	"solvequeue:gateway:taskid", "solvequeue:gateway:taskid-secret"}
 
 // requireKeysTagged scans every node: each solvequeue key carries one of the queues' hash tags
-// (so it lives on the queue's slot) or is a single key of singleKeys or a provider breaker.
+// (so it lives on the queue's slot) or is a single key of singleKeys, a provider breaker or the
+// providers' tally.
 func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) []string {
 	t.Helper()
 	ctx := t.Context()
@@ -370,7 +372,8 @@ func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) [
 	require.NotEmpty(t, keys)
 	tagged := 0
 	for _, k := range keys {
-		if slices.Contains(singleKeys, k) || strings.HasPrefix(k, "solvequeue:provider:") {
+		if slices.Contains(singleKeys, k) || strings.HasPrefix(k, "solvequeue:provider:") ||
+			strings.HasPrefix(k, strings.TrimSuffix(worker.ProviderTallyKey(0), "0")) {
 			continue
 		}
 		open, end := strings.Index(k, "{"), strings.Index(k, "}")
