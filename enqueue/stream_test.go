@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -43,8 +44,10 @@ func (s *lineStream) size() int {
 
 // heapPeak samples the live heap (after a collection) at each call and keeps the largest
 // growth over the start: what is held at that moment, garbage aside, so that the figure does
-// not depend on when the collector happens to run.
+// not depend on when the collector happens to run. SubmitSeq reads its lines in one goroutine
+// and reports jobs in others, so samples come from both.
 type heapPeak struct {
+	mu        sync.Mutex
 	base, max uint64
 }
 
@@ -56,6 +59,8 @@ func newHeapPeak() *heapPeak {
 }
 
 func (h *heapPeak) sample() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
@@ -87,7 +92,9 @@ func TestBatchStreamsInBoundedMemory(t *testing.T) {
 	count := 0
 	require.NoError(t, enqueue.ScanJobs(check, func(enqueue.LineJob) error { count++; peak.sample(); return nil }))
 	require.Equal(t, jobs, count)
+	peak.mu.Lock()
 	checkPeak := peak.max
+	peak.mu.Unlock()
 
 	// Second pass: submit as the lines are read again.
 	submit := &lineStream{n: jobs, bodyBytes: bodyBytes}
