@@ -704,14 +704,20 @@ func TestCLIBatchOutcomeUnreadable(t *testing.T) {
 
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { // the batch submitted it: no worker serves "nobody", so it waits
-		_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
-		return err == nil
-	}, time.Minute, 20*time.Millisecond)
-	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	// The batch submits it (no worker serves "nobody", so it waits), and submits it again, once,
+	// when it goes missing (as a failover's lost writes would make it): deleted twice, its
+	// outcome cannot be read.
+	for range 2 {
+		require.Eventually(t, func() bool {
+			_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
+			return err == nil
+		}, time.Minute, 20*time.Millisecond)
+		require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	}
 
 	res := <-done
 	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "1 job missing from Redis while waiting (lost by a failover, or deleted): submitting again under the same IDs")
 	require.Contains(t, res.stderr, `the outcome of 1 job could not be read (state "unknown" in its line)`)
 	out, err := os.ReadFile(outPath)
 	require.NoError(t, err)

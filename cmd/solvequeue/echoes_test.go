@@ -29,7 +29,7 @@ func TestEchoedPasswordInAnyForm(t *testing.T) {
 	}
 	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{})
 	f := newFront(t, s)
-	f.intercept = func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
+	f.setIntercept(func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
 		form, code, ok := strings.Cut(strings.TrimPrefix(c.key, "echo:"), ";")
 		if !strings.HasPrefix(c.key, "echo:") || !ok || c.method != "createTask" {
 			return false
@@ -37,7 +37,7 @@ func TestEchoedPasswordInAnyForm(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = fmt.Fprintf(w, `{"errorId":1,"errorCode":%q,"errorDescription":%q}`, code, echoes[form])
 		return true
-	}
+	})
 	w := s.startWorker(t, nil, "--http", "127.0.0.1:0", "--poll-interval", "200ms", "--log-level", "debug")
 	base := httpBase(t, w)
 

@@ -353,14 +353,14 @@ func TestHostileAnswers(t *testing.T) {
 	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{})
 	f := newFront(t, s)
 	var streamed sync.Map // key → body bytes the front wrote
-	f.intercept = func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
+	f.setIntercept(func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
 		fault, ok := strings.CutPrefix(c.key, "hostile-"+c.method+"-")
 		if !ok || !c.first {
 			return false
 		}
 		streamed.Store(c.key, serveHostile(w, r, fault))
 		return true
-	}
+	})
 	w := s.startWorker(t, nil, "--http", "127.0.0.1:0", "--poll-interval", "500ms")
 	base := httpBase(t, w)
 	ctx := context.Background()
@@ -678,7 +678,7 @@ func TestSecretsStayOut(t *testing.T) {
 	s := newStack(t, enqueuetest.RedisOptions{AppendOnly: true, AppendFsync: "always"}, anysolvertest.Options{})
 	// Some providers echo the proxy, password and all, in their errorDescription.
 	f := newFront(t, s)
-	f.intercept = func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
+	f.setIntercept(func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
 		code, ok := strings.CutPrefix(c.key, "echo:")
 		if !ok || c.method != "createTask" || !c.first {
 			return false
@@ -691,7 +691,7 @@ func TestSecretsStayOut(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = fmt.Fprintf(w, `{"errorId":1,"errorCode":%q,"errorDescription":%q}`, code, desc)
 		return true
-	}
+	})
 	w := s.startWorker(t, nil, "--http", "127.0.0.1:0", "--poll-interval", "200ms", "--log-level", "debug")
 	base := httpBase(t, w)
 
@@ -856,13 +856,14 @@ func httpGet(t *testing.T, url string) (int, string) {
 type front struct {
 	fake *anysolvertest.Server
 	srv  *httptest.Server
-	// intercept, when set, may answer a call itself (and return true) instead of the fake.
+	mu   sync.Mutex
+	// intercept, when set (setIntercept), may answer a call itself (and return true) instead of
+	// the fake. The calls come from a subprocess, so nothing orders the test's write before the
+	// server's read but the lock.
 	intercept func(w http.ResponseWriter, r *http.Request, c frontCall) bool
-
-	mu    sync.Mutex
-	calls []frontCall
-	keyOf map[string]string // remote task id → the websiteKey of its job
-	seen  map[string]bool   // method + key, for frontCall.first
+	calls     []frontCall
+	keyOf     map[string]string // remote task id → the websiteKey of its job
+	seen      map[string]bool   // method + key, for frontCall.first
 }
 
 // frontCall is one call the front saw.
@@ -884,6 +885,13 @@ func newFront(t *testing.T, s *stack) *front {
 	return f
 }
 
+// setIntercept sets the front's intercept.
+func (f *front) setIntercept(fn func(w http.ResponseWriter, r *http.Request, c frontCall) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.intercept = fn
+}
+
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -901,6 +909,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.first = !f.seen[c.method+" "+c.key]
 	f.seen[c.method+" "+c.key] = true
+	intercept := f.intercept
 	f.mu.Unlock()
 	defer func() {
 		c.took = time.Since(c.at)
@@ -908,7 +917,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.calls = append(f.calls, c)
 		f.mu.Unlock()
 	}()
-	if f.intercept != nil && f.intercept(w, r, c) {
+	if intercept != nil && intercept(w, r, c) {
 		return
 	}
 	if c.method != "createTask" {

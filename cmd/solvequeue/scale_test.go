@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,11 +354,16 @@ var singleKeys = []string{enqueue.QueuesKey, "solvequeue:breaker", "solvequeue:a
 func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) []string {
 	t.Helper()
 	ctx := t.Context()
-	var keys []string
+	var (
+		mu   sync.Mutex // ForEachMaster calls on every node at once
+		keys []string
+	)
 	require.NoError(t, cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 		iter := node.Scan(ctx, 0, "solvequeue:*", 1000).Iterator()
 		for iter.Next(ctx) {
+			mu.Lock()
 			keys = append(keys, iter.Val())
+			mu.Unlock()
 		}
 		return iter.Err()
 	}))
