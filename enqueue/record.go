@@ -33,6 +33,8 @@ type ErrorInfo struct {
 	Call             string `json:"call,omitempty"`
 	Attempt          int    `json:"attempt,omitempty"`
 	Decision         string `json:"decision,omitempty"`
+	// At is when the attempt that met the error ended (zero in records written before it was kept).
+	At time.Time `json:"at,omitzero"`
 }
 
 // Remote is a paid AnySolver task that the job is waiting on. It is written to Redis before the
@@ -65,9 +67,33 @@ type Record struct {
 	// time the job moved to another.
 	ProvidersTried []string `json:"providersTried,omitempty"`
 	// ProviderIndex is where in the job's provider list its next attempt starts.
-	ProviderIndex int       `json:"providerIndex,omitempty"`
-	StartedAt     time.Time `json:"startedAt,omitzero"`
-	FinishedAt    time.Time `json:"finishedAt,omitzero"`
+	ProviderIndex int `json:"providerIndex,omitempty"`
+	// Errors is the job's history: every error it met, oldest first, each with its call,
+	// attempt, decision and time (Error is the last of them). Only the last ErrorsKept are kept;
+	// ErrorsDropped counts the older ones left out, so that a job throttled for hours keeps a
+	// small record.
+	Errors        []ErrorInfo `json:"errors,omitempty"`
+	ErrorsDropped int         `json:"errorsDropped,omitempty"`
+	StartedAt     time.Time   `json:"startedAt,omitzero"`
+	FinishedAt    time.Time   `json:"finishedAt,omitzero"`
+}
+
+// ErrorsKept is how many of a job's errors its record keeps (Record.Errors).
+const ErrorsKept = 10
+
+// WithError returns a copy of r whose current error is info, added to its history (the oldest
+// entry dropped past ErrorsKept). r itself, its history included, is not changed.
+func (r Record) WithError(info ErrorInfo) Record {
+	errs := make([]ErrorInfo, 0, min(len(r.Errors)+1, ErrorsKept))
+	if drop := len(r.Errors) + 1 - ErrorsKept; drop > 0 {
+		r.ErrorsDropped += drop
+		errs = append(errs, r.Errors[drop:]...)
+	} else {
+		errs = append(errs, r.Errors...)
+	}
+	errs = append(errs, info)
+	r.Errors, r.Error = errs, &info
+	return r
 }
 
 // DecodeRecord reads a record; empty data gives the zero Record.

@@ -193,6 +193,21 @@ if ok and type(s) == 'table' and (s.id or '') == ARGV[1] then
 end
 return 0`)
 
+// ResetBreaker closes the account breaker by an operator's hand, as a successful probe does: the
+// queues it paused are resumed (never one an operator paused) and returned. Nothing is checked
+// first: if the account is still unusable, the next job that meets the error opens it again.
+func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, error) {
+	if err := rc.Del(ctx, BreakerKey).Err(); err != nil {
+		return nil, fmt.Errorf("reset breaker: %w", err)
+	}
+	b := &breaker{breakerParams: breakerParams{rc: rc, log: slog.New(slog.DiscardHandler)}}
+	resumed, err := b.liftPauses(ctx, "")
+	if err != nil {
+		return resumed, fmt.Errorf("reset breaker: %w", err)
+	}
+	return resumed, nil
+}
+
 func pausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
 
 // pause pauses queue for the opening id and reports whether the queue is the breaker's.

@@ -29,6 +29,7 @@ type Observer interface {
 
 // JobEnd describes a job that reached a terminal state.
 type JobEnd struct {
+	ID          string // the job's ID: not a metric label, ever
 	Queue       string
 	TaskType    string
 	State       enqueue.State

@@ -144,7 +144,7 @@ func (h *handler) report(ctx context.Context, a *attempt, t Transition) {
 		if t.Cause != nil {
 			code = t.Cause.ErrorCode
 		}
-		end := JobEnd{Queue: a.queue, TaskType: a.payload.TaskType(), State: t.State, Code: code,
+		end := JobEnd{ID: a.id, Queue: a.queue, TaskType: a.payload.TaskType(), State: t.State, Code: code,
 			Attempts: t.Record.Attempts, CreateTasks: t.Record.CreateTasks, Polls: t.Record.Polls, Cost: t.Record.Cost,
 			SolveTime: a.solveTime}
 		if !a.payload.SubmittedAt.IsZero() {

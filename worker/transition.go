@@ -144,7 +144,7 @@ func decide(r rules, in decideInput) Transition {
 	case endedClassified:
 		if classify.ProviderScoped(e.verdict.Code) && len(in.providers) > 1 {
 			if next := rec.ProviderIndex + 1; next < len(in.providers) {
-				return failover(rec, e.info, in.providers, next)
+				return failover(in, rec, e.info, in.providers, next)
 			}
 			// Every provider failed: the code's own decision applies, and a next try starts
 			// from the first provider again.
@@ -213,11 +213,12 @@ func decide(r rules, in decideInput) Transition {
 
 // failover sends the job's next attempt at once to its next provider, without spending the retry
 // budget: the list of providers bounds it.
-func failover(rec enqueue.Record, info enqueue.ErrorInfo, providers []string, next int) Transition {
+func failover(in decideInput, rec enqueue.Record, info enqueue.ErrorInfo, providers []string, next int) Transition {
 	info.Decision = decisionFailover
 	info.ErrorDescription += failoverNote(providers, next)
-	rec.State, rec.Error, rec.ProviderIndex = enqueue.StateRetrying, &info, next
-	return Transition{State: rec.State, Record: rec, Write: true, Report: reportRescheduled, Cause: &info}
+	rec = withError(in, rec, info)
+	rec.State, rec.ProviderIndex = enqueue.StateRetrying, next
+	return Transition{State: rec.State, Record: rec, Write: true, Report: reportRescheduled, Cause: rec.Error}
 }
 
 // retry schedules another attempt with backoff, or ends the job as dead when its retry budget
@@ -233,10 +234,11 @@ func (r rules) retry(in decideInput, rec enqueue.Record, info enqueue.ErrorInfo)
 		return ended(in, rec, enqueue.StateDead, info)
 	}
 	info.Decision = string(classify.Retry)
-	rec.State, rec.Error = enqueue.StateRetrying, &info
+	rec = withError(in, rec, info)
+	rec.State = enqueue.StateRetrying
 	rec.Retries++
 	return Transition{State: rec.State, Record: rec, Write: true, Delay: delay, SpendsRetry: true,
-		Report: reportRescheduled, Cause: &info}
+		Report: reportRescheduled, Cause: rec.Error}
 }
 
 // throttle schedules another attempt after wait without spending the retry budget, or ends the
@@ -251,9 +253,10 @@ func (r rules) throttle(in decideInput, rec enqueue.Record, info enqueue.ErrorIn
 		return ended(in, rec, enqueue.StateDead, info)
 	}
 	info.Decision = string(classify.Throttle)
-	rec.State, rec.Error = enqueue.StateRetrying, &info
+	rec = withError(in, rec, info)
+	rec.State = enqueue.StateRetrying
 	rec.Throttles++
-	return Transition{State: rec.State, Record: rec, Write: true, Delay: wait, Report: reportRescheduled, Cause: &info}
+	return Transition{State: rec.State, Record: rec, Write: true, Delay: wait, Report: reportRescheduled, Cause: rec.Error}
 }
 
 // ended ends the job in a terminal state: failed completes the task with its record kept; dead
@@ -265,10 +268,18 @@ func ended(in decideInput, rec enqueue.Record, state enqueue.State, info enqueue
 	case enqueue.StateDead:
 		info.Decision = string(classify.Dead)
 	}
-	rec.State, rec.Error, rec.Remote, rec.FinishedAt = state, &info, nil, in.now.UTC()
+	rec = withError(in, rec, info)
+	rec.State, rec.Remote, rec.FinishedAt = state, nil, in.now.UTC()
 	dead := state == enqueue.StateDead
 	return Transition{State: state, Record: rec, Write: true, Archive: dead, DeadLetter: dead,
-		Report: reportEnded, Cause: &info}
+		Report: reportEnded, Cause: rec.Error}
+}
+
+// withError returns rec with info, stamped with the attempt's end, as its current error and the
+// newest entry of its history; the input's history is not changed.
+func withError(in decideInput, rec enqueue.Record, info enqueue.ErrorInfo) enqueue.Record {
+	info.At = in.now.UTC()
+	return rec.WithError(info)
 }
 
 func errText(err error) string {

@@ -338,3 +338,24 @@ func TestDecideFollowsTheREADME(t *testing.T) {
 	require.Equal(t, 4, decisions, "the README's decision table lists the four decisions")
 	require.Equal(t, len(classify.SeedCodes())+8, rows, "every seed code and the 8 transport codes are in the README")
 }
+
+// TestDecideKeepsTheErrorHistory: every error a job meets is added to its record's history,
+// stamped with the attempt's end, and the record decide was given is left as it was.
+func TestDecideKeepsTheErrorHistory(t *testing.T) {
+	t.Parallel()
+	in := input(classified("SERVICE_UNAVAILABLE", 1))
+	first := decide(testRules, in)
+	require.Len(t, first.Record.Errors, 1)
+	require.Equal(t, decideNow, first.Record.Errors[0].At)
+	require.Equal(t, "retry", first.Record.Errors[0].Decision)
+
+	in2 := input(classified("DOMAIN_BANNED", 1), func(in *decideInput) { in.record = first.Record })
+	in2.now = decideNow.Add(time.Minute)
+	second := decide(testRules, in2)
+	require.Equal(t, enqueue.StateFailed, second.State)
+	require.Len(t, second.Record.Errors, 2)
+	require.Equal(t, []string{"retry", "failed"}, []string{second.Record.Errors[0].Decision, second.Record.Errors[1].Decision})
+	require.Equal(t, "createTask", second.Record.Errors[1].Call)
+	require.Equal(t, *second.Record.Error, second.Record.Errors[1])
+	require.Len(t, first.Record.Errors, 1, "the earlier record is not changed")
+}

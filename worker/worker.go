@@ -24,7 +24,7 @@ import (
 const DrainTimeoutDefault = 45 * time.Second
 
 // Worker is a running solvequeue worker: an asynq server with the solve handler, the
-// account breaker's prober and the dead-letter mirror.
+// account breaker's prober, the dead-letter mirror and the tally of ended jobs the console reads.
 type Worker struct {
 	cfg       Config
 	server    *asynq.Server
@@ -32,6 +32,7 @@ type Worker struct {
 	breaker   *breaker
 	mirror    *deadLetterMirror
 	budgets   *budgetWatcher
+	tally     *tally
 	health    *enqueue.RedisHealth
 	inspector *asynq.Inspector
 	queues    []string
@@ -56,12 +57,13 @@ func New(cfg Config) (*Worker, error) {
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
 	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin}
+	w.tally = newTally(tallyParams{rc: cfg.Redis, codes: knownCodes(cfg.Policy), log: cfg.Logger, now: cfg.Now})
 	costs := &costBook{}
 	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
 		costs: costs, interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
 	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, costs: costs, policy: cfg.Policy,
 		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
-		breaker: w.breaker, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
+		breaker: w.breaker, observer: observers{cfg.Observer, w.tally}, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
 		remoteTTL: cfg.RemoteTTL}
 	w.callbacks = newCallbacks(cfg)
 	w.handler.callbacks = w.callbacks
@@ -119,6 +121,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.mirror.start(ctx)
 	w.budgets.start(ctx)
+	w.tally.start(ctx)
 	w.health.Start(ctx)
 	w.balance.start(ctx) // balance.go
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
@@ -152,6 +155,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	}
 	w.mirror.shutdown()
 	w.budgets.shutdown()
+	w.tally.shutdown(ctx)
 	w.health.Shutdown()
 	w.balance.shutdown()
 	w.cfg.Logger.Info("worker stopped")

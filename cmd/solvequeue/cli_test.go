@@ -482,6 +482,79 @@ func TestCLIDeadLetters(t *testing.T) {
 	empty := cliRun(t, vars, "", "dlq", "list", "--json")
 	require.Equal(t, 0, empty.code, empty.stderr)
 	require.Empty(t, empty.stdout)
+
+	// IDs are per queue: a dead job's ID in two queues is picked with --queue.
+	for _, q := range []string{"default", "other"} {
+		raw, err := json.Marshal(enqueue.DeadLetter{ID: "twin", Queue: q, Payload: payload, Record: enqueue.Record{State: enqueue.StateDead}})
+		require.NoError(t, err)
+		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(q), enqueue.DeadLetterField(q, "twin"), raw).Err())
+		require.NoError(t, enqueue.RegisterQueues(ctx, rc, q))
+	}
+	twin := cliRun(t, vars, "", "dlq", "purge", "twin")
+	require.Equal(t, 2, twin.code)
+	require.Contains(t, twin.stderr, "two queues hold a dead job \"twin\": name its queue with --queue")
+	twin = cliRun(t, vars, "", "dlq", "purge", "twin", "--queue", "other")
+	require.Equal(t, 0, twin.code, twin.stderr)
+	require.Equal(t, "1 job purged\n", twin.stdout)
+	left, err := rc.HKeys(ctx, enqueue.DeadLetterKey("default")).Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{"default/twin"}, left)
+	require.Zero(t, rc.Exists(ctx, enqueue.DeadLetterKey("other")).Val(), "the other queue's twin is purged")
+}
+
+// TestCLIRedriveFailed runs a failed job again with dlq redrive --failed, named by ID only: never
+// with --all, never from the environment.
+func TestCLIRedriveFailed(t *testing.T) {
+	t.Parallel()
+	url, rc := cliRedis(t)
+	vars := map[string]string{"REDIS_URL": url}
+	fake, srv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{"sk-cli-test"},
+		Script: anysolvertest.DirectiveScript(nil)})
+	t.Cleanup(srv.Close)
+	t.Cleanup(fake.Close)
+	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test"})
+	require.NoError(t, err)
+	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Queues: map[string]int{enqueue.DefaultQueue: 1},
+		Concurrency: 5, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
+
+	job := `{"id":"order-44","task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example","websiteKey":"sq:id=cli-f;create=DOMAIN_BANNED;solve=200ms"}}`
+	sub := cliRun(t, vars, job, "enqueue", "--json", "-", "--wait")
+	require.Equal(t, 0, sub.code, sub.stderr)
+	require.Contains(t, sub.stdout, `"state":"failed"`)
+	again := cliRun(t, vars, job, "enqueue", "--json", "-")
+	require.Contains(t, again.stderr, "'solvequeue dlq redrive --failed order-44' runs it again")
+
+	for _, tc := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{vars, []string{"dlq", "redrive", "--failed"}, "only the failed jobs you name by ID"},
+		{vars, []string{"dlq", "redrive", "--failed", "--all"}, "only the failed jobs you name by ID"},
+		{map[string]string{"REDIS_URL": url, "SOLVEQUEUE_FAILED": "true"}, []string{"dlq", "redrive", "order-44"}, `"order-44" is not in the dead-letter queue`},
+		{vars, []string{"dlq", "redrive", "--failed", "nope"}, `"nope" is not a job in any queue`},
+	} {
+		res := cliRun(t, tc.vars, "", tc.args...)
+		require.Equal(t, 2, res.code, "%v: %s", tc.args, res.stdout)
+		require.Contains(t, res.stderr, tc.want)
+	}
+	require.Equal(t, 1, fake.Calls("createTask"), "nothing ran again")
+
+	redrive := cliRun(t, vars, "", "dlq", "redrive", "--failed", "order-44")
+	require.Equal(t, 0, redrive.code, redrive.stderr)
+	require.Equal(t, "order-44 runs again in queue default\n1 failed job run again\n", redrive.stdout)
+	wait := cliRun(t, vars, job, "enqueue", "--json", "-", "--wait")
+	require.Equal(t, 0, wait.code, wait.stderr)
+	require.Contains(t, wait.stdout, `"state":"solved"`)
+
+	twice := cliRun(t, vars, "", "dlq", "redrive", "--failed", "order-44")
+	require.Equal(t, 1, twice.code)
+	require.Contains(t, twice.stderr, "not a failed job: it is solved in queue default")
+	require.Equal(t, 2, fake.Calls("createTask"))
 }
 
 // TestCLIHelp checks every command's --help: exit 0, an example, and every flag's environment
@@ -704,20 +777,20 @@ func TestCLIBatchOutcomeUnreadable(t *testing.T) {
 
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
-	// The batch submits it (no worker serves "nobody", so it waits), and submits it again, once,
-	// when it goes missing (as a failover's lost writes would make it): deleted twice, its
-	// outcome cannot be read.
-	for range 2 {
-		require.Eventually(t, func() bool {
-			_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
-			return err == nil
-		}, time.Minute, 20*time.Millisecond)
-		require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	inRedis := func() bool { // no worker serves "nobody", so a job submitted there waits
+		_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
+		return err == nil
 	}
+	// A job found missing while the batch waits (lost by a failover, say) is submitted again
+	// under its ID, once; missing a second time, its outcome cannot be read.
+	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond)
+	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond, "the waiting batch submits a missing job again")
+	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
 
 	res := <-done
 	require.Equal(t, 1, res.code, res.stderr)
-	require.Contains(t, res.stderr, "1 job missing from Redis while waiting (lost by a failover, or deleted): submitting again under the same IDs")
+	require.Contains(t, res.stderr, "1 job missing from Redis while waiting")
 	require.Contains(t, res.stderr, `the outcome of 1 job could not be read (state "unknown" in its line)`)
 	out, err := os.ReadFile(outPath)
 	require.NoError(t, err)

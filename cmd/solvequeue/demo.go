@@ -55,7 +55,7 @@ queue, "demo"). With --http the web UI and metrics are served while it runs.`,
 	f := cmd.Flags()
 	f.StringVar(&o.RedisURL, "redis", "", "use this Redis instead of the in-process one")
 	f.IntVar(&o.Jobs, "jobs", 300, "how many jobs to submit")
-	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI and metrics on this address while the demo runs, e.g. 127.0.0.1:8080")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve the console, the web UI and metrics on this address while the demo runs, e.g. 127.0.0.1:8080")
 	f.DurationVar(&o.Hold, "hold", 0, "with --http, keep serving this long after the summary so you can look around")
 	o.log.register(cmd, "error")
 	return cmd
@@ -169,13 +169,13 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	}
 	defer p.Close()
 	if o.HTTPAddr != "" {
-		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: r.Client, Registry: reg, Logger: log,
+		addr, stop, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: r.Client, Registry: reg, Policy: policy, Logger: log,
 			Ready: func(ctx context.Context) (any, error) { return p.Worker.Ready(ctx) }})
 		if err != nil {
 			return err
 		}
 		defer func() { _ = stop(context.Background()) }()
-		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   metrics: http://%s/metrics\n", addr, addr)
+		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   console: http://%s/console/   metrics: http://%s/metrics\n", addr, addr, addr)
 	}
 	if err := p.Start(ctx); err != nil {
 		return err

@@ -21,11 +21,13 @@ deadline exhausted, or an error no retry can fix (a bad key, an unknown provider
 error). It is durable: unlike asynq's archive it is never trimmed silently.
 
 Fix the cause, then redrive: each job gets a fresh task with a fresh retry budget
-and keeps its ID.`,
+and keeps its ID. A failed job is no dead letter, but 'dlq redrive --failed ID' runs
+one again when its cause is gone (a top-up after ERROR_ZERO_BALANCE).`,
 		Example: `  solvequeue dlq list
   solvequeue dlq redrive order-42
   solvequeue dlq redrive --all
-  solvequeue dlq purge order-43`,
+  solvequeue dlq purge order-43
+  solvequeue dlq redrive --failed order-44   # a failed job, by your choice`,
 	}
 	cmd.AddCommand(newDLQListCmd(env), newDLQRedriveCmd(env), newDLQPurgeCmd(env))
 	return cmd
@@ -86,14 +88,28 @@ func newDLQRedriveCmd(env *Env) *cobra.Command {
 	var (
 		redisOpt redisOptions
 		all      bool
+		failed   bool
+		queue    string
 	)
 	cmd := &cobra.Command{
-		Use:   "redrive [ID...] [--all]",
-		Short: "Run dead jobs again with a fresh retry budget",
+		Use:   "redrive [ID...] [--all] [--failed ID...]",
+		Short: "Run dead jobs again with a fresh retry budget (or, with --failed, failed ones)",
+		Long: `Run dead jobs again: each gets a fresh task with a fresh retry budget and keeps its ID.
+Each one is paid for again: fix the cause first.
+
+A failed job is not a dead letter: it can never succeed as submitted, so nothing runs it
+again by itself. When its cause was outside the job after all (ERROR_ZERO_BALANCE before a
+top-up, a ban since lifted), --failed runs the failed jobs you name again, one by one: never
+--all, always your explicit choice.`,
 		Example: `  solvequeue dlq redrive order-42 order-43
-  solvequeue dlq redrive --all`,
+  solvequeue dlq redrive --all
+  solvequeue dlq redrive --all --queue scrapers
+  solvequeue dlq redrive --failed order-44          # a failed job, e.g. ERROR_ZERO_BALANCE after a top-up`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachDeadLetter(cmd, env, &redisOpt, args, all, "redriven", func(c *enqueue.Client, d enqueue.DeadLetter) error {
+			if failed {
+				return redriveFailed(cmd, env, &redisOpt, queue, args, all)
+			}
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "redriven", func(c *enqueue.Client, d enqueue.DeadLetter) error {
 				return c.Redrive(cmd.Context(), d)
 			})
 		},
@@ -101,13 +117,46 @@ func newDLQRedriveCmd(env *Env) *cobra.Command {
 	redisOpt.register(cmd)
 	cmd.Flags().BoolVar(&all, "all", false, "redrive every dead job (command line only: each one is paid for again)")
 	_ = cmd.Flags().SetAnnotation("all", noEnvAnnotation, []string{"true"})
+	cmd.Flags().BoolVar(&failed, "failed", false, "the IDs are failed jobs, not dead letters: run them again (command line only; each one is paid for again)")
+	_ = cmd.Flags().SetAnnotation("failed", noEnvAnnotation, []string{"true"})
+	cmd.Flags().StringVar(&queue, "queue", "", "only jobs of this queue, needed when two queues hold a job with the same ID (command line only)")
+	_ = cmd.Flags().SetAnnotation("queue", noEnvAnnotation, []string{"true"})
 	return cmd
+}
+
+// redriveFailed runs the named failed jobs again.
+func redriveFailed(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue string, ids []string, all bool) error {
+	if all || len(ids) == 0 {
+		return usageError("--failed runs again only the failed jobs you name by ID (never --all)")
+	}
+	client, closeFn, err := openClient(cmd, redisOpt)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	n := 0
+	for _, id := range ids {
+		q, err := client.RedriveFailed(cmd.Context(), queue, id)
+		switch {
+		case errors.Is(err, enqueue.ErrJobNotFound):
+			fmt.Fprintf(env.Stdout, "%s run again\n", plural(n, "failed job"))
+			return usageError("%q is not a job in any queue (see 'solvequeue status %s')", id, id)
+		case err != nil:
+			fmt.Fprintf(env.Stdout, "%s run again\n", plural(n, "failed job"))
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s runs again in queue %s\n", id, q)
+		n++
+	}
+	fmt.Fprintf(env.Stdout, "%s run again\n", plural(n, "failed job"))
+	return nil
 }
 
 func newDLQPurgeCmd(env *Env) *cobra.Command {
 	var (
 		redisOpt redisOptions
 		all      bool
+		queue    string
 	)
 	cmd := &cobra.Command{
 		Use:   "purge [ID...] [--all]",
@@ -115,7 +164,7 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
 		Example: `  solvequeue dlq purge order-42
   solvequeue dlq purge --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachDeadLetter(cmd, env, &redisOpt, args, all, "purged", func(c *enqueue.Client, d enqueue.DeadLetter) error {
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "purged", func(c *enqueue.Client, d enqueue.DeadLetter) error {
 				n, err := c.Purge(cmd.Context(), []enqueue.DeadLetter{d})
 				if err == nil && n == 0 {
 					return fmt.Errorf("%w: %q left the dead-letter queue already", enqueue.ErrJobNotFound, d.ID)
@@ -127,11 +176,14 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
 	redisOpt.register(cmd)
 	cmd.Flags().BoolVar(&all, "all", false, "purge every dead job (command line only: no environment variable)")
 	_ = cmd.Flags().SetAnnotation("all", noEnvAnnotation, []string{"true"})
+	cmd.Flags().StringVar(&queue, "queue", "", "only jobs of this queue, needed when two queues hold a job with the same ID (command line only)")
+	_ = cmd.Flags().SetAnnotation("queue", noEnvAnnotation, []string{"true"})
 	return cmd
 }
 
-// eachDeadLetter applies fn to the named dead letters (or all of them with --all).
-func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, ids []string, all bool, done string,
+// eachDeadLetter applies fn to the named dead letters (or all of them with --all), of queue
+// only when it is not "".
+func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue string, ids []string, all bool, done string,
 	fn func(*enqueue.Client, enqueue.DeadLetter) error) error {
 	if all == (len(ids) > 0) {
 		return usageError("name the dead jobs by ID, or give --all (not both)")
@@ -145,8 +197,21 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, ids []
 	if err != nil {
 		return err
 	}
+	if queue != "" {
+		var mine []enqueue.DeadLetter
+		for _, d := range letters {
+			if d.Queue == queue {
+				mine = append(mine, d)
+			}
+		}
+		letters = mine
+	}
 	byID := map[string]enqueue.DeadLetter{}
+	twice := map[string]bool{}
 	for _, d := range letters {
+		if _, ok := byID[d.ID]; ok {
+			twice[d.ID] = true
+		}
 		byID[d.ID] = d
 	}
 	targets := letters
@@ -156,6 +221,9 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, ids []
 			d, ok := byID[id]
 			if !ok {
 				return usageError("%q is not in the dead-letter queue (see 'solvequeue dlq list')", id)
+			}
+			if twice[id] {
+				return usageError("two queues hold a dead job %q: name its queue with --queue", id)
 			}
 			targets = append(targets, d)
 		}

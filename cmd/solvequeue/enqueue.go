@@ -178,6 +178,9 @@ func existingJob(ctx context.Context, client *enqueue.Client, sub enqueue.Submit
 		return fmt.Sprintf("job %s already exists: nothing new submitted", sub.ID), false
 	case out.State == enqueue.StateDead:
 		return fmt.Sprintf("job %s already ended (state dead): nothing new submitted; 'solvequeue dlq redrive %s' runs it again", sub.ID, sub.ID), true
+	case out.State == enqueue.StateFailed:
+		return fmt.Sprintf("job %s already ended (state failed): nothing new submitted; 'solvequeue status %s' shows why; "+
+			"if its cause is gone (a top-up, a lifted ban), 'solvequeue dlq redrive --failed %s' runs it again", sub.ID, sub.ID, sub.ID), true
 	case out.State.Terminal():
 		return fmt.Sprintf("job %s already ended (state %s): nothing new submitted; 'solvequeue status %s' shows its outcome", sub.ID, out.State, sub.ID), true
 	default:

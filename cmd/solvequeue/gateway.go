@@ -150,7 +150,7 @@ any non-empty key is accepted into the default queue.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "addr", gatewayAddrDefault, "listen address of the gateway's API")
 	f.StringVar(&o.PolicyFile, "policy", "", "the workers' policy file: its queues' budgets make createTask answer ERROR_ZERO_BALANCE when spent, and getBalance what is left")
-	f.StringVar(&o.HTTPAddr, "http", "", "serve /metrics, /healthz, /readyz and the web UI on this address, e.g. 127.0.0.1:8091")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve /metrics, /healthz, /readyz and the console and web UI (read-only) on this address, e.g. 127.0.0.1:8091")
 	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPTLSCert, "http-tls-cert", "", "serve --http over TLS with this certificate (PEM; read again when it changes)")
@@ -178,7 +178,7 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
 	if o.HTTPAddr != "" {
 		addr, stopHTTP, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
-			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: true,
+			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: true, Policy: o.policy,
 			TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey, Logger: log})
 		if err != nil {
 			return err
@@ -188,7 +188,8 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 		if o.HTTPTLSCert != "" {
 			scheme = "https://"
 		}
-		log.Info("serving metrics", "metrics", scheme+addr+monitor.MetricsPath)
+		log.Info("serving metrics and the console (read-only)", "metrics", scheme+addr+monitor.MetricsPath,
+			"console", scheme+addr+monitor.ConsolePath+"/")
 	}
 	<-ctx.Done()
 	log.Info("gateway shutting down")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/console"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
@@ -133,6 +134,13 @@ func TestWorkerHTTPSide(t *testing.T) {
 	require.True(t, moneyPaused(t, s, "default"))
 	code, _, _ = httpDo(t, c, http.MethodPost, base+resume, admin, map[string]string{"Sec-Fetch-Site": "same-origin"})
 	require.Equal(t, http.StatusNoContent, code)
+	// The console, beside it: the user sees it with its own policy; the token does not.
+	code, header, page = httpDo(t, c, http.MethodGet, base+monitor.ConsolePath+"/", admin, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, console.CSP, header.Get("Content-Security-Policy"))
+	require.NotContains(t, page, `id="read-only"`)
+	code, _, _ = httpDo(t, c, http.MethodGet, base+monitor.ConsolePath+"/", bearer, nil)
+	require.Equal(t, http.StatusForbidden, code)
 
 	// Guessing: five wrong tries are free, then even the right password waits.
 	for range monitor.LoginFreeFailures + 1 {
@@ -167,6 +175,12 @@ func TestWorkerHTTPSideWithoutCredentials(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, code)
 	require.Contains(t, body, "changes need")
 	require.False(t, moneyPaused(t, s, "default"))
+	code, _, page = httpDo(t, c, http.MethodGet, base+monitor.ConsolePath+"/", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, `id="read-only"`)
+	code, _, body = httpDo(t, c, http.MethodPost, base+monitor.ConsolePath+"/act", "", map[string]string{"Sec-Fetch-Site": "same-origin"})
+	require.Equal(t, http.StatusForbidden, code)
+	require.Contains(t, body, "changes need")
 	code, _, _ = httpDo(t, c, http.MethodGet, base+monitor.MetricsPath, "", nil)
 	require.Equal(t, http.StatusOK, code)
 }

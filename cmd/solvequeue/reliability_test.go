@@ -856,14 +856,13 @@ func httpGet(t *testing.T, url string) (int, string) {
 type front struct {
 	fake *anysolvertest.Server
 	srv  *httptest.Server
-	mu   sync.Mutex
-	// intercept, when set (setIntercept), may answer a call itself (and return true) instead of
-	// the fake. The calls come from a subprocess, so nothing orders the test's write before the
-	// server's read but the lock.
+	// intercept, when set, may answer a call itself (and return true) instead of the fake.
 	intercept func(w http.ResponseWriter, r *http.Request, c frontCall) bool
-	calls     []frontCall
-	keyOf     map[string]string // remote task id → the websiteKey of its job
-	seen      map[string]bool   // method + key, for frontCall.first
+
+	mu    sync.Mutex
+	calls []frontCall
+	keyOf map[string]string // remote task id → the websiteKey of its job
+	seen  map[string]bool   // method + key, for frontCall.first
 }
 
 // frontCall is one call the front saw.
@@ -876,6 +875,20 @@ type frontCall struct {
 }
 
 // newFront puts a front before the stack's fake; call it before starting workers.
+// setIntercept sets intercept; the worker may already be calling (its balance reader does at
+// start), so it is guarded like the rest of the front's state.
+func (f *front) setIntercept(fn func(w http.ResponseWriter, r *http.Request, c frontCall) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.intercept = fn
+}
+
+func (f *front) interceptor() func(w http.ResponseWriter, r *http.Request, c frontCall) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.intercept
+}
+
 func newFront(t *testing.T, s *stack) *front {
 	t.Helper()
 	f := &front{fake: s.fake, keyOf: map[string]string{}, seen: map[string]bool{}}
@@ -883,13 +896,6 @@ func newFront(t *testing.T, s *stack) *front {
 	t.Cleanup(f.srv.Close)
 	s.fakeURL = f.srv.URL
 	return f
-}
-
-// setIntercept sets the front's intercept.
-func (f *front) setIntercept(fn func(w http.ResponseWriter, r *http.Request, c frontCall) bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.intercept = fn
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -909,7 +915,6 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.first = !f.seen[c.method+" "+c.key]
 	f.seen[c.method+" "+c.key] = true
-	intercept := f.intercept
 	f.mu.Unlock()
 	defer func() {
 		c.took = time.Since(c.at)
@@ -917,7 +922,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.calls = append(f.calls, c)
 		f.mu.Unlock()
 	}()
-	if intercept != nil && intercept(w, r, c) {
+	if intercept := f.interceptor(); intercept != nil && intercept(w, r, c) {
 		return
 	}
 	if c.method != "createTask" {

@@ -186,8 +186,8 @@ func TestBatchResubmitsAMissingJob(t *testing.T) {
 // TestClusterTwoWorkersFourQueues runs two workers over four queues on a three-node Redis
 // Cluster, the queues on different slots and nodes: solved, retried, failed and dead jobs, the
 // dead-letter list and redrive, the account breaker pausing and resuming every queue, a spend
-// cap, and a scraper's task through the gateway. Then every key solvequeue wrote is checked: each carries its queue's hash tag, or
-// is one of the few single keys the README lists.
+// cap, and a scraper's task through the gateway. Then every key solvequeue wrote is checked:
+// each carries its queue's hash tag, or is one of the few single keys the README lists.
 func TestClusterTwoWorkersFourQueues(t *testing.T) {
 	t.Parallel()
 	cl := enqueuetest.Cluster(t, redisserver.ClusterOptions{})

@@ -56,11 +56,11 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.Queues, "queues", "critical=6,default=3,low=1", "queues to serve with their weights, name=weight,...")
 	f.BoolVar(&o.StrictPriority, "strict-priority", false, "serve a heavier queue until it is empty")
 	f.StringVar(&o.PolicyFile, "policy", "", "classification policy file (YAML or JSON) overriding the defaults; see 'solvequeue policy'")
-	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI (/monitoring), /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:8080")
+	f.StringVar(&o.HTTPAddr, "http", "", "serve the web UI (/monitoring), the console (/console), /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:8080")
 	f.StringVar(&o.HTTPUser, "http-user", "", "basic-auth user for --http (required on a non-loopback address)")
 	f.StringVar(&o.HTTPPassword, "http-password", "", "basic-auth password for --http (required on a non-loopback address)")
-	f.BoolVar(&o.HTTPReadOnly, "http-read-only", false, "the web UI shows but does not change anything, on any address")
-	f.BoolVar(&o.HTTPChanges, "http-allow-changes", false, "on a non-loopback --http, let the web UI pause, delete and run jobs (with the credentials); it is read-only there otherwise")
+	f.BoolVar(&o.HTTPReadOnly, "http-read-only", false, "the console and the web UI show but do not change anything, on any address")
+	f.BoolVar(&o.HTTPChanges, "http-allow-changes", false, "on a non-loopback --http, let the console and the web UI change things (redrive, purge, pause, delete, run; with the credentials); read-only there otherwise")
 	f.StringVar(&o.HTTPTLSCert, "http-tls-cert", "", "serve --http over TLS with this certificate (PEM; read again when it changes)")
 	f.StringVar(&o.HTTPTLSKey, "http-tls-key", "", "the private key (PEM) of --http-tls-cert")
 	f.StringVar(&o.MetricsToken, "metrics-token", "", "bearer token that reads /metrics and /readyz only, for Prometheus (prefer the environment variable: flags show in ps)")
@@ -190,7 +190,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		httpCfg := monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
 			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: o.HTTPReadOnly,
 			AllowChanges: o.HTTPChanges, TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey,
-			DeadLetterLimit: o.deadLetterLimit(), Logger: log,
+			DeadLetterLimit: o.deadLetterLimit(), Policy: policy, Logger: log,
 			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }}
 		addr, stop, err := monitor.ListenAndServe(ctx, httpCfg)
 		if err != nil {
@@ -201,8 +201,8 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		if o.HTTPTLSCert != "" {
 			scheme = "https://"
 		}
-		log.Info("serving the web UI and metrics", "url", scheme+addr+"/monitoring/", "metrics", scheme+addr+"/metrics",
-			"ui_changes", httpCfg.AllowsChanges())
+		log.Info("serving the web UI and metrics", "url", scheme+addr+"/monitoring/", "console", scheme+addr+monitor.ConsolePath+"/",
+			"metrics", scheme+addr+"/metrics", "ui_changes", httpCfg.AllowsChanges())
 	}
 	if o.CallbackSecret == "" {
 		log.Info("no --callback-secret: jobs' callbacks are delivered unsigned")

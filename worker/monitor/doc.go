@@ -1,5 +1,6 @@
 // Package monitor serves a worker's HTTP side: the asynqmon web UI with redacted payloads under
-// /monitoring/, Prometheus metrics at /metrics, and the /healthz and /readyz probes.
+// /monitoring/, solvequeue's own console (package worker/console) under /console/, Prometheus
+// metrics at /metrics, and the /healthz and /readyz probes.
 //
 // It owns access to that side (read-only without credentials on loopback, basic auth anywhere
 // else, a separate read-only token for /metrics, TLS, request limits, a slowdown after failed

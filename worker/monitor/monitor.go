@@ -16,13 +16,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/internal/httpserve"
 	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/console"
 )
 
 // Paths of the HTTP side.
 const (
 	MonitoringPath = "/monitoring" // asynqmon's RootPath; the UI lives under MonitoringPath + "/"
+	ConsolePath    = console.Path  // solvequeue's own console, beside asynqmon
 	MetricsPath    = "/metrics"
 	HealthzPath    = "/healthz"
 	ReadyzPath     = "/readyz"
@@ -66,10 +69,10 @@ type Config struct {
 	// MetricsToken is a bearer token (SOLVEQUEUE_METRICS_TOKEN) that reads /metrics and /readyz
 	// and nothing else, so that a scraper's secret controls nothing. Defaults to none.
 	MetricsToken string
-	// ReadOnly makes asynqmon read-only everywhere: people may look, not pause, delete or run.
-	// Defaults to false.
+	// ReadOnly makes asynqmon and the console read-only everywhere: people may look, not pause,
+	// delete, run, redrive or purge. Defaults to false.
 	ReadOnly bool
-	// AllowChanges lets the web UI change things (with User and Password) on a non-loopback
+	// AllowChanges lets the web UI and the console change things (with User and Password) on a non-loopback
 	// address, where it is read-only otherwise. Defaults to false.
 	AllowChanges bool
 	// TLSCertFile and TLSKeyFile (PEM) make ListenAndServe serve HTTPS (TLS 1.2 or newer),
@@ -81,6 +84,9 @@ type Config struct {
 	// as solvequeue_dead_letters_limit. Negative: no bound. Defaults to
 	// enqueue.DeadLetterLimitDefault.
 	DeadLetterLimit int
+	// Policy is the workers' policy, whose queue budgets and provider lists the console shows.
+	// Defaults to classify.Default().
+	Policy *classify.Policy
 	// Ready checks readiness; the value it returns is JSON-encoded as "breaker" into the
 	// /readyz body. Defaults to a Redis PING followed by worker.ReadBreaker.
 	Ready func(ctx context.Context) (any, error)
@@ -136,7 +142,8 @@ func (c Config) validate() error {
 }
 
 // NewHandler returns the HTTP side as one handler, access control applied: /monitoring/
-// (asynqmon), /metrics, /healthz, /readyz, and / redirecting to /monitoring/.
+// (asynqmon), /console/ (solvequeue's console), /metrics, /healthz, /readyz, and / redirecting
+// to /monitoring/.
 //
 // It returns an error wrapping ErrCredentialsRequired when Addr is not loopback and no
 // credentials are set. Nothing it builds closes cfg.Redis.
@@ -167,8 +174,13 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	con, err := console.New(console.Config{Redis: cfg.Redis, Policy: cfg.Policy, ReadOnly: !cfg.AllowsChanges(), Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle(MonitoringPath+"/", ui)
+	mux.Handle(ConsolePath+"/", con)
 	mux.Handle(MetricsPath, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,

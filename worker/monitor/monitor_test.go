@@ -440,3 +440,26 @@ func TestListenAndServe(t *testing.T) {
 		return err != nil
 	}, time.Minute, 20*time.Millisecond)
 }
+
+func TestTaskAPIKind(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		path string
+		kind string
+		ok   bool
+	}{
+		{"/monitoring/api/queues/default/pending_tasks", "pending", true},
+		{"/monitoring/api/queues/default/completed_tasks", "completed", true},
+		{"/monitoring/api/queues/default/archived_tasks", "archived", true},
+		{"/monitoring/api/queues/default/groups/g1/aggregating_tasks", "aggregating", true},
+		{"/monitoring/api/queues/default/tasks/order-42", "", true},
+		{"/monitoring/api/queues/default/archived_tasks:run_all", "", false},
+		{"/monitoring/api/queues/default", "", false},
+		{"/monitoring/api/queues", "", false},
+		{"/monitoring/queues/default", "", false},
+	} {
+		kind, ok := taskAPIKind(tc.path)
+		require.Equal(t, tc.ok, ok, tc.path)
+		require.Equal(t, tc.kind, kind, tc.path)
+	}
+}

@@ -2,10 +2,12 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,7 +114,29 @@ func TestOperateAfterARun(t *testing.T) {
 	_, _, archived := get(t, s.URL+"/monitoring/api/queues/default/archived_tasks", "", "")
 	require.Contains(t, archived, "op-dead")
 
-	for where, body := range map[string]string{"/metrics": metrics, "UI completed": completed, "UI archived": archived, "UI queues": queues, "logs": logs.String()} {
+	// asynqmon shows each payload headed by the job's full ID and solvequeue's state (its ID
+	// column cuts "op-failed" to "op", and files a failed job under Completed).
+	payloads := func(body string) map[string]string {
+		var list struct {
+			Tasks []struct{ ID, Payload string }
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &list))
+		out := map[string]string{}
+		for _, task := range list.Tasks {
+			out[task.ID] = task.Payload
+		}
+		return out
+	}
+	done := payloads(completed)
+	require.True(t, strings.HasPrefix(done["op-failed"], "{\n  \"id\": \"op-failed\",\n  \"state\": \"failed\",\n  \"code\": \"DOMAIN_BANNED\",\n  \"payload\": {"), done["op-failed"])
+	require.True(t, strings.HasPrefix(done["op-solved-2"], "{\n  \"id\": \"op-solved-2\",\n  \"state\": \"solved\",\n  \"payload\": {"), done["op-solved-2"])
+	require.Contains(t, done["op-solved-2"], enqueue.Redacted)
+	require.True(t, strings.HasPrefix(payloads(archived)["op-dead"], "{\n  \"id\": \"op-dead\",\n  \"state\": \"dead\""), payloads(archived)["op-dead"])
+	code, _, one := get(t, s.URL+"/monitoring/api/queues/default/tasks/op-failed", "", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, one, `"payload":"{\n  \"id\": \"op-failed\",\n  \"state\": \"failed\"`)
+
+	for where, body := range map[string]string{"/metrics": metrics, "UI completed": completed, "UI archived": archived, "UI queues": queues, "UI task": one, "logs": logs.String()} {
 		for _, secret := range []string{apiKey, fieldPass, urlPass} {
 			require.NotContains(t, body, secret, fmt.Sprintf("%s shows a secret", where))
 		}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/console"
 )
 
 // getWith fetches url with the given Authorization header ("" for none).
@@ -95,21 +98,30 @@ func TestMonitoringHeaders(t *testing.T) {
 		path, auth string
 		status     int
 		ui         bool
+		console    bool
 	}{
-		{HealthzPath, "", 200, false},
-		{ReadyzPath, basic("ops", "pw"), 200, false},
-		{MetricsPath, basic("ops", "pw"), 200, false},
-		{MetricsPath, "", 401, false},
-		{"/nothing-here", basic("ops", "pw"), 404, false},
-		{"/monitoring/", basic("ops", "pw"), 200, true},
-		{"/monitoring/api/queues", basic("ops", "pw"), 200, true},
-		{"/monitoring/api/queues", "", 401, true},
+		{HealthzPath, "", 200, false, false},
+		{ReadyzPath, basic("ops", "pw"), 200, false, false},
+		{MetricsPath, basic("ops", "pw"), 200, false, false},
+		{MetricsPath, "", 401, false, false},
+		{"/nothing-here", basic("ops", "pw"), 404, false, false},
+		{"/monitoring/", basic("ops", "pw"), 200, true, false},
+		{"/monitoring/api/queues", basic("ops", "pw"), 200, true, false},
+		{"/monitoring/api/queues", "", 401, true, false},
+		{"/console/", basic("ops", "pw"), 200, false, true},
+		{"/console/static/console.css", basic("ops", "pw"), 200, false, true},
+		{"/console/", "", 401, false, false},
 	} {
 		status, header, body := getWith(t, s.URL+tt.path, tt.auth)
 		require.Equal(t, tt.status, status, tt.path)
 		require.Equal(t, "nosniff", header.Get("X-Content-Type-Options"), tt.path)
 		require.Equal(t, "DENY", header.Get("X-Frame-Options"), tt.path)
 		csp := header.Get("Content-Security-Policy")
+		if tt.console {
+			require.Equal(t, console.CSP, csp, "%s: the console's own policy: its own files, nothing inline", tt.path)
+			require.NotContains(t, csp, "unsafe")
+			continue
+		}
 		if !tt.ui {
 			require.Equal(t, ownPagesCSP, csp, tt.path)
 			continue
@@ -125,6 +137,77 @@ func TestMonitoringHeaders(t *testing.T) {
 				require.Contains(t, csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
 			}
 		}
+	}
+}
+
+// TestConsoleAccess: the console follows the HTTP side's rules as asynqmon does: without
+// credentials (loopback) it is read-only, buttons hidden and changes refused; with them it changes
+// things on loopback, and off loopback only with AllowChanges; ReadOnly turns changes off
+// everywhere.
+func TestConsoleAccess(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ops := basic("ops", "pw")
+	for _, tt := range []struct {
+		name    string
+		cfg     Config
+		auth    string
+		changes bool
+	}{
+		{"loopback, no credentials", Config{Addr: "127.0.0.1:0"}, "", false},
+		{"loopback, credentials", Config{Addr: "127.0.0.1:0", User: "ops", Password: "pw"}, ops, true},
+		{"loopback, read-only", Config{Addr: "127.0.0.1:0", User: "ops", Password: "pw", ReadOnly: true}, ops, false},
+		{"every interface", Config{Addr: "0.0.0.0:0", User: "ops", Password: "pw"}, ops, false},
+		{"every interface, changes allowed", Config{Addr: "0.0.0.0:0", User: "ops", Password: "pw", AllowChanges: true}, ops, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Redis = b.rc
+			s := serve(t, cfg)
+			// An open breaker: the overview offers its reset where changes are on.
+			require.NoError(t, b.rc.Set(t.Context(), worker.BreakerKey, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`, 0).Err())
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+"/console/", nil)
+			require.NoError(t, err)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			page, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+			require.Equal(t, !tt.changes, strings.Contains(string(page), `id="read-only"`))
+			require.Equal(t, tt.changes, strings.Contains(string(page), `value="reset-breaker"`))
+
+			headers := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
+			if tt.auth != "" {
+				headers["Authorization"] = tt.auth
+			}
+			// Without the page's token: refused, whatever the credentials.
+			require.Equal(t, http.StatusForbidden, post(t, s, "/console/act", "", "", headers))
+			if !tt.changes {
+				return
+			}
+			token := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(page))
+			require.NotNil(t, token)
+			form := "op=reset-breaker&confirm=yes&csrf=" + token[1]
+			req, err = http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+"/console/act", strings.NewReader(form))
+			require.NoError(t, err)
+			for k, v := range headers {
+				req.Header.Set(k, v)
+			}
+			for _, ck := range resp.Cookies() {
+				req.AddCookie(ck)
+			}
+			resp, err = http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			state, err := worker.ReadBreaker(t.Context(), b.rc)
+			require.NoError(t, err)
+			require.False(t, state.Open, "the operator reset the breaker")
+		})
 	}
 }
 

@@ -1,0 +1,216 @@
+package enqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// A failed job (the job as submitted can never succeed) is not a dead letter: it stays a
+// completed asynq task with its record, for its retention, and is never run again by itself.
+// An operator may still choose to run one again, e.g. an ERROR_ZERO_BALANCE job after a top-up:
+// RedriveFailed does, and the failed index below lets the web console list them without
+// reading every completed task.
+
+// FailedIndexMax bounds the failed index of a queue: the newest entries are kept.
+const FailedIndexMax = 10_000
+
+// FailedIndexAge bounds how long an entry stays in the failed index: a failed job's default
+// retention (RetentionDefault). One whose task asynq deleted earlier (a shorter retention) is
+// dropped as it is read; one kept longer is still found by its ID.
+const FailedIndexAge = RetentionDefault
+
+// FailedKey is the sorted set indexing a queue's failed jobs: member FailedMember(code, id), score
+// the time the job failed in Unix milliseconds. It carries the queue's hash tag, beside asynq's
+// keys of the queue on one Redis Cluster slot.
+func FailedKey(queue string) string { return "solvequeue:{" + queue + "}:failed" }
+
+// FailedMember is a failed job's member in FailedKey: its error code (reduced to letters, digits
+// and "_.:-", at most 64 characters) and its ID, separated by a space (an ID holds none).
+func FailedMember(code, id string) string { return failedCode(code) + " " + id }
+
+func failedCode(code string) string {
+	var b strings.Builder
+	for _, c := range code {
+		if b.Len() >= 64 {
+			break
+		}
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune("_.:-", c) {
+			b.WriteRune(c)
+		}
+	}
+	if b.Len() == 0 {
+		return "-"
+	}
+	return b.String()
+}
+
+// FailedEntry is one job of a queue's failed index.
+type FailedEntry struct {
+	ID       string
+	Code     string
+	FailedAt time.Time
+}
+
+// FailedIndex lists the queue's failed index, newest first.
+func (c *Client) FailedIndex(ctx context.Context, queue string) ([]FailedEntry, error) {
+	zs, err := c.rc.ZRevRangeWithScores(ctx, FailedKey(queue), 0, FailedIndexMax-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read queue %s's failed jobs: %w", queue, err)
+	}
+	out := make([]FailedEntry, 0, len(zs))
+	for _, z := range zs {
+		m, _ := z.Member.(string)
+		code, id, ok := strings.Cut(m, " ")
+		if !ok {
+			continue
+		}
+		out = append(out, FailedEntry{ID: id, Code: code, FailedAt: time.UnixMilli(int64(z.Score)).UTC()})
+	}
+	return out, nil
+}
+
+// ForgetFailed drops entries from the queue's failed index (their tasks are gone).
+func (c *Client) ForgetFailed(ctx context.Context, queue string, entries []FailedEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	members := make([]any, len(entries))
+	for i, e := range entries {
+		members[i] = FailedMember(e.Code, e.ID)
+	}
+	if err := c.rc.ZRem(ctx, FailedKey(queue), members...).Err(); err != nil {
+		return fmt.Errorf("update queue %s's failed jobs: %w", queue, err)
+	}
+	return nil
+}
+
+// ErrNotFailed is returned (wrapped, saying what the job is) by RedriveFailed for a job that is
+// not a failed one: solved, dead (redrive it from the dead-letter queue), still running, or
+// already redriven by someone else.
+var ErrNotFailed = errors.New("not a failed job")
+
+// claimFailedScript takes a failed job's completed task out of asynq in one step, if it is still
+// one: the task hash (KEYS[1]) in state completed with a record whose state is failed, and its
+// entry in the queue's completed set (KEYS[2]); ARGV[1] is the ID. It returns 1 when it took the
+// task. Of two redrives of one failed job (two operators, a stale page) exactly one goes through:
+// the other finds a pending task, or one that ended otherwise, and changes nothing, so a job that
+// is running again, or solved meanwhile, is never deleted and paid for twice.
+//
+// The keys and fields are asynq v0.26's (internal/base.TaskKey, CompletedKey; its deleteTaskCmd
+// removes a completed task the same way); TestRedriveFailed checks them against asynq itself.
+var claimFailedScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') ~= 'completed' then return 0 end
+local rec = redis.call('HGET', KEYS[1], 'result')
+if not rec or not string.find(rec, '"state":"failed"', 1, true) then return 0 end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`)
+
+func asynqTaskKey(queue, id string) string  { return "asynq:{" + queue + "}:t:" + id }
+func asynqCompletedKey(queue string) string { return "asynq:{" + queue + "}:completed" }
+
+// RedriveFailed runs a failed job again, by an operator's explicit choice: its completed task is
+// replaced by a new one with the same ID and payload and a fresh retry budget, so it is paid for
+// again. queue "" looks for the job in every queue (an error names the queues when more than one
+// holds a failed job with that ID). It returns the queue the job runs in again.
+//
+// A job whose image body was deleted when it failed cannot run again (submit it anew). If the new
+// task cannot be enqueued once the old one is taken, the job is put into the dead-letter queue,
+// from where `solvequeue dlq redrive` runs it, and the error says so: it is never lost.
+func (c *Client) RedriveFailed(ctx context.Context, queue, id string) (string, error) {
+	info, err := c.findFailed(queue, id)
+	if err != nil {
+		return "", err
+	}
+	rec, _ := DecodeRecord(info.Result)
+	var p Payload
+	if json.Unmarshal(info.Payload, &p) == nil && p.BodyRef != "" {
+		// Give the body its TTL again if it is still there (it is deleted when a job fails).
+		alive, err := c.rc.Expire(ctx, p.BodyRef, c.cfg.BlobTTL).Result()
+		if err != nil {
+			return "", fmt.Errorf("redrive failed job %s: image body: %w", id, err)
+		}
+		if !alive {
+			return "", fmt.Errorf("redrive failed job %s: its image body was deleted when it failed: submit the job anew", id)
+		}
+	}
+	took, err := claimFailedScript.Run(ctx, c.rc, []string{asynqTaskKey(info.Queue, id), asynqCompletedKey(info.Queue)}, id).Int()
+	if err != nil {
+		return "", fmt.Errorf("redrive failed job %s: %w", id, err)
+	}
+	if took != 1 {
+		return "", fmt.Errorf("redrive failed job %s: %w: it changed meanwhile (redriven by someone else?)", id, ErrNotFailed)
+	}
+	code := ""
+	if rec.Error != nil {
+		code = rec.Error.ErrorCode
+	}
+	_ = c.ForgetFailed(ctx, info.Queue, []FailedEntry{{ID: id, Code: code}}) // a stale entry is dropped when read
+	task := asynq.NewTask(TaskType, info.Payload,
+		asynq.Queue(info.Queue), asynq.TaskID(id), asynq.MaxRetry(AsynqMaxRetryDefault),
+		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
+	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil {
+		return "", c.keepAsDeadLetter(ctx, info, rec, fmt.Errorf("redrive failed job %s: enqueue: %w", id, err))
+	}
+	return info.Queue, nil
+}
+
+// findFailed returns the completed task of a failed job, in queue or in the one queue that has it.
+func (c *Client) findFailed(queue, id string) (*asynq.TaskInfo, error) {
+	queues := []string{queue}
+	if queue == "" {
+		qs, err := c.inspector.Queues()
+		if err != nil {
+			return nil, fmt.Errorf("list queues: %w", err)
+		}
+		queues = qs
+	}
+	var found []*asynq.TaskInfo
+	var other *asynq.TaskInfo
+	for _, q := range queues {
+		info, err := c.inspector.GetTaskInfo(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read job %s: %w", id, err)
+		}
+		if outcomeOf(info).State == StateFailed {
+			found = append(found, info)
+		} else {
+			other = info
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		names := make([]string, len(found))
+		for i, f := range found {
+			names[i] = f.Queue
+		}
+		return nil, fmt.Errorf("redrive failed job %s: queues %s each hold a failed job with this ID: name the queue", id, strings.Join(names, ", "))
+	case other != nil:
+		return nil, fmt.Errorf("redrive failed job %s: %w: it is %s in queue %s", id, ErrNotFailed, outcomeOf(other).State, other.Queue)
+	}
+	return nil, fmt.Errorf("redrive failed job %s: %w", id, ErrJobNotFound)
+}
+
+// keepAsDeadLetter puts a failed job whose redrive lost its task into the dead-letter queue and
+// returns err saying so.
+func (c *Client) keepAsDeadLetter(ctx context.Context, info *asynq.TaskInfo, rec Record, err error) error {
+	d := DeadLetter{ID: info.ID, Queue: info.Queue, Payload: json.RawMessage(info.Payload), Record: rec, DeadAt: c.cfg.Now().UTC()}
+	// Unbounded (limit 0): the job has no other place left, and this is one job an operator
+	// is looking at, not a flood.
+	if merr := PutDeadLetter(context.WithoutCancel(ctx), c.rc, d, 0); merr != nil {
+		return fmt.Errorf("%w; and it could not be kept in the dead-letter queue (%v): submit it again", err, merr)
+	}
+	return fmt.Errorf("%w; the job is in the dead-letter queue now: redrive it from there", err)
+}

@@ -1,0 +1,159 @@
+package enqueue_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+)
+
+// recordingServer is an asynq server standing in for a worker: it ends each job with the record
+// the test set for its ID (written with asynq's own ResultWriter), and counts the runs.
+type recordingServer struct {
+	mu      sync.Mutex
+	records map[string]enqueue.Record
+	runs    map[string]int
+}
+
+func (s *recordingServer) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	id, _ := asynq.GetTaskID(ctx)
+	s.mu.Lock()
+	rec := s.records[id]
+	s.runs[id]++
+	s.mu.Unlock()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = t.ResultWriter().Write(data)
+	return err
+}
+
+func (s *recordingServer) set(id string, rec enqueue.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records[id] = rec
+}
+
+func (s *recordingServer) runCount(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[id]
+}
+
+func TestRedriveFailed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := enqueuetest.Redis(t)
+	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+
+	failed := enqueue.Record{State: enqueue.StateFailed, Attempts: 1, CreateTasks: 1,
+		Error: &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: "ERROR_ZERO_BALANCE", Decision: "failed"}}
+	rs := &recordingServer{records: map[string]enqueue.Record{
+		"order-42":  failed,
+		"solved-1":  {State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1},
+		"in-a":      failed,
+		"twin-in-b": failed,
+	}, runs: map[string]int{}}
+	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{Queues: map[string]int{"default": 1, "b": 1}, LogLevel: asynq.FatalLevel})
+	require.NoError(t, srv.Start(rs))
+	t.Cleanup(srv.Shutdown)
+
+	task := map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://shop.example", "websiteKey": "k"}
+	for _, j := range []enqueue.Job{{ID: "order-42", Task: task}, {ID: "solved-1", Task: task},
+		{ID: "twin-in-b", Task: task}, {ID: "twin-in-b", Queue: "b", Task: task}} {
+		_, err := c.Submit(ctx, j)
+		require.NoError(t, err)
+	}
+	waitFor := func(id string, want enqueue.State) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		out, err := c.Wait(wctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, out.State)
+	}
+	waitFor("order-42", enqueue.StateFailed)
+	waitFor("solved-1", enqueue.StateSolved)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = c.WaitIn(wctx, "b", "twin-in-b")
+	require.NoError(t, err)
+	_, err = c.WaitIn(wctx, "default", "twin-in-b")
+	require.NoError(t, err)
+	require.NoError(t, rc.ZAdd(ctx, enqueue.FailedKey("default"),
+		redisZ(enqueue.FailedMember("ERROR_ZERO_BALANCE", "order-42"), time.Now())).Err())
+
+	// Not failed: refused, nothing changes.
+	_, err = c.RedriveFailed(ctx, "", "solved-1")
+	require.ErrorIs(t, err, enqueue.ErrNotFailed)
+	require.ErrorContains(t, err, "solved in queue default")
+	_, err = c.RedriveFailed(ctx, "", "nobody")
+	require.ErrorIs(t, err, enqueue.ErrJobNotFound)
+	_, err = c.RedriveFailed(ctx, "", "twin-in-b")
+	require.ErrorContains(t, err, "name the queue")
+
+	// After the operator tops up: the job runs again and ends as the worker says now.
+	rs.set("order-42", enqueue.Record{State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1})
+	q, err := c.RedriveFailed(ctx, "", "order-42")
+	require.NoError(t, err)
+	require.Equal(t, "default", q)
+	waitFor("order-42", enqueue.StateSolved)
+	require.Equal(t, 2, rs.runCount("order-42"))
+	idx, err := c.FailedIndex(ctx, "default")
+	require.NoError(t, err)
+	require.Empty(t, idx, "the redriven job left the failed index")
+
+	// A second redrive of the same (stale) choice changes nothing: the job is solved now.
+	_, err = c.RedriveFailed(ctx, "default", "order-42")
+	require.ErrorIs(t, err, enqueue.ErrNotFailed)
+	require.Equal(t, 2, rs.runCount("order-42"))
+
+	q, err = c.RedriveFailed(ctx, "b", "twin-in-b")
+	require.NoError(t, err)
+	require.Equal(t, "b", q)
+}
+
+func TestFailedIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := enqueuetest.Redis(t)
+	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	require.Equal(t, "DOMAIN_BANNED order-42", enqueue.FailedMember("DOMAIN_BANNED", "order-42"))
+	require.Equal(t, "ERRORproxy order-1", enqueue.FailedMember("ERROR proxy\n", "order-1"), "a code is reduced to a safe word")
+	require.Equal(t, "- x", enqueue.FailedMember("", "x"))
+	for i, m := range []string{enqueue.FailedMember("DOMAIN_BANNED", "a-1"), enqueue.FailedMember("JOB_EXPIRED", "b 2")} {
+		require.NoError(t, rc.ZAdd(ctx, enqueue.FailedKey("q"), redisZ(m, at.Add(time.Duration(i)*time.Minute))).Err())
+	}
+	got, err := c.FailedIndex(ctx, "q")
+	require.NoError(t, err)
+	require.Equal(t, []enqueue.FailedEntry{{ID: "b 2", Code: "JOB_EXPIRED", FailedAt: at.Add(time.Minute)},
+		{ID: "a-1", Code: "DOMAIN_BANNED", FailedAt: at}}, got, "newest first")
+	require.NoError(t, c.ForgetFailed(ctx, "q", got[:1]))
+	got, err = c.FailedIndex(ctx, "q")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "a-1", got[0].ID)
+}
+
+func redisZ(member string, at time.Time) redis.Z {
+	return redis.Z{Score: float64(at.UnixMilli()), Member: member}
+}

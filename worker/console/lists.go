@@ -1,0 +1,297 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// ScanMax bounds how many in-flight tasks a list filtered by code (or spanning every queue)
+// reads; the page says when it read no further.
+const ScanMax = 5000
+
+// The lists, by the state they show.
+var listStates = []string{"dead", "failed", "retrying", "scheduled", "pending", "active"}
+
+// listData is one page of a list of jobs.
+type listData struct {
+	State, Queue, Code string
+	States, Queues     []string
+	Codes              []string // codes present, for the filter
+	Rows               []listRow
+	Total, Page, Pages int
+	Prev, Next         string // links; "" at either end
+	Note               string
+	Ops                []op // the changes a selection may get
+}
+
+// listRow is one job of a list.
+type listRow struct {
+	Key                   string // queue/id: a selection's value
+	ID, Queue             string
+	State                 enqueue.State
+	Code, Desc            string
+	Attempts, CreateTasks int
+	Cost                  float64
+	At                    time.Time // dead, failed: when; in flight: the next run, if any
+}
+
+func (c *console) jobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := listData{State: q.Get("state"), Queue: q.Get("queue"), Code: strings.TrimSpace(q.Get("code")), States: listStates}
+	if !slices.Contains(listStates, d.State) {
+		d.State = "dead"
+	}
+	d.Page, _ = strconv.Atoi(q.Get("page"))
+	d.Page = max(d.Page, 1)
+	ctx, cancel := c.readCtx(r)
+	defer cancel()
+	var err error
+	if d.Queues, err = c.queueNames(ctx); err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, "could not list the queues: "+redactError(err))
+		return
+	}
+	if d.Queue != "" && !slices.Contains(d.Queues, d.Queue) {
+		d.Queues = append(d.Queues, d.Queue)
+	}
+	switch d.State {
+	case "dead":
+		err = c.listDead(ctx, &d)
+	case "failed":
+		err = c.listFailed(ctx, &d)
+	default:
+		err = c.listInFlight(ctx, &d)
+	}
+	if err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, "could not read the "+d.State+" jobs: "+redactError(err))
+		return
+	}
+	d.Pages = max((d.Total+PageSize-1)/PageSize, 1)
+	link := func(p int) string {
+		v := url.Values{"state": {d.State}, "page": {strconv.Itoa(p)}}
+		if d.Queue != "" {
+			v.Set("queue", d.Queue)
+		}
+		if d.Code != "" {
+			v.Set("code", d.Code)
+		}
+		return Path + "/jobs?" + v.Encode()
+	}
+	if d.Page > 1 {
+		d.Prev = link(d.Page - 1)
+	}
+	if d.Page < d.Pages {
+		d.Next = link(d.Page + 1)
+	}
+	c.render(w, r, http.StatusOK, "list", page{Title: strings.ToUpper(d.State[:1]) + d.State[1:] + " jobs", Nav: d.State, Data: d})
+}
+
+// window returns the bounds of the page's rows in a list of n.
+func (d *listData) window(n int) (int, int) {
+	d.Total = n
+	from := min((d.Page-1)*PageSize, n)
+	return from, min(from+PageSize, n)
+}
+
+// listDead lists the durable dead-letter queue, newest first.
+func (c *console) listDead(ctx context.Context, d *listData) error {
+	letters, err := c.client.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	codes := map[string]bool{}
+	var rows []listRow
+	for i := len(letters) - 1; i >= 0; i-- {
+		l := letters[i]
+		if d.Queue != "" && l.Queue != d.Queue {
+			continue
+		}
+		row := listRow{Key: enqueue.DeadLetterField(l.Queue, l.ID), ID: l.ID, Queue: l.Queue, State: enqueue.StateDead,
+			Attempts: l.Record.Attempts, CreateTasks: l.Record.CreateTasks, Cost: l.Record.Cost, At: l.DeadAt}
+		secrets := payloadSecrets(l.Payload)
+		if e := l.Record.Error; e != nil {
+			row.Code, row.Desc = enqueue.RedactText(e.ErrorCode, secrets...), enqueue.RedactText(e.ErrorDescription, secrets...)
+		}
+		codes[row.Code] = true
+		if d.Code != "" && row.Code != d.Code {
+			continue
+		}
+		rows = append(rows, row)
+	}
+	from, to := d.window(len(rows))
+	d.Rows = rows[from:to]
+	d.Codes = sortedCodes(codes)
+	d.Ops = []op{opRedrive, opPurge}
+	return nil
+}
+
+// listFailed lists the failed index of one queue or every queue, newest first, reading the
+// page's jobs from asynq; an entry whose job is gone (its retention ended) is dropped.
+func (c *console) listFailed(ctx context.Context, d *listData) error {
+	queues := d.Queues
+	if d.Queue != "" {
+		queues = []string{d.Queue}
+	}
+	type entry struct {
+		enqueue.FailedEntry
+		queue string
+	}
+	var all []entry
+	codes := map[string]bool{}
+	for _, q := range queues {
+		es, err := c.client.FailedIndex(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			codes[e.Code] = true
+			if d.Code == "" || e.Code == d.Code {
+				all = append(all, entry{e, q})
+			}
+		}
+	}
+	sort.SliceStable(all, func(a, b int) bool { return all[a].FailedAt.After(all[b].FailedAt) })
+	from, to := d.window(len(all))
+	gone := map[string][]enqueue.FailedEntry{}
+	for _, e := range all[from:to] {
+		info, err := c.inspector.GetTaskInfo(e.queue, e.ID)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			gone[e.queue] = append(gone[e.queue], e.FailedEntry)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		row := rowOf(info)
+		if row.State != enqueue.StateFailed {
+			// Redriven, and running or ended otherwise since: no longer failed.
+			gone[e.queue] = append(gone[e.queue], e.FailedEntry)
+			continue
+		}
+		row.At = e.FailedAt
+		d.Rows = append(d.Rows, row)
+	}
+	n := 0
+	for q, es := range gone {
+		n += len(es)
+		_ = c.client.ForgetFailed(ctx, q, es) // read again next time if this fails
+	}
+	if n > 0 {
+		d.Note = strconv.Itoa(n) + " listed job(s) had left (their retention ended, or they were redriven) and were dropped from the list"
+	}
+	d.Codes = sortedCodes(codes)
+	d.Ops = []op{opRedriveFailed}
+	return nil
+}
+
+// listInFlight lists one queue's tasks in an in-flight state through asynq's own pages, or,
+// filtered by code or across every queue, reads up to ScanMax of them and pages those.
+func (c *console) listInFlight(ctx context.Context, d *listData) error {
+	list := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		"retrying": c.inspector.ListRetryTasks, "scheduled": c.inspector.ListScheduledTasks,
+		"pending": c.inspector.ListPendingTasks, "active": c.inspector.ListActiveTasks,
+	}[d.State]
+	if d.Queue != "" && d.Code == "" {
+		info, err := c.inspector.GetQueueInfo(d.Queue)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d.Total = map[string]int{"retrying": info.Retry, "scheduled": info.Scheduled, "pending": info.Pending, "active": info.Active}[d.State]
+		tasks, err := list(d.Queue, asynq.PageSize(PageSize), asynq.Page(d.Page))
+		if err != nil {
+			return err
+		}
+		codes := map[string]bool{}
+		for _, t := range tasks {
+			row := rowOf(t)
+			codes[row.Code] = true
+			d.Rows = append(d.Rows, row)
+		}
+		d.Codes = sortedCodes(codes)
+		return nil
+	}
+	queues := d.Queues
+	if d.Queue != "" {
+		queues = []string{d.Queue}
+	}
+	var rows []listRow
+	codes := map[string]bool{}
+	read := 0
+scan:
+	for _, q := range queues {
+		for p := 1; ; p++ {
+			tasks, err := list(q, asynq.PageSize(500), asynq.Page(p))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			for _, t := range tasks {
+				row := rowOf(t)
+				codes[row.Code] = true
+				if d.Code == "" || row.Code == d.Code {
+					rows = append(rows, row)
+				}
+			}
+			read += len(tasks)
+			if read >= ScanMax {
+				d.Note = "read the first " + strconv.Itoa(read) + " " + d.State + " jobs only: pick one queue to page through all of them"
+				break scan
+			}
+			if len(tasks) < 500 {
+				break
+			}
+		}
+	}
+	from, to := d.window(len(rows))
+	d.Rows = rows[from:to]
+	d.Codes = sortedCodes(codes)
+	return nil
+}
+
+// rowOf is a list row read from an asynq task and its record.
+func rowOf(t *asynq.TaskInfo) listRow {
+	rec, _ := enqueue.DecodeRecord(t.Result)
+	row := listRow{Key: enqueue.DeadLetterField(t.Queue, t.ID), ID: t.ID, Queue: t.Queue, State: stateOf(t, rec),
+		Attempts: rec.Attempts, CreateTasks: rec.CreateTasks, Cost: rec.Cost}
+	if !row.State.Terminal() {
+		row.At = t.NextProcessAt
+	} else {
+		row.At = rec.FinishedAt
+	}
+	if e := rec.Error; e != nil {
+		secrets := payloadSecrets(t.Payload)
+		row.Code, row.Desc = enqueue.RedactText(e.ErrorCode, secrets...), enqueue.RedactText(e.ErrorDescription, secrets...)
+	}
+	return row
+}
+
+// payloadSecrets returns the secrets inside a stored payload, to cut from error texts.
+func payloadSecrets(raw []byte) []string {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil
+	}
+	return enqueue.SecretValues(v)
+}
+
+func sortedCodes(codes map[string]bool) []string {
+	delete(codes, "")
+	return slices.Sorted(maps.Keys(codes))
+}
