@@ -210,6 +210,11 @@ func (c *Client) SubmitSeq(ctx context.Context, jobs iter.Seq2[int, Job], concur
 				var s Submitted
 				err := it.job.Validate()
 				if err == nil {
+					// A job handed out as ctx ended is not sent: the autopipeliner may send a
+					// command whose context is canceled already.
+					err = ctx.Err()
+				}
+				if err == nil {
 					s, err = c.submitWithRetry(ctx, ac, it.job)
 				}
 				budget.release(it.size)

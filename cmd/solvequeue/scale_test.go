@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -184,9 +186,9 @@ func TestBatchResubmitsAMissingJob(t *testing.T) {
 
 // TestClusterTwoWorkersFourQueues runs two workers over four queues on a three-node Redis
 // Cluster, the queues on different slots and nodes: solved, retried, failed and dead jobs, the
-// dead-letter list and redrive, the account breaker pausing and resuming every queue, and a
-// spend cap. Then every key solvequeue wrote is checked: each carries its queue's hash tag, or
-// is one of the few single keys the README lists.
+// dead-letter list and redrive, the account breaker pausing and resuming every queue, a spend
+// cap, and a scraper's task through the gateway. Then every key solvequeue wrote is checked:
+// each carries its queue's hash tag, or is one of the few single keys the README lists.
 func TestClusterTwoWorkersFourQueues(t *testing.T) {
 	t.Parallel()
 	cl := enqueuetest.Cluster(t, redisserver.ClusterOptions{})
@@ -205,8 +207,14 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 		weights[i] = q + "=1"
 	}
 	args := []string{"--queues", strings.Join(weights, ","), "--policy", policy, "--concurrency", "20", "--poll-interval", "100ms"}
-	w1, w2 := s.startWorker(t, args...), s.startWorker(t, args...)
+	// The second worker also serves the gateway, its key's jobs going to the third queue.
+	const gatewayKey = "gk-cluster-test-7a1c9e5b3d2f4608"
+	keysFile := filepath.Join(dir, "keys.yaml")
+	require.NoError(t, os.WriteFile(keysFile, []byte("keys:\n  - name: scrapers\n    key: "+gatewayKey+"\n    queue: "+queues[2]+"\n"), 0o600))
+	gateway := freeLoopbackAddr(t)
+	w1, w2 := s.startWorker(t, args...), s.startWorker(t, append(args, "--gateway", gateway, "--keys", keysFile)...)
 	logs := func() string { return w1.logs.String() + w2.logs.String() }
+	require.True(t, w2.waitForLog("serving AnySolver's API", hangGuard), "the gateway did not start:\n%s", w2.logs.String())
 
 	// The breaker first: one account error pauses every queue, a probe resumes them.
 	in := filepath.Join(dir, "breaker.jsonl")
@@ -271,6 +279,16 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stdout, `"queue":"`+capped+`"`)
 
+	// A scraper through the gateway: createTask (with an Idempotency-Key), then getTaskResult.
+	created := gatewayCall(t, gateway, "createTask", "gw-1", map[string]any{"clientKey": gatewayKey,
+		"task": map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://shop.example/", "websiteKey": "sq:id=gw-1;solve=100ms"}})
+	require.EqualValues(t, 0, created["errorId"], "%v", created)
+	require.True(t, waitFor(hangGuard, func() bool {
+		got := gatewayCall(t, gateway, "getTaskResult", "", map[string]any{"clientKey": gatewayKey, "taskId": created["taskId"]})
+		return got["status"] == "ready"
+	}), "the gateway's task is solved")
+	require.Equal(t, 1, s.fake.Creates("sq:id=gw-1;solve=100ms"))
+
 	// The dead letters of three queues on three nodes: listed, found by status, redriven.
 	res = cliRun(t, map[string]string{"REDIS_URL": s.url}, "", "dlq", "list", "--json")
 	require.Equal(t, 0, res.code, res.stderr)
@@ -286,6 +304,9 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 		require.Contains(t, keys, enqueue.DeadLetterKey(q))
 	}
 	require.Contains(t, keys, budgetKey(capped))
+	require.True(t, slices.ContainsFunc(keys, func(k string) bool {
+		return strings.HasPrefix(k, "solvequeue:gateway:{"+queues[2]+"}:idem:")
+	}), "the gateway's Idempotency-Key, under its key's queue's tag: %v", keys)
 	require.True(t, slices.ContainsFunc(keys, func(k string) bool {
 		return strings.HasPrefix(k, enqueue.BlobKeyPrefix+"{"+queues[1]+"}:")
 	}), "the dead image's body, under its queue's tag: %v", keys)
@@ -357,7 +378,7 @@ func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) [
 	t.Helper()
 	ctx := t.Context()
 	var (
-		mu   sync.Mutex // ForEachMaster runs its function on every node at once
+		mu   sync.Mutex // ForEachMaster calls on every node at once
 		keys []string
 	)
 	require.NoError(t, cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
@@ -384,4 +405,23 @@ func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) [
 	require.Positive(t, tagged)
 	t.Logf("%d solvequeue keys on the cluster, %d of them under a queue's hash tag: %v", len(keys), tagged, keys)
 	return keys
+}
+
+// gatewayCall posts an AnySolver method to the gateway and decodes its answer.
+func gatewayCall(t *testing.T, addr, method, idempotencyKey string, body map[string]any) map[string]any {
+	t.Helper()
+	data, err := json.Marshal(body)
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/"+method, bytes.NewReader(data))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out
 }
