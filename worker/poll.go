@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +18,9 @@ const (
 	PollMaxIntervalDefault = 10 * time.Second
 	PollFirstDefault       = 5 * time.Second
 	PollFirstImageDefault  = time.Second
-	// PollFirstQuantile is the share of recent tasks of a type that should be ready at their
-	// first poll: the first poll goes out at this quantile of their solve times.
+	// PollFirstQuantile is the share of recent tasks of a type ready at their first poll past
+	// which the first poll is moved earlier: such a share says only that the tasks were faster
+	// than that poll.
 	PollFirstQuantile = 0.40
 	// PollWindow is how many recent solves of each task type the schedule is learned from.
 	PollWindow = 256
@@ -27,20 +30,32 @@ const (
 	MaxPollsPerTask = 120
 )
 
-// Shape of the learned schedule: after the first poll, every median/pollDenseDivisor until the
-// pollSparseQuantile (where most tasks get ready), then every median/pollSparseDivisor, both
-// within MinInterval and Interval; past the 90th percentile the interval stretches by a quarter
-// of the time spent there, up to MaxInterval. pollBudgetDivisor bounds every interval from below
-// by elapsed/16, which keeps any schedule within MaxPollsPerTask in AnySolver's 5 minutes.
+// The learned schedule. A task ready at time T is seen at the first poll after T; the wait in
+// between is the added latency. A fixed interval I costs about T/I polls and adds I/2 on
+// average, wherever T falls. Adaptive polling keeps that average wait, I/2, and spends fewer
+// polls: it polls where answers are likely and rarely where they are not. For a given average
+// wait the fewest polls come from intervals proportional to the square root of (the share of
+// tasks still busy) / (the density of answers there), which means each interval's gap times
+// the share of the window's tasks that get ready in it is the same multiple of the share
+// still busy when it starts. The multiple is found by bisection so that the window's own
+// tasks, polled on that schedule, wait on average pollMeanWaitShare of I/2 (the rest is a
+// margin: a schedule fitted to 256 solves does a little worse on the next ones).
 //
-// The numbers come from simulating log-normal solve times (median 12 s, p90 30 s) against a
-// fixed 3 s interval: polling densely where answers are likely and first at the 40th percentile
-// spends about 0.8 of the polls for the same median delay between a task being ready and seen.
+// On log-normal solve times (median 12 s, p90 30 s) this spends about 0.9 of a fixed 3 s
+// interval's polls with the median, mean and 90th-percentile wait each a few percent below
+// it. No schedule can do much better there: with the mean wait held at I/2 and the
+// distribution known exactly, the square-root rule, which is the optimum, spends 0.87-0.88.
 const (
-	pollDenseDivisor   = 7.0
-	pollSparseDivisor  = 4.5
-	pollSparseQuantile = 0.75
-	pollBudgetDivisor  = 16
+	pollMeanWaitShare = 0.9
+	// pollKernel and pollKernelK smooth the window before planning: each solve is widened by
+	// half the span of its pollKernelK neighbours either side (in the window's order), so a
+	// schedule is planned on the shape of the solve times, not on where 256 of them happened
+	// to fall, and stays sharp where they are sharp.
+	pollKernel        = 0.5
+	pollKernelK       = 8
+	pollBudgetDivisor = 16
+	// pollBisections bounds the search for the schedule's multiple.
+	pollBisections = 24
 	// pollMinIntervalFloor is the least MinInterval the budget guarantee holds for.
 	pollMinIntervalFloor = 100 * time.Millisecond
 )
@@ -48,11 +63,12 @@ const (
 // PollConfig says when a remote task is polled.
 //
 // Adaptive polling learns, per task type, how long AnySolver takes from a window of PollWindow
-// recent solves. The first poll goes out when about PollFirstQuantile of recent tasks of that type were
-// ready; then polls come every seventh of the median solve time until the 75th percentile, then
-// every 4.5th (both within MinInterval and Interval), and ever more rarely past the 90th
-// percentile, up to MaxInterval. Until PollMinSamples solves of a type were seen it polls first at
-// PollFirstDefault (PollFirstImageDefault for image types), then every Interval.
+// recent solves, and plans a schedule of polls from it: dense where the window's tasks got
+// ready, sparse where few did, with the same average wait between a task being ready and its
+// poll as a fixed Interval would give (Interval/2) and fewer polls. Gaps stay within
+// MinInterval and MaxInterval; past the slowest task in the window it polls every Interval.
+// Until PollMinSamples solves of a type were seen it polls first at PollFirstDefault
+// (PollFirstImageDefault for image types), then every Interval.
 //
 // A task ready at its first poll only says its solve time was at most that long. When more
 // tasks than PollFirstQuantile are ready at their first poll, the first poll is moved earlier in
@@ -62,13 +78,13 @@ const (
 type PollConfig struct {
 	// Fixed turns adaptive polling off: first poll and every later one after Interval.
 	Fixed bool
-	// Interval is the fixed interval, and the longest adaptive interval before the tail.
-	// Defaults to 3 s.
+	// Interval is the fixed interval; adaptive polling keeps the average wait it would give
+	// (half of it), and polls every Interval past what it learned. Defaults to 3 s.
 	Interval time.Duration
 	// MinInterval is the shortest interval between two adaptive polls; it is at least 100 ms.
 	// Defaults to 1 s.
 	MinInterval time.Duration
-	// MaxInterval is the longest interval, reached on the slow tail, unless the poll budget
+	// MaxInterval is the longest interval between two adaptive polls, unless the poll budget
 	// (a sixteenth of the time since createTask) asks for longer. Defaults to 10 s.
 	MaxInterval time.Duration
 }
@@ -115,9 +131,11 @@ type solveTimes struct {
 	ring      []sample
 	rng       *rand.Rand // picks the solve a new one replaces; seeded, so runs repeat
 	seen      int        // solves that joined the window
-	changed   int        // solves that joined since the quantiles were computed
-	q         quantiles
+	changed   int        // solves that joined since the schedule was planned
+	cfg       PollConfig
+	plan      schedule
 	buf       []time.Duration
+	events    []spreadEvent   // spread's scratch
 	pending   []pendingSample // in the order they ended
 	keepEvery int             // 1, or 2^k while a large burst is being thinned
 	arrivals  int
@@ -128,14 +146,19 @@ type pendingSample struct {
 	s       sample
 }
 
-// sample is one solve: its time (the middle of the span between the last "processing" answer
-// and the ready one), or for a task ready at its first poll, that poll's time as an upper bound.
+// sample is one solve: it got ready somewhere between lo, the last "processing" answer (0 for a
+// task ready at its first poll), and hi, the answer that was ready.
 type sample struct {
-	t     time.Duration
-	first bool
+	lo, hi time.Duration
+	first  bool
 }
 
-type quantiles struct{ first, median, sparse, q90 time.Duration }
+// schedule is a learned poll schedule: the times after createTask at which polls go out, and
+// the window's 90th-percentile solve time.
+type schedule struct {
+	points []time.Duration // increasing; points[0] is the first poll
+	q90    time.Duration
+}
 
 func newPoller(cfg PollConfig) *poller {
 	return &poller{cfg: cfg.WithDefaults(), now: time.Now, byType: map[string]*solveTimes{}}
@@ -146,8 +169,8 @@ func (p *poller) firstDelay(taskType string) time.Duration {
 	if p.cfg.Fixed {
 		return p.cfg.Interval
 	}
-	if q, ok := p.stats(taskType); ok {
-		return q.first
+	if sc, ok := p.stats(taskType); ok {
+		return sc.points[0]
 	}
 	if strings.Contains(strings.ToLower(taskType), "image") {
 		return PollFirstImageDefault
@@ -155,21 +178,19 @@ func (p *poller) firstDelay(taskType string) time.Duration {
 	return PollFirstDefault
 }
 
-// interval is the wait after a "processing" answer, elapsed after createTask.
+// interval is the wait after a "processing" answer, elapsed after createTask: until the next
+// poll of the learned schedule, or Interval past it.
 func (p *poller) interval(taskType string, elapsed time.Duration) time.Duration {
 	if p.cfg.Fixed {
 		return p.cfg.Interval
 	}
 	d := p.cfg.Interval
-	if q, ok := p.stats(taskType); ok {
-		div := pollDenseDivisor
-		if elapsed > q.sparse {
-			div = pollSparseDivisor
-		}
-		d = min(max(time.Duration(float64(q.median)/div), p.cfg.MinInterval), p.cfg.Interval)
-		if elapsed > q.q90 {
-			// The slow tail: answers get rare, so do polls.
-			d = min(max(d, (elapsed-q.q90)/4), p.cfg.MaxInterval)
+	if sc, ok := p.stats(taskType); ok {
+		// The next planned poll at least half a MinInterval away: a late answer (a slow
+		// round trip) does not bring two polls together.
+		i, _ := slices.BinarySearch(sc.points, elapsed+p.cfg.MinInterval/2)
+		if i < len(sc.points) {
+			d = sc.points[i] - elapsed
 		}
 	}
 	return max(d, elapsed/pollBudgetDivisor)
@@ -182,34 +203,34 @@ func (p *poller) observe(taskType string, lastBusy, readyAt time.Duration) {
 	if p.cfg.Fixed {
 		return
 	}
-	s := sample{t: lastBusy + (readyAt-lastBusy)/2}
-	if lastBusy <= 0 {
-		s = sample{t: readyAt, first: true}
+	s := sample{lo: max(lastBusy, 0), hi: max(readyAt, lastBusy, 0), first: lastBusy <= 0}
+	if s.first {
+		s.lo = s.hi / 2
 	}
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.byType[taskType]
 	if st == nil {
-		st = &solveTimes{ring: make([]sample, PollWindow), rng: rand.New(rand.NewPCG(uint64(len(p.byType)), 0x9e3779b9)), keepEvery: 1}
+		st = &solveTimes{cfg: p.cfg, ring: make([]sample, PollWindow), rng: rand.New(rand.NewPCG(uint64(len(p.byType)), 0x9e3779b9)), keepEvery: 1}
 		p.byType[taskType] = st
 	}
 	st.add(now.Add(-readyAt), s)
 	st.commit(now)
 }
 
-// stats returns the schedule's quantiles for taskType; false while too few solves were seen.
-func (p *poller) stats(taskType string) (quantiles, bool) {
+// stats returns the learned schedule for taskType; false while too few solves were seen.
+func (p *poller) stats(taskType string) (schedule, bool) {
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.byType[taskType]
 	if st == nil {
-		return quantiles{}, false
+		return schedule{}, false
 	}
 	st.commit(now)
 	if st.seen < PollMinSamples {
-		return quantiles{}, false
+		return schedule{}, false
 	}
 	return st.current(), true
 }
@@ -271,38 +292,196 @@ func (st *solveTimes) push(s sample) {
 	st.changed++
 }
 
-// current returns the quantiles of the window, recomputed once a thirty-second of it changed:
-// at a thousand solves a second, sorting the window for each would cost more than it tells.
-func (st *solveTimes) current() quantiles {
+// current returns the window's schedule, planned again once a thirty-second of the window
+// changed: at a thousand solves a second, planning for each would cost more than it tells.
+func (st *solveTimes) current() schedule {
 	if st.changed > 0 && st.changed*32 >= min(st.seen, PollWindow) {
-		st.q = st.quantiles()
+		st.plan = st.planSchedule()
 		st.changed = 0
 	}
-	return st.q
+	return st.plan
 }
 
-// quantiles computes the schedule from the ring. Tasks ready at their first poll count at that
-// poll's time, an upper bound: when they are more than PollFirstQuantile of the window, the
-// quantile lies somewhere below every first poll that was made, so the first poll moves earlier
-// by the square of how far their share overshoots, times the share of tasks that were not ready
-// (relative to the target's): when every task of the window was ready at its first poll, the
-// next first poll goes out at once.
-func (st *solveTimes) quantiles() quantiles {
+// planSchedule plans the poll schedule from the window (see pollMeanWaitShare's comment).
+//
+// Tasks ready at their first poll count at that poll's time, an upper bound: when they are
+// more than PollFirstQuantile of the window, their solve times lie somewhere below every first
+// poll that was made, so the first poll moves earlier by the square of how far their share
+// overshoots, times the share of tasks that were not ready (relative to the target's): when
+// every task of the window was ready at its first poll, the next first poll goes out at once.
+func (st *solveTimes) planSchedule() schedule {
 	n := min(st.seen, PollWindow)
-	st.buf = st.buf[:0]
 	firsts := 0
 	for _, s := range st.ring[:n] {
-		st.buf = append(st.buf, s.t)
 		if s.first {
 			firsts++
 		}
 	}
-	slices.Sort(st.buf)
-	at := func(q float64) time.Duration { return st.buf[int(math.Round(float64(n-1)*q))] }
-	q := quantiles{first: at(PollFirstQuantile), median: at(0.5), sparse: at(pollSparseQuantile), q90: at(0.9)}
-	if share := float64(firsts) / float64(n); share > PollFirstQuantile {
-		shrink := PollFirstQuantile / share
-		q.first = time.Duration(float64(q.first) * shrink * shrink * (1 - share) / (1 - PollFirstQuantile))
+	share := float64(firsts) / float64(n)
+	if firsts == n {
+		// Every task was ready at its first poll: poll at once, then every Interval.
+		st.buf = st.buf[:0]
+		for _, s := range st.ring[:n] {
+			st.buf = append(st.buf, s.hi)
+		}
+		return schedule{points: []time.Duration{0}, q90: quantile(st.buf, 0.9)}
 	}
-	return q
+	st.buf, st.events = spread(st.ring[:n], st.buf[:0], PollWindow, st.events)
+	times := st.buf
+	n = len(times)
+	target := time.Duration(pollMeanWaitShare * float64(st.cfg.Interval) / 2)
+
+	// The wait grows with the multiple and the polls shrink: find the largest whose mean wait
+	// is within target, then the least that spends no more polls than it (when the polls come
+	// in steps, a smaller multiple may cost nothing and wait less).
+	lo, hi := 0.0, float64(times[n-1]+st.cfg.MaxInterval)
+	best := planPolls(times, lo, st.cfg)
+	for range pollBisections {
+		mid := (lo + hi) / 2
+		if points := planPolls(times, mid, st.cfg); meanWait(times, points) <= target {
+			lo, best = mid, points
+		} else {
+			hi = mid
+		}
+	}
+	polls := meanPolls(times, best)
+	lo, hi = 0, lo
+	for range pollBisections {
+		mid := (lo + hi) / 2
+		if points := planPolls(times, mid, st.cfg); meanPolls(times, points) <= polls {
+			hi, best = mid, points
+		} else {
+			lo = mid
+		}
+	}
+	if share > PollFirstQuantile {
+		shrink := PollFirstQuantile / share
+		best[0] = time.Duration(float64(best[0]) * shrink * shrink * (1 - share) / (1 - PollFirstQuantile))
+	}
+	return schedule{points: best, q90: quantile(times, 0.9)}
+}
+
+// quantile is the q-quantile of times (nearest rank), which it sorts.
+func quantile(times []time.Duration, q float64) time.Duration {
+	slices.Sort(times)
+	return times[int(math.Round(float64(len(times)-1)*q))]
+}
+
+// spread returns m solve times, sorted, distributed as the samples say: each solve got ready
+// evenly anywhere between its lo and hi (widened by the kernel, see pollKernel), and the times
+// are the m quantiles of that mix. Planned on the samples' bounds themselves, a schedule would
+// learn the polls that measured them (a cold start polls every 3 s, so every bound sits on that
+// grid) and miss the times between.
+func spread(samples []sample, out []time.Duration, m int, events []spreadEvent) ([]time.Duration, []spreadEvent) {
+	n := float64(len(samples))
+	events = events[:0]
+	mids := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		mids[i] = s.lo + (s.hi-s.lo)/2
+	}
+	slices.Sort(mids)
+	last := len(mids) - 1
+	for _, s := range samples {
+		i, _ := slices.BinarySearch(mids, s.lo+(s.hi-s.lo)/2)
+		h := time.Duration(float64(mids[min(i+pollKernelK, last)]-mids[max(i-pollKernelK, 0)]) * pollKernel / 2)
+		s.lo, s.hi = max(s.lo-h, 0), s.hi+h
+		if w := s.hi - s.lo; w > 0 {
+			r := 1 / (n * float64(w))
+			events = append(events, spreadEvent{at: s.lo, rate: r}, spreadEvent{at: s.hi, rate: -r})
+		} else {
+			events = append(events, spreadEvent{at: s.hi, mass: 1 / n})
+		}
+	}
+	slices.SortFunc(events, func(a, b spreadEvent) int { return cmp.Compare(a.at, b.at) })
+	var (
+		cdf, rate float64
+		prev      time.Duration
+		k         int
+	)
+	target := func() float64 { return (float64(k) + 0.5) / float64(m) }
+	for _, e := range events {
+		next := cdf + rate*float64(e.at-prev)
+		for k < m && target() <= next && rate > 0 {
+			out = append(out, prev+time.Duration((target()-cdf)/rate))
+			k++
+		}
+		cdf, prev = next, e.at
+		cdf += e.mass
+		for k < m && target() <= cdf {
+			out = append(out, e.at)
+			k++
+		}
+		rate = max(rate+e.rate, 0)
+	}
+	for k < m { // rounding left the last quantiles short
+		out = append(out, prev)
+		k++
+	}
+	return out, events
+}
+
+// spreadEvent is where the density of solve times changes: by rate per nanosecond from at on,
+// or by a point mass at at.
+type spreadEvent struct {
+	at         time.Duration
+	rate, mass float64
+}
+
+// planPolls returns the poll times for multiple k over sorted solve times: from each poll at
+// t, the next gap d is the least for which d times the share of times in (t, t+d] reaches k
+// times the share of times after t. Gaps after the first are within MinInterval and
+// MaxInterval. It ends with the first poll at or past the slowest time.
+func planPolls(times []time.Duration, k float64, cfg PollConfig) []time.Duration {
+	n := len(times)
+	points := make([]time.Duration, 0, 16)
+	t, done := time.Duration(0), 0 // done: how many times are at or before t
+	for done < n && len(points) < MaxPollsPerTask {
+		need := k * float64(n-done) // in count × nanoseconds
+		// The least j (counting times done..j) whose count, times the gap up to the next time,
+		// reaches need: the gap is then reached between times[j] and times[j+1].
+		j := done + sort.Search(n-done, func(i int) bool {
+			j := done + i
+			if j+1 >= n {
+				return true
+			}
+			return float64(j-done+1)*float64(times[j+1]-t) >= need
+		})
+		d := max(times[j]-t, time.Duration(need/float64(j-done+1)))
+		if len(points) > 0 {
+			d = min(max(d, cfg.MinInterval), cfg.MaxInterval)
+		}
+		t += max(d, t/pollBudgetDivisor)
+		points = append(points, t)
+		done += sort.Search(n-done, func(i int) bool { return times[done+i] > t })
+	}
+	return points
+}
+
+// meanPolls is the mean number of polls each of the sorted times gets on points, the one that
+// finds it ready included.
+func meanPolls(times, points []time.Duration) float64 {
+	sum, i := 0, 0
+	for _, t := range times {
+		for i < len(points) && points[i] < t {
+			i++
+		}
+		sum += i + 1
+	}
+	return float64(sum) / float64(len(times))
+}
+
+// meanWait is the mean wait between each of the sorted times and the first poll at or after it
+// (the schedule covers every time unless cut at MaxPollsPerTask; a time past it counts 0).
+func meanWait(times, points []time.Duration) time.Duration {
+	var sum time.Duration
+	i := 0
+	for _, t := range times {
+		for i < len(points) && points[i] < t {
+			i++
+		}
+		if i < len(points) {
+			sum += points[i] - t
+		}
+	}
+	return sum / time.Duration(len(times))
 }

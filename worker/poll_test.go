@@ -41,9 +41,9 @@ func (q *simQueue) Pop() any {
 // simResult is what a batch cost: polls per task and the delay between a task being ready and
 // the poll that saw it.
 type simResult struct {
-	pollsPerTask float64
-	latencyP50   time.Duration
-	maxPolls     int
+	pollsPerTask                        float64
+	latencyP50, latencyMean, latencyP90 time.Duration
+	maxPolls                            int
 }
 
 // simPoll runs tasks with the given solve times, all created at the clock's time, through p,
@@ -76,6 +76,12 @@ func simPoll(p *poller, clock *simClock, taskType string, solves []time.Duration
 	slices.Sort(lat)
 	res.pollsPerTask = float64(total) / float64(len(solves))
 	res.latencyP50 = lat[len(lat)/2]
+	res.latencyP90 = lat[int(math.Round(float64(len(lat)-1)*0.9))]
+	var sum time.Duration
+	for _, l := range lat {
+		sum += l
+	}
+	res.latencyMean = sum / time.Duration(len(lat))
 	return res
 }
 
@@ -126,44 +132,94 @@ func TestPollDefaultsBeforeLearning(t *testing.T) {
 	require.Equal(t, PollFirstDefault, p.firstDelay("Other"), "each type learns on its own")
 }
 
-func TestPollLearnsQuantiles(t *testing.T) {
+func TestPollLearnsTheSchedule(t *testing.T) {
 	t.Parallel()
 	p, clock := newSimPoller(PollConfig{})
-	// Solves of 1..200 s, each seen between two polls a second apart, spread out in time so
+	// Solves of 1..40 s, each seen between two polls a second apart, spread out in time so
 	// that each has long joined the window.
-	for s := 1; s <= 200; s++ {
+	for s := 1; s <= 40; s++ {
 		clock.t = clock.t.Add(10 * time.Minute)
 		p.observe("T", time.Duration(s)*time.Second-500*time.Millisecond, time.Duration(s)*time.Second+500*time.Millisecond)
 	}
 	clock.t = clock.t.Add(10 * time.Minute)
-	q, ok := p.stats("T")
+	sc, ok := p.stats("T")
 	require.True(t, ok)
-	near := func(want, got time.Duration) {
-		t.Helper()
-		require.InDelta(t, want.Seconds(), got.Seconds(), 1.01, "want about %s, got %s", want, got)
+	require.InDelta(t, 36, sc.q90.Seconds(), 36*pollKernel, "the 90th percentile, give or take the smoothing")
+	require.Equal(t, sc.points[0], p.firstDelay("T"))
+	require.True(t, slices.IsSorted(sc.points))
+	require.GreaterOrEqual(t, sc.points[len(sc.points)-1], 40*time.Second, "the schedule covers the slowest solve")
+
+	// The window's own solves, polled on the schedule, wait on average what a fixed Interval
+	// gives (half of it, a little less), on fewer polls than every Interval.
+	target := time.Duration(pollMeanWaitShare * float64(PollIntervalDefault) / 2)
+	times, _ := spread(p.byType["T"].ring[:40], nil, PollWindow, nil)
+	wait := meanWait(times, sc.points)
+	require.LessOrEqual(t, wait, target)
+	require.Greater(t, wait, target*9/10, "the multiple is searched to the target: %s", wait)
+	every3s := make([]time.Duration, 0, 20)
+	for at := PollIntervalDefault; at < time.Minute; at += PollIntervalDefault {
+		every3s = append(every3s, at)
 	}
-	near(80*time.Second, q.first) // the 40th percentile
-	near(100*time.Second, q.median)
-	near(150*time.Second, q.sparse)
-	near(180*time.Second, q.q90)
-	require.Equal(t, q.first, p.firstDelay("T"))
-	require.Equal(t, PollIntervalDefault, p.interval("T", 30*time.Second), "median/7 is above Interval: capped")
+	// Solve times spread evenly are where a schedule saves least (the sparse early gaps pay
+	// for the dense late ones): about the polls of every Interval, for a shorter wait.
+	require.Less(t, meanPolls(times, sc.points), 1.05*meanPolls(times, every3s), "about the polls of every Interval")
+	for i := 1; i < len(sc.points); i++ {
+		gap := sc.points[i] - sc.points[i-1]
+		require.GreaterOrEqual(t, gap, PollMinIntervalDefault, "gap %d", i)
+		require.LessOrEqual(t, gap, max(PollMaxIntervalDefault, sc.points[i-1]/16), "gap %d", i)
+	}
+	// interval waits until the next planned poll, and polls every Interval past the plan.
+	mid := sc.points[3] + (sc.points[4]-sc.points[3])/2
+	require.Equal(t, sc.points[4]-mid, p.interval("T", mid))
+	last := sc.points[len(sc.points)-1]
+	require.Equal(t, max(PollIntervalDefault, (last+time.Second)/16), p.interval("T", last+time.Second))
 	require.Equal(t, 290*time.Second/16, p.interval("T", 290*time.Second), "late: the poll budget's floor")
 }
 
-func TestPollIntervalFollowsTheMedian(t *testing.T) {
+// TestPollDenseWhereAnswersAre: tasks that all take 12 s, and tasks of two kinds, 5 s and 20 s,
+// each polled on what was learned from their like: the same mean wait as every Interval or
+// less, on fewer polls, and few polls where no answer comes.
+func TestPollDenseWhereAnswersAre(t *testing.T) {
 	t.Parallel()
-	p, clock := newSimPoller(PollConfig{})
-	for range 64 {
-		clock.t = clock.t.Add(time.Minute)
-		p.observe("T", 11*time.Second, 13*time.Second) // every solve took about 12 s
+	every := func(d time.Duration) []time.Duration {
+		var out []time.Duration
+		for at := d; at < 2*time.Minute; at += d {
+			out = append(out, at)
+		}
+		return out
 	}
-	clock.t = clock.t.Add(time.Minute)
-	dense, sparse := float64(12*time.Second)/pollDenseDivisor, float64(12*time.Second)/pollSparseDivisor
-	require.Equal(t, time.Duration(dense), p.interval("T", 10*time.Second), "a seventh of the median")
-	require.Equal(t, time.Duration(sparse), p.interval("T", 12500*time.Millisecond), "past the 75th percentile")
-	require.Equal(t, 3*time.Second, p.interval("T", 24*time.Second), "the tail stretches a quarter of the time past p90")
-	require.Equal(t, PollMaxIntervalDefault, p.interval("T", 100*time.Second), "up to MaxInterval")
+	// Solve times within 0.25 s either side of 12 s, or of 5 s and 20 s.
+	around := func(modes ...time.Duration) []time.Duration {
+		var out []time.Duration
+		for i := range 128 {
+			out = append(out, modes[i%len(modes)]+time.Duration(i%11-5)*50*time.Millisecond)
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		times []time.Duration
+	}{
+		{"about 12 s", around(12 * time.Second)},
+		{"about 5 s and about 20 s", around(5*time.Second, 20*time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, clock := newSimPoller(PollConfig{})
+			for _, s := range tt.times {
+				clock.t = clock.t.Add(time.Minute)
+				p.observe("T", s-time.Millisecond, s)
+			}
+			clock.t = clock.t.Add(time.Minute)
+			sc, ok := p.stats("T")
+			require.True(t, ok)
+			fixed := every(PollIntervalDefault)
+			slices.Sort(tt.times)
+			require.LessOrEqual(t, meanWait(tt.times, sc.points), PollIntervalDefault/2, "points %v", sc.points)
+			require.Less(t, meanPolls(tt.times, sc.points), meanPolls(tt.times, fixed), "points %v", sc.points)
+		})
+	}
 }
 
 // TestPollAlwaysReadyPollsAtOnce is the throughput case: a type whose tasks are ready at the
@@ -177,26 +233,6 @@ func TestPollAlwaysReadyPollsAtOnce(t *testing.T) {
 	res := simPoll(p, clock, "T", ready)
 	require.Equal(t, 1.0, res.pollsPerTask)
 	require.Equal(t, time.Duration(0), res.latencyP50)
-}
-
-// TestPollFirstPollSharesTarget checks the first poll finds about PollFirstQuantile of the
-// tasks ready, when learned on tasks ready at their first poll as well as later ones.
-func TestPollFirstPollSharesTarget(t *testing.T) {
-	t.Parallel()
-	p, clock := newSimPoller(PollConfig{})
-	for seed := int64(10); seed < 14; seed++ {
-		simPoll(p, clock, "T", logNormal(200, seed))
-	}
-	first := p.firstDelay("T")
-	ready := 0
-	solves := logNormal(2000, 99)
-	for _, s := range solves {
-		if s <= first {
-			ready++
-		}
-	}
-	share := float64(ready) / float64(len(solves))
-	require.InDelta(t, PollFirstQuantile, share, 0.12, "first poll at %s finds %.2f ready", first, share)
 }
 
 // TestPollBurstDoesNotSkewTheWindow: in a batch created together the fast tasks end first. They
@@ -255,27 +291,39 @@ func TestPollRespectsMaxPollsWithin5Min(t *testing.T) {
 }
 
 // TestPollBeatsFixedOnLogNormal is the bench's polling section in virtual time: after a warm-up
-// batch, adaptive polling spends fewer polls than a fixed 3 s interval on the same tasks
-// without a worse median delay. The bench's own targets are tighter; this guards the shape.
+// batch, adaptive polling spends fewer polls than a fixed 3 s interval on the same tasks with
+// the median, mean and 90th-percentile wait each no worse. (About 0.91 of the polls: the least
+// any schedule can spend with the mean wait no worse is about 0.87 for this distribution, known
+// exactly; learned from 256 solves seen between polls, the margin kept for the tail costs the
+// rest.)
 func TestPollBeatsFixedOnLogNormal(t *testing.T) {
 	t.Parallel()
-	var adaptivePolls, fixedPolls float64
-	var adaptiveLat, fixedLat time.Duration
-	for seed := int64(1); seed <= 8; seed++ {
-		fixed, fclock := newSimPoller(PollConfig{Fixed: true, Interval: 3 * time.Second})
-		adaptive, aclock := newSimPoller(PollConfig{})
-		simPoll(adaptive, aclock, "T", logNormal(250, 100+seed))
+	var adaptive, fixed simResult
+	const seeds = 8
+	for seed := int64(1); seed <= seeds; seed++ {
+		fp, fclock := newSimPoller(PollConfig{Fixed: true, Interval: 3 * time.Second})
+		ap, aclock := newSimPoller(PollConfig{})
+		simPoll(ap, aclock, "T", logNormal(250, 100+seed))
 		measured := logNormal(500, seed)
-		a := simPoll(adaptive, aclock, "T", measured)
-		f := simPoll(fixed, fclock, "T", measured)
+		a := simPoll(ap, aclock, "T", measured)
+		f := simPoll(fp, fclock, "T", measured)
 		require.LessOrEqual(t, a.maxPolls, MaxPollsPerTask)
-		adaptivePolls += a.pollsPerTask
-		fixedPolls += f.pollsPerTask
-		adaptiveLat += a.latencyP50
-		fixedLat += f.latencyP50
+		t.Logf("seed %d: adaptive %.3f polls (%.3f of fixed), wait p50 %s mean %s p90 %s; fixed p50 %s mean %s p90 %s", seed,
+			a.pollsPerTask, a.pollsPerTask/f.pollsPerTask, a.latencyP50, a.latencyMean, a.latencyP90, f.latencyP50, f.latencyMean, f.latencyP90)
+		adaptive.pollsPerTask += a.pollsPerTask
+		fixed.pollsPerTask += f.pollsPerTask
+		adaptive.latencyP50 += a.latencyP50
+		fixed.latencyP50 += f.latencyP50
+		adaptive.latencyMean += a.latencyMean
+		fixed.latencyMean += f.latencyMean
+		adaptive.latencyP90 += a.latencyP90
+		fixed.latencyP90 += f.latencyP90
 	}
-	require.Less(t, adaptivePolls/fixedPolls, 0.9, "polls: adaptive %.2f, fixed %.2f", adaptivePolls/8, fixedPolls/8)
-	require.Less(t, adaptiveLat, fixedLat*11/10, "p50 delay: adaptive %s, fixed %s", adaptiveLat/8, fixedLat/8)
+	t.Logf("ratio %.3f p50 %s/%s mean %s/%s p90 %s/%s", adaptive.pollsPerTask/fixed.pollsPerTask, adaptive.latencyP50/seeds, fixed.latencyP50/seeds, adaptive.latencyMean/seeds, fixed.latencyMean/seeds, adaptive.latencyP90/seeds, fixed.latencyP90/seeds)
+	require.Less(t, adaptive.pollsPerTask/fixed.pollsPerTask, 0.93, "polls: adaptive %.2f, fixed %.2f", adaptive.pollsPerTask/seeds, fixed.pollsPerTask/seeds)
+	require.LessOrEqual(t, adaptive.latencyP50, fixed.latencyP50, "p50 wait: adaptive %s, fixed %s", adaptive.latencyP50/seeds, fixed.latencyP50/seeds)
+	require.LessOrEqual(t, adaptive.latencyMean, fixed.latencyMean, "mean wait: adaptive %s, fixed %s", adaptive.latencyMean/seeds, fixed.latencyMean/seeds)
+	require.LessOrEqual(t, adaptive.latencyP90, fixed.latencyP90, "p90 wait: adaptive %s, fixed %s", adaptive.latencyP90/seeds, fixed.latencyP90/seeds)
 }
 
 func TestPollPendingIsBounded(t *testing.T) {

@@ -19,6 +19,7 @@ var issue7Keys = []string{
 	"floor_jobs_per_s", "naive_jobs_per_s", "e2e_jobs_per_s", "e2e_vs_naive", "e2e_vs_floor",
 	"inflight_jobs", "inflight_solve_s", "inflight_wall_s", "inflight_peak_rss_mb",
 	"polls_per_solve", "polls_per_solve_fixed3s", "added_latency_p50_ms", "added_latency_p50_ms_fixed3s",
+	"added_latency_mean_ms", "added_latency_mean_ms_fixed3s", "added_latency_p90_ms", "added_latency_p90_ms_fixed3s",
 	"submit_jobs_per_s", "sequential_submit_jobs_per_s", "submit_vs_sequential",
 	"creates_per_job_mix", "creates_per_job_mix_retry_all",
 }

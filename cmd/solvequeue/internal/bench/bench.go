@@ -77,6 +77,10 @@ type Report struct {
 	PollsPerSolveFixed3s     *float64 `json:"polls_per_solve_fixed3s"`
 	AddedLatencyP50Ms        *float64 `json:"added_latency_p50_ms"`
 	AddedLatencyP50MsFixed3s *float64 `json:"added_latency_p50_ms_fixed3s"`
+	AddedLatencyMeanMs       *float64 `json:"added_latency_mean_ms"`
+	AddedLatencyMeanMsFixed3 *float64 `json:"added_latency_mean_ms_fixed3s"`
+	AddedLatencyP90Ms        *float64 `json:"added_latency_p90_ms"`
+	AddedLatencyP90MsFixed3s *float64 `json:"added_latency_p90_ms_fixed3s"`
 	SubmitJobsPerS           *float64 `json:"submit_jobs_per_s"`
 	SequentialSubmitJobsPerS *float64 `json:"sequential_submit_jobs_per_s"`
 	SubmitVsSequential       *float64 `json:"submit_vs_sequential"`

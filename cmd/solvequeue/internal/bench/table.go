@@ -38,6 +38,14 @@ var targets = []target{
 		ok := known2(r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s)
 		return ok && *r.AddedLatencyP50Ms <= *r.AddedLatencyP50MsFixed3s, ok
 	}},
+	{"added_latency_mean_ms", "<= fixed 3 s", func(r *Report) (bool, bool) {
+		ok := known2(r.AddedLatencyMeanMs, r.AddedLatencyMeanMsFixed3)
+		return ok && *r.AddedLatencyMeanMs <= *r.AddedLatencyMeanMsFixed3, ok
+	}},
+	{"added_latency_p90_ms", "<= fixed 3 s", func(r *Report) (bool, bool) {
+		ok := known2(r.AddedLatencyP90Ms, r.AddedLatencyP90MsFixed3s)
+		return ok && *r.AddedLatencyP90Ms <= *r.AddedLatencyP90MsFixed3s, ok
+	}},
 	{"submit_vs_sequential", ">= 2 (aim 4)", func(r *Report) (bool, bool) {
 		return r.SubmitVsSequential != nil && *r.SubmitVsSequential >= 2, r.SubmitVsSequential != nil
 	}},
@@ -76,6 +84,8 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	row("polls per solve (baseline: every 3 s)", r.PollsPerSolve, r.PollsPerSolveFixed3s, pollRatio, "")
 	row("added latency p50, ms (baseline: every 3 s)", r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s, nil, "")
+	row("added latency mean, ms (baseline: every 3 s)", r.AddedLatencyMeanMs, r.AddedLatencyMeanMsFixed3, nil, "")
+	row("added latency p90, ms (baseline: every 3 s)", r.AddedLatencyP90Ms, r.AddedLatencyP90MsFixed3s, nil, "")
 	row("submit, jobs/s (baseline: one at a time)", r.SubmitJobsPerS, r.SequentialSubmitJobsPerS, r.SubmitVsSequential, "")
 	row("createTask per job, error mix (baseline: retry all 25x)", r.CreatesPerJobMix, r.CreatesPerJobMixRetryAll, nil, "")
 	row("gateway createTask/s, 64 HTTP clients (baseline: Submit, 64 goroutines)", r.GatewayCreateTasksPerS, r.Submit64JobsPerS, r.GatewayCreateVsSubmit, "")
