@@ -29,7 +29,7 @@ const bucketsPerWindow = 60
 const microsPerUnit = 1_000_000
 
 // Key is the Redis hash holding a queue's ledger: fields n:<bucket> (createTask calls) and
-// m:<bucket> (money in millionths). It carries the queue's hash tag, beside asynq's own keys of
+// m:<bucket> (money in millionths), and their running sums N and M over the buckets from o on. It carries the queue's hash tag, beside asynq's own keys of
 // the queue on one Redis Cluster slot.
 func Key(queue string) string { return "solvequeue:{" + queue + "}:budget" }
 
@@ -78,9 +78,16 @@ func New(rc redis.UniversalClient) *Ledger { return &Ledger{rc: rc} }
 // ErrSpent is what Reserve's callers wrap when a budget refuses a createTask.
 var ErrSpent = errors.New("the queue's budget is spent")
 
-// tally sums the buckets inside the window, forgetting the older ones. It sets n, m (the sums),
-// oldest (the oldest bucket with spend, or -1), now (ms, Redis's clock) and cur (now's bucket).
-// ARGV[1] is the bucket length in ms, ARGV[2] the window in ms.
+// tally brings the window up to now and sets n, m (its sums), now (ms, Redis's clock), cur
+// (now's bucket), lo (the oldest bucket inside the window) and a function wait() (ms until the
+// oldest spend leaves the window, 0 when nothing is spent). ARGV[1] is the bucket length in ms,
+// ARGV[2] the window in ms.
+//
+// Besides its buckets the hash keeps running sums (fields N and M) and the oldest bucket they
+// count (o): a call subtracts and forgets only the buckets that left the window since the last
+// one, which is none most of the time, instead of reading every bucket. A hash without o (empty,
+// or written by an older solvequeue), or one idle for longer than a window, is summed in full,
+// once; the hash never holds more than a window of buckets, so that is bounded too.
 const tally = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -88,20 +95,48 @@ local g = tonumber(ARGV[1])
 local w = tonumber(ARGV[2])
 local cur = math.floor(now / g)
 local lo = math.floor((now - w) / g)
-local n, m, oldest = 0, 0, -1
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local kind, b = string.sub(all[i], 1, 1), tonumber(string.sub(all[i], 3))
-  if b == nil or b < lo then
-    redis.call('HDEL', KEYS[1], all[i])
-  else
-    local v = tonumber(all[i + 1]) or 0
-    if kind == 'n' then n = n + v else m = m + v end
-    if v > 0 and (oldest < 0 or b < oldest) then oldest = b end
+local n, m
+local st = redis.call('HMGET', KEYS[1], 'o', 'N', 'M')
+local o = tonumber(st[1])
+if o == nil or lo - o > 2 * math.floor(w / g) + 2 then
+  n, m = 0, 0
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 2, 2) == ':' then
+      local kind, b = string.sub(all[i], 1, 1), tonumber(string.sub(all[i], 3))
+      if b == nil or b < lo then
+        redis.call('HDEL', KEYS[1], all[i])
+      else
+        local v = tonumber(all[i + 1]) or 0
+        if kind == 'n' then n = n + v else m = m + v end
+      end
+    end
+  end
+  if #all > 0 then redis.call('HSET', KEYS[1], 'o', lo, 'N', n, 'M', m) end
+else
+  n, m = tonumber(st[2]) or 0, tonumber(st[3]) or 0
+  if o < lo then
+    while o < lo do
+      local v = redis.call('HMGET', KEYS[1], 'n:' .. o, 'm:' .. o)
+      if v[1] or v[2] then
+        n = n - (tonumber(v[1]) or 0)
+        m = m - (tonumber(v[2]) or 0)
+        redis.call('HDEL', KEYS[1], 'n:' .. o, 'm:' .. o)
+      end
+      o = o + 1
+    end
+    redis.call('HSET', KEYS[1], 'o', lo, 'N', n, 'M', m)
   end
 end
-local wait = 0
-if oldest >= 0 then wait = (oldest + 1) * g + w - now end
+local function wait()
+  for b = lo, cur do
+    local v = redis.call('HMGET', KEYS[1], 'n:' .. b, 'm:' .. b)
+    if (tonumber(v[1]) or 0) > 0 or (tonumber(v[2]) or 0) > 0 then
+      return (b + 1) * g + w - now
+    end
+  end
+  return 0
+end
 `
 
 // reserveScript takes one createTask and ARGV[5] millionths from the window if the budget allows
@@ -110,19 +145,23 @@ if oldest >= 0 then wait = (oldest + 1) * g + w - now end
 var reserveScript = redis.NewScript(tally + `
 local maxN, maxM, est = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if (maxN > 0 and n + 1 > maxN) or (maxM > 0 and (m >= maxM or m + est > maxM)) then
-  return {0, wait, n, m}
+  return {0, wait(), n, m}
 end
 redis.call('HINCRBY', KEYS[1], 'n:' .. cur, 1)
 redis.call('HINCRBY', KEYS[1], 'm:' .. cur, est)
+redis.call('HSET', KEYS[1], 'o', lo, 'N', n + 1, 'M', m + est)
 redis.call('PEXPIRE', KEYS[1], w + 2 * g)
 return {1, cur, n + 1, m + est}`)
 
 // settleScript moves a reservation's money to what was really spent (ARGV[2] millionths), in the
-// bucket it was taken from, if that bucket is still kept.
+// bucket it was taken from and in the running sum, if that bucket is still kept.
 var settleScript = redis.NewScript(`
 local f = 'm:' .. ARGV[1]
 if redis.call('HEXISTS', KEYS[1], f) == 1 then
   redis.call('HINCRBY', KEYS[1], f, tonumber(ARGV[2]))
+  if redis.call('HEXISTS', KEYS[1], 'M') == 1 then
+    redis.call('HINCRBY', KEYS[1], 'M', tonumber(ARGV[2]))
+  end
   return 1
 end
 return 0`)
@@ -130,7 +169,7 @@ return 0`)
 // readScript tallies the window and says whether the budget paused the queue:
 // {n, m, ms until the oldest spend leaves, paused}.
 var readScript = redis.NewScript(tally + `
-return {n, m, wait, redis.call('EXISTS', KEYS[2])}`)
+return {n, m, wait(), redis.call('EXISTS', KEYS[2])}`)
 
 // pauseScript pauses the queue with asynq's own pause key unless somebody (an operator, the
 // breaker) paused it already, and marks the pause as the budget's. It returns 1 if it paused.

@@ -2,6 +2,7 @@ package budget_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -157,4 +158,104 @@ func TestReserveIsAtomicAcrossClients(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(50), u.CreateTasks)
 	require.InDelta(t, 0.05, u.Cost, 1e-9)
+}
+
+// TestRunningSumsMatchTheBuckets moves the clock through two windows of reservations and
+// settlements, some buckets left empty, and after each step checks the ledger's figures against
+// the sums of its buckets recounted from the hash: the running sums never drift.
+func TestRunningSumsMatchTheBuckets(t *testing.T) {
+	t.Parallel()
+	l, mr, rc := clocked(t)
+	ctx := context.Background()
+	b := classify.Budget{Window: time.Minute, MaxCost: 1000}
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	type held struct {
+		r  budget.Reservation
+		at time.Time
+	}
+	var kept []held
+	for step := range 240 {
+		now := start.Add(time.Duration(step) * 700 * time.Millisecond)
+		if step%17 > 12 {
+			continue // a few quiet seconds now and then
+		}
+		mr.SetTime(now)
+		r, ok, _, err := l.Reserve(ctx, "q", b, 0.002)
+		require.NoError(t, err)
+		require.True(t, ok)
+		kept = append(kept, held{r, now})
+		if step%3 == 0 {
+			require.NoError(t, l.Settle(ctx, "q", kept[len(kept)/2].r, 0.001*float64(step%5)))
+		}
+		u, err := l.Read(ctx, "q", b)
+		require.NoError(t, err)
+		n, m := recount(t, rc, now, b)
+		require.Equal(t, n, u.CreateTasks, "step %d", step)
+		require.InDelta(t, m, u.Cost, 1e-9, "step %d", step)
+	}
+	// Idle for longer than a window: everything has left it.
+	mr.SetTime(start.Add(time.Hour))
+	u, err := l.Read(ctx, "q", b)
+	require.NoError(t, err)
+	require.Zero(t, u.CreateTasks)
+	require.Zero(t, u.Cost)
+}
+
+// recount sums the buckets still inside the window from the hash itself.
+func recount(t *testing.T, rc *redis.Client, now time.Time, b classify.Budget) (int64, float64) {
+	t.Helper()
+	fields, err := rc.HGetAll(context.Background(), budget.Key("q")).Result()
+	require.NoError(t, err)
+	g := b.Window.Milliseconds() / 60
+	lo := (now.UnixMilli() - b.Window.Milliseconds()) / g
+	var n, m int64
+	for f, v := range fields {
+		var bucket, val int64
+		if len(f) < 3 || f[1] != ':' {
+			continue // the running sums
+		}
+		if _, err := fmt.Sscanf(f[2:], "%d", &bucket); err != nil || bucket < lo {
+			continue
+		}
+		_, err := fmt.Sscanf(v, "%d", &val)
+		require.NoError(t, err)
+		if f[0] == 'n' {
+			n += val
+		} else {
+			m += val
+		}
+	}
+	return n, float64(m) / 1e6
+}
+
+// TestLedgerReadsAnOlderHash: a hash written before the running sums (buckets only) is summed in
+// full once, then kept up to date.
+func TestLedgerReadsAnOlderHash(t *testing.T) {
+	t.Parallel()
+	l, mr, rc := clocked(t)
+	ctx := context.Background()
+	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 5, MaxCost: 1}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	mr.SetTime(now)
+	cur := now.UnixMilli() / 1000
+	require.NoError(t, rc.HSet(ctx, budget.Key("q"),
+		fmt.Sprintf("n:%d", cur-5), 2, fmt.Sprintf("m:%d", cur-5), 200_000,
+		fmt.Sprintf("n:%d", cur-100), 9, fmt.Sprintf("m:%d", cur-100), 900_000, // older than the window
+	).Err())
+	u, err := l.Read(ctx, "q", b)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), u.CreateTasks)
+	require.InDelta(t, 0.2, u.Cost, 1e-9)
+	for range 3 {
+		_, ok, _, err := l.Reserve(ctx, "q", b, 0.1)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	_, ok, _, err := l.Reserve(ctx, "q", b, 0.1)
+	require.NoError(t, err)
+	require.False(t, ok, "five createTasks in the window")
+	u, err = l.Read(ctx, "q", b)
+	require.NoError(t, err)
+	require.Equal(t, int64(5), u.CreateTasks)
+	require.InDelta(t, 0.5, u.Cost, 1e-9)
 }
