@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -129,4 +130,53 @@ func waitClusterOK(ctx context.Context, addr string, n int) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// SpreadQueues returns n queue names, each "<prefix><i>", whose hash tags ({queue}, as asynq's
+// and solvequeue's keys carry them) fall on different slots and whose slots' owners cover every
+// node of the cluster when n is at least its size: queues spread over the cluster as a user's
+// would.
+func (c *Cluster) SpreadQueues(ctx context.Context, prefix string, n int) ([]string, error) {
+	if len(c.Nodes) == 0 {
+		return nil, errors.New("the cluster has no nodes")
+	}
+	cl := newClient(c.Nodes[0].Addr)
+	defer cl.Close()
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+	}
+	nodeOf := func(slot int64) string {
+		for _, r := range slots {
+			if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
+				return r.Nodes[0].Addr
+			}
+		}
+		return ""
+	}
+	nodes := map[string]bool{}
+	for _, r := range slots {
+		if len(r.Nodes) > 0 {
+			nodes[r.Nodes[0].Addr] = true
+		}
+	}
+	var picked []string
+	usedSlot, usedNode := map[int64]bool{}, map[string]bool{}
+	for i := 0; len(picked) < n && i < 10_000; i++ {
+		q := prefix + strconv.Itoa(i)
+		slot, err := cl.ClusterKeySlot(ctx, "{"+q+"}").Result()
+		if err != nil {
+			return nil, fmt.Errorf("CLUSTER KEYSLOT: %w", err)
+		}
+		node := nodeOf(slot)
+		if node == "" || usedSlot[slot] || (usedNode[node] && len(usedNode) < len(nodes)) {
+			continue
+		}
+		usedSlot[slot], usedNode[node] = true, true
+		picked = append(picked, q)
+	}
+	if len(picked) < n {
+		return nil, fmt.Errorf("found %d of %d queue names on distinct slots", len(picked), n)
+	}
+	return picked, nil
 }
