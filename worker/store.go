@@ -160,17 +160,24 @@ func (r *replicaCount) get(ctx context.Context, c *redis.Client) int {
 	if time.Since(r.checked) < replicaCountTTL {
 		return r.n
 	}
-	r.checked, r.n = time.Now(), 0
+	r.checked, r.n = time.Now(), connectedReplicas(ctx, c)
+	return r.n
+}
+
+// connectedReplicas asks the primary how many replicas it has (INFO replication's
+// connected_slaves); a failed ask counts none.
+func connectedReplicas(ctx context.Context, c redis.Cmdable) int {
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
 		return 0
 	}
+	n := 0
 	for line := range strings.Lines(info) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			r.n, _ = strconv.Atoi(v)
+			n, _ = strconv.Atoi(v)
 		}
 	}
-	return r.n
+	return n
 }
 
 // saveUntil writes the record, retrying with backoff until it lands or ctx ends.

@@ -14,6 +14,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
+	"github.com/solvequeue/solvequeue/worker"
 )
 
 // This file SIGKILLs a Sentinel group's primary in the middle of what the issue names beyond a
@@ -127,4 +128,92 @@ func TestSentinelFailoverMidRedrive(t *testing.T) {
 		"the redrive done %.1fs after it", jobs, again, float64(creates)/jobs, promoted, finished)
 	require.LessOrEqual(t, creates, 2*jobs+again, "no job is paid twice for one redrive")
 	require.True(t, w.waitForLog("redis reachable again", hangGuard))
+}
+
+// TestSentinelFailoverDuringBreakerPause: the account breaker pauses two queues over an empty
+// account and the primary is SIGKILLed the moment the worker says so, nothing waited for by the
+// test. On the promoted replica the breaker is still open with both queues paused (the trip
+// waited for the replica), jobs submitted then wait, nothing is sent to AnySolver, the prober
+// goes on probing, and after a top-up it resumes the queues once: every waiting job is solved,
+// each paid once, and only the job that met the empty account failed.
+func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
+	t.Parallel()
+	const waiting = 20
+	g := enqueuetest.Sentinel(t, redisserver.SentinelOptions{DownAfter: time.Second})
+	s := newDistStack(t, g.URL())
+	s.fake.SetBalance(0)
+	queues := []string{enqueue.DefaultQueue, "other"}
+	w := s.startWorker(t, "--queues", "default=1,other=1", "--concurrency", "10", "--poll-interval", "200ms")
+	ctx := t.Context()
+
+	first := startProc(t, s.env(), "enqueue", "--id", "brk-first", "--type", "RecaptchaV2TaskProxyless",
+		"--field", "websiteURL=https://shop.example/", "--field", "websiteKey=sq:id=brk-first;solve=100ms")
+	require.True(t, w.waitForLog("breaker open", hangGuard), w.logs.String())
+	promoted := failover(t, g)
+	killedAt := time.Now().Add(-time.Duration(promoted * float64(time.Second)))
+	<-first.done
+
+	state, err := worker.ReadBreaker(ctx, s.rc)
+	require.NoError(t, err)
+	require.True(t, state.Open, "the promoted replica holds the open breaker")
+	require.Equal(t, "ERROR_ZERO_BALANCE", state.Code)
+	require.ElementsMatch(t, queues, state.PausedQueues, "and its pauses")
+	for _, q := range queues {
+		info, err := s.client.Inspector().GetQueueInfo(q)
+		if err == nil { // a queue with no task yet has no info
+			require.True(t, info.Paused, "queue %s is still paused", q)
+		}
+	}
+
+	in := writeJobs(t, "brk", "", "solve=100ms", 0)
+	var lines strings.Builder
+	for i := range waiting {
+		fmt.Fprintln(&lines, jobLine(fmt.Sprintf("brk-%d", i), queues[i%2], "solve=100ms"))
+	}
+	require.NoError(t, os.WriteFile(in, []byte(lines.String()), 0o644))
+	out := filepath.Join(t.TempDir(), "waiting-out.jsonl")
+	batch := startProc(t, s.env(), "batch", in, "--out", out)
+	require.True(t, batch.waitForLog(fmt.Sprintf("submitted %d of %d jobs", waiting, waiting), hangGuard), batch.logs.String())
+	for _, q := range queues {
+		info, err := s.client.Inspector().GetQueueInfo(q)
+		require.NoError(t, err)
+		require.True(t, info.Paused, "queue %s is paused", q)
+	}
+	probes := s.fake.Calls("getBalance")
+	require.True(t, waitFor(hangGuard, func() bool { return s.fake.Calls("getBalance") > probes }),
+		"the breaker probes again after the failover")
+	require.Equal(t, 1, s.fake.Stats().CreateTask, "nothing but the first job reached AnySolver while the account is empty")
+
+	s.fake.SetBalance(10)
+	select {
+	case <-batch.done:
+	case <-time.After(hangGuard):
+		t.Fatalf("the waiting jobs did not end:\n%s\n%s", tail(batch.logs.String(), 20), tail(w.logs.String(), 40))
+	}
+	require.NoError(t, batch.err, batch.logs.String())
+	recovered := time.Since(killedAt).Seconds()
+	outcomes := readOutcomes(t, out)
+	require.Len(t, outcomes, waiting)
+	for id, o := range outcomes {
+		require.Equal(t, enqueue.StateSolved, o.State, "job %s: %+v", id, o)
+	}
+	o, err := s.client.Status(ctx, "brk-first")
+	require.NoError(t, err)
+	require.Equal(t, enqueue.StateFailed, o.State)
+	require.Equal(t, 1+waiting, s.fake.Stats().CreateTask, "each waiting job paid once")
+	require.Len(t, scanLines(w.logs.String(), `"job ended"`, `"state":"failed"`), 1, "one job failed: the one that met the empty account")
+	require.Len(t, scanLines(w.logs.String(), "breaker open"), 1, w.logs.String())
+	require.Len(t, scanLines(w.logs.String(), "breaker closed"), 1, "one resume:\n%s", w.logs.String())
+	state, err = worker.ReadBreaker(ctx, s.rc)
+	require.NoError(t, err)
+	require.False(t, state.Open)
+	for _, q := range queues {
+		info, err := s.client.Inspector().GetQueueInfo(q)
+		require.NoError(t, err)
+		require.False(t, info.Paused, "queue %s runs again", q)
+		require.Zero(t, s.rc.Exists(ctx, worker.BreakerPausedKey(q)).Val())
+	}
+	t.Logf("breaker failover figures: the breaker and its 2 pauses kept, 1 job failed (the one that met the empty account), "+
+		"%d jobs waited and were solved, createTask per waiting job %.3f, promoted %.1fs after the SIGKILL, every job solved %.1fs after it "+
+		"(the top-up came after the promotion and a probe)", waiting, float64(s.fake.Stats().CreateTask-1)/waiting, promoted, recovered)
 }
