@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 	"github.com/solvequeue/solvequeue/worker"
@@ -216,4 +223,188 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 	t.Logf("breaker failover figures: the breaker and its 2 pauses kept, 1 job failed (the one that met the empty account), "+
 		"%d jobs waited and were solved, createTask per waiting job %.3f, promoted %.1fs after the SIGKILL, every job solved %.1fs after it "+
 		"(the top-up came after the promotion and a probe)", waiting, float64(s.fake.Stats().CreateTask-1)/waiting, promoted, recovered)
+}
+
+// gatewayClient is a scraper of the gateway's AnySolver API over loopback HTTP: it creates a
+// task (with an Idempotency-Key, so that a retry after an error is safe), polls its result until
+// it is ready, and counts what it took.
+type gatewayClient struct {
+	addr, key string
+	creates   atomic.Int64 // createTask calls, retries included
+	errors    atomic.Int64 // answers with an error (or no answer) it retried after
+	lost      atomic.Int64 // tasks created whose taskId the gateway no longer knew
+}
+
+// post sends one call; an error is no answer at all (the gateway is unreachable).
+func (c *gatewayClient) post(ctx context.Context, method, idem string, body map[string]any) (map[string]any, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.addr+"/"+method, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if idem != "" {
+		req.Header.Set("Idempotency-Key", idem)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// solve creates the task named id and waits for its solution, retrying errors every 100 ms.
+func (c *gatewayClient) solve(ctx context.Context, id string) error {
+	task := map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://shop.example/",
+		"websiteKey": "sq:id=" + id + ";solve=300ms"}
+	var taskID any
+	for taskID == nil {
+		c.creates.Add(1)
+		got, err := c.post(ctx, "createTask", id, map[string]any{"clientKey": c.key, "task": task})
+		if err == nil && got["errorId"] == float64(0) {
+			taskID = got["taskId"]
+			break
+		}
+		if err == nil && got["errorCode"] != "INTERNAL_ERROR" {
+			return fmt.Errorf("createTask %s: %v", id, got)
+		}
+		c.errors.Add(1)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("createTask %s: %w", id, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for {
+		got, err := c.post(ctx, "getTaskResult", "", map[string]any{"clientKey": c.key, "taskId": taskID})
+		switch {
+		case err == nil && got["status"] == "ready":
+			return nil
+		case err == nil && got["errorCode"] == "TASK_NOT_FOUND":
+			c.lost.Add(1)
+			return fmt.Errorf("task %s (taskId %v) is lost: %v", id, taskID, got)
+		case err == nil && got["errorId"] != float64(0) && got["errorCode"] != "INTERNAL_ERROR":
+			return fmt.Errorf("getTaskResult %s: %v", id, got)
+		case err != nil || got["errorId"] != float64(0):
+			c.errors.Add(1)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("getTaskResult %s: %w", id, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestSentinelFailoverUnderTheGateway: scrapers keep creating tasks and reading their results
+// through `worker --gateway` on redis-sentinel:// while the primary is SIGKILLed. The gateway
+// answers INTERNAL_ERROR ("try again") while Redis is away and carries on by itself after the
+// promotion: every task is solved, none lost, each paid once.
+func TestSentinelFailoverUnderTheGateway(t *testing.T) {
+	t.Parallel()
+	const tasks, clients = 90, 6
+	g := enqueuetest.Sentinel(t, redisserver.SentinelOptions{DownAfter: time.Second})
+	s := newDistStack(t, g.URL())
+	const gatewayKey = "gk-failover-test-5e0c1b2a3d4f6789"
+	keysFile := filepath.Join(t.TempDir(), "keys.yaml")
+	require.NoError(t, os.WriteFile(keysFile, []byte("keys:\n  - name: scrapers\n    key: "+gatewayKey+"\n    queue: default\n"), 0o600))
+	addr := freeLoopbackAddr(t)
+	w := s.startWorker(t, "--queues", "default=1", "--concurrency", "50", "--poll-interval", "200ms",
+		"--gateway", addr, "--keys", keysFile)
+	require.True(t, w.waitForLog("serving AnySolver's API", hangGuard), w.logs.String())
+
+	c := &gatewayClient{addr: addr, key: gatewayKey}
+	ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
+	defer cancel()
+	var (
+		solved atomic.Int64
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+	)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < tasks; i = next.Add(1) - 1 {
+				if err := c.solve(ctx, fmt.Sprintf("gwfo-%d", i)); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					continue
+				}
+				solved.Add(1)
+			}
+		}()
+	}
+	require.True(t, waitFor(hangGuard, func() bool { return solved.Load() >= tasks/3 }), "no progress before the kill")
+	promoted := failover(t, g)
+	killedAt := time.Now().Add(-time.Duration(promoted * float64(time.Second)))
+	atPromotion := solved.Load()
+	require.True(t, waitFor(hangGuard, func() bool { return solved.Load() > atPromotion }), "a task is solved after the failover")
+	recovered := time.Since(killedAt).Seconds()
+	wg.Wait()
+	require.Empty(t, errs)
+	require.Equal(t, int64(tasks), solved.Load())
+	for i := range tasks {
+		require.Equal(t, 1, s.fake.Creates(fmt.Sprintf("sq:id=gwfo-%d;solve=300ms", i)), "task gwfo-%d paid once", i)
+	}
+	t.Logf("gateway failover figures: %d tasks from %d clients, %d lost, %d errors retried by the clients, createTask calls per task %.3f "+
+		"(AnySolver's createTask per task %.3f), promoted %.1fs after the SIGKILL, first task solved after it %.1fs after the SIGKILL",
+		tasks, clients, c.lost.Load(), c.errors.Load(), float64(c.creates.Load())/tasks, float64(s.fake.Stats().CreateTask)/tasks,
+		promoted, recovered)
+	require.True(t, w.waitForLog("redis reachable again", hangGuard))
+}
+
+// TestSentinelFailoverWithASpendCap: a queue with a spend cap of 6 createTask calls in 30 s has
+// spent it, its budget has paused it with jobs waiting, and the primary is SIGKILLed the moment
+// the worker says so. On the promoted replica `solvequeue budget` still shows the cap spent and
+// the queue paused, nothing more is paid, and once the window frees room the worker resumes the
+// queue by itself: every job is solved, each paid once.
+func TestSentinelFailoverWithASpendCap(t *testing.T) {
+	t.Parallel()
+	const jobs, limit = 10, 6
+	g := enqueuetest.Sentinel(t, redisserver.SentinelOptions{DownAfter: time.Second})
+	s := newDistStack(t, g.URL())
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	require.NoError(t, os.WriteFile(policy, []byte(fmt.Sprintf("queues:\n  capped:\n    budget: {window: 30s, maxCreateTasks: %d}\n", limit)), 0o644))
+	w := s.startWorker(t, "--queues", "capped=1", "--policy", policy, "--concurrency", "10", "--poll-interval", "200ms")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	batch := startProc(t, s.env(), "batch", writeJobs(t, "cap", "capped", "solve=100ms", jobs), "--out", out)
+	require.True(t, w.waitForLog("budget spent: queue paused", hangGuard), w.logs.String())
+	promoted := failover(t, g)
+
+	var usage struct{ Queues []budget.Usage }
+	res := cliRun(t, map[string]string{"REDIS_URL": s.url}, "", "budget", "--json", "--policy", policy)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &usage), res.stdout)
+	require.Len(t, usage.Queues, 1)
+	u := usage.Queues[0]
+	paid := s.fake.Stats().CreateTask
+	require.Equal(t, limit, paid, "the cap held: %+v", u)
+	require.EqualValues(t, limit, u.CreateTasks, "the promoted replica holds the ledger: %+v", u)
+	require.True(t, u.Paused, "and the budget's pause: %+v", u)
+
+	select {
+	case <-batch.done:
+	case <-time.After(hangGuard):
+		t.Fatalf("the held jobs did not end:\n%s\n%s", tail(batch.logs.String(), 20), tail(w.logs.String(), 40))
+	}
+	require.NoError(t, batch.err, batch.logs.String())
+	outcomes := readOutcomes(t, out)
+	require.Len(t, outcomes, jobs)
+	for id, o := range outcomes {
+		require.Equal(t, enqueue.StateSolved, o.State, "job %s: %+v", id, o)
+	}
+	require.Equal(t, jobs, s.fake.Stats().CreateTask, "each job paid once")
+	require.NotEmpty(t, scanLines(w.logs.String(), "budget has room again: queue resumed"), w.logs.String())
+	t.Logf("spend cap failover figures: the ledger (%d of %d createTask spent) and the budget's pause kept, %d jobs held through the "+
+		"failover, 0 lost, createTask per job %.3f, promoted %.1fs after the SIGKILL", u.CreateTasks, limit, jobs-limit,
+		float64(s.fake.Stats().CreateTask)/jobs, promoted)
 }
