@@ -408,3 +408,39 @@ func TestSentinelFailoverWithASpendCap(t *testing.T) {
 		"failover, 0 lost, createTask per job %.3f, promoted %.1fs after the SIGKILL", u.CreateTasks, limit, jobs-limit,
 		float64(s.fake.Stats().CreateTask)/jobs, promoted)
 }
+
+// TestSentinelWithItsOwnPassword: a Sentinel with its own requirepass is reached with
+// sentinel_password in REDIS_URL, by the worker and every command, through a failover too;
+// without it, or with a wrong one, a command says so at once, and the password shows nowhere.
+func TestSentinelWithItsOwnPassword(t *testing.T) {
+	t.Parallel()
+	const password = "s3nt1nel-pw-7c1d9e"
+	g := enqueuetest.Sentinel(t, redisserver.SentinelOptions{DownAfter: time.Second, SentinelPassword: password})
+	require.Contains(t, g.URL(), "sentinel_password=")
+	s := newDistStack(t, g.URL())
+	w := s.startWorker(t, "--queues", "default=1", "--poll-interval", "200ms")
+	enqueueOne := func(id string) (string, string, int) {
+		return runCLI(t, s.env(), nil, "enqueue", "--id", id, "--type", "RecaptchaV2TaskProxyless",
+			"--field", "websiteURL=https://shop.example/", "--field", "websiteKey=sq:solve=100ms", "--wait")
+	}
+	stdout, stderr, code := enqueueOne("pw-1")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, `"solved"`)
+
+	failover(t, g)
+	stdout, stderr, code = enqueueOne("pw-2")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, `"solved"`, "the worker and the producer follow the failover, asking the Sentinel with its password")
+
+	without := "redis-sentinel://" + g.Sentinel.Addr + "?master=" + g.Master
+	for _, url := range []string{without, without + "&sentinel_password=wrong-" + password} {
+		res := cliRun(t, map[string]string{"REDIS_URL": url}, "", "status", "pw-1")
+		require.NotEqual(t, 0, res.code, "%s: %s", enqueue.RedactURL(url), res.stdout)
+		require.Contains(t, res.stderr, "no Sentinel knows the primary")
+		require.NotContains(t, res.stderr, password)
+	}
+	res := cliRun(t, map[string]string{"REDIS_URL": s.url}, "", "status", "pw-2")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "solved")
+	require.NotContains(t, w.logs.String(), password, "the worker never logs the Sentinel's password")
+}

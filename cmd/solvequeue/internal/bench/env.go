@@ -113,6 +113,7 @@ func (e *env) reset(ctx context.Context) error {
 func (e *env) asynqOpt() (asynq.RedisConnOpt, error) {
 	if o, err := enqueue.ParseSentinelURL(e.redis.URL); err == nil {
 		return asynq.RedisFailoverClientOpt{MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
 			Username: o.Username, Password: o.Password, DB: o.DB}, nil
 	}
 	if o, err := enqueue.ParseClusterURL(e.redis.URL); err == nil {
