@@ -245,7 +245,7 @@ func unpause(ctx context.Context, rc redis.Cmdable, queue, id string) (bool, err
 func (b *breaker) trip(ctx context.Context, code, reason string) (opened bool, err error) {
 	rc, acked := b.acking(ctx)
 	opened, paused, closedMeanwhile, err := b.tripOn(ctx, rc, code, reason)
-	acked()
+	acked(opened) // the jobs that meet the open breaker (many at once) only repeat its pauses
 	if err != nil || closedMeanwhile {
 		return opened, err
 	}
@@ -258,17 +258,17 @@ func (b *breaker) trip(ctx context.Context, code, reason string) (opened bool, e
 }
 
 // acking returns the connection a change of the breaker's state is written on, and a function
-// that waits, where the primary has replicas, until one holds what was written there (WAIT
-// counts the writes of its own connection), for up to replicaAckTimeout, and gives the
-// connection back. On a Cluster it is the client itself, without a wait.
-func (b *breaker) acking(ctx context.Context) (redis.Cmdable, func()) {
+// that gives the connection back, first waiting when asked to, where the primary has replicas,
+// until one holds what was written there (WAIT counts the writes of its own connection), for up
+// to replicaAckTimeout. On a Cluster it is the client itself, without a wait.
+func (b *breaker) acking(ctx context.Context) (redis.Cmdable, func(wait bool)) {
 	c, ok := b.rc.(*redis.Client)
 	if !ok {
-		return b.rc, func() {}
+		return b.rc, func(bool) {}
 	}
 	conn := c.Conn()
-	return conn, func() {
-		if connectedReplicas(ctx, conn) > 0 {
+	return conn, func(wait bool) {
+		if wait && connectedReplicas(ctx, conn) > 0 {
 			_ = conn.Do(ctx, "WAIT", 1, replicaAckTimeout.Milliseconds()).Err()
 		}
 		_ = conn.Close()
@@ -392,17 +392,17 @@ func (b *breaker) resume(ctx context.Context, state BreakerState) {
 	rc, acked := b.acking(ctx)
 	closed, err := closeScript.Run(ctx, rc, []string{BreakerKey}, state.ID).Int()
 	if err != nil {
-		acked()
+		acked(false)
 		b.log.Error("breaker could not close", "err", err)
 		return
 	}
 	if closed == 0 {
-		acked()
+		acked(false)
 		b.log.Info("breaker opened again meanwhile: its queues stay paused", "code", state.Code)
 		return
 	}
 	resumed, err := b.liftPauses(ctx, rc, "")
-	acked()
+	acked(true)
 	if err != nil {
 		// The prober lifts the rest once it finds them still marked (see sweepStale).
 		b.log.Error("breaker closed, but not every queue could be resumed yet", "err", err, "resumed_queues", resumed)
