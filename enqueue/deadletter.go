@@ -227,7 +227,15 @@ func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 //
 // A job whose image body travels under its own key needs that body still: the body gets its TTL
 // (Config.BlobTTL) back, and a redrive whose body is gone is refused, the entry kept.
+//
+// A Redis that stops answering in the middle (a Sentinel failover) is waited for, up to
+// RideOutDefault, and the redrive goes on; the entry is never lost on the way.
 func (c *Client) Redrive(ctx context.Context, d DeadLetter) error {
+	_, err := rideOut(ctx, c.rc, RideOutDefault, func() error { return c.redrive(ctx, d) })
+	return err
+}
+
+func (c *Client) redrive(ctx context.Context, d DeadLetter) error {
 	raw, err := c.claim(ctx, d)
 	if err != nil {
 		return fmt.Errorf("redrive %s: %w", d.ID, err)
@@ -251,7 +259,13 @@ func (c *Client) Redrive(ctx context.Context, d DeadLetter) error {
 		asynq.Queue(d.Queue), asynq.TaskID(d.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
 	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil {
-		return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: enqueue: %w (is the job running again already?)", d.ID, err))
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			// The archived task is gone and a task of this ID is in the queue: this redrive's
+			// own enqueue, retried by go-redis after its answer was lost, or another's redrive.
+			// Either way the job runs again; its dead letter must not come back.
+			return nil
+		}
+		return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: enqueue: %w", d.ID, err))
 	}
 	return nil
 }
@@ -277,8 +291,18 @@ func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
 
 // unclaim puts a claimed entry back after a redrive or purge that did not go through, and
 // returns err.
+//
+// The entry is put back even through an outage of Redis (up to RideOutDefault): the claim that
+// took it out may have reached a replica already.
 func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err error) error {
-	if putErr := c.rc.HSet(context.WithoutCancel(ctx), DeadLetterKey(d.Queue), DeadLetterField(d.Queue, d.ID), raw).Err(); putErr != nil {
+	ctx = context.WithoutCancel(ctx)
+	waited, putErr := rideOut(ctx, c.rc, RideOutDefault, func() error {
+		return c.rc.HSet(ctx, DeadLetterKey(d.Queue), DeadLetterField(d.Queue, d.ID), raw).Err()
+	})
+	if waited {
+		err = outageError{err} // Redis was down: the caller may try again
+	}
+	if putErr != nil {
 		return fmt.Errorf("%w (and its dead letter could not be put back: %v)", err, putErr)
 	}
 	return err
@@ -287,26 +311,45 @@ func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err erro
 // Purge deletes dead letters for good, with their archived asynq tasks and image bodies. A
 // letter that left the dead-letter queue meanwhile (redriven: its job runs again) is skipped,
 // never deleted.
+//
+// A Redis that stops answering in the middle (a Sentinel failover) is waited for, up to
+// RideOutDefault for each letter, and the purge goes on.
 func (c *Client) Purge(ctx context.Context, letters []DeadLetter) (int, error) {
 	n := 0
 	for _, d := range letters {
-		raw, err := c.claim(ctx, d)
-		if errors.Is(err, ErrJobNotFound) {
-			continue
-		}
+		purged := false
+		_, err := rideOut(ctx, c.rc, RideOutDefault, func() error {
+			var err error
+			purged, err = c.purge(ctx, d)
+			return err
+		})
 		if err != nil {
-			return n, fmt.Errorf("purge %s: %w", d.ID, err)
+			return n, err
 		}
-		if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
-			!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			return n, c.unclaim(ctx, d, raw, fmt.Errorf("purge %s: %w", d.ID, err))
+		if purged {
+			n++
 		}
-		if key := d.bodyRef(); key != "" {
-			_ = DropBody(ctx, c.rc, key) // left to its TTL, if any, when Redis refuses
-		}
-		n++
 	}
 	return n, nil
+}
+
+// purge deletes one dead letter and reports whether it was there to delete.
+func (c *Client) purge(ctx context.Context, d DeadLetter) (bool, error) {
+	raw, err := c.claim(ctx, d)
+	if errors.Is(err, ErrJobNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("purge %s: %w", d.ID, err)
+	}
+	if err := c.inspector.DeleteTask(d.Queue, d.ID); err != nil &&
+		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return false, c.unclaim(ctx, d, raw, fmt.Errorf("purge %s: %w", d.ID, err))
+	}
+	if key := d.bodyRef(); key != "" {
+		_ = DropBody(ctx, c.rc, key) // left to its TTL, if any, when Redis refuses
+	}
+	return true, nil
 }
 
 // MigrateDeadLetters moves the entries of LegacyDeadLetterKey (every queue's dead letters in one

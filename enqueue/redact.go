@@ -64,9 +64,34 @@ func RedactValue(v any) any {
 	}
 }
 
-// RedactURL replaces the password of a URL-looking string ("http://user:pass@host:port") and
-// returns any other string unchanged.
+// RedactURL replaces the password of a URL-looking string ("http://user:pass@host:port"), and
+// the value of a sentinel_password parameter (a redis-sentinel:// URL's), and returns any other
+// string unchanged.
 func RedactURL(s string) string {
+	return secretParam.ReplaceAllString(redactUserinfo(s), "${1}"+Redacted)
+}
+
+// secretParam is a URL query parameter whose value is a secret, with the '?' or '&' before it.
+var secretParam = regexp.MustCompile(`(?i)([?&]` + SentinelPasswordParam + `=)[^&#]*`)
+
+// secretParamValues returns the values of rawURL's secret parameters, as written and unescaped.
+func secretParamValues(rawURL string) []string {
+	var vals []string
+	for _, m := range secretParam.FindAllStringIndex(rawURL, -1) {
+		v := rawURL[m[0]:m[1]]
+		_, v, _ = strings.Cut(v, "=")
+		if v == "" {
+			continue
+		}
+		vals = append(vals, v)
+		if dec, err := url.QueryUnescape(v); err == nil && dec != v {
+			vals = append(vals, dec)
+		}
+	}
+	return vals
+}
+
+func redactUserinfo(s string) string {
 	// The userinfo starts after "://", or after a leading "//" (a URL without a scheme, which
 	// a proxy field passes validation with).
 	start := strings.Index(s, "://") + len("://")
@@ -107,6 +132,9 @@ func RedactURLError(err error, rawURL string) error {
 	shown := RedactURL(rawURL)
 	quoted := strings.Trim(strconv.Quote(rawURL), `"`)
 	msg = strings.ReplaceAll(strings.ReplaceAll(msg, rawURL, shown), quoted, strings.Trim(strconv.Quote(shown), `"`))
+	if params := secretParamValues(rawURL); len(params) > 0 {
+		msg = RedactText(msg, params...)
+	}
 	userinfo := urlUserinfoOf(rawURL)
 	if userinfo == "" {
 		return &redactedURLError{msg: msg, err: err}

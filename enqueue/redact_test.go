@@ -26,6 +26,10 @@ func TestRedactURL(t *testing.T) {
 		{"socks5://user:p@ss@host:1080", "socks5://user:[redacted]@host:1080"},
 		// Not parseable as a URL: everything between "://" and the last '@' goes.
 		{"http://a b:c@d", "http://[redacted]@d"},
+		// A Sentinel's own password rides in the query.
+		{"redis-sentinel://:pw@s1:26379,s2?master=m&sentinel_password=s3nt1nel",
+			"redis-sentinel://[redacted]@s1:26379,s2?master=m&sentinel_password=[redacted]"},
+		{"redis-sentinel://s1?SENTINEL_PASSWORD=s3nt1nel&master=m#x", "redis-sentinel://s1?SENTINEL_PASSWORD=[redacted]&master=m#x"},
 		// Nothing to hide.
 		{"http://user@host:1", "http://user@host:1"},
 		{"https://shop.example/login?next=/a", "https://shop.example/login?next=/a"},

@@ -52,7 +52,8 @@ func askSentinels(ctx context.Context, opt *redis.FailoverOptions) error {
 	var errs []error
 	for _, addr := range opt.SentinelAddrs {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second,
-			MaxRetries: -1, DialerRetries: 1, PoolSize: 1, Protocol: opt.Protocol})
+			MaxRetries: -1, DialerRetries: 1, PoolSize: 1, Protocol: opt.Protocol,
+			Username: opt.SentinelUsername, Password: opt.SentinelPassword})
 		_, err := sc.GetMasterAddrByName(ctx, opt.MasterName).Result()
 		_ = sc.Close()
 		if err == nil {

@@ -34,7 +34,7 @@ const (
 
 // schemesHelp lists the URL forms OpenRedis takes, for error messages.
 const schemesHelp = "want redis://[user:password@]host:port/db, rediss:// (TLS), redis-socket:///path, " +
-	"redis-sentinel://[user:password@]host:port[,host:port...][/db]?master=NAME or " +
+	"redis-sentinel://[user:password@]host:port[,host:port...][/db]?master=NAME[&sentinel_password=SECRET] or " +
 	"redis-cluster://[user:password@]host:port[,host:port...]"
 
 // newRedisClient parses rawURL and returns a client for it, not connected yet. poolSize > 0
@@ -92,7 +92,9 @@ func redisURLError(rawURL string, err error) error {
 // into go-redis's FailoverOptions: the addresses are the Sentinels' (port 26379 when left out),
 // master is the name they monitor, and the user and password are those of the Redis primary
 // and replicas (what solvequeue reads and writes). The Sentinels themselves are asked without
-// a password, as `sentinel auth-pass` deployments run them.
+// a password, as `sentinel auth-pass` deployments run them, unless sentinel_password=SECRET
+// (and sentinel_username=USER, for an ACL user) gives the Sentinels' own (their requirepass);
+// RedactURL hides it wherever the URL is shown.
 func ParseSentinelURL(rawURL string) (*redis.FailoverOptions, error) {
 	u, err := parseMultiHostURL(rawURL, SchemeSentinel)
 	if err != nil {
@@ -112,15 +114,26 @@ func ParseSentinelURL(rawURL string) (*redis.FailoverOptions, error) {
 	}
 	q := u.Query()
 	opt.MasterName = q.Get("master")
+	opt.SentinelUsername, opt.SentinelPassword = q.Get(sentinelUserParam), q.Get(SentinelPasswordParam)
 	q.Del("master")
+	q.Del(sentinelUserParam)
+	q.Del(SentinelPasswordParam)
 	if opt.MasterName == "" {
 		return nil, errors.New("no ?master=NAME: the name the Sentinels monitor the primary under")
 	}
 	if len(q) > 0 {
-		return nil, fmt.Errorf("unknown parameter(s) %s: only master is taken", strings.Join(keysOf(q), ", "))
+		return nil, fmt.Errorf("unknown parameter(s) %s: only master, %s and %s are taken",
+			strings.Join(keysOf(q), ", "), sentinelUserParam, SentinelPasswordParam)
 	}
 	return opt, nil
 }
+
+// SentinelPasswordParam is the redis-sentinel:// URL's parameter that carries the Sentinels'
+// own password; sentinelUserParam names their ACL user.
+const (
+	SentinelPasswordParam = "sentinel_password"
+	sentinelUserParam     = "sentinel_username"
+)
 
 // ParseClusterURL parses redis-cluster://[user:password@]host:port[,host:port...] into go-redis's
 // ClusterOptions: the addresses are seeds (any nodes of the cluster; port 6379 when left out),

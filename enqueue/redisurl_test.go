@@ -24,6 +24,10 @@ func TestParseSentinelURL(t *testing.T) {
 			redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"s1:26379", "s2:26380", "s3:26379"}, Password: "s3cret"}},
 		{"redis-sentinel://app:pw@s1:1/3?master=m",
 			redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"s1:1"}, Username: "app", Password: "pw", DB: 3}},
+		{"redis-sentinel://:pw@s1:1?master=m&sentinel_password=s%26pw",
+			redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"s1:1"}, Password: "pw", SentinelPassword: "s&pw"}},
+		{"redis-sentinel://s1:1?sentinel_username=watch&sentinel_password=spw&master=m",
+			redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"s1:1"}, SentinelUsername: "watch", SentinelPassword: "spw"}},
 		{"REDIS-SENTINEL://[::1]:26379?master=m",
 			redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"[::1]:26379"}}},
 	}
@@ -64,7 +68,7 @@ func TestOpenRedisRefusesBadURLsWithThePasswordRedacted(t *testing.T) {
 		url, says string
 	}{
 		{"redis-sentinel://:hunter2pw@s1:26379", "no ?master=NAME"},
-		{"redis-sentinel://:hunter2pw@s1:26379?master=m&sentinel_password=x", "unknown parameter(s) sentinel_password"},
+		{"redis-sentinel://:hunter2pw@s1:26379?master=m&max_retries=3", "unknown parameter(s) max_retries"},
 		{"redis-sentinel://:hunter2pw@s1:26379/x?master=m", `path "/x"`},
 		{"redis-sentinel://:hunter2pw@s1:26379,,s2?master=m", "empty address"},
 		{"redis-sentinel://:hunter2pw@?master=m", "no host:port address"},

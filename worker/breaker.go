@@ -96,7 +96,7 @@ func ReadBreaker(ctx context.Context, rc redis.UniversalClient) (BreakerState, e
 }
 
 // readBreakerKey reads BreakerKey alone.
-func readBreakerKey(ctx context.Context, rc redis.UniversalClient) (BreakerState, error) {
+func readBreakerKey(ctx context.Context, rc redis.Cmdable) (BreakerState, error) {
 	raw, err := rc.Get(ctx, BreakerKey).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return BreakerState{}, nil
@@ -114,7 +114,7 @@ func readBreakerKey(ctx context.Context, rc redis.UniversalClient) (BreakerState
 
 // breakerPauses returns the queues the breaker's mark is on, with the ID of the opening that
 // paused each, reading every known queue's mark in one pipeline (one per node on a Cluster).
-func breakerPauses(ctx context.Context, rc redis.UniversalClient) (map[string]string, error) {
+func breakerPauses(ctx context.Context, rc redis.Cmdable) (map[string]string, error) {
 	queues, err := enqueue.KnownQueues(ctx, rc)
 	if err != nil || len(queues) == 0 {
 		return nil, err
@@ -201,7 +201,7 @@ func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, erro
 		return nil, fmt.Errorf("reset breaker: %w", err)
 	}
 	b := &breaker{breakerParams: breakerParams{rc: rc, log: slog.New(slog.DiscardHandler)}}
-	resumed, err := b.liftPauses(ctx, "")
+	resumed, err := b.liftPauses(ctx, rc, "")
 	if err != nil {
 		return resumed, fmt.Errorf("reset breaker: %w", err)
 	}
@@ -211,7 +211,7 @@ func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, erro
 func pausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
 
 // pause pauses queue for the opening id and reports whether the queue is the breaker's.
-func pause(ctx context.Context, rc redis.UniversalClient, queue, id string, now time.Time) (bool, error) {
+func pause(ctx context.Context, rc redis.Cmdable, queue, id string, now time.Time) (bool, error) {
 	n, err := pauseScript.Run(ctx, rc, []string{pausedKey(queue), BreakerPausedKey(queue)}, now.Unix(), id).Int()
 	if err != nil {
 		return false, fmt.Errorf("pause queue %s: %w", queue, err)
@@ -220,7 +220,7 @@ func pause(ctx context.Context, rc redis.UniversalClient, queue, id string, now 
 }
 
 // unpause lifts the breaker's pause of queue if it is the opening id's ("" for any opening's).
-func unpause(ctx context.Context, rc redis.UniversalClient, queue, id string) (bool, error) {
+func unpause(ctx context.Context, rc redis.Cmdable, queue, id string) (bool, error) {
 	n, err := unpauseScript.Run(ctx, rc, []string{pausedKey(queue), BreakerPausedKey(queue)}, id).Int()
 	if err != nil {
 		return false, fmt.Errorf("resume queue %s: %w", queue, err)
@@ -237,23 +237,63 @@ func unpause(ctx context.Context, rc redis.UniversalClient, queue, id string) (b
 // opening's ID, one script per queue. A resume closes the breaker first and lifts the marks
 // after; should it close the breaker while this trip is still pausing, the trip finds the
 // breaker closed when it is done and lifts the pauses it made itself.
+//
+// Where the primary has replicas, the trip waits until one holds the breaker and the pauses
+// before it says the breaker is open: a Sentinel failover right after then keeps the queues
+// paused, where asynchronous replication alone could lose them and let the waiting jobs meet
+// the account error again (each opening fails the one job that met it).
 func (b *breaker) trip(ctx context.Context, code, reason string) (opened bool, err error) {
+	rc, acked := b.acking(ctx)
+	opened, paused, closedMeanwhile, err := b.tripOn(ctx, rc, code, reason)
+	acked(opened) // the jobs that meet the open breaker (many at once) only repeat its pauses
+	if err != nil || closedMeanwhile {
+		return opened, err
+	}
+	if opened {
+		b.log.Warn("breaker open: AnySolver account problem; queues paused, waiting jobs kept",
+			"code", code, "reason", reason, "paused_queues", paused)
+		b.observer.BreakerChanged(true, code)
+	}
+	return opened, nil
+}
+
+// acking returns the connection a change of the breaker's state is written on, and a function
+// that gives the connection back, first waiting when asked to, where the primary has replicas,
+// until one holds what was written there (WAIT counts the writes of its own connection), for up
+// to replicaAckTimeout. On a Cluster it is the client itself, without a wait.
+func (b *breaker) acking(ctx context.Context) (redis.Cmdable, func(wait bool)) {
+	c, ok := b.rc.(*redis.Client)
+	if !ok {
+		return b.rc, func(bool) {}
+	}
+	conn := c.Conn()
+	return conn, func(wait bool) {
+		if wait && connectedReplicas(ctx, conn) > 0 {
+			_ = conn.Do(ctx, "WAIT", 1, replicaAckTimeout.Milliseconds()).Err()
+		}
+		_ = conn.Close()
+	}
+}
+
+// tripOn opens the breaker and pauses the queues, writing on rc (see trip); closedMeanwhile
+// reports that a resume closed it before the trip was done.
+func (b *breaker) tripOn(ctx context.Context, rc redis.Cmdable, code, reason string) (opened bool, paused []string, closedMeanwhile bool, err error) {
 	now := b.now().UTC()
 	state := BreakerState{Open: true, Code: code, Reason: reason, Since: now, ID: uuid.NewString()}
 	data, _ := json.Marshal(state)
 	id := ""
 	for attempt := 0; id == "" && attempt < 3; attempt++ {
-		opened, err = b.rc.SetNX(ctx, BreakerKey, data, 0).Result()
+		opened, err = rc.SetNX(ctx, BreakerKey, data, 0).Result()
 		if err != nil {
-			return false, fmt.Errorf("open breaker: %w", err)
+			return false, nil, false, fmt.Errorf("open breaker: %w", err)
 		}
 		if opened {
 			id = state.ID
 			break
 		}
-		cur, err := readBreakerKey(ctx, b.rc)
+		cur, err := readBreakerKey(ctx, rc)
 		if err != nil {
-			return false, err
+			return false, nil, false, err
 		}
 		if cur.Open { // open already; closed between the two reads, try again
 			id = cur.ID
@@ -263,31 +303,25 @@ func (b *breaker) trip(ctx context.Context, code, reason string) (opened bool, e
 		}
 	}
 	if id == "" {
-		return false, errors.New("open breaker: it kept closing under this trip")
+		return false, nil, false, errors.New("open breaker: it kept closing under this trip")
 	}
-	var paused []string
 	for _, q := range b.queues {
-		ok, err := pause(ctx, b.rc, q, id, now)
+		ok, err := pause(ctx, rc, q, id, now)
 		if err != nil {
-			return opened, fmt.Errorf("open breaker: %w", err)
+			return opened, paused, false, fmt.Errorf("open breaker: %w", err)
 		}
 		if ok {
 			paused = append(paused, q)
 		}
 	}
-	if cur, err := readBreakerKey(ctx, b.rc); err == nil && !cur.Open {
+	if cur, err := readBreakerKey(ctx, rc); err == nil && !cur.Open {
 		// A resume closed the breaker meanwhile: lift this trip's pauses that it did not see.
 		for _, q := range paused {
-			_, _ = unpause(ctx, b.rc, q, id)
+			_, _ = unpause(ctx, rc, q, id)
 		}
-		return opened, nil
+		return opened, paused, true, nil
 	}
-	if opened {
-		b.log.Warn("breaker open: AnySolver account problem; queues paused, waiting jobs kept",
-			"code", code, "reason", reason, "paused_queues", paused)
-		b.observer.BreakerChanged(true, code)
-	}
-	return opened, nil
+	return opened, paused, false, nil
 }
 
 // start runs the prober until shutdown.
@@ -351,17 +385,24 @@ func (b *breaker) probe(ctx context.Context, state BreakerState) bool {
 
 // resume closes the breaker, if it is still the opening state named, then lifts the pauses of
 // every queue the breaker paused, queue by queue.
+//
+// Like a trip, a resume waits where the primary has replicas until one holds it, so that a
+// failover right after does not bring back a breaker and pauses it lifted (and resume twice).
 func (b *breaker) resume(ctx context.Context, state BreakerState) {
-	closed, err := closeScript.Run(ctx, b.rc, []string{BreakerKey}, state.ID).Int()
+	rc, acked := b.acking(ctx)
+	closed, err := closeScript.Run(ctx, rc, []string{BreakerKey}, state.ID).Int()
 	if err != nil {
+		acked(false)
 		b.log.Error("breaker could not close", "err", err)
 		return
 	}
 	if closed == 0 {
+		acked(false)
 		b.log.Info("breaker opened again meanwhile: its queues stay paused", "code", state.Code)
 		return
 	}
-	resumed, err := b.liftPauses(ctx, "")
+	resumed, err := b.liftPauses(ctx, rc, "")
+	acked(true)
 	if err != nil {
 		// The prober lifts the rest once it finds them still marked (see sweepStale).
 		b.log.Error("breaker closed, but not every queue could be resumed yet", "err", err, "resumed_queues", resumed)
@@ -372,14 +413,14 @@ func (b *breaker) resume(ctx context.Context, state BreakerState) {
 
 // liftPauses resumes every queue marked by the opening id ("" for any), and those the legacy set
 // lists, and returns the queues it resumed.
-func (b *breaker) liftPauses(ctx context.Context, id string) ([]string, error) {
-	marks, err := breakerPauses(ctx, b.rc)
+func (b *breaker) liftPauses(ctx context.Context, rc redis.Cmdable, id string) ([]string, error) {
+	marks, err := breakerPauses(ctx, rc)
 	if err != nil {
 		return nil, err
 	}
 	var resumed []string
 	for _, q := range slices.Sorted(maps.Keys(marks)) {
-		ok, err := unpause(ctx, b.rc, q, id)
+		ok, err := unpause(ctx, rc, q, id)
 		if err != nil {
 			return resumed, err
 		}
@@ -390,19 +431,19 @@ func (b *breaker) liftPauses(ctx context.Context, id string) ([]string, error) {
 	if id != "" {
 		return resumed, nil
 	}
-	legacy, err := b.rc.SMembers(ctx, legacyBreakerPausedKey).Result()
+	legacy, err := rc.SMembers(ctx, legacyBreakerPausedKey).Result()
 	if err != nil {
 		return resumed, err
 	}
 	for _, q := range legacy {
 		if enqueue.ValidQueueName(q) {
-			if err := b.rc.Del(ctx, pausedKey(q)).Err(); err != nil {
+			if err := rc.Del(ctx, pausedKey(q)).Err(); err != nil {
 				return resumed, err
 			}
 			resumed = append(resumed, q)
 		}
 	}
-	return resumed, b.rc.Del(ctx, legacyBreakerPausedKey).Err()
+	return resumed, rc.Del(ctx, legacyBreakerPausedKey).Err()
 }
 
 // staleSweepInterval is how often a prober looks for queues the breaker left paused while closed.

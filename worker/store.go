@@ -33,6 +33,9 @@ type store struct {
 	// deadLetterLimit bounds the dead-letter queue's entries (enqueue.PutDeadLetter); 0: none.
 	deadLetterLimit int
 	replicas        replicaCount
+	// nodeReplicas counts each Cluster primary's replicas, by address (saveAcked on a Cluster).
+	nodeMu       sync.Mutex
+	nodeReplicas map[string]*replicaCount
 }
 
 // newStore returns a store writing through go-redis's autopipeliner over rc where rc has one
@@ -117,11 +120,12 @@ const replicaCountTTL = 30 * time.Second
 // before the worker goes on. A failover (Sentinel promoting a replica after the primary died)
 // then keeps the remote id, and the next attempt resumes the task instead of paying for a new
 // one: asynchronous replication alone may lose the last writes before the primary died. A WAIT
-// that times out (the replica is slow or gone) is only waited for replicaAckTimeout. On a Cluster
-// (where a pipeline is split by node) and without replicas, it is save.
+// that times out (the replica is slow or gone) is only waited for replicaAckTimeout. On a
+// Cluster, whose pipelines are split by node, the write and its WAIT go to the primary that
+// holds the task's slot, on one of its connections. Without replicas it is save.
 func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Record) error {
-	c, ok := s.base.(*redis.Client)
-	if !ok || s.replicas.get(ctx, c) == 0 {
+	c := s.ackingClient(ctx, taskKey(queue, id))
+	if c == nil {
 		return s.save(ctx, queue, id, rec)
 	}
 	data, err := json.Marshal(rec)
@@ -145,6 +149,37 @@ func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Re
 	return s.save(ctx, queue, id, rec) // Redis trouble: the usual retries
 }
 
+// ackingClient returns the client of the primary that holds key when it has replicas (the
+// client itself on one Redis or a Sentinel's, the slot's primary on a Cluster), nil when a WAIT
+// would wait for nothing or the primary is unknown.
+func (s *store) ackingClient(ctx context.Context, key string) *redis.Client {
+	switch c := s.base.(type) {
+	case *redis.Client:
+		if s.replicas.get(ctx, c) > 0 {
+			return c
+		}
+	case *redis.ClusterClient:
+		node, err := c.MasterForKey(ctx, key)
+		if err != nil {
+			return nil
+		}
+		s.nodeMu.Lock()
+		if s.nodeReplicas == nil {
+			s.nodeReplicas = map[string]*replicaCount{}
+		}
+		r := s.nodeReplicas[node.Options().Addr]
+		if r == nil {
+			r = &replicaCount{}
+			s.nodeReplicas[node.Options().Addr] = r
+		}
+		s.nodeMu.Unlock()
+		if r.get(ctx, node) > 0 {
+			return node
+		}
+	}
+	return nil
+}
+
 // replicaCount caches how many replicas the primary has (INFO replication's connected_slaves).
 type replicaCount struct {
 	mu      sync.Mutex
@@ -160,17 +195,24 @@ func (r *replicaCount) get(ctx context.Context, c *redis.Client) int {
 	if time.Since(r.checked) < replicaCountTTL {
 		return r.n
 	}
-	r.checked, r.n = time.Now(), 0
+	r.checked, r.n = time.Now(), connectedReplicas(ctx, c)
+	return r.n
+}
+
+// connectedReplicas asks the primary how many replicas it has (INFO replication's
+// connected_slaves); a failed ask counts none.
+func connectedReplicas(ctx context.Context, c redis.Cmdable) int {
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
 		return 0
 	}
+	n := 0
 	for line := range strings.Lines(info) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			r.n, _ = strconv.Atoi(v)
+			n, _ = strconv.Atoi(v)
 		}
 	}
-	return r.n
+	return n
 }
 
 // saveUntil writes the record, retrying with backoff until it lands or ctx ends.

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
 
 // TestSaveAckedWaitsForAReplica: the record of a paid remote task is written, where the primary
@@ -40,6 +42,24 @@ func TestSaveAckedWaitsForAReplica(t *testing.T) {
 	got, err := rc.HGet(ctx, taskKey("default", "job-1"), "result").Result()
 	require.NoError(t, err)
 	require.Contains(t, got, `"taskId":42`, "the replica has the remote id")
+
+	// The account breaker's trip and resume wait for the replica too, on the connection that
+	// wrote them: the replica holds the open breaker and its pause when trip returns.
+	require.NoError(t, pc.SAdd(ctx, enqueue.QueuesKey, "default").Err())
+	b := newBreaker(breakerParams{rc: pc, queues: []string{"default"},
+		log: slog.New(slog.DiscardHandler), observer: NopObserver{}, now: time.Now})
+	waits := waitCalls(t, pc)
+	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
+	require.NoError(t, err)
+	require.True(t, opened)
+	require.Equal(t, waits+1, waitCalls(t, pc), "one WAIT after the trip")
+	require.Equal(t, int64(1), rc.Exists(ctx, BreakerKey).Val(), "the replica holds the open breaker")
+	require.Equal(t, int64(1), rc.Exists(ctx, BreakerPausedKey("default")).Val(), "and its pause")
+	state, err := ReadBreaker(ctx, pc)
+	require.NoError(t, err)
+	b.resume(ctx, state)
+	require.Equal(t, waits+2, waitCalls(t, pc), "one WAIT after the resume")
+	require.Zero(t, rc.Exists(ctx, BreakerKey, BreakerPausedKey("default")).Val(), "the replica holds the resume")
 
 	// A primary without replicas: no WAIT, which would only time out.
 	lone := enqueuetest.Redis(t)
@@ -71,4 +91,54 @@ func waitCalls(t *testing.T, c *redis.Client) int {
 		}
 	}
 	return 0
+}
+
+// TestSaveAckedWaitsOnTheClusterPrimary: on a Redis Cluster whose primaries have replicas, the
+// record's write and its WAIT go to the primary of the task's slot, on one connection, and that
+// primary's replica holds the record when saveAcked returns.
+func TestSaveAckedWaitsOnTheClusterPrimary(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cl := enqueuetest.Cluster(t, redisserver.ClusterOptions{Replicas: 1})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	t.Cleanup(func() { _ = cc.Close() })
+	key := taskKey("default", "job-1")
+	require.NoError(t, cc.HSet(ctx, key, "msg", "x").Err())
+	primary, err := cc.MasterForKey(ctx, key)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := primary.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
+	}, 30*time.Second, 20*time.Millisecond, "the primary has its replica in sync (hang guard)")
+	before := waitCalls(t, primary)
+
+	rec := enqueue.Record{State: enqueue.StateActive, CreateTasks: 1, Remote: &enqueue.Remote{TaskID: json.RawMessage(`42`)}}
+	require.NoError(t, newStore(cc).saveAcked(ctx, "default", "job-1", &rec))
+	require.Equal(t, before+1, waitCalls(t, primary), "one WAIT on the slot's primary after the write")
+
+	replicaAddr := ""
+	info, err := primary.Info(ctx, "replication").Result()
+	require.NoError(t, err)
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "slave0:"); ok {
+			var ip, port string
+			for _, kv := range strings.Split(rest, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "ip":
+					ip = v
+				case "port":
+					port = v
+				}
+			}
+			replicaAddr = net.JoinHostPort(ip, port)
+		}
+	}
+	require.NotEmpty(t, replicaAddr, info)
+	rc := redis.NewClient(&redis.Options{Addr: replicaAddr, PoolSize: 1})
+	t.Cleanup(func() { _ = rc.Close() })
+	require.NoError(t, rc.Do(ctx, "READONLY").Err())
+	got, err := rc.HGet(ctx, key, "result").Result()
+	require.NoError(t, err)
+	require.Contains(t, got, `"taskId":42`, "the replica has the remote id")
 }

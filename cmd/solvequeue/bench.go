@@ -54,6 +54,9 @@ the fake AnySolver served in process over loopback HTTP:
   spend       createTask calls per job on an error mix, our policy against retry-all
   gateway     createTask and getTaskResult through the gateway over loopback HTTP, from
               64 kept-alive connections, against Submit and StatusIn from 64 goroutines
+  cluster     the e2e run over three queues on a three-node Redis Cluster of its own
+              (redis-server and redis-cli --cluster create on loopback ports), against
+              the same run on the one Redis; skipped when redis-cli is missing
 
 It starts its own redis-server on a free loopback port unless --redis (or REDIS_URL) names
 one; on a Redis of yours it uses queues named bench-* and deletes them afterwards.

@@ -54,5 +54,12 @@ func TestBenchQuickJSON(t *testing.T) {
 	ctxInfo, ok := report["context"].(map[string]any)
 	require.True(t, ok, "a context object says what the figures were measured on")
 	require.Equal(t, true, ctxInfo["quick"])
+	if _, err := exec.LookPath("redis-cli"); err == nil {
+		details, _ := ctxInfo["details"].(map[string]any)
+		for _, k := range []string{"e2e_jobs_per_s_cluster", "e2e_jobs_per_s_single", "cluster_e2e_vs_single"} {
+			_, isNumber := details[k].(float64)
+			require.True(t, isNumber, "the cluster section reports %s beside one Redis: %v", k, details[k])
+		}
+	}
 	require.Contains(t, stderr.String(), "bench: [throughput]", "progress goes to stderr")
 }

@@ -196,7 +196,8 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 	ctx := t.Context()
 	cc, ok := s.rc.(*redis.ClusterClient)
 	require.True(t, ok, "redis-cluster:// opens go-redis's ClusterClient, got %T", s.rc)
-	queues := clusterQueues(t, cc, 4)
+	queues, err := cl.SpreadQueues(ctx, "scale-", 4)
+	require.NoError(t, err)
 	capped := queues[3]
 
 	dir := t.TempDir()
@@ -328,44 +329,6 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 }
 
 func budgetKey(queue string) string { return budget.Key(queue) }
-
-// clusterQueues picks n queue names whose hash slots differ and whose nodes cover every node
-// of the cluster.
-func clusterQueues(t *testing.T, cc *redis.ClusterClient, n int) []string {
-	t.Helper()
-	ctx := t.Context()
-	slots, err := cc.ClusterSlots(ctx).Result()
-	require.NoError(t, err)
-	nodeOf := func(slot int64) string {
-		for _, r := range slots {
-			if int64(r.Start) <= slot && slot <= int64(r.End) {
-				return r.Nodes[0].Addr
-			}
-		}
-		t.Fatalf("no node holds slot %d", slot)
-		return ""
-	}
-	nodes := map[string]bool{}
-	for _, r := range slots {
-		nodes[r.Nodes[0].Addr] = true
-	}
-	var picked []string
-	usedSlot, usedNode := map[int64]bool{}, map[string]bool{}
-	for i := 0; len(picked) < n && i < 1000; i++ {
-		q := fmt.Sprintf("scale-%d", i)
-		slot, err := cc.ClusterKeySlot(ctx, "asynq:{"+q+"}:pending").Result()
-		require.NoError(t, err)
-		node := nodeOf(slot)
-		if usedSlot[slot] || (usedNode[node] && len(usedNode) < len(nodes)) {
-			continue
-		}
-		usedSlot[slot], usedNode[node] = true, true
-		picked = append(picked, q)
-	}
-	require.Len(t, picked, n)
-	require.Len(t, usedNode, len(nodes), "the queues cover every node")
-	return picked
-}
 
 // singleKeys are the keys solvequeue writes that belong to no queue (the README's table).
 var singleKeys = []string{enqueue.QueuesKey, "solvequeue:breaker", "solvequeue:anysolver:balance", enqueue.DeadLetterRefusedKey,

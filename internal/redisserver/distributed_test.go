@@ -60,4 +60,20 @@ func TestClusterSpreadsSlotsOverItsNodes(t *testing.T) {
 	for i := range 50 {
 		require.Equal(t, fmt.Sprint(i), c.Get(ctx, fmt.Sprint("key-", i)).Val())
 	}
+
+	queues, err := cl.SpreadQueues(ctx, "q-", 4)
+	require.NoError(t, err)
+	require.Len(t, queues, 4)
+	onNode, onSlot := map[string]bool{}, map[int64]bool{}
+	for _, q := range queues {
+		slot := c.ClusterKeySlot(ctx, "asynq:{"+q+"}:pending").Val()
+		onSlot[slot] = true
+		for _, s := range slots {
+			if int64(s.Start) <= slot && slot <= int64(s.End) {
+				onNode[s.Nodes[0].Addr] = true
+			}
+		}
+	}
+	require.Len(t, onSlot, 4, "each queue on a slot of its own")
+	require.Len(t, onNode, 3, "the queues cover every node")
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// Config, when set, is written to redis.conf in the data directory and given to the server
 	// as its configuration file (a Sentinel needs one it can rewrite); Args still apply.
 	Config string
+	// Password is what the server asks of clients when Config or Args set its requirepass:
+	// the readiness check logs in with it. It sets nothing on the server.
+	Password string
 }
 
 // Server is a redis-server child process on 127.0.0.1 with its own data directory.
@@ -60,15 +63,16 @@ type Server struct {
 	Addr string // "127.0.0.1:port"
 	Dir  string // the data directory, which also holds the server's log
 
-	bin     string
-	conf    string // the configuration file's path, or ""
-	args    []string
-	port    int
-	ownDir  bool
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has exited
-	stopped bool
+	bin      string
+	conf     string // the configuration file's path, or ""
+	password string // for the readiness check (Options.Password)
+	args     []string
+	port     int
+	ownDir   bool
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when cmd has exited
+	stopped  bool
 }
 
 // Start starts redis-server and waits, at most 10 s or until ctx ends, until it
@@ -84,7 +88,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{bin: path, Dir: opts.Dir}
+	s := &Server{bin: path, Dir: opts.Dir, password: opts.Password}
 	if s.Dir == "" {
 		if s.Dir, err = os.MkdirTemp("", "solvequeue-redis-"); err != nil {
 			return nil, fmt.Errorf("start redis-server: %w", err)
@@ -206,7 +210,7 @@ func (s *Server) start(ctx context.Context) error {
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
 
-	if err := waitReady(ctx, s.Addr, cmd.Process.Pid, exited); err != nil {
+	if err := waitReady(ctx, s.Addr, s.password, cmd.Process.Pid, exited); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		return fmt.Errorf("redis-server on %s: %w; its log ends:\n%s", s.Addr, err, s.readLog())
@@ -217,7 +221,7 @@ func (s *Server) start(ctx context.Context) error {
 // waitReady waits until the server started as pid answers PING, the process
 // exits, ctx ends or readyTimeout passes. It checks the answering server's
 // process ID: another server may hold the port, and its PING proves nothing.
-func waitReady(ctx context.Context, addr string, pid int, exited <-chan struct{}) error {
+func waitReady(ctx context.Context, addr, password string, pid int, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -237,6 +241,7 @@ func waitReady(ctx context.Context, addr string, pid int, exited <-chan struct{}
 			_ = conn.Close()
 			if c == nil {
 				c = newClient(addr)
+				c.Options().Password = password
 			}
 			last = checkPID(ctx, c, pid)
 			if last == nil {

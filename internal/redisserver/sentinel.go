@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,12 +27,17 @@ type SentinelOptions struct {
 	// Binary is the server binary (redis-server runs a Sentinel with --sentinel); "" looks up
 	// redis-server on PATH.
 	Binary string
+	// SentinelPassword, when set, is the Sentinel's own password (its requirepass); the
+	// primary and replicas keep none.
+	SentinelPassword string
 }
 
 // Sentinel is a Redis primary with its replicas and one Sentinel watching them, each a Server
 // on 127.0.0.1 (Redis's own high availability, for tests and the rig).
 type Sentinel struct {
-	Master   string
+	Master string
+	// Password is the Sentinel's own password ("" for none).
+	Password string
 	Primary  *Server
 	Replicas []*Server
 	Sentinel *Server
@@ -51,7 +57,7 @@ func StartSentinel(ctx context.Context, opts SentinelOptions) (g *Sentinel, err 
 	if opts.DownAfter <= 0 {
 		opts.DownAfter = time.Second
 	}
-	g = &Sentinel{Master: opts.Master}
+	g = &Sentinel{Master: opts.Master, Password: opts.SentinelPassword}
 	defer func() {
 		if err != nil {
 			_ = g.Stop()
@@ -78,7 +84,11 @@ func StartSentinel(ctx context.Context, opts SentinelOptions) (g *Sentinel, err 
 		"sentinel failover-timeout " + opts.Master + " 10000",
 		"sentinel parallel-syncs " + opts.Master + " 1",
 	}, "\n") + "\n"
-	if g.Sentinel, err = Start(ctx, Options{Binary: opts.Binary, Config: conf, Args: []string{"--sentinel"}}); err != nil {
+	if opts.SentinelPassword != "" {
+		conf += "requirepass " + opts.SentinelPassword + "\n"
+	}
+	if g.Sentinel, err = Start(ctx, Options{Binary: opts.Binary, Config: conf, Args: []string{"--sentinel"},
+		Password: opts.SentinelPassword}); err != nil {
 		return g, err
 	}
 	if err := g.waitReplicasKnown(ctx, len(g.Replicas)); err != nil {
@@ -88,9 +98,14 @@ func StartSentinel(ctx context.Context, opts SentinelOptions) (g *Sentinel, err 
 }
 
 // URL returns the Sentinel's address as solvequeue's REDIS_URL:
-// "redis-sentinel://127.0.0.1:port?master=NAME".
+// "redis-sentinel://127.0.0.1:port?master=NAME", and "&sentinel_password=..." when the Sentinel
+// has a password.
 func (g *Sentinel) URL() string {
-	return "redis-sentinel://" + g.Sentinel.Addr + "?master=" + g.Master
+	u := "redis-sentinel://" + g.Sentinel.Addr + "?master=" + g.Master
+	if g.Password != "" {
+		u += "&sentinel_password=" + url.QueryEscape(g.Password)
+	}
+	return u
 }
 
 // PrimaryAddr asks the Sentinel where the primary is now.
@@ -145,7 +160,7 @@ func (g *Sentinel) Stop() error {
 }
 
 func (g *Sentinel) sentinelClient() *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: g.Sentinel.Addr, DialTimeout: time.Second, MaxRetries: -1,
+	return redis.NewSentinelClient(&redis.Options{Addr: g.Sentinel.Addr, Password: g.Password, DialTimeout: time.Second, MaxRetries: -1,
 		PoolSize: 1, DisableIdentity: true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 }

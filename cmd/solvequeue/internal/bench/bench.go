@@ -24,10 +24,11 @@ const (
 	SectionSubmit     = "submit"
 	SectionSpend      = "spend"
 	SectionGateway    = "gateway" // gateway.go
+	SectionCluster    = "cluster" // cluster.go
 )
 
 // Sections lists every section in running order.
-var Sections = []string{SectionThroughput, SectionInflight, SectionPolling, SectionSubmit, SectionSpend, SectionGateway}
+var Sections = []string{SectionThroughput, SectionInflight, SectionPolling, SectionSubmit, SectionSpend, SectionGateway, SectionCluster}
 
 // Options configure a run.
 type Options struct {
@@ -186,6 +187,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{SectionSubmit, runSubmit},
 		{SectionSpend, runSpend},
 		{SectionGateway, runGateway},
+		{SectionCluster, runCluster},
 	}
 	for _, s := range steps {
 		if !o.runs(s.name) {

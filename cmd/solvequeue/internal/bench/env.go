@@ -113,6 +113,7 @@ func (e *env) reset(ctx context.Context) error {
 func (e *env) asynqOpt() (asynq.RedisConnOpt, error) {
 	if o, err := enqueue.ParseSentinelURL(e.redis.URL); err == nil {
 		return asynq.RedisFailoverClientOpt{MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
 			Username: o.Username, Password: o.Password, DB: o.DB}, nil
 	}
 	if o, err := enqueue.ParseClusterURL(e.redis.URL); err == nil {
@@ -175,6 +176,20 @@ func (e *env) waitDrained(ctx context.Context, queue string, every time.Duration
 	}
 }
 
+// waitAllDrained waits until every queue is drained (see waitDrained) and returns when the last
+// one was seen drained.
+func (e *env) waitAllDrained(ctx context.Context, queues []string, every, limit time.Duration) (time.Time, error) {
+	var end time.Time
+	for _, q := range queues {
+		t, err := e.waitDrained(ctx, q, every, limit, nil)
+		if err != nil {
+			return time.Time{}, err
+		}
+		end = t
+	}
+	return end, nil
+}
+
 // slogError is the level of a logger that says only what went wrong.
 const slogError = slog.LevelError
 
@@ -221,9 +236,30 @@ func (m cpuMeter) perJob(ctx context.Context, jobs int) (proc, redis float64) {
 	return float64(p.Microseconds()) / float64(jobs), float64(r.Microseconds()) / float64(jobs)
 }
 
-// redisCPU is the server's used_cpu_sys + used_cpu_user; 0 when INFO does not say.
+// redisCPU is the server's used_cpu_sys + used_cpu_user (on a cluster, every primary's sum); 0
+// when INFO does not say.
 func (e *env) redisCPU(ctx context.Context) time.Duration {
-	info, err := e.rc.Info(ctx, "cpu").Result()
+	cc, ok := e.rc.(*redis.ClusterClient)
+	if !ok {
+		return serverCPU(ctx, e.rc)
+	}
+	var (
+		mu    sync.Mutex
+		total time.Duration
+	)
+	_ = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		d := serverCPU(ctx, node)
+		mu.Lock()
+		total += d
+		mu.Unlock()
+		return nil
+	})
+	return total
+}
+
+// serverCPU is one server's used_cpu_sys + used_cpu_user; 0 when INFO does not say.
+func serverCPU(ctx context.Context, c redis.Cmdable) time.Duration {
+	info, err := c.Info(ctx, "cpu").Result()
 	if err != nil {
 		return 0
 	}

@@ -73,6 +73,11 @@ func WriteTable(w io.Writer, r *Report) error {
 	row("throughput, jobs/s (baseline: naive asynq handler)", r.E2EJobsPerS, r.NaiveJobsPerS, r.E2EVsNaive, "")
 	row("throughput, jobs/s (baseline: no-op asynq handler)", r.E2EJobsPerS, r.FloorJobsPerS, r.E2EVsFloor, "")
 	row("throughput with a spend cap, jobs/s (baseline: e2e without one)", r.BudgetE2EJobsPerS, r.E2EJobsPerS, r.BudgetE2EVsPlain, "")
+	if c, ok := r.Context.Details["e2e_jobs_per_s_cluster"]; ok {
+		single, vs := r.Context.Details["e2e_jobs_per_s_single"], r.Context.Details["cluster_e2e_vs_single"]
+		row(fmt.Sprintf("throughput on a %d-node Redis Cluster, jobs/s (baseline: one Redis)", r.Context.Sizes["cluster_nodes"]),
+			&c, &single, &vs, "")
+	}
 	if r.InflightJobs != nil {
 		fmt.Fprintf(tw, "in flight: %s jobs of %s s, wall s (baseline: the solve time)\t%s\t%s\t\n",
 			num(r.InflightJobs, ""), num(r.InflightSolveS, ""), num(r.InflightWallS, ""), num(r.InflightSolveS, ""))

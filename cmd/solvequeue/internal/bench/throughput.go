@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,11 +166,11 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 // clock starts at the first createTask after the unpause.
 type e2eRig struct {
 	*rig.Pipeline
-	e    *env
-	sz   sizes
-	q    string
-	name string // "e2e", or "e2e-budget" for the run on a queue with a spend cap
-	obs  *timingObserver
+	e      *env
+	sz     sizes
+	queues []string // the jobs are shared evenly among them
+	name   string   // "e2e", "e2e-budget" for the run on a queue with a spend cap, "cluster-..." (cluster.go)
+	obs    *timingObserver
 }
 
 // newE2ERig starts the e2e pipeline on a queue of its own; with budgeted, that queue has a spend
@@ -180,34 +181,54 @@ func newE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool
 }
 
 func startE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool) (*e2eRig, error) {
-	er := &e2eRig{e: e, sz: sz, q: e.queue(name), name: name}
+	q := e.queue(name)
 	policy := classify.Default()
 	if budgeted {
 		var err error
 		policy, err = classify.Parse("bench-budget.yaml", []byte(fmt.Sprintf(
-			"queues:\n  %q:\n    budget: {window: 24h, maxCost: 1000000, maxCreateTasks: 1000000000, estimatedCost: 0.001}\n", er.q)))
+			"queues:\n  %q:\n    budget: {window: 24h, maxCost: 1000000, maxCreateTasks: 1000000000, estimatedCost: 0.001}\n", q)))
 		if err != nil {
 			return nil, err
 		}
 	}
+	return startE2ERigOn(ctx, e, sz, SectionThroughput, name, []string{q}, policy)
+}
+
+// startE2ERigOn starts the e2e pipeline on queues (each of weight 1) and runs its warm-up,
+// logging as section.
+func startE2ERigOn(ctx context.Context, e *env, sz sizes, section, name string, queues []string, policy *classify.Policy) (*e2eRig, error) {
+	er := &e2eRig{e: e, sz: sz, queues: queues, name: name}
 	er.obs = &timingObserver{Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy)}
-	p, err := startPipeline(ctx, e, readyAtOnce, worker.Config{Queues: map[string]int{er.q: 1},
+	weights := make(map[string]int, len(queues))
+	for _, q := range queues {
+		weights[q] = 1
+	}
+	p, err := startPipeline(ctx, e, readyAtOnce, worker.Config{Queues: weights,
 		Concurrency: sz.throughputConcurrency, Observer: er.obs, Policy: policy})
 	if err != nil {
 		return nil, err
 	}
 	er.Pipeline = p
 	began := time.Now()
-	if err := submitAll(ctx, er.Producer, makeJobs(er.q, "bench-e2e-warm-", sz.e2eWarmup)); err != nil {
+	if err := submitAll(ctx, er.Producer, er.jobs("bench-"+name+"-warm-", sz.e2eWarmup)); err != nil {
 		_ = er.Close()
 		return nil, err
 	}
-	if _, err := e.waitDrained(ctx, er.q, 20*time.Millisecond, throughputRound, nil); err != nil {
+	if _, err := e.waitAllDrained(ctx, queues, 20*time.Millisecond, throughputRound); err != nil {
 		_ = er.Close()
 		return nil, err
 	}
-	e.logf("bench: [throughput] e2e warm-up: %d jobs in %s", sz.e2eWarmup, time.Since(began).Round(time.Millisecond))
+	e.logf("bench: [%s] %s warm-up: %d jobs in %s", section, name, sz.e2eWarmup, time.Since(began).Round(time.Millisecond))
 	return er, nil
+}
+
+// jobs returns n jobs shared in turn among the rig's queues, their websiteKeys starting with prefix.
+func (er *e2eRig) jobs(prefix string, n int) []enqueue.Job {
+	jobs := make([]enqueue.Job, n)
+	for i := range jobs {
+		jobs[i] = job(er.queues[i%len(er.queues)], prefix+strconv.Itoa(i))
+	}
+	return jobs
 }
 
 func (er *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
@@ -216,22 +237,26 @@ func (er *e2eRig) run(ctx context.Context, round int) (rate float64, err error) 
 }
 
 func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
-	e, q, n := er.e, er.q, er.sz.throughputJobs
-	if _, err := e.inspector.DeleteAllCompletedTasks(q); err != nil {
-		return 0, err
+	e, n := er.e, er.sz.throughputJobs
+	for _, q := range er.queues {
+		if _, err := e.inspector.DeleteAllCompletedTasks(q); err != nil {
+			return 0, err
+		}
+		if err := e.inspector.PauseQueue(q); err != nil {
+			return 0, err
+		}
 	}
-	if err := e.inspector.PauseQueue(q); err != nil {
-		return 0, err
-	}
-	if err := submitAll(ctx, er.Producer, makeJobs(q, fmt.Sprintf("bench-%s-%d-", er.name, round), n)); err != nil {
+	if err := submitAll(ctx, er.Producer, er.jobs(fmt.Sprintf("bench-%s-%d-", er.name, round), n)); err != nil {
 		return 0, err
 	}
 	er.obs.arm()
 	cpu := e.startCPU(ctx)
-	if err := e.inspector.UnpauseQueue(q); err != nil {
-		return 0, err
+	for _, q := range er.queues {
+		if err := e.inspector.UnpauseQueue(q); err != nil {
+			return 0, err
+		}
 	}
-	end, err := e.waitDrained(ctx, q, 10*time.Millisecond, throughputRound, nil)
+	end, err := e.waitAllDrained(ctx, er.queues, 10*time.Millisecond, throughputRound)
 	if err != nil {
 		return 0, err
 	}
@@ -242,10 +267,18 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	took := end.Sub(first)
 	rate := float64(n) / took.Seconds()
 	goCPU, redisCPU := cpu.perJob(ctx, n)
-	e.logf("bench: [throughput] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
-		round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+	e.logf("bench: [%s] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+		er.section(), round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.cpuDetail(er.name, goCPU, redisCPU)
 	return rate, nil
+}
+
+// section names the bench section the rig measures for, in its progress lines.
+func (er *e2eRig) section() string {
+	if strings.HasPrefix(er.name, SectionCluster) {
+		return SectionCluster
+	}
+	return SectionThroughput
 }
 
 // timingObserver passes everything to the worker's metrics and, once armed, notes when the
