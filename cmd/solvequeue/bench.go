@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -75,6 +76,38 @@ Progress goes to stderr, the figures to stdout. A full run takes 5 to 6 minutes.
 	f.BoolVar(&o.Quick, "quick", false, "small sizes and a tenth of the polling time scale: a try-out, not the figures")
 	f.StringVar(&o.Only, "only", "", "run only these sections: "+strings.Join(bench.Sections, ","))
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	cmd.AddCommand(newBenchFloorWorkerCmd(env))
+	return cmd
+}
+
+// newBenchFloorWorkerCmd is the in-flight section's floor: a plain asynq server whose handler
+// only sleeps, run by the bench as a child process so that its memory is its own. Hidden: only
+// the bench starts it.
+func newBenchFloorWorkerCmd(env *Env) *cobra.Command {
+	var (
+		redisOpts   redisOptions
+		queue       string
+		concurrency int
+		sleep       time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:    "floor-worker",
+		Short:  "The in-flight floor: plain asynq whose handler sleeps (the bench runs it as a child process)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if queue == "" || concurrency < 1 {
+				return usageError("--queue and a --concurrency of at least 1 are needed")
+			}
+			return bench.RunFloorWorker(cmd.Context(), bench.FloorWorkerOptions{RedisURL: redisOpts.URL, Queue: queue,
+				Concurrency: concurrency, Sleep: sleep, Log: env.Stderr})
+		},
+	}
+	redisOpts.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&queue, "queue", "", "the queue to serve")
+	f.IntVar(&concurrency, "concurrency", 10_000, "asynq's concurrency")
+	f.DurationVar(&sleep, "sleep", 20*time.Second, "how long each job's handler sleeps")
 	return cmd
 }
 

@@ -21,6 +21,7 @@ var issue7Keys = []string{
 	"polls_per_solve", "polls_per_solve_fixed3s", "added_latency_p50_ms", "added_latency_p50_ms_fixed3s",
 	"submit_jobs_per_s", "sequential_submit_jobs_per_s", "submit_vs_sequential",
 	"creates_per_job_mix", "creates_per_job_mix_retry_all",
+	"inflight_floor_rss_mb", // issue 16: plain asynq's peak RSS beside the worker's, same run
 }
 
 // TestBenchQuickJSON runs the built binary's `bench --json --quick` (every section at a tiny
