@@ -36,8 +36,9 @@ type handler struct {
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	running   inflight   // ProcessTask calls in progress, for Shutdown's drain
-	callbacks *callbacks // callback.go: schedules a job's callback when it ends
+	running   inflight    // ProcessTask calls in progress, for Shutdown's drain
+	steps     stepRunners // the goroutines ProcessTask's steps run on
+	callbacks *callbacks  // callback.go: schedules a job's callback when it ends
 }
 
 // attempt is the state of one handler run.
@@ -55,6 +56,9 @@ type attempt struct {
 	result ending
 	// stopSaving ends keepSaving's background tries, when the remote id's first save failed.
 	stopSaving func()
+	// pollStep is pollOnce for this attempt, made once; timer times the waits between polls.
+	pollStep func()
+	timer    *time.Timer
 }
 
 // polling is the state of a paid remote task's polling between two polls.
@@ -80,37 +84,61 @@ func (a *attempt) stopPolling(e ending) {
 // Thousands of attempts wait at once, each on the goroutine asynq gave it, and a goroutine keeps
 // the stack its deepest call grew until the garbage collector finds it mostly unused. So the
 // waiting between polls is done here, at the top of the handler, and every step that calls out
-// (Redis, AnySolver, JSON, the logs) runs on a short-lived goroutine of its own (onFreshStack):
-// the waiting goroutine's stack stays as small as plain asynq's, and only the steps running at
-// this moment hold deep stacks.
+// (Redis, AnySolver, JSON, the logs) runs on one of the handler's step goroutines (steps.go): the
+// waiting goroutine's stack stays as small as plain asynq's, and only the steps running at this
+// moment hold deep stacks.
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	h.running.add()
 	defer h.running.done()
-	var a *attempt
-	onFreshStack(func() { a = h.begin(ctx, t) })
+	a := h.startAttempt(ctx, t)
 	for a.polling != nil {
-		if err := sleep(ctx, a.polling.delay); err != nil {
-			a.stopPolling(ending{kind: endedInterrupted, err: err})
-			break
+		// The wait between polls, here rather than in a function of its own: one frame less.
+		if err := ctx.Err(); err != nil {
+			a.interrupted(err)
+			continue
 		}
-		onFreshStack(func() { h.pollOnce(ctx, a) })
+		a.timer.Reset(a.polling.delay)
+		select {
+		case <-ctx.Done():
+			a.interrupted(ctx.Err())
+			continue
+		case <-a.timer.C:
+		}
+		h.steps.call(ctx, a.pollStep)
 	}
-	var err error
-	onFreshStack(func() { err = h.finish(ctx, a) })
-	return err
+	return h.finishAttempt(ctx, a)
 }
 
-// onFreshStack runs fn on a new goroutine and waits for it; a panic in fn is raised again on the
-// caller's goroutine, where asynq recovers it as it would have.
-func onFreshStack(fn func()) {
-	done := make(chan any, 1)
-	go func() {
-		defer func() { done <- recover() }()
-		fn()
-	}()
-	if p := <-done; p != nil {
-		panic(p)
+// startAttempt runs begin on a step goroutine. It and finishAttempt are kept out of
+// ProcessTask (go:noinline) so that the frames under a waiting attempt stay small.
+//
+//go:noinline
+func (h *handler) startAttempt(ctx context.Context, t *asynq.Task) *attempt {
+	var a *attempt
+	h.steps.call(ctx, func() { a = h.begin(ctx, t) })
+	if a.polling != nil {
+		a.pollStep = func() { h.pollOnce(ctx, a) }
+		a.timer = time.NewTimer(time.Hour)
+		a.timer.Stop()
 	}
+	return a
+}
+
+// interrupted stops the attempt's polling as interrupted by err.
+//
+//go:noinline
+func (a *attempt) interrupted(err error) { a.stopPolling(ending{kind: endedInterrupted, err: err}) }
+
+// finishAttempt runs finish on a step goroutine.
+//
+//go:noinline
+func (h *handler) finishAttempt(ctx context.Context, a *attempt) error {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	var err error
+	h.steps.run(func() { err = h.finish(ctx, a) })
+	return err
 }
 
 // begin runs the attempt up to its first wait: it reads the record and the job, and resumes or
@@ -411,19 +439,4 @@ func callOutcome(err error) string {
 		return string(ce.Failure)
 	}
 	return "canceled"
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

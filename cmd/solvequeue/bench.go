@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench"
+	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
 type benchOptions struct {
@@ -89,6 +90,7 @@ func newBenchFloorWorkerCmd(env *Env) *cobra.Command {
 		queue       string
 		concurrency int
 		sleep       time.Duration
+		pprofAddr   string
 	)
 	cmd := &cobra.Command{
 		Use:    "floor-worker",
@@ -99,6 +101,16 @@ func newBenchFloorWorkerCmd(env *Env) *cobra.Command {
 			if queue == "" || concurrency < 1 {
 				return usageError("--queue and a --concurrency of at least 1 are needed")
 			}
+			if pprofAddr != "" {
+				if !monitor.IsLoopback(pprofAddr) {
+					return usageError("--pprof %s is not a loopback address", pprofAddr)
+				}
+				_, stop, err := servePprof(pprofAddr)
+				if err != nil {
+					return usageError("--pprof: %v", err)
+				}
+				defer stop()
+			}
 			return bench.RunFloorWorker(cmd.Context(), bench.FloorWorkerOptions{RedisURL: redisOpts.URL, Queue: queue,
 				Concurrency: concurrency, Sleep: sleep, Log: env.Stderr})
 		},
@@ -108,6 +120,7 @@ func newBenchFloorWorkerCmd(env *Env) *cobra.Command {
 	f.StringVar(&queue, "queue", "", "the queue to serve")
 	f.IntVar(&concurrency, "concurrency", 10_000, "asynq's concurrency")
 	f.DurationVar(&sleep, "sleep", 20*time.Second, "how long each job's handler sleeps")
+	f.StringVar(&pprofAddr, "pprof", "", "serve Go's profiles on this loopback address, as the worker's --pprof")
 	return cmd
 }
 
