@@ -36,8 +36,9 @@ type handler struct {
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	running   inflight   // ProcessTask calls in progress, for Shutdown's drain
-	callbacks *callbacks // callback.go: schedules a job's callback when it ends
+	running   inflight    // ProcessTask calls in progress, for Shutdown's drain
+	steps     stepRunners // the goroutines ProcessTask's steps run on
+	callbacks *callbacks  // callback.go: schedules a job's callback when it ends
 }
 
 // attempt is the state of one handler run.
@@ -49,20 +50,108 @@ type attempt struct {
 	rec       enqueue.Record
 	started   time.Time
 	solveTime time.Duration
+	// polling is the paid remote task being polled, nil when none is (or no more).
+	polling *polling
+	// result is how the attempt ended, once polling is nil.
+	result ending
+	// stopSaving ends keepSaving's background tries, when the remote id's first save failed.
+	stopSaving func()
+	// pollStep is pollOnce for this attempt, made once; timer times the waits between polls.
+	pollStep func()
+	timer    *time.Timer
+}
+
+// polling is the state of a paid remote task's polling between two polls.
+type polling struct {
+	id           anysolver.TaskID
+	created      time.Time
+	typ          string
+	delay        time.Duration // before the next poll
+	lastBusy     time.Duration // the last "processing" answer, after createTask
+	troubleDelay time.Duration
+	polls        int
+}
+
+// stopPolling ends the attempt's polling with e.
+func (a *attempt) stopPolling(e ending) {
+	a.polling, a.result = nil, e
 }
 
 // ProcessTask runs one attempt of a solve job: resume the paid remote task if there is one,
 // else create one, poll it, and record the outcome. It is idempotent: a job redelivered after
 // its outcome was recorded ends as recorded without calling AnySolver.
+//
+// Thousands of attempts wait at once, each on the goroutine asynq gave it, and a goroutine keeps
+// the stack its deepest call grew until the garbage collector finds it mostly unused. So the
+// waiting between polls is done here, at the top of the handler, and every step that calls out
+// (Redis, AnySolver, JSON, the logs) runs on one of the handler's step goroutines (steps.go): the
+// waiting goroutine's stack stays as small as plain asynq's, and only the steps running at this
+// moment hold deep stacks.
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	h.running.add()
 	defer h.running.done()
+	a := h.startAttempt(ctx, t)
+	for a.polling != nil {
+		// The wait between polls, here rather than in a function of its own: one frame less.
+		if err := ctx.Err(); err != nil {
+			a.interrupted(err)
+			continue
+		}
+		a.timer.Reset(a.polling.delay)
+		select {
+		case <-ctx.Done():
+			a.interrupted(ctx.Err())
+			continue
+		case <-a.timer.C:
+		}
+		h.steps.call(ctx, a.pollStep)
+	}
+	return h.finishAttempt(ctx, a)
+}
+
+// startAttempt runs begin on a step goroutine. It and finishAttempt are kept out of
+// ProcessTask (go:noinline) so that the frames under a waiting attempt stay small.
+//
+//go:noinline
+func (h *handler) startAttempt(ctx context.Context, t *asynq.Task) *attempt {
+	var a *attempt
+	h.steps.call(ctx, func() { a = h.begin(ctx, t) })
+	if a.polling != nil {
+		a.pollStep = func() { h.pollOnce(ctx, a) }
+		a.timer = time.NewTimer(time.Hour)
+		a.timer.Stop()
+	}
+	return a
+}
+
+// interrupted stops the attempt's polling as interrupted by err.
+//
+//go:noinline
+func (a *attempt) interrupted(err error) { a.stopPolling(ending{kind: endedInterrupted, err: err}) }
+
+// finishAttempt runs finish on a step goroutine.
+//
+//go:noinline
+func (h *handler) finishAttempt(ctx context.Context, a *attempt) error {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	var err error
+	h.steps.end(ctx, func() { err = h.finish(ctx, a) })
+	return err
+}
+
+// begin runs the attempt up to its first wait: it reads the record and the job, and resumes or
+// creates the remote task. It leaves a.polling set when a paid remote task is to be polled, else
+// the attempt's ending in a.result.
+func (h *handler) begin(ctx context.Context, t *asynq.Task) *attempt {
 	a := &attempt{raw: t.Payload(), started: h.now()}
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	if t.Type() != enqueue.TaskType {
-		return h.end(ctx, a, ending{kind: endedForeign, what: t.Type()})
+		a.result = ending{kind: endedForeign, what: t.Type()}
+		return a
 	}
 	rec, err := h.store.load(ctx, a.queue, a.id)
 	var unreadable *unreadableRecordError
@@ -71,20 +160,35 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.log.Error("the job's record cannot be read: ending it dead rather than risk paying AnySolver twice",
 			"job_id", a.id, "queue", a.queue, "err", unreadable.err)
 		a.payload, _ = enqueue.DecodePayload(a.raw)
-		return h.end(ctx, a, ending{kind: endedUnreadableRecord, err: unreadable.err, raw: unreadable.raw})
+		a.result = ending{kind: endedUnreadableRecord, err: unreadable.err, raw: unreadable.raw}
+		return a
 	case err != nil:
-		return h.end(ctx, a, ending{kind: endedInterrupted, err: err})
+		a.result = ending{kind: endedInterrupted, err: err}
+		return a
 	}
 	a.rec = rec
 	if rec.State.Terminal() {
-		return h.end(ctx, a, ending{kind: endedRedelivered})
+		a.result = ending{kind: endedRedelivered}
+		return a
 	}
 	p, err := enqueue.DecodePayload(a.raw)
 	if err != nil {
-		return h.end(ctx, a, ending{kind: endedUnreadablePayload, err: err})
+		a.result = ending{kind: endedUnreadablePayload, err: err}
+		return a
 	}
 	a.payload = p
-	e := h.solve(ctx, a)
+	if e := h.solve(ctx, a); a.polling == nil {
+		a.result = e
+	}
+	return a
+}
+
+// finish ends the attempt as a.result says: the record, the dead letter, metrics and the log.
+func (h *handler) finish(ctx context.Context, a *attempt) error {
+	if a.stopSaving != nil {
+		a.stopSaving()
+	}
+	e := a.result
 	if e.kind == endedSolved && a.rec.Provider != "" {
 		h.providers.succeeded(ctx, a.rec.Provider)
 		h.observer.ProviderResult(a.rec.Provider, "", a.solveTime)
@@ -119,7 +223,8 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 			a.rec.Attempts++
 			h.log.Info("resuming a paid AnySolver task instead of creating another",
 				"job_id", a.id, "queue", a.queue, "remote_task_id", id.String(), "age", now.Sub(r.CreatedAt).Round(time.Second))
-			return h.poll(ctx, a, id, r.CreatedAt, true)
+			h.startPolling(a, id, r.CreatedAt, true)
+			return ending{}
 		}
 	}
 	a.rec.Remote = nil
@@ -176,15 +281,15 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 		// before Redis answers again would lose the remote id.
 		h.log.Error("could not record the remote task id before polling; retrying while polling",
 			"job_id", a.id, "err", err)
-		stop := h.keepSaving(a.queue, a.id, a.rec)
-		defer stop()
+		a.stopSaving = h.keepSaving(a.queue, a.id, a.rec)
 	}
-	return h.poll(ctx, a, res.TaskID, began, false)
+	h.startPolling(a, res.TaskID, began, false)
+	return ending{}
 }
 
 // keepSaving goes on trying, in the background, to record a paid remote task whose first save
 // failed (Redis hung or restarting), so that a crash after Redis answers again still finds the id.
-// stop ends the tries and waits for them; it is called before the attempt's outcome is written.
+// stop ends the tries and waits for them; finish calls it before the attempt's outcome is written.
 func (h *handler) keepSaving(queue, id string, rec enqueue.Record) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -200,62 +305,68 @@ func (h *handler) keepSaving(queue, id string, rec enqueue.Record) (stop func())
 	}
 }
 
-// poll polls a remote task until it is ready, gone, expired, or ctx ends. Passing trouble
-// (transport failures, AnySolver's internal errors, rate limits) does not end the attempt: the
-// task is paid, so it is polled again with backoff for as long as AnySolver keeps it.
-func (h *handler) poll(ctx context.Context, a *attempt, id anysolver.TaskID, created time.Time, resumed bool) ending {
-	typ := a.payload.TaskType()
-	delay := h.poller.firstDelay(typ)
+// startPolling sets the attempt to poll a paid remote task (ProcessTask's loop, pollOnce) until
+// it is ready, gone, expired, or ctx ends. A resumed task is polled at once.
+func (h *handler) startPolling(a *attempt, id anysolver.TaskID, created time.Time, resumed bool) {
+	p := &polling{id: id, created: created, typ: a.payload.TaskType()}
+	p.delay = h.poller.firstDelay(p.typ)
 	if resumed {
-		delay = 0
+		p.delay = 0
 	}
-	var lastBusy time.Duration
-	troubleDelay := time.Duration(0)
-	for polls := 0; ; polls++ {
-		if err := sleep(ctx, delay); err != nil {
-			return ending{kind: endedInterrupted, err: err}
-		}
-		elapsed := h.now().Sub(created)
-		if elapsed >= h.remoteTTL || polls >= MaxPollsPerTask {
-			a.rec.Remote, a.rec.Budget = nil, nil // whether AnySolver charged it is unknown: its estimate stands
-			return h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
-				ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), polls)})
-		}
-		began := h.now()
-		res, err := h.anysolver.GetTaskResult(ctx, id)
-		h.observer.Called(string(classify.CallGetTaskResult), callOutcome(err), h.now().Sub(began))
-		a.rec.Polls++
-		if err != nil {
-			ce, ok := anysolver.AsClassifyError(err)
-			if !ok {
-				return ending{kind: endedInterrupted, err: err}
-			}
-			v := h.policy.Classify(ce)
-			if v.Account || !remoteStillAlive(err, ce, v) {
-				if !v.Account {
-					a.rec.Remote = nil
-					h.settle(ctx, a, 0) // the task ended without a solution, and without a cost
-				}
-				return h.classified(ctx, a, classify.CallGetTaskResult, err)
-			}
-			troubleDelay = min(max(2*troubleDelay, h.poller.cfg.Interval), 15*time.Second)
-			delay = max(troubleDelay, v.Wait)
-			delay += time.Duration(h.jitter() * float64(delay) / 2)
-			h.log.Debug("poll failed; polling the paid task again", "job_id", a.id, "code", v.Code, "in", delay)
-			continue
-		}
-		troubleDelay = 0
-		elapsed = h.now().Sub(created)
-		if res.Status == anysolver.StatusReady {
-			h.poller.observe(typ, lastBusy, elapsed)
-			a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
-			h.settle(ctx, a, res.Cost)
-			a.solveTime = elapsed
-			return ending{kind: endedSolved}
-		}
-		lastBusy = elapsed
-		delay = h.poller.interval(typ, elapsed)
+	a.polling = p
+}
+
+// pollOnce polls the attempt's remote task once, when its wait is over, and sets the next wait
+// or stops the polling with the attempt's ending. Passing trouble (transport failures,
+// AnySolver's internal errors, rate limits) does not end the attempt: the task is paid, so it is
+// polled again with backoff for as long as AnySolver keeps it.
+func (h *handler) pollOnce(ctx context.Context, a *attempt) {
+	p := a.polling
+	elapsed := h.now().Sub(p.created)
+	if elapsed >= h.remoteTTL || p.polls >= MaxPollsPerTask {
+		a.rec.Remote, a.rec.Budget = nil, nil // whether AnySolver charged it is unknown: its estimate stands
+		a.stopPolling(h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
+			ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), p.polls)}))
+		return
 	}
+	p.polls++
+	began := h.now()
+	res, err := h.anysolver.GetTaskResult(ctx, p.id)
+	h.observer.Called(string(classify.CallGetTaskResult), callOutcome(err), h.now().Sub(began))
+	a.rec.Polls++
+	if err != nil {
+		ce, ok := anysolver.AsClassifyError(err)
+		if !ok {
+			a.stopPolling(ending{kind: endedInterrupted, err: err})
+			return
+		}
+		v := h.policy.Classify(ce)
+		if v.Account || !remoteStillAlive(err, ce, v) {
+			if !v.Account {
+				a.rec.Remote = nil
+				h.settle(ctx, a, 0) // the task ended without a solution, and without a cost
+			}
+			a.stopPolling(h.classified(ctx, a, classify.CallGetTaskResult, err))
+			return
+		}
+		p.troubleDelay = min(max(2*p.troubleDelay, h.poller.cfg.Interval), 15*time.Second)
+		p.delay = max(p.troubleDelay, v.Wait)
+		p.delay += time.Duration(h.jitter() * float64(p.delay) / 2)
+		h.log.Debug("poll failed; polling the paid task again", "job_id", a.id, "code", v.Code, "in", p.delay)
+		return
+	}
+	p.troubleDelay = 0
+	elapsed = h.now().Sub(p.created)
+	if res.Status == anysolver.StatusReady {
+		h.poller.observe(p.typ, p.lastBusy, elapsed)
+		a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
+		h.settle(ctx, a, res.Cost)
+		a.solveTime = elapsed
+		a.stopPolling(ending{kind: endedSolved})
+		return
+	}
+	p.lastBusy = elapsed
+	p.delay = h.poller.interval(p.typ, elapsed)
 }
 
 // remoteStillAlive reports whether a failed poll leaves the remote task worth polling again:
@@ -328,19 +439,4 @@ func callOutcome(err error) string {
 		return string(ce.Failure)
 	}
 	return "canceled"
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench"
+	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
 type benchOptions struct {
@@ -78,6 +80,50 @@ Progress goes to stderr, the figures to stdout. A full run takes 5 to 6 minutes.
 	f.BoolVar(&o.Quick, "quick", false, "small sizes and a tenth of the polling time scale: a try-out, not the figures")
 	f.StringVar(&o.Only, "only", "", "run only these sections: "+strings.Join(bench.Sections, ","))
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	cmd.AddCommand(newBenchFloorWorkerCmd(env))
+	return cmd
+}
+
+// newBenchFloorWorkerCmd is the in-flight section's floor: a plain asynq server whose handler
+// only sleeps, run by the bench as a child process so that its memory is its own. Hidden: only
+// the bench starts it.
+func newBenchFloorWorkerCmd(env *Env) *cobra.Command {
+	var (
+		redisOpts   redisOptions
+		queue       string
+		concurrency int
+		sleep       time.Duration
+		pprofAddr   string
+	)
+	cmd := &cobra.Command{
+		Use:    "floor-worker",
+		Short:  "The in-flight floor: plain asynq whose handler sleeps (the bench runs it as a child process)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if queue == "" || concurrency < 1 {
+				return usageError("--queue and a --concurrency of at least 1 are needed")
+			}
+			if pprofAddr != "" {
+				if !monitor.IsLoopback(pprofAddr) {
+					return usageError("--pprof %s is not a loopback address", pprofAddr)
+				}
+				_, stop, err := servePprof(pprofAddr)
+				if err != nil {
+					return usageError("--pprof: %v", err)
+				}
+				defer stop()
+			}
+			return bench.RunFloorWorker(cmd.Context(), bench.FloorWorkerOptions{RedisURL: redisOpts.URL, Queue: queue,
+				Concurrency: concurrency, Sleep: sleep, Log: env.Stderr})
+		},
+	}
+	redisOpts.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&queue, "queue", "", "the queue to serve")
+	f.IntVar(&concurrency, "concurrency", 10_000, "asynq's concurrency")
+	f.DurationVar(&sleep, "sleep", 20*time.Second, "how long each job's handler sleeps")
+	f.StringVar(&pprofAddr, "pprof", "", "serve Go's profiles on this loopback address, as the worker's --pprof")
 	return cmd
 }
 

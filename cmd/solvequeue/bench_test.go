@@ -22,6 +22,7 @@ var issue7Keys = []string{
 	"added_latency_mean_ms", "added_latency_mean_ms_fixed3s", "added_latency_p90_ms", "added_latency_p90_ms_fixed3s",
 	"submit_jobs_per_s", "sequential_submit_jobs_per_s", "submit_vs_sequential",
 	"creates_per_job_mix", "creates_per_job_mix_retry_all",
+	"inflight_floor_rss_mb", // issue 16: plain asynq's peak RSS beside the worker's, same run
 }
 
 // TestBenchQuickJSON runs the built binary's `bench --json --quick` (every section at a tiny

@@ -43,6 +43,7 @@ type workerOptions struct {
 	CallbackSecret  string
 	gateway         gatewayOptions
 	DLQLimit        int
+	Pprof           string
 }
 
 func (o *workerOptions) register(cmd *cobra.Command) {
@@ -70,6 +71,7 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
 	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
 	o.gateway.register(cmd)
+	f.StringVar(&o.Pprof, "pprof", "", "serve Go's profiles (/debug/pprof/: heap, goroutine, CPU) on this loopback address, e.g. 127.0.0.1:6060, for finding where memory and CPU go")
 	f.IntVar(&o.DLQLimit, "dlq-limit", enqueue.DeadLetterLimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
 }
 
@@ -95,6 +97,9 @@ func (o *workerOptions) Validate() error {
 	}
 	if o.MetricsToken != "" && o.MetricsToken == o.HTTPPassword {
 		return usageError("--metrics-token must differ from --http-password: it is the scraper's read-only secret")
+	}
+	if o.Pprof != "" && !monitor.IsLoopback(o.Pprof) {
+		return usageError("--pprof %s is not a loopback address: the profiles show the process's memory, secrets included", o.Pprof)
 	}
 	if o.DLQLimit < 0 {
 		return usageError("--dlq-limit must be 0 (no limit) or more, got %d", o.DLQLimit)
@@ -162,6 +167,14 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		}
 	}
 	queues, _ := parseQueues(o.Queues)
+	if o.Pprof != "" {
+		addr, stop, err := servePprof(o.Pprof)
+		if err != nil {
+			return usageError("--pprof: %v", err)
+		}
+		defer stop()
+		log.Info("serving Go's profiles", "url", "http://"+addr+"/debug/pprof/")
+	}
 	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
 		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the web UI and metrics are not open to the network", o.HTTPAddr)
 	}

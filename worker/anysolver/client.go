@@ -127,6 +127,7 @@ type Client struct {
 	keyText *regexp.Regexp // the key as a server may echo it: any case, escaped or not
 	timeout time.Duration
 	maxBody int64
+	conns   int // Config.MaxConnsPerHost
 	http    *http.Client
 	urls    map[classify.Call]string
 	balance []byte // the whole getBalance body
@@ -152,6 +153,7 @@ func New(cfg Config) (*Client, error) {
 		keyText: keyPattern(cfg.APIKey),
 		timeout: cfg.Timeout,
 		maxBody: cfg.MaxBodyBytes,
+		conns:   cfg.MaxConnsPerHost,
 		http: &http.Client{
 			Transport: rt,
 			// A redirect would re-send the key to another address: treat 3xx as an answer.
@@ -165,6 +167,10 @@ func New(cfg Config) (*Client, error) {
 	c.balance = append(append([]byte(`{"clientKey":`), keyJSON...), '}')
 	return c, nil
 }
+
+// MaxConnsPerHost returns how many calls the Client sends to AnySolver at once (its
+// Config.MaxConnsPerHost); calls beyond it wait for a connection.
+func (c *Client) MaxConnsPerHost() int { return c.conns }
 
 // BaseURL returns the API root calls go to, without a trailing slash (a password in it redacted).
 func (c *Client) BaseURL() string { return c.baseURL }

@@ -110,16 +110,19 @@ func (e *env) reset(ctx context.Context) error {
 // asynqOpt is the Redis connection a plain asynq user would build from the URL: asynq's own
 // failover and cluster options for a Sentinel's or a cluster's URL (which asynq's ParseRedisURI
 // does not read as solvequeue does).
-func (e *env) asynqOpt() (asynq.RedisConnOpt, error) {
-	if o, err := enqueue.ParseSentinelURL(e.redis.URL); err == nil {
+func (e *env) asynqOpt() (asynq.RedisConnOpt, error) { return asynqOptFor(e.redis.URL) }
+
+// asynqOptFor is asynqOpt for a Redis URL.
+func asynqOptFor(url string) (asynq.RedisConnOpt, error) {
+	if o, err := enqueue.ParseSentinelURL(url); err == nil {
 		return asynq.RedisFailoverClientOpt{MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs,
 			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
 			Username: o.Username, Password: o.Password, DB: o.DB}, nil
 	}
-	if o, err := enqueue.ParseClusterURL(e.redis.URL); err == nil {
+	if o, err := enqueue.ParseClusterURL(url); err == nil {
 		return asynq.RedisClusterClientOpt{Addrs: o.Addrs, Username: o.Username, Password: o.Password}, nil
 	}
-	return asynq.ParseRedisURI(e.redis.URL)
+	return asynq.ParseRedisURI(url)
 }
 
 // openRedis opens a client for a section's producer or worker, as the CLI would.

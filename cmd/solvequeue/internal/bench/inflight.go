@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -25,6 +27,12 @@ import (
 // so that its memory is its own. Wall time runs from the first submit to the last outcome
 // recorded (the latest FinishedAt); peak RSS is the child's high-water mark (VmHWM in
 // /proc/PID/status, read before it is stopped; getrusage's ru_maxrss where /proc is missing).
+// Then the floor, in the same run: the same number of plain asynq jobs held by a plain asynq
+// server in a child process of its own (floor.go), at the same concurrency, each sleeping the
+// solve time.
+//
+// SOLVEQUEUE_PPROF=127.0.0.1:6060 in the bench's environment reaches the worker child (its
+// --pprof), so that its heap and goroutines can be profiled while the jobs are in flight.
 
 const inflightLimit = 5 * time.Minute
 
@@ -115,7 +123,67 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 	r.Context.Details["inflight_polls_per_job"] = round(float64(st.GetTaskResult)/float64(len(refs)), 2)
 	e.logf("bench: [inflight] %d jobs of %s: last outcome %.1f s after the first submit; peak RSS %.0f MB (%s)",
 		len(refs), solve, wall.Seconds(), peak, how)
+
+	floorPeak, floorWall, err := runInflightFloor(ctx, e, sz)
+	if err != nil {
+		return fmt.Errorf("the floor: %w", err)
+	}
+	r.InflightFloorRSSMB = ptr(round(floorPeak, 0))
+	r.Context.Details["inflight_floor_wall_s"] = round(floorWall.Seconds(), 1)
+	if v := ratio(peak, floorPeak); v != nil {
+		r.Context.Details["inflight_rss_vs_floor"] = *v
+	}
 	return nil
+}
+
+// runInflightFloor holds the same jobs in flight in plain asynq (floor.go): a child process at the
+// same concurrency whose handler sleeps the solve time. It returns its peak RSS in MB and the wall
+// time from the first enqueue until the queue drained (seen every 100 ms).
+func runInflightFloor(ctx context.Context, e *env, sz sizes) (float64, time.Duration, error) {
+	q := e.queue("inflight-floor")
+	child, err := startFloorProcess(ctx, e, q, sz.inflightConcurrency, sz.inflightSolve)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer child.stop()
+	opt, err := e.asynqOpt()
+	if err != nil {
+		return 0, 0, err
+	}
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	began := time.Now()
+	err = parallel(ctx, sz.inflightJobs, enqueueConcurrency, func(i int) error {
+		t, err := newNaiveTask(q, "bench-inflight-floor-"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		_, err = client.EnqueueContext(ctx, t)
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("enqueue: %w", err)
+	}
+	e.logf("bench: [inflight] floor: %d plain asynq jobs enqueued in %s", sz.inflightJobs, time.Since(began).Round(time.Millisecond))
+	end, err := e.waitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
+		e.logf("bench: [inflight] floor %5.1fs: %d jobs not done, RSS %.0f MB", time.Since(began).Seconds(), left, child.rssMB())
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w\n%s", err, child.tail())
+	}
+	peak, how := child.peakRSSMB()
+	child.stop()
+	info, err := e.inspector.GetQueueInfo(q)
+	if err != nil {
+		return 0, 0, err
+	}
+	if info.Completed != sz.inflightJobs {
+		return 0, 0, fmt.Errorf("%d plain asynq jobs completed, want %d (%d archived)\n%s", info.Completed, sz.inflightJobs, info.Archived, child.tail())
+	}
+	wall := end.Sub(began)
+	e.logf("bench: [inflight] floor: %d jobs of %s: drained %.1f s after the first enqueue; peak RSS %.0f MB (%s)",
+		sz.inflightJobs, sz.inflightSolve, wall.Seconds(), peak, how)
+	return peak, wall, nil
 }
 
 // workerProcess is a `solvequeue worker` child process.
@@ -129,23 +197,37 @@ type workerProcess struct {
 }
 
 func startWorkerProcess(ctx context.Context, e *env, queue, fakeURL string, concurrency int) (*workerProcess, error) {
-	cmd := exec.Command(e.opts.Binary, "worker", "--concurrency", strconv.Itoa(concurrency), "--queues", queue+"=1")
+	return startChild(ctx, e, []string{"worker", "--concurrency", strconv.Itoa(concurrency), "--queues", queue + "=1"},
+		[]string{"ANYSOLVER_URL=" + fakeURL, "ANYSOLVER_API_KEY=" + apiKey}, "worker started")
+}
+
+// startFloorProcess starts the in-flight floor (floor.go) as a child process of the same binary.
+func startFloorProcess(ctx context.Context, e *env, queue string, concurrency int, sleep time.Duration) (*workerProcess, error) {
+	return startChild(ctx, e, []string{"bench", "floor-worker", "--queue", queue, "--concurrency", strconv.Itoa(concurrency),
+		"--sleep", sleep.String()}, nil, FloorWorkerStarted)
+}
+
+// startChild runs the binary with args, on the bench's Redis and with extra in its environment
+// (none of the caller's SOLVEQUEUE_ variables but SOLVEQUEUE_PPROF), and returns once a line of
+// its log holds started.
+func startChild(ctx context.Context, e *env, args, extra []string, startedLine string) (*workerProcess, error) {
+	cmd := exec.Command(e.opts.Binary, args...)
 	envv := []string{}
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SOLVEQUEUE_") || strings.HasPrefix(kv, "REDIS_URL=") ||
-			strings.HasPrefix(kv, "ANYSOLVER_") {
+		if (strings.HasPrefix(kv, "SOLVEQUEUE_") && !strings.HasPrefix(kv, "SOLVEQUEUE_PPROF=")) ||
+			strings.HasPrefix(kv, "REDIS_URL=") || strings.HasPrefix(kv, "ANYSOLVER_") {
 			continue
 		}
 		envv = append(envv, kv)
 	}
-	cmd.Env = append(envv, "REDIS_URL="+e.redis.URL, "ANYSOLVER_URL="+fakeURL, "ANYSOLVER_API_KEY="+apiKey)
+	cmd.Env = append(append(envv, "REDIS_URL="+e.redis.URL), extra...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the worker process %s: %w", e.opts.Binary, err)
+		return nil, fmt.Errorf("start the child process %s %s: %w", e.opts.Binary, args[0], err)
 	}
 	p := &workerProcess{cmd: cmd, exited: make(chan struct{})}
 	started := make(chan struct{})
@@ -155,7 +237,7 @@ func startWorkerProcess(ctx context.Context, e *env, queue, fakeURL string, conc
 		once := sync.Once{}
 		for sc.Scan() {
 			line := sc.Text()
-			if strings.Contains(line, "worker started") {
+			if strings.Contains(line, startedLine) {
 				once.Do(func() { close(started) })
 			}
 			p.mu.Lock()
