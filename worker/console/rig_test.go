@@ -32,8 +32,11 @@ const (
 
 var secrets = []string{apiKey, proxyPassword, proxyURLPass, httpPassword}
 
-// testPolicy: quick retries, a budget on default, a provider list on scrapers.
+// testPolicy: quick retries, a budget on default, a provider list on scrapers. Throttles wait 10
+// minutes or more, so that order-46 stays retrying while the tests look at it: with the default
+// 5 s it went active again now and then, and a page read at that moment did not list it.
 const testPolicy = `retry: {maxRetries: 3, baseDelay: 100ms, maxDelay: 200ms}
+throttle: {minWait: 10m, maxWait: 1h}
 queues:
   default:
     budget: {window: 1h, maxCost: 5, maxCreateTasks: 1000}
