@@ -137,7 +137,7 @@ func (h *handler) finishAttempt(ctx context.Context, a *attempt) error {
 		a.timer.Stop()
 	}
 	var err error
-	h.steps.end(ctx, func() { err = h.finish(ctx, a) })
+	h.steps.run(func() { err = h.finish(ctx, a) })
 	return err
 }
 

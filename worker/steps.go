@@ -16,36 +16,27 @@ const stepRunnerIdle = 20 * time.Millisecond
 //
 // Steps that call AnySolver take a slot first (call): there are as many slots as the AnySolver
 // client has connections, so a step that would only wait for a connection (with the deep stack
-// of an HTTP call) waits for its slot instead, on the attempt's own shallow goroutine. The steps
-// that end attempts (Redis writes, metrics, the log line) take a slot of their own kind as many
-// (end): when thousands of jobs end within a second, they wait their turn shallow too.
+// of an HTTP call) waits for its slot instead, on the attempt's own shallow goroutine.
 type stepRunners struct {
 	work  chan func()   // unbuffered: a send succeeds only when a step goroutine is waiting
-	calls chan struct{} // nil: no bound
-	ends  chan struct{} // nil: no bound
+	slots chan struct{} // nil: no bound
 }
 
 func newStepRunners(slots int) stepRunners {
 	s := stepRunners{work: make(chan func())}
 	if slots > 0 {
-		s.calls, s.ends = make(chan struct{}, slots), make(chan struct{}, slots)
+		s.slots = make(chan struct{}, slots)
 	}
 	return s
 }
 
 // call is run for a step that calls AnySolver: it waits for a slot first. When ctx ends before
 // one is free, the step runs without one: it sees ctx ended and pays for nothing new.
-func (s *stepRunners) call(ctx context.Context, fn func()) { s.bounded(ctx, s.calls, fn) }
-
-// end is run for the step that ends an attempt: it waits for a slot of its kind first, and runs
-// without one once ctx ended (shutdown), so that the outcome or hand-back is written at once.
-func (s *stepRunners) end(ctx context.Context, fn func()) { s.bounded(ctx, s.ends, fn) }
-
-func (s *stepRunners) bounded(ctx context.Context, slots chan struct{}, fn func()) {
-	if slots != nil {
+func (s *stepRunners) call(ctx context.Context, fn func()) {
+	if s.slots != nil {
 		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
 		case <-ctx.Done():
 		}
 	}

@@ -50,7 +50,8 @@ the fake AnySolver served in process over loopback HTTP:
 
   throughput  jobs/s of a no-op asynq handler (floor), a hand-written asynq handler
               (naive) and solvequeue's whole pipeline (e2e)
-  inflight    10,000 jobs of 20 s each in one worker process: wall time, peak RSS
+  inflight    10,000 jobs of 20 s each in one worker process: wall time, peak RSS, beside
+              plain asynq holding as many handlers that only sleep (the floor)
   polling     polls per solve and added latency, adaptive against a fixed 3 s
   submit      batch submit against one job at a time
   spend       createTask calls per job on an error mix, our policy against retry-all

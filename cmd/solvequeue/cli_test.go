@@ -613,6 +613,8 @@ func TestCLIWorkerRefusesToStart(t *testing.T) {
 			want: []string{"--api-key (ANYSOLVER_API_KEY) starts or ends with white space"}},
 		{name: "--http on every interface without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
 			args: []string{"worker", "--http", "0.0.0.0:0"}, want: []string{"SOLVEQUEUE_HTTP_USER", "SOLVEQUEUE_HTTP_PASSWORD"}},
+		{name: "--pprof on every interface", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
+			args: []string{"worker", "--pprof", "0.0.0.0:6060"}, want: []string{"--pprof 0.0.0.0:6060 is not a loopback address"}},
 		{name: "--http :0 without credentials", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
 			args: []string{"worker", "--http", ":0"}, want: []string{"SOLVEQUEUE_HTTP_USER"}},
 		{name: "--http from the environment, user without password",
