@@ -204,9 +204,13 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 	for id, o := range outcomes {
 		require.Equal(t, enqueue.StateSolved, o.State, "job %s: %+v", id, o)
 	}
+	// brk-first's failed outcome is written as the breaker opens, and the primary dies at that
+	// moment: replication is asynchronous, so the promoted replica may not hold it yet (seen once
+	// in CI: still active there, to be given back by asynq's lease recovery). The worker said it
+	// ended failed, once, below; what the failover must keep is the breaker and the pauses.
 	o, err := s.client.Status(ctx, "brk-first")
 	require.NoError(t, err)
-	require.Equal(t, enqueue.StateFailed, o.State)
+	require.Contains(t, []enqueue.State{enqueue.StateFailed, enqueue.StateActive}, o.State)
 	require.Equal(t, 1+waiting, s.fake.Stats().CreateTask, "each waiting job paid once")
 	require.Len(t, scanLines(w.logs.String(), `"job ended"`, `"state":"failed"`), 1, "one job failed: the one that met the empty account")
 	require.Len(t, scanLines(w.logs.String(), "breaker open"), 1, w.logs.String())
