@@ -42,7 +42,7 @@ func uiPolicy(ui http.Handler) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rec := &pageRecorder{header: http.Header{}, code: http.StatusOK}
+	rec := newPageRecorder()
 	ui.ServeHTTP(rec, req)
 	scripts := inlineScript.FindAllStringSubmatch(rec.body.String(), -1)
 	if rec.code != http.StatusOK || len(scripts) == 0 {
@@ -67,11 +67,16 @@ func uiPolicy(ui http.Handler) (string, error) {
 	}, "; "), nil
 }
 
-// pageRecorder keeps what a handler writes (net/http/httptest is for tests).
+// pageRecorder keeps what a handler writes (net/http/httptest is for tests): asynqmon's page
+// for its CSP hashes, and its task API's answers for the job headlines.
 type pageRecorder struct {
 	header http.Header
 	code   int
 	body   bytes.Buffer
+}
+
+func newPageRecorder() *pageRecorder {
+	return &pageRecorder{header: http.Header{}, code: http.StatusOK}
 }
 
 func (r *pageRecorder) Header() http.Header         { return r.header }

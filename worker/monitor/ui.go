@@ -71,7 +71,7 @@ func withJobHeadlines(ui http.Handler) http.Handler {
 			ui.ServeHTTP(w, r)
 			return
 		}
-		c := &captured{header: http.Header{}, code: http.StatusOK}
+		c := newPageRecorder()
 		ui.ServeHTTP(c, r)
 		body := c.body.Bytes()
 		if c.code == http.StatusOK {
@@ -213,14 +213,3 @@ func codeOf(rec enqueue.Record) string {
 	}
 	return rec.Error.ErrorCode
 }
-
-// captured keeps what a handler writes (net/http/httptest is for tests).
-type captured struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func (c *captured) Header() http.Header         { return c.header }
-func (c *captured) Write(p []byte) (int, error) { return c.body.Write(p) }
-func (c *captured) WriteHeader(code int)        { c.code = code }
