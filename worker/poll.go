@@ -338,17 +338,19 @@ func (st *solveTimes) planSchedule() schedule {
 	best := planPolls(times, lo, st.cfg)
 	for range pollBisections {
 		mid := (lo + hi) / 2
-		if points := planPolls(times, mid, st.cfg); meanWait(times, points) <= target {
+		points := planPolls(times, mid, st.cfg)
+		if wait, _ := cost(times, points); wait <= target {
 			lo, best = mid, points
 		} else {
 			hi = mid
 		}
 	}
-	polls := meanPolls(times, best)
+	_, polls := cost(times, best)
 	lo, hi = 0, lo
 	for range pollBisections {
 		mid := (lo + hi) / 2
-		if points := planPolls(times, mid, st.cfg); meanPolls(times, points) <= polls {
+		points := planPolls(times, mid, st.cfg)
+		if _, p := cost(times, points); p <= polls {
 			hi, best = mid, points
 		} else {
 			lo = mid
@@ -457,24 +459,12 @@ func planPolls(times []time.Duration, k float64, cfg PollConfig) []time.Duration
 	return points
 }
 
-// meanPolls is the mean number of polls each of the sorted times gets on points, the one that
-// finds it ready included.
-func meanPolls(times, points []time.Duration) float64 {
-	sum, i := 0, 0
-	for _, t := range times {
-		for i < len(points) && points[i] < t {
-			i++
-		}
-		sum += i + 1
-	}
-	return float64(sum) / float64(len(times))
-}
-
-// meanWait is the mean wait between each of the sorted times and the first poll at or after it
-// (the schedule covers every time unless cut at MaxPollsPerTask; a time past it counts 0).
-func meanWait(times, points []time.Duration) time.Duration {
+// cost is what a schedule costs the sorted times, on average: the wait between each time and the
+// first poll at or after it, and the polls it gets, the one that finds it ready included. (The
+// schedule covers every time unless cut at MaxPollsPerTask; a time past it waits 0.)
+func cost(times, points []time.Duration) (wait time.Duration, polls float64) {
 	var sum time.Duration
-	i := 0
+	n, i := 0, 0
 	for _, t := range times {
 		for i < len(points) && points[i] < t {
 			i++
@@ -482,6 +472,7 @@ func meanWait(times, points []time.Duration) time.Duration {
 		if i < len(points) {
 			sum += points[i] - t
 		}
+		n += i + 1
 	}
-	return sum / time.Duration(len(times))
+	return sum / time.Duration(len(times)), float64(n) / float64(len(times))
 }

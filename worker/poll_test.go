@@ -153,7 +153,7 @@ func TestPollLearnsTheSchedule(t *testing.T) {
 	// gives (half of it, a little less), on fewer polls than every Interval.
 	target := time.Duration(pollMeanWaitShare * float64(PollIntervalDefault) / 2)
 	times, _ := spread(p.byType["T"].ring[:40], nil, PollWindow, nil)
-	wait := meanWait(times, sc.points)
+	wait, polls := cost(times, sc.points)
 	require.LessOrEqual(t, wait, target)
 	require.Greater(t, wait, target*9/10, "the multiple is searched to the target: %s", wait)
 	every3s := make([]time.Duration, 0, 20)
@@ -162,7 +162,8 @@ func TestPollLearnsTheSchedule(t *testing.T) {
 	}
 	// Solve times spread evenly are where a schedule saves least (the sparse early gaps pay
 	// for the dense late ones): about the polls of every Interval, for a shorter wait.
-	require.Less(t, meanPolls(times, sc.points), 1.05*meanPolls(times, every3s), "about the polls of every Interval")
+	_, fixedPolls := cost(times, every3s)
+	require.Less(t, polls, 1.05*fixedPolls, "about the polls of every Interval")
 	for i := 1; i < len(sc.points); i++ {
 		gap := sc.points[i] - sc.points[i-1]
 		require.GreaterOrEqual(t, gap, PollMinIntervalDefault, "gap %d", i)
@@ -216,8 +217,10 @@ func TestPollDenseWhereAnswersAre(t *testing.T) {
 			require.True(t, ok)
 			fixed := every(PollIntervalDefault)
 			slices.Sort(tt.times)
-			require.LessOrEqual(t, meanWait(tt.times, sc.points), PollIntervalDefault/2, "points %v", sc.points)
-			require.Less(t, meanPolls(tt.times, sc.points), meanPolls(tt.times, fixed), "points %v", sc.points)
+			wait, polls := cost(tt.times, sc.points)
+			_, fixedPolls := cost(tt.times, fixed)
+			require.LessOrEqual(t, wait, PollIntervalDefault/2, "points %v", sc.points)
+			require.Less(t, polls, fixedPolls, "points %v", sc.points)
 		})
 	}
 }
