@@ -22,7 +22,7 @@ func (p *Policy) RetryDelay(n int, jitter float64) time.Duration {
 	}
 	d = min(d, p.maxDelay)
 	half := d / 2
-	return half + time.Duration(clampJitter(jitter)*float64(d-half))
+	return half + time.Duration(ClampJitter(jitter)*float64(d-half))
 }
 
 // ThrottleDelay returns the wait before the try after a throttle verdict:
@@ -34,15 +34,16 @@ func (p *Policy) RetryDelay(n int, jitter float64) time.Duration {
 func (p *Policy) ThrottleDelay(v Verdict, jitter float64) time.Duration {
 	p = p.orDefault()
 	w := max(v.Wait, p.minWait)
-	d := w + time.Duration(clampJitter(jitter)*0.5*float64(w))
+	d := w + time.Duration(ClampJitter(jitter)*0.5*float64(w))
 	if d < w { // overflow
 		d = w
 	}
 	return max(min(d, p.maxWait), v.Wait)
 }
 
-// clampJitter maps any float into [0, 1), NaN to 0.
-func clampJitter(j float64) float64 {
+// ClampJitter maps any float into [0, 1), NaN to 0: the range every jitter of a delay is
+// drawn from.
+func ClampJitter(j float64) float64 {
 	switch {
 	case !(j > 0): // also NaN
 		return 0

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -130,20 +131,12 @@ func retryDelayFunc(r rules, jitter func() float64) asynq.RetryDelayFunc {
 // and they come back in lockstep. So d is first stretched by dither (in [0, 1)) of a second,
 // which spreads them over two or three whole seconds. The stretch is under two seconds.
 func notEarly(now time.Time, d time.Duration, dither float64) time.Duration {
-	d += time.Duration(clampUnit(dither) * float64(time.Second))
+	d += time.Duration(classify.ClampJitter(dither) * float64(time.Second))
 	at := now.Add(d)
 	if frac := at.Sub(at.Truncate(time.Second)); frac > 0 {
 		d += time.Second - frac
 	}
 	return d
-}
-
-// clampUnit maps any float into [0, 1), NaN to 0.
-func clampUnit(f float64) float64 {
-	if !(f > 0) {
-		return 0
-	}
-	return min(f, 0.999)
 }
 
 // report counts and logs a transition.
