@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -312,18 +311,8 @@ func (c *Client) WaitIn(ctx context.Context, queue, id string) (Outcome, error) 
 	}
 }
 
-// isTransient reports whether a Status error may pass by itself (Redis restarting).
+// isTransient reports whether a Status error may pass by itself: Redis not answering
+// (restarting, failing over), as unreachable reads it.
 func isTransient(err error) bool {
-	if errors.Is(err, ErrJobNotFound) {
-		return false
-	}
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "EOF", "i/o timeout", "LOADING", "reset by peer",
-		// A Redis that hangs holds every pooled connection until its read timeout.
-		"connection pool timeout", "broken pipe", "use of closed network connection"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return !errors.Is(err, ErrJobNotFound) && unreachable(err)
 }

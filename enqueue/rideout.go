@@ -55,8 +55,10 @@ func rideOut(ctx context.Context, rc redis.UniversalClient, bound time.Duration,
 }
 
 // unreachable reports whether err says Redis could not be reached or could not serve writes
-// (a network error, a replica that is not promoted yet, a server still loading its data).
-// asynq passes go-redis's errors on as text, so the text is read too.
+// (a network error, a replica that is not promoted yet, a server still loading its data, a
+// hung Redis holding every pooled connection until its read timeout). asynq passes go-redis's
+// errors on as text, so the text is read too. Waiting on a job (isTransient) and riding out a
+// failover (rideOut) both read Redis trouble this one way.
 func unreachable(err error) bool {
 	var ne net.Error
 	var oe outageError
@@ -66,7 +68,7 @@ func unreachable(err error) bool {
 	}
 	msg := err.Error()
 	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "Conn is in a bad state",
-		"READONLY", "LOADING", "MASTERDOWN", ": EOF"} {
+		"READONLY", "LOADING", "MASTERDOWN", "EOF", "connection pool timeout", "use of closed network connection"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
