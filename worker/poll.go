@@ -44,7 +44,8 @@ const (
 // On log-normal solve times (median 12 s, p90 30 s) this spends about 0.9 of a fixed 3 s
 // interval's polls with the median, mean and 90th-percentile wait each a few percent below
 // it. No schedule can do much better there: with the mean wait held at I/2 and the
-// distribution known exactly, the square-root rule, which is the optimum, spends 0.87-0.88.
+// distribution known exactly, the square-root rule, which is the optimum, spends 0.86-0.88
+// (TestPollNoScheduleReaches085).
 const (
 	pollMeanWaitShare = 0.9
 	// pollKernel and pollKernelK smooth the window before planning: each solve is widened by
