@@ -36,9 +36,10 @@ type handler struct {
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	running   inflight    // ProcessTask calls in progress, for Shutdown's drain
-	steps     stepRunners // the goroutines ProcessTask's steps run on
-	callbacks *callbacks  // callback.go: schedules a job's callback when it ends
+	running   inflight      // attempts in progress, for Shutdown's drain
+	slots     chan struct{} // machine.go: one per AnySolver connection; nil: no bound
+	waits     *waits        // waits.go: the attempts waiting for their next poll
+	callbacks *callbacks    // callback.go: schedules a job's callback when it ends; runs callback tasks
 }
 
 // attempt is the state of one handler run.
@@ -52,13 +53,23 @@ type attempt struct {
 	solveTime time.Duration
 	// polling is the paid remote task being polled, nil when none is (or no more).
 	polling *polling
-	// result is how the attempt ended, once polling is nil.
-	result ending
+	// result is how the attempt ended, once polling is nil: a pointer, since an attempt waiting
+	// on its remote task has no ending yet and thousands wait at once.
+	result *ending
+	// payloadDropped says payload was let go while the remote task is polled (dropPayload).
+	payloadDropped bool
 	// stopSaving ends keepSaving's background tries, when the remote id's first save failed.
 	stopSaving func()
-	// pollStep is pollOnce for this attempt, made once; timer times the waits between polls.
-	pollStep func()
-	timer    *time.Timer
+
+	// How the attempt moves on (machine.go): ctx is asynq's for the job; end receives how it
+	// ended, once; timer runs its next poll, once it waited for one. While it waits, it is on
+	// waits' list (waits.go), which guards waiting, prevWait and nextWait: whoever takes the wait
+	// (the timer or the watch on ctx) runs the next step.
+	ctx                context.Context
+	end                chan<- attemptEnd
+	timer              *time.Timer
+	waiting            bool
+	prevWait, nextWait *attempt
 }
 
 // polling is the state of a paid remote task's polling between two polls.
@@ -74,84 +85,20 @@ type polling struct {
 
 // stopPolling ends the attempt's polling with e.
 func (a *attempt) stopPolling(e ending) {
-	a.polling, a.result = nil, e
-}
-
-// ProcessTask runs one attempt of a solve job: resume the paid remote task if there is one,
-// else create one, poll it, and record the outcome. It is idempotent: a job redelivered after
-// its outcome was recorded ends as recorded without calling AnySolver.
-//
-// Thousands of attempts wait at once, each on the goroutine asynq gave it, and a goroutine keeps
-// the stack its deepest call grew until the garbage collector finds it mostly unused. So the
-// waiting between polls is done here, at the top of the handler, and every step that calls out
-// (Redis, AnySolver, JSON, the logs) runs on one of the handler's step goroutines (steps.go): the
-// waiting goroutine's stack stays as small as plain asynq's, and only the steps running at this
-// moment hold deep stacks.
-func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	h.running.add()
-	defer h.running.done()
-	a := h.startAttempt(ctx, t)
-	for a.polling != nil {
-		// The wait between polls, here rather than in a function of its own: one frame less.
-		if err := ctx.Err(); err != nil {
-			a.interrupted(err)
-			continue
-		}
-		a.timer.Reset(a.polling.delay)
-		select {
-		case <-ctx.Done():
-			a.interrupted(ctx.Err())
-			continue
-		case <-a.timer.C:
-		}
-		h.steps.call(ctx, a.pollStep)
-	}
-	return h.finishAttempt(ctx, a)
-}
-
-// startAttempt runs begin on a step goroutine. It and finishAttempt are kept out of
-// ProcessTask (go:noinline) so that the frames under a waiting attempt stay small.
-//
-//go:noinline
-func (h *handler) startAttempt(ctx context.Context, t *asynq.Task) *attempt {
-	var a *attempt
-	h.steps.call(ctx, func() { a = h.begin(ctx, t) })
-	if a.polling != nil {
-		a.pollStep = func() { h.pollOnce(ctx, a) }
-		a.timer = time.NewTimer(time.Hour)
-		a.timer.Stop()
-	}
-	return a
-}
-
-// interrupted stops the attempt's polling as interrupted by err.
-//
-//go:noinline
-func (a *attempt) interrupted(err error) { a.stopPolling(ending{kind: endedInterrupted, err: err}) }
-
-// finishAttempt runs finish on a step goroutine.
-//
-//go:noinline
-func (h *handler) finishAttempt(ctx context.Context, a *attempt) error {
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	var err error
-	h.steps.run(func() { err = h.finish(ctx, a) })
-	return err
+	a.polling, a.result = nil, &e
 }
 
 // begin runs the attempt up to its first wait: it reads the record and the job, and resumes or
 // creates the remote task. It leaves a.polling set when a paid remote task is to be polled, else
 // the attempt's ending in a.result.
-func (h *handler) begin(ctx context.Context, t *asynq.Task) *attempt {
-	a := &attempt{raw: t.Payload(), started: h.now()}
+func (h *handler) begin(ctx context.Context, a *attempt, t *asynq.Task) {
+	a.raw, a.started = t.Payload(), h.now()
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	if t.Type() != enqueue.TaskType {
-		a.result = ending{kind: endedForeign, what: t.Type()}
-		return a
+		a.stopPolling(ending{kind: endedForeign, what: t.Type()})
+		return
 	}
 	rec, err := h.store.load(ctx, a.queue, a.id)
 	var unreadable *unreadableRecordError
@@ -160,27 +107,26 @@ func (h *handler) begin(ctx context.Context, t *asynq.Task) *attempt {
 		h.log.Error("the job's record cannot be read: ending it dead rather than risk paying AnySolver twice",
 			"job_id", a.id, "queue", a.queue, "err", unreadable.err)
 		a.payload, _ = enqueue.DecodePayload(a.raw)
-		a.result = ending{kind: endedUnreadableRecord, err: unreadable.err, raw: unreadable.raw}
-		return a
+		a.stopPolling(ending{kind: endedUnreadableRecord, err: unreadable.err, raw: unreadable.raw})
+		return
 	case err != nil:
-		a.result = ending{kind: endedInterrupted, err: err}
-		return a
+		a.stopPolling(ending{kind: endedInterrupted, err: err})
+		return
 	}
 	a.rec = rec
 	if rec.State.Terminal() {
-		a.result = ending{kind: endedRedelivered}
-		return a
+		a.stopPolling(ending{kind: endedRedelivered})
+		return
 	}
 	p, err := enqueue.DecodePayload(a.raw)
 	if err != nil {
-		a.result = ending{kind: endedUnreadablePayload, err: err}
-		return a
+		a.stopPolling(ending{kind: endedUnreadablePayload, err: err})
+		return
 	}
 	a.payload = p
 	if e := h.solve(ctx, a); a.polling == nil {
-		a.result = e
+		a.stopPolling(e)
 	}
-	return a
 }
 
 // finish ends the attempt as a.result says: the record, the dead letter, metrics and the log.
@@ -188,7 +134,7 @@ func (h *handler) finish(ctx context.Context, a *attempt) error {
 	if a.stopSaving != nil {
 		a.stopSaving()
 	}
-	e := a.result
+	e := *a.result
 	if e.kind == endedSolved && a.rec.Provider != "" {
 		h.providers.succeeded(ctx, a.rec.Provider)
 		h.observer.ProviderResult(a.rec.Provider, "", a.solveTime)
@@ -324,6 +270,7 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	p := a.polling
 	elapsed := h.now().Sub(p.created)
 	if elapsed >= h.remoteTTL || p.polls >= MaxPollsPerTask {
+		a.restorePayload()
 		a.rec.Remote, a.rec.Budget = nil, nil // whether AnySolver charged it is unknown: its estimate stands
 		a.stopPolling(h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
 			ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), p.polls)}))
@@ -334,6 +281,9 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	res, err := h.anysolver.GetTaskResult(ctx, p.id)
 	h.observer.Called(string(classify.CallGetTaskResult), callOutcome(err), h.now().Sub(began))
 	a.rec.Polls++
+	if err != nil || res.Status == anysolver.StatusReady {
+		a.restorePayload() // the attempt ends, or its error is classified and redacted: the job is read
+	}
 	if err != nil {
 		ce, ok := anysolver.AsClassifyError(err)
 		if !ok {

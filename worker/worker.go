@@ -64,7 +64,8 @@ func New(cfg Config) (*Worker, error) {
 	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, costs: costs, policy: cfg.Policy,
 		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
 		breaker: w.breaker, observer: observers{cfg.Observer, w.tally}, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
-		remoteTTL: cfg.RemoteTTL, steps: newStepRunners(cfg.AnySolver.MaxConnsPerHost())}
+		remoteTTL: cfg.RemoteTTL, slots: newSlots(cfg.AnySolver.MaxConnsPerHost())}
+	w.handler.waits = newWaits(waitWatchEvery, w.handler.cancelWait)
 	w.callbacks = newCallbacks(cfg)
 	w.handler.callbacks = w.callbacks
 	w.balance = newBalanceReader(balanceReaderParams{anysolver: cfg.AnySolver, rc: cfg.Redis,
@@ -88,21 +89,10 @@ func New(cfg Config) (*Worker, error) {
 // Handler returns the solve handler, for running one attempt without a server (tests).
 func (w *Worker) Handler() asynq.Handler { return w.handler }
 
-// Mux returns the asynq handler the server runs: callback deliveries (callback.go) and the solve
-// handler, which also archives any other task in our queues that is not a solvequeue job
-// instead of retrying it.
-func (w *Worker) Mux() asynq.Handler { return mux{w} }
-
-// mux is Mux's handler: a type of its own rather than a HandlerFunc closure, one frame less
-// under every waiting attempt.
-type mux struct{ w *Worker }
-
-func (m mux) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	if t.Type() == CallbackTaskType {
-		return m.w.callbacks.ProcessTask(ctx, t)
-	}
-	return m.w.handler.ProcessTask(ctx, t)
-}
+// Mux returns the asynq handler the server runs: the solve handler, which also runs callback
+// deliveries (callback.go) and archives any other task in our queues that is not a solvequeue
+// job instead of retrying it.
+func (w *Worker) Mux() asynq.Handler { return w.handler }
 
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {

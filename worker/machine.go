@@ -1,0 +1,191 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// How an attempt moves from step to step without holding asynq's goroutine in deep calls.
+//
+// Thousands of attempts are in flight at once, each on the goroutine asynq gave it, and a
+// goroutine keeps the largest stack it ever needed: the garbage collector halves a stack only
+// when a quarter of it holds all that is in use, and an asynq handler waiting in a select rests
+// at about 850 of its first 2,048 bytes, so a stack that grew to 4 KB once stays 4 KB. Blocking
+// on a channel from a few frames deeper, or allocating there (a blocked goroutine's sudog is
+// itself allocated when the runtime's cache is empty, as it is after every collection), is
+// enough to grow it: with the old loop, which waited between polls in ProcessTask and handed
+// each step to another goroutine and waited for it, two thirds of the waiting attempts held
+// 4 KB stacks.
+//
+// So asynq's goroutine does nothing but start the attempt and wait, once, on one channel, at the
+// top of the handler. The attempt itself runs on short-lived goroutines: its first step on one
+// of its own (drive), each poll on the goroutine its timer starts (fire), its end where its last
+// step ran (conclude). Only the steps running at this moment hold deep stacks (HTTP, JSON,
+// Redis); a waiting attempt holds a timer and a place on the list of waits whose contexts are
+// watched (waits.go), no goroutine of its own.
+
+// attemptEnd is how an attempt ended, sent once to the goroutine asynq gave it.
+type attemptEnd struct {
+	err      error
+	panicked any // a step's panic, raised again on asynq's goroutine, where asynq recovers it
+}
+
+// ProcessTask runs one attempt of a solve job: resume the paid remote task if there is one,
+// else create one, poll it, and record the outcome. It is idempotent: a job redelivered after
+// its outcome was recorded ends as recorded without calling AnySolver. A callback delivery
+// (callback.go) is run as such.
+func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	if t.Type() == CallbackTaskType {
+		return h.callbacks.ProcessTask(ctx, t)
+	}
+	h.running.add()
+	end := make(chan attemptEnd, 1)
+	go h.drive(ctx, t, end)
+	e := <-end
+	if e.panicked != nil {
+		panic(e.panicked)
+	}
+	return e.err
+}
+
+// drive runs the attempt's first step on a goroutine of its own, then moves it on.
+func (h *handler) drive(ctx context.Context, t *asynq.Task, end chan<- attemptEnd) {
+	a := &attempt{ctx: ctx, end: end}
+	defer h.recoverStep(a)
+	defer h.giveSlot(h.takeSlot(ctx))
+	h.begin(ctx, a, t)
+	h.next(a)
+}
+
+// next moves the attempt on after a step: it arms the wait for the next poll, or polls at once
+// when there is no wait, or ends the attempt once its polling stopped.
+func (h *handler) next(a *attempt) {
+	for a.polling != nil {
+		if d := a.polling.delay; d > 0 {
+			if d >= dropPayloadAfter {
+				a.dropPayload()
+			}
+			if h.waits.arm(a, d, func() { h.fire(a) }) {
+				return
+			}
+			a.interrupted(a.ctx.Err())
+			break
+		}
+		if err := a.ctx.Err(); err != nil {
+			a.interrupted(err)
+			break
+		}
+		h.pollOnce(a.ctx, a)
+	}
+	h.conclude(a)
+}
+
+// fire runs on the goroutine the attempt's timer starts: the next poll, unless ctx ending
+// claimed the wait first.
+func (h *handler) fire(a *attempt) {
+	if !h.waits.claim(a) {
+		return
+	}
+	defer h.recoverStep(a)
+	defer h.giveSlot(h.takeSlot(a.ctx))
+	h.pollOnce(a.ctx, a)
+	h.next(a)
+}
+
+// cancelWait runs when the attempt's ctx ended while it waited for its next poll (waits.go): the
+// attempt ends as interrupted at once, as a waiting handler would have returned. A step running
+// at that moment sees ctx ended itself, and next stops after it.
+func (h *handler) cancelWait(a *attempt) {
+	defer h.recoverStep(a)
+	a.interrupted(a.ctx.Err())
+	h.next(a)
+}
+
+// dropPayloadAfter is the shortest wait for a poll during which an attempt lets its decoded job
+// go (dropPayload): a job's task is a map of strings, about half a kilobyte, and the thousands of
+// attempts waiting at once need it only when they end. Shorter waits keep it, rather than decode
+// it again.
+const dropPayloadAfter = time.Second
+
+// dropPayload lets the decoded job go while the remote task is polled; restorePayload decodes it
+// again, from the raw payload asynq holds anyway, before anything reads it.
+func (a *attempt) dropPayload() {
+	if a.payload.Task != nil || a.payload.Settings != nil {
+		a.payload, a.payloadDropped = enqueue.Payload{}, true
+	}
+}
+
+// restorePayload undoes dropPayload. The payload decoded when the attempt began, so it does again.
+func (a *attempt) restorePayload() {
+	if a.payloadDropped {
+		a.payload, _ = enqueue.DecodePayload(a.raw)
+		a.payloadDropped = false
+	}
+}
+
+// interrupted stops the attempt's polling as interrupted by err.
+func (a *attempt) interrupted(err error) { a.stopPolling(ending{kind: endedInterrupted, err: err}) }
+
+// conclude ends the attempt as a.result says and hands how it ended to asynq's goroutine.
+func (h *handler) conclude(a *attempt) {
+	a.stopWaiting()
+	a.restorePayload()
+	err := h.finish(a.ctx, a)
+	h.running.done()
+	a.end <- attemptEnd{err: err}
+}
+
+// stopWaiting stops the attempt's timer.
+func (a *attempt) stopWaiting() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+}
+
+// recoverStep, deferred by every goroutine that runs a step, hands a step's panic to asynq's
+// goroutine, which raises it again for asynq to recover and retry the job, as it would a panic
+// in any handler; the attempt stops there.
+func (h *handler) recoverStep(a *attempt) {
+	if p := recover(); p != nil {
+		a.stopWaiting()
+		h.running.done()
+		a.end <- attemptEnd{panicked: p}
+	}
+}
+
+// newSlots makes the bound on steps running at once (drive's and fire's, each up to the next wait
+// or the attempt's end): as many as the AnySolver client has connections. A step that would only
+// wait, for a connection deep in an HTTP call or for Redis while thousands of attempts end
+// together, waits for its slot instead, on a goroutine whose stack has not grown yet.
+// n < 1: no bound.
+func newSlots(n int) chan struct{} {
+	if n < 1 {
+		return nil
+	}
+	return make(chan struct{}, n)
+}
+
+// takeSlot waits for a slot and says whether it took one. When ctx ends first, the step runs
+// without one: it sees ctx ended and pays for nothing new.
+func (h *handler) takeSlot(ctx context.Context) (taken bool) {
+	if h.slots == nil {
+		return false
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// giveSlot gives back the slot takeSlot took, if it took one.
+func (h *handler) giveSlot(taken bool) {
+	if taken {
+		<-h.slots
+	}
+}
