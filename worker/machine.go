@@ -69,7 +69,7 @@ func (h *handler) next(a *attempt) {
 			if d >= dropPayloadAfter {
 				a.dropPayload()
 			}
-			if h.waits.arm(a, d, func() { h.fire(a) }) {
+			if h.waits.arm(a, d) {
 				return
 			}
 			a.interrupted(a.ctx.Err())

@@ -36,14 +36,14 @@ func (w *waits) waitingCount() int {
 func TestWaitsEndOnlyTheWaitsWhoseContextEnded(t *testing.T) {
 	t.Parallel()
 	endedCh := make(chan *attempt, 3)
-	w := newWaits(time.Millisecond, func(a *attempt) { endedCh <- a })
+	w := newWaits(time.Millisecond, func(*attempt) { t.Error("a timer an hour away fired") }, func(a *attempt) { endedCh <- a })
 	attempts := make([]*attempt, 3)
 	cancels := make([]context.CancelFunc, 3)
 	for i := range attempts {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
 		attempts[i], cancels[i] = &attempt{ctx: ctx}, cancel
-		require.True(t, w.arm(attempts[i], time.Hour, func() { t.Error("a timer an hour away fired") }))
+		require.True(t, w.arm(attempts[i], time.Hour))
 	}
 	require.Equal(t, 3, w.waitingCount())
 
@@ -77,7 +77,7 @@ func TestWaitsEndOnlyTheWaitsWhoseContextEnded(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.False(t, w.arm(&attempt{ctx: ctx}, time.Hour, func() {}), "no wait is armed on an ended context")
+	require.False(t, w.arm(&attempt{ctx: ctx}, time.Hour), "no wait is armed on an ended context")
 }
 
 // TestAttemptWaitingForItsPollEndsWithItsContext: an attempt waiting an hour for its next poll

@@ -20,6 +20,7 @@ const waitWatchEvery = 100 * time.Millisecond
 // The zero value is not ready: see newWaits.
 type waits struct {
 	every time.Duration
+	fire  func(*attempt) // run by an attempt's timer when its wait is over
 	ended func(*attempt) // run on a goroutine of its own for each wait whose context ended
 
 	mu       sync.Mutex
@@ -27,13 +28,13 @@ type waits struct {
 	watching bool     // a watch goroutine runs
 }
 
-func newWaits(every time.Duration, ended func(*attempt)) *waits {
-	return &waits{every: every, ended: ended}
+func newWaits(every time.Duration, fire, ended func(*attempt)) *waits {
+	return &waits{every: every, fire: fire, ended: ended}
 }
 
 // arm makes a wait for the attempt's next poll, d from now, unless its context ended already
-// (false). The timer runs fire when it is over.
-func (w *waits) arm(a *attempt, d time.Duration, fire func()) bool {
+// (false). The attempt's timer, made on its first wait and reset on the next, runs w.fire.
+func (w *waits) arm(a *attempt, d time.Duration) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if a.ctx.Err() != nil {
@@ -45,7 +46,7 @@ func (w *waits) arm(a *attempt, d time.Duration, fire func()) bool {
 	}
 	w.head, a.waiting = a, true
 	if a.timer == nil {
-		a.timer = time.AfterFunc(d, fire)
+		a.timer = time.AfterFunc(d, func() { w.fire(a) })
 	} else {
 		a.timer.Reset(d)
 	}

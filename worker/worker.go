@@ -65,7 +65,7 @@ func New(cfg Config) (*Worker, error) {
 		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
 		breaker: w.breaker, observer: observers{cfg.Observer, w.tally}, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
 		remoteTTL: cfg.RemoteTTL, slots: newSlots(cfg.AnySolver.MaxConnsPerHost())}
-	w.handler.waits = newWaits(waitWatchEvery, w.handler.cancelWait)
+	w.handler.waits = newWaits(waitWatchEvery, w.handler.fire, w.handler.cancelWait)
 	w.callbacks = newCallbacks(cfg)
 	w.handler.callbacks = w.callbacks
 	w.balance = newBalanceReader(balanceReaderParams{anysolver: cfg.AnySolver, rc: cfg.Redis,
