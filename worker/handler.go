@@ -251,8 +251,8 @@ func (h *handler) keepSaving(queue, id string, rec enqueue.Record) (stop func())
 	}
 }
 
-// startPolling sets the attempt to poll a paid remote task (ProcessTask's loop, pollOnce) until
-// it is ready, gone, expired, or ctx ends. A resumed task is polled at once.
+// startPolling sets the attempt to poll a paid remote task (machine.go's next and fire, which run
+// pollOnce) until it is ready, gone, expired, or ctx ends. A resumed task is polled at once.
 func (h *handler) startPolling(a *attempt, id anysolver.TaskID, created time.Time, resumed bool) {
 	p := &polling{id: id, created: created, typ: a.payload.TaskType()}
 	p.delay = h.poller.firstDelay(p.typ)
@@ -281,9 +281,6 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	res, err := h.anysolver.GetTaskResult(ctx, p.id)
 	h.observer.Called(string(classify.CallGetTaskResult), callOutcome(err), h.now().Sub(began))
 	a.rec.Polls++
-	if err != nil || res.Status == anysolver.StatusReady {
-		a.restorePayload() // the attempt ends, or its error is classified and redacted: the job is read
-	}
 	if err != nil {
 		ce, ok := anysolver.AsClassifyError(err)
 		if !ok {
@@ -292,6 +289,7 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 		}
 		v := h.policy.Classify(ce)
 		if v.Account || !remoteStillAlive(err, ce, v) {
+			a.restorePayload() // settle and the verdict read the job (its type, its secrets)
 			if !v.Account {
 				a.rec.Remote = nil
 				h.settle(ctx, a, 0) // the task ended without a solution, and without a cost
@@ -308,6 +306,7 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	p.troubleDelay = 0
 	elapsed = h.now().Sub(p.created)
 	if res.Status == anysolver.StatusReady {
+		a.restorePayload() // settle reads the job's type
 		h.poller.observe(p.typ, p.lastBusy, elapsed)
 		a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
 		h.settle(ctx, a, res.Cost)

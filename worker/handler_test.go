@@ -32,6 +32,7 @@ import (
 type handlerBundle struct {
 	rc      *redis.Client
 	fake    *anysolvertest.Server
+	worker  *worker.Worker
 	handler asynq.Handler
 }
 
@@ -39,15 +40,26 @@ const handlerTaskKey = "asynq:{}:t:"
 
 func setupHandler(t *testing.T) *handlerBundle {
 	t.Helper()
+	return setupHandlerPolling(t, worker.PollConfig{Fixed: true, Interval: 10 * time.Millisecond})
+}
+
+// setupHandlerPolling runs the handler against the fake, polling as poll says.
+func setupHandlerPolling(t *testing.T, poll worker.PollConfig) *handlerBundle {
+	t.Helper()
 	fake := anysolvertest.New(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 100,
 		Script: anysolvertest.DirectiveScript(nil)})
-	b := setupHandlerWith(t, fake)
+	b := setupHandlerWithPolling(t, fake, poll)
 	b.fake = fake
 	return b
 }
 
 // setupHandlerWith runs the handler against any AnySolver, a hostile one say.
 func setupHandlerWith(t *testing.T, anySolver http.Handler) *handlerBundle {
+	t.Helper()
+	return setupHandlerWithPolling(t, anySolver, worker.PollConfig{Fixed: true, Interval: 10 * time.Millisecond})
+}
+
+func setupHandlerWithPolling(t *testing.T, anySolver http.Handler, poll worker.PollConfig) *handlerBundle {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
@@ -57,12 +69,12 @@ func setupHandlerWith(t *testing.T, anySolver http.Handler) *handlerBundle {
 	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: testAPIKey})
 	require.NoError(t, err)
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Queues: map[string]int{"default": 1},
-		Poll:     worker.PollConfig{Fixed: true, Interval: 10 * time.Millisecond},
+		Poll:     poll,
 		Breaker:  worker.BreakerConfig{Disabled: true},
 		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	require.NoError(t, rc.HSet(context.Background(), handlerTaskKey, "msg", "x").Err())
-	return &handlerBundle{rc: rc, handler: w.Handler()}
+	return &handlerBundle{rc: rc, worker: w, handler: w.Handler()}
 }
 
 func solveJob(websiteKey string) []byte {
@@ -268,4 +280,34 @@ func TestProcessTaskImageBodies(t *testing.T) {
 		require.Zero(t, b.fake.Stats().CreateTask, "nothing was sent to AnySolver")
 		require.Equal(t, int64(1), b.rc.Exists(ctx, "app:session:secret").Val(), "nor deleted")
 	})
+}
+
+// TestAttemptWaitingForItsPollEndsWithItsContext: an attempt waiting an hour for its next poll
+// ends as soon as asynq ends its context (a deadline, a lease lost, an operator's cancel, a
+// shutdown handing it back), without polling, and keeps the paid remote task's id for the next
+// attempt to resume.
+func TestAttemptWaitingForItsPollEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	b := setupHandlerPolling(t, worker.PollConfig{Fixed: true, Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	returned := make(chan error, 1)
+	go func() {
+		returned <- b.handler.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, solveJob("sq:solve=1h")))
+	}()
+	require.Eventually(t, func() bool { return worker.WaitingAttempts(b.worker) == 1 }, 10*time.Second, time.Millisecond,
+		"the attempt created its remote task and waits for its first poll")
+
+	cancel()
+	select {
+	case err := <-returned:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the attempt still waits for its poll an hour away after its context ended")
+	}
+	require.NotNil(t, b.record(t).Remote, "the paid remote task's id is kept for the next attempt")
+	st := b.fake.Stats()
+	require.Equal(t, 1, st.CreateTask)
+	require.Zero(t, st.GetTaskResult, "no poll after the context ended")
+	require.Zero(t, worker.WaitingAttempts(b.worker))
 }

@@ -132,18 +132,10 @@ func (a *attempt) interrupted(err error) { a.stopPolling(ending{kind: endedInter
 
 // conclude ends the attempt as a.result says and hands how it ended to asynq's goroutine.
 func (h *handler) conclude(a *attempt) {
-	a.stopWaiting()
 	a.restorePayload()
 	err := h.finish(a.ctx, a)
 	h.running.done()
 	a.end <- attemptEnd{err: err}
-}
-
-// stopWaiting stops the attempt's timer.
-func (a *attempt) stopWaiting() {
-	if a.timer != nil {
-		a.timer.Stop()
-	}
 }
 
 // recoverStep, deferred by every goroutine that runs a step, hands a step's panic to asynq's
@@ -151,7 +143,6 @@ func (a *attempt) stopWaiting() {
 // in any handler; the attempt stops there.
 func (h *handler) recoverStep(a *attempt) {
 	if p := recover(); p != nil {
-		a.stopWaiting()
 		h.running.done()
 		a.end <- attemptEnd{panicked: p}
 	}

@@ -86,13 +86,10 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-// Handler returns the solve handler, for running one attempt without a server (tests).
-func (w *Worker) Handler() asynq.Handler { return w.handler }
-
-// Mux returns the asynq handler the server runs: the solve handler, which also runs callback
+// Handler returns the asynq handler the server runs: the solve handler, which also runs callback
 // deliveries (callback.go) and archives any other task in our queues that is not a solvequeue
-// job instead of retrying it.
-func (w *Worker) Mux() asynq.Handler { return w.handler }
+// job instead of retrying it. Tests run one attempt with it, without a server.
+func (w *Worker) Handler() asynq.Handler { return w.handler }
 
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {
@@ -107,7 +104,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	} else if n > 0 {
 		w.cfg.Logger.Info("moved dead letters to one hash per queue", "count", n)
 	}
-	if err := w.server.Start(w.Mux()); err != nil {
+	if err := w.server.Start(w.handler); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if w.breaker != nil {
