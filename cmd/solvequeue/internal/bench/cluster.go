@@ -42,7 +42,6 @@ func runCluster(ctx context.Context, e *env, sz sizes, r *Report) error {
 	if err != nil {
 		return err
 	}
-	ce.runID = e.runID
 	defer ce.close()
 
 	r.Context.Sizes["cluster_jobs"] = sz.throughputJobs
@@ -55,7 +54,6 @@ func runCluster(ctx context.Context, e *env, sz sizes, r *Report) error {
 	if err != nil {
 		return err
 	}
-	ce.queues = append(ce.queues, spread...)
 	single := make([]string, clusterQueues)
 	for i := range single {
 		single[i] = e.queue(fmt.Sprintf("cluster-single-%d", i))

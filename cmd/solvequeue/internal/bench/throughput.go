@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,11 +165,12 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 // clock starts at the first createTask after the unpause.
 type e2eRig struct {
 	*rig.Pipeline
-	e      *env
-	sz     sizes
-	queues []string // the jobs are shared evenly among them
-	name   string   // "e2e", "e2e-budget" for the run on a queue with a spend cap, "cluster-..." (cluster.go)
-	obs    *timingObserver
+	e       *env
+	sz      sizes
+	queues  []string // the jobs are shared evenly among them
+	name    string   // "e2e", "e2e-budget" for the run on a queue with a spend cap, "cluster-..." (cluster.go)
+	section string   // the bench section it measures for, in its progress lines
+	obs     *timingObserver
 }
 
 // newE2ERig starts the e2e pipeline on a queue of its own; with budgeted, that queue has a spend
@@ -197,7 +197,7 @@ func startE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bo
 // startE2ERigOn starts the e2e pipeline on queues (each of weight 1) and runs its warm-up,
 // logging as section.
 func startE2ERigOn(ctx context.Context, e *env, sz sizes, section, name string, queues []string, policy *classify.Policy) (*e2eRig, error) {
-	er := &e2eRig{e: e, sz: sz, queues: queues, name: name}
+	er := &e2eRig{e: e, sz: sz, queues: queues, name: name, section: section}
 	er.obs = &timingObserver{Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy)}
 	weights := make(map[string]int, len(queues))
 	for _, q := range queues {
@@ -268,17 +268,9 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	rate := float64(n) / took.Seconds()
 	goCPU, redisCPU := cpu.perJob(ctx, n)
 	e.logf("bench: [%s] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
-		er.section(), round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+		er.section, round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.cpuDetail(er.name, goCPU, redisCPU)
 	return rate, nil
-}
-
-// section names the bench section the rig measures for, in its progress lines.
-func (er *e2eRig) section() string {
-	if strings.HasPrefix(er.name, SectionCluster) {
-		return SectionCluster
-	}
-	return SectionThroughput
 }
 
 // timingObserver passes everything to the worker's metrics and, once armed, notes when the
