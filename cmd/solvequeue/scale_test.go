@@ -373,18 +373,31 @@ func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) [
 // gatewayCall posts an AnySolver method to the gateway and decodes its answer.
 func gatewayCall(t *testing.T, addr, method, idempotencyKey string, body map[string]any) map[string]any {
 	t.Helper()
+	out, err := postGateway(t.Context(), addr, method, idempotencyKey, body)
+	require.NoError(t, err)
+	return out
+}
+
+// postGateway posts an AnySolver method to the gateway at addr and decodes its answer; an error
+// is no answer at all (the gateway unreachable), or one that is not JSON.
+func postGateway(ctx context.Context, addr, method, idempotencyKey string, body map[string]any) (map[string]any, error) {
 	data, err := json.Marshal(body)
-	require.NoError(t, err)
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/"+method, bytes.NewReader(data))
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/"+method, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", idempotencyKey)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	var out map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	return out
+	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
