@@ -200,8 +200,7 @@ func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, erro
 	if err := rc.Del(ctx, BreakerKey).Err(); err != nil {
 		return nil, fmt.Errorf("reset breaker: %w", err)
 	}
-	b := &breaker{breakerParams: breakerParams{rc: rc, log: slog.New(slog.DiscardHandler)}}
-	resumed, err := b.liftPauses(ctx, rc, "")
+	resumed, err := liftPauses(ctx, rc, "")
 	if err != nil {
 		return resumed, fmt.Errorf("reset breaker: %w", err)
 	}
@@ -401,7 +400,7 @@ func (b *breaker) resume(ctx context.Context, state BreakerState) {
 		b.log.Info("breaker opened again meanwhile: its queues stay paused", "code", state.Code)
 		return
 	}
-	resumed, err := b.liftPauses(ctx, rc, "")
+	resumed, err := liftPauses(ctx, rc, "")
 	acked(true)
 	if err != nil {
 		// The prober lifts the rest once it finds them still marked (see sweepStale).
@@ -413,7 +412,7 @@ func (b *breaker) resume(ctx context.Context, state BreakerState) {
 
 // liftPauses resumes every queue marked by the opening id ("" for any), and those the legacy set
 // lists, and returns the queues it resumed.
-func (b *breaker) liftPauses(ctx context.Context, rc redis.Cmdable, id string) ([]string, error) {
+func liftPauses(ctx context.Context, rc redis.Cmdable, id string) ([]string, error) {
 	marks, err := breakerPauses(ctx, rc)
 	if err != nil {
 		return nil, err

@@ -418,8 +418,9 @@ func TestPollNoScheduleReaches085(t *testing.T) {
 			}
 		}
 	}
+	// continuous comes from the distribution's constants alone, nothing of ours: it is printed for
+	// the README, not asserted. best goes through cost, the walk the poller's planning uses.
 	t.Logf("fewest polls against a fixed 3 s poller, the mean wait no worse: %.3f continuous, %.3f on 50,000 draws", continuous, best)
-	require.Greater(t, continuous, 0.85)
 	require.Greater(t, best, 0.85)
 	require.Less(t, best, 0.95, "the rule does find schedules that beat a fixed poller")
 }
