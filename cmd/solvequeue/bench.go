@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench"
-	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
 type benchOptions struct {
@@ -106,9 +105,6 @@ func newBenchFloorWorkerCmd(env *Env) *cobra.Command {
 				return usageError("--queue and a --concurrency of at least 1 are needed")
 			}
 			if pprofAddr != "" {
-				if !monitor.IsLoopback(pprofAddr) {
-					return usageError("--pprof %s is not a loopback address", pprofAddr)
-				}
 				_, stop, err := servePprof(pprofAddr)
 				if err != nil {
 					return usageError("--pprof: %v", err)

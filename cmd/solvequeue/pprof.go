@@ -2,15 +2,22 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
 // servePprof serves net/http/pprof's handlers on addr (a mux of its own, not the default one) and
-// returns the address it listens on and a function that stops it.
+// returns the address it listens on and a function that stops it. addr must be a loopback address:
+// the profiles show the process's memory, secrets included.
 func servePprof(addr string) (string, func(), error) {
+	if !monitor.IsLoopback(addr) {
+		return "", nil, fmt.Errorf("%s is not a loopback address: the profiles show the process's memory, secrets included", addr)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err

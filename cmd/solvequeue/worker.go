@@ -167,20 +167,20 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		}
 	}
 	queues, _ := parseQueues(o.Queues)
-	if o.Pprof != "" {
-		addr, stop, err := servePprof(o.Pprof)
-		if err != nil {
-			return usageError("--pprof: %v", err)
-		}
-		defer stop()
-		log.Info("serving Go's profiles", "url", "http://"+addr+"/debug/pprof/")
-	}
 	if o.HTTPAddr != "" && !monitor.IsLoopback(o.HTTPAddr) && (o.HTTPUser == "" || o.HTTPPassword == "") {
 		return usageError("--http %s is not a loopback address: set SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD (or --http-user/--http-password) so the web UI and metrics are not open to the network", o.HTTPAddr)
 	}
 	client, err := anysolver.New(anysolver.Config{BaseURL: o.AnySolverURL, APIKey: o.APIKey, Timeout: o.CallTimeout})
 	if err != nil {
 		return usageError("%v", err)
+	}
+	if o.Pprof != "" { // once the flags are known good: a refused command opens no port
+		addr, stop, err := servePprof(o.Pprof)
+		if err != nil {
+			return usageError("--pprof: %v", err)
+		}
+		defer stop()
+		log.Info("serving Go's profiles", "url", "http://"+addr+"/debug/pprof/")
 	}
 	rc, err := o.redis.open(ctx, 0)
 	if err != nil {
