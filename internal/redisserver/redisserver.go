@@ -240,8 +240,7 @@ func waitReady(ctx context.Context, addr, password string, pid int, exited <-cha
 		} else {
 			_ = conn.Close()
 			if c == nil {
-				c = newClient(addr)
-				c.Options().Password = password
+				c = redis.NewClient(clientOptions(addr, password))
 			}
 			last = checkPID(ctx, c, pid)
 			if last == nil {
@@ -281,15 +280,20 @@ func checkPID(ctx context.Context, c *redis.Client, pid int) error {
 }
 
 // newClient is a quiet go-redis client for addr.
-func newClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
+func newClient(addr string) *redis.Client { return redis.NewClient(clientOptions(addr, "")) }
+
+// clientOptions are the options of the package's own clients: one connection, no retries, a
+// short dial, none of go-redis's extras (CLIENT SETINFO, maintenance notifications).
+func clientOptions(addr, password string) *redis.Options {
+	return &redis.Options{
 		Addr:                     addr,
+		Password:                 password,
 		DialTimeout:              time.Second,
 		MaxRetries:               -1,
 		PoolSize:                 1,
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	}
 }
 
 // URL returns the server's address as a Redis URL, "redis://127.0.0.1:port".

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // SentinelOptions configures StartSentinel. The zero value is a primary with one replica and
@@ -160,9 +159,7 @@ func (g *Sentinel) Stop() error {
 }
 
 func (g *Sentinel) sentinelClient() *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: g.Sentinel.Addr, Password: g.Password, DialTimeout: time.Second, MaxRetries: -1,
-		PoolSize: 1, DisableIdentity: true,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+	return redis.NewSentinelClient(clientOptions(g.Sentinel.Addr, g.Password))
 }
 
 // waitReplicasKnown waits until the Sentinel lists n replicas of the primary, none of them down.
