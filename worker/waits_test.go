@@ -57,3 +57,53 @@ func TestWaitsEndOnlyTheWaitsWhoseContextEnded(t *testing.T) {
 	cancel()
 	require.False(t, w.arm(&attempt{ctx: ctx}, time.Hour), "no wait is armed on an ended context")
 }
+
+// BenchmarkWatchingAContext gives the memory each waiting attempt costs to be told its context
+// ended (the README quotes it): context.AfterFunc registered on a context made as
+// asynq makes a job's (a value, then a deadline; its Done channel already made, as asynq's own
+// select makes it), against taking a place on waits' list. B/op is per waiting attempt; the
+// registrations stay in place until the end, as thousands of waits do.
+func BenchmarkWatchingAContext(b *testing.B) {
+	type key struct{}
+	jobContexts := func(n int) []context.Context {
+		ctxs := make([]context.Context, n)
+		for i := range ctxs {
+			ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), key{}, i), time.Now().Add(time.Hour))
+			b.Cleanup(cancel)
+			ctx.Done()
+			ctxs[i] = ctx
+		}
+		return ctxs
+	}
+	b.Run("context.AfterFunc", func(b *testing.B) {
+		ctxs := jobContexts(b.N)
+		stops := make([]func() bool, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			stops[i] = context.AfterFunc(ctxs[i], func() {})
+		}
+		b.StopTimer()
+		for _, stop := range stops {
+			stop()
+		}
+	})
+	b.Run("waits", func(b *testing.B) {
+		ctxs := jobContexts(b.N)
+		w := newWaits(time.Hour, func(*attempt) {}, func(*attempt) {})
+		attempts := make([]*attempt, b.N)
+		for i := range attempts {
+			attempts[i] = &attempt{ctx: ctxs[i], timer: time.AfterFunc(time.Hour, func() {})} // the poll timer both need
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for _, a := range attempts {
+			w.arm(a, time.Hour)
+		}
+		b.StopTimer()
+		for _, a := range attempts {
+			w.claim(a)
+			a.timer.Stop()
+		}
+	})
+}
