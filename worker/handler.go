@@ -46,6 +46,7 @@ type handler struct {
 type attempt struct {
 	id, queue string
 	retried   int
+	maxRetry  int // asynq's retry limit for the task
 	raw       []byte
 	payload   enqueue.Payload
 	rec       enqueue.Record
@@ -91,11 +92,9 @@ func (a *attempt) stopPolling(e ending) {
 // begin runs the attempt up to its first wait: it reads the record and the job, and resumes or
 // creates the remote task. It leaves a.polling set when a paid remote task is to be polled, else
 // the attempt's ending in a.result.
-func (h *handler) begin(ctx context.Context, a *attempt, t *asynq.Task) {
+func (h *handler) begin(ctx context.Context, a *attempt, m taskMeta, t *asynq.Task) {
 	a.raw, a.started = t.Payload(), h.now()
-	a.id, _ = asynq.GetTaskID(ctx)
-	a.queue, _ = asynq.GetQueueName(ctx)
-	a.retried, _ = asynq.GetRetryCount(ctx)
+	a.id, a.queue, a.retried, a.maxRetry = m.id, m.queue, m.retried, m.maxRetry
 	if t.Type() != enqueue.TaskType {
 		a.stopPolling(ending{kind: endedForeign, what: t.Type()})
 		return

@@ -42,9 +42,32 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if t.Type() == CallbackTaskType {
 		return h.callbacks.ProcessTask(ctx, t)
 	}
+	return h.process(ctx, taskMetaOf(ctx), t)
+}
+
+// taskMeta is what asynq tells a handler about the task it runs, besides the task itself.
+type taskMeta struct {
+	id, queue string
+	retried   int // retries asynq has counted so far
+	maxRetry  int // the retry count asynq was given for the task
+}
+
+// taskMetaOf reads asynq's metadata from a handler's context.
+func taskMetaOf(ctx context.Context) taskMeta {
+	var m taskMeta
+	m.id, _ = asynq.GetTaskID(ctx)
+	m.queue, _ = asynq.GetQueueName(ctx)
+	m.retried, _ = asynq.GetRetryCount(ctx)
+	m.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	return m
+}
+
+// process runs one attempt of the solve job t, which asynq describes with m. Tests call it with
+// metadata of their own, as asynq's would be.
+func (h *handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error {
 	h.running.add()
 	end := make(chan attemptEnd, 1)
-	go h.drive(ctx, t, end)
+	go h.drive(ctx, m, t, end)
 	e := <-end
 	if e.panicked != nil {
 		panic(e.panicked)
@@ -53,11 +76,11 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // drive runs the attempt's first step on a goroutine of its own, then moves it on.
-func (h *handler) drive(ctx context.Context, t *asynq.Task, end chan<- attemptEnd) {
+func (h *handler) drive(ctx context.Context, m taskMeta, t *asynq.Task, end chan<- attemptEnd) {
 	a := &attempt{ctx: ctx, end: end}
 	defer h.recoverStep(a)
 	defer h.giveSlot(h.takeSlot(ctx))
-	h.begin(ctx, a, t)
+	h.begin(ctx, a, m, t)
 	h.next(a)
 }
 
