@@ -27,9 +27,14 @@ const (
 	MaxWaitDefault = time.Minute
 )
 
+// MaxRetriesLimit is the largest retry budget a policy or a job may give: enqueue tells asynq one
+// more than this (enqueue.AsynqMaxRetryDefault), so that asynq never reaches its own retry limit,
+// where it would archive a job by itself, before the worker's decision does.
+const MaxRetriesLimit = 100
+
 // Bounds a policy file must stay within.
 const (
-	maxRetriesLimit = 1000
+	maxRetriesLimit = MaxRetriesLimit
 	minBaseDelay    = 100 * time.Millisecond
 	maxBaseDelay    = time.Minute
 	maxMaxDelay     = 24 * time.Hour
@@ -167,7 +172,7 @@ func Load(path string) (*Policy, error) {
 // Parse reads a policy file (YAML, or JSON, which is YAML) over Default():
 //
 //	retry:                  # the retry decision's budget and backoff
-//	  maxRetries: 10        # 1..1000
+//	  maxRetries: 10        # 1..100
 //	  baseDelay: 2s         # 100ms..1m; AnySolver advises 1s..5s
 //	  maxDelay: 2m          # baseDelay..24h
 //	throttle:

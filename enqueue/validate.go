@@ -11,10 +11,12 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/solvequeue/solvequeue/classify"
 )
 
-// MaxRetriesLimit is the largest retry budget a job may ask for.
-const MaxRetriesLimit = 100
+// MaxRetriesLimit is the largest retry budget a job may ask for: the policy's own limit.
+const MaxRetriesLimit = classify.MaxRetriesLimit
 
 // MaxJobBytes bounds the size of one job, counted as the text of its fields, keys, strings and
 // numbers with their JSON punctuation (escapes not counted): the same 16 MiB as a batch line

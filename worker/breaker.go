@@ -241,19 +241,32 @@ func unpause(ctx context.Context, rc redis.Cmdable, queue, id string) (bool, err
 // before it says the breaker is open: a Sentinel failover right after then keeps the queues
 // paused, where asynchronous replication alone could lose them and let the waiting jobs meet
 // the account error again (each opening fails the one job that met it).
-func (b *breaker) trip(ctx context.Context, code, reason string) (opened bool, err error) {
+func (b *breaker) trip(ctx context.Context, code, reason string) (tripResult, error) {
 	rc, acked := b.acking(ctx)
 	opened, paused, closedMeanwhile, err := b.tripOn(ctx, rc, code, reason)
 	acked(opened) // the jobs that meet the open breaker (many at once) only repeat its pauses
-	if err != nil || closedMeanwhile {
-		return opened, err
-	}
-	if opened {
-		b.log.Warn("breaker open: AnySolver account problem; queues paused, waiting jobs kept",
-			"code", code, "reason", reason, "paused_queues", paused)
-		b.observer.BreakerChanged(true, code)
-	}
-	return opened, nil
+	return tripResult{opened: opened, announce: opened && err == nil && !closedMeanwhile, paused: paused}, err
+}
+
+// tripResult is what a trip did: opened says this trip opened the breaker (else it was open
+// already); announce says the opening stands and is to be announced (announce) once the outcome
+// of the job that opened it is written.
+type tripResult struct {
+	opened, announce bool
+	paused           []string // the queues the trip paused
+}
+
+// breakerNews is an opening of the breaker waiting to be announced.
+type breakerNews struct {
+	code, reason string
+	paused       []string
+}
+
+// announce logs and counts an opening of the breaker.
+func (b *breaker) announce(n breakerNews) {
+	b.log.Warn("breaker open: AnySolver account problem; queues paused, waiting jobs kept",
+		"code", n.code, "reason", n.reason, "paused_queues", n.paused)
+	b.observer.BreakerChanged(true, n.code)
 }
 
 // acking returns the connection a change of the breaker's state is written on, and a function

@@ -35,10 +35,10 @@ func TestBreakerPausesOnlyWhatItResumes(t *testing.T) {
 	ctx := context.Background()
 	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.True(t, opened)
+	require.True(t, opened.opened)
 	again, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.False(t, again, "a second trip finds the breaker open")
+	require.False(t, again.opened, "a second trip finds the breaker open")
 
 	state, err := ReadBreaker(ctx, rc)
 	require.NoError(t, err)
@@ -77,7 +77,7 @@ func TestBreakerKeysPerQueue(t *testing.T) {
 
 	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.True(t, opened)
+	require.True(t, opened.opened)
 	first, err := ReadBreaker(ctx, rc)
 	require.NoError(t, err)
 	require.NotEmpty(t, first.ID)

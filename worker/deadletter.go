@@ -10,7 +10,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -18,8 +17,10 @@ import (
 const DeadLetterMirrorInterval = 30 * time.Second
 
 // deadLetterMirror copies into the durable dead-letter queue any solve job that asynq archived
-// without the handler (a crash loop that spent asynq's own retry count, say), before asynq's
-// archive trims it.
+// without the handler (a task enqueued with a smaller MaxRetry than the worker's policy, a panic
+// while an outcome was written, again and again), before asynq's archive trims it. What the job
+// becomes is decide's (endedArchivedByAsynq): dead, with its last error, called back like any
+// dead job.
 type deadLetterMirror struct {
 	deadLetterMirrorParams
 	stop chan struct{}
@@ -31,6 +32,8 @@ type deadLetterMirrorParams struct {
 	inspector *asynq.Inspector
 	queues    []string
 	store     *store
+	rules     rules
+	callbacks *callbacks // nil: no callbacks
 	log       *slog.Logger
 	now       func() time.Time
 	interval  time.Duration
@@ -112,28 +115,43 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 		if have[i] != nil {
 			continue
 		}
+		a := &attempt{id: t.ID, queue: queue, raw: t.Payload}
+		a.payload, _ = enqueue.DecodePayload(t.Payload)
+		e := ending{kind: endedArchivedByAsynq, what: t.LastErr}
 		rec, err := enqueue.DecodeRecord(t.Result)
-		var unreadable []byte
-		if err != nil {
-			rec, unreadable = enqueue.Record{}, t.Result
+		if err != nil && len(t.Result) > 0 {
+			e = ending{kind: endedUnreadableRecord, err: err, raw: t.Result}
 		}
-		rec.State = enqueue.StateDead
-		if rec.Error == nil {
-			rec.Error = &enqueue.ErrorInfo{ErrorCode: classify.CodeWorkerError, ErrorDescription: t.LastErr, Decision: string(classify.Dead)}
+		tr := decide(m.rules, decideInput{record: rec, payload: a.payload, ending: e, now: m.now()})
+		if !tr.DeadLetter {
+			continue // its recorded outcome (solved or failed) stands; nothing to redrive
 		}
-		err = m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, rec, unreadable, m.now())
+		if tr.Write {
+			if err := m.store.save(ctx, queue, t.ID, &tr.Record); err != nil {
+				m.log.Warn("could not mark an archived job dead in its record", "job_id", t.ID, "queue", queue, "err", err)
+			}
+		}
+		err = m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, tr.Record, tr.RawRecord, m.now())
 		if errors.Is(err, enqueue.ErrDeadLetterFull) {
 			// Never a silent trim: the rest stay in asynq's archive until an operator makes room.
 			m.log.Error("the dead-letter queue is full: archived jobs stay in asynq's archive only "+
 				"(redrive or purge dead letters, or raise --dlq-limit)", "queue", queue, "err", err)
 			return n
 		}
-		if err == nil {
-			n++
-			// A dead letter keeps its image body for a redrive (Purge deletes it).
-			if p, err := enqueue.DecodePayload(t.Payload); err == nil && p.BodyRef != "" {
-				_ = enqueue.KeepBody(ctx, m.rc, p.BodyRef)
+		if err != nil {
+			continue
+		}
+		n++
+		m.log.Warn("asynq archived a job by itself; it is in the dead-letter queue now", "job_id", t.ID, "queue", queue,
+			"code", tr.Record.Error.ErrorCode, "asynq_error", t.LastErr)
+		if m.callbacks != nil && tr.Report == reportEnded {
+			if err := m.callbacks.schedule(ctx, a, tr); err != nil {
+				m.log.Warn("could not queue the callback of an archived job", "job_id", t.ID, "err", err)
 			}
+		}
+		// A dead letter keeps its image body for a redrive (Purge deletes it).
+		if ref := a.payload.BodyRef; ref != "" {
+			_ = enqueue.KeepBody(ctx, m.rc, ref)
 		}
 	}
 	return n

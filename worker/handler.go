@@ -61,6 +61,15 @@ type attempt struct {
 	payloadDropped bool
 	// stopSaving ends keepSaving's background tries, when the remote id's first save failed.
 	stopSaving func()
+	// decided is the attempt's transition when a step decided it already (a failed poll whose
+	// backoff would pass the deadline); else finish decides from result.
+	decided *Transition
+	// concluding says the attempt's outcome is being written (conclude): a panic then is not
+	// the attempt's ending but asynq's to recover.
+	concluding bool
+	// breakerNews is the account breaker this attempt's error opened, announced once the
+	// attempt's outcome is written (apply).
+	breakerNews *breakerNews
 
 	// How the attempt moves on (machine.go): ctx is asynq's for the job; end receives how it
 	// ended, once; timer runs its next poll, once it waited for one. While it waits, it is on
@@ -80,7 +89,7 @@ type polling struct {
 	typ          string
 	delay        time.Duration // before the next poll
 	lastBusy     time.Duration // the last "processing" answer, after createTask
-	troubleDelay time.Duration
+	troubleDelay time.Duration // the backoff after the last failed poll, 0 after a good one
 	polls        int
 }
 
@@ -129,16 +138,25 @@ func (h *handler) begin(ctx context.Context, a *attempt, m taskMeta, t *asynq.Ta
 }
 
 // finish ends the attempt as a.result says: the record, the dead letter, metrics and the log.
+//
+// A paid remote task whose id has not landed in Redis yet (its first save failed) is written with
+// the hand-back of an interrupted attempt, and keepSaving goes on trying meanwhile: only an
+// outcome that ends the job, written itself, stops it.
 func (h *handler) finish(ctx context.Context, a *attempt) error {
-	if a.stopSaving != nil {
-		a.stopSaving()
-	}
 	e := *a.result
 	if e.kind == endedSolved && a.rec.Provider != "" {
 		h.providers.succeeded(ctx, a.rec.Provider)
 		h.observer.ProviderResult(a.rec.Provider, "", a.solveTime)
 	}
-	return h.end(ctx, a, e)
+	e.unsaved = a.stopSaving != nil
+	t := h.decide(a, e)
+	if a.decided != nil {
+		t = *a.decided
+	}
+	if a.stopSaving != nil && t.HandBack == nil {
+		a.stopSaving()
+	}
+	return h.apply(ctx, a, t)
 }
 
 // chooseProvider picks the provider of the attempt's createTask from the job's failover list,
@@ -173,7 +191,7 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 		}
 	}
 	a.rec.Remote = nil
-	if dl := a.payload.Deadline; !dl.IsZero() && !now.Before(dl) {
+	if !now.Before(h.rules.limit(decideInput{record: a.rec, payload: a.payload, now: now})) {
 		return ending{kind: endedExpired}
 	}
 	task := a.payload.Task
@@ -187,7 +205,7 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 	}
 	if err := ctx.Err(); err != nil {
 		// asynq gave the job back (shutdown, timeout) before anything was paid: pay nothing.
-		return ending{kind: endedInterrupted, err: err}
+		return stoppedBy(err)
 	}
 	if spent, wait, err := h.reserve(ctx, a); err != nil {
 		return ending{kind: endedInterrupted, err: err}
@@ -226,7 +244,7 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 		// before Redis answers again would lose the remote id.
 		h.log.Error("could not record the remote task id before polling; retrying while polling",
 			"job_id", a.id, "err", err)
-		a.stopSaving = h.keepSaving(a.queue, a.id, a.rec)
+		a.stopSaving = h.keepSaving(a.queue, a.id, a.rec, began.Add(h.remoteTTL))
 	}
 	h.startPolling(a, res.TaskID, began, false)
 	return ending{}
@@ -235,8 +253,9 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 // keepSaving goes on trying, in the background, to record a paid remote task whose first save
 // failed (Redis hung or restarting), so that a crash after Redis answers again still finds the id.
 // stop ends the tries and waits for them; finish calls it before the attempt's outcome is written.
-func (h *handler) keepSaving(queue, id string, rec enqueue.Record) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+// The tries end at until, when AnySolver forgets the task and its id is worth nothing.
+func (h *handler) keepSaving(queue, id string, rec enqueue.Record, until time.Time) (stop func()) {
+	ctx, cancel := context.WithDeadline(context.Background(), until)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -268,11 +287,15 @@ func (h *handler) startPolling(a *attempt, id anysolver.TaskID, created time.Tim
 func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	p := a.polling
 	elapsed := h.now().Sub(p.created)
-	if elapsed >= h.remoteTTL || p.polls >= MaxPollsPerTask {
+	if elapsed >= h.remoteTTL {
 		a.restorePayload()
-		a.rec.Remote, a.rec.Budget = nil, nil // whether AnySolver charged it is unknown: its estimate stands
-		a.stopPolling(h.verdictFor(ctx, a, classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
-			ErrorDescription: fmt.Sprintf("the remote task was not ready after %s and %d polls", elapsed.Round(time.Second), p.polls)}))
+		a.rec.Budget = nil // whether AnySolver charged it is unknown: its estimate stands
+		ce := classify.Error{Call: classify.CallGetTaskResult, ErrorID: 1, ErrorCode: classify.CodeTaskNotFound,
+			ErrorDescription: fmt.Sprintf("the paid task was not ready within the %s AnySolver keeps a task (%d polls)",
+				h.remoteTTL.Round(time.Second), p.polls)}
+		e := h.verdictFor(ctx, a, ce)
+		e.kind = endedRemoteExpired
+		a.stopPolling(e)
 		return
 	}
 	p.polls++
@@ -283,7 +306,7 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	if err != nil {
 		ce, ok := anysolver.AsClassifyError(err)
 		if !ok {
-			a.stopPolling(ending{kind: endedInterrupted, err: err})
+			a.stopPolling(stoppedBy(err))
 			return
 		}
 		v := h.policy.Classify(ce)
@@ -296,10 +319,18 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 			a.stopPolling(h.classified(ctx, a, classify.CallGetTaskResult, err))
 			return
 		}
-		p.troubleDelay = min(max(2*p.troubleDelay, h.poller.cfg.Interval), 15*time.Second)
-		p.delay = max(p.troubleDelay, v.Wait)
-		p.delay += time.Duration(h.jitter() * float64(p.delay) / 2)
-		h.log.Debug("poll failed; polling the paid task again", "job_id", a.id, "code", v.Code, "in", p.delay)
+		// Passing trouble: decide says when to poll again, or ends the job at its deadline.
+		a.restorePayload()
+		e := h.verdictFor(ctx, a, withCall(ce, classify.CallGetTaskResult))
+		e.kind, e.trouble = endedPollTrouble, p.troubleDelay
+		t := h.decide(a, e)
+		if t.PollIn > 0 {
+			p.troubleDelay, p.delay = t.PollIn, t.PollIn
+			h.log.Debug("poll failed; polling the paid task again", "job_id", a.id, "code", v.Code, "in", p.delay)
+			return
+		}
+		a.decided = &t
+		a.stopPolling(e)
 		return
 	}
 	p.troubleDelay = 0
@@ -317,6 +348,21 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	p.delay = h.poller.interval(p.typ, elapsed)
 }
 
+// withCall returns ce as met on call.
+func withCall(ce classify.Error, call classify.Call) classify.Error {
+	ce.Call = call
+	return ce
+}
+
+// stoppedBy is the ending of an attempt whose context ended: its own time ran out (asynq's
+// Timeout, less a margin), or asynq took the job back (shutdown, a lost lease).
+func stoppedBy(err error) ending {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ending{kind: endedTimedOut, err: err}
+	}
+	return ending{kind: endedInterrupted, err: err}
+}
+
 // remoteStillAlive reports whether a failed poll leaves the remote task worth polling again:
 // transport trouble, AnySolver's internal (errorId 2) errors and rate limits say nothing about
 // the task, while status "failed", TASK_NOT_FOUND and other errorId 1 codes end it.
@@ -332,15 +378,14 @@ func remoteStillAlive(err error, ce classify.Error, v classify.Verdict) bool {
 func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) ending {
 	ce, ok := anysolver.AsClassifyError(err)
 	if !ok {
-		return ending{kind: endedInterrupted, err: err}
+		return stoppedBy(err)
 	}
 	ce.Call = call
 	return h.verdictFor(ctx, a, ce)
 }
 
-// verdictFor classifies an AnySolver error for the attempt. An account error trips the breaker:
-// the job that opened it gets the code's own decision, and a job meeting a breaker that another
-// job opened already is held instead.
+// verdictFor classifies an AnySolver error for the attempt. An account error trips the breaker,
+// and the ending says whether this job opened it or met it open (decide holds such a job).
 func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) ending {
 	// Providers echo the proxy, password and all, in their codes and descriptions: this text goes
 	// to the record, the dead-letter queue, asynq's error message, the logs and the web UI. The
@@ -361,13 +406,22 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 	if info.ErrorDescription == "" {
 		info.ErrorDescription = v.Reason
 	}
+	e := ending{kind: endedClassified, verdict: v, info: info}
 	if v.Account && h.breaker != nil {
-		opened, err := h.breaker.trip(ctx, v.Code, info.ErrorDescription)
-		if err == nil && !opened {
-			return ending{kind: endedHeld, verdict: v, info: info}
+		trip, err := h.breaker.trip(ctx, v.Code, info.ErrorDescription)
+		switch {
+		case err != nil:
+			// The breaker could not be read or opened: the job gets its code's own decision.
+		case trip.opened:
+			e.breaker = breakerOpened
+			if trip.announce {
+				a.breakerNews = &breakerNews{code: v.Code, reason: info.ErrorDescription, paused: trip.paused}
+			}
+		default:
+			e.breaker = breakerWasOpen
 		}
 	}
-	return ending{kind: endedClassified, verdict: v, info: info}
+	return e
 }
 
 // The bounds of an error's code and description as a record keeps them.

@@ -30,6 +30,7 @@ import (
 // a server the task has no id or queue, so its record lives in the task hash asynq would use for
 // them, "asynq:{}:t:", which the bundle creates as asynq's enqueue would.
 type handlerBundle struct {
+	mr      *miniredis.Miniredis
 	rc      *redis.Client
 	fake    *anysolvertest.Server
 	worker  *worker.Worker
@@ -74,7 +75,7 @@ func setupHandlerWithPolling(t *testing.T, anySolver http.Handler, poll worker.P
 		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	require.NoError(t, rc.HSet(context.Background(), handlerTaskKey, "msg", "x").Err())
-	return &handlerBundle{rc: rc, worker: w, handler: w.Handler()}
+	return &handlerBundle{mr: mr, rc: rc, worker: w, handler: w.Handler()}
 }
 
 func solveJob(websiteKey string) []byte {
@@ -127,6 +128,10 @@ func TestProcessTask(t *testing.T) {
 			record:    recordOf(enqueue.Record{State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1, Solution: json.RawMessage(`{"token":"t"}`)}),
 			wantState: enqueue.StateSolved},
 		{name: "a foreign task is archived, not run", taskType: "email:send", payload: []byte(`{}`), archived: true},
+		// 10 ms polls of a 2 s task: 120 polls were spent in 1.2 s, and the paid task was given
+		// up and bought again. Only the task's lifetime ends its polling.
+		{name: "a slow task polled at a short fixed interval is paid once", payload: solveJob("sq:solve=2s"),
+			wantState: enqueue.StateSolved, creates: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -31,7 +33,7 @@ import (
 // attemptEnd is how an attempt ended, sent once to the goroutine asynq gave it.
 type attemptEnd struct {
 	err      error
-	panicked any // a step's panic, raised again on asynq's goroutine, where asynq recovers it
+	panicked any // a panic while the outcome was written, raised again on asynq's goroutine
 }
 
 // ProcessTask runs one attempt of a solve job: resume the paid remote task if there is one,
@@ -66,6 +68,8 @@ func taskMetaOf(ctx context.Context) taskMeta {
 // metadata of their own, as asynq's would be.
 func (h *handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error {
 	h.running.add()
+	ctx, cancel := h.ownTime(ctx)
+	defer cancel()
 	end := make(chan attemptEnd, 1)
 	go h.drive(ctx, m, t, end)
 	e := <-end
@@ -73,6 +77,22 @@ func (h *handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error 
 		panic(e.panicked)
 	}
 	return e.err
+}
+
+// attemptMargin is how long before asynq's own timeout of a task the attempt's time runs out, at
+// most: time to write its outcome (a save's bound) and return it, so that asynq never ends an
+// attempt by itself (it would, with no word from decide). A short timeout keeps a quarter.
+const attemptMargin = saveTimeout + 5*time.Second
+
+// ownTime returns ctx with a deadline of the attempt's own a margin before asynq's: when it
+// passes, the attempt ends as timed out (decide's endedTimedOut) and says so to asynq in time.
+func (h *handler) ownTime(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	margin := min(attemptMargin, time.Until(dl)/4)
+	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
 // drive runs the attempt's first step on a goroutine of its own, then moves it on.
@@ -151,24 +171,38 @@ func (a *attempt) restorePayload() {
 }
 
 // interrupted stops the attempt's polling as interrupted by err.
-func (a *attempt) interrupted(err error) { a.stopPolling(ending{kind: endedInterrupted, err: err}) }
+func (a *attempt) interrupted(err error) { a.stopPolling(stoppedBy(err)) }
 
 // conclude ends the attempt as a.result says and hands how it ended to asynq's goroutine.
 func (h *handler) conclude(a *attempt) {
+	a.concluding = true
 	a.restorePayload()
 	err := h.finish(a.ctx, a)
 	h.running.done()
 	a.end <- attemptEnd{err: err}
 }
 
-// recoverStep, deferred by every goroutine that runs a step, hands a step's panic to asynq's
-// goroutine, which raises it again for asynq to recover and retry the job, as it would a panic
-// in any handler; the attempt stops there.
+// recoverStep, deferred by every goroutine that runs a step, turns a step's panic into the
+// attempt's ending (endedPanicked: decide spends a retry on it, and ends the job dead once the
+// budget is spent), logged with its stack. A panic while the outcome is written is handed to
+// asynq's goroutine instead, which raises it again for asynq to recover, as it would a panic in
+// any handler.
 func (h *handler) recoverStep(a *attempt) {
-	if p := recover(); p != nil {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if a.concluding {
 		h.running.done()
 		a.end <- attemptEnd{panicked: p}
+		return
 	}
+	h.log.Error("a step of the attempt panicked; the job spends a retry", "job_id", a.id, "queue", a.queue,
+		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	a.decided = nil
+	a.stopPolling(ending{kind: endedPanicked, err: fmt.Errorf("panic: %v", p)})
+	defer h.recoverStep(a) // conclude is now under way: a second panic goes to asynq
+	h.conclude(a)
 }
 
 // newSlots makes the bound on steps running at once (drive's and fire's, each up to the next wait

@@ -16,8 +16,14 @@ import (
 // end decides what an attempt's ending does to the job and does it: the one way every attempt
 // leaves the handler.
 func (h *handler) end(ctx context.Context, a *attempt, e ending) error {
-	return h.apply(ctx, a, decide(h.rules, decideInput{record: a.rec, payload: a.payload, ending: e,
-		providers: providersOf(a.payload, a.queue, h.policy), retried: a.retried, now: h.now(), jitter: h.jitter()}))
+	return h.apply(ctx, a, h.decide(a, e))
+}
+
+// decide is decide for the attempt as it stands now.
+func (h *handler) decide(a *attempt, e ending) Transition {
+	return decide(h.rules, decideInput{record: a.rec, payload: a.payload, ending: e,
+		providers: providersOf(a.payload, a.queue, h.policy), retried: a.retried, maxRetry: a.maxRetry,
+		now: h.now(), jitter: h.jitter()})
 }
 
 // apply performs a transition: the record, the durable dead-letter entry, the metrics and the
@@ -26,15 +32,22 @@ func (h *handler) end(ctx context.Context, a *attempt, e ending) error {
 // and its next run replays the recorded outcome.
 func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 	if t.Write {
-		if err := h.store.save(ctx, a.queue, a.id, &t.Record); err != nil {
+		save := h.store.save
+		if t.Acked {
+			save = h.store.saveAcked
+		}
+		err := save(ctx, a.queue, a.id, &t.Record)
+		h.announceBreaker(a)
+		if err != nil {
 			if t.State.Terminal() {
-				return err
+				return h.handBack(a, err)
 			}
 			// A retry's record is best effort: the remote task it may name was saved before
 			// polling, and the next attempt finds it either way.
 			h.log.Error("could not save job record", "job_id", a.id, "err", err)
 		}
 	}
+	h.announceBreaker(a)
 	if t.DeadLetter {
 		err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now())
 		switch {
@@ -46,12 +59,12 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 		case err != nil:
 			// Without its durable entry the job must not leave: asynq retries it and the
 			// replay writes the entry.
-			return err
+			return h.handBack(a, err)
 		}
 	}
 	if h.callbacks != nil { // callback.go: queue the job's callback before asynq hears it ended
 		if err := h.callbacks.schedule(ctx, a, t); err != nil {
-			return err
+			return h.handBack(a, err)
 		}
 	}
 	if ref := a.payload.BodyRef; ref != "" && t.State.Terminal() && t.Report == reportEnded {
@@ -61,6 +74,23 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 	}
 	h.report(ctx, a, t)
 	return t.asynqError()
+}
+
+// handBack is what asynq is told when Redis trouble kept an outcome from landing: the job is
+// handed back as interrupted (decide's row for it, no retry spent), and its next run replays
+// the recorded outcome or finishes the attempt's work again.
+func (h *handler) handBack(a *attempt, err error) error {
+	return h.decide(a, ending{kind: endedInterrupted, err: err}).asynqError()
+}
+
+// announceBreaker announces the opening of the account breaker by the attempt's error, once: apply
+// calls it when the outcome of the job that opened it is written, so that a failover right after
+// the announcement keeps both.
+func (h *handler) announceBreaker(a *attempt) {
+	if news := a.breakerNews; news != nil && h.breaker != nil {
+		a.breakerNews = nil
+		h.breaker.announce(*news)
+	}
 }
 
 // asynqError is the transition as asynq sees it: nil completes the task (its record kept for the
@@ -96,13 +126,24 @@ func (e *attemptError) Error() string {
 func (e *attemptError) Unwrap() error { return e.t.HandBack }
 
 // isFailure is asynq's Config.IsFailure: an attempt that does not spend the retry budget (a
-// throttle, a hold) is not a failure, so asynq retries it without counting it.
+// throttle, a hold, a hand-back) is not a failure, so asynq retries it without counting it.
+//
+// Only decide spends retries. asynq archives a task by itself once its retries reach its
+// MaxRetry, whatever the error, so an ending that decide did not see (a lost lease after a
+// crash, asynq's own timeout or cancel) must not count: decide ends the job one retry before
+// asynq's limit (rules.budget), and asynq never gets there. A panic that escaped the attempt's
+// own recovery (in the writing of an outcome) still counts, so that a job that always does
+// that ends, archived, where the dead-letter mirror finds it (endedArchivedByAsynq).
 func isFailure(err error) bool {
 	var e *attemptError
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
 		return e.t.SpendsRetry
+	case errors.Is(err, asynq.ErrLeaseExpired), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	default:
+		return true
 	}
-	return true
 }
 
 // retryDelayFunc is asynq's Config.RetryDelayFunc. A transition carries its own delay; a lease

@@ -26,7 +26,9 @@ const (
 	PollWindow = 256
 	// PollMinSamples is how many solves of a type are needed before its schedule is learned.
 	PollMinSamples = 16
-	// MaxPollsPerTask is AnySolver's limit of getTaskResult calls for one task.
+	// MaxPollsPerTask is the most getTaskResult calls a schedule plans for one task over the
+	// 5 minutes AnySolver keeps it (the captcha services' customary limit). It shapes the
+	// schedules; giving up on a paid task is decided by its lifetime alone.
 	MaxPollsPerTask = 120
 )
 
@@ -181,9 +183,13 @@ func (p *poller) firstDelay(taskType string) time.Duration {
 
 // interval is the wait after a "processing" answer, elapsed after createTask: until the next
 // poll of the learned schedule, or Interval past it.
+//
+// Fixed or learned, no wait is shorter than a sixteenth of the time since createTask, so that
+// even a short fixed interval polls a slow task within MaxPollsPerTask for the whole time
+// AnySolver keeps it, instead of running out of polls and paying for the task again.
 func (p *poller) interval(taskType string, elapsed time.Duration) time.Duration {
 	if p.cfg.Fixed {
-		return p.cfg.Interval
+		return max(p.cfg.Interval, elapsed/pollBudgetDivisor)
 	}
 	d := p.cfg.Interval
 	if sc, ok := p.stats(taskType); ok {

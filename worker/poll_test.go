@@ -109,9 +109,12 @@ func TestPollFixed(t *testing.T) {
 		simPoll(p, clock, "T", logNormal(100, 1))
 	}
 	require.Equal(t, 2*time.Second, p.firstDelay("T"))
-	for _, elapsed := range []time.Duration{0, time.Second, time.Minute, 4 * time.Minute} {
+	for _, elapsed := range []time.Duration{0, time.Second, 32 * time.Second} {
 		require.Equal(t, 2*time.Second, p.interval("T", elapsed), "elapsed %s", elapsed)
 	}
+	// Past 16 intervals, a sixteenth of the time since createTask: a slow task stays within
+	// MaxPollsPerTask for the whole time AnySolver keeps it.
+	require.Equal(t, 4*time.Minute/16, p.interval("T", 4*time.Minute))
 	require.Empty(t, p.byType, "fixed polling learns nothing")
 }
 
@@ -264,9 +267,11 @@ func TestPollBurstDoesNotSkewTheWindow(t *testing.T) {
 func TestPollRespectsMaxPollsWithin5Min(t *testing.T) {
 	t.Parallel()
 	configs := map[string]PollConfig{
-		"default":  {},
-		"fastest":  {MinInterval: time.Nanosecond, Interval: 100 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
-		"slow cap": {Interval: 3 * time.Second, MaxInterval: time.Minute},
+		"default":     {},
+		"fastest":     {MinInterval: time.Nanosecond, Interval: 100 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
+		"slow cap":    {Interval: 3 * time.Second, MaxInterval: time.Minute},
+		"fixed 50 ms": {Fixed: true, Interval: 50 * time.Millisecond},
+		"fixed 1 s":   {Fixed: true, Interval: time.Second},
 	}
 	learned := map[string][]time.Duration{
 		"instant":    make([]time.Duration, 64),

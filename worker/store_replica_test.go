@@ -51,7 +51,7 @@ func TestSaveAckedWaitsForAReplica(t *testing.T) {
 	waits := waitCalls(t, pc)
 	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.True(t, opened)
+	require.True(t, opened.opened)
 	require.Equal(t, waits+1, waitCalls(t, pc), "one WAIT after the trip")
 	require.Equal(t, int64(1), rc.Exists(ctx, BreakerKey).Val(), "the replica holds the open breaker")
 	require.Equal(t, int64(1), rc.Exists(ctx, BreakerPausedKey("default")).Val(), "and its pause")

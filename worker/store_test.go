@@ -65,7 +65,7 @@ func TestKeepSavingRecordsOnceRedisAnswers(t *testing.T) {
 		return true
 	})
 	rec := enqueue.Record{State: enqueue.StateActive, Remote: &enqueue.Remote{TaskID: json.RawMessage(`"abc"`), CreatedAt: time.Now()}, CreateTasks: 1}
-	stop := h.keepSaving("default", "job-1", rec)
+	stop := h.keepSaving("default", "job-1", rec, time.Now().Add(time.Hour))
 	require.Eventually(t, func() bool { return refused.Load() > 0 }, time.Minute, 5*time.Millisecond, "the first save never reached Redis")
 	mr.SetError("")
 	ctx := context.Background()
@@ -77,7 +77,7 @@ func TestKeepSavingRecordsOnceRedisAnswers(t *testing.T) {
 
 	// stop ends the tries even while Redis keeps failing.
 	mr.SetError("LOADING again")
-	stop = h.keepSaving("default", "job-2", rec)
+	stop = h.keepSaving("default", "job-2", rec, time.Now().Add(time.Hour))
 	done := make(chan struct{})
 	go func() { stop(); close(done) }()
 	select {

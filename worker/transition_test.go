@@ -21,7 +21,7 @@ import (
 
 var (
 	decideNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	testRules = rules{policy: classify.Default(), lifetime: LifetimeDefault, holdWait: 30 * time.Second}
+	testRules = rules{policy: classify.Default(), lifetime: LifetimeDefault, holdWait: 30 * time.Second, pollInterval: 3 * time.Second}
 )
 
 func classified(code string, errorID int) ending {
@@ -82,7 +82,23 @@ func TestDecide(t *testing.T) {
 	ownBudget := func(in *decideInput) { in.payload.MaxRetries = &zero }
 	throttleVerdict := classified(classify.CodeRateLimited, 1)
 	held := classified(classify.CodeZeroBalance, 1)
-	held.kind = endedHeld
+	held.breaker = breakerWasOpen
+	opener := classified(classify.CodeZeroBalance, 1)
+	opener.breaker = breakerOpened
+	asynqLimit := func(n int) func(*decideInput) { return func(in *decideInput) { in.maxRetry = n } }
+	trouble := func(code string, errorID int, prev time.Duration) ending {
+		e := classified(code, errorID)
+		e.kind, e.trouble = endedPollTrouble, prev
+		return e
+	}
+	remoteExpired := classified(classify.CodeTaskNotFound, 1)
+	remoteExpired.kind = endedRemoteExpired
+	noSubmittedAt := func(in *decideInput) { in.payload.SubmittedAt = time.Time{} }
+	budgetHeld := func(in *decideInput) {
+		in.record.CreateTasks, in.record.Attempts = 0, 0
+		in.record.Error = &enqueue.ErrorInfo{ErrorCode: classify.CodeBudgetSpent, ErrorDescription: "held", Decision: "throttle"}
+	}
+	unsaved := func(e ending) ending { e.unsaved = true; return e }
 
 	tests := []struct {
 		name string
@@ -125,8 +141,55 @@ func TestDecide(t *testing.T) {
 		{"dead", input(classified("UNKNOWN_PROVIDER_ERROR", 1)),
 			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
 				code: "UNKNOWN_PROVIDER_ERROR", decision: classify.Dead}},
-		{"interrupted: handed back as it is", input(ending{kind: endedInterrupted, err: context.Canceled}, retried(2)),
-			want{spendsRetry: true, handBack: true, delay: testRules.policy.RetryDelay(2, 0.5)}},
+		{"interrupted while polling: handed back as it is, resumed at once, no retry spent", input(ending{kind: endedInterrupted, err: context.Canceled}, retried(2)),
+			want{handBack: true}},
+		{"interrupted before any remote task: handed back with backoff, no retry spent", input(ending{kind: endedInterrupted, err: context.Canceled}, retried(2), func(in *decideInput) { in.record.Remote = nil }),
+			want{handBack: true, delay: testRules.policy.RetryDelay(2, 0.5)}},
+		{"interrupted before the paid task's id landed: the id is written with the hand-back", input(unsaved(ending{kind: endedInterrupted, err: errors.New("redis: connection refused")})),
+			want{write: true, handBack: true}},
+		{"the attempt timed out: a retry", input(ending{kind: endedTimedOut, err: context.DeadlineExceeded}),
+			want{state: enqueue.StateRetrying, write: true, spendsRetry: true, report: reportRescheduled,
+				code: classify.CodeTimeout, decision: classify.Retry, descHas: "time ran out"}},
+		{"a step panicked: a retry", input(ending{kind: endedPanicked, err: errors.New("panic: nil map")}),
+			want{state: enqueue.StateRetrying, write: true, spendsRetry: true, report: reportRescheduled,
+				code: classify.CodeWorkerError, decision: classify.Retry, descHas: "nil map"}},
+		{"a step that panics every time ends dead with the retry budget", input(ending{kind: endedPanicked, err: errors.New("panic")}, retried(10)),
+			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
+				code: classify.CodeWorkerError, decision: classify.Dead, descHas: "retry budget of 10 spent"}},
+		{"asynq's retry limit below the policy's: dead one retry before asynq would archive", input(classified("SERVICE_UNAVAILABLE", 1), retried(4), asynqLimit(5)),
+			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
+				code: "SERVICE_UNAVAILABLE", decision: classify.Dead, descHas: "(retry budget of 4 spent)"}},
+		{"asynq's retry limit above the policy's: the policy's", input(classified("SERVICE_UNAVAILABLE", 1), retried(9), asynqLimit(101)),
+			want{state: enqueue.StateRetrying, write: true, spendsRetry: true, report: reportRescheduled,
+				code: "SERVICE_UNAVAILABLE", decision: classify.Retry}},
+		{"a failed poll: the paid task is polled again with backoff", input(trouble("SERVICE_UNAVAILABLE", 1, 0)),
+			want{report: reportPolling}},
+		{"a failed poll whose backoff passes the deadline: dead", input(trouble("INTERNAL_ERROR", 2, 8*time.Second), deadlineIn(5*time.Second)),
+			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
+				code: "INTERNAL_ERROR", decision: classify.Dead, descHas: "deadline passed while its paid task was polled"}},
+		{"the paid task outlived AnySolver's keeping: TASK_NOT_FOUND's decision, a new task next", input(remoteExpired),
+			want{state: enqueue.StateRetrying, write: true, spendsRetry: true, report: reportRescheduled,
+				code: classify.CodeTaskNotFound, decision: classify.Retry}},
+		{"the account error that opened the breaker: its own decision, written to a replica", input(opener),
+			want{state: enqueue.StateFailed, write: true, report: reportEnded, code: classify.CodeZeroBalance, decision: classify.Failed}},
+		{"a throttle of a payload without submittedAt counts its lifetime from now", input(throttleVerdict, noSubmittedAt),
+			want{state: enqueue.StateRetrying, write: true, report: reportRescheduled,
+				code: classify.CodeRateLimited, decision: classify.Throttle}},
+		{"a deadline years away: throttles stop at the lifetime", input(throttleVerdict, deadlineIn(3*365*24*time.Hour), func(in *decideInput) {
+			in.payload.SubmittedAt = decideNow.Add(-LifetimeDefault)
+		}), want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
+			code: classify.CodeRateLimited, decision: classify.Dead, descHas: "deadline passes before the next try"}},
+		{"held by a spent budget until the deadline passed: dead BUDGET_SPENT, though never paid", input(ending{kind: endedExpired}, budgetHeld),
+			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
+				code: classify.CodeBudgetSpent, decision: classify.Dead, descHas: "then the job's deadline passed"}},
+		{"archived by asynq behind decide's back: dead, with the last error", input(ending{kind: endedArchivedByAsynq, what: "retry exhausted"}, lastError),
+			want{state: enqueue.StateDead, write: true, archive: false, deadLetter: true, report: reportEnded,
+				code: "SERVICE_UNAVAILABLE", decision: classify.Dead, descHas: "asynq archived the task by itself: retry exhausted"}},
+		{"archived by asynq with no error recorded: WORKER_ERROR", input(ending{kind: endedArchivedByAsynq, what: "context deadline exceeded"}),
+			want{state: enqueue.StateDead, write: true, archive: false, deadLetter: true, report: reportEnded,
+				code: classify.CodeWorkerError, decision: classify.Dead, descHas: "context deadline exceeded"}},
+		{"archived by asynq after a dead outcome: its dead letter again", input(ending{kind: endedArchivedByAsynq}, recorded(enqueue.StateDead)),
+			want{state: enqueue.StateDead, deadLetter: true, report: reportRedelivered, code: "DOMAIN_BANNED", decision: classify.Failed}},
 		{"deadline passed before any attempt", input(ending{kind: endedExpired}, noCreate),
 			want{state: enqueue.StateFailed, write: true, report: reportEnded, code: classify.CodeJobExpired,
 				decision: classify.Failed, descHas: "before any attempt"}},
@@ -173,6 +236,13 @@ func TestDecide(t *testing.T) {
 			want{archive: true, report: reportForeign, code: classify.CodeInvalidPayload, decision: classify.Dead,
 				descHas: `"email:send" is not a solvequeue job`}},
 	}
+	rowsOf := map[endingKind]int{}
+	for _, tt := range tests {
+		rowsOf[tt.in.ending.kind]++
+	}
+	for _, k := range endingKinds {
+		require.Positive(t, rowsOf[k.kind], "ending kind %q has no row in TestDecide", k.name)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -204,7 +274,7 @@ func TestDecide(t *testing.T) {
 				require.Equal(t, string(tt.want.decision), got.Cause.Decision)
 				require.Contains(t, got.Cause.ErrorDescription, tt.want.descHas)
 			}
-			if got.Write {
+			if got.Write && got.HandBack == nil {
 				require.Equal(t, got.State, got.Record.State, "the record written says the new state")
 				require.Equal(t, got.Cause, got.Record.Error, "the record keeps the cause")
 				if got.State.Terminal() {
@@ -221,6 +291,16 @@ func TestDecide(t *testing.T) {
 			}
 			if tt.name == "every provider failed: the code's own decision" {
 				require.Zero(t, got.Record.ProviderIndex, "a next try starts from the first provider")
+			}
+			require.Equal(t, tt.in.ending.kind == endedClassified && tt.in.ending.breaker == breakerOpened, got.Acked,
+				"only the outcome of the job that opened the breaker waits for a replica")
+			if got.PollIn > 0 {
+				require.Equal(t, Transition{PollIn: got.PollIn, Report: reportPolling}, got, "polling again changes nothing else")
+				return
+			}
+			if tt.in.ending.kind == endedArchivedByAsynq {
+				require.False(t, got.Archive, "asynq archived the task already")
+				return // the dead-letter mirror writes it; asynq is told nothing
 			}
 			// What asynq is told follows from the transition alone.
 			err := got.asynqError()
@@ -359,4 +439,29 @@ func TestDecideKeepsTheErrorHistory(t *testing.T) {
 	require.Equal(t, "createTask", second.Record.Errors[1].Call)
 	require.Equal(t, *second.Record.Error, second.Record.Errors[1])
 	require.Len(t, first.Record.Errors, 1, "the earlier record is not changed")
+}
+
+// TestEndingsFollowTheREADME: the README's table of endings names every ending kind, and no
+// other.
+func TestEndingsFollowTheREADME(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	row := regexp.MustCompile(`^\| ([a-z][^|]*?) \| `)
+	var names []string
+	section := ""
+	for line := range strings.Lines(string(data)) {
+		if strings.HasPrefix(line, "#") {
+			section = strings.TrimSpace(line)
+			continue
+		}
+		if m := row.FindStringSubmatch(line); m != nil && section == "### Endings" && m[1] != "ending" {
+			names = append(names, m[1])
+		}
+	}
+	var want []string
+	for _, k := range endingKinds {
+		want = append(want, k.name)
+	}
+	require.Equal(t, want, names, "the README's endings table, in the code's order")
 }

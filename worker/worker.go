@@ -56,7 +56,8 @@ func New(cfg Config) (*Worker, error) {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
-	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin}
+	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin,
+		pollInterval: cfg.Poll.WithDefaults().Interval}
 	w.tally = newTally(tallyParams{rc: cfg.Redis, codes: knownCodes(cfg.Policy), log: cfg.Logger, now: cfg.Now})
 	costs := &costBook{}
 	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
@@ -71,7 +72,7 @@ func New(cfg Config) (*Worker, error) {
 	w.balance = newBalanceReader(balanceReaderParams{anysolver: cfg.AnySolver, rc: cfg.Redis,
 		interval: cfg.BalanceInterval, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now})
 	w.mirror = newDeadLetterMirror(deadLetterMirrorParams{rc: cfg.Redis, inspector: inspector, queues: queues,
-		store: st, log: cfg.Logger, now: cfg.Now})
+		store: st, rules: rules, callbacks: w.callbacks, log: cfg.Logger, now: cfg.Now})
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
