@@ -18,7 +18,7 @@ import (
 // (nothing queued), and getBalance answers what the window has left, per key.
 func TestSpentBudget(t *testing.T) {
 	t.Parallel()
-	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2}\n"))
+	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
 	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
@@ -34,7 +34,7 @@ func TestSpentBudget(t *testing.T) {
 	// Two createTask calls spend the window, as workers would reserve them.
 	ledger := budget.New(b.rc)
 	for range 2 {
-		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, 0.002)
+		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
