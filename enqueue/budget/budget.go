@@ -46,13 +46,13 @@ func Key(queue string) string { return "solvequeue:{" + queue + "}:budget" }
 // PausedKey marks a queue as paused by its budget (and not by an operator or the breaker).
 func PausedKey(queue string) string { return "solvequeue:{" + queue + "}:budget:paused" }
 
-// costsKey is the hash of the queue's average cost per task type, in millionths, as settlements
+// CostsKey is the hash of the queue's average cost per task type, in millionths, as settlements
 // reported it: what a createTask of that type is reserved at.
-func costsKey(queue string) string { return "solvequeue:{" + queue + "}:budget:costs" }
+func CostsKey(queue string) string { return "solvequeue:{" + queue + "}:budget:costs" }
 
-// heldKey is the sorted set of the queue's outstanding reservations (id, scored by when it was
+// HeldKey is the sorted set of the queue's outstanding reservations (id, scored by when it was
 // taken): what makes a settlement count once.
-func heldKey(queue string) string { return "solvequeue:{" + queue + "}:budget:held" }
+func HeldKey(queue string) string { return "solvequeue:{" + queue + "}:budget:held" }
 
 // asynqPausedKey is asynq v0.26's pause key of a queue (what Inspector.PauseQueue sets).
 func asynqPausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
@@ -310,7 +310,7 @@ func ruleArgs(b classify.Budget, more ...any) []any {
 // the window.
 func (l *Ledger) Reserve(ctx context.Context, queue string, b classify.Budget, taskType string) (r Reservation, ok bool, retryIn time.Duration, err error) {
 	id := rand.Text()
-	res, err := reserveScript.Run(ctx, l.rc, []string{Key(queue), costsKey(queue), heldKey(queue)},
+	res, err := reserveScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), HeldKey(queue)},
 		ruleArgs(b, taskType, id, heldPastWindow.Milliseconds())...).Int64Slice()
 	if err != nil || len(res) < 3 {
 		return Reservation{}, false, 0, fmt.Errorf("reserve a createTask on queue %s's budget: %w", queue, err)
@@ -328,7 +328,7 @@ func (l *Ledger) Reserve(ctx context.Context, queue string, b classify.Budget, t
 // or is too old to be outstanding. A reservation whose bucket left the window moves no money.
 func (l *Ledger) Settle(ctx context.Context, queue string, r Reservation, cost float64) (settled bool, err error) {
 	c := max(micros(cost), 0)
-	n, err := settleScript.Run(ctx, l.rc, []string{Key(queue), costsKey(queue), heldKey(queue)},
+	n, err := settleScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), HeldKey(queue)},
 		r.ID, r.Bucket, c-r.Micros, r.TaskType, c, costTypesMax, costsKept.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("settle a createTask on queue %s's budget: %w", queue, err)
@@ -339,7 +339,7 @@ func (l *Ledger) Settle(ctx context.Context, queue string, r Reservation, cost f
 // Read returns the queue's spend in its current window, and whether it has room for one more
 // createTask.
 func (l *Ledger) Read(ctx context.Context, queue string, b classify.Budget) (Usage, error) {
-	res, err := readScript.Run(ctx, l.rc, []string{Key(queue), costsKey(queue), PausedKey(queue)}, ruleArgs(b)...).Int64Slice()
+	res, err := readScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), PausedKey(queue)}, ruleArgs(b)...).Int64Slice()
 	if err != nil || len(res) < 6 {
 		return Usage{}, fmt.Errorf("read queue %s's budget: %w", queue, err)
 	}
@@ -374,7 +374,7 @@ func (l *Ledger) Pause(ctx context.Context, queue string) (bool, error) {
 // follows: the job a worker fetches next then fits, whatever its type, so a resume is never
 // undone by the next reservation. It reports whether it resumed the queue.
 func (l *Ledger) ResumeIfRoom(ctx context.Context, queue string, b classify.Budget) (bool, error) {
-	n, err := resumeScript.Run(ctx, l.rc, []string{Key(queue), costsKey(queue), PausedKey(queue), asynqPausedKey(queue)},
+	n, err := resumeScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), PausedKey(queue), asynqPausedKey(queue)},
 		ruleArgs(b)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("resume queue %s after its budget: %w", queue, err)
