@@ -34,7 +34,7 @@ type Budget struct {
 	// MaxCreateTasks is the most createTask calls in any window; 0 for no count limit.
 	MaxCreateTasks int `json:"maxCreateTasks,omitempty"`
 	// EstimatedCost is what a createTask is reserved at until the task type's real cost has been
-	// seen. 0 reserves nothing until then.
+	// seen. 0 reserves nothing until then. It is at most MaxCost when MaxCost is set.
 	EstimatedCost float64 `json:"estimatedCost,omitempty"`
 }
 
@@ -129,6 +129,11 @@ func (ps *parser) budget(queue string, at, n *yaml.Node) (*Budget, error) {
 		return nil, ps.fail(at, "%s: missing window (a duration from %v to %v, such as \"24h\")", field, BudgetWindowMin, BudgetWindowMax)
 	case b.MaxCost == 0 && b.MaxCreateTasks == 0:
 		return nil, ps.fail(at, "%s: set maxCost, maxCreateTasks or both", field)
+	case b.MaxCost > 0 && b.EstimatedCost > b.MaxCost:
+		// A createTask reserved at more than the whole cap would never fit: every reservation
+		// would be refused and the queue held for good.
+		return nil, ps.fail(at, "%s: estimatedCost %g is more than maxCost %g, so no createTask would ever fit; set estimatedCost to at most %g",
+			field, b.EstimatedCost, b.MaxCost, b.MaxCost)
 	}
 	return &b, nil
 }

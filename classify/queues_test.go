@@ -48,6 +48,8 @@ func TestParseQueuesBad(t *testing.T) {
 		{"text cost", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCost: lots\n", `line 5: queues.q.budget.maxCost: want an amount such as 20.00, got "lots"`},
 		{"zero count", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCreateTasks: 0\n", "line 5: queues.q.budget.maxCreateTasks must be between 1 and"},
 		{"fractional count", "queues:\n  q:\n    budget:\n      window: 1h\n      maxCreateTasks: 2.5\n", "line 5: queues.q.budget.maxCreateTasks: want a whole number"},
+		{"estimate over the cap", "queues:\n  q:\n    budget: {window: 1h, maxCost: 0.01, estimatedCost: 0.02}\n",
+			"line 3: queues.q.budget: estimatedCost 0.02 is more than maxCost 0.01"},
 		{"unknown budget key", "queues:\n  q:\n    budget:\n      window: 1h\n      maxSpend: 3\n", `line 5: queues.q.budget: unknown key "maxSpend"`},
 		{"unknown queue key", "queues:\n  q:\n    limit: 3\n", `line 3: queues.q: unknown key "limit" (want budget or providers)`},
 		{"bad queue name", "queues:\n  \"a b\":\n    providers: [X]\n", `line 2: queues: queue name "a b"`},

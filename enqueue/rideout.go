@@ -14,13 +14,18 @@ import (
 )
 
 // RideOutDefault bounds how long a one-shot change (a redrive, a purge) waits for a Redis that
-// stopped answering in its middle to answer again before it gives up: long enough for a
+// stopped answering, or serving writes, in its middle to serve it again before it gives up: long enough for a
 // Sentinel to promote a replica (its down-after, 5 to 30 s in production, and a few seconds of
 // election), not for ever.
 const RideOutDefault = 2 * time.Minute
 
-// rideOutPoll is the wait between two PINGs while Redis does not answer.
-const rideOutPoll = 250 * time.Millisecond
+// The pause between two tries of a ride-out starts at rideOutFirstPause and doubles up to
+// rideOutMaxPause: a failover that lasts a moment costs a moment, a longer one costs a try a
+// second, never a burst of tries against a Redis that keeps refusing them.
+const (
+	rideOutFirstPause = 50 * time.Millisecond
+	rideOutMaxPause   = time.Second
+)
 
 // outageError marks an error met while Redis was unreachable, even if it answers again by the
 // time the caller looks.
@@ -28,29 +33,61 @@ type outageError struct{ error }
 
 func (e outageError) Unwrap() error { return e.error }
 
-// rideOut runs op. When op fails because Redis did not answer (its primary died, a failover is
-// under way: go-redis's own few retries are spent within a second), it waits until Redis
-// answers a PING again and runs op once more, for up to bound in all. Any other error is op's
-// own and is returned at once. op must be safe to run again after a failure (each step of it
-// idempotent, or undone when it fails). It reports whether it had to wait.
+// rideOut runs op. When op fails because Redis did not answer or could not serve it (its primary
+// died, a failover is under way and a replica answers READONLY, a restarted Redis is LOADING:
+// go-redis's own few retries are spent within a second), it runs op again once Redis answers a
+// PING, pausing between tries as rideOutFirstPause and rideOutMaxPause say, until bound has passed
+// since the first try: a Redis that answers PING but keeps refusing the operation is given the
+// same bound as one that does not answer at all. Any other error is op's own and is returned at
+// once. op must be safe to run again after a failure (each step of it idempotent, or undone when
+// it fails). It reports whether it had to wait.
 func rideOut(ctx context.Context, rc redis.UniversalClient, bound time.Duration, op func() error) (waited bool, err error) {
-	deadline := time.Now().Add(bound)
+	return rider{rc: rc, now: time.Now, sleep: sleepCtx}.run(ctx, bound, op)
+}
+
+// rider is a ride-out's Redis and clock: a test gives it a clock of its own, to count tries and
+// pauses instead of measuring them.
+type rider struct {
+	rc  redis.UniversalClient
+	now func() time.Time
+	// sleep waits d, or less when ctx ends first; it reports whether it waited all of d.
+	sleep func(ctx context.Context, d time.Duration) bool
+}
+
+func (r rider) run(ctx context.Context, bound time.Duration, op func() error) (waited bool, err error) {
+	deadline := r.now().Add(bound)
+	pause := rideOutFirstPause
 	for {
 		err = op()
-		if err == nil || ctx.Err() != nil || (!unreachable(err) && rc.Ping(ctx).Err() == nil) {
+		if err == nil || ctx.Err() != nil || (!unreachable(err) && r.rc.Ping(ctx).Err() == nil) {
 			return waited, err
 		}
 		waited = true
-		for rc.Ping(ctx).Err() != nil {
-			if time.Now().After(deadline) {
-				return waited, fmt.Errorf("%w (Redis did not answer again within %s)", err, bound)
+		for {
+			left := deadline.Sub(r.now())
+			if left <= 0 {
+				return waited, fmt.Errorf("%w (Redis did not serve it again within %s)", err, bound)
 			}
-			select {
-			case <-ctx.Done():
+			if !r.sleep(ctx, min(pause, left)) {
 				return waited, err
-			case <-time.After(rideOutPoll):
+			}
+			pause = min(2*pause, rideOutMaxPause)
+			if r.rc.Ping(ctx).Err() == nil {
+				break
 			}
 		}
+	}
+}
+
+// sleepCtx waits d unless ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

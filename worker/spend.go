@@ -12,10 +12,11 @@ import (
 
 // The spend caps, as the handler meets them: before a createTask on a queue with a budget the
 // handler reserves it on the shared ledger (enqueue/budget), at the task type's average cost as
-// this worker has seen it (or the budget's estimatedCost before any), and settles it with the cost
-// AnySolver reports once the remote task is over. A spent budget holds the job (decide's
-// endedBudgetSpent: not paid, not failed, its retry budget untouched) and pauses its queue; the
-// budget watcher resumes the queue once its window has room.
+// the ledger has learnt it from every worker's settlements (or the budget's estimatedCost before
+// any), and settles it with the cost AnySolver reports once the remote task is over. A spent
+// budget holds the job (decide's endedBudgetSpent: not paid, not failed, its retry budget
+// untouched) and pauses its queue; the budget watcher resumes the queue once its window has room,
+// by the ledger's one rule for room that the reservation and the gateway follow too.
 
 // reserve takes the attempt's createTask from its queue's budget. spent is true when the budget
 // refused it: the queue is then paused (unless somebody paused it already) and retryIn says when
@@ -25,8 +26,7 @@ func (h *handler) reserve(ctx context.Context, a *attempt) (spent bool, retryIn 
 	if b == nil {
 		return false, 0, nil
 	}
-	est := h.costs.estimate(a.payload.TaskType(), b.EstimatedCost)
-	r, ok, retryIn, err := h.budgets.Reserve(ctx, a.queue, *b, est)
+	r, ok, retryIn, err := h.budgets.Reserve(ctx, a.queue, *b, a.payload.TaskType())
 	if err != nil {
 		return false, 0, err
 	}
@@ -42,54 +42,30 @@ func (h *handler) reserve(ctx context.Context, a *attempt) (spent bool, retryIn 
 }
 
 // settle replaces the attempt's reservation with the cost AnySolver reported (0 for a createTask
-// that created nothing, or a task that ended without a cost) and forgets it. A failed settle
-// leaves the reservation at its estimate: the budget errs on the side of spending less.
+// that created nothing, or a task that ended without a cost) and forgets it. The ledger settles a
+// reservation once: a job that runs again after its terminal record failed to save finds the same
+// reservation in its record, and settling it again changes nothing, nor counts the cost again in
+// the metrics. A failed settle leaves the reservation at its estimate: the budget errs on the side
+// of spending less.
 func (h *handler) settle(ctx context.Context, a *attempt, cost float64) {
 	r := a.rec.Budget
 	if r == nil {
 		return
 	}
 	a.rec.Budget = nil
-	if cost > 0 {
-		h.costs.observe(a.payload.TaskType(), cost)
-	}
-	h.observer.Spent(a.queue, cost)
-	if err := h.budgets.Settle(context.WithoutCancel(ctx), a.queue, *r, cost); err != nil {
+	settled, err := h.budgets.Settle(context.WithoutCancel(ctx), a.queue, *r, cost)
+	if err != nil {
 		h.log.Warn("could not settle a createTask's cost on its queue's budget; it stays at its estimate",
 			"job_id", a.id, "queue", a.queue, "err", err)
 	}
-}
-
-// costBook is the average cost per task type this worker has seen, for reservations.
-type costBook struct {
-	mu  sync.Mutex
-	avg map[string]float64
-}
-
-// costWeight is how much one new cost moves the average (an exponential moving average).
-const costWeight = 0.1
-
-func (c *costBook) observe(taskType string, cost float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.avg == nil {
-		c.avg = map[string]float64{}
-	}
-	if old, ok := c.avg[taskType]; ok {
-		c.avg[taskType] = old + costWeight*(cost-old)
-	} else if len(c.avg) < 1024 { // task types are a handful; odd input never grows the map far
-		c.avg[taskType] = cost
+	if settled || err != nil {
+		h.observer.Spent(a.queue, cost)
 	}
 }
 
-func (c *costBook) estimate(taskType string, fallback float64) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v, ok := c.avg[taskType]; ok {
-		return v
-	}
-	return fallback
-}
+// costBook holds nothing: the average cost per task type lives on the ledger, shared by every
+// worker and the gateway. The handler's costs field, of this type, is unused.
+type costBook struct{}
 
 // BudgetCheckIntervalDefault is how often the budget watcher looks at the queues with a budget.
 const BudgetCheckIntervalDefault = time.Second
@@ -98,7 +74,6 @@ type budgetWatcherParams struct {
 	ledger   *budget.Ledger
 	policy   *classify.Policy
 	queues   []string
-	costs    *costBook
 	interval time.Duration
 	observer Observer
 	log      *slog.Logger
@@ -149,7 +124,7 @@ func (w *budgetWatcher) start(ctx context.Context) {
 
 func (w *budgetWatcher) check(ctx context.Context, queue string) {
 	b := w.policy.Queue(queue).Budget
-	resumed, err := w.ledger.ResumeIfRoom(ctx, queue, *b, w.costs.estimate("", b.EstimatedCost))
+	resumed, err := w.ledger.ResumeIfRoom(ctx, queue, *b)
 	if err != nil {
 		return // Redis trouble: the health watcher says so once
 	}

@@ -59,10 +59,9 @@ func New(cfg Config) (*Worker, error) {
 	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin,
 		pollInterval: cfg.Poll.WithDefaults().Interval}
 	w.tally = newTally(tallyParams{rc: cfg.Redis, codes: knownCodes(cfg.Policy), log: cfg.Logger, now: cfg.Now})
-	costs := &costBook{}
 	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
-		costs: costs, interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
-	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, costs: costs, policy: cfg.Policy,
+		interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
+	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, policy: cfg.Policy,
 		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
 		breaker: w.breaker, observer: observers{cfg.Observer, w.tally}, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
 		remoteTTL: cfg.RemoteTTL, slots: newSlots(cfg.AnySolver.MaxConnsPerHost())}

@@ -22,10 +22,10 @@ queues:
   routed:
     providers: [CapSolver]
 `)
-	b := classify.Budget{Window: time.Hour, MaxCost: 1.5, MaxCreateTasks: 10}
+	b := classify.Budget{Window: time.Hour, MaxCost: 1.5, MaxCreateTasks: 10, EstimatedCost: 0.25}
 	ledger := budget.New(rc)
 	for range 3 {
-		_, ok, _, err := ledger.Reserve(context.Background(), "scrapers", b, 0.25)
+		_, ok, _, err := ledger.Reserve(context.Background(), "scrapers", b, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 	}

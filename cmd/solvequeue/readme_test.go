@@ -328,6 +328,8 @@ func TestReadmeRedisKeys(t *testing.T) {
 		worker.BreakerPausedKey(q):                     "the queue's",
 		budget.Key(q):                                  "the queue's",
 		budget.PausedKey(q):                            "the queue's",
+		budget.CostsKey(q):                             "the queue's",
+		budget.HeldKey(q):                              "the queue's",
 		enqueue.BlobKeyPrefix + "{" + q + "}:<sha256>": "the queue's",
 		enqueue.QueuesKey:                              "single",
 		worker.BreakerKey:                              "single",

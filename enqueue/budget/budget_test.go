@@ -34,12 +34,12 @@ func TestCountBudgetRollsWithItsWindow(t *testing.T) {
 	ctx := context.Background()
 	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 3}
 	for i := range 3 {
-		_, ok, _, err := l.Reserve(ctx, "q", b, 0)
+		_, ok, _, err := l.Reserve(ctx, "q", b, "")
 		require.NoError(t, err)
 		require.True(t, ok, "createTask %d of 3", i+1)
 		mr.SetTime(time.Date(2026, 11, 30, 12, 0, 10*(i+1), 0, time.UTC))
 	}
-	_, ok, retryIn, err := l.Reserve(ctx, "q", b, 0)
+	_, ok, retryIn, err := l.Reserve(ctx, "q", b, "")
 	require.NoError(t, err)
 	require.False(t, ok, "a fourth createTask in the minute is refused")
 	require.Greater(t, retryIn, time.Duration(0))
@@ -53,10 +53,10 @@ func TestCountBudgetRollsWithItsWindow(t *testing.T) {
 
 	// A minute and a bucket after the first createTask, it has left the window: room for one.
 	mr.SetTime(time.Date(2026, 11, 30, 12, 1, 2, 0, time.UTC))
-	_, ok, _, err = l.Reserve(ctx, "q", b, 0)
+	_, ok, _, err = l.Reserve(ctx, "q", b, "")
 	require.NoError(t, err)
 	require.True(t, ok)
-	_, ok, _, err = l.Reserve(ctx, "q", b, 0)
+	_, ok, _, err = l.Reserve(ctx, "q", b, "")
 	require.NoError(t, err)
 	require.False(t, ok, "the second and third are still inside the window")
 }
@@ -65,26 +65,33 @@ func TestMoneyBudgetSettlesWithTheReportedCost(t *testing.T) {
 	t.Parallel()
 	l, _, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCost: 0.01}
-	r1, ok, _, err := l.Reserve(ctx, "q", b, 0.004)
+	b := classify.Budget{Window: time.Hour, MaxCost: 0.01, EstimatedCost: 0.004}
+	r1, ok, _, err := l.Reserve(ctx, "q", b, "ImageToTextTask")
 	require.NoError(t, err)
 	require.True(t, ok)
-	_, ok, _, err = l.Reserve(ctx, "q", b, 0.004)
+	_, ok, _, err = l.Reserve(ctx, "q", b, "ImageToTextTask")
 	require.NoError(t, err)
 	require.True(t, ok)
-	_, ok, _, err = l.Reserve(ctx, "q", b, 0.004)
+	_, ok, _, err = l.Reserve(ctx, "q", b, "ImageToTextTask")
 	require.NoError(t, err)
 	require.False(t, ok, "0.012 would pass the cap of 0.01")
 
-	require.NoError(t, l.Settle(ctx, "q", r1, 0.001), "the first task cost less than reserved")
+	settled, err := l.Settle(ctx, "q", r1, 0.001)
+	require.NoError(t, err, "the first task cost less than reserved")
+	require.True(t, settled)
 	u, err := l.Read(ctx, "q", b)
 	require.NoError(t, err)
 	require.InDelta(t, 0.005, u.Cost, 1e-9)
 	require.InDelta(t, 0.005, u.RemainingCost, 1e-9)
 	require.Equal(t, int64(-1), u.RemainingCreateTasks, "no count limit")
-	_, ok, _, err = l.Reserve(ctx, "q", b, 0.004)
+	r, ok, _, err := l.Reserve(ctx, "q", b, "TurnstileToken")
 	require.NoError(t, err)
 	require.True(t, ok, "0.009 fits")
+	require.Equal(t, int64(4000), r.Micros, "a type not seen yet is reserved at estimatedCost")
+	r, ok, _, err = l.Reserve(ctx, "q", b, "ImageToTextTask")
+	require.NoError(t, err)
+	require.True(t, ok, "0.010 fits")
+	require.Equal(t, int64(1000), r.Micros, "a type seen is reserved at its reported cost")
 }
 
 func TestPauseLeavesOtherPausesAlone(t *testing.T) {
@@ -97,18 +104,18 @@ func TestPauseLeavesOtherPausesAlone(t *testing.T) {
 	paused, err := l.Pause(ctx, "ops")
 	require.NoError(t, err)
 	require.False(t, paused)
-	resumed, err := l.ResumeIfRoom(ctx, "ops", b, 0)
+	resumed, err := l.ResumeIfRoom(ctx, "ops", b)
 	require.NoError(t, err)
 	require.False(t, resumed, "the operator's pause is never lifted")
 	require.Equal(t, int64(1), rc.Exists(ctx, "asynq:{ops}:paused").Val())
 
-	_, ok, _, err := l.Reserve(ctx, "q", b, 0)
+	_, ok, _, err := l.Reserve(ctx, "q", b, "")
 	require.NoError(t, err)
 	require.True(t, ok)
 	paused, err = l.Pause(ctx, "q")
 	require.NoError(t, err)
 	require.True(t, paused)
-	resumed, err = l.ResumeIfRoom(ctx, "q", b, 0)
+	resumed, err = l.ResumeIfRoom(ctx, "q", b)
 	require.NoError(t, err)
 	require.False(t, resumed, "no room yet")
 	u, err := l.Read(ctx, "q", b)
@@ -116,7 +123,7 @@ func TestPauseLeavesOtherPausesAlone(t *testing.T) {
 	require.True(t, u.Paused)
 
 	mr.SetTime(time.Date(2026, 11, 30, 12, 1, 2, 0, time.UTC))
-	resumed, err = l.ResumeIfRoom(ctx, "q", b, 0)
+	resumed, err = l.ResumeIfRoom(ctx, "q", b)
 	require.NoError(t, err)
 	require.True(t, resumed)
 	require.Equal(t, int64(0), rc.Exists(ctx, "asynq:{q}:paused", budget.PausedKey("q")).Val())
@@ -128,7 +135,7 @@ func TestReserveIsAtomicAcrossClients(t *testing.T) {
 	t.Parallel()
 	srv := enqueuetest.Redis(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCreateTasks: 50, MaxCost: 1}
+	b := classify.Budget{Window: time.Hour, MaxCreateTasks: 50, MaxCost: 1, EstimatedCost: 0.001}
 	var granted atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -139,7 +146,7 @@ func TestReserveIsAtomicAcrossClients(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 20 {
-				_, ok, _, err := l.Reserve(ctx, "shared", b, 0.001)
+				_, ok, _, err := l.Reserve(ctx, "shared", b, "")
 				if err != nil {
 					t.Error(err)
 					return
@@ -167,7 +174,7 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCost: 1000}
+	b := classify.Budget{Window: time.Minute, MaxCost: 1000, EstimatedCost: 0.002}
 	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	type held struct {
 		r  budget.Reservation
@@ -180,12 +187,13 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 			continue // a few quiet seconds now and then
 		}
 		mr.SetTime(now)
-		r, ok, _, err := l.Reserve(ctx, "q", b, 0.002)
+		r, ok, _, err := l.Reserve(ctx, "q", b, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 		kept = append(kept, held{r, now})
 		if step%3 == 0 {
-			require.NoError(t, l.Settle(ctx, "q", kept[len(kept)/2].r, 0.001*float64(step%5)))
+			_, err := l.Settle(ctx, "q", kept[len(kept)/2].r, 0.001*float64(step%5))
+			require.NoError(t, err)
 		}
 		u, err := l.Read(ctx, "q", b)
 		require.NoError(t, err)
@@ -234,7 +242,7 @@ func TestLedgerReadsAnOlderHash(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 5, MaxCost: 1}
+	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 5, MaxCost: 1, EstimatedCost: 0.1}
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	mr.SetTime(now)
 	cur := now.UnixMilli() / 1000
@@ -247,11 +255,11 @@ func TestLedgerReadsAnOlderHash(t *testing.T) {
 	require.Equal(t, int64(2), u.CreateTasks)
 	require.InDelta(t, 0.2, u.Cost, 1e-9)
 	for range 3 {
-		_, ok, _, err := l.Reserve(ctx, "q", b, 0.1)
+		_, ok, _, err := l.Reserve(ctx, "q", b, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
-	_, ok, _, err := l.Reserve(ctx, "q", b, 0.1)
+	_, ok, _, err := l.Reserve(ctx, "q", b, "")
 	require.NoError(t, err)
 	require.False(t, ok, "five createTasks in the window")
 	u, err = l.Read(ctx, "q", b)

@@ -18,7 +18,7 @@ import (
 // (nothing queued), and getBalance answers what the window has left, per key.
 func TestSpentBudget(t *testing.T) {
 	t.Parallel()
-	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2}\n"))
+	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
 	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
@@ -34,7 +34,7 @@ func TestSpentBudget(t *testing.T) {
 	// Two createTask calls spend the window, as workers would reserve them.
 	ledger := budget.New(b.rc)
 	for range 2 {
-		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, 0.002)
+		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
@@ -57,4 +57,49 @@ func number(t *testing.T, v any) float64 {
 	f, err := n.Float64()
 	require.NoError(t, err)
 	return f
+}
+
+// TestSpentBudgetFollowsTheWorkersRule: the gateway answers ERROR_ZERO_BALANCE exactly when the
+// workers would hold the queue, by the ledger's one rule for room: with a sliver of money left
+// that is more than estimatedCost but less than what a task type is observed to cost, it
+// refuses (where "anything left" would have queued a job no worker takes); once a settlement
+// leaves room for one such createTask, it accepts.
+func TestSpentBudgetFollowsTheWorkersRule(t *testing.T) {
+	t.Parallel()
+	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.012, estimatedCost: 0.002}\n"))
+	require.NoError(t, err)
+	b := setup(t, mustKeys(t))
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	b.url = startHTTP(t, h)
+	ctx := context.Background()
+	ledger := budget.New(b.rc)
+	bud := *policy.Queue("alpha").Budget
+
+	// Workers reserved a reCAPTCHA and an image task; the reCAPTCHA cost 0.006.
+	dear, ok, _, err := ledger.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
+	require.NoError(t, err)
+	require.True(t, ok)
+	cheap, ok, _, err := ledger.Reserve(ctx, "alpha", bud, "ImageToTextTask")
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = ledger.Settle(ctx, "alpha", dear, 0.006)
+	require.NoError(t, err)
+
+	// 0.004 left: a worker would refuse a reCAPTCHA, and so does the gateway.
+	_, ok, _, err = ledger.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
+	require.NoError(t, err)
+	require.False(t, ok)
+	a := b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("sliver")))
+	requireError(t, a, 1, gateway.CodeZeroBalance)
+
+	// The image task's createTask was refused by AnySolver: 0.006 is room for one reCAPTCHA.
+	_, err = ledger.Settle(ctx, "alpha", cheap, 0)
+	require.NoError(t, err)
+	taskID(t, b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("room"))))
+	requirePending(t, b, "alpha", 1) // the refused createTask queued nothing
+	_, ok, _, err = ledger.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
+	require.NoError(t, err)
+	require.True(t, ok, "the job the gateway accepted fits")
 }
