@@ -204,7 +204,7 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 		if err != nil {
 			return Outcome{}, fmt.Errorf("list queues: %w", err)
 		}
-		queues = qs
+		queues = jobQueues(qs)
 	}
 	for _, q := range queues {
 		info, err := c.reader.GetTaskInfo(q, id)

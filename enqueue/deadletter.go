@@ -217,8 +217,11 @@ func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 }
 
 // Redrive gives a dead job a fresh start: the archived asynq task (if asynq has not trimmed it)
-// is deleted and a new task with the same ID, payload and a fresh retry budget is enqueued
-// (asynq's own "run" keeps the spent retry count).
+// is deleted and a new task with the same ID and job and a fresh retry budget is enqueued
+// (asynq's own "run" keeps the spent retry count). Its lifetime is fresh too: its timings count
+// from the redrive, a deadline that has passed is replaced by one as long as the job first had,
+// and its new outcome gets the next sequence number, so that it is called back in a delivery of
+// its own whatever became of the first (see Payload.OutcomeSeq).
 //
 // The entry leaves the dead-letter queue first, as a claim: of two redrives of one dead letter
 // (two operators, two `dlq redrive --all` runs, a stale list) exactly one goes through and the
@@ -255,7 +258,7 @@ func (c *Client) redrive(ctx context.Context, d DeadLetter) error {
 		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 		return c.unclaim(ctx, d, raw, fmt.Errorf("redrive %s: remove the archived task: %w", d.ID, err))
 	}
-	task := asynq.NewTask(TaskType, d.Payload,
+	task := asynq.NewTask(TaskType, freshStart(d.Payload, c.cfg.Now()),
 		asynq.Queue(d.Queue), asynq.TaskID(d.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
 	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil {

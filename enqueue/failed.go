@@ -117,8 +117,9 @@ func asynqTaskKey(queue, id string) string  { return "asynq:{" + queue + "}:t:" 
 func asynqCompletedKey(queue string) string { return "asynq:{" + queue + "}:completed" }
 
 // RedriveFailed runs a failed job again, by an operator's explicit choice: its completed task is
-// replaced by a new one with the same ID and payload and a fresh retry budget, so it is paid for
-// again. queue "" looks for the job in every queue (an error names the queues when more than one
+// replaced by a new one with the same ID and job and a fresh retry budget, so it is paid for
+// again. Like a dead letter's redrive it is a fresh start (see Client.Redrive): fresh timings, a
+// fresh deadline for one that passed, and a new outcome sequence number for its callback. queue "" looks for the job in every queue (an error names the queues when more than one
 // holds a failed job with that ID). It returns the queue the job runs in again.
 //
 // A job whose image body was deleted when it failed cannot run again (submit it anew). If the new
@@ -153,7 +154,7 @@ func (c *Client) RedriveFailed(ctx context.Context, queue, id string) (string, e
 		code = rec.Error.ErrorCode
 	}
 	_ = c.ForgetFailed(ctx, info.Queue, []FailedEntry{{ID: id, Code: code}}) // a stale entry is dropped when read
-	task := asynq.NewTask(TaskType, info.Payload,
+	task := asynq.NewTask(TaskType, freshStart(info.Payload, c.cfg.Now()),
 		asynq.Queue(info.Queue), asynq.TaskID(id), asynq.MaxRetry(AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
 	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil {
@@ -170,7 +171,7 @@ func (c *Client) findFailed(queue, id string) (*asynq.TaskInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list queues: %w", err)
 		}
-		queues = qs
+		queues = jobQueues(qs)
 	}
 	var found []*asynq.TaskInfo
 	var other *asynq.TaskInfo

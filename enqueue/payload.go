@@ -31,7 +31,21 @@ type Payload struct {
 	KeyName string `json:"keyName,omitempty"`
 	// GatewayTaskID is the taskId the gateway answered for the job, for the callback.
 	GatewayTaskID int64 `json:"gatewayTaskId,omitempty"`
+	// Redrives counts the times an operator ran the job again (a dead-letter or failed-job
+	// redrive). Each run ends in an outcome of its own, numbered OutcomeSeq. A payload without
+	// the field was never redriven.
+	Redrives int `json:"redrives,omitempty"`
+	// DeadlineSpan is how long the job's deadline first gave it after its submission (in
+	// nanoseconds): kept by its first redrive so that every later redrive gives the job a
+	// lifetime as long as the first, not what was left of it. Zero: the job was never redriven
+	// (the span is Deadline - SubmittedAt) or it had no positive span.
+	DeadlineSpan time.Duration `json:"deadlineSpan,omitempty"`
 }
+
+// OutcomeSeq is the sequence number of the outcome this run of the job ends in: 1 for the job as
+// submitted, one more for each redrive. A callback carries it, so that a receiver that gets the
+// deliveries of two runs out of order can tell the latest.
+func (p Payload) OutcomeSeq() int { return p.Redrives + 1 }
 
 // TaskType returns the AnySolver task type, e.g. "RecaptchaV2TaskProxyless".
 func (p Payload) TaskType() string {

@@ -46,7 +46,13 @@ func KnownQueues(ctx context.Context, rc redis.Cmdable) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
 	}
-	all := slices.DeleteFunc(append(ours, asynqs...), func(q string) bool { return !ValidQueueName(q) })
+	all := jobQueues(append(ours, asynqs...))
 	slices.Sort(all)
 	return slices.Compact(all), nil
+}
+
+// jobQueues returns qs without the names a job's queue cannot have, such as the worker's queue
+// of callback deliveries, which asynq lists among its queues.
+func jobQueues(qs []string) []string {
+	return slices.DeleteFunc(qs, func(q string) bool { return !ValidQueueName(q) })
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -26,9 +27,17 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
 )
 
-// CallbackTaskType is the asynq task type of a callback delivery. It is queued in the job's
-// own queue when the job ends, so deliveries survive a worker restart like jobs do.
+// CallbackTaskType is the asynq task type of a callback delivery. It is queued in CallbackQueue
+// when the job ends, so deliveries survive a worker restart like jobs do.
 const CallbackTaskType = "solvequeue:callback"
+
+// CallbackQueue is the asynq queue callback deliveries wait in; every worker serves it beside
+// its job queues. A delivery has a queue of its own so that what holds solving never holds it:
+// the account breaker and the spend caps pause job queues only, and a delivery is not paid. The
+// name holds a '~', which no job queue's name may (enqueue.ValidQueueName), so no user's queue
+// can be it and nothing that walks the job queues (dead letters, failed jobs, the breaker's
+// pauses, the console) takes it for one.
+const CallbackQueue = "solvequeue~callbacks"
 
 // CallbackSignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body under the
 // configured secret.
@@ -51,6 +60,7 @@ const (
 )
 
 // CallbackPayload is a delivery waiting in Redis: where to POST, what, and when the job ended.
+// Each outcome of a job (the first, then one per redrive) has a delivery of its own.
 type CallbackPayload struct {
 	URL     string          `json:"url"`
 	Body    json.RawMessage `json:"body"`
@@ -74,14 +84,29 @@ func newCallbackCounter() *prometheus.CounterVec {
 	}, []string{"result"})
 }
 
-// callbackBody is the job's getTaskResult answer with its taskId (when it came through the
-// gateway) and its job id: what the callbackUrl receives.
+// callbackAnswer is what a callbackUrl receives: the job's getTaskResult answer with its taskId
+// (when it came through the gateway), its job id and the outcome's sequence number.
+type callbackAnswer struct {
+	gateway.Answer
+	// OutcomeSeq numbers the job's outcomes: 1 for its first, one more for each redrive
+	// (enqueue.Payload.OutcomeSeq). Deliveries of two outcomes may arrive in any order; the
+	// highest number is the latest.
+	OutcomeSeq int `json:"outcomeSeq"`
+}
+
+// callbackBody is the body of the callback of the job's outcome rec.
 func callbackBody(jobID string, p enqueue.Payload, rec enqueue.Record) ([]byte, error) {
 	a := gateway.ResultAnswer(enqueue.Outcome{ID: jobID, State: rec.State, Solution: rec.Solution, Error: rec.Error,
 		Attempts: rec.Attempts, Cost: rec.Cost, SubmittedAt: p.SubmittedAt, FinishedAt: rec.FinishedAt})
 	a.TaskID, a.JobID = p.GatewayTaskID, jobID
-	return json.Marshal(a)
+	return json.Marshal(callbackAnswer{Answer: a, OutcomeSeq: p.OutcomeSeq()})
 }
+
+// callbackTaskID is the asynq task id of the delivery of the job's outcome number seq: one per
+// outcome, so that a redriven job's delivery never meets the one of an earlier outcome still
+// being retried, while the same outcome scheduled twice (a redelivered job) is one delivery. The
+// sequence number follows the last '-', which a number never holds, so no two jobs share one.
+func callbackTaskID(jobID string, seq int) string { return "cb-" + jobID + "-" + strconv.Itoa(seq) }
 
 // callbacks schedules deliveries when jobs end and performs them.
 type callbacks struct {
@@ -134,10 +159,11 @@ func (e *refusedAddrError) Error() string {
 	return fmt.Sprintf("callback address %s is loopback, private or link-local: refused (allow with --callback-allow-private)", e.addr)
 }
 
-// schedule queues the callback of a job that ended, in the job's own queue, once per job (the
-// task id is the job's). It is called for every transition; only a terminal one of a job with a
-// callbackUrl schedules anything. An error hands the job back to asynq, whose next run of it
-// replays the recorded outcome and schedules again: at least once.
+// schedule queues the callback of a job that ended, in CallbackQueue, once per outcome (the task
+// id is the job's and the outcome's sequence number: callbackTaskID). It is called for every
+// transition; only a terminal one of a job with a callbackUrl schedules anything. An error hands
+// the job back to asynq, whose next run of it replays the recorded outcome and schedules again:
+// at least once.
 func (c *callbacks) schedule(ctx context.Context, a *attempt, t Transition) error {
 	if !t.State.Terminal() || (t.Report != reportEnded && t.Report != reportRedelivered) {
 		return nil
@@ -162,7 +188,7 @@ func (c *callbacks) schedule(ctx context.Context, a *attempt, t Transition) erro
 	if err != nil {
 		return fmt.Errorf("encode the callback of job %s: %w", a.id, err)
 	}
-	task := asynq.NewTask(CallbackTaskType, data, asynq.Queue(a.queue), asynq.TaskID("cb-"+a.id),
+	task := asynq.NewTask(CallbackTaskType, data, asynq.Queue(CallbackQueue), asynq.TaskID(callbackTaskID(a.id, p.OutcomeSeq())),
 		asynq.MaxRetry(callbackMaxRetry), asynq.Timeout(2*CallbackTimeout))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

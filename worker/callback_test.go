@@ -288,3 +288,146 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Gauge
 	}
 	return g
 }
+
+// bodyOf returns the receiver's first body of outcome seq of job id, and whether it got one.
+func (r *receiver) bodyOf(t *testing.T, id string, seq int) (map[string]any, bool) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, body := range r.bodies {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(body, &m))
+		if m["id"] == id && m["outcomeSeq"] == float64(seq) {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// waitBody waits for the receiver's first body of outcome seq of job id.
+func (r *receiver) waitBody(t *testing.T, id string, seq int) map[string]any {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		if m, ok := r.bodyOf(t, id, seq); ok {
+			return m
+		}
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("no callback of outcome %d of job %s in %d calls", seq, id, r.calls())
+		}
+	}
+}
+
+// TestCallbackOfARedriveWhileTheFirstIsRetried: a redriven job's new outcome is called back in
+// a delivery of its own while the first outcome's delivery is still being retried (the receiver
+// refused it); both are delivered once it answers, each once, and the higher outcomeSeq carries
+// the job's final state. A pending delivery is never taken for a job.
+func TestCallbackOfARedriveWhileTheFirstIsRetried(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t)
+	b.start(t, nil)
+	ctx := context.Background()
+	r := newReceiver(t)
+	r.status.Store(http.StatusServiceUnavailable)
+	const id = "cb-redrive"
+	b.submit(t, id, "sq:id=cb-redrive;create=UNKNOWN_PROVIDER_ERROR*1", r.srv.URL)
+	first := r.waitBody(t, id, 1) // refused: its delivery is retried from now on
+	require.Equal(t, "failed", first["status"])
+	require.Equal(t, "UNKNOWN_PROVIDER_ERROR", first["errorCode"])
+	out, err := b.client.Wait(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, enqueue.StateDead, out.State)
+
+	_, err = b.client.Status(ctx, "cb-"+id+"-1")
+	require.ErrorIs(t, err, enqueue.ErrJobNotFound, "a delivery waiting in Redis is not a job")
+
+	// The fake now solves this key (its one scripted failure is spent): redrive.
+	d, err := b.client.DeadLetter(ctx, "default", id)
+	require.NoError(t, err)
+	require.NoError(t, b.client.Redrive(ctx, d))
+	out, err = b.client.Wait(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, enqueue.StateSolved, out.State)
+	second := r.waitBody(t, id, 2) // refused too, yet tried beside the first one's retries
+	require.Equal(t, "ready", second["status"])
+	require.NotEmpty(t, second["solution"])
+	require.Equal(t, 4242.0, second["taskId"])
+
+	r.status.Store(0)
+	require.Eventually(t, func() bool { return b.callbacks(t, "delivered") == 2 }, 30*time.Second, 20*time.Millisecond)
+	latest := map[string]any{}
+	r.mu.Lock()
+	for _, body := range r.bodies {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(body, &m))
+		if latest["outcomeSeq"] == nil || m["outcomeSeq"].(float64) > latest["outcomeSeq"].(float64) {
+			latest = m
+		}
+	}
+	r.mu.Unlock()
+	require.Equal(t, 2.0, latest["outcomeSeq"])
+	require.Equal(t, "ready", latest["status"], "the latest outcome is the final state")
+}
+
+// TestCallbackDeliveredWhileItsQueueIsPaused: a delivery is not held by what holds solving: the
+// job's queue paused by the breaker the job itself opened (ERROR_ZERO_BALANCE, the balance still
+// empty), or by an operator, while its first try was being retried.
+func TestCallbackDeliveredWhileItsQueueIsPaused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		websiteKey string
+		noFunds    bool // the account is empty: a breaker that opens stays open
+		pause      func(t *testing.T, b *callbackBundle)
+		wantCode   string
+	}{
+		{name: "by the breaker", websiteKey: "sq:id=cb-breaker;create=ERROR_ZERO_BALANCE*9", noFunds: true, wantCode: "ERROR_ZERO_BALANCE",
+			pause: func(t *testing.T, b *callbackBundle) {
+				require.Eventually(t, func() bool {
+					s, err := worker.ReadBreaker(context.Background(), b.client.Redis())
+					return err == nil && s.Open && len(s.PausedQueues) == 1
+				}, 30*time.Second, 20*time.Millisecond)
+				s, err := worker.ReadBreaker(context.Background(), b.client.Redis())
+				require.NoError(t, err)
+				require.Equal(t, []string{"default"}, s.PausedQueues, "the breaker pauses the job queues alone")
+			}},
+		{name: "by an operator", websiteKey: "plain-key-paused",
+			pause: func(t *testing.T, b *callbackBundle) {
+				require.NoError(t, b.client.Inspector().PauseQueue("default"))
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupCallbacks(t)
+			if tt.noFunds {
+				b.fake.SetBalance(0)
+			}
+			b.start(t, nil)
+			r := newReceiver(t)
+			r.status.Store(http.StatusServiceUnavailable)
+			b.submit(t, "cb-paused", tt.websiteKey, r.srv.URL)
+			r.wait(t, 1)
+			tt.pause(t, b)
+			info, err := b.client.Inspector().GetQueueInfo("default")
+			require.NoError(t, err)
+			require.True(t, info.Paused)
+
+			r.status.Store(0)
+			require.Eventually(t, func() bool { return b.callbacks(t, "delivered") == 1 }, 30*time.Second, 20*time.Millisecond)
+			m, ok := r.bodyOf(t, "cb-paused", 1)
+			require.True(t, ok)
+			if tt.wantCode != "" {
+				require.Equal(t, tt.wantCode, m["errorCode"])
+			}
+			info, err = b.client.Inspector().GetQueueInfo("default")
+			require.NoError(t, err)
+			require.True(t, info.Paused, "delivered while the job's queue stayed paused")
+			cbInfo, err := b.client.Inspector().GetQueueInfo(worker.CallbackQueue)
+			require.NoError(t, err)
+			require.False(t, cbInfo.Paused)
+		})
+	}
+}

@@ -74,7 +74,7 @@ func New(cfg Config) (*Worker, error) {
 		store: st, rules: rules, callbacks: w.callbacks, log: cfg.Logger, now: cfg.Now})
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
-		Queues:                   cfg.Queues,
+		Queues:                   serverQueues(cfg.Queues),
 		StrictPriority:           cfg.StrictPriority,
 		RetryDelayFunc:           retryDelayFunc(rules, rand.Float64),
 		IsFailure:                isFailure,
@@ -84,6 +84,21 @@ func New(cfg Config) (*Worker, error) {
 		DelayedTaskCheckInterval: time.Second,
 	})
 	return w, nil
+}
+
+// serverQueues returns the queues the asynq server fetches from: the job queues with their
+// weights, and CallbackQueue weighing one more than the heaviest of them, so that deliveries
+// (quick, unpaid, and waited for by a receiver) are fetched at least as often as any job queue's
+// tasks, and first under StrictPriority. The job queues alone are what the breaker, the spend
+// caps and the dead-letter mirror are given.
+func serverQueues(jobs map[string]int) map[string]int {
+	all := maps.Clone(jobs)
+	heaviest := 0
+	for _, w := range jobs {
+		heaviest = max(heaviest, w)
+	}
+	all[CallbackQueue] = heaviest + 1
+	return all
 }
 
 // Handler returns the asynq handler the server runs: the solve handler, which also runs callback

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -97,7 +98,9 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 		if err != nil {
 			return nil, err
 		}
-		queues = qs
+		// Only job queues: the worker's queue of callback deliveries has a name no job's
+		// queue may have.
+		queues = slices.DeleteFunc(qs, func(q string) bool { return !enqueue.ValidQueueName(q) })
 	}
 	byQueue := map[string]*jobData{}
 	var out []*jobData

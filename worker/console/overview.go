@@ -170,12 +170,15 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	return d
 }
 
-// queueNames is every queue asynq knows and every queue the policy names, sorted.
+// queueNames is every job queue asynq knows and every queue the policy names, sorted. The
+// worker's queue of callback deliveries, whose name no job's queue may have, is not one.
 func (c *console) queueNames(ctx context.Context) ([]string, error) {
 	names := map[string]bool{}
 	qs, err := c.inspector.Queues()
 	for _, q := range qs {
-		names[q] = true
+		if enqueue.ValidQueueName(q) {
+			names[q] = true
+		}
 	}
 	for q := range c.cfg.Policy.Queues() {
 		names[q] = true

@@ -1,0 +1,112 @@
+package enqueue_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+)
+
+// TestRedriveIsAFreshStart: a redriven dead letter is enqueued with its timings counted from
+// the redrive, a deadline that passed replaced by one as long as the job first had (a deadline
+// still ahead kept, one without a positive span dropped), and the next outcome sequence number;
+// every other field of the job is kept as it was.
+func TestRedriveIsAFreshStart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := enqueuetest.Redis(t)
+	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	submitted := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	redriveAt := submitted.Add(30 * time.Hour)
+	c, err := enqueue.NewClient(enqueue.Config{Redis: rc, Now: func() time.Time { return redriveAt }})
+	require.NoError(t, err)
+
+	tests := []struct {
+		name         string
+		payload      map[string]any // on top of a valid job submitted at submitted
+		wantDeadline time.Time      // zero: none
+		wantSpan     time.Duration
+		wantSeq      int
+	}{
+		{name: "deadline passed: as long as the first", payload: map[string]any{"deadline": submitted.Add(10 * time.Minute)},
+			wantDeadline: redriveAt.Add(10 * time.Minute), wantSpan: 10 * time.Minute, wantSeq: 2},
+		{name: "deadline ahead: kept", payload: map[string]any{"deadline": redriveAt.Add(time.Hour)},
+			wantDeadline: redriveAt.Add(time.Hour), wantSpan: 31 * time.Hour, wantSeq: 2},
+		{name: "second redrive: the first span, not what was left", payload: map[string]any{
+			"submittedAt": submitted.Add(time.Hour), "deadline": submitted.Add(time.Hour + time.Minute),
+			"redrives": 1, "deadlineSpan": 10 * time.Minute},
+			wantDeadline: redriveAt.Add(10 * time.Minute), wantSpan: 10 * time.Minute, wantSeq: 3},
+		{name: "no deadline: none", payload: map[string]any{}, wantSeq: 2},
+		{name: "deadline passed before submission: dropped", payload: map[string]any{"deadline": submitted.Add(-time.Minute)},
+			wantSeq: 2},
+		{name: "deadline passed, no submission time: dropped", payload: map[string]any{"submittedAt": nil,
+			"deadline": submitted.Add(time.Minute)}, wantSeq: 2},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "fresh-" + string(rune('a'+i))
+			raw := map[string]any{"v": 1, "submittedAt": submitted, "callbackUrl": "https://hooks.example/cb",
+				"gatewayTaskId": 4242, "keyName": "alpha",
+				"task": map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://shop.example/login",
+					"websiteKey": "k", "minScore": json.Number("123456789012345678901")}}
+			for k, v := range tt.payload {
+				raw[k] = v
+				if v == nil {
+					delete(raw, k)
+				}
+			}
+			data, err := json.Marshal(raw)
+			require.NoError(t, err)
+			first, err := enqueue.DecodePayload(data)
+			require.NoError(t, err)
+			d := enqueue.DeadLetter{ID: id, Queue: "default", Payload: data, DeadAt: submitted.Add(time.Hour),
+				Record: enqueue.Record{State: enqueue.StateDead, Attempts: 3}}
+			require.NoError(t, enqueue.PutDeadLetter(ctx, rc, d, 0))
+
+			require.NoError(t, c.Redrive(ctx, d))
+			info, err := c.Inspector().GetTaskInfo("default", id)
+			require.NoError(t, err)
+			p, err := enqueue.DecodePayload(info.Payload)
+			require.NoError(t, err, "the redriven payload is a solve job: %s", info.Payload)
+			require.True(t, redriveAt.Equal(p.SubmittedAt), "timings count from the redrive: %s", p.SubmittedAt)
+			require.True(t, tt.wantDeadline.Equal(p.Deadline), "deadline %s, want %s", p.Deadline, tt.wantDeadline)
+			require.Equal(t, tt.wantSpan, p.DeadlineSpan)
+			require.Equal(t, first.OutcomeSeq()+1, p.OutcomeSeq())
+			require.Equal(t, tt.wantSeq, p.OutcomeSeq())
+
+			// Everything else is the job as it was, numbers and fields whole.
+			var got, want map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(info.Payload, &got))
+			require.NoError(t, json.Unmarshal(data, &want))
+			for _, k := range []string{"submittedAt", "deadline", "redrives", "deadlineSpan"} {
+				delete(got, k)
+				delete(want, k)
+			}
+			require.Equal(t, want, got)
+			require.Contains(t, string(info.Payload), `"minScore":123456789012345678901`)
+		})
+	}
+}
+
+// TestOutcomeSeq: a payload without the redrive count (one never redriven) is the first outcome.
+func TestOutcomeSeq(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		payload string
+		want    int
+	}{
+		{`{"v":1,"task":{"type":"ImageToTextTask","body":"AA=="},"submittedAt":"2026-05-01T10:00:00Z"}`, 1},
+		{`{"v":1,"task":{"type":"ImageToTextTask","body":"AA=="},"submittedAt":"2026-05-01T10:00:00Z","redrives":4}`, 5},
+	} {
+		p, err := enqueue.DecodePayload([]byte(tt.payload))
+		require.NoError(t, err)
+		require.Equal(t, tt.want, p.OutcomeSeq())
+	}
+}

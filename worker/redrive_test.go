@@ -1,0 +1,73 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+)
+
+// TestRedriveRunsAsAFreshStart: a redriven dead job gets a fresh lifetime from the redrive. One
+// that died of its deadline runs an attempt under a deadline as long as its first (not failed
+// JOB_EXPIRED at once); one redriven more than the worker's lifetime (24 h) after its
+// submission is throttled on its first throttle, not dead.
+func TestRedriveRunsAsAFreshStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := time.Now().UTC()
+	tests := []struct {
+		name       string
+		websiteKey string
+		payload    enqueue.Payload // SubmittedAt and Deadline as the job first had them
+		check      func(t *testing.T, out enqueue.Outcome, p enqueue.Payload)
+	}{
+		{name: "died of its deadline", websiteKey: "site-key-expired",
+			payload: enqueue.Payload{SubmittedAt: now.Add(-2 * time.Hour), Deadline: now.Add(-time.Hour)},
+			check: func(t *testing.T, out enqueue.Outcome, p enqueue.Payload) {
+				require.Equal(t, 1, out.CreateTasks, "an attempt ran")
+				require.Equal(t, time.Hour, p.Deadline.Sub(p.SubmittedAt), "a deadline as long as the first")
+			}},
+		{name: "redriven a day after its submission", websiteKey: "sq:id=redrive-late;create=RATE_LIMITED",
+			payload: enqueue.Payload{SubmittedAt: now.Add(-25 * time.Hour)},
+			check: func(t *testing.T, out enqueue.Outcome, p enqueue.Payload) {
+				require.Equal(t, 1, out.Throttles, "throttled once, not dead")
+				require.Equal(t, 2, out.CreateTasks)
+				require.True(t, p.Deadline.IsZero())
+			}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+			defer cancel()
+			id := "redrive-fresh-" + string(rune('a'+i))
+			p := tt.payload
+			p.V = enqueue.PayloadVersion
+			p.Task = recaptcha(id, tt.websiteKey).Task
+			data, err := json.Marshal(p)
+			require.NoError(t, err)
+			d := enqueue.DeadLetter{ID: id, Queue: "default", Payload: data, DeadAt: now.Add(-time.Hour),
+				Record: enqueue.Record{State: enqueue.StateDead, Attempts: 6, CreateTasks: 6,
+					Error: &enqueue.ErrorInfo{ErrorCode: "SERVICE_UNAVAILABLE", Decision: "dead"}}}
+			require.NoError(t, enqueue.PutDeadLetter(ctx, b.rc, d, 0))
+
+			require.NoError(t, b.client.Redrive(ctx, d))
+			out, err := b.client.Wait(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, enqueue.StateSolved, out.State, "outcome: %+v", out)
+			require.NotEmpty(t, out.Solution)
+			require.Equal(t, out.CreateTasks, b.fake.Creates(tt.websiteKey))
+			info, err := b.client.Inspector().GetTaskInfo("default", id)
+			require.NoError(t, err)
+			redriven, err := enqueue.DecodePayload(info.Payload)
+			require.NoError(t, err)
+			require.True(t, redriven.SubmittedAt.After(now), "timings count from the redrive")
+			require.True(t, out.SubmittedAt.Equal(redriven.SubmittedAt))
+			tt.check(t, out, redriven)
+		})
+	}
+}
