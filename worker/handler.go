@@ -25,7 +25,6 @@ type handler struct {
 	rules     rules
 	budgets   *budget.Ledger
 	providers *providerBreaker
-	costs     *costBook
 	policy    *classify.Policy
 	anysolver *anysolver.Client
 	store     *store

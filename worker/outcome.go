@@ -40,6 +40,10 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 		h.announceBreaker(a)
 		if err != nil {
 			if t.State.Terminal() {
+				// The outcome goes on being written in the background, so that the job's next
+				// run (once Redis answers) finds it and ends as recorded rather than paying
+				// again: an image answered at once by createTask has no remote task to resume.
+				h.keepSaving(a.queue, a.id, t.Record, h.now().Add(terminalSaveWindow))
 				return h.handBack(a, err)
 			}
 			// A retry's record is best effort: the remote task it may name was saved before
@@ -75,6 +79,10 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 	h.report(ctx, a, t)
 	return t.asynqError()
 }
+
+// terminalSaveWindow is how long an outcome whose save failed goes on being written in the
+// background.
+const terminalSaveWindow = time.Hour
 
 // handBack is what asynq is told when Redis trouble kept an outcome from landing: the job is
 // handed back as interrupted (decide's row for it, no retry spent), and its next run replays

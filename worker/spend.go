@@ -63,10 +63,6 @@ func (h *handler) settle(ctx context.Context, a *attempt, cost float64) {
 	}
 }
 
-// costBook holds nothing: the average cost per task type lives on the ledger, shared by every
-// worker and the gateway. The handler's costs field, of this type, is unused.
-type costBook struct{}
-
 // BudgetCheckIntervalDefault is how often the budget watcher looks at the queues with a budget.
 const BudgetCheckIntervalDefault = time.Second
 
