@@ -17,8 +17,9 @@ a policy that gives the queue "capped" a budget). It submits --jobs jobs: slow s
 (2-8 s), transient errors (SERVICE_UNAVAILABLE twice), throttles (RATE_LIMITED), unsolvable
 tasks (paid, failed, re-created), permanent failures (DOMAIN_BANNED), dead letters
 (UNKNOWN_PROVIDER_ERROR), jobs whose task fails after 10 s, past their 6 s deadline (dead,
-then solved once redriven with a fresh lifetime), one in six on the budgeted queue and one
-in three with a callbackUrl. Meanwhile it:
+then solved once redriven with a fresh lifetime), jobs without a retry budget whose 12 s
+solve spans the graceful restarts (submitted after the first kill), one in six on the
+budgeted queue and one in three with a callbackUrl. Meanwhile it:
 
   - SIGKILLs a worker --kills times, every --kill-every, and restarts it;
   - kills redis-server with SIGKILL and restarts it from its AOF on the same port;
@@ -32,7 +33,8 @@ kill) and checks, against the fake AnySolver's own answers and Redis:
 
   - every job ended, in one final state consistent with what the fake answered it
     (a solved job's token is one the fake gave it; a failed or dead job's code is one the
-    fake answered it, or one of solvequeue's own);
+    fake answered it, or one of solvequeue's own; a redriven job never ends JOB_EXPIRED;
+    a job without a retry budget ends solved unless a worker was SIGKILLed in its life);
   - a dead-letter entry exactly when a job is dead;
   - paid createTask calls never above what is allowed: one per paid task, a second one
     only across a redrive, after the first task expired, or within 5 s before a worker's

@@ -130,6 +130,7 @@ type Violation struct {
 type Totals struct {
 	Jobs               int            `json:"jobs"`
 	States             map[string]int `json:"states"`
+	Kinds              map[string]int `json:"kinds"` // "kind state" → jobs, e.g. "deadline dead"
 	Kills              int            `json:"workerKills"`
 	RedisRestarts      int            `json:"redisRestarts"`
 	BudgetChanges      int            `json:"budgetChanges"`
@@ -206,7 +207,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		}
 	}
 	r := &run{o: o, start: time.Now(), redriven: map[string][]time.Time{},
-		report: &Report{Seed: o.Seed, Workers: o.Workers, Dir: o.Dir, Totals: Totals{States: map[string]int{}}}}
+		report: &Report{Seed: o.Seed, Workers: o.Workers, Dir: o.Dir, Totals: Totals{States: map[string]int{}, Kinds: map[string]int{}}}}
 	defer func() {
 		r.report.WallSeconds = time.Since(r.start).Round(time.Second).Seconds()
 		if ownDir && err == nil {
@@ -333,8 +334,9 @@ func (r *run) tearDown() {
 
 // plannedJob is one job of the plan and what the fake was scripted to do with it.
 type plannedJob struct {
-	job  enqueue.Job
-	kind string
+	job       enqueue.Job
+	kind      string
+	submitted time.Time
 }
 
 // The kinds of job, each scripted through the fake's websiteKey directives.
@@ -353,8 +355,8 @@ var kinds = []struct {
 	{"deadline", "failed=CAPTCHA_UNSOLVABLE;solve=10s", "6s", 2},  // paid, failed past its deadline: dead; solved once redriven
 }
 
-// planJobs draws n jobs: one in six on the budgeted queue, the rest by kind; one in three
-// with a callbackUrl.
+// planJobs draws n jobs: one in six on the budgeted queue, one in ten "tight" (no retry
+// budget, submitted late), the rest by kind; one in three with a callbackUrl.
 func planJobs(n int, seed uint64, callbackURL string) []plannedJob {
 	rng := rand.New(rand.NewPCG(seed, 0xc4a05))
 	total := 0
@@ -368,9 +370,14 @@ func planJobs(n int, seed uint64, callbackURL string) []plannedJob {
 		j := enqueue.Job{ID: id, Queue: Queue, Task: map[string]any{"type": "RecaptchaV2TaskProxyless",
 			"websiteURL": "https://chaos.example/login"}}
 		kind, directive := "budget", "solve=1s"
-		if i%6 == 5 {
+		switch {
+		case i%6 == 5:
 			j.Queue = BudgetQueue
-		} else {
+		case i%10 == 7:
+			// No retry to spend, a solve that spans the graceful restarts: a SIGTERM's hand-back
+			// must not cost it one. It is submitted after the first SIGKILL, which may.
+			kind, directive, j.MaxRetries = "tight", "solve=12s", new(int)
+		default:
 			p := rng.IntN(total)
 			for _, k := range kinds {
 				if p -= k.weight; p < 0 {

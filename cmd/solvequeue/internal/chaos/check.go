@@ -46,6 +46,7 @@ func (r *run) check(ctx context.Context) {
 			state = "unreadable: " + err.Error()
 		}
 		t.States[state]++
+		t.Kinds[j.kind+" "+state]++
 		t.CreateTaskCalls += len(calls.creates)
 
 		// Every job ended, in one final state consistent with AnySolver's answers.
@@ -53,6 +54,9 @@ func (r *run) check(ctx context.Context) {
 			add("every job ended", id, "%s job (%d redrives) is %s after the run settled", j.kind, len(redrives), state)
 		} else if msg := consistent(out, calls, len(redrives)); msg != "" {
 			add("final state consistent with its answers", id, "%s job (%d redrives): %s", j.kind, len(redrives), msg)
+		} else if j.kind == "tight" && out.State != enqueue.StateSolved && !r.killedDuring(j.submitted, out.FinishedAt) {
+			add("final state consistent with its answers", id, "tight job (no retry budget; the fake answered no error, no worker was killed during its life): %s",
+				describeOutcome(out))
 		}
 		// A dead-letter entry exactly when dead.
 		if dead, listed := out.State == enqueue.StateDead, inDLQ[j.job.Queue+"/"+id]; dead != listed {
@@ -276,4 +280,22 @@ func describe(d delivery) string {
 		s += fmt.Sprintf(" (outcome %d)", d.OutcomeSeq)
 	}
 	return s
+}
+
+// killedDuring says whether a worker was SIGKILLed between from and to (now when to is zero).
+func (r *run) killedDuring(from, to time.Time) bool {
+	if to.IsZero() {
+		to = time.Now()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.kills, func(at time.Time) bool { return !at.Before(from) && !at.After(to) })
+}
+
+func describeOutcome(out enqueue.Outcome) string {
+	s := string(out.State)
+	if e := out.Error; e != nil {
+		s += " with " + e.ErrorCode + " (" + e.ErrorDescription + ")"
+	}
+	return fmt.Sprintf("%s after %d attempts, %d retries", s, out.Attempts, out.Retries)
 }

@@ -60,18 +60,39 @@ func (r *run) faults(ctx context.Context) error {
 	return submitErr
 }
 
-// submit spreads the jobs over the first six seconds.
+// submit spreads the jobs over the first six seconds, the tight ones at tightAt.
 func (r *run) submit(ctx context.Context) error {
 	gap := 6 * time.Second / time.Duration(len(r.jobs))
-	for _, j := range r.jobs {
-		if _, err := r.client.SubmitJob(ctx, j.job); err != nil {
-			return fmt.Errorf("submit %s: %w", j.job.ID, err)
+	late := 0
+	for _, wave := range []bool{false, true} {
+		if wave {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Until(r.start.Add(tightAt))):
+			}
 		}
-		time.Sleep(gap)
+		for i := range r.jobs {
+			if j := &r.jobs[i]; (j.kind == "tight") == wave {
+				j.submitted = time.Now()
+				if _, err := r.client.SubmitJob(ctx, j.job); err != nil {
+					return fmt.Errorf("submit %s: %w", j.job.ID, err)
+				}
+				if wave {
+					late++
+				} else {
+					time.Sleep(gap)
+				}
+			}
+		}
 	}
-	r.event("submitted %d jobs", len(r.jobs))
+	r.event("submitted %d jobs, %d of them without a retry budget just now", len(r.jobs), late)
 	return nil
 }
+
+// tightAt is when the jobs without a retry budget are submitted: after the first kill and the
+// first Redis restart, before the graceful restarts of the budget changes.
+const tightAt = 14 * time.Second
 
 func (r *run) currentCap() int {
 	c := budgetCaps[0]

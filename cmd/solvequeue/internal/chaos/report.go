@@ -16,6 +16,12 @@ func WriteSummary(w io.Writer, r *Report) error {
 	}
 	sort.Strings(states)
 	fmt.Fprintf(w, "\nchaos run (seed %d, %d workers, %.0f s): %d jobs: %s\n", r.Seed, r.Workers, r.WallSeconds, t.Jobs, strings.Join(states, " · "))
+	var kinds []string
+	for k, n := range t.Kinds {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(kinds)
+	fmt.Fprintf(w, "by kind: %s\n", strings.Join(kinds, " · "))
 	fmt.Fprintf(w, "faults: %d worker SIGKILLs · %d Redis restarts from the AOF · %d budget changes · %d redrives in %d rounds\n",
 		t.Kills, t.RedisRestarts, t.BudgetChanges, t.Redrives, t.RedriveRounds)
 	fmt.Fprintf(w, "AnySolver: %d createTask calls, %d paid tasks, %d allowed (%d of them in a crash window); the fake counted %d and %d\n",
