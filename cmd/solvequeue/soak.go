@@ -6,16 +6,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/chaos"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/soak"
 )
 
 type soakOptions struct {
 	output outputOptions
 	soak.Options
+	chaos    bool
+	chaosOpt chaos.Options
 }
 
 // Validate checks the options and names what is wrong.
 func (o *soakOptions) Validate() error {
+	if o.chaos {
+		if err := o.chaosOpt.Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		return nil
+	}
 	if o.Duration <= 0 || o.Interval <= 0 || o.Rate <= 0 {
 		return usageError("--duration, --interval and --rate must be positive")
 	}
@@ -43,13 +52,21 @@ the verdict is flat when each stayed within its limit and every job ended; other
 command exits with status 1.
 
 It starts a redis-server of its own unless --redis (or REDIS_URL) names one; on yours it
-uses the queue "soak", whose finished jobs expire a minute after they end.`,
+uses the queue "soak", whose finished jobs expire a minute after they end.
+
+With --chaos it runs the chaos plan instead (see below): the real binary under crashes.
+` + chaosHelp,
 		Example: `  solvequeue soak                                  # 10 minutes, a sample a minute
-  solvequeue soak --duration 2m --interval 15s --json > soak.json`,
+  solvequeue soak --duration 2m --interval 15s --json > soak.json
+  solvequeue soak --chaos                          # about 4 minutes; exit 1 on any violation
+  solvequeue soak --chaos --jobs 300 --kills 3 --seed 7 --json > chaos.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
 				return err
+			}
+			if o.chaos {
+				return runChaos(cmd, env, o)
 			}
 			// The samples go out as they come: to stdout for people, to stderr beside --json.
 			opts := o.Options
@@ -83,5 +100,13 @@ uses the queue "soak", whose finished jobs expire a minute after they end.`,
 	f.Float64Var(&o.Rate, "rate", soak.RateDefault, "jobs submitted per second")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "the worker's concurrency (default: the worker's own)")
 	f.StringVar(&o.RedisURL, "redis", "", "run on this Redis instead of a redis-server of its own")
+	f.BoolVar(&o.chaos, "chaos", false, "run the chaos plan with worker subprocesses instead of the steady soak")
+	f.IntVar(&o.chaosOpt.Jobs, "jobs", chaos.JobsDefault, "with --chaos: jobs to submit")
+	f.IntVar(&o.chaosOpt.Workers, "workers", chaos.WorkersDefault, "with --chaos: worker subprocesses")
+	f.IntVar(&o.chaosOpt.Kills, "kills", chaos.KillsDefault, "with --chaos: how many times a worker is SIGKILLed and restarted")
+	f.DurationVar(&o.chaosOpt.KillEvery, "kill-every", chaos.KillEveryDefault, "with --chaos: time between two worker kills")
+	f.IntVar(&o.chaosOpt.RedisRestarts, "redis-restarts", 1, "with --chaos: how many times Redis is killed and restarted from its AOF")
+	f.Uint64Var(&o.chaosOpt.Seed, "seed", chaos.SeedDefault, "with --chaos: seed of the job mix")
+	f.DurationVar(&o.chaosOpt.Settle, "settle", chaos.SettleDefault, "with --chaos: the longest wait for every job and callback to settle")
 	return cmd
 }
