@@ -1,0 +1,1002 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"pgregory.net/rapid"
+
+	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/worker/anysolver"
+)
+
+// TestLifecycleModel drives the real worker code (one attempt at a time, through handler.process)
+// and a small reference model of a job's life side by side, with random sequences of events
+// drawn by rapid: AnySolver answers from all 36 seed codes and the transport faults, slow and lost
+// tasks, worker processes dying at every step of an attempt, lost completions and redeliveries,
+// redrives of dead and of failed jobs, callbacks refused for a while, provider failover, deadlines
+// and a virtual clock moving. The model plays asynq's server for the jobs (asynq v0.26's reading
+// of the handler's error: completed, archived, dropped, or retried with IsFailure and
+// RetryDelayFunc) and checks the invariants after every step; a failure is shrunk to the
+// shortest sequence that shows it.
+//
+// CI runs rapid's default 100 sequences of about 30 steps. A longer run:
+//
+//	go test -race -run TestLifecycleModel -rapid.checks=5000 -rapid.steps=80 ./worker/
+//
+// -lifecycle.strict=NAME[,NAME] (or =all) reports those known defects (knownDefects) as failures
+// too, to see their minimal sequences.
+func TestLifecycleModel(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(rt *rapid.T) {
+		m := newLifecycle(rt)
+		defer m.close()
+		rt.Repeat(map[string]func(*rapid.T){
+			"submit":          m.submit,
+			"attempt":         m.attempt,
+			"retryStorm":      m.retryStorm,
+			"tick":            m.tick,
+			"redriveDead":     m.redriveDead,
+			"redriveFailed":   m.redriveFailed,
+			"callbacks":       m.deliverCallbacks,
+			"refuseCallbacks": m.refuseCallbacks,
+			"":                m.check,
+		})
+	})
+}
+
+var strictModel = flag.String("lifecycle.strict", "", "TestLifecycleModel: fail on these known defects too (comma-separated names, or all)")
+
+// strict says whether -lifecycle.strict names defect.
+func strict(defect string) bool {
+	return *strictModel == "all" || slices.Contains(strings.Split(*strictModel, ","), defect)
+}
+
+// knownDefects are the defects the model finds in the current code, by name, each with the
+// invariant that catches it. A job that shows one is left out of the checks from then on (its
+// state is past what the model can judge), unless -lifecycle.strict. Delete a name when its fix
+// lands: the invariant behind it stands as it is.
+var knownDefects = map[string]string{
+	"asynq-retry-limit":          "asynq archives a job at its own retry limit (enqueue.AsynqMaxRetryDefault) when the policy's budget is larger: an ending behind decide's back",
+	"poll-cap-pays-again":        "a fixed poll interval gives up on a live remote task after MaxPollsPerTask polls and the next attempt pays for a new one",
+	"redrive-keeps-deadline":     "a redrive of a job whose deadline passed keeps the old deadline and ends at once JOB_EXPIRED, instead of a fresh lifetime",
+	"redrive-callback-dropped":   "a redriven job's new outcome is never called back while the first outcome's callback task (cb-<id>) is still queued",
+	"redis-trouble-spends-retry": "an attempt interrupted by Redis trouble spends a retry (asynq's IsFailure is true for the hand-back)",
+}
+
+// The model's constants.
+const (
+	modelQueue    = "default"
+	modelLifetime = 30 * time.Minute
+	modelPollStep = time.Second // the poll interval being modelled (Fixed): virtual time per getTaskResult
+	modelMaxJobs  = 3
+	// leaseRecovery is when asynq's recoverer gives a dead process's job back: its lease (30 s)
+	// expired and the recoverer's minute came round.
+	leaseRecovery = 90 * time.Second
+	// scheduleBound is the longest a job not ended may wait for its next attempt: the backoff's
+	// cap (2 min) or the throttle's (1 min) or a budget hold (1 min), plus notEarly's 2 s and a
+	// lease's recovery.
+	scheduleBound = 2*time.Minute + 2*time.Second + leaseRecovery
+)
+
+// aState is a task's state as asynq keeps it.
+type aState string
+
+const (
+	aPending   aState = "pending" // pending or scheduled: nextAt says when it runs
+	aActive    aState = "active"
+	aCompleted aState = "completed"
+	aArchived  aState = "archived"
+	aGone      aState = "gone" // dropped (RevokeTask) or deleted
+)
+
+// mjob is one job as the model knows it.
+type mjob struct {
+	id        string
+	callback  bool
+	providers []string
+	budget    int           // its retry budget: its own or the policy's
+	lifetime  time.Duration // its deadline's distance from submission (0: none)
+	deadline  time.Time     // as the contract says it stands: fresh after a redrive
+
+	state   aState
+	retried int
+	nextAt  time.Time
+	// replay says the job's record may be terminal while asynq still holds it: its last attempt
+	// was cut short after the outcome was saved (a dead process, a lost completion).
+	replay bool
+
+	final      enqueue.State // the outcome the record holds once the job ended, "" before
+	finalCode  string
+	redrivenAt time.Time // the last redrive, zero without one
+	sinceStart int       // attempts since submission or the last redrive
+	tainted    string    // a known defect it showed: left out of the checks
+
+	// outcomes counts the outcomes the job reached (a redrive's is another); endedAt is when
+	// the last one was reached.
+	outcomes int
+	endedAt  time.Time
+	// The callback task, as asynq keeps it: cbState "" when there is none; cbFor is the outcome
+	// it tells, delivered the last outcome delivered, abandoned the last given up.
+	cbState   aState
+	cbNext    time.Time
+	cbTries   int
+	cbFor     int
+	delivered int
+	abandoned int
+}
+
+// process is one worker process: a Worker with its own Redis client on the shared miniredis and
+// its own path on the fake AnySolver.
+type process struct {
+	n    int
+	w    *Worker
+	rc   *redis.Client
+	hook *procHook
+}
+
+type lifecycle struct {
+	t       *rapid.T
+	ctx     context.Context
+	mr      *miniredis.Miniredis
+	rc      *redis.Client // the model's own view of Redis
+	clock   *vclock
+	policy  *classify.Policy
+	fake    *fakeAnySolver
+	srv     *httptest.Server
+	recv    *callbackReceiver
+	recvSrv *httptest.Server
+	client  *enqueue.Client
+	proc    *process
+	procs   []*process
+	jobs    []*mjob
+	steps   []string
+}
+
+func newLifecycle(t *rapid.T) *lifecycle {
+	maxRetries := rapid.SampledFrom([]int{1, 3, 150}).Draw(t, "policy.maxRetries")
+	policy, err := classify.Parse("model.yaml", fmt.Appendf(nil, "retry:\n  maxRetries: %d\n", maxRetries))
+	if err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		t.Fatalf("miniredis: %v", err)
+	}
+	clock := &vclock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
+	m := &lifecycle{t: t, ctx: context.Background(), mr: mr, clock: clock, policy: policy,
+		rc: redis.NewClient(&redis.Options{Addr: mr.Addr()})}
+	m.fake = newFakeAnySolver(clock, policy, modelPollStep, RemoteTTLDefault)
+	m.srv = httptest.NewServer(m.fake)
+	m.recv = &callbackReceiver{delivered: map[string][]callbackSeen{}}
+	m.recvSrv = httptest.NewServer(m.recv)
+	m.client, err = enqueue.NewClient(enqueue.Config{Redis: m.rc, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("enqueue client: %v", err)
+	}
+	m.startProcess()
+	return m
+}
+
+func (m *lifecycle) close() {
+	for _, p := range m.procs {
+		m.fake.mu.Lock()
+		m.fake.die(p.n)
+		m.fake.mu.Unlock()
+	}
+	m.srv.CloseClientConnections()
+	m.srv.Close()
+	m.recvSrv.CloseClientConnections()
+	m.recvSrv.Close()
+	for _, p := range m.procs {
+		_ = p.rc.Close()
+	}
+	_ = m.rc.Close()
+	m.mr.Close()
+}
+
+// startProcess starts a new worker process: the one the next attempts run in.
+func (m *lifecycle) startProcess() {
+	n := len(m.procs) + 1
+	hook := &procHook{fake: m.fake, proc: n}
+	rc := redis.NewClient(&redis.Options{Addr: m.mr.Addr(), MaxRetries: -1})
+	rc.AddHook(hook)
+	as, err := anysolver.New(anysolver.Config{BaseURL: fmt.Sprintf("%s/p%d", m.srv.URL, n), APIKey: "model-key",
+		Timeout: 5 * time.Second})
+	if err != nil {
+		m.t.Fatalf("anysolver client: %v", err)
+	}
+	w, err := New(Config{Redis: modelRedis{rc}, AnySolver: as, Policy: m.policy, Queues: map[string]int{modelQueue: 1},
+		Poll:    PollConfig{Fixed: true, Interval: time.Millisecond},
+		Breaker: BreakerConfig{Disabled: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Lifetime: modelLifetime, CallbackAllowPrivate: true, Now: m.clock.Now})
+	if err != nil {
+		m.t.Fatalf("worker: %v", err)
+	}
+	w.handler.jitter = func() float64 { return 0.5 }
+	p := &process{n: n, w: w, rc: rc, hook: hook}
+	m.fake.mu.Lock()
+	m.fake.crashed[n] = make(chan struct{})
+	m.fake.mu.Unlock()
+	m.procs = append(m.procs, p)
+	m.proc = p
+}
+
+func (m *lifecycle) logf(format string, args ...any) {
+	s := fmt.Sprintf("[%s] ", m.clock.Now().Format("15:04:05")) + fmt.Sprintf(format, args...)
+	m.steps = append(m.steps, s)
+	m.t.Log(s)
+}
+
+// violation reports a broken invariant of job j. A known defect taints the job instead (unless
+// -lifecycle.strict): it is left out of the checks from then on.
+func (m *lifecycle) violation(j *mjob, defect, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if j != nil {
+		msg = "job " + j.id + ": " + msg
+	}
+	if _, known := knownDefects[defect]; known && !strict(defect) {
+		m.logf("known defect %q: %s", defect, msg)
+		if j != nil {
+			j.tainted = defect
+		}
+		return
+	}
+	if defect != "" {
+		msg = fmt.Sprintf("%s [%s]", msg, defect)
+	}
+	m.t.Fatalf("invariant broken: %s", msg)
+}
+
+// ---- actions ----
+
+func (m *lifecycle) submit(t *rapid.T) {
+	if len(m.jobs) >= modelMaxJobs {
+		t.Skip("enough jobs")
+	}
+	j := &mjob{id: fmt.Sprintf("j%d", len(m.jobs)+1), state: aPending, nextAt: m.clock.Now(), budget: m.policy.MaxRetries()}
+	job := enqueue.Job{ID: j.id, Queue: modelQueue, Task: map[string]any{"type": "RecaptchaV2TaskProxyless",
+		"websiteURL": "https://shop.example/login", "websiteKey": j.id}}
+	if rapid.Bool().Draw(t, "deadline") {
+		j.lifetime = rapid.SampledFrom([]time.Duration{2 * time.Minute, 20 * time.Minute}).Draw(t, "lifetime")
+		job.Deadline = j.lifetime.String()
+		j.deadline = m.clock.Now().Add(j.lifetime)
+	}
+	if rapid.Bool().Draw(t, "callback") {
+		j.callback = true
+		job.CallbackURL = m.recvSrv.URL + "/cb/" + j.id
+	}
+	if rapid.Bool().Draw(t, "providers") {
+		j.providers = []string{"CapSolver", "CapMonster"}
+		job.Providers = j.providers
+	}
+	if rapid.Bool().Draw(t, "ownBudget") {
+		n := rapid.IntRange(0, 3).Draw(t, "maxRetries")
+		job.MaxRetries, j.budget = &n, n
+	}
+	if _, err := m.client.Submit(m.ctx, job); err != nil {
+		t.Fatalf("submit %s: %v", j.id, err)
+	}
+	m.jobs = append(m.jobs, j)
+	m.logf("submit %s (deadline %s, callback %v, providers %v, budget %d)", j.id, j.lifetime, j.callback, j.providers, j.budget)
+}
+
+// runnable picks a job asynq would run: pending, not tainted.
+func (m *lifecycle) runnable(t *rapid.T) *mjob {
+	var js []*mjob
+	for _, j := range m.jobs {
+		if j.state == aPending && j.tainted == "" {
+			js = append(js, j)
+		}
+	}
+	if len(js) == 0 {
+		t.Skip("no job to run")
+	}
+	return pick(t, js)
+}
+
+// pick draws one of js by its id.
+func pick(t *rapid.T, js []*mjob) *mjob {
+	ids := make([]string, len(js))
+	for i, j := range js {
+		ids[i] = j.id
+	}
+	return js[slices.Index(ids, rapid.SampledFrom(ids).Draw(t, "job"))]
+}
+
+var (
+	seedCodes      = classify.SeedCodes()
+	transportFault = []answerKind{ansHTTP502, ansReset, ansTruncated}
+)
+
+// drawAnswer draws an AnySolver answer: success, one of the 36 seed codes, or a transport fault.
+func drawAnswer(t *rapid.T, label string, poll bool) answer {
+	switch rapid.IntRange(0, 9).Draw(t, label+".kind") {
+	case 0, 1, 2, 3:
+		if poll {
+			return answer{kind: ansReady}
+		}
+		return answer{kind: rapid.SampledFrom([]answerKind{ansTaskID, ansTaskID, ansReady}).Draw(t, label+".ok")}
+	case 4, 5, 6:
+		c := rapid.SampledFrom(seedCodes).Draw(t, label+".code")
+		if poll && rapid.IntRange(0, 3).Draw(t, label+".failedStatus") == 0 {
+			return answer{kind: ansFailed, code: c.ErrorCode, errorID: c.ErrorID}
+		}
+		return answer{kind: ansCode, code: c.ErrorCode, errorID: c.ErrorID}
+	case 7:
+		return answer{kind: rapid.SampledFrom(transportFault).Draw(t, label+".fault")}
+	default:
+		if poll {
+			return answer{kind: ansProcessing, n: rapid.SampledFrom([]int{1, 3, 130}).Draw(t, label+".n")}
+		}
+		return answer{kind: ansTaskID}
+	}
+}
+
+// attempt runs the next attempt of a job, with AnySolver's answers drawn, maybe a process death
+// at some step, maybe Redis trouble at its start, maybe asynq's completion write lost.
+func (m *lifecycle) attempt(t *rapid.T) {
+	j := m.runnable(t)
+	create := []answer{drawAnswer(t, "create", false)}
+	var polls []answer
+	for i := range rapid.IntRange(0, 3).Draw(t, "polls") {
+		polls = append(polls, drawAnswer(t, fmt.Sprintf("poll%d", i), true))
+	}
+	var crash *crashPoint
+	switch rapid.IntRange(0, 7).Draw(t, "crash") {
+	case 1:
+		crash = &crashPoint{where: rapid.SampledFrom([]string{"create-before", "create-after"}).Draw(t, "crash.http")}
+	case 2:
+		crash = &crashPoint{where: rapid.SampledFrom([]string{"redis-before", "redis-after"}).Draw(t, "crash.redis"),
+			k: rapid.IntRange(1, 8).Draw(t, "crash.k")}
+	}
+	trouble := rapid.IntRange(0, 9).Draw(t, "redisTrouble") == 0
+	lostCompletion := rapid.IntRange(0, 9).Draw(t, "lostCompletion") == 0
+	m.run(j, create, polls, crash, trouble, lostCompletion)
+}
+
+// retryStorm runs attempts of one job in a row, each met by a retryable code, until the job
+// ends or n attempts ran: past asynq's own retry count when the policy allows more.
+func (m *lifecycle) retryStorm(t *rapid.T) {
+	j := m.runnable(t)
+	n := rapid.IntRange(5, 110).Draw(t, "storm")
+	code := rapid.SampledFrom([]string{"SERVICE_UNAVAILABLE", "INTERNAL_ERROR", "CAPTCHA_UNSOLVABLE"}).Draw(t, "storm.code")
+	errID := 1
+	if code == "INTERNAL_ERROR" {
+		errID = 2
+	}
+	m.logf("retry storm of %s: up to %d attempts met by %s", j.id, n, code)
+	for range n {
+		if j.state != aPending || j.tainted != "" {
+			return
+		}
+		m.run(j, []answer{{kind: ansCode, code: code, errorID: errID}}, nil, nil, false, false)
+		m.check(t)
+	}
+}
+
+func (m *lifecycle) tick(t *rapid.T) {
+	d := rapid.SampledFrom([]time.Duration{time.Second, 30 * time.Second, 3 * time.Minute, 6 * time.Minute, 61 * time.Minute}).Draw(t, "tick")
+	m.clock.Advance(d)
+	m.logf("tick %s", d)
+}
+
+// run runs one attempt of j as asynq's server would, and reads its end as asynq v0.26 does.
+func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trouble, lostCompletion bool) {
+	m.clock.advanceTo(j.nextAt)
+	before := m.record(j)
+	m.fake.script(j.id, create, polls)
+	p := m.proc
+	p.hook.mu.Lock()
+	p.hook.n, p.hook.fail = 0, 0
+	if trouble {
+		p.hook.fail = 1 // the attempt's first Redis command (reading the record) fails
+	}
+	p.hook.mu.Unlock()
+	m.fake.mu.Lock()
+	delete(m.fake.crash, p.n)
+	if crash != nil {
+		m.fake.crash[p.n] = *crash
+	}
+	crashed := m.fake.crashed[p.n]
+	m.fake.mu.Unlock()
+	m.logf("attempt %s (retried %d) in process %d: createTask %v, polls %v, crash %v, redis trouble %v, lost completion %v",
+		j.id, j.retried, p.n, create, polls, crash, trouble, lostCompletion)
+
+	j.state, j.sinceStart = aActive, j.sinceStart+1
+	meta := taskMeta{id: j.id, queue: modelQueue, retried: j.retried, maxRetry: enqueue.AsynqMaxRetryDefault}
+	task := asynq.NewTask(enqueue.TaskType, m.payload(j))
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("panic: %v", r)
+			}
+		}()
+		done <- p.w.handler.process(m.ctx, meta, task)
+	}()
+	var err error
+	dead := false
+	select {
+	case err = <-done:
+		select {
+		case <-crashed:
+			dead = true
+		default:
+		}
+	case <-crashed:
+		dead = true
+	}
+	if dead {
+		m.died(j)
+		return
+	}
+	rec := m.record(j)
+	m.fake.mu.Lock()
+	last, answered := m.fake.last[j.id]
+	m.fake.mu.Unlock()
+	m.logf("  -> %s: record %s %s (retries %d, throttles %d, creates %d), last answer %v",
+		asynqText(err), rec.State, codeOf(rec), rec.Retries, rec.Throttles, rec.CreateTasks, lastText(last, answered))
+	m.judge(j, before, rec, err, last, answered, trouble)
+	switch {
+	case err == nil && lostCompletion:
+		// asynq's write marking the task done failed: it stays active, and the recoverer gives
+		// it back after the lease expired.
+		m.logf("  completion lost: %s runs again after its lease", j.id)
+		j.replay = true
+		m.retryPath(j, asynq.ErrLeaseExpired, leaseRecovery)
+	case err == nil:
+		j.state, j.replay = aCompleted, false
+		m.asynqMove(j.id, "completed")
+	case errors.Is(err, asynq.SkipRetry):
+		j.state, j.replay = aArchived, false
+		m.asynqMove(j.id, "archived")
+	case errors.Is(err, asynq.RevokeTask):
+		j.state = aGone
+		m.violation(j, "", "a solve job was revoked (dropped) by the handler: %v", err)
+	default:
+		m.retryPath(j, err, 0)
+	}
+	m.noteCallback(j)
+}
+
+// died handles a process that died in an attempt of j: asynq's recoverer gives the job back once
+// its lease expired, and a new process takes over.
+func (m *lifecycle) died(j *mjob) {
+	rec := m.record(j)
+	saved := 0
+	if rec.Remote != nil {
+		if id, err := anysolver.ParseTaskID(rec.Remote.TaskID); err == nil {
+			fmt.Sscan(id.String(), &saved)
+		}
+	}
+	m.fake.loseUnsaved(j.id, saved)
+	m.logf("  process %d died; record %s %s", m.proc.n, rec.State, codeOf(rec))
+	m.noteOutcome(j, rec)
+	j.replay = true
+	m.startProcess()
+	m.retryPath(j, asynq.ErrLeaseExpired, leaseRecovery)
+	m.noteCallback(j)
+}
+
+// retryPath is asynq's handling of a failed attempt: archived at its retry limit, else retried
+// (counted when IsFailure says so) after RetryDelayFunc's delay, plus extra (a lease's recovery).
+func (m *lifecycle) retryPath(j *mjob, err error, extra time.Duration) {
+	if j.retried >= enqueue.AsynqMaxRetryDefault {
+		j.state = aArchived
+		m.asynqMove(j.id, "archived")
+		rec := m.record(j)
+		m.violation(j, "asynq-retry-limit", "asynq archived the task at its own retry limit (%d retries) behind decide's back; record %s %s, budget %d",
+			j.retried, rec.State, codeOf(rec), j.budget)
+		return
+	}
+	delay := m.retryDelay(j.retried, err)
+	if isFailure(err) {
+		j.retried++
+	}
+	j.state, j.nextAt = aPending, m.clock.Now().Add(delay+extra)
+}
+
+// retryDelay is RetryDelayFunc's delay, on a virtual clock: the delay the worker asks for, stretched
+// by a second (notEarly stretches it by under two, up to a whole second of the real clock, which
+// would make the model's runs differ). RetryDelayFunc itself must stay within notEarly's stretch.
+func (m *lifecycle) retryDelay(n int, err error) time.Duration {
+	var d time.Duration
+	var e *attemptError
+	switch {
+	case errors.As(err, &e):
+		d = e.t.Delay
+	case errors.Is(err, asynq.ErrLeaseExpired):
+		d = time.Second
+	default:
+		d = m.policy.RetryDelay(n, 0.5)
+	}
+	got := retryDelayFunc(rules{policy: m.policy}, func() float64 { return 0.5 })(n, err, nil)
+	if got < d || got > d+2*time.Second {
+		m.violation(nil, "", "RetryDelayFunc gave %s for a delay of %s (%v)", got, d, err)
+	}
+	return d + time.Second
+}
+
+// ---- redrives ----
+
+func (m *lifecycle) redriveDead(t *rapid.T) {
+	var js []*mjob
+	for _, j := range m.jobs {
+		if j.tainted == "" && m.rc.HExists(m.ctx, enqueue.DeadLetterKey(modelQueue), enqueue.DeadLetterField(modelQueue, j.id)).Val() {
+			js = append(js, j)
+		}
+	}
+	if len(js) == 0 {
+		t.Skip("no dead letter")
+	}
+	j := pick(t, js)
+	m.clock.Advance(time.Second)
+	d, err := m.client.DeadLetter(m.ctx, modelQueue, j.id)
+	if err != nil {
+		t.Fatalf("read dead letter %s: %v", j.id, err)
+	}
+	if err := m.client.Redrive(m.ctx, d); err != nil {
+		t.Fatalf("redrive %s: %v", j.id, err)
+	}
+	m.logf("redrive dead %s", j.id)
+	m.restarted(j)
+}
+
+func (m *lifecycle) redriveFailed(t *rapid.T) {
+	var js []*mjob
+	for _, j := range m.jobs {
+		if j.tainted == "" && j.state == aCompleted && j.final == enqueue.StateFailed {
+			js = append(js, j)
+		}
+	}
+	if len(js) == 0 {
+		t.Skip("no failed job")
+	}
+	j := pick(t, js)
+	m.clock.Advance(time.Second)
+	if _, err := m.client.RedriveFailed(m.ctx, modelQueue, j.id); err != nil {
+		t.Fatalf("redrive failed %s: %v", j.id, err)
+	}
+	m.logf("redrive failed %s", j.id)
+	m.restarted(j)
+}
+
+// restarted is a redrive in the model: a fresh task, a fresh retry budget and a fresh lifetime.
+// The remote tasks of the job's first life were given up with it.
+func (m *lifecycle) restarted(j *mjob) {
+	now := m.clock.Now()
+	j.state, j.retried, j.nextAt, j.replay = aPending, 0, now, false
+	j.final, j.finalCode, j.redrivenAt, j.sinceStart = "", "", now, 0
+	if j.lifetime > 0 {
+		j.deadline = now.Add(j.lifetime)
+	}
+	m.fake.mu.Lock()
+	for _, r := range m.fake.byJob[j.id] {
+		r.lost = true
+	}
+	m.fake.mu.Unlock()
+}
+
+// ---- callbacks ----
+
+// callbackSeen is one delivery the receiver took.
+type callbackSeen struct {
+	State     string
+	ErrorCode string
+	EndTime   int64
+}
+
+// callbackReceiver is a job's callbackUrl: it refuses (HTTP 503) while refusing is set.
+type callbackReceiver struct {
+	mu        sync.Mutex
+	refusing  bool
+	delivered map[string][]callbackSeen
+}
+
+func (c *callbackReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refusing {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	var body callbackBodySeen
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	c.delivered[body.JobID] = append(c.delivered[body.JobID], body.seen())
+}
+
+type callbackBodySeen struct {
+	JobID     string `json:"id"`
+	Status    string `json:"status"`
+	ErrorCode string `json:"errorCode"`
+	EndTime   int64  `json:"endTime"`
+}
+
+func (b callbackBodySeen) seen() callbackSeen {
+	return callbackSeen{State: b.Status, ErrorCode: b.ErrorCode, EndTime: b.EndTime}
+}
+
+// outcomeSeen is what a callback of rec should tell.
+func outcomeSeen(rec enqueue.Record) callbackSeen {
+	if rec.State == enqueue.StateSolved {
+		return callbackSeen{State: "ready", EndTime: rec.FinishedAt.Unix()}
+	}
+	return callbackSeen{State: "failed", ErrorCode: codeOf(rec)}
+}
+
+func (s callbackSeen) tells(o callbackSeen) bool {
+	if o.State == "ready" {
+		return s.State == "ready" && s.EndTime == o.EndTime
+	}
+	return s == o
+}
+
+func (m *lifecycle) refuseCallbacks(t *rapid.T) {
+	on := rapid.Bool().Draw(t, "refuse")
+	m.recv.mu.Lock()
+	m.recv.refusing = on
+	m.recv.mu.Unlock()
+	m.logf("callbacks refused: %v", on)
+}
+
+func cbID(j *mjob) string { return "cb-" + j.id }
+
+// noteCallback notices a callback task the attempt queued.
+func (m *lifecycle) noteCallback(j *mjob) {
+	if j.cbState == "" && m.rc.Exists(m.ctx, taskKey(modelQueue, cbID(j))).Val() == 1 {
+		j.cbState, j.cbNext, j.cbTries, j.cbFor = aPending, m.clock.Now(), 0, j.outcomes
+	}
+}
+
+// deliverCallbacks runs every callback task that is due, as asynq would.
+func (m *lifecycle) deliverCallbacks(t *rapid.T) {
+	ran := false
+	for _, j := range m.jobs {
+		if j.cbState != aPending || j.cbNext.After(m.clock.Now()) {
+			continue
+		}
+		info, err := m.client.Inspector().GetTaskInfo(modelQueue, cbID(j))
+		if err != nil {
+			t.Fatalf("callback task of %s: %v", j.id, err)
+		}
+		ran = true
+		err = m.proc.w.handler.ProcessTask(m.ctx, asynq.NewTask(CallbackTaskType, info.Payload))
+		m.logf("callback of %s: %s", j.id, asynqText(err))
+		switch {
+		case err == nil || errors.Is(err, asynq.RevokeTask):
+			if err == nil {
+				j.delivered = j.cbFor
+			} else {
+				j.abandoned = j.cbFor
+			}
+			j.cbState = ""
+			m.rc.LRem(m.ctx, "asynq:{"+modelQueue+"}:pending", 0, cbID(j))
+			m.rc.Del(m.ctx, taskKey(modelQueue, cbID(j)))
+		default:
+			delay := m.retryDelay(j.cbTries, err)
+			j.cbTries++
+			j.cbNext = m.clock.Now().Add(delay)
+		}
+	}
+	if !ran {
+		t.Skip("no callback due")
+	}
+}
+
+// ---- asynq's keys ----
+
+// asynqMove puts a task in asynq's completed set or archive, as asynq's own scripts do: what a
+// redrive and the failed index read.
+func (m *lifecycle) asynqMove(id, to string) {
+	key := taskKey(modelQueue, id)
+	m.rc.LRem(m.ctx, "asynq:{"+modelQueue+"}:pending", 0, id)
+	m.rc.HSet(m.ctx, key, "state", to)
+	m.rc.ZAdd(m.ctx, "asynq:{"+modelQueue+"}:"+to, redis.Z{Score: float64(m.clock.Now().Add(time.Hour).Unix()), Member: id})
+}
+
+func (m *lifecycle) payload(j *mjob) []byte {
+	raw, err := m.rc.HGet(m.ctx, taskKey(modelQueue, j.id), "msg").Bytes()
+	if err != nil {
+		m.t.Fatalf("task of %s: %v", j.id, err)
+	}
+	info, err := m.client.Inspector().GetTaskInfo(modelQueue, j.id)
+	if err != nil || len(raw) == 0 {
+		m.t.Fatalf("task of %s: %v", j.id, err)
+	}
+	return info.Payload
+}
+
+// record reads the job's record as Redis holds it.
+func (m *lifecycle) record(j *mjob) enqueue.Record {
+	raw, err := m.rc.HGet(m.ctx, taskKey(modelQueue, j.id), "result").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return enqueue.Record{}
+	}
+	if err != nil {
+		m.t.Fatalf("record of %s: %v", j.id, err)
+	}
+	rec, err := enqueue.DecodeRecord(raw)
+	if err != nil {
+		m.t.Fatalf("record of %s is unreadable: %v", j.id, err)
+	}
+	return rec
+}
+
+// asynqText is what asynq is told, for the log.
+func asynqText(err error) string {
+	if err == nil {
+		return "done"
+	}
+	return err.Error()
+}
+
+func codeOf(rec enqueue.Record) string {
+	if rec.Error == nil {
+		return ""
+	}
+	return rec.Error.ErrorCode
+}
+
+func lastText(a answer, ok bool) string {
+	if !ok {
+		return "none"
+	}
+	return a.String()
+}
+
+// expected is the code and decision the classifier's table gives an answer.
+func (m *lifecycle) expected(a answer) (string, classify.Decision) {
+	code := a.code
+	switch a.kind {
+	case ansReady, ansTaskID, ansProcessing:
+		return "", ""
+	case ansHTTP502:
+		code = classify.CodeHTTP5xx
+	case ansReset:
+		code = classify.CodeConnection
+	case ansTruncated:
+		code = classify.CodeBadResponse
+	}
+	return code, m.policy.Classify(classify.Error{ErrorID: a.errorID, ErrorCode: code}).Decision
+}
+
+// ---- invariants ----
+
+// judge checks one attempt's end against the answers the job got in it.
+func (m *lifecycle) judge(j *mjob, before, rec enqueue.Record, err error, last answer, answered, trouble bool) {
+	if trouble && err != nil && !before.State.Terminal() && rec.State == before.State && isFailure(err) &&
+		!errors.Is(err, asynq.SkipRetry) && !answered {
+		m.violation(j, "redis-trouble-spends-retry", "an attempt interrupted by Redis trouble spent a retry (%v)", err)
+	}
+	if before.State.Terminal() {
+		m.noteOutcome(j, before)
+		if rec.State != before.State || codeOf(rec) != codeOf(before) {
+			m.violation(j, "", "a redelivered job's outcome changed from %s %s to %s %s", before.State, codeOf(before), rec.State, codeOf(rec))
+		}
+		if answered {
+			m.violation(j, "", "a redelivered job with a recorded outcome called AnySolver (%v)", last)
+		}
+		return
+	}
+	m.noteOutcome(j, rec)
+	code, decision := m.expected(last)
+	switch rec.State {
+	case enqueue.StateSolved:
+		if !answered || last.kind != ansReady {
+			m.violation(j, "", "solved without AnySolver's solution (last answer %s)", lastText(last, answered))
+		}
+	case enqueue.StateFailed, enqueue.StateDead:
+		got := codeOf(rec)
+		switch {
+		case !answered && (got == classify.CodeJobExpired || rec.State == enqueue.StateDead && got == codeOf(before)):
+			// The deadline passed before this attempt could create a task: failed JOB_EXPIRED,
+			// or dead with the error met before (decide's endedExpired). The deadline is the
+			// contract's: a redrive gives a fresh one.
+			if now := m.clock.Now(); j.deadline.IsZero() || now.Before(j.deadline) {
+				defect := ""
+				if dl := m.payloadDeadline(j); !j.redrivenAt.IsZero() && !dl.IsZero() && !now.Before(dl) {
+					defect = "redrive-keeps-deadline"
+				}
+				m.violation(j, defect, "ended %s %s as expired before its deadline (%s; redriven at %s)", rec.State, got,
+					j.deadline.Format(time.TimeOnly), j.redrivenAt.Format(time.TimeOnly))
+			}
+		case !answered:
+			m.violation(j, "", "ended %s %s without an answer from AnySolver in this attempt", rec.State, got)
+		case got == classify.CodeTaskNotFound && code != got:
+			// The worker's own verdict on a remote task it stopped polling (its life or the poll
+			// cap): a retry's code, so dead only with the retry budget or the deadline spent.
+			if rec.State != enqueue.StateDead {
+				m.violation(j, "", "a remote task given up ended the job %s", rec.State)
+			}
+		case got != code:
+			m.violation(j, "", "ended %s with code %s, but AnySolver last answered %v (code %s)", rec.State, got, last, code)
+		case rec.State == enqueue.StateFailed && decision != classify.Failed:
+			m.violation(j, "", "ended failed on %s, whose decision is %s", got, decision)
+		case rec.State == enqueue.StateDead && decision == classify.Failed:
+			m.violation(j, "", "ended dead on %s, whose decision is failed", got)
+		}
+	case enqueue.StateRetrying:
+		if answered && (decision == classify.Failed || decision == classify.Dead) &&
+			!(len(j.providers) > 1 && classify.ProviderScoped(code)) {
+			m.violation(j, "", "retrying after %v, whose decision is %s", last, decision)
+		}
+		if answered && last.kind == ansReady {
+			m.violation(j, "", "retrying after a solution")
+		}
+	}
+}
+
+// noteOutcome notes the outcome the job's record holds, once: a second, different one is a job
+// that ended twice.
+func (m *lifecycle) noteOutcome(j *mjob, rec enqueue.Record) {
+	if !rec.State.Terminal() {
+		return
+	}
+	if j.final != "" && (j.final != rec.State || j.finalCode != codeOf(rec)) {
+		m.violation(j, "", "ended twice: %s %s, then %s %s", j.final, j.finalCode, rec.State, codeOf(rec))
+	}
+	if j.final == "" {
+		j.outcomes++
+		j.endedAt = rec.FinishedAt
+	}
+	j.final, j.finalCode = rec.State, codeOf(rec)
+}
+
+// check runs the invariants that hold after every step.
+func (m *lifecycle) check(t *rapid.T) {
+	m.fake.mu.Lock()
+	doublePay := slices.Clone(m.fake.violations)
+	m.fake.violations = nil
+	m.fake.mu.Unlock()
+	for _, v := range doublePay {
+		j := m.job(strings.Fields(v)[1])
+		defect := ""
+		if m.pollCapped(j) {
+			defect = "poll-cap-pays-again"
+		}
+		if j.tainted == "" {
+			m.violation(j, defect, "%s", v)
+		}
+	}
+	now := m.clock.Now()
+	for _, j := range m.jobs {
+		if j.tainted != "" {
+			continue
+		}
+		rec := m.record(j)
+		dl := m.rc.HExists(m.ctx, enqueue.DeadLetterKey(modelQueue), enqueue.DeadLetterField(modelQueue, j.id)).Val()
+		if rec.Retries > j.budget {
+			m.violation(j, "", "%d retries spent, budget %d", rec.Retries, j.budget)
+		}
+		if j.final != "" && rec.State != j.final {
+			m.violation(j, "", "its outcome %s changed to %s", j.final, rec.State)
+		}
+		switch j.state {
+		case aCompleted:
+			if rec.State != enqueue.StateSolved && rec.State != enqueue.StateFailed {
+				m.violation(j, "", "asynq completed it with record %s", rec.State)
+			}
+			if dl {
+				m.violation(j, "", "a dead-letter entry for a %s job", rec.State)
+			}
+		case aArchived:
+			if rec.State != enqueue.StateDead || !dl {
+				m.violation(j, "", "archived with record %s and dead-letter entry %v", rec.State, dl)
+			}
+		case aPending:
+			if rec.State.Terminal() && !j.replay {
+				m.violation(j, "", "record %s while asynq will run it again", rec.State)
+			}
+			if !rec.State.Terminal() && dl {
+				m.violation(j, "", "a dead-letter entry while the job is %s", rec.State)
+			}
+			if j.nextAt.Sub(now) > scheduleBound {
+				m.violation(j, "", "its next attempt is %s away", j.nextAt.Sub(now))
+			}
+			if rec.State == enqueue.StateRetrying && rec.Error != nil && rec.Error.Decision == string(classify.Throttle) {
+				limit := j.deadline
+				if limit.IsZero() {
+					limit = m.submittedAt(j).Add(modelLifetime)
+				}
+				if j.nextAt.After(limit.Add(2 * time.Second)) {
+					m.violation(j, "", "throttled past its deadline: next try %s, limit %s", j.nextAt.Format(time.TimeOnly), limit.Format(time.TimeOnly))
+				}
+			}
+		}
+		m.checkCallback(j, rec)
+	}
+}
+
+// checkCallback: every outcome of a job with a callbackUrl is delivered, still queued, or given up
+// after the callback window; what is delivered or queued tells the outcome it belongs to.
+func (m *lifecycle) checkCallback(j *mjob, rec enqueue.Record) {
+	if !j.callback || (j.state != aCompleted && j.state != aArchived) {
+		return
+	}
+	want := outcomeSeen(rec)
+	switch {
+	case j.cbState == aPending:
+		info, err := m.client.Inspector().GetTaskInfo(modelQueue, cbID(j))
+		if err != nil {
+			m.violation(j, "", "its callback task is gone: %v", err)
+			return
+		}
+		var p CallbackPayload
+		_ = json.Unmarshal(info.Payload, &p)
+		var b callbackBodySeen
+		_ = json.Unmarshal(p.Body, &b)
+		if j.cbFor != j.outcomes {
+			m.violation(j, "redrive-callback-dropped", "outcome %d (%+v) is owed a callback, but the queued one is outcome %d's (%+v)",
+				j.outcomes, want, j.cbFor, b.seen())
+		} else if !b.seen().tells(want) {
+			m.violation(j, "", "the queued callback tells %+v, the outcome is %+v", b.seen(), want)
+		}
+	case j.delivered == j.outcomes:
+		m.recv.mu.Lock()
+		seen := m.recv.delivered[j.id]
+		m.recv.mu.Unlock()
+		if len(seen) == 0 || !seen[len(seen)-1].tells(want) {
+			m.violation(j, "", "the last callback delivered tells %+v, the outcome is %+v", seen, want)
+		}
+	case j.abandoned == j.outcomes:
+		if m.clock.Now().Sub(j.endedAt) < CallbackWindowDefault-time.Minute {
+			m.violation(j, "", "its callback was given up %s after the outcome, within the window", m.clock.Now().Sub(j.endedAt))
+		}
+	default:
+		m.violation(j, "redrive-callback-dropped", "outcome %d (%+v) was never queued for a callback (last queued: outcome %d)", j.outcomes, want, j.cbFor)
+	}
+}
+
+func (m *lifecycle) job(id string) *mjob {
+	for _, j := range m.jobs {
+		if j.id == id {
+			return j
+		}
+	}
+	m.t.Fatalf("no job %s", id)
+	return nil
+}
+
+// pollCapped says whether the job's last attempt gave up a remote task after MaxPollsPerTask polls.
+func (m *lifecycle) pollCapped(j *mjob) bool {
+	rec := m.record(j)
+	for _, e := range rec.Errors {
+		if e.ErrorCode == classify.CodeTaskNotFound && strings.Contains(e.ErrorDescription, fmt.Sprintf("%d polls", MaxPollsPerTask)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *lifecycle) payloadDeadline(j *mjob) time.Time {
+	p, err := enqueue.DecodePayload(m.payload(j))
+	if err != nil {
+		m.t.Fatalf("payload of %s: %v", j.id, err)
+	}
+	return p.Deadline
+}
+
+func (m *lifecycle) submittedAt(j *mjob) time.Time {
+	p, err := enqueue.DecodePayload(m.payload(j))
+	if err != nil {
+		m.t.Fatalf("payload of %s: %v", j.id, err)
+	}
+	return p.SubmittedAt
+}
