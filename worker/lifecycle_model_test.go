@@ -56,10 +56,14 @@ func TestLifecycleModel(t *testing.T) {
 			"redriveFailed":   m.redriveFailed,
 			"callbacks":       m.deliverCallbacks,
 			"refuseCallbacks": m.refuseCallbacks,
+			"timeout":         m.timeout,
+			"saveOutage":      m.saveOutage,
 			"":                m.check,
 		})
 	})
 }
+
+var slowModel = flag.Bool("lifecycle.slow", false, "TestLifecycleModel: also draw a Redis outage through a paid task's first save (10 s of real time each)")
 
 var strictModel = flag.String("lifecycle.strict", "", "TestLifecycleModel: fail on these known defects too (comma-separated names, or all)")
 
@@ -78,6 +82,7 @@ var knownDefects = map[string]string{
 	"redrive-keeps-deadline":     "a redrive of a job whose deadline passed keeps the old deadline and ends at once JOB_EXPIRED, instead of a fresh lifetime",
 	"redrive-callback-dropped":   "a redriven job's new outcome is never called back while the first outcome's callback task (cb-<id>) is still queued",
 	"redis-trouble-spends-retry": "an attempt interrupted by Redis trouble spends a retry (asynq's IsFailure is true for the hand-back)",
+	"lost-remote-after-failed-save": "a paid task whose id's first save failed is forgotten when the attempt is then handed back, and paid again (-lifecycle.slow)",
 }
 
 // The model's constants.
@@ -127,6 +132,7 @@ type mjob struct {
 	redrivenAt time.Time // the last redrive, zero without one
 	sinceStart int       // attempts since submission or the last redrive
 	tainted    string    // a known defect it showed: left out of the checks
+	saveOutage bool      // an attempt's save of its paid task's id failed, then asynq took it back
 
 	// outcomes counts the outcomes the job reached (a redrive's is another); endedAt is when
 	// the last one was reached.
@@ -368,7 +374,32 @@ func (m *lifecycle) attempt(t *rapid.T) {
 	}
 	trouble := rapid.IntRange(0, 9).Draw(t, "redisTrouble") == 0
 	lostCompletion := rapid.IntRange(0, 9).Draw(t, "lostCompletion") == 0
-	m.run(j, create, polls, crash, trouble, lostCompletion)
+	m.run(j, create, polls, crash, trouble, lostCompletion, cut{})
+}
+
+// cut is how asynq cuts an attempt short: its timeout at the job's first poll, maybe with the
+// record's saves failing meanwhile.
+type cut struct {
+	timeout    bool
+	saveOutage bool
+}
+
+// timeout runs an attempt that asynq's timeout cuts short while it polls its paid task: asynq
+// hands context.DeadlineExceeded to its retry path, whatever the handler then says.
+func (m *lifecycle) timeout(t *rapid.T) {
+	j := m.runnable(t)
+	m.run(j, []answer{{kind: ansTaskID}}, []answer{{kind: ansProcessing, n: 3}}, nil, false, false, cut{timeout: true})
+}
+
+// saveOutage runs an attempt whose paid task's id cannot be saved (Redis fails every save for
+// longer than saveTimeout, real time) and that asynq's timeout then cuts short: the next attempt
+// must resume that task, not pay again.
+func (m *lifecycle) saveOutage(t *rapid.T) {
+	if !*slowModel {
+		t.Skip("-lifecycle.slow")
+	}
+	j := m.runnable(t)
+	m.run(j, []answer{{kind: ansTaskID}}, []answer{{kind: ansProcessing, n: 3}}, nil, false, false, cut{timeout: true, saveOutage: true})
 }
 
 // retryStorm runs attempts of one job in a row, each met by a retryable code, until the job
@@ -386,7 +417,7 @@ func (m *lifecycle) retryStorm(t *rapid.T) {
 		if j.state != aPending || j.tainted != "" {
 			return
 		}
-		m.run(j, []answer{{kind: ansCode, code: code, errorID: errID}}, nil, nil, false, false)
+		m.run(j, []answer{{kind: ansCode, code: code, errorID: errID}}, nil, nil, false, false, cut{})
 		m.check(t)
 	}
 }
@@ -398,13 +429,15 @@ func (m *lifecycle) tick(t *rapid.T) {
 }
 
 // run runs one attempt of j as asynq's server would, and reads its end as asynq v0.26 does.
-func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trouble, lostCompletion bool) {
+func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trouble, lostCompletion bool, c cut) {
 	m.clock.advanceTo(j.nextAt)
+	ctx, cancel := context.WithCancel(m.ctx)
+	defer cancel()
 	before := m.record(j)
 	m.fake.script(j.id, create, polls)
 	p := m.proc
 	p.hook.mu.Lock()
-	p.hook.n, p.hook.fail = 0, 0
+	p.hook.n, p.hook.fail, p.hook.failScripts = 0, 0, c.saveOutage
 	if trouble {
 		p.hook.fail = 1 // the attempt's first Redis command (reading the record) fails
 	}
@@ -415,9 +448,13 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 		m.fake.crash[p.n] = *crash
 	}
 	crashed := m.fake.crashed[p.n]
+	delete(m.fake.onPoll, j.id)
+	if c.timeout {
+		m.fake.onPoll[j.id] = cancel
+	}
 	m.fake.mu.Unlock()
-	m.logf("attempt %s (retried %d) in process %d: createTask %v, polls %v, crash %v, redis trouble %v, lost completion %v",
-		j.id, j.retried, p.n, create, polls, crash, trouble, lostCompletion)
+	m.logf("attempt %s (retried %d) in process %d: createTask %v, polls %v, crash %v, redis trouble %v, lost completion %v, cut %+v",
+		j.id, j.retried, p.n, create, polls, crash, trouble, lostCompletion, c)
 
 	j.state, j.sinceStart = aActive, j.sinceStart+1
 	meta := taskMeta{id: j.id, queue: modelQueue, retried: j.retried, maxRetry: enqueue.AsynqMaxRetryDefault}
@@ -429,7 +466,7 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 				done <- fmt.Errorf("panic: %v", r)
 			}
 		}()
-		done <- p.w.handler.process(m.ctx, meta, task)
+		done <- p.w.handler.process(ctx, meta, task)
 	}()
 	var err error
 	dead := false
@@ -453,6 +490,25 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 	m.fake.mu.Unlock()
 	m.logf("  -> %s: record %s %s (retries %d, throttles %d, creates %d), last answer %v",
 		asynqText(err), rec.State, codeOf(rec), rec.Retries, rec.Throttles, rec.CreateTasks, lastText(last, answered))
+	p.hook.mu.Lock()
+	p.hook.failScripts = false
+	p.hook.mu.Unlock()
+	m.fake.mu.Lock()
+	_, armed := m.fake.onPoll[j.id]
+	timedOut := c.timeout && !armed // the timeout fired at the job's first poll
+	delete(m.fake.onPoll, j.id)
+	m.fake.mu.Unlock()
+	if timedOut {
+		// asynq's timeout: the handler's answer is not asynq's to read.
+		if rec.State.Terminal() {
+			m.violation(j, "", "an attempt cut short by asynq's timeout ended the job %s", rec.State)
+		}
+		if c.saveOutage {
+			j.saveOutage = true
+		}
+		m.retryPath(j, context.DeadlineExceeded, 0)
+		return
+	}
 	m.judge(j, before, rec, err, last, answered, trouble)
 	switch {
 	case err == nil && lostCompletion:
@@ -868,8 +924,11 @@ func (m *lifecycle) check(t *rapid.T) {
 	for _, v := range doublePay {
 		j := m.job(strings.Fields(v)[1])
 		defect := ""
-		if m.pollCapped(j) {
+		switch {
+		case m.pollCapped(j):
 			defect = "poll-cap-pays-again"
+		case j.saveOutage:
+			defect = "lost-remote-after-failed-save"
 		}
 		if j.tainted == "" {
 			m.violation(j, defect, "%s", v)

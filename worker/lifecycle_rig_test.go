@@ -138,6 +138,8 @@ type fakeAnySolver struct {
 	dead      map[int]bool      // dead processes
 	crash     map[int]crashPoint
 	crashed   map[int]chan struct{}
+	// onPoll runs at a job's next getTaskResult, once: asynq's timeout cutting the attempt short.
+	onPoll map[string]func()
 	// violations are double payments seen at createTask: a job paying for a task while an
 	// earlier one, which the worker knew of, was still alive.
 	violations []string
@@ -147,7 +149,7 @@ func newFakeAnySolver(clock *vclock, policy *classify.Policy, pollStep, ttl time
 	return &fakeAnySolver{clock: clock, policy: policy, pollStep: pollStep, ttl: ttl, nextID: 1000,
 		remotes: map[int]*remoteTask{}, byJob: map[string][]*remoteTask{}, creates: map[string]int{},
 		creations: map[string]int{}, create: map[string][]answer{}, polls: map[string][]answer{},
-		last: map[string]answer{}, dead: map[int]bool{}, crash: map[int]crashPoint{}, crashed: map[int]chan struct{}{}}
+		last: map[string]answer{}, dead: map[int]bool{}, crash: map[int]crashPoint{}, crashed: map[int]chan struct{}{}, onPoll: map[string]func(){}}
 }
 
 // script queues the answers of a job's next calls; a job without one gets a task id and a solution.
@@ -274,6 +276,10 @@ func (f *fakeAnySolver) getTaskResult(w http.ResponseWriter, req fakeRequest) {
 		writeJSON(w, map[string]any{"errorId": 1, "errorCode": classify.CodeTaskNotFound, "errorDescription": "Task ID not found or expired."})
 		return
 	}
+	if fn := f.onPoll[rt.job]; fn != nil {
+		delete(f.onPoll, rt.job)
+		fn()
+	}
 	a := answer{kind: ansReady}
 	if q := f.polls[rt.job]; len(q) > 0 {
 		a = q[0]
@@ -351,6 +357,8 @@ type procHook struct {
 	mu   sync.Mutex
 	n    int // commands of the current attempt
 	fail int // the next fail commands get errRedisTrouble
+	// failScripts fails every script the attempt runs (the record's saves) with errRedisTrouble.
+	failScripts bool
 }
 
 func (h *procHook) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -358,6 +366,9 @@ func (h *procHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *procHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		after, err := h.before()
+		if err == nil && h.scriptFails(cmd) {
+			err = errRedisTrouble
+		}
 		if err != nil {
 			cmd.SetErr(err)
 			return err
@@ -392,6 +403,13 @@ func (h *procHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		}
 		return err
 	}
+}
+
+func (h *procHook) scriptFails(cmd redis.Cmder) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	name := cmd.Name()
+	return h.failScripts && (name == "evalsha" || name == "eval")
 }
 
 // before counts a command and says whether the process dies after it, or the error it gets
