@@ -77,11 +77,11 @@ func strict(defect string) bool {
 // state is past what the model can judge), unless -lifecycle.strict. Delete a name when its fix
 // lands: the invariant behind it stands as it is.
 var knownDefects = map[string]string{
-	"asynq-retry-limit":          "asynq archives a job at its own retry limit (enqueue.AsynqMaxRetryDefault) when the policy's budget is larger: an ending behind decide's back",
-	"poll-cap-pays-again":        "a fixed poll interval gives up on a live remote task after MaxPollsPerTask polls and the next attempt pays for a new one",
-	"redrive-keeps-deadline":     "a redrive of a job whose deadline passed keeps the old deadline and ends at once JOB_EXPIRED, instead of a fresh lifetime",
-	"redrive-callback-dropped":   "a redriven job's new outcome is never called back while the first outcome's callback task (cb-<id>) is still queued",
-	"redis-trouble-spends-retry": "an attempt interrupted by Redis trouble spends a retry (asynq's IsFailure is true for the hand-back)",
+	"asynq-retry-limit":             "asynq archives a job at its own retry limit (enqueue.AsynqMaxRetryDefault) when the policy's budget is larger: an ending behind decide's back",
+	"poll-cap-pays-again":           "a fixed poll interval gives up on a live remote task after MaxPollsPerTask polls and the next attempt pays for a new one",
+	"redrive-keeps-deadline":        "a redrive of a job whose deadline passed keeps the old deadline and ends at once JOB_EXPIRED, instead of a fresh lifetime",
+	"redrive-callback-dropped":      "a redriven job's new outcome is never called back while the first outcome's callback task (cb-<id>) is still queued",
+	"redis-trouble-spends-retry":    "an attempt interrupted by Redis trouble spends a retry (asynq's IsFailure is true for the hand-back)",
 	"lost-remote-after-failed-save": "a paid task whose id's first save failed is forgotten when the attempt is then handed back, and paid again (-lifecycle.slow)",
 }
 
