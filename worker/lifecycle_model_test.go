@@ -58,6 +58,7 @@ func TestLifecycleModel(t *testing.T) {
 			"refuseCallbacks": m.refuseCallbacks,
 			"timeout":         m.timeout,
 			"saveOutage":      m.saveOutage,
+			"budgetWatch":     m.budgetWatch,
 			"":                m.check,
 		})
 	})
@@ -91,6 +92,7 @@ const (
 	modelLifetime = 30 * time.Minute
 	modelPollStep = time.Second // the poll interval being modelled (Fixed): virtual time per getTaskResult
 	modelMaxJobs  = 3
+	budgetWindow  = time.Hour
 	// leaseRecovery is when asynq's recoverer gives a dead process's job back: its lease (30 s)
 	// expired and the recoverer's minute came round.
 	leaseRecovery = 90 * time.Second
@@ -133,6 +135,8 @@ type mjob struct {
 	sinceStart int       // attempts since submission or the last redrive
 	tainted    string    // a known defect it showed: left out of the checks
 	saveOutage bool      // an attempt's save of its paid task's id failed, then asynq took it back
+	lifeStart  time.Time // submission, or the last redrive: where its lifetime starts
+	throttled  bool      // its last attempt was throttled (or held): its next is due within its lifetime
 
 	// outcomes counts the outcomes the job reached (a redrive's is another); endedAt is when
 	// the last one was reached.
@@ -173,11 +177,18 @@ type lifecycle struct {
 	procs   []*process
 	jobs    []*mjob
 	steps   []string
+	// budgetCap is the queue's budget: at most this many createTask calls per budgetWindow (0: none).
+	budgetCap int
 }
 
 func newLifecycle(t *rapid.T) *lifecycle {
 	maxRetries := rapid.SampledFrom([]int{1, 3, 150}).Draw(t, "policy.maxRetries")
-	policy, err := classify.Parse("model.yaml", fmt.Appendf(nil, "retry:\n  maxRetries: %d\n", maxRetries))
+	budgetCap := rapid.SampledFrom([]int{0, 0, 2, 4}).Draw(t, "policy.budget")
+	yaml := fmt.Sprintf("retry:\n  maxRetries: %d\n", maxRetries)
+	if budgetCap > 0 {
+		yaml += fmt.Sprintf("queues:\n  %s:\n    budget: {window: %s, maxCreateTasks: %d}\n", modelQueue, budgetWindow, budgetCap)
+	}
+	policy, err := classify.Parse("model.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
@@ -186,7 +197,7 @@ func newLifecycle(t *rapid.T) *lifecycle {
 		t.Fatalf("miniredis: %v", err)
 	}
 	clock := &vclock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
-	m := &lifecycle{t: t, ctx: context.Background(), mr: mr, clock: clock, policy: policy,
+	m := &lifecycle{t: t, ctx: context.Background(), mr: mr, clock: clock, policy: policy, budgetCap: budgetCap,
 		rc: redis.NewClient(&redis.Options{Addr: mr.Addr()})}
 	m.fake = newFakeAnySolver(clock, policy, modelPollStep, RemoteTTLDefault)
 	m.srv = httptest.NewServer(m.fake)
@@ -276,7 +287,8 @@ func (m *lifecycle) submit(t *rapid.T) {
 	if len(m.jobs) >= modelMaxJobs {
 		t.Skip("enough jobs")
 	}
-	j := &mjob{id: fmt.Sprintf("j%d", len(m.jobs)+1), state: aPending, nextAt: m.clock.Now(), budget: m.policy.MaxRetries()}
+	j := &mjob{id: fmt.Sprintf("j%d", len(m.jobs)+1), state: aPending, nextAt: m.clock.Now(), budget: m.policy.MaxRetries(),
+		lifeStart: m.clock.Now()}
 	job := enqueue.Job{ID: j.id, Queue: modelQueue, Task: map[string]any{"type": "RecaptchaV2TaskProxyless",
 		"websiteURL": "https://shop.example/login", "websiteKey": j.id}}
 	if rapid.Bool().Draw(t, "deadline") {
@@ -305,6 +317,9 @@ func (m *lifecycle) submit(t *rapid.T) {
 
 // runnable picks a job asynq would run: pending, not tainted.
 func (m *lifecycle) runnable(t *rapid.T) *mjob {
+	if m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 1 {
+		t.Skip("the queue is paused")
+	}
 	var js []*mjob
 	for _, j := range m.jobs {
 		if j.state == aPending && j.tainted == "" {
@@ -422,6 +437,17 @@ func (m *lifecycle) retryStorm(t *rapid.T) {
 	}
 }
 
+// budgetWatch runs the worker's budget watcher once: it resumes the queue its budget paused once
+// the window has room.
+func (m *lifecycle) budgetWatch(t *rapid.T) {
+	if m.budgetCap == 0 {
+		t.Skip("no budget")
+	}
+	m.mr.SetTime(m.clock.Now())
+	m.proc.w.budgets.check(m.ctx, modelQueue)
+	m.logf("budget watcher: queue paused %v", m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 1)
+}
+
 func (m *lifecycle) tick(t *rapid.T) {
 	d := rapid.SampledFrom([]time.Duration{time.Second, 30 * time.Second, 3 * time.Minute, 6 * time.Minute, 61 * time.Minute}).Draw(t, "tick")
 	m.clock.Advance(d)
@@ -431,6 +457,8 @@ func (m *lifecycle) tick(t *rapid.T) {
 // run runs one attempt of j as asynq's server would, and reads its end as asynq v0.26 does.
 func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trouble, lostCompletion bool, c cut) {
 	m.clock.advanceTo(j.nextAt)
+	m.mr.SetTime(m.clock.Now()) // the budget's ledger reads Redis's clock
+	j.throttled = false
 	ctx, cancel := context.WithCancel(m.ctx)
 	defer cancel()
 	before := m.record(j)
@@ -527,6 +555,9 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 		j.state = aGone
 		m.violation(j, "", "a solve job was revoked (dropped) by the handler: %v", err)
 	default:
+		var ae *attemptError
+		j.throttled = errors.As(err, &ae) && ae.t.State == enqueue.StateRetrying && !ae.t.SpendsRetry && ae.t.Cause != nil &&
+			ae.t.Cause.Decision == string(classify.Throttle)
 		m.retryPath(j, err, 0)
 	}
 	m.noteCallback(j)
@@ -639,7 +670,7 @@ func (m *lifecycle) redriveFailed(t *rapid.T) {
 func (m *lifecycle) restarted(j *mjob) {
 	now := m.clock.Now()
 	j.state, j.retried, j.nextAt, j.replay = aPending, 0, now, false
-	j.final, j.finalCode, j.redrivenAt, j.sinceStart = "", "", now, 0
+	j.final, j.finalCode, j.redrivenAt, j.sinceStart, j.lifeStart, j.throttled = "", "", now, 0, now, false
 	if j.lifetime > 0 {
 		j.deadline = now.Add(j.lifetime)
 	}
@@ -861,6 +892,11 @@ func (m *lifecycle) judge(j *mjob, before, rec enqueue.Record, err error, last a
 	case enqueue.StateFailed, enqueue.StateDead:
 		got := codeOf(rec)
 		switch {
+		case got == classify.CodeBudgetSpent:
+			// Held by the spent budget until its deadline (or lifetime) passes: dead.
+			if rec.State != enqueue.StateDead {
+				m.violation(j, "", "ended %s BUDGET_SPENT", rec.State)
+			}
 		case !answered && (got == classify.CodeJobExpired || rec.State == enqueue.StateDead && got == codeOf(before)):
 			// The deadline passed before this attempt could create a task: failed JOB_EXPIRED,
 			// or dead with the error met before (decide's endedExpired). The deadline is the
@@ -935,6 +971,22 @@ func (m *lifecycle) check(t *rapid.T) {
 		}
 	}
 	now := m.clock.Now()
+	if m.budgetCap > 0 {
+		// The ledger rolls by buckets of a sixtieth of the window: a spend leaves it up to a
+		// bucket late, never early.
+		from := now.Add(-budgetWindow + budgetWindow/60)
+		n := 0
+		m.fake.mu.Lock()
+		for _, r := range m.fake.remotes {
+			if r.created.After(from) {
+				n++
+			}
+		}
+		m.fake.mu.Unlock()
+		if n > m.budgetCap {
+			m.violation(nil, "", "%d createTasks paid within the budget's window of %s, cap %d", n, budgetWindow, m.budgetCap)
+		}
+	}
 	for _, j := range m.jobs {
 		if j.tainted != "" {
 			continue
@@ -969,10 +1021,10 @@ func (m *lifecycle) check(t *rapid.T) {
 			if j.nextAt.Sub(now) > scheduleBound {
 				m.violation(j, "", "its next attempt is %s away", j.nextAt.Sub(now))
 			}
-			if rec.State == enqueue.StateRetrying && rec.Error != nil && rec.Error.Decision == string(classify.Throttle) {
+			if j.throttled {
 				limit := j.deadline
 				if limit.IsZero() {
-					limit = m.submittedAt(j).Add(modelLifetime)
+					limit = j.lifeStart.Add(modelLifetime)
 				}
 				if j.nextAt.After(limit.Add(2 * time.Second)) {
 					m.violation(j, "", "throttled past its deadline: next try %s, limit %s", j.nextAt.Format(time.TimeOnly), limit.Format(time.TimeOnly))
@@ -1050,12 +1102,4 @@ func (m *lifecycle) payloadDeadline(j *mjob) time.Time {
 		m.t.Fatalf("payload of %s: %v", j.id, err)
 	}
 	return p.Deadline
-}
-
-func (m *lifecycle) submittedAt(j *mjob) time.Time {
-	p, err := enqueue.DecodePayload(m.payload(j))
-	if err != nil {
-		m.t.Fatalf("payload of %s: %v", j.id, err)
-	}
-	return p.SubmittedAt
 }
