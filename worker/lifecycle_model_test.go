@@ -29,19 +29,26 @@ import (
 // TestLifecycleModel drives the real worker code (one attempt at a time, through handler.process)
 // and a small reference model of a job's life side by side, with random sequences of events
 // drawn by rapid: AnySolver answers from all 36 seed codes and the transport faults, slow and lost
-// tasks, worker processes dying at every step of an attempt, lost completions and redeliveries,
-// redrives of dead and of failed jobs, callbacks refused for a while, provider failover, deadlines
-// and a virtual clock moving. The model plays asynq's server for the jobs (asynq v0.26's reading
-// of the handler's error: completed, archived, dropped, or retried with IsFailure and
-// RetryDelayFunc) and checks the invariants after every step; a failure is shrunk to the
-// shortest sequence that shows it.
+// tasks, worker processes dying before or after any Redis command of an attempt or around the
+// createTask answer, Redis trouble, asynq's timeout, lost completions and redeliveries, redrives
+// of dead and of failed jobs, callbacks refused for a while, a queue budget filling and rolling,
+// provider failover, deadlines and a virtual clock moving. The model plays asynq's server for the
+// jobs (asynq v0.26's reading of the handler's error: completed, archived, dropped, or retried
+// with IsFailure and RetryDelayFunc; a dead process's job comes back through lease expiry) and
+// checks after every step: one final state per ended job, consistent with AnySolver's answers; a
+// dead-letter entry exactly when dead; no createTask while a paid task the worker knew of is
+// alive (the README's crash window, and an answer cut short, allow one more); the budget never
+// passed; retries within the budget, throttles within the deadline; every job ended or with its
+// next attempt scheduled; every outcome called back, or queued, or given up after the window.
+// A failure is shrunk to the shortest sequence that shows it.
 //
-// CI runs rapid's default 100 sequences of about 30 steps. A longer run:
+// CI runs rapid's default 100 sequences of about 30 steps (about 30 s with -race). A longer run:
 //
-//	go test -race -run TestLifecycleModel -rapid.checks=5000 -rapid.steps=80 ./worker/
+//	go test -race ./worker/ -run TestLifecycleModel -rapid.checks=5000 -rapid.steps=80
 //
 // -lifecycle.strict=NAME[,NAME] (or =all) reports those known defects (knownDefects) as failures
-// too, to see their minimal sequences.
+// too, to see their minimal sequences; -lifecycle.slow also draws a Redis outage through a paid
+// task's first save, which costs saveTimeout (10 s) of real time each.
 func TestLifecycleModel(t *testing.T) {
 	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
