@@ -66,6 +66,7 @@ func TestLifecycleModel(t *testing.T) {
 			"timeout":         m.timeout,
 			"saveOutage":      m.saveOutage,
 			"budgetWatch":     m.budgetWatch,
+			"breakerProbe":    m.breakerProbe,
 			"":                m.check,
 		})
 	})
@@ -186,6 +187,9 @@ type lifecycle struct {
 	steps   []string
 	// budgetCap is the queue's budget: at most this many createTask calls per budgetWindow (0: none).
 	budgetCap int
+	// breakerOn says the account breaker is on: an account code pauses the queue until a probe
+	// of getBalance resumes it.
+	breakerOn bool
 }
 
 func newLifecycle(t *rapid.T) *lifecycle {
@@ -205,7 +209,8 @@ func newLifecycle(t *rapid.T) *lifecycle {
 	}
 	clock := &vclock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
 	m := &lifecycle{t: t, ctx: context.Background(), mr: mr, clock: clock, policy: policy, budgetCap: budgetCap,
-		rc: redis.NewClient(&redis.Options{Addr: mr.Addr()})}
+		breakerOn: rapid.Bool().Draw(t, "breaker"),
+		rc:        redis.NewClient(&redis.Options{Addr: mr.Addr()})}
 	m.fake = newFakeAnySolver(clock, policy, modelPollStep, RemoteTTLDefault)
 	m.srv = httptest.NewServer(m.fake)
 	m.recv = &callbackReceiver{delivered: map[string][]callbackSeen{}}
@@ -248,7 +253,7 @@ func (m *lifecycle) startProcess() {
 	}
 	w, err := New(Config{Redis: modelRedis{rc}, AnySolver: as, Policy: m.policy, Queues: map[string]int{modelQueue: 1},
 		Poll:    PollConfig{Fixed: true, Interval: time.Millisecond},
-		Breaker: BreakerConfig{Disabled: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Breaker: BreakerConfig{Disabled: !m.breakerOn}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Lifetime: modelLifetime, CallbackAllowPrivate: true, Now: m.clock.Now})
 	if err != nil {
 		m.t.Fatalf("worker: %v", err)
@@ -453,6 +458,25 @@ func (m *lifecycle) budgetWatch(t *rapid.T) {
 	m.mr.SetTime(m.clock.Now())
 	m.proc.w.budgets.check(m.ctx, modelQueue)
 	m.logf("budget watcher: queue paused %v", m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 1)
+}
+
+// breakerProbe runs one probe of an open account breaker, the account topped up or not: a
+// positive balance (or, for the key and ban codes, any answer) resumes the queue it paused.
+func (m *lifecycle) breakerProbe(t *rapid.T) {
+	state, err := readBreakerKey(m.ctx, m.rc)
+	if err != nil || state.ID == "" || m.proc.w.breaker == nil {
+		t.Skip("the breaker is closed")
+	}
+	balance := rapid.SampledFrom([]float64{0, 5}).Draw(t, "balance")
+	m.fake.mu.Lock()
+	m.fake.balance = balance
+	m.fake.mu.Unlock()
+	resumed := m.proc.w.breaker.probe(m.ctx, state)
+	paused := m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 1
+	m.logf("breaker probe (%s, balance %v): resumed %v, queue paused %v", state.Code, balance, resumed, paused)
+	if want := state.Code != classify.CodeZeroBalance || balance > 0; resumed != want {
+		m.violation(nil, "", "a probe of the breaker opened by %s with balance %v resumed %v", state.Code, balance, resumed)
+	}
 }
 
 func (m *lifecycle) tick(t *rapid.T) {
@@ -932,7 +956,8 @@ func (m *lifecycle) judge(j *mjob, before, rec enqueue.Record, err error, last a
 			m.violation(j, "", "ended dead on %s, whose decision is failed", got)
 		}
 	case enqueue.StateRetrying:
-		if answered && (decision == classify.Failed || decision == classify.Dead) &&
+		held := m.breakerOn && m.policy.Classify(classify.Error{ErrorID: last.errorID, ErrorCode: code}).Account
+		if answered && (decision == classify.Failed || decision == classify.Dead) && !held &&
 			!(len(j.providers) > 1 && classify.ProviderScoped(code)) {
 			m.violation(j, "", "retrying after %v, whose decision is %s", last, decision)
 		}
@@ -993,6 +1018,10 @@ func (m *lifecycle) check(t *rapid.T) {
 		if n > m.budgetCap {
 			m.violation(nil, "", "%d createTasks paid within the budget's window of %s, cap %d", n, budgetWindow, m.budgetCap)
 		}
+	}
+	if state, err := readBreakerKey(m.ctx, m.rc); err == nil && state.ID != "" &&
+		m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 0 {
+		m.violation(nil, "", "the breaker is open (%s) and the queue is not paused", state.Code)
 	}
 	for _, j := range m.jobs {
 		if j.tainted != "" {

@@ -138,6 +138,7 @@ type fakeAnySolver struct {
 	dead      map[int]bool      // dead processes
 	crash     map[int]crashPoint
 	crashed   map[int]chan struct{}
+	balance   float64 // what getBalance answers
 	// onPoll runs at a job's next getTaskResult, once: asynq's timeout cutting the attempt short.
 	onPoll map[string]func()
 	// violations are double payments seen at createTask: a job paying for a task while an
@@ -211,6 +212,8 @@ func (f *fakeAnySolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.createTask(w, proc, req)
 	case "getTaskResult":
 		f.getTaskResult(w, req)
+	case "getBalance":
+		writeJSON(w, map[string]any{"errorId": 0, "balance": f.balance})
 	default:
 		http.NotFound(w, r)
 	}
