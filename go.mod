@@ -18,6 +18,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/term v0.44.0
 	golang.org/x/time v0.14.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (
