@@ -8,13 +8,14 @@ import (
 
 // freshStart returns the payload a redriven job (Redrive, RedriveFailed) is enqueued with: a
 // redrive is a fresh start. The job's timings count from now (SubmittedAt, which also bounds the
-// throttling of a job without a deadline), a deadline that has passed is replaced by one as long
-// as the job first had, and Redrives grows by one, so that the run's outcome has a sequence
+// throttling of a job without a deadline), its deadline is moved to one as long as the job first
+// had, counted from now (a deadline that has not passed yet is never brought nearer: a job that
+// died because its next try would have come too late gets its whole span again), and Redrives
+// grows by one, so that the run's outcome has a sequence
 // number of its own (Payload.OutcomeSeq) and its callback a delivery of its own.
 //
 // The deadline's first span is DeadlineSpan, or Deadline - SubmittedAt for a job never redriven;
-// it is kept in DeadlineSpan for the next redrive. A deadline still ahead is kept as it is. A
-// passed deadline without a positive span (a job submitted with a deadline already past, or a
+// it is kept in DeadlineSpan for the next redrive. A passed deadline without a positive span (a job submitted with a deadline already past, or a
 // payload without its submission time) is dropped: the job runs without a deadline, its
 // throttling bounded by the worker's lifetime like any job without one.
 //
@@ -48,12 +49,11 @@ func freshStart(raw []byte, now time.Time) []byte {
 		if span > 0 {
 			set("deadlineSpan", span)
 		}
-		if !now.Before(p.Deadline) {
-			if span > 0 {
-				set("deadline", now.Add(span))
-			} else {
-				delete(fields, "deadline")
-			}
+		switch {
+		case span > 0 && now.Add(span).After(p.Deadline):
+			set("deadline", now.Add(span))
+		case span <= 0 && !now.Before(p.Deadline):
+			delete(fields, "deadline")
 		}
 	}
 	set("submittedAt", now)

@@ -37,8 +37,11 @@ func TestRedriveIsAFreshStart(t *testing.T) {
 	}{
 		{name: "deadline passed: as long as the first", payload: map[string]any{"deadline": submitted.Add(10 * time.Minute)},
 			wantDeadline: redriveAt.Add(10 * time.Minute), wantSpan: 10 * time.Minute, wantSeq: 2},
-		{name: "deadline ahead: kept", payload: map[string]any{"deadline": redriveAt.Add(time.Hour)},
-			wantDeadline: redriveAt.Add(time.Hour), wantSpan: 31 * time.Hour, wantSeq: 2},
+		{name: "deadline ahead by less than its span: its whole span again", payload: map[string]any{"deadline": redriveAt.Add(time.Hour)},
+			wantDeadline: redriveAt.Add(31 * time.Hour), wantSpan: 31 * time.Hour, wantSeq: 2},
+		{name: "deadline a few seconds ahead (the job died because its next try came too late): its whole span", payload: map[string]any{
+			"submittedAt": redriveAt.Add(-20 * time.Minute), "deadline": redriveAt.Add(3 * time.Second)},
+			wantDeadline: redriveAt.Add(20*time.Minute + 3*time.Second), wantSpan: 20*time.Minute + 3*time.Second, wantSeq: 2},
 		{name: "second redrive: the first span, not what was left", payload: map[string]any{
 			"submittedAt": submitted.Add(time.Hour), "deadline": submitted.Add(time.Hour + time.Minute),
 			"redrives": 1, "deadlineSpan": 10 * time.Minute},

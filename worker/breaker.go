@@ -389,10 +389,26 @@ func (b *breaker) probe(ctx context.Context, state BreakerState) bool {
 	}
 	if !ok {
 		b.log.Info("breaker still open", "code", state.Code, "balance", balance, "probe_error", errString(err))
+		b.repause(ctx, state)
 		return false
 	}
 	b.resume(ctx, state)
 	return true
+}
+
+// repause pauses again every queue of the open breaker that is not paused: a trip cut short (its
+// worker died between opening the breaker and pausing the queues) is finished by the next probe.
+// An operator's pause, and a queue already paused by this opening, are left as they are.
+func (b *breaker) repause(ctx context.Context, state BreakerState) {
+	id := state.ID
+	if id == "" {
+		id = "-"
+	}
+	for _, q := range b.queues {
+		if _, err := pause(ctx, b.rc, q, id, b.now().UTC()); err != nil {
+			b.log.Warn("could not pause a queue of the open breaker", "queue", q, "err", err)
+		}
+	}
 }
 
 // resume closes the breaker, if it is still the opening state named, then lifts the pauses of

@@ -190,7 +190,7 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 		}
 	}
 	a.rec.Remote = nil
-	if !now.Before(h.rules.limit(decideInput{record: a.rec, payload: a.payload, now: now})) {
+	if dl := a.payload.Deadline; !dl.IsZero() && !now.Before(dl) {
 		return ending{kind: endedExpired}
 	}
 	task := a.payload.Task

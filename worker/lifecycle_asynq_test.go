@@ -61,6 +61,7 @@ func (m *lifecycle) redriveFailed(t *rapid.T) {
 func (m *lifecycle) restarted(j *mjob) {
 	now := m.clock.Now()
 	j.state, j.retried, j.nextAt, j.replay = aPending, 0, now, false
+	j.asynqMax = enqueue.AsynqMaxRetryDefault // a redrive enqueues a new task, as enqueue does
 	j.final, j.finalCode, j.redrivenAt, j.sinceStart, j.lifeStart, j.throttled = "", "", now, 0, now, false
 	if j.lifetime > 0 {
 		j.deadline = now.Add(j.lifetime)

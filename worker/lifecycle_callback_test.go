@@ -3,7 +3,10 @@ package worker
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/hibiken/asynq"
@@ -22,11 +25,12 @@ type callbackSeen struct {
 	EndTime   int64
 }
 
-// callbackReceiver is a job's callbackUrl: it refuses (HTTP 503) while refusing is set.
+// callbackReceiver is a job's callbackUrl: it refuses (HTTP 503) while refusing is set. It keeps
+// each job's deliveries by the outcome they say they tell (outcomeSeq).
 type callbackReceiver struct {
 	mu        sync.Mutex
 	refusing  bool
-	delivered map[string][]callbackSeen
+	delivered map[string]map[int][]callbackSeen
 }
 
 func (c *callbackReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -38,14 +42,29 @@ func (c *callbackReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body callbackBodySeen
 	_ = json.NewDecoder(r.Body).Decode(&body)
-	c.delivered[body.JobID] = append(c.delivered[body.JobID], body.seen())
+	if c.delivered[body.JobID] == nil {
+		c.delivered[body.JobID] = map[int][]callbackSeen{}
+	}
+	c.delivered[body.JobID][body.OutcomeSeq] = append(c.delivered[body.JobID][body.OutcomeSeq], body.seen())
+}
+
+// latest returns the deliveries of the newest outcome the job's receiver heard of, and its number.
+func (c *callbackReceiver) latest(jobID string) (int, []callbackSeen) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seq := 0
+	for s := range c.delivered[jobID] {
+		seq = max(seq, s)
+	}
+	return seq, c.delivered[jobID][seq]
 }
 
 type callbackBodySeen struct {
-	JobID     string `json:"id"`
-	Status    string `json:"status"`
-	ErrorCode string `json:"errorCode"`
-	EndTime   int64  `json:"endTime"`
+	JobID      string `json:"id"`
+	OutcomeSeq int    `json:"outcomeSeq"`
+	Status     string `json:"status"`
+	ErrorCode  string `json:"errorCode"`
+	EndTime    int64  `json:"endTime"`
 }
 
 func (b callbackBodySeen) seen() callbackSeen {
@@ -75,43 +94,50 @@ func (m *lifecycle) refuseCallbacks(t *rapid.T) {
 	m.logf("callbacks refused: %v", on)
 }
 
-func cbID(j *mjob) string { return "cb-" + j.id }
+// cbID is the task ID of the callback delivery of the job's outcome seq, in CallbackQueue.
+func cbID(j *mjob, seq int) string { return "cb-" + j.id + "-" + strconv.Itoa(seq) }
 
-// noteCallback notices a callback task the attempt queued.
+// noteCallback notices the callback deliveries the attempt queued.
 func (m *lifecycle) noteCallback(j *mjob) {
-	if j.cbState == "" && m.rc.Exists(m.ctx, taskKey(modelQueue, cbID(j))).Val() == 1 {
-		j.cbState, j.cbNext, j.cbTries, j.cbFor = aPending, m.clock.Now(), 0, j.outcomes
+	for seq := 1; seq <= j.outcomes; seq++ {
+		if j.cbs[seq] != nil || m.rc.Exists(m.ctx, taskKey(CallbackQueue, cbID(j, seq))).Val() == 0 {
+			continue
+		}
+		if j.cbs == nil {
+			j.cbs = map[int]*mcallback{}
+		}
+		j.cbs[seq] = &mcallback{state: aPending, next: m.clock.Now()}
 	}
 }
 
-// deliverCallbacks runs every callback task that is due, as asynq would.
+// deliverCallbacks runs every callback delivery that is due, as asynq would.
 func (m *lifecycle) deliverCallbacks(t *rapid.T) {
 	ran := false
 	for _, j := range m.jobs {
-		if j.cbState != aPending || j.cbNext.After(m.clock.Now()) {
-			continue
-		}
-		info, err := m.client.Inspector().GetTaskInfo(modelQueue, cbID(j))
-		if err != nil {
-			t.Fatalf("callback task of %s: %v", j.id, err)
-		}
-		ran = true
-		err = m.proc.w.handler.ProcessTask(m.ctx, asynq.NewTask(CallbackTaskType, info.Payload))
-		m.logf("callback of %s: %s", j.id, asynqText(err))
-		switch {
-		case err == nil || errors.Is(err, asynq.RevokeTask):
-			if err == nil {
-				j.delivered = j.cbFor
-			} else {
-				j.abandoned = j.cbFor
+		for _, seq := range slices.Sorted(maps.Keys(j.cbs)) {
+			cb := j.cbs[seq]
+			if cb.state != aPending || cb.next.After(m.clock.Now()) {
+				continue
 			}
-			j.cbState = ""
-			m.rc.LRem(m.ctx, "asynq:{"+modelQueue+"}:pending", 0, cbID(j))
-			m.rc.Del(m.ctx, taskKey(modelQueue, cbID(j)))
-		default:
-			delay := m.retryDelay(j.cbTries, err)
-			j.cbTries++
-			j.cbNext = m.clock.Now().Add(delay)
+			id := cbID(j, seq)
+			info, err := m.client.Inspector().GetTaskInfo(CallbackQueue, id)
+			if err != nil {
+				t.Fatalf("callback task %s: %v", id, err)
+			}
+			ran = true
+			err = m.proc.w.handler.ProcessTask(m.ctx, asynq.NewTask(CallbackTaskType, info.Payload))
+			m.logf("callback %s: %s", id, asynqText(err))
+			switch {
+			case err == nil || errors.Is(err, asynq.RevokeTask):
+				cb.delivered, cb.abandoned = err == nil, err != nil
+				cb.state = ""
+				m.rc.LRem(m.ctx, "asynq:{"+CallbackQueue+"}:pending", 0, id)
+				m.rc.Del(m.ctx, taskKey(CallbackQueue, id))
+			default:
+				delay := m.retryDelay(cb.tries, err)
+				cb.tries++
+				cb.next = m.clock.Now().Add(delay)
+			}
 		}
 	}
 	if !ran {

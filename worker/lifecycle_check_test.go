@@ -141,7 +141,7 @@ func (m *lifecycle) check(t *rapid.T) {
 		}
 	}
 	if state, err := readBreakerKey(m.ctx, m.rc); err == nil && state.ID != "" &&
-		m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 0 {
+		m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 0 && !m.tripCut {
 		m.violation(nil, "", "the breaker is open (%s) and the queue is not paused", state.Code)
 	}
 	for _, j := range m.jobs {
@@ -150,8 +150,8 @@ func (m *lifecycle) check(t *rapid.T) {
 		}
 		rec := m.record(j)
 		dl := m.rc.HExists(m.ctx, enqueue.DeadLetterKey(modelQueue), enqueue.DeadLetterField(modelQueue, j.id)).Val()
-		if rec.Retries > j.budget {
-			m.violation(j, "", "%d retries spent, budget %d", rec.Retries, j.budget)
+		if budget := min(j.budget, j.asynqMax-1); rec.Retries > budget {
+			m.violation(j, "", "%d retries spent, budget %d (asynq's MaxRetry %d)", rec.Retries, budget, j.asynqMax)
 		}
 		if j.final != "" && rec.State != j.final {
 			m.violation(j, "", "its outcome %s changed to %s", j.final, rec.State)
@@ -192,43 +192,45 @@ func (m *lifecycle) check(t *rapid.T) {
 	}
 }
 
-// checkCallback: every outcome of a job with a callbackUrl is delivered, still queued, or given up
-// after the callback window; what is delivered or queued tells the outcome it belongs to.
+// checkCallback: every outcome of a job with a callbackUrl has its own delivery, delivered, still
+// queued, or given up after the callback window; a queued one tells the outcome it belongs to, and
+// the newest outcome the receiver heard of, once the last is delivered, tells the job's final one.
 func (m *lifecycle) checkCallback(j *mjob, rec enqueue.Record) {
 	if !j.callback || (j.state != aCompleted && j.state != aArchived) {
 		return
 	}
 	want := outcomeSeen(rec)
+	cb := j.cbs[j.outcomes]
 	switch {
-	case j.cbState == aPending:
-		info, err := m.client.Inspector().GetTaskInfo(modelQueue, cbID(j))
+	case cb == nil:
+		m.violation(j, "", "outcome %d (%+v) was never queued for a callback (queued: %d deliveries)", j.outcomes, want, len(j.cbs))
+	case cb.state == aPending:
+		info, err := m.client.Inspector().GetTaskInfo(CallbackQueue, cbID(j, j.outcomes))
 		if err != nil {
-			m.violation(j, "", "its callback task is gone: %v", err)
+			m.violation(j, "", "the callback task of outcome %d is gone: %v", j.outcomes, err)
 			return
 		}
 		var p CallbackPayload
 		_ = json.Unmarshal(info.Payload, &p)
 		var b callbackBodySeen
 		_ = json.Unmarshal(p.Body, &b)
-		if j.cbFor != j.outcomes {
-			m.violation(j, "redrive-callback-dropped", "outcome %d (%+v) is owed a callback, but the queued one is outcome %d's (%+v)",
-				j.outcomes, want, j.cbFor, b.seen())
-		} else if !b.seen().tells(want) {
-			m.violation(j, "", "the queued callback tells %+v, the outcome is %+v", b.seen(), want)
+		if b.OutcomeSeq != j.outcomes || !b.seen().tells(want) {
+			m.violation(j, "", "the queued callback of outcome %d tells outcome %d: %+v; the outcome is %+v", j.outcomes, b.OutcomeSeq, b.seen(), want)
 		}
-	case j.delivered == j.outcomes:
-		m.recv.mu.Lock()
-		seen := m.recv.delivered[j.id]
-		m.recv.mu.Unlock()
-		if len(seen) == 0 || !seen[len(seen)-1].tells(want) {
-			m.violation(j, "", "the last callback delivered tells %+v, the outcome is %+v", seen, want)
+	case cb.delivered:
+		seq, seen := m.recv.latest(j.id)
+		if seq != j.outcomes || len(seen) == 0 || !seen[len(seen)-1].tells(want) {
+			m.violation(j, "", "the newest callback delivered is outcome %d's, telling %+v; the final outcome is %d: %+v", seq, seen, j.outcomes, want)
 		}
-	case j.abandoned == j.outcomes:
+	case cb.abandoned:
 		if m.clock.Now().Sub(j.endedAt) < CallbackWindowDefault-time.Minute {
 			m.violation(j, "", "its callback was given up %s after the outcome, within the window", m.clock.Now().Sub(j.endedAt))
 		}
-	default:
-		m.violation(j, "redrive-callback-dropped", "outcome %d (%+v) was never queued for a callback (last queued: outcome %d)", j.outcomes, want, j.cbFor)
+	}
+	for seq := 1; seq < j.outcomes; seq++ {
+		if j.cbs[seq] == nil {
+			m.violation(j, "", "outcome %d of %d was never queued for a callback", seq, j.outcomes)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
 	"github.com/solvequeue/solvequeue/classify"
@@ -39,15 +41,21 @@ import (
 // next attempt scheduled; every outcome called back, or queued, or given up after the window.
 // A failure is shrunk to the shortest sequence that shows it.
 //
-// CI runs rapid's default 100 sequences of about 30 steps (about 30 s with -race). A longer run:
+// Unless -rapid.checks says otherwise, it draws lifecycleChecks sequences of about 30 steps (a
+// thousand: about 3 minutes with -race on 2 cores, 1 without). A longer run:
 //
-//	go test -race ./worker/ -run TestLifecycleModel -rapid.checks=5000 -rapid.steps=80
+//	go test -race ./worker/ -run TestLifecycleModel -rapid.checks=20000 -rapid.steps=80
 //
 // -lifecycle.strict=NAME[,NAME] (or =all) reports those known defects (knownDefects) as failures
 // too, to see their minimal sequences; -lifecycle.slow also draws a Redis outage through a paid
 // task's first save, which costs saveTimeout (10 s) of real time each.
 func TestLifecycleModel(t *testing.T) {
 	t.Parallel()
+	checksGiven := false
+	flag.Visit(func(f *flag.Flag) { checksGiven = checksGiven || f.Name == "rapid.checks" })
+	if !checksGiven {
+		require.NoError(t, flag.Set("rapid.checks", strconv.Itoa(lifecycleChecks)))
+	}
 	rapid.Check(t, func(rt *rapid.T) {
 		m := newLifecycle(rt)
 		defer m.close()
@@ -78,18 +86,14 @@ func strict(defect string) bool {
 	return *strictModel == "all" || slices.Contains(strings.Split(*strictModel, ","), defect)
 }
 
+// lifecycleChecks is how many sequences TestLifecycleModel draws when -rapid.checks is not given.
+const lifecycleChecks = 1000
+
 // knownDefects are the defects the model finds in the current code, by name, each with the
 // invariant that catches it. A job that shows one is left out of the checks from then on (its
 // state is past what the model can judge), unless -lifecycle.strict. Delete a name when its fix
 // lands: the invariant behind it stands as it is.
-var knownDefects = map[string]string{
-	"asynq-retry-limit":             "asynq archives a job at its own retry limit (enqueue.AsynqMaxRetryDefault) when the policy's budget is larger: an ending behind decide's back",
-	"poll-cap-pays-again":           "a fixed poll interval gives up on a live remote task after MaxPollsPerTask polls and the next attempt pays for a new one",
-	"redrive-keeps-deadline":        "a redrive of a job whose deadline passed keeps the old deadline and ends at once JOB_EXPIRED, instead of a fresh lifetime",
-	"redrive-callback-dropped":      "a redriven job's new outcome is never called back while the first outcome's callback task (cb-<id>) is still queued",
-	"redis-trouble-spends-retry":    "an attempt interrupted by Redis trouble spends a retry (asynq's IsFailure is true for the hand-back)",
-	"lost-remote-after-failed-save": "a paid task whose id's first save failed is forgotten when the attempt is then handed back, and paid again (-lifecycle.slow)",
-}
+var knownDefects = map[string]string{}
 
 // The model's constants.
 const (
@@ -123,9 +127,12 @@ type mjob struct {
 	id        string
 	callback  bool
 	providers []string
-	budget    int           // its retry budget: its own or the policy's
-	lifetime  time.Duration // its deadline's distance from submission (0: none)
-	deadline  time.Time     // as the contract says it stands: fresh after a redrive
+	budget    int // its retry budget: its own or the policy's
+	// asynqMax is the MaxRetry asynq holds for its task: what enqueue tells asynq, or, drawn now
+	// and then, a smaller one (a task another producer enqueued with asynq's own default).
+	asynqMax int
+	lifetime time.Duration // its deadline's distance from submission (0: none)
+	deadline time.Time     // as the contract says it stands: fresh after a redrive
 
 	state   aState
 	retried int
@@ -147,14 +154,18 @@ type mjob struct {
 	// the last one was reached.
 	outcomes int
 	endedAt  time.Time
-	// The callback task, as asynq keeps it: cbState "" when there is none; cbFor is the outcome
-	// it tells, delivered the last outcome delivered, abandoned the last given up.
-	cbState   aState
-	cbNext    time.Time
-	cbTries   int
-	cbFor     int
-	delivered int
-	abandoned int
+	// cbs are the callback deliveries the worker queued, by outcome (1 for the first, 2 for
+	// the first redrive's, ...), as asynq keeps them.
+	cbs map[int]*mcallback
+}
+
+// mcallback is one outcome's callback delivery: pending in asynq until delivered or given up.
+type mcallback struct {
+	state     aState // aPending while asynq holds it, "" once it is done
+	next      time.Time
+	tries     int
+	delivered bool
+	abandoned bool
 }
 
 // process is one worker process: a Worker with its own Redis client on the shared miniredis and
@@ -187,10 +198,13 @@ type lifecycle struct {
 	// breakerOn says the account breaker is on: an account code pauses the queue until a probe
 	// of getBalance resumes it.
 	breakerOn bool
+	// tripCut says a process died between opening the breaker and pausing the queue: the next
+	// probe (or the next job to meet the breaker) pauses it.
+	tripCut bool
 }
 
 func newLifecycle(t *rapid.T) *lifecycle {
-	maxRetries := rapid.SampledFrom([]int{1, 3, 150}).Draw(t, "policy.maxRetries")
+	maxRetries := rapid.SampledFrom([]int{1, 3, classify.MaxRetriesLimit}).Draw(t, "policy.maxRetries")
 	budgetCap := rapid.SampledFrom([]int{0, 0, 2, 4}).Draw(t, "policy.budget")
 	yaml := fmt.Sprintf("retry:\n  maxRetries: %d\n", maxRetries)
 	if budgetCap > 0 {
@@ -210,7 +224,7 @@ func newLifecycle(t *rapid.T) *lifecycle {
 		rc:        redis.NewClient(&redis.Options{Addr: mr.Addr()})}
 	m.fake = newFakeAnySolver(clock, policy, modelPollStep, RemoteTTLDefault)
 	m.srv = httptest.NewServer(m.fake)
-	m.recv = &callbackReceiver{delivered: map[string][]callbackSeen{}}
+	m.recv = &callbackReceiver{delivered: map[string]map[int][]callbackSeen{}}
 	m.recvSrv = httptest.NewServer(m.recv)
 	m.client, err = enqueue.NewClient(enqueue.Config{Redis: m.rc, Now: clock.Now})
 	if err != nil {
@@ -256,6 +270,10 @@ func (m *lifecycle) startProcess() {
 		m.t.Fatalf("worker: %v", err)
 	}
 	w.handler.jitter = func() float64 { return 0.5 }
+	// The clock is virtual (each poll moves it a second, see the fake): a wait for the next poll,
+	// however long on that clock (a sixteenth of the task's age, a provider's 10 s rate limit),
+	// takes a millisecond of real time.
+	w.handler.waits.realTime = func(time.Duration) time.Duration { return time.Millisecond }
 	p := &process{n: n, w: w, rc: rc, hook: hook}
 	m.fake.mu.Lock()
 	m.fake.crashed[n] = make(chan struct{})
@@ -317,6 +335,7 @@ func (m *lifecycle) submit(t *rapid.T) {
 		n := rapid.IntRange(0, 3).Draw(t, "maxRetries")
 		job.MaxRetries, j.budget = &n, n
 	}
+	j.asynqMax = rapid.SampledFrom([]int{enqueue.AsynqMaxRetryDefault, enqueue.AsynqMaxRetryDefault, 3}).Draw(t, "asynq.maxRetry")
 	if _, err := m.client.Submit(m.ctx, job); err != nil {
 		t.Fatalf("submit %s: %v", j.id, err)
 	}
@@ -469,6 +488,7 @@ func (m *lifecycle) breakerProbe(t *rapid.T) {
 	m.fake.balance = balance
 	m.fake.mu.Unlock()
 	resumed := m.proc.w.breaker.probe(m.ctx, state)
+	m.tripCut = false // a probe finishes a trip cut short: the check below holds from now on
 	paused := m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 1
 	m.logf("breaker probe (%s, balance %v): resumed %v, queue paused %v", state.Code, balance, resumed, paused)
 	if want := state.Code != classify.CodeZeroBalance || balance > 0; resumed != want {
@@ -513,7 +533,7 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 		j.id, j.retried, p.n, create, polls, crash, trouble, lostCompletion, c)
 
 	j.state, j.sinceStart = aActive, j.sinceStart+1
-	meta := taskMeta{id: j.id, queue: modelQueue, retried: j.retried, maxRetry: enqueue.AsynqMaxRetryDefault}
+	meta := taskMeta{id: j.id, queue: modelQueue, retried: j.retried, maxRetry: j.asynqMax}
 	task := asynq.NewTask(enqueue.TaskType, m.payload(j))
 	done := make(chan error, 1)
 	go func() {
@@ -594,6 +614,10 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 // died handles a process that died in an attempt of j: asynq's recoverer gives the job back once
 // its lease expired, and a new process takes over.
 func (m *lifecycle) died(j *mjob) {
+	if state, err := readBreakerKey(m.ctx, m.rc); err == nil && state.ID != "" &&
+		m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 0 {
+		m.tripCut = true
+	}
 	rec := m.record(j)
 	saved := 0
 	if rec.Remote != nil {
@@ -613,7 +637,7 @@ func (m *lifecycle) died(j *mjob) {
 // retryPath is asynq's handling of a failed attempt: archived at its retry limit, else retried
 // (counted when IsFailure says so) after RetryDelayFunc's delay, plus extra (a lease's recovery).
 func (m *lifecycle) retryPath(j *mjob, err error, extra time.Duration) {
-	if j.retried >= enqueue.AsynqMaxRetryDefault {
+	if j.retried >= j.asynqMax {
 		j.state = aArchived
 		m.asynqMove(j.id, "archived")
 		rec := m.record(j)

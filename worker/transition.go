@@ -42,8 +42,7 @@ const (
 	// endedPanicked: a step of the attempt panicked (a bug): it spends a retry like a transient
 	// error, so that a job that always panics ends dead instead of looping.
 	endedPanicked
-	// endedExpired: the job's deadline (or, without one, its lifetime) passed before this
-	// attempt could create a task.
+	// endedExpired: the job's deadline passed before this attempt could create a task.
 	endedExpired
 	// endedUnreadablePayload: the task in Redis is not a solve job we can read (or its image
 	// body is gone).
@@ -119,7 +118,7 @@ type decideInput struct {
 	payload   enqueue.Payload
 	providers []string // the job's failover list (empty: AnySolver chooses)
 	ending    ending
-	retried   int       // retries asynq has counted so far for this task
+	retried   int       // retries asynq has counted so far for this task (the record counts its own)
 	maxRetry  int       // the retry count asynq was given for the task; 0: unknown
 	now       time.Time // when the attempt ended
 	jitter    float64   // a random number in [0, 1), for the backoff and throttle delays
@@ -372,11 +371,14 @@ func failover(in decideInput, rec enqueue.Record, info enqueue.ErrorInfo, provid
 // retry schedules another attempt with backoff, or ends the job as dead when its retry budget
 // is spent or its deadline would pass before the next try.
 func (r rules) retry(in decideInput, rec enqueue.Record, info enqueue.ErrorInfo) Transition {
-	if budget := r.budget(in.payload, in.maxRetry); in.retried >= budget {
+	// The retries spent: asynq's count, or the record's where it is ahead (a worker died after
+	// saving a retry and before asynq heard of it; a lost lease spends none of asynq's).
+	spent := max(in.retried, in.record.Retries)
+	if budget := r.budget(in.payload, in.maxRetry); spent >= budget {
 		info.ErrorDescription += fmt.Sprintf(" (retry budget of %d spent)", budget)
 		return ended(in, rec, enqueue.StateDead, info)
 	}
-	delay := r.policy.RetryDelay(in.retried, in.jitter)
+	delay := r.policy.RetryDelay(spent, in.jitter)
 	if dl := in.payload.Deadline; !dl.IsZero() && !in.now.Add(delay).Before(dl) {
 		info.ErrorDescription += " (the job's deadline passes before the next try)"
 		return ended(in, rec, enqueue.StateDead, info)

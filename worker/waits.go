@@ -22,6 +22,9 @@ type waits struct {
 	every time.Duration
 	fire  func(*attempt) // run by an attempt's timer when its wait is over
 	ended func(*attempt) // run on a goroutine of its own for each wait whose context ended
+	// realTime, when set, maps a wait to the real time its timer takes: a test whose clock is
+	// virtual (the lifecycle model) keeps every wait short. nil: as asked.
+	realTime func(time.Duration) time.Duration
 
 	mu       sync.Mutex
 	head     *attempt // the waiting attempts: a list through attempt.prevWait and nextWait
@@ -45,6 +48,9 @@ func (w *waits) arm(a *attempt, d time.Duration) bool {
 		w.head.prevWait = a
 	}
 	w.head, a.waiting = a, true
+	if w.realTime != nil {
+		d = w.realTime(d)
+	}
 	if a.timer == nil {
 		a.timer = time.AfterFunc(d, func() { w.fire(a) })
 	} else {
