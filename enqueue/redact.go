@@ -242,18 +242,41 @@ var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/:]*:)[^\s/
 // here may end with a secret's first bytes (at least three, before an optional "…" or "...");
 // those go as well.
 func RedactText(text string, secrets ...string) string {
+	return newSecretRedactor(secrets).text(text)
+}
+
+// secretRedactor is RedactText with its secrets' patterns compiled once, for the many strings of
+// one JSON value (RedactJSONSecrets): compiling a secret's pattern costs far more than matching
+// a short string with it.
+type secretRedactor struct {
+	secrets  []string
+	patterns []*regexp.Regexp // by secret; nil where it is matched byte for byte (or skipped)
+}
+
+func newSecretRedactor(secrets []string) secretRedactor {
+	r := secretRedactor{secrets: secrets, patterns: make([]*regexp.Regexp, len(secrets))}
+	for i, s := range secrets {
+		if len(s) >= 3 {
+			r.patterns[i] = secretPattern(s)
+		}
+	}
+	return r
+}
+
+// text is RedactText(text, r.secrets...).
+func (r secretRedactor) text(text string) string {
 	text = urlUserinfo.ReplaceAllString(text, "${1}"+Redacted+"@")
-	for _, s := range secrets {
+	for i, s := range r.secrets {
 		if len(s) < 3 { // a one- or two-character "secret" would shred the text, and hides nothing
 			continue
 		}
-		if re := secretPattern(s); re != nil {
+		if re := r.patterns[i]; re != nil {
 			text = re.ReplaceAllLiteralString(text, Redacted)
 		} else {
 			text = strings.ReplaceAll(strings.ReplaceAll(text, s, Redacted), url.QueryEscape(s), Redacted)
 		}
 	}
-	return redactCutSecret(text, secrets)
+	return redactCutSecret(text, r.secrets)
 }
 
 // RedactAndTruncate redacts text as RedactText does and then cuts it to at most limit bytes on a
@@ -285,18 +308,19 @@ func RedactAndTruncate(text string, limit int, secrets ...string) string {
 // not JSON comes back as a JSON string of its redacted text, so the result is JSON (empty stays
 // empty).
 func RedactJSONSecrets(raw json.RawMessage, secrets ...string) json.RawMessage {
-	if len(raw) == 0 || (RedactText(string(raw), secrets...) == string(raw) && json.Valid(raw)) {
+	r := newSecretRedactor(secrets)
+	if len(raw) == 0 || (r.text(string(raw)) == string(raw) && json.Valid(raw)) {
 		return raw
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil || dec.More() {
-		out, _ := json.Marshal(RedactText(string(raw), secrets...))
+		out, _ := json.Marshal(r.text(string(raw)))
 		return out
 	}
-	out, err := json.Marshal(redactStrings(v, secrets))
-	if err != nil || RedactText(string(out), secrets...) != string(out) {
+	out, err := json.Marshal(redactStrings(v, r))
+	if err != nil || r.text(string(out)) != string(out) {
 		// A secret split over several strings: hide the whole value rather than keep a piece.
 		out, _ = json.Marshal(Redacted)
 	}
@@ -305,24 +329,24 @@ func RedactJSONSecrets(raw json.RawMessage, secrets ...string) json.RawMessage {
 
 // redactStrings returns a copy of v (decoded with UseNumber) with RedactText applied to every
 // string, key and number; a number that held a secret becomes the Redacted string.
-func redactStrings(v any, secrets []string) any {
+func redactStrings(v any, r secretRedactor) any {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, val := range t {
-			out[RedactText(k, secrets...)] = redactStrings(val, secrets)
+			out[r.text(k)] = redactStrings(val, r)
 		}
 		return out
 	case []any:
 		out := make([]any, len(t))
 		for i, val := range t {
-			out[i] = redactStrings(val, secrets)
+			out[i] = redactStrings(val, r)
 		}
 		return out
 	case string:
-		return RedactText(t, secrets...)
+		return r.text(t)
 	case json.Number:
-		if RedactText(t.String(), secrets...) != t.String() {
+		if r.text(t.String()) != t.String() {
 			return Redacted
 		}
 		return t

@@ -2,6 +2,7 @@ package enqueue_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -244,4 +245,22 @@ func TestRedactJSONSecrets(t *testing.T) {
 	}
 	got := enqueue.RedactJSONSecrets(json.RawMessage(`not json `+key), key)
 	require.JSONEq(t, `"not json [redacted]"`, string(got))
+}
+
+// BenchmarkRedactJSONSecretsManyValues redacts a JSON array of 300 short strings and numbers with
+// one long secret: the secret's pattern is compiled once per call, not once per value (it was
+// compiled per value, and a fuzz input of a few thousand numbers then took seconds: the fuzz
+// engine's worker stalled and CI's fuzz phase failed with "context deadline exceeded").
+func BenchmarkRedactJSONSecretsManyValues(b *testing.B) {
+	secret := strings.Repeat("aé", 200)
+	var sb strings.Builder
+	sb.WriteString("[")
+	for i := range 300 {
+		fmt.Fprintf(&sb, `"xx%s",%d,`, secret[:20], i)
+	}
+	sb.WriteString(`"` + secret + `"]`)
+	data := []byte(sb.String())
+	for b.Loop() {
+		enqueue.RedactJSONSecrets(data, secret)
+	}
 }
