@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -27,6 +28,22 @@ func readme(t *testing.T) string {
 	data, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
 	return string(data)
+}
+
+// docs returns the README followed by every page of docs/, for the tests of sections that moved
+// there (performance, reliability, high availability).
+func docs(t *testing.T) string {
+	t.Helper()
+	text := readme(t)
+	pages, err := filepath.Glob("../../docs/*.md")
+	require.NoError(t, err)
+	require.NotEmpty(t, pages)
+	for _, p := range pages {
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		text += "\n" + string(data)
+	}
+	return text
 }
 
 // readmeSection returns the text under the first heading that starts with heading, up to the
@@ -269,7 +286,7 @@ func TestReadmeAlerts(t *testing.T) {
 // gives its figures and quotes the bench's own ratio keys, so a reader can reproduce each one.
 func TestReadmePerformanceComesFromTheBench(t *testing.T) {
 	t.Parallel()
-	section := readmeSection(t, readme(t), "## Performance")
+	section := readmeSection(t, docs(t), "# Performance")
 	require.Contains(t, section, "go run ./cmd/solvequeue bench --json")
 	for _, key := range []string{"e2e_vs_naive", "submit_vs_sequential"} {
 		require.Regexp(t, "`"+key+"` [0-9.]+ ", section, "the README quotes %s from a run", key)
@@ -313,7 +330,7 @@ func TestReadmeTaskTypesAsInHelp(t *testing.T) {
 // code's own key names: each is listed, with its slot (a queue's keys are the queue's).
 func TestReadmeRedisKeys(t *testing.T) {
 	t.Parallel()
-	tables := mdTables(readmeSection(t, readme(t), "## Past one Redis: Sentinel and Cluster"))
+	tables := mdTables(readmeSection(t, docs(t), "# Past one Redis: Sentinel and Cluster"))
 	require.NotEmpty(t, tables)
 	slots := map[string]string{}
 	for _, row := range tables[len(tables)-1] {
