@@ -148,9 +148,11 @@ func (h *handler) finish(ctx context.Context, a *attempt) error {
 		h.observer.ProviderResult(a.rec.Provider, "", a.solveTime)
 	}
 	e.unsaved = a.stopSaving != nil
-	t := h.decide(a, e)
+	var t Transition
 	if a.decided != nil {
-		t = *a.decided
+		t = *a.decided // a step decided already
+	} else {
+		t = h.decide(a, e)
 	}
 	if a.stopSaving != nil && t.HandBack == nil {
 		a.stopSaving()

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -57,17 +58,25 @@ func runChaos(cmd *cobra.Command, env *Env, o *soakOptions) error {
 	if report == nil {
 		return err
 	}
-	if o.output.JSON {
+	return printRunReport(env, o.output.JSON, report, func(w io.Writer) error { return chaos.WriteSummary(w, report) },
+		err, chaos.ErrViolations)
+}
+
+// printRunReport prints a finished run's report of soak or chaos (JSON, or its summary for
+// people) and returns the run's error, with exit status 1 when it is failed (the run found what
+// it looks for: memory that grew, a violation).
+func printRunReport(env *Env, asJSON bool, report any, summary func(io.Writer) error, runErr, failed error) error {
+	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		if encErr := enc.Encode(report); encErr != nil {
-			return encErr
+		if err := enc.Encode(report); err != nil {
+			return err
 		}
-	} else if sumErr := chaos.WriteSummary(env.Stdout, report); sumErr != nil {
-		return sumErr
+	} else if err := summary(env.Stdout); err != nil {
+		return err
 	}
-	if errors.Is(err, chaos.ErrViolations) {
-		return &ExitError{Code: 1, Err: err}
+	if errors.Is(runErr, failed) {
+		return &ExitError{Code: 1, Err: runErr}
 	}
-	return err
+	return runErr
 }

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -78,19 +77,8 @@ With --chaos it runs the chaos plan instead (see below): the real binary under c
 			if report == nil {
 				return err
 			}
-			if o.output.JSON {
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				if encErr := enc.Encode(report); encErr != nil {
-					return encErr
-				}
-			} else if sumErr := soak.WriteSummary(env.Stdout, report); sumErr != nil {
-				return sumErr
-			}
-			if errors.Is(err, soak.ErrNotFlat) {
-				return &ExitError{Code: 1, Err: err}
-			}
-			return err
+			return printRunReport(env, o.output.JSON, report, func(w io.Writer) error { return soak.WriteSummary(w, report) },
+				err, soak.ErrNotFlat)
 		},
 	}
 	o.output.register(cmd)
