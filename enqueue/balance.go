@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
-
-// BalanceKey is the Redis key where workers publish AnySolver's balance as they last read it.
-// It belongs to the account, not to a queue, so it carries no queue hash tag.
-const BalanceKey = "solvequeue:anysolver:balance"
 
 // ErrBalanceUnknown is returned by ReadBalance while no worker has published a balance.
 var ErrBalanceUnknown = errors.New("AnySolver's balance is not known yet: no worker has read it (workers read it every minute)")
@@ -30,7 +27,7 @@ func WriteBalance(ctx context.Context, rc redis.UniversalClient, b Balance, ttl 
 	if err != nil {
 		return fmt.Errorf("encode balance: %w", err)
 	}
-	if err := rc.Set(ctx, BalanceKey, data, ttl).Err(); err != nil {
+	if err := rc.Set(ctx, keys.Balance, data, ttl).Err(); err != nil {
 		return fmt.Errorf("publish balance: %w", err)
 	}
 	return nil
@@ -38,7 +35,7 @@ func WriteBalance(ctx context.Context, rc redis.UniversalClient, b Balance, ttl 
 
 // ReadBalance returns the balance workers last published, or ErrBalanceUnknown.
 func ReadBalance(ctx context.Context, rc redis.UniversalClient) (Balance, error) {
-	data, err := rc.Get(ctx, BalanceKey).Bytes()
+	data, err := rc.Get(ctx, keys.Balance).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Balance{}, ErrBalanceUnknown
 	}

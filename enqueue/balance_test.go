@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 func TestBalanceRoundTrip(t *testing.T) {
@@ -27,9 +28,9 @@ func TestBalanceRoundTrip(t *testing.T) {
 	b, err := enqueue.ReadBalance(ctx, rc)
 	require.NoError(t, err)
 	require.Equal(t, enqueue.Balance{Balance: 12.34, ReadAt: at}, b)
-	require.Equal(t, time.Hour, mr.TTL(enqueue.BalanceKey))
+	require.Equal(t, time.Hour, mr.TTL(keys.Balance))
 
-	require.NoError(t, rc.Set(ctx, enqueue.BalanceKey, "not json", 0).Err())
+	require.NoError(t, rc.Set(ctx, keys.Balance, "not json", 0).Err())
 	_, err = enqueue.ReadBalance(ctx, rc)
 	require.Error(t, err)
 	require.NotErrorIs(t, err, enqueue.ErrBalanceUnknown)

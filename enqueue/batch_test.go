@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 const (
@@ -241,7 +242,7 @@ func TestSubmitPayload(t *testing.T) {
 			}
 			require.Less(t, len(info.Payload), 1024, "the payload stays small")
 			require.NotContains(t, p.Task, "body")
-			require.True(t, strings.HasPrefix(p.BodyRef, enqueue.BlobKeyPrefix))
+			require.True(t, strings.HasPrefix(p.BodyRef, keys.BodyPrefix))
 			stored, err := rc.Get(ctx, p.BodyRef).Result()
 			require.NoError(t, err)
 			require.Equal(t, bigBody, stored)
@@ -338,7 +339,7 @@ func TestPayloadIsJSON(t *testing.T) {
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(info.Payload, &m))
-	require.ElementsMatch(t, []string{"v", "task", "provider", "settings", "maxRetries", "submittedAt"}, keys(m))
+	require.ElementsMatch(t, []string{"v", "task", "provider", "settings", "maxRetries", "submittedAt"}, mapKeys(m))
 
 	// A gateway job carries its key's name, its taskId and its callback; the task is untouched.
 	_, err = c.Submit(context.Background(), enqueue.Job{ID: "gw-shape", KeyName: "alpha", GatewayTaskID: 77,
@@ -354,7 +355,7 @@ func TestPayloadIsJSON(t *testing.T) {
 	require.Equal(t, website("TurnstileToken"), p.Task, "the key's name never enters the task sent to AnySolver")
 }
 
-func keys(m map[string]any) []string {
+func mapKeys(m map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -2,15 +2,13 @@ package enqueue
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // An image body larger than Config.BodyInlineMax travels under its own Redis key, not inside the
@@ -27,28 +25,11 @@ import (
 // body, so a job's body lives in its queue's slot, two bodies of one ID never share a key, and
 // two jobs never share one (deleting one job's body never takes another's).
 
-// IsBodyRef reports whether key can hold an image body: a key under BlobKeyPrefix. The worker
-// reads a payload's BodyRef only when it is one, so a hand-made payload cannot make it send any
-// other Redis key to AnySolver.
-func IsBodyRef(key string) bool {
-	return strings.HasPrefix(key, BlobKeyPrefix) && len(key) > len(BlobKeyPrefix)
-}
-
-// BodyKey is the key of a job's image body: BlobKeyPrefix, the queue as a Redis Cluster hash tag,
-// and the SHA-256 of the job ID and the body.
-func BodyKey(queue, id, body string) string {
-	h := sha256.New()
-	h.Write([]byte(id))
-	h.Write([]byte{0})
-	h.Write([]byte(body))
-	return BlobKeyPrefix + "{" + queue + "}:" + hex.EncodeToString(h.Sum(nil))
-}
-
 // DropBody deletes an image body that no job needs any more (the job ended solved or failed).
 // It refuses a key that is not a body's.
 func DropBody(ctx context.Context, rc redis.Cmdable, key string) error {
-	if !IsBodyRef(key) {
-		return fmt.Errorf("drop image body: %q is not under %s", key, BlobKeyPrefix)
+	if !keys.IsBody(key) {
+		return fmt.Errorf("drop image body: %q is not under %s", key, keys.BodyPrefix)
 	}
 	if err := rc.Del(ctx, key).Err(); err != nil {
 		return fmt.Errorf("drop image body %s: %w", key, err)
@@ -60,8 +41,8 @@ func DropBody(ctx context.Context, rc redis.Cmdable, key string) error {
 // lives as long as the dead letter, until Purge deletes it or Redrive gives it a TTL again. A
 // body already gone is not an error (the job is dead either way).
 func KeepBody(ctx context.Context, rc redis.Cmdable, key string) error {
-	if !IsBodyRef(key) {
-		return fmt.Errorf("keep image body: %q is not under %s", key, BlobKeyPrefix)
+	if !keys.IsBody(key) {
+		return fmt.Errorf("keep image body: %q is not under %s", key, keys.BodyPrefix)
 	}
 	if err := rc.Persist(ctx, key).Err(); err != nil {
 		return fmt.Errorf("keep image body %s: %w", key, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // bigImage is a base64 image body over BodyInlineMaxDefault, different for each seed.
@@ -35,7 +36,7 @@ func imageJob(id, body string) enqueue.Job {
 func blobKeys(mr *miniredis.Miniredis) []string {
 	var out []string
 	for _, k := range mr.Keys() {
-		if strings.HasPrefix(k, enqueue.BlobKeyPrefix) {
+		if strings.HasPrefix(k, keys.BodyPrefix) {
 			out = append(out, k)
 		}
 	}
@@ -62,8 +63,8 @@ func TestBodyOnlyWhenTheJobGoesIn(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, sub.Existing)
 	ref := bodyRefOf(t, c, "img-1")
-	require.True(t, enqueue.IsBodyRef(ref))
-	require.Equal(t, enqueue.BodyKey(enqueue.DefaultQueue, "img-1", bigImage("a")), ref)
+	require.True(t, keys.IsBody(ref))
+	require.Equal(t, keys.Body(enqueue.DefaultQueue, "img-1", bigImage("a")), ref)
 	require.Contains(t, ref, "{default}", "the queue's hash tag: the body lives in its queue's slot")
 	require.Equal(t, []string{ref}, blobKeys(mr))
 	require.Equal(t, enqueue.BlobTTLDefault, mr.TTL(ref))
@@ -143,14 +144,14 @@ func TestBodyTTLFollowsTheDeadline(t *testing.T) {
 func TestIsBodyRefAndPoisonedPayloads(t *testing.T) {
 	t.Parallel()
 	for key, want := range map[string]bool{
-		enqueue.BlobKeyPrefix + "{default}:ab12": true,
-		enqueue.BlobKeyPrefix + "ab12":           true, // written by an earlier version
-		enqueue.BlobKeyPrefix:                    false,
-		"asynq:{default}:t:job-1":                false,
-		"solvequeue:dlq":                         false,
-		"":                                       false,
+		keys.BodyPrefix + "{default}:ab12": true,
+		keys.BodyPrefix + "ab12":           true, // written by an earlier version
+		keys.BodyPrefix:                    false,
+		"asynq:{default}:t:job-1":          false,
+		"solvequeue:dlq":                   false,
+		"":                                 false,
 	} {
-		require.Equal(t, want, enqueue.IsBodyRef(key), key)
+		require.Equal(t, want, keys.IsBody(key), key)
 	}
 	// A hand-made payload cannot point the worker at any other key.
 	for _, ref := range []string{"asynq:{default}:t:job-1", "solvequeue:dlq", "session:admin"} {
@@ -182,7 +183,7 @@ func TestBodyOfADeadLetter(t *testing.T) {
 			Record: enqueue.Record{State: enqueue.StateDead}, DeadAt: time.Now()}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(d.Queue), enqueue.DeadLetterField(d.Queue, id), data).Err())
+		require.NoError(t, rc.HSet(ctx, keys.DeadLetters(d.Queue), keys.DeadLetterField(d.Queue, id), data).Err())
 		require.NoError(t, enqueue.KeepBody(ctx, rc, bodyRefFromPayload(t, info.Payload)))
 		return d
 	}

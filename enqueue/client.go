@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // Defaults for Config.
@@ -26,9 +27,6 @@ const (
 	// archives a job behind the worker's back.
 	AsynqMaxRetryDefault = MaxRetriesLimit + 1
 )
-
-// BlobKeyPrefix prefixes the Redis keys that hold large image bodies.
-const BlobKeyPrefix = "solvequeue:blob:"
 
 // ErrJobNotFound is returned by Status and Wait for an ID no queue holds.
 var ErrJobNotFound = errors.New("job not found")
@@ -169,7 +167,7 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}
 	var created bool
 	if body, ok := job.Task["body"].(string); ok && len(body) > c.cfg.BodyInlineMax {
-		key := BodyKey(sub.Queue, sub.ID, body)
+		key := keys.Body(sub.Queue, sub.ID, body)
 		if created, err = c.putBody(ctx, key, body, c.bodyTTL(now, deadline)); err != nil {
 			return nil, Submitted{}, "", false, fmt.Errorf("job %s: %w", sub.ID, err)
 		}

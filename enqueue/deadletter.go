@@ -11,24 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
-
-// DeadLetterKey is the Redis hash of a queue's durable dead letters: field "queue/id"
-// (DeadLetterField), value a JSON DeadLetter. Unlike asynq's archive (trimmed silently at 10,000
-// tasks per queue and after 90 days) nothing trims it: an entry leaves by a redrive or a purge.
-// It carries the queue's hash tag, so on a Redis Cluster it lives on the queue's slot beside
-// asynq's keys of the queue, and the dead-letter queue as a whole is every queue's hash (see
-// KnownQueues).
-func DeadLetterKey(queue string) string { return "solvequeue:{" + queue + "}:dlq" }
-
-// LegacyDeadLetterKey is the one hash that held every queue's dead letters before they moved
-// to a hash per queue; MigrateDeadLetters moves what it still holds.
-const LegacyDeadLetterKey = "solvequeue:dlq"
-
-// DeadLetterRefusedKey counts the dead letters PutDeadLetter refused because the dead-letter
-// queue was full (a Redis counter shared by every worker; it only grows). A single key: it counts
-// for every queue.
-const DeadLetterRefusedKey = "solvequeue:dlq:refused"
 
 // DeadLetterLimitDefault is the default bound on the number of dead letters (the worker's
 // --dlq-limit): as many as asynq keeps in one queue's archive.
@@ -50,7 +34,7 @@ return 0`)
 
 // PutDeadLetter writes d into the dead-letter queue, bounded by limit entries in all (0: no
 // bound). The queue is never trimmed to make room: at the limit the new entry is refused, counted
-// under DeadLetterRefusedKey, and ErrDeadLetterFull returned, so that the caller says so loudly;
+// under keys.DeadLettersRefused, and ErrDeadLetterFull returned, so that the caller says so loudly;
 // the job itself stays in asynq's archive, where the web UI shows it. The entries already there
 // are kept whole until an operator redrives or purges them. Rewriting an entry that is already
 // there (a redelivered dead job) always succeeds.
@@ -74,14 +58,14 @@ func PutDeadLetter(ctx context.Context, rc redis.Cmdable, d DeadLetter, limit in
 			room = "0"
 		}
 	}
-	written, err := putDeadLetter.Run(ctx, rc, []string{DeadLetterKey(d.Queue)}, DeadLetterField(d.Queue, d.ID), data, room).Int()
+	written, err := putDeadLetter.Run(ctx, rc, []string{keys.DeadLetters(d.Queue)}, keys.DeadLetterField(d.Queue, d.ID), data, room).Int()
 	if err != nil {
 		return fmt.Errorf("write dead letter of job %s: %w", d.ID, err)
 	}
 	if written == 1 {
 		return RegisterQueues(ctx, rc, d.Queue)
 	}
-	_ = rc.Incr(ctx, DeadLetterRefusedKey).Err()
+	_ = rc.Incr(ctx, keys.DeadLettersRefused).Err()
 	return fmt.Errorf("%w (%d entries): job %s stays in asynq's archive only; redrive or purge dead letters "+
 		"(solvequeue dlq list), or raise --dlq-limit", ErrDeadLetterFull, limit, d.ID)
 }
@@ -96,7 +80,7 @@ func CountDeadLetters(ctx context.Context, rc redis.Cmdable) (int64, error) {
 	lens := make([]*redis.IntCmd, len(queues))
 	if _, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range queues {
-			lens[i] = p.HLen(ctx, DeadLetterKey(q))
+			lens[i] = p.HLen(ctx, keys.DeadLetters(q))
 		}
 		return nil
 	}); err != nil {
@@ -121,9 +105,6 @@ type DeadLetter struct {
 	UnreadableRecord string `json:"unreadableRecord,omitempty"`
 }
 
-// DeadLetterField is the hash field of a job in DeadLetterKey.
-func DeadLetterField(queue, id string) string { return queue + "/" + id }
-
 // Outcome is the dead job as a producer sees it.
 func (d DeadLetter) Outcome() Outcome {
 	r := d.Record
@@ -144,7 +125,7 @@ func (d DeadLetter) bodyRef() string {
 	var p struct {
 		BodyRef string `json:"bodyRef"`
 	}
-	if json.Unmarshal(d.Payload, &p) != nil || !IsBodyRef(p.BodyRef) {
+	if json.Unmarshal(d.Payload, &p) != nil || !keys.IsBody(p.BodyRef) {
 		return ""
 	}
 	return p.BodyRef
@@ -160,23 +141,20 @@ func (c *Client) DeadLetter(ctx context.Context, queue, id string) (DeadLetter, 
 		}
 	}
 	for _, q := range queues {
-		raw, err := c.rc.HGet(ctx, DeadLetterKey(q), DeadLetterField(q, id)).Bytes()
+		raw, err := c.rc.HGet(ctx, keys.DeadLetters(q), keys.DeadLetterField(q, id)).Bytes()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
 		if err != nil {
 			return DeadLetter{}, fmt.Errorf("read dead letter %s: %w", id, err)
 		}
-		return decodeDeadLetter(DeadLetterField(q, id), raw), nil
+		return decodeDeadLetter(keys.DeadLetterField(q, id), raw), nil
 	}
 	return DeadLetter{}, fmt.Errorf("%w: %q is not in the dead-letter queue", ErrJobNotFound, id)
 }
 
-// deadLetterQueues returns the queues whose dead letters to read: every known queue, once the
-// entries of the legacy single hash moved to their queues.
+// deadLetterQueues returns the queues whose dead letters to read: every known queue.
 func (c *Client) deadLetterQueues(ctx context.Context) ([]string, error) {
-	// A Redis user that may not write leaves the move to the next worker that starts.
-	_, _ = MigrateDeadLetters(ctx, c.rc)
 	return KnownQueues(ctx, c.rc)
 }
 
@@ -199,7 +177,7 @@ func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	}
 	var out []DeadLetter
 	for _, q := range queues {
-		raw, err := c.rc.HGetAll(ctx, DeadLetterKey(q)).Result()
+		raw, err := c.rc.HGetAll(ctx, keys.DeadLetters(q)).Result()
 		if err != nil {
 			return nil, fmt.Errorf("read the dead-letter queue of %s: %w", q, err)
 		}
@@ -276,11 +254,11 @@ func (c *Client) redrive(ctx context.Context, d DeadLetter) error {
 // claim takes the job's entry out of the dead-letter queue in one step and returns it; it
 // returns ErrJobNotFound when the entry is gone (redriven or purged by someone else).
 func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
-	field := DeadLetterField(d.Queue, d.ID)
+	field := keys.DeadLetterField(d.Queue, d.ID)
 	var get *redis.StringCmd
 	_, err := c.rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.HGet(ctx, DeadLetterKey(d.Queue), field)
-		p.HDel(ctx, DeadLetterKey(d.Queue), field)
+		get = p.HGet(ctx, keys.DeadLetters(d.Queue), field)
+		p.HDel(ctx, keys.DeadLetters(d.Queue), field)
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {
@@ -300,7 +278,7 @@ func (c *Client) claim(ctx context.Context, d DeadLetter) (string, error) {
 func (c *Client) unclaim(ctx context.Context, d DeadLetter, raw string, err error) error {
 	ctx = context.WithoutCancel(ctx)
 	waited, putErr := rideOut(ctx, c.rc, RideOutDefault, func() error {
-		return c.rc.HSet(ctx, DeadLetterKey(d.Queue), DeadLetterField(d.Queue, d.ID), raw).Err()
+		return c.rc.HSet(ctx, keys.DeadLetters(d.Queue), keys.DeadLetterField(d.Queue, d.ID), raw).Err()
 	})
 	if waited {
 		err = outageError{err} // Redis was down: the caller may try again
@@ -353,41 +331,4 @@ func (c *Client) purge(ctx context.Context, d DeadLetter) (bool, error) {
 		_ = DropBody(ctx, c.rc, key) // left to its TTL, if any, when Redis refuses
 	}
 	return true, nil
-}
-
-// MigrateDeadLetters moves the entries of LegacyDeadLetterKey (every queue's dead letters in one
-// hash, before they moved to a hash per queue) into their queues' hashes, one entry at a time
-// (the two hashes may be on two Cluster slots): written to its queue unless an entry of that job
-// is there already, then deleted from the legacy hash. It registers the queues it finds and
-// returns how many entries it moved. Entries whose field names no valid queue stay where they
-// are. Nothing happens, at the cost of one HSCAN, when the legacy hash is gone.
-func MigrateDeadLetters(ctx context.Context, rc redis.UniversalClient) (int, error) {
-	n := 0
-	var cursor uint64
-	for {
-		kv, next, err := rc.HScan(ctx, LegacyDeadLetterKey, cursor, "*", 100).Result()
-		if err != nil {
-			return n, fmt.Errorf("move the dead-letter queue to one hash per queue: %w", err)
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			field, raw := kv[i], kv[i+1]
-			queue, _, ok := strings.Cut(field, "/")
-			if !ok || !ValidQueueName(queue) {
-				continue
-			}
-			if err := RegisterQueues(ctx, rc, queue); err != nil {
-				return n, err
-			}
-			if err := rc.HSetNX(ctx, DeadLetterKey(queue), field, raw).Err(); err != nil {
-				return n, fmt.Errorf("move dead letter %s: %w", field, err)
-			}
-			if err := rc.HDel(ctx, LegacyDeadLetterKey, field).Err(); err != nil {
-				return n, fmt.Errorf("move dead letter %s: %w", field, err)
-			}
-			n++
-		}
-		if cursor = next; cursor == 0 {
-			return n, nil
-		}
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // TestPutDeadLetterBound: at its limit the dead-letter queue refuses a new entry, loudly (an
@@ -27,19 +28,19 @@ func TestPutDeadLetterBound(t *testing.T) {
 	require.ErrorIs(t, err, enqueue.ErrDeadLetterFull)
 	require.ErrorContains(t, err, "job c stays in asynq's archive")
 	require.ErrorContains(t, err, "--dlq-limit")
-	require.Equal(t, "1", mustGet(t, mr, enqueue.DeadLetterRefusedKey))
+	require.Equal(t, "1", mustGet(t, mr, keys.DeadLettersRefused))
 	require.Equal(t, []string{"default/a", "default/b"}, hkeys(t, mr), "nothing trimmed")
 
 	// A dead job redelivered rewrites its own entry at the limit too.
 	again := letter("a")
 	again.Record.Attempts = 7
 	require.NoError(t, enqueue.PutDeadLetter(ctx, rc, again, 2))
-	require.Contains(t, mr.HGet(enqueue.DeadLetterKey("default"), "default/a"), `"attempts":7`)
+	require.Contains(t, mr.HGet(keys.DeadLetters("default"), "default/a"), `"attempts":7`)
 
 	// A lower limit than what is there refuses, never trims.
 	require.ErrorIs(t, enqueue.PutDeadLetter(ctx, rc, letter("d"), 1), enqueue.ErrDeadLetterFull)
 	require.Len(t, hkeys(t, mr), 2)
-	require.Equal(t, "2", mustGet(t, mr, enqueue.DeadLetterRefusedKey))
+	require.Equal(t, "2", mustGet(t, mr, keys.DeadLettersRefused))
 
 	// Limit 0: no bound.
 	require.NoError(t, enqueue.PutDeadLetter(ctx, rc, letter("e"), 0))
@@ -53,14 +54,14 @@ func TestPutDeadLetterBound(t *testing.T) {
 	n, err := enqueue.CountDeadLetters(ctx, rc)
 	require.NoError(t, err)
 	require.EqualValues(t, 4, n)
-	lowKeys, err := mr.HKeys(enqueue.DeadLetterKey("low"))
+	lowKeys, err := mr.HKeys(keys.DeadLetters("low"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"low/l"}, lowKeys)
 }
 
 func hkeys(t *testing.T, mr *miniredis.Miniredis) []string {
 	t.Helper()
-	keys, err := mr.HKeys(enqueue.DeadLetterKey("default"))
+	keys, err := mr.HKeys(keys.DeadLetters("default"))
 	require.NoError(t, err)
 	return keys
 }

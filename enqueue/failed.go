@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // A failed job (the job as submitted can never succeed) is not a dead letter: it stays a
@@ -25,11 +26,6 @@ const FailedIndexMax = 10_000
 // retention (RetentionDefault). One whose task asynq deleted earlier (a shorter retention) is
 // dropped as it is read; one kept longer is still found by its ID.
 const FailedIndexAge = RetentionDefault
-
-// FailedKey is the sorted set indexing a queue's failed jobs: member FailedMember(code, id), score
-// the time the job failed in Unix milliseconds. It carries the queue's hash tag, beside asynq's
-// keys of the queue on one Redis Cluster slot.
-func FailedKey(queue string) string { return "solvequeue:{" + queue + "}:failed" }
 
 // FailedMember is a failed job's member in FailedKey: its error code (reduced to letters, digits
 // and "_.:-", at most 64 characters) and its ID, separated by a space (an ID holds none).
@@ -60,7 +56,7 @@ type FailedEntry struct {
 
 // FailedIndex lists the queue's failed index, newest first.
 func (c *Client) FailedIndex(ctx context.Context, queue string) ([]FailedEntry, error) {
-	zs, err := c.rc.ZRevRangeWithScores(ctx, FailedKey(queue), 0, FailedIndexMax-1).Result()
+	zs, err := c.rc.ZRevRangeWithScores(ctx, keys.Failed(queue), 0, FailedIndexMax-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read queue %s's failed jobs: %w", queue, err)
 	}
@@ -85,7 +81,7 @@ func (c *Client) ForgetFailed(ctx context.Context, queue string, entries []Faile
 	for i, e := range entries {
 		members[i] = FailedMember(e.Code, e.ID)
 	}
-	if err := c.rc.ZRem(ctx, FailedKey(queue), members...).Err(); err != nil {
+	if err := c.rc.ZRem(ctx, keys.Failed(queue), members...).Err(); err != nil {
 		return fmt.Errorf("update queue %s's failed jobs: %w", queue, err)
 	}
 	return nil
@@ -103,18 +99,15 @@ var ErrNotFailed = errors.New("not a failed job")
 // the other finds a pending task, or one that ended otherwise, and changes nothing, so a job that
 // is running again, or solved meanwhile, is never deleted and paid for twice.
 //
-// The keys and fields are asynq v0.26's (internal/base.TaskKey, CompletedKey; its deleteTaskCmd
+// The keys and fields are asynq's (internal/keys, pinned by TestAsynqLayout; its deleteTaskCmd
 // removes a completed task the same way); TestRedriveFailed checks them against asynq itself.
 var claimFailedScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') ~= 'completed' then return 0 end
-local rec = redis.call('HGET', KEYS[1], 'result')
+if redis.call('HGET', KEYS[1], '` + keys.AsynqStateField + `') ~= '` + keys.AsynqStateCompleted + `' then return 0 end
+local rec = redis.call('HGET', KEYS[1], '` + keys.AsynqResultField + `')
 if not rec or not string.find(rec, '"state":"failed"', 1, true) then return 0 end
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('DEL', KEYS[1])
 return 1`)
-
-func asynqTaskKey(queue, id string) string  { return "asynq:{" + queue + "}:t:" + id }
-func asynqCompletedKey(queue string) string { return "asynq:{" + queue + "}:completed" }
 
 // RedriveFailed runs a failed job again, by an operator's explicit choice: its completed task is
 // replaced by a new one with the same ID and job and a fresh retry budget, so it is paid for
@@ -142,7 +135,7 @@ func (c *Client) RedriveFailed(ctx context.Context, queue, id string) (string, e
 			return "", fmt.Errorf("redrive failed job %s: its image body was deleted when it failed: submit the job anew", id)
 		}
 	}
-	took, err := claimFailedScript.Run(ctx, c.rc, []string{asynqTaskKey(info.Queue, id), asynqCompletedKey(info.Queue)}, id).Int()
+	took, err := claimFailedScript.Run(ctx, c.rc, []string{keys.AsynqTask(info.Queue, id), keys.AsynqCompleted(info.Queue)}, id).Int()
 	if err != nil {
 		return "", fmt.Errorf("redrive failed job %s: %w", id, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // recordingServer is an asynq server standing in for a worker: it ends each job with the record
@@ -98,7 +99,7 @@ func TestRedriveFailed(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.WaitIn(wctx, "default", "twin-in-b")
 	require.NoError(t, err)
-	require.NoError(t, rc.ZAdd(ctx, enqueue.FailedKey("default"),
+	require.NoError(t, rc.ZAdd(ctx, keys.Failed("default"),
 		redisZ(enqueue.FailedMember("ERROR_ZERO_BALANCE", "order-42"), time.Now())).Err())
 
 	// Not failed: refused, nothing changes.
@@ -152,7 +153,7 @@ func TestFailedIndex(t *testing.T) {
 	require.Equal(t, "ERRORproxy order-1", enqueue.FailedMember("ERROR proxy\n", "order-1"), "a code is reduced to a safe word")
 	require.Equal(t, "- x", enqueue.FailedMember("", "x"))
 	for i, m := range []string{enqueue.FailedMember("DOMAIN_BANNED", "a-1"), enqueue.FailedMember("JOB_EXPIRED", "b 2")} {
-		require.NoError(t, rc.ZAdd(ctx, enqueue.FailedKey("q"), redisZ(m, at.Add(time.Duration(i)*time.Minute))).Err())
+		require.NoError(t, rc.ZAdd(ctx, keys.Failed("q"), redisZ(m, at.Add(time.Duration(i)*time.Minute))).Err())
 	}
 	got, err := c.FailedIndex(ctx, "q")
 	require.NoError(t, err)

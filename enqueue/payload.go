@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // PayloadVersion is the version of the Payload format this package writes and reads.
@@ -67,8 +69,8 @@ func DecodePayload(data []byte) (Payload, error) {
 	if p.V != PayloadVersion {
 		return Payload{}, fmt.Errorf("payload version %d is not %d: submitted by another solvequeue version", p.V, PayloadVersion)
 	}
-	if p.BodyRef != "" && !IsBodyRef(p.BodyRef) {
-		return Payload{}, fmt.Errorf("payload is not a valid solve job: bodyRef %q is not under %s", p.BodyRef, BlobKeyPrefix)
+	if p.BodyRef != "" && !keys.IsBody(p.BodyRef) {
+		return Payload{}, fmt.Errorf("payload is not a valid solve job: bodyRef %q is not under %s", p.BodyRef, keys.BodyPrefix)
 	}
 	task := p.Task
 	if p.BodyRef != "" && task != nil {

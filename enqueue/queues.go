@@ -6,20 +6,10 @@ import (
 	"slices"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
-// QueuesKey is the Redis set of the queues solvequeue's workers serve: each worker adds its
-// queues when it starts (RegisterQueues). With asynq's own list of queues (every queue a task
-// was ever enqueued to) it is how the readers of per-queue keys (the dead-letter queue, the
-// breaker's pauses) find every queue, on one Redis or a Cluster, without scanning keys. It is a
-// single key (no queue's hash tag): a short list of names that lives as long as the Redis.
-const QueuesKey = "solvequeue:queues"
-
-// asynqQueuesKey is asynq v0.26's set of every queue a task was enqueued to (what
-// Inspector.Queues reads).
-const asynqQueuesKey = "asynq:queues"
-
-// RegisterQueues adds queues to QueuesKey.
+// RegisterQueues adds queues to keys.Queues.
 func RegisterQueues(ctx context.Context, rc redis.Cmdable, queues ...string) error {
 	if len(queues) == 0 {
 		return nil
@@ -28,7 +18,7 @@ func RegisterQueues(ctx context.Context, rc redis.Cmdable, queues ...string) err
 	for i, q := range queues {
 		members[i] = q
 	}
-	if err := rc.SAdd(ctx, QueuesKey, members...).Err(); err != nil {
+	if err := rc.SAdd(ctx, keys.Queues, members...).Err(); err != nil {
 		return fmt.Errorf("register queues %v: %w", queues, err)
 	}
 	return nil
@@ -38,11 +28,11 @@ func RegisterQueues(ctx context.Context, rc redis.Cmdable, queues ...string) err
 // registered and those asynq knows. Names that cannot be queues (which no key of ours is made
 // with) are left out.
 func KnownQueues(ctx context.Context, rc redis.Cmdable) ([]string, error) {
-	ours, err := rc.SMembers(ctx, QueuesKey).Result()
+	ours, err := rc.SMembers(ctx, keys.Queues).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
 	}
-	asynqs, err := rc.SMembers(ctx, asynqQueuesKey).Result()
+	asynqs, err := rc.SMembers(ctx, keys.AsynqQueues).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 func TestKnownQueuesJoinsOursAndAsynqs(t *testing.T) {
@@ -44,24 +45,24 @@ func TestQueueNamesWithBracesAreRefused(t *testing.T) {
 }
 
 // Each queue's dead letters live under the queue's hash tag; the readers find them in every
-// known queue; the one hash of earlier versions is moved entry by entry.
+// known queue.
 func TestDeadLettersPerQueue(t *testing.T) {
 	t.Parallel()
 	c, mr, rc := miniClient(t)
 	ctx := context.Background()
-	require.Equal(t, "solvequeue:{low}:dlq", enqueue.DeadLetterKey("low"))
+	require.Equal(t, "solvequeue:{low}:dlq", keys.DeadLetters("low"))
 	put := func(key string, d enqueue.DeadLetter) {
 		raw, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, key, enqueue.DeadLetterField(d.Queue, d.ID), raw).Err())
+		require.NoError(t, rc.HSet(ctx, key, keys.DeadLetterField(d.Queue, d.ID), raw).Err())
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	require.NoError(t, enqueue.RegisterQueues(ctx, rc, "default", "low"))
-	put(enqueue.DeadLetterKey("default"), enqueue.DeadLetter{ID: "d1", Queue: "default", DeadAt: at})
-	put(enqueue.DeadLetterKey("low"), enqueue.DeadLetter{ID: "l1", Queue: "low", DeadAt: at.Add(time.Second)})
-	// Two entries of an earlier version, in a queue nothing else names yet.
-	put(enqueue.LegacyDeadLetterKey, enqueue.DeadLetter{ID: "o1", Queue: "old", DeadAt: at.Add(2 * time.Second)})
-	put(enqueue.LegacyDeadLetterKey, enqueue.DeadLetter{ID: "o2", Queue: "old", DeadAt: at.Add(3 * time.Second)})
+	put(keys.DeadLetters("default"), enqueue.DeadLetter{ID: "d1", Queue: "default", DeadAt: at})
+	put(keys.DeadLetters("low"), enqueue.DeadLetter{ID: "l1", Queue: "low", DeadAt: at.Add(time.Second)})
+	require.NoError(t, enqueue.RegisterQueues(ctx, rc, "old"))
+	put(keys.DeadLetters("old"), enqueue.DeadLetter{ID: "o1", Queue: "old", DeadAt: at.Add(2 * time.Second)})
+	put(keys.DeadLetters("old"), enqueue.DeadLetter{ID: "o2", Queue: "old", DeadAt: at.Add(3 * time.Second)})
 
 	letters, err := c.DeadLetters(ctx)
 	require.NoError(t, err)
@@ -70,8 +71,7 @@ func TestDeadLettersPerQueue(t *testing.T) {
 		ids = append(ids, d.Queue+"/"+d.ID)
 	}
 	require.Equal(t, []string{"default/d1", "low/l1", "old/o1", "old/o2"}, ids, "oldest first, every queue")
-	require.False(t, mr.Exists(enqueue.LegacyDeadLetterKey), "the legacy hash was moved")
-	oldKeys, err := mr.HKeys(enqueue.DeadLetterKey("old"))
+	oldKeys, err := mr.HKeys(keys.DeadLetters("old"))
 	require.NoError(t, err)
 	require.Len(t, oldKeys, 2)
 
@@ -87,9 +87,5 @@ func TestDeadLettersPerQueue(t *testing.T) {
 	n, err := c.Purge(ctx, []enqueue.DeadLetter{d})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	require.False(t, mr.Exists(enqueue.DeadLetterKey("low")))
-
-	moved, err := enqueue.MigrateDeadLetters(ctx, rc)
-	require.NoError(t, err)
-	require.Zero(t, moved, "nothing left to move")
+	require.False(t, mr.Exists(keys.DeadLetters("low")))
 }

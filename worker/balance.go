@@ -48,7 +48,7 @@ type balanceReaderParams struct {
 }
 
 // balanceReader reads AnySolver's balance every interval and publishes it: in Redis for the
-// gateway's getBalance (enqueue.BalanceKey) and to the observer for the metric. A failed read
+// gateway's getBalance (keys.Balance) and to the observer for the metric. A failed read
 // publishes nothing (the last balance stays, until balanceTTL) and is logged when it starts
 // failing and when it recovers, not at every tick.
 type balanceReader struct {

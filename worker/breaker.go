@@ -15,23 +15,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
-
-// BreakerKey holds the account breaker, shared by every worker on one Redis: one trip stops them
-// all and one resume starts them all. It is a JSON BreakerState while the breaker is open, and
-// a single key: the account is no queue's.
-const BreakerKey = "solvequeue:breaker"
-
-// BreakerPausedKey marks a queue the breaker paused (its value is the ID of the breaker's opening
-// that paused it), so that a resume lifts the breaker's own pauses and never an operator's or a
-// budget's. It carries the queue's hash tag: the pause and its mark are one queue's keys, on one
-// Redis Cluster slot, and the breaker pauses and resumes queue by queue.
-func BreakerPausedKey(queue string) string { return "solvequeue:{" + queue + "}:breaker:paused" }
-
-// legacyBreakerPausedKey is the set of paused queues the breaker kept before it marked each
-// queue; a resume still lifts what it lists.
-const legacyBreakerPausedKey = "solvequeue:breaker:paused"
 
 // Defaults for BreakerConfig.
 const (
@@ -95,9 +81,9 @@ func ReadBreaker(ctx context.Context, rc redis.UniversalClient) (BreakerState, e
 	return s, nil
 }
 
-// readBreakerKey reads BreakerKey alone.
+// readBreakerKey reads keys.Breaker alone.
 func readBreakerKey(ctx context.Context, rc redis.Cmdable) (BreakerState, error) {
-	raw, err := rc.Get(ctx, BreakerKey).Bytes()
+	raw, err := rc.Get(ctx, keys.Breaker).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return BreakerState{}, nil
 	}
@@ -122,7 +108,7 @@ func breakerPauses(ctx context.Context, rc redis.Cmdable) (map[string]string, er
 	marks := make([]*redis.StringCmd, len(queues))
 	_, err = rc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range queues {
-			marks[i] = p.Get(ctx, BreakerPausedKey(q))
+			marks[i] = p.Get(ctx, keys.BreakerPaused(q))
 		}
 		return nil
 	})
@@ -197,7 +183,7 @@ return 0`)
 // queues it paused are resumed (never one an operator paused) and returned. Nothing is checked
 // first: if the account is still unusable, the next job that meets the error opens it again.
 func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, error) {
-	if err := rc.Del(ctx, BreakerKey).Err(); err != nil {
+	if err := rc.Del(ctx, keys.Breaker).Err(); err != nil {
 		return nil, fmt.Errorf("reset breaker: %w", err)
 	}
 	resumed, err := liftPauses(ctx, rc, "")
@@ -207,11 +193,9 @@ func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, erro
 	return resumed, nil
 }
 
-func pausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
-
 // pause pauses queue for the opening id and reports whether the queue is the breaker's.
 func pause(ctx context.Context, rc redis.Cmdable, queue, id string, now time.Time) (bool, error) {
-	n, err := pauseScript.Run(ctx, rc, []string{pausedKey(queue), BreakerPausedKey(queue)}, now.Unix(), id).Int()
+	n, err := pauseScript.Run(ctx, rc, []string{keys.AsynqPaused(queue), keys.BreakerPaused(queue)}, now.Unix(), id).Int()
 	if err != nil {
 		return false, fmt.Errorf("pause queue %s: %w", queue, err)
 	}
@@ -220,7 +204,7 @@ func pause(ctx context.Context, rc redis.Cmdable, queue, id string, now time.Tim
 
 // unpause lifts the breaker's pause of queue if it is the opening id's ("" for any opening's).
 func unpause(ctx context.Context, rc redis.Cmdable, queue, id string) (bool, error) {
-	n, err := unpauseScript.Run(ctx, rc, []string{pausedKey(queue), BreakerPausedKey(queue)}, id).Int()
+	n, err := unpauseScript.Run(ctx, rc, []string{keys.AsynqPaused(queue), keys.BreakerPaused(queue)}, id).Int()
 	if err != nil {
 		return false, fmt.Errorf("resume queue %s: %w", queue, err)
 	}
@@ -295,7 +279,7 @@ func (b *breaker) tripOn(ctx context.Context, rc redis.Cmdable, code, reason str
 	data, _ := json.Marshal(state)
 	id := ""
 	for attempt := 0; id == "" && attempt < 3; attempt++ {
-		opened, err = rc.SetNX(ctx, BreakerKey, data, 0).Result()
+		opened, err = rc.SetNX(ctx, keys.Breaker, data, 0).Result()
 		if err != nil {
 			return false, nil, false, fmt.Errorf("open breaker: %w", err)
 		}
@@ -418,7 +402,7 @@ func (b *breaker) repause(ctx context.Context, state BreakerState) {
 // failover right after does not bring back a breaker and pauses it lifted (and resume twice).
 func (b *breaker) resume(ctx context.Context, state BreakerState) {
 	rc, acked := b.acking(ctx)
-	closed, err := closeScript.Run(ctx, rc, []string{BreakerKey}, state.ID).Int()
+	closed, err := closeScript.Run(ctx, rc, []string{keys.Breaker}, state.ID).Int()
 	if err != nil {
 		acked(false)
 		b.log.Error("breaker could not close", "err", err)
@@ -439,8 +423,8 @@ func (b *breaker) resume(ctx context.Context, state BreakerState) {
 	b.observer.BreakerChanged(false, state.Code)
 }
 
-// liftPauses resumes every queue marked by the opening id ("" for any), and those the legacy set
-// lists, and returns the queues it resumed.
+// liftPauses resumes every queue marked by the opening id ("" for any) and returns the queues it
+// resumed.
 func liftPauses(ctx context.Context, rc redis.Cmdable, id string) ([]string, error) {
 	marks, err := breakerPauses(ctx, rc)
 	if err != nil {
@@ -456,22 +440,7 @@ func liftPauses(ctx context.Context, rc redis.Cmdable, id string) ([]string, err
 			resumed = append(resumed, q)
 		}
 	}
-	if id != "" {
-		return resumed, nil
-	}
-	legacy, err := rc.SMembers(ctx, legacyBreakerPausedKey).Result()
-	if err != nil {
-		return resumed, err
-	}
-	for _, q := range legacy {
-		if enqueue.ValidQueueName(q) {
-			if err := rc.Del(ctx, pausedKey(q)).Err(); err != nil {
-				return resumed, err
-			}
-			resumed = append(resumed, q)
-		}
-	}
-	return resumed, rc.Del(ctx, legacyBreakerPausedKey).Err()
+	return resumed, nil
 }
 
 // staleSweepInterval is how often a prober looks for queues the breaker left paused while closed.

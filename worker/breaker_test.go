@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // TestBreakerPausesOnlyWhatItResumes checks the trip and the resume on asynq's own pause: the
@@ -83,8 +84,8 @@ func TestBreakerKeysPerQueue(t *testing.T) {
 	require.NotEmpty(t, first.ID)
 	require.Equal(t, []string{"default", "fresh"}, first.PausedQueues)
 	for _, q := range []string{"default", "fresh"} {
-		require.Equal(t, "solvequeue:{"+q+"}:breaker:paused", BreakerPausedKey(q))
-		mark, err := mr.Get(BreakerPausedKey(q))
+		require.Equal(t, "solvequeue:{"+q+"}:breaker:paused", keys.BreakerPaused(q))
+		mark, err := mr.Get(keys.BreakerPaused(q))
 		require.NoError(t, err)
 		require.Equal(t, first.ID, mark, "queue %s is marked with the opening", q)
 		require.True(t, mr.Exists("asynq:{"+q+"}:paused"))
@@ -100,7 +101,7 @@ func TestBreakerKeysPerQueue(t *testing.T) {
 	require.Equal(t, []string{"default", "fresh"}, again.PausedQueues)
 
 	// Redis fails the resume after the close: "fresh" stays paused with its mark, breaker closed.
-	n, err := closeScript.Run(ctx, rc, []string{BreakerKey}, first.ID).Int()
+	n, err := closeScript.Run(ctx, rc, []string{keys.Breaker}, first.ID).Int()
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	ok, err := unpause(ctx, rc, "default", first.ID)
@@ -117,29 +118,6 @@ func TestBreakerKeysPerQueue(t *testing.T) {
 	seen = b.sweepStale(ctx, seen)
 	require.Empty(t, seen)
 	require.False(t, mr.Exists("asynq:{fresh}:paused"))
-	require.False(t, mr.Exists(BreakerPausedKey("fresh")))
+	require.False(t, mr.Exists(keys.BreakerPaused("fresh")))
 	require.False(t, mr.Exists("asynq:{default}:paused"))
-}
-
-// TestBreakerResumesTheLegacySet: queues paused by a breaker of an earlier version (one set of
-// every paused queue) are resumed by the next resume.
-func TestBreakerResumesTheLegacySet(t *testing.T) {
-	t.Parallel()
-	mr := miniredis.RunT(t)
-	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { _ = rc.Close() })
-	ctx := context.Background()
-	require.NoError(t, mr.Set(BreakerKey, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`))
-	require.NoError(t, mr.Set("asynq:{old}:paused", "1"))
-	_, err := mr.SAdd("solvequeue:breaker:paused", "old")
-	require.NoError(t, err)
-	b := newBreaker(breakerParams{rc: rc, queues: []string{"default"},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: NopObserver{}, now: time.Now})
-	state, err := ReadBreaker(ctx, rc)
-	require.NoError(t, err)
-	require.True(t, state.Open)
-	b.resume(ctx, state)
-	require.False(t, mr.Exists(BreakerKey))
-	require.False(t, mr.Exists("asynq:{old}:paused"))
-	require.False(t, mr.Exists("solvequeue:breaker:paused"))
 }

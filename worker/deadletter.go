@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // DeadLetterMirrorInterval is how often the mirror looks for archived jobs without an entry.
@@ -100,13 +101,13 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 	for _, t := range tasks {
 		if t.Type == enqueue.TaskType {
 			solve = append(solve, t)
-			fields = append(fields, enqueue.DeadLetterField(queue, t.ID))
+			fields = append(fields, keys.DeadLetterField(queue, t.ID))
 		}
 	}
 	if len(fields) == 0 {
 		return 0
 	}
-	have, err := m.rc.HMGet(ctx, enqueue.DeadLetterKey(queue), fields...).Result()
+	have, err := m.rc.HMGet(ctx, keys.DeadLetters(queue), fields...).Result()
 	if err != nil {
 		return 0
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -46,8 +47,8 @@ func TestDeadLetterLimitRefusesLoudly(t *testing.T) {
 
 	err = w.Handler().ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, solveJob("sq:create=UNKNOWN_PROVIDER_ERROR")))
 	require.True(t, errors.Is(err, asynq.SkipRetry), "archived, not retried: %v", err)
-	require.False(t, mr.Exists(enqueue.DeadLetterKey("")), "refused at the bound")
-	refused, err := mr.Get(enqueue.DeadLetterRefusedKey)
+	require.False(t, mr.Exists(keys.DeadLetters("")), "refused at the bound")
+	refused, err := mr.Get(keys.DeadLettersRefused)
 	require.NoError(t, err)
 	require.Equal(t, "1", refused)
 	require.Contains(t, logs.String(), "the dead-letter queue is full")

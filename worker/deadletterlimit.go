@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 var (
@@ -49,7 +50,7 @@ func (c *deadLetterLimitCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), DeadLetterScrapeTimeout)
 	defer cancel()
-	n, err := c.rc.Get(ctx, enqueue.DeadLetterRefusedKey).Int64()
+	n, err := c.rc.Get(ctx, keys.DeadLettersRefused).Int64()
 	if errors.Is(err, redis.Nil) {
 		n, err = 0, nil
 	}

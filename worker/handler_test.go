@@ -20,6 +20,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -171,7 +172,7 @@ func TestProcessTask(t *testing.T) {
 				require.Equal(t, tt.wantCode, rec.Error.ErrorCode)
 			}
 			if tt.wantState == enqueue.StateDead {
-				entries, err := b.rc.HGetAll(ctx, enqueue.DeadLetterKey("")).Result()
+				entries, err := b.rc.HGetAll(ctx, keys.DeadLetters("")).Result()
 				require.NoError(t, err)
 				require.Len(t, entries, 1, "a dead job has its durable dead-letter entry")
 				for _, v := range entries {
@@ -239,7 +240,7 @@ func TestProcessTaskKeepsEchoedSecretsOut(t *testing.T) {
 			require.Equal(t, tt.state, rec.State)
 			stored, err := b.rc.HGet(context.Background(), handlerTaskKey, "result").Result()
 			require.NoError(t, err)
-			dead, err := b.rc.HGetAll(context.Background(), enqueue.DeadLetterKey("")).Result()
+			dead, err := b.rc.HGetAll(context.Background(), keys.DeadLetters("")).Result()
 			require.NoError(t, err)
 			for _, v := range dead {
 				// The payload itself carries the password to AnySolver, by design; its record must not.
@@ -267,7 +268,7 @@ func TestProcessTaskImageBodies(t *testing.T) {
 		t.Parallel()
 		b := setupHandler(t)
 		ctx := context.Background()
-		ref := enqueue.BlobKeyPrefix + "img-1"
+		ref := keys.BodyPrefix + "img-1"
 		require.NoError(t, b.rc.Set(ctx, ref, "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB", time.Hour).Err())
 		require.NoError(t, b.handler.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, imageJob(ref))))
 		require.Equal(t, enqueue.StateSolved, b.record(t).State)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // The lifecycle model's (lifecycle_model_test.go) side of asynq: the keys a redrive and the
@@ -17,7 +18,7 @@ import (
 func (m *lifecycle) redriveDead(t *rapid.T) {
 	var js []*mjob
 	for _, j := range m.jobs {
-		if j.tainted == "" && m.rc.HExists(m.ctx, enqueue.DeadLetterKey(modelQueue), enqueue.DeadLetterField(modelQueue, j.id)).Val() {
+		if j.tainted == "" && m.rc.HExists(m.ctx, keys.DeadLetters(modelQueue), keys.DeadLetterField(modelQueue, j.id)).Val() {
 			js = append(js, j)
 		}
 	}
@@ -76,14 +77,14 @@ func (m *lifecycle) restarted(j *mjob) {
 // asynqMove puts a task in asynq's completed set or archive, as asynq's own scripts do: what a
 // redrive and the failed index read.
 func (m *lifecycle) asynqMove(id, to string) {
-	key := taskKey(modelQueue, id)
+	key := keys.AsynqTask(modelQueue, id)
 	m.rc.LRem(m.ctx, "asynq:{"+modelQueue+"}:pending", 0, id)
 	m.rc.HSet(m.ctx, key, "state", to)
 	m.rc.ZAdd(m.ctx, "asynq:{"+modelQueue+"}:"+to, redis.Z{Score: float64(m.clock.Now().Add(time.Hour).Unix()), Member: id})
 }
 
 func (m *lifecycle) payload(j *mjob) []byte {
-	raw, err := m.rc.HGet(m.ctx, taskKey(modelQueue, j.id), "msg").Bytes()
+	raw, err := m.rc.HGet(m.ctx, keys.AsynqTask(modelQueue, j.id), "msg").Bytes()
 	if err != nil {
 		m.t.Fatalf("task of %s: %v", j.id, err)
 	}
@@ -96,7 +97,7 @@ func (m *lifecycle) payload(j *mjob) []byte {
 
 // record reads the job's record as Redis holds it.
 func (m *lifecycle) record(j *mjob) enqueue.Record {
-	raw, err := m.rc.HGet(m.ctx, taskKey(modelQueue, j.id), "result").Bytes()
+	raw, err := m.rc.HGet(m.ctx, keys.AsynqTask(modelQueue, j.id), "result").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return enqueue.Record{}
 	}

@@ -13,6 +13,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // The callbacks of the lifecycle model (lifecycle_model_test.go): a receiver that refuses for a
@@ -100,7 +101,7 @@ func cbID(j *mjob, seq int) string { return "cb-" + j.id + "-" + strconv.Itoa(se
 // noteCallback notices the callback deliveries the attempt queued.
 func (m *lifecycle) noteCallback(j *mjob) {
 	for seq := 1; seq <= j.outcomes; seq++ {
-		if j.cbs[seq] != nil || m.rc.Exists(m.ctx, taskKey(CallbackQueue, cbID(j, seq))).Val() == 0 {
+		if j.cbs[seq] != nil || m.rc.Exists(m.ctx, keys.AsynqTask(CallbackQueue, cbID(j, seq))).Val() == 0 {
 			continue
 		}
 		if j.cbs == nil {
@@ -132,7 +133,7 @@ func (m *lifecycle) deliverCallbacks(t *rapid.T) {
 				cb.delivered, cb.abandoned = err == nil, err != nil
 				cb.state = ""
 				m.rc.LRem(m.ctx, "asynq:{"+CallbackQueue+"}:pending", 0, id)
-				m.rc.Del(m.ctx, taskKey(CallbackQueue, id))
+				m.rc.Del(m.ctx, keys.AsynqTask(CallbackQueue, id))
 			default:
 				delay := m.retryDelay(cb.tries, err)
 				cb.tries++

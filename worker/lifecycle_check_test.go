@@ -13,6 +13,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // The invariants of the lifecycle model (lifecycle_model_test.go): judge reads one attempt's end
@@ -149,7 +150,7 @@ func (m *lifecycle) check(t *rapid.T) {
 			continue
 		}
 		rec := m.record(j)
-		dl := m.rc.HExists(m.ctx, enqueue.DeadLetterKey(modelQueue), enqueue.DeadLetterField(modelQueue, j.id)).Val()
+		dl := m.rc.HExists(m.ctx, keys.DeadLetters(modelQueue), keys.DeadLetterField(modelQueue, j.id)).Val()
 		if budget := min(j.budget, j.asynqMax-1); rec.Retries > budget {
 			m.violation(j, "", "%d retries spent, budget %d (asynq's MaxRetry %d)", rec.Retries, budget, j.asynqMax)
 		}

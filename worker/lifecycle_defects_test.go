@@ -15,6 +15,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -43,7 +44,7 @@ func TestAsynqsRetryLimitNeverEndsAJobBehindDecide(t *testing.T) {
 	rec := b.record(t)
 	require.Equal(t, enqueue.StateDead, rec.State)
 	require.Contains(t, rec.Error.ErrorDescription, "retry budget of 4 spent")
-	require.Equal(t, int64(1), b.rc.HLen(ctx, enqueue.DeadLetterKey("")).Val(), "the dead job has its entry")
+	require.Equal(t, int64(1), b.rc.HLen(ctx, keys.DeadLetters("")).Val(), "the dead job has its entry")
 }
 
 // TestRedisTroubleSpendsNoRetry: an attempt handed back because Redis could not be read spends

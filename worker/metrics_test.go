@@ -14,6 +14,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 func TestMetricsObserver(t *testing.T) {
@@ -152,13 +153,13 @@ solvequeue_dead_letters %d
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want, 0, 0))))
 
 	// Dead letters of two queues: one a worker registered, one asynq knows.
-	_, err := mr.SAdd(enqueue.QueuesKey, "default")
+	_, err := mr.SAdd(keys.Queues, "default")
 	require.NoError(t, err)
 	_, err = mr.SAdd("asynq:queues", "low")
 	require.NoError(t, err)
-	mr.HSet(enqueue.DeadLetterKey("default"), "default/a", "{}")
-	mr.HSet(enqueue.DeadLetterKey("low"), "low/b", "{}")
-	require.NoError(t, mr.Set(BreakerKey, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`))
+	mr.HSet(keys.DeadLetters("default"), "default/a", "{}")
+	mr.HSet(keys.DeadLetters("low"), "low/b", "{}")
+	require.NoError(t, mr.Set(keys.Breaker, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`))
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want, 1, 2))))
 
 	// Redis gone: nothing is emitted rather than a misleading zero.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // Provider failover: a job may name providers to fail over between (enqueue.Job.Providers, or its
@@ -29,11 +30,6 @@ const (
 	// before another may try.
 	providerProbeTimeout = time.Minute
 )
-
-// ProviderKey is the Redis hash of a provider's breaker, shared by every worker: fails (errors in
-// a row), openUntil (ms; 0 when closed) and probe (ms, while one job tries it after a cool-down).
-// A provider is no queue's, so the key is a single key of its own.
-func ProviderKey(provider string) string { return "solvequeue:provider:" + provider }
 
 // providersOf is the failover list of a job: its own, its one provider, or its queue's.
 func providersOf(p enqueue.Payload, queue string, policy *classify.Policy) []string {
@@ -91,7 +87,7 @@ type providerBreaker struct {
 func (b *providerBreaker) pick(ctx context.Context, providers []string, start int) int {
 	start = min(max(start, 0), len(providers)-1)
 	for i := start; i < len(providers); i++ {
-		ok, err := providerUsableScript.Run(ctx, b.rc, []string{ProviderKey(providers[i])}, providerProbeTimeout.Milliseconds()).Int()
+		ok, err := providerUsableScript.Run(ctx, b.rc, []string{keys.Provider(providers[i])}, providerProbeTimeout.Milliseconds()).Int()
 		if err != nil || ok == 1 {
 			return i
 		}
@@ -101,7 +97,7 @@ func (b *providerBreaker) pick(ctx context.Context, providers []string, start in
 
 // failed counts a provider-scoped error against provider.
 func (b *providerBreaker) failed(ctx context.Context, provider, code string) {
-	opened, err := providerFailedScript.Run(context.WithoutCancel(ctx), b.rc, []string{ProviderKey(provider)},
+	opened, err := providerFailedScript.Run(context.WithoutCancel(ctx), b.rc, []string{keys.Provider(provider)},
 		b.failures, b.cooldown.Milliseconds()).Int()
 	if err == nil && opened == 1 {
 		b.log.Warn("provider keeps failing: skipped by every worker for a cool-down", "provider", provider,
@@ -111,7 +107,7 @@ func (b *providerBreaker) failed(ctx context.Context, provider, code string) {
 
 // succeeded closes provider's breaker: it solved a task.
 func (b *providerBreaker) succeeded(ctx context.Context, provider string) {
-	if err := b.rc.Del(context.WithoutCancel(ctx), ProviderKey(provider)).Err(); err != nil {
+	if err := b.rc.Del(context.WithoutCancel(ctx), keys.Provider(provider)).Err(); err != nil {
 		b.log.Debug("could not reset a provider's breaker", "provider", provider, "err", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // store keeps a job's record in the "result" field of its asynq task hash: the same field
@@ -23,8 +24,7 @@ import (
 // write once the handler's context is canceled, and the one write that must never be lost is
 // the remote taskId right after a paid createTask, shutdown or not.
 //
-// The key layout "asynq:{<queue>}:t:<id>" is asynq v0.26's (internal/base.TaskKey); a test
-// checks that a record written here is what asynq's Inspector reads back as the task's result.
+// The task hash's key and field are asynq's (internal/keys, asynq.go, pinned by TestAsynqLayout).
 type store struct {
 	rc redis.UniversalClient
 	// base is the client under rc's autopipeliner, for a write that must share one connection
@@ -50,8 +50,6 @@ func newStore(rc redis.UniversalClient) *store {
 	return &store{rc: rc, base: rc}
 }
 
-func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
-
 // saveIfExists writes the record only while the task hash exists, so a late write never
 // resurrects a task that asynq already deleted; and a record that is not terminal (ARGV[2] = "0")
 // never replaces a terminal one, so a write that Redis ran late (after a hang) cannot undo an
@@ -61,17 +59,17 @@ var saveIfExists = redis.NewScript(saveIfExistsSource)
 const saveIfExistsSource = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[2] == '0' then
-  local cur = redis.call('HGET', KEYS[1], 'result')
+  local cur = redis.call('HGET', KEYS[1], '` + keys.AsynqResultField + `')
   if cur and (string.find(cur, '"state":"solved"', 1, true) or string.find(cur, '"state":"failed"', 1, true)
       or string.find(cur, '"state":"dead"', 1, true)) then
     return 0
   end
 end
-redis.call('HSET', KEYS[1], 'result', ARGV[1])
+redis.call('HSET', KEYS[1], '` + keys.AsynqResultField + `', ARGV[1])
 return 1`
 
 func (s *store) load(ctx context.Context, queue, id string) (enqueue.Record, error) {
-	raw, err := s.rc.HGet(ctx, taskKey(queue, id), "result").Bytes()
+	raw, err := s.rc.HGet(ctx, keys.AsynqTask(queue, id), keys.AsynqResultField).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return enqueue.Record{}, nil
 	}
@@ -124,7 +122,7 @@ const replicaCountTTL = 30 * time.Second
 // Cluster, whose pipelines are split by node, the write and its WAIT go to the primary that
 // holds the task's slot, on one of its connections. Without replicas it is save.
 func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Record) error {
-	c := s.ackingClient(ctx, taskKey(queue, id))
+	c := s.ackingClient(ctx, keys.AsynqTask(queue, id))
 	if c == nil {
 		return s.save(ctx, queue, id, rec)
 	}
@@ -140,7 +138,7 @@ func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Re
 	}
 	// EVAL, not EVALSHA: a promoted replica has no script cache.
 	if _, err := c.Pipelined(wctx, func(p redis.Pipeliner) error {
-		p.Eval(wctx, saveIfExistsSource, []string{taskKey(queue, id)}, data, terminal)
+		p.Eval(wctx, saveIfExistsSource, []string{keys.AsynqTask(queue, id)}, data, terminal)
 		p.Do(wctx, "WAIT", 1, replicaAckTimeout.Milliseconds())
 		return nil
 	}); err == nil {
@@ -227,7 +225,7 @@ func (s *store) saveUntil(ctx context.Context, queue, id string, rec *enqueue.Re
 	}
 	delay := 50 * time.Millisecond
 	for {
-		err = saveIfExists.Run(ctx, s.rc, []string{taskKey(queue, id)}, data, terminal).Err()
+		err = saveIfExists.Run(ctx, s.rc, []string{keys.AsynqTask(queue, id)}, data, terminal).Err()
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -261,8 +259,8 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 // blob prefix are read: a hand-made payload must not make the worker send any Redis key it
 // names to AnySolver.
 func (s *store) loadBody(ctx context.Context, key string) (string, error) {
-	if !enqueue.IsBodyRef(key) {
-		return "", fmt.Errorf("image body reference %q is not a solvequeue blob key (%s...)", key, enqueue.BlobKeyPrefix)
+	if !keys.IsBody(key) {
+		return "", fmt.Errorf("image body reference %q is not a solvequeue blob key (%s...)", key, keys.BodyPrefix)
 	}
 	body, err := s.rc.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {

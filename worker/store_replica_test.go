@@ -14,6 +14,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
 
@@ -35,17 +36,17 @@ func TestSaveAckedWaitsForAReplica(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "the replica syncs (hang guard)")
 
 	st := newStore(pc)
-	require.NoError(t, pc.HSet(ctx, taskKey("default", "job-1"), "msg", "x").Err())
+	require.NoError(t, pc.HSet(ctx, keys.AsynqTask("default", "job-1"), "msg", "x").Err())
 	rec := enqueue.Record{State: enqueue.StateActive, CreateTasks: 1, Remote: &enqueue.Remote{TaskID: json.RawMessage(`42`)}}
 	require.NoError(t, st.saveAcked(ctx, "default", "job-1", &rec))
 	require.Equal(t, 1, waitCalls(t, pc), "one WAIT after the write")
-	got, err := rc.HGet(ctx, taskKey("default", "job-1"), "result").Result()
+	got, err := rc.HGet(ctx, keys.AsynqTask("default", "job-1"), "result").Result()
 	require.NoError(t, err)
 	require.Contains(t, got, `"taskId":42`, "the replica has the remote id")
 
 	// The account breaker's trip and resume wait for the replica too, on the connection that
 	// wrote them: the replica holds the open breaker and its pause when trip returns.
-	require.NoError(t, pc.SAdd(ctx, enqueue.QueuesKey, "default").Err())
+	require.NoError(t, pc.SAdd(ctx, keys.Queues, "default").Err())
 	b := newBreaker(breakerParams{rc: pc, queues: []string{"default"},
 		log: slog.New(slog.DiscardHandler), observer: NopObserver{}, now: time.Now})
 	waits := waitCalls(t, pc)
@@ -53,22 +54,22 @@ func TestSaveAckedWaitsForAReplica(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, opened.opened)
 	require.Equal(t, waits+1, waitCalls(t, pc), "one WAIT after the trip")
-	require.Equal(t, int64(1), rc.Exists(ctx, BreakerKey).Val(), "the replica holds the open breaker")
-	require.Equal(t, int64(1), rc.Exists(ctx, BreakerPausedKey("default")).Val(), "and its pause")
+	require.Equal(t, int64(1), rc.Exists(ctx, keys.Breaker).Val(), "the replica holds the open breaker")
+	require.Equal(t, int64(1), rc.Exists(ctx, keys.BreakerPaused("default")).Val(), "and its pause")
 	state, err := ReadBreaker(ctx, pc)
 	require.NoError(t, err)
 	b.resume(ctx, state)
 	require.Equal(t, waits+2, waitCalls(t, pc), "one WAIT after the resume")
-	require.Zero(t, rc.Exists(ctx, BreakerKey, BreakerPausedKey("default")).Val(), "the replica holds the resume")
+	require.Zero(t, rc.Exists(ctx, keys.Breaker, keys.BreakerPaused("default")).Val(), "the replica holds the resume")
 
 	// A primary without replicas: no WAIT, which would only time out.
 	lone := enqueuetest.Redis(t)
 	lc := redis.NewClient(&redis.Options{Addr: lone.Addr})
 	t.Cleanup(func() { _ = lc.Close() })
-	require.NoError(t, lc.HSet(ctx, taskKey("default", "job-1"), "msg", "x").Err())
+	require.NoError(t, lc.HSet(ctx, keys.AsynqTask("default", "job-1"), "msg", "x").Err())
 	require.NoError(t, newStore(lc).saveAcked(ctx, "default", "job-1", &rec))
 	require.Equal(t, 0, waitCalls(t, lc))
-	got, err = lc.HGet(ctx, taskKey("default", "job-1"), "result").Result()
+	got, err = lc.HGet(ctx, keys.AsynqTask("default", "job-1"), "result").Result()
 	require.NoError(t, err)
 	require.Contains(t, got, `"taskId":42`)
 }
@@ -102,7 +103,7 @@ func TestSaveAckedWaitsOnTheClusterPrimary(t *testing.T) {
 	cl := enqueuetest.Cluster(t, redisserver.ClusterOptions{Replicas: 1})
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 	t.Cleanup(func() { _ = cc.Close() })
-	key := taskKey("default", "job-1")
+	key := keys.AsynqTask("default", "job-1")
 	require.NoError(t, cc.HSet(ctx, key, "msg", "x").Err())
 	primary, err := cc.MasterForKey(ctx, key)
 	require.NoError(t, err)

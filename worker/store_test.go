@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 func newTestStore(t *testing.T) (*miniredis.Miniredis, *store) {
@@ -22,7 +23,7 @@ func newTestStore(t *testing.T) (*miniredis.Miniredis, *store) {
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = rc.Close() })
-	mr.HSet(taskKey("default", "job-1"), "msg", "x")
+	mr.HSet(keys.AsynqTask("default", "job-1"), "msg", "x")
 	return mr, &store{rc: rc}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // The tally is what the web console's overview reads about jobs that ended: Prometheus counters
@@ -34,20 +35,6 @@ const (
 	// provider sends (codes and provider names are bounded too).
 	tallyFieldMax = 10_000
 )
-
-// TallyKey is the Redis hash of one hour (Unix time / 3600) of a queue's ended jobs. Its fields
-// are "<minute>|<state>|<code>" (jobs; code "" for solved), "<minute>|createTasks" and
-// "<minute>|cost" (in millionths), minute being Unix time / 60.
-func TallyKey(queue string, hour int64) string {
-	return "solvequeue:{" + queue + "}:ended:" + strconv.FormatInt(hour, 10)
-}
-
-// ProviderTallyKey is the Redis hash of one hour of createTask results by provider: fields
-// "<minute>|<code>|<provider>" (code "ok" when the task was solved). A provider belongs to no
-// queue, so the key carries no queue's hash tag.
-func ProviderTallyKey(hour int64) string {
-	return "solvequeue:providers:ended:" + strconv.FormatInt(hour, 10)
-}
 
 // providerOK is the code of a provider's solved task in the tally.
 const providerOK = "ok"
@@ -84,7 +71,7 @@ func newTally(p tallyParams) *tally {
 func (t *tally) JobEnded(e JobEnd) {
 	now := t.now()
 	minute := now.Unix() / 60
-	key := TallyKey(e.Queue, minute/60)
+	key := keys.Tally(e.Queue, minute/60)
 	m := strconv.FormatInt(minute, 10) + "|"
 	code := ""
 	if e.Code != "" {
@@ -110,7 +97,7 @@ func (t *tally) ProviderResult(provider, code string, _ time.Duration) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.add(ProviderTallyKey(minute/60), strconv.FormatInt(minute, 10)+"|"+code+"|"+providerLabel(provider), 1)
+	t.add(keys.ProviderTally(minute/60), strconv.FormatInt(minute, 10)+"|"+code+"|"+providerLabel(provider), 1)
 }
 
 func (t *tally) code(code string) string {
@@ -191,7 +178,7 @@ func (t *tally) flush(ctx context.Context) {
 			p.Expire(ctx, key, TallyKeep)
 		}
 		for queue, zs := range failed {
-			key := enqueue.FailedKey(queue)
+			key := keys.Failed(queue)
 			p.ZAdd(ctx, key, zs...)
 			p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatFloat(oldest, 'f', 0, 64))
 			p.ZRemRangeByRank(ctx, key, 0, -enqueue.FailedIndexMax-1)
@@ -273,17 +260,17 @@ func ReadTally(ctx context.Context, rc redis.UniversalClient, queues []string, n
 	}
 	nowMin := now.Unix() / 60
 	firstMin := nowMin - int64(longest/time.Minute) + 1
-	var keys []string
+	var hourKeys []string
 	var owner []string // queue of each key; "" for a provider key
 	for h := firstMin / 60; h <= nowMin/60; h++ {
 		for _, q := range queues {
-			keys, owner = append(keys, TallyKey(q, h)), append(owner, q)
+			hourKeys, owner = append(hourKeys, keys.Tally(q, h)), append(owner, q)
 		}
-		keys, owner = append(keys, ProviderTallyKey(h)), append(owner, "")
+		hourKeys, owner = append(hourKeys, keys.ProviderTally(h)), append(owner, "")
 	}
-	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	cmds := make([]*redis.MapStringStringCmd, len(hourKeys))
 	_, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
+		for i, k := range hourKeys {
 			cmds[i] = p.HGetAll(ctx, k)
 		}
 		return nil

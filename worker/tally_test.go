@@ -14,6 +14,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // TestTally: what workers count at job ends is what the console reads back, per window, with
@@ -80,12 +81,12 @@ func TestTally(t *testing.T) {
 	require.Equal(t, int64(1), hour.Providers[LabelOther].Solved)
 
 	// Failed jobs are indexed for the console's list, with their code.
-	members, err := rc.ZRange(ctx, enqueue.FailedKey("default"), 0, -1).Result()
+	members, err := rc.ZRange(ctx, keys.Failed("default"), 0, -1).Result()
 	require.NoError(t, err)
 	require.Equal(t, []string{"DOMAIN_BANNED order-2"}, members)
 	// Keys carry their queue's hash tag and expire.
-	require.True(t, mr.Exists(TallyKey("default", start.Unix()/3600)))
-	require.Positive(t, mr.TTL(TallyKey("default", start.Unix()/3600)))
+	require.True(t, mr.Exists(keys.Tally("default", start.Unix()/3600)))
+	require.Positive(t, mr.TTL(keys.Tally("default", start.Unix()/3600)))
 
 	// An hour later, the jobs ten minutes before start have left the hour.
 	at(time.Hour)

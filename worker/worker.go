@@ -109,15 +109,10 @@ func (w *Worker) Handler() asynq.Handler { return w.handler }
 // Start starts processing jobs and the background loops; it returns once they run.
 func (w *Worker) Start(ctx context.Context) error {
 	// The readers of per-queue keys (dead letters, the breaker's pauses) find this worker's
-	// queues in enqueue.QueuesKey; the mirror registers them again on each sweep, should Redis be
+	// queues in keys.Queues; the mirror registers them again on each sweep, should Redis be
 	// away now.
 	if err := enqueue.RegisterQueues(ctx, w.cfg.Redis, w.queues...); err != nil {
 		w.cfg.Logger.Warn("could not register the queues yet; retried on the next dead-letter sweep", "err", err)
-	}
-	if n, err := enqueue.MigrateDeadLetters(ctx, w.cfg.Redis); err != nil {
-		w.cfg.Logger.Warn("could not move the old dead-letter hash to one hash per queue yet", "err", err)
-	} else if n > 0 {
-		w.cfg.Logger.Info("moved dead letters to one hash per queue", "count", n)
 	}
 	if err := w.server.Start(w.handler); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -447,7 +448,7 @@ func TestCLIDeadLetters(t *testing.T) {
 				Error: &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: "UNKNOWN_PROVIDER_ERROR", ErrorDescription: "provider said no", Decision: "dead"}}}
 		raw, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(d.Queue), enqueue.DeadLetterField(d.Queue, d.ID), raw).Err())
+		require.NoError(t, rc.HSet(ctx, keys.DeadLetters(d.Queue), keys.DeadLetterField(d.Queue, d.ID), raw).Err())
 	}
 
 	list := cliRun(t, vars, "", "dlq", "list")
@@ -459,7 +460,7 @@ func TestCLIDeadLetters(t *testing.T) {
 		require.Equal(t, 2, res.code, "%v with SOLVEQUEUE_ALL=true must not act on every job: %s", args, res.stdout)
 		require.Contains(t, res.stderr, "name the dead jobs by ID, or give --all")
 	}
-	n, err := rc.HLen(ctx, enqueue.DeadLetterKey(enqueue.DefaultQueue)).Result()
+	n, err := rc.HLen(ctx, keys.DeadLetters(enqueue.DefaultQueue)).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 3, n, "nothing was purged or redriven")
 
@@ -487,7 +488,7 @@ func TestCLIDeadLetters(t *testing.T) {
 	for _, q := range []string{"default", "other"} {
 		raw, err := json.Marshal(enqueue.DeadLetter{ID: "twin", Queue: q, Payload: payload, Record: enqueue.Record{State: enqueue.StateDead}})
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(q), enqueue.DeadLetterField(q, "twin"), raw).Err())
+		require.NoError(t, rc.HSet(ctx, keys.DeadLetters(q), keys.DeadLetterField(q, "twin"), raw).Err())
 		require.NoError(t, enqueue.RegisterQueues(ctx, rc, q))
 	}
 	twin := cliRun(t, vars, "", "dlq", "purge", "twin")
@@ -496,10 +497,10 @@ func TestCLIDeadLetters(t *testing.T) {
 	twin = cliRun(t, vars, "", "dlq", "purge", "twin", "--queue", "other")
 	require.Equal(t, 0, twin.code, twin.stderr)
 	require.Equal(t, "1 job purged\n", twin.stdout)
-	left, err := rc.HKeys(ctx, enqueue.DeadLetterKey("default")).Result()
+	left, err := rc.HKeys(ctx, keys.DeadLetters("default")).Result()
 	require.NoError(t, err)
 	require.Equal(t, []string{"default/twin"}, left)
-	require.Zero(t, rc.Exists(ctx, enqueue.DeadLetterKey("other")).Val(), "the other queue's twin is purged")
+	require.Zero(t, rc.Exists(ctx, keys.DeadLetters("other")).Val(), "the other queue's twin is purged")
 }
 
 // TestCLIRedriveFailed runs a failed job again with dlq redrive --failed, named by ID only: never

@@ -18,6 +18,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 	"github.com/solvequeue/solvequeue/worker"
 )
@@ -65,7 +66,7 @@ func TestSentinelFailoverMidRedrive(t *testing.T) {
 	_, stderr, code := runCLI(t, s.env(), nil, "batch", in, "--out", filepath.Join(t.TempDir(), "dead.jsonl"))
 	require.Equal(t, 0, code, stderr)
 	ctx := t.Context()
-	dlq := enqueue.DeadLetterKey(enqueue.DefaultQueue)
+	dlq := keys.DeadLetters(enqueue.DefaultQueue)
 	require.True(t, waitFor(hangGuard, func() bool { return s.rc.HLen(ctx, dlq).Val() == jobs }),
 		"every job is in the dead-letter queue: %d", s.rc.HLen(ctx, dlq).Val())
 	require.Equal(t, jobs, s.fake.Stats().CreateTask)
@@ -217,7 +218,7 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 		info, err := s.client.Inspector().GetQueueInfo(q)
 		require.NoError(t, err)
 		require.False(t, info.Paused, "queue %s runs again", q)
-		require.Zero(t, s.rc.Exists(ctx, worker.BreakerPausedKey(q)).Val())
+		require.Zero(t, s.rc.Exists(ctx, keys.BreakerPaused(q)).Val())
 	}
 	t.Logf("breaker failover figures: the breaker and its 2 pauses kept, 1 job failed (the one that met the empty account), "+
 		"%d jobs waited and were solved, createTask per waiting job %.3f, promoted %.1fs after the SIGKILL, every job solved %.1fs after it "+

@@ -15,8 +15,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
-	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // This file keeps README.md in step with the code: the classification tables with
@@ -341,21 +340,21 @@ func TestReadmeRedisKeys(t *testing.T) {
 	}
 	const q = "<queue>"
 	for key, slot := range map[string]string{
-		enqueue.DeadLetterKey(q):                       "the queue's",
-		worker.BreakerPausedKey(q):                     "the queue's",
-		budget.Key(q):                                  "the queue's",
-		budget.PausedKey(q):                            "the queue's",
-		budget.CostsKey(q):                             "the queue's",
-		budget.HeldKey(q):                              "the queue's",
-		enqueue.BlobKeyPrefix + "{" + q + "}:<sha256>": "the queue's",
-		enqueue.QueuesKey:                              "single",
-		worker.BreakerKey:                              "single",
-		worker.ProviderKey("<provider>"):               "single",
-		enqueue.BalanceKey:                             "single",
-		enqueue.DeadLetterRefusedKey:                   "single",
-		enqueue.FailedKey(q):                           "the queue's",
-		strings.TrimSuffix(worker.TallyKey(q, 0), "0") + "<hour>":      "the queue's",
-		strings.TrimSuffix(worker.ProviderTallyKey(0), "0") + "<hour>": "single",
+		keys.DeadLetters(q):                      "the queue's",
+		keys.BreakerPaused(q):                    "the queue's",
+		keys.Budget(q):                           "the queue's",
+		keys.BudgetPaused(q):                     "the queue's",
+		keys.BudgetCosts(q):                      "the queue's",
+		keys.BudgetHeld(q):                       "the queue's",
+		keys.BodyPrefix + "{" + q + "}:<sha256>": "the queue's",
+		keys.Queues:                              "single",
+		keys.Breaker:                             "single",
+		keys.Provider("<provider>"):              "single",
+		keys.Balance:                             "single",
+		keys.DeadLettersRefused:                  "single",
+		keys.Failed(q):                           "the queue's",
+		strings.TrimSuffix(keys.Tally(q, 0), "0") + "<hour>":      "the queue's",
+		strings.TrimSuffix(keys.ProviderTally(0), "0") + "<hour>": "single",
 	} {
 		require.Equal(t, slot, slots[key], "the README's key table lists %s", key)
 	}

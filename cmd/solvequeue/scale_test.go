@@ -19,10 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
-	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -300,17 +299,17 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 		dead = append(dead, o.ID)
 	}
 	require.ElementsMatch(t, []string{queues[0] + "-dead", queues[1] + "-dead", queues[2] + "-dead", image}, dead)
-	keys := requireKeysTagged(t, cc, queues)
+	tagged := requireKeysTagged(t, cc, queues)
 	for _, q := range queues[:3] {
-		require.Contains(t, keys, enqueue.DeadLetterKey(q))
+		require.Contains(t, tagged, keys.DeadLetters(q))
 	}
-	require.Contains(t, keys, budgetKey(capped))
-	require.True(t, slices.ContainsFunc(keys, func(k string) bool {
+	require.Contains(t, tagged, budgetKey(capped))
+	require.True(t, slices.ContainsFunc(tagged, func(k string) bool {
 		return strings.HasPrefix(k, "solvequeue:gateway:{"+queues[2]+"}:idem:")
-	}), "the gateway's Idempotency-Key, under its key's queue's tag: %v", keys)
-	require.True(t, slices.ContainsFunc(keys, func(k string) bool {
-		return strings.HasPrefix(k, enqueue.BlobKeyPrefix+"{"+queues[1]+"}:")
-	}), "the dead image's body, under its queue's tag: %v", keys)
+	}), "the gateway's Idempotency-Key, under its key's queue's tag: %v", tagged)
+	require.True(t, slices.ContainsFunc(tagged, func(k string) bool {
+		return strings.HasPrefix(k, keys.BodyPrefix+"{"+queues[1]+"}:")
+	}), "the dead image's body, under its queue's tag: %v", tagged)
 	res = cliRun(t, map[string]string{"REDIS_URL": s.url}, "", "status", queues[2]+"-dead")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stdout, "dead")
@@ -328,10 +327,10 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 	requireKeysTagged(t, cc, queues)
 }
 
-func budgetKey(queue string) string { return budget.Key(queue) }
+func budgetKey(queue string) string { return keys.Budget(queue) }
 
 // singleKeys are the keys solvequeue writes that belong to no queue (the README's table).
-var singleKeys = []string{enqueue.QueuesKey, "solvequeue:breaker", "solvequeue:anysolver:balance", enqueue.DeadLetterRefusedKey,
+var singleKeys = []string{keys.Queues, "solvequeue:breaker", "solvequeue:anysolver:balance", keys.DeadLettersRefused,
 	"solvequeue:gateway:taskid", "solvequeue:gateway:taskid-secret"}
 
 // requireKeysTagged scans every node: each solvequeue key carries one of the queues' hash tags
@@ -341,23 +340,23 @@ func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) [
 	t.Helper()
 	ctx := t.Context()
 	var (
-		mu   sync.Mutex // ForEachMaster calls on every node at once
-		keys []string
+		mu    sync.Mutex // ForEachMaster calls on every node at once
+		found []string
 	)
 	require.NoError(t, cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 		iter := node.Scan(ctx, 0, "solvequeue:*", 1000).Iterator()
 		for iter.Next(ctx) {
 			mu.Lock()
-			keys = append(keys, iter.Val())
+			found = append(found, iter.Val())
 			mu.Unlock()
 		}
 		return iter.Err()
 	}))
-	require.NotEmpty(t, keys)
+	require.NotEmpty(t, found)
 	tagged := 0
-	for _, k := range keys {
+	for _, k := range found {
 		if slices.Contains(singleKeys, k) || strings.HasPrefix(k, "solvequeue:provider:") ||
-			strings.HasPrefix(k, strings.TrimSuffix(worker.ProviderTallyKey(0), "0")) {
+			strings.HasPrefix(k, strings.TrimSuffix(keys.ProviderTally(0), "0")) {
 			continue
 		}
 		open, end := strings.Index(k, "{"), strings.Index(k, "}")
@@ -366,8 +365,8 @@ func requireKeysTagged(t *testing.T, cc *redis.ClusterClient, queues []string) [
 		tagged++
 	}
 	require.Positive(t, tagged)
-	t.Logf("%d solvequeue keys on the cluster, %d of them under a queue's hash tag: %v", len(keys), tagged, keys)
-	return keys
+	t.Logf("%d solvequeue keys on the cluster, %d of them under a queue's hash tag: %v", len(found), tagged, found)
+	return found
 }
 
 // gatewayCall posts an AnySolver method to the gateway and decodes its answer.

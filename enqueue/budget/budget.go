@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // bucketsPerWindow is how finely a window rolls.
@@ -36,26 +37,6 @@ const bucketsPerWindow = 60
 // microsPerUnit is the ledger's unit of money: a millionth of the account's currency, so that
 // sums are exact integers in Redis.
 const microsPerUnit = 1_000_000
-
-// Key is the Redis hash holding a queue's ledger: fields n:<bucket> (createTask calls) and
-// m:<bucket> (money in millionths), and their running sums N and M over the buckets from o on. It
-// carries the queue's hash tag, beside asynq's own keys of the queue on one Redis Cluster slot, as
-// do the ledger's other keys.
-func Key(queue string) string { return "solvequeue:{" + queue + "}:budget" }
-
-// PausedKey marks a queue as paused by its budget (and not by an operator or the breaker).
-func PausedKey(queue string) string { return "solvequeue:{" + queue + "}:budget:paused" }
-
-// CostsKey is the hash of the queue's average cost per task type, in millionths, as settlements
-// reported it: what a createTask of that type is reserved at.
-func CostsKey(queue string) string { return "solvequeue:{" + queue + "}:budget:costs" }
-
-// HeldKey is the sorted set of the queue's outstanding reservations (id, scored by when it was
-// taken): what makes a settlement count once.
-func HeldKey(queue string) string { return "solvequeue:{" + queue + "}:budget:held" }
-
-// asynqPausedKey is asynq v0.26's pause key of a queue (what Inspector.PauseQueue sets).
-func asynqPausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
 
 const (
 	// heldPastWindow is how long past its window a reservation stays outstanding: longer than
@@ -310,7 +291,7 @@ func ruleArgs(b classify.Budget, more ...any) []any {
 // the window.
 func (l *Ledger) Reserve(ctx context.Context, queue string, b classify.Budget, taskType string) (r Reservation, ok bool, retryIn time.Duration, err error) {
 	id := rand.Text()
-	res, err := reserveScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), HeldKey(queue)},
+	res, err := reserveScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetHeld(queue)},
 		ruleArgs(b, taskType, id, heldPastWindow.Milliseconds())...).Int64Slice()
 	if err != nil || len(res) < 3 {
 		return Reservation{}, false, 0, fmt.Errorf("reserve a createTask on queue %s's budget: %w", queue, err)
@@ -328,7 +309,7 @@ func (l *Ledger) Reserve(ctx context.Context, queue string, b classify.Budget, t
 // or is too old to be outstanding. A reservation whose bucket left the window moves no money.
 func (l *Ledger) Settle(ctx context.Context, queue string, r Reservation, cost float64) (settled bool, err error) {
 	c := max(micros(cost), 0)
-	n, err := settleScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), HeldKey(queue)},
+	n, err := settleScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetHeld(queue)},
 		r.ID, r.Bucket, c-r.Micros, r.TaskType, c, costTypesMax, costsKept.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("settle a createTask on queue %s's budget: %w", queue, err)
@@ -339,7 +320,7 @@ func (l *Ledger) Settle(ctx context.Context, queue string, r Reservation, cost f
 // Read returns the queue's spend in its current window, and whether it has room for one more
 // createTask.
 func (l *Ledger) Read(ctx context.Context, queue string, b classify.Budget) (Usage, error) {
-	res, err := readScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), PausedKey(queue)}, ruleArgs(b)...).Int64Slice()
+	res, err := readScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetPaused(queue)}, ruleArgs(b)...).Int64Slice()
 	if err != nil || len(res) < 6 {
 		return Usage{}, fmt.Errorf("read queue %s's budget: %w", queue, err)
 	}
@@ -362,7 +343,7 @@ func (l *Ledger) Read(ctx context.Context, queue string, b classify.Budget) (Usa
 // it), unless it is paused already: an operator's pause or the breaker's is never taken over.
 // It reports whether this call paused it.
 func (l *Ledger) Pause(ctx context.Context, queue string) (bool, error) {
-	n, err := pauseScript.Run(ctx, l.rc, []string{asynqPausedKey(queue), PausedKey(queue)}, strconv.FormatInt(time.Now().Unix(), 10)).Int()
+	n, err := pauseScript.Run(ctx, l.rc, []string{keys.AsynqPaused(queue), keys.BudgetPaused(queue)}, strconv.FormatInt(time.Now().Unix(), 10)).Int()
 	if err != nil {
 		return false, fmt.Errorf("pause spent queue %s: %w", queue, err)
 	}
@@ -374,7 +355,7 @@ func (l *Ledger) Pause(ctx context.Context, queue string) (bool, error) {
 // follows: the job a worker fetches next then fits, whatever its type, so a resume is never
 // undone by the next reservation. It reports whether it resumed the queue.
 func (l *Ledger) ResumeIfRoom(ctx context.Context, queue string, b classify.Budget) (bool, error) {
-	n, err := resumeScript.Run(ctx, l.rc, []string{Key(queue), CostsKey(queue), PausedKey(queue), asynqPausedKey(queue)},
+	n, err := resumeScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetPaused(queue), keys.AsynqPaused(queue)},
 		ruleArgs(b)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("resume queue %s after its budget: %w", queue, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // clocked is a ledger on miniredis, whose clock the test moves: the window rolls by events the
@@ -126,7 +127,7 @@ func TestPauseLeavesOtherPausesAlone(t *testing.T) {
 	resumed, err = l.ResumeIfRoom(ctx, "q", b)
 	require.NoError(t, err)
 	require.True(t, resumed)
-	require.Equal(t, int64(0), rc.Exists(ctx, "asynq:{q}:paused", budget.PausedKey("q")).Val())
+	require.Equal(t, int64(0), rc.Exists(ctx, "asynq:{q}:paused", keys.BudgetPaused("q")).Val())
 }
 
 // TestReserveIsAtomicAcrossClients runs many clients against a real redis-server at once: the
@@ -212,7 +213,7 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 // recount sums the buckets still inside the window from the hash itself.
 func recount(t *testing.T, rc *redis.Client, now time.Time, b classify.Budget) (int64, float64) {
 	t.Helper()
-	fields, err := rc.HGetAll(context.Background(), budget.Key("q")).Result()
+	fields, err := rc.HGetAll(context.Background(), keys.Budget("q")).Result()
 	require.NoError(t, err)
 	g := b.Window.Milliseconds() / 60
 	lo := (now.UnixMilli() - b.Window.Milliseconds()) / g
@@ -246,7 +247,7 @@ func TestLedgerReadsAnOlderHash(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	mr.SetTime(now)
 	cur := now.UnixMilli() / 1000
-	require.NoError(t, rc.HSet(ctx, budget.Key("q"),
+	require.NoError(t, rc.HSet(ctx, keys.Budget("q"),
 		fmt.Sprintf("n:%d", cur-5), 2, fmt.Sprintf("m:%d", cur-5), 200_000,
 		fmt.Sprintf("n:%d", cur-100), 9, fmt.Sprintf("m:%d", cur-100), 900_000, // older than the window
 	).Err())

@@ -21,6 +21,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // Defaults for Config.
@@ -326,7 +327,7 @@ func (h *Handler) unclaim(key Key, idem string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.rc.Del(ctx, idemKey(key.Queue, key.Name, idem)).Err(); err != nil {
+	if err := h.rc.Del(ctx, keys.GatewayIdempotency(key.Queue, key.Name, idem)).Err(); err != nil {
 		h.cfg.Logger.Warn("gateway: could not free the Idempotency-Key of a job that was not submitted", "key", key.Name, "err", err)
 	}
 }

@@ -15,13 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
-)
-
-// Redis keys of the taskId allocator. They belong to no queue: every gateway shares one
-// sequence, so they carry no queue hash tag.
-const (
-	counterKey = "solvequeue:gateway:taskid"
-	secretKey  = "solvequeue:gateway:taskid-secret"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // idBlock is how many counter values a gateway takes from Redis at a time. Values taken and not
@@ -92,7 +86,7 @@ func (a *idAllocator) nextID(ctx context.Context) (int64, error) {
 	defer a.mu.Unlock()
 	for {
 		if a.next >= a.end {
-			top, err := a.rc.IncrBy(ctx, counterKey, idBlock).Uint64()
+			top, err := a.rc.IncrBy(ctx, keys.GatewayTaskIDCounter, idBlock).Uint64()
 			if err != nil {
 				return 0, fmt.Errorf("allocate taskIds: %w", err)
 			}
@@ -169,16 +163,16 @@ func loadPermutation(ctx context.Context, rc redis.UniversalClient) (*permutatio
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("make the taskId key: %w", err)
 	}
-	if err := rc.SetNX(ctx, secretKey, hex.EncodeToString(fresh), 0).Err(); err != nil {
+	if err := rc.SetNX(ctx, keys.GatewayTaskIDSecret, hex.EncodeToString(fresh), 0).Err(); err != nil {
 		return nil, fmt.Errorf("store the taskId key: %w", err)
 	}
-	stored, err := rc.Get(ctx, secretKey).Result()
+	stored, err := rc.Get(ctx, keys.GatewayTaskIDSecret).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read the taskId key: %w", err)
 	}
 	key, err := hex.DecodeString(stored)
 	if err != nil || len(key) < 16 {
-		return nil, fmt.Errorf("the taskId key in Redis (%s) is damaged: delete it only together with %s", secretKey, counterKey)
+		return nil, fmt.Errorf("the taskId key in Redis (%s) is damaged: delete it only together with %s", keys.GatewayTaskIDSecret, keys.GatewayTaskIDCounter)
 	}
 	return newPermutation(key), nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/stretchr/testify/require"
 )
 
@@ -66,7 +67,7 @@ func TestTaskIDsUniqueAcrossGateways(t *testing.T) {
 	require.Len(t, seen, 2100)
 
 	// A permutation key that is not ours is refused, not silently replaced.
-	require.NoError(t, rc.Set(ctx, secretKey, "zz", 0).Err())
+	require.NoError(t, rc.Set(ctx, keys.GatewayTaskIDSecret, "zz", 0).Err())
 	_, err := (&idAllocator{rc: rc}).nextID(ctx)
 	require.ErrorContains(t, err, "damaged")
 
@@ -74,7 +75,7 @@ func TestTaskIDsUniqueAcrossGateways(t *testing.T) {
 	mr2 := miniredis.RunT(t)
 	rc2 := redis.NewClient(&redis.Options{Addr: mr2.Addr()})
 	t.Cleanup(func() { rc2.Close() })
-	require.NoError(t, rc2.Set(ctx, counterKey, 1<<idBits, 0).Err())
+	require.NoError(t, rc2.Set(ctx, keys.GatewayTaskIDCounter, 1<<idBits, 0).Err())
 	_, err = (&idAllocator{rc: rc2}).nextID(ctx)
 	require.ErrorIs(t, err, ErrTaskIDsExhausted)
 }

@@ -6,14 +6,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
-
-// idemKey is where a createTask's Idempotency-Key is kept, under the queue's hash tag (so that
-// it shares a Redis Cluster slot with the queue's asynq keys) and the key's name (so that two
-// gateway keys never share one): solvequeue:gateway:{QUEUE}:idem:NAME:SHA256(Idempotency-Key).
-func idemKey(queue, name, digest string) string {
-	return "solvequeue:gateway:{" + queue + "}:idem:" + name + ":" + digest
-}
 
 // idemRecord is what an Idempotency-Key maps to: the taskId it gave and the request it came with.
 type idemRecord struct {
@@ -37,7 +31,7 @@ func (h *Handler) claimIdempotencyKey(ctx context.Context, k Key, digest string,
 	if err != nil {
 		return idemRecord{}, false, err
 	}
-	res, err := claimScript.Run(ctx, h.rc, []string{idemKey(k.Queue, k.Name, digest)}, data, h.cfg.IdempotencyTTL.Milliseconds()).Result()
+	res, err := claimScript.Run(ctx, h.rc, []string{keys.GatewayIdempotency(k.Queue, k.Name, digest)}, data, h.cfg.IdempotencyTTL.Milliseconds()).Result()
 	switch {
 	case err == redis.Nil:
 		return idemRecord{}, false, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker/console"
 )
 
@@ -203,7 +204,7 @@ func TestDeadListPages(t *testing.T) {
 			Record: enqueue.Record{State: enqueue.StateDead, Error: &enqueue.ErrorInfo{ErrorCode: code}}, DeadAt: at.Add(time.Duration(i) * time.Minute)}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, b.rc.HSet(context.Background(), enqueue.DeadLetterKey("default"), enqueue.DeadLetterField("default", d.ID), data).Err())
+		require.NoError(t, b.rc.HSet(context.Background(), keys.DeadLetters("default"), keys.DeadLetterField("default", d.ID), data).Err())
 	}
 	web := newSession(t, serve(t, b, false).URL, "", "")
 	_, body := web.get("/console/jobs?state=dead")
@@ -227,7 +228,7 @@ func TestDeadListPages(t *testing.T) {
 	form.Set("confirm", "yes")
 	_, body = web.post("/console/act", form, nil)
 	require.Contains(t, body, "Purge: 3 of 3 done")
-	n, err := b.rc.HLen(context.Background(), enqueue.DeadLetterKey("default")).Result()
+	n, err := b.rc.HLen(context.Background(), keys.DeadLetters("default")).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 117, n)
 	require.Equal(t, 3, b.logs.Count(`"msg":"console: change","op":"purge"`), "one line per job")

@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // ScanMax bounds how many in-flight tasks a list filtered by code (or spanning every queue)
@@ -118,7 +119,7 @@ func (c *console) listDead(ctx context.Context, d *listData) error {
 		if d.Queue != "" && l.Queue != d.Queue {
 			continue
 		}
-		row := listRow{Key: enqueue.DeadLetterField(l.Queue, l.ID), ID: l.ID, Queue: l.Queue, State: enqueue.StateDead,
+		row := listRow{Key: keys.DeadLetterField(l.Queue, l.ID), ID: l.ID, Queue: l.Queue, State: enqueue.StateDead,
 			Attempts: l.Record.Attempts, CreateTasks: l.Record.CreateTasks, Cost: l.Record.Cost, At: l.DeadAt}
 		secrets := payloadSecrets(l.Payload)
 		if e := l.Record.Error; e != nil {
@@ -268,7 +269,7 @@ scan:
 // rowOf is a list row read from an asynq task and its record.
 func rowOf(t *asynq.TaskInfo) listRow {
 	rec, _ := enqueue.DecodeRecord(t.Result)
-	row := listRow{Key: enqueue.DeadLetterField(t.Queue, t.ID), ID: t.ID, Queue: t.Queue, State: stateOf(t, rec),
+	row := listRow{Key: keys.DeadLetterField(t.Queue, t.ID), ID: t.ID, Queue: t.Queue, State: stateOf(t, rec),
 		Attempts: rec.Attempts, CreateTasks: rec.CreateTasks, Cost: rec.Cost}
 	if !row.State.Terminal() {
 		row.At = t.NextProcessAt

@@ -14,6 +14,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -115,7 +116,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	// Each queue's dead letters are a hash of their own: counted without reading their payloads.
 	deadBy := map[string]int{}
 	for _, q := range queues {
-		n, err := c.rc.HLen(ctx, enqueue.DeadLetterKey(q)).Result()
+		n, err := c.rc.HLen(ctx, keys.DeadLetters(q)).Result()
 		if err != nil {
 			problem("dead letters", err)
 			break
@@ -136,7 +137,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 		} else if !errors.Is(err, asynq.ErrQueueNotFound) {
 			problem("queue "+q, err)
 		}
-		if n, err := c.rc.ZCard(ctx, enqueue.FailedKey(q)).Result(); err == nil {
+		if n, err := c.rc.ZCard(ctx, keys.Failed(q)).Result(); err == nil {
 			row.Failed = int(n)
 		}
 		for _, t := range tallies {
@@ -217,7 +218,7 @@ func (c *console) providers(ctx context.Context, tallies []worker.Ended) []provi
 		for _, t := range tallies {
 			row.Windows = append(row.Windows, providerCellOf(t.Providers[name]))
 		}
-		if h, err := c.rc.HGetAll(ctx, worker.ProviderKey(name)).Result(); err == nil {
+		if h, err := c.rc.HGetAll(ctx, keys.Provider(name)).Result(); err == nil {
 			row.Fails, _ = strconv.ParseInt(h["fails"], 10, 64)
 			if ms, _ := strconv.ParseInt(h["openUntil"], 10, 64); ms > 0 {
 				row.OpenUntil = time.UnixMilli(ms).UTC()

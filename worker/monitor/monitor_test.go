@@ -19,6 +19,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -248,9 +249,9 @@ func TestMonitoringMetricsEndpoint(t *testing.T) {
 	require.Contains(t, body, "solvequeue_breaker_open 0")
 	require.Equal(t, 1, strings.Count(body, "# TYPE solvequeue_breaker_open gauge"))
 
-	require.NoError(t, b.rc.Set(t.Context(), worker.BreakerKey, `{"code":"ERROR_ZERO_BALANCE"}`, 0).Err())
+	require.NoError(t, b.rc.Set(t.Context(), keys.Breaker, `{"code":"ERROR_ZERO_BALANCE"}`, 0).Err())
 	require.NoError(t, enqueue.RegisterQueues(t.Context(), b.rc, "default"))
-	require.NoError(t, b.rc.HSet(t.Context(), enqueue.DeadLetterKey("default"), "default/x", "{}").Err())
+	require.NoError(t, b.rc.HSet(t.Context(), keys.DeadLetters("default"), "default/x", "{}").Err())
 	_, _, body = get(t, s.URL+"/metrics", "", "")
 	require.Contains(t, body, "solvequeue_breaker_open 1")
 	require.Contains(t, body, "solvequeue_dead_letters 1")

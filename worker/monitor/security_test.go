@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/console"
 )
@@ -165,7 +166,7 @@ func TestConsoleAccess(t *testing.T) {
 			cfg.Redis = b.rc
 			s := serve(t, cfg)
 			// An open breaker: the overview offers its reset where changes are on.
-			require.NoError(t, b.rc.Set(t.Context(), worker.BreakerKey, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`, 0).Err())
+			require.NoError(t, b.rc.Set(t.Context(), keys.Breaker, `{"open":true,"code":"ERROR_ZERO_BALANCE"}`, 0).Err())
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+"/console/", nil)
 			require.NoError(t, err)
 			if tt.auth != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // apiKey is the AnySolver key every client of the bench uses with the fake.
@@ -100,7 +101,7 @@ func (e *env) reset(ctx context.Context) error {
 		if err := e.inspector.DeleteQueue(q, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return fmt.Errorf("delete bench queue %s: %w", q, err)
 		}
-		if err := e.rc.Del(ctx, enqueue.DeadLetterKey(q)).Err(); err != nil {
+		if err := e.rc.Del(ctx, keys.DeadLetters(q)).Err(); err != nil {
 			return err
 		}
 	}
@@ -134,7 +135,7 @@ func (e *env) openRedis(ctx context.Context, poolSize int) (redis.UniversalClien
 // and retrying (paused queues count too).
 func (e *env) queueCounts(ctx context.Context, queue string) (int64, error) {
 	pipe := e.rc.Pipeline()
-	prefix := "asynq:{" + queue + "}:"
+	prefix := keys.AsynqQueuePrefix(queue)
 	cmds := []*redis.IntCmd{
 		pipe.LLen(ctx, prefix+"pending"), pipe.LLen(ctx, prefix+"active"),
 		pipe.ZCard(ctx, prefix+"scheduled"), pipe.ZCard(ctx, prefix+"retry"),
