@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,9 +19,10 @@ import (
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
-// This file keeps README.md in step with the code: the classification tables with
-// `solvequeue policy`, the configuration tables with every command's flags, the states, the
-// metrics and the alerts with what the worker serves and deploy/ defines.
+// This file keeps README.md and docs/ in step with the code: the classification tables with
+// `solvequeue policy`, the configuration tables (docs/configuration.md) with every command's
+// flags, the states, the metrics (docs/operating.md) and the alerts with what the worker serves
+// and deploy/ defines; and it checks every relative link of README.md and docs/.
 
 func readme(t *testing.T) string {
 	t.Helper()
@@ -29,20 +31,39 @@ func readme(t *testing.T) string {
 	return string(data)
 }
 
-// docs returns the README followed by every page of docs/, for the tests of sections that moved
-// there (performance, reliability, high availability).
+// markdownFiles returns README.md and every Markdown page under docs/, the CLI reference included.
+func markdownFiles(t *testing.T) []string {
+	t.Helper()
+	files := []string{"../../README.md"}
+	err := filepath.WalkDir("../../docs", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
+			files = append(files, path)
+		}
+		return err
+	})
+	require.NoError(t, err)
+	require.Greater(t, len(files), 10, "README.md and the pages of docs/")
+	return files
+}
+
+// docs returns the README followed by every page of docs/.
 func docs(t *testing.T) string {
 	t.Helper()
-	text := readme(t)
-	pages, err := filepath.Glob("../../docs/*.md")
-	require.NoError(t, err)
-	require.NotEmpty(t, pages)
-	for _, p := range pages {
+	var text strings.Builder
+	for _, p := range markdownFiles(t) {
 		data, err := os.ReadFile(p)
 		require.NoError(t, err)
-		text += "\n" + string(data)
+		text.WriteString(string(data) + "\n")
 	}
-	return text
+	return text.String()
+}
+
+// docPage returns one page of docs/, for the tests of sections that live there.
+func docPage(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("../../docs", name))
+	require.NoError(t, err)
+	return string(data)
 }
 
 // readmeSection returns the text under the first heading that starts with heading, up to the
@@ -74,7 +95,7 @@ func readmeSection(t *testing.T, doc, heading string) string {
 		}
 		return strings.Join(body, "\n")
 	}
-	t.Fatalf("README.md has no heading %q", heading)
+	t.Fatalf("no heading %q", heading)
 	return ""
 }
 
@@ -183,12 +204,11 @@ func TestReadmeStates(t *testing.T) {
 	require.Equal(t, []string{"retry", "throttle", "failed", "dead"}, names)
 }
 
-// TestReadmeConfiguration checks that every flag of every command is in the README, under its
-// command, with its environment variable and its default.
+// TestReadmeConfiguration checks that every flag of every command is in docs/configuration.md,
+// under its command, with its environment variable and its default.
 func TestReadmeConfiguration(t *testing.T) {
 	t.Parallel()
-	doc := readme(t)
-	config := readmeSection(t, doc, "## Configuration")
+	config := readmeSection(t, docPage(t, "configuration.md"), "## Flags")
 	var commands []*cobra.Command
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -218,7 +238,7 @@ func TestReadmeConfiguration(t *testing.T) {
 				}
 				flags = append(flags, "--"+f.Name)
 				row, ok := rows["--"+f.Name]
-				require.True(t, ok, "--%s is not in the README", f.Name)
+				require.True(t, ok, "--%s is not in docs/configuration.md", f.Name)
 				wantEnv := "`" + envName(f.Name) + "`"
 				if !readsEnv(f) {
 					wantEnv = "(command line only)"
@@ -237,7 +257,7 @@ func TestReadmeConfiguration(t *testing.T) {
 			}
 			sort.Strings(got)
 			sort.Strings(flags)
-			require.Equal(t, flags, got, "the README lists exactly the flags the command has")
+			require.Equal(t, flags, got, "docs/configuration.md lists exactly the flags the command has")
 		})
 	}
 }
@@ -245,7 +265,7 @@ func TestReadmeConfiguration(t *testing.T) {
 func TestReadmeMetrics(t *testing.T) {
 	t.Parallel()
 	served := servedMetrics(t)
-	tables := mdTables(readmeSection(t, readme(t), "### Metrics"))
+	tables := mdTables(readmeSection(t, docPage(t, "operating.md"), "## Metrics"))
 	require.Len(t, tables, 1)
 	documented := map[string]string{}
 	for _, row := range tables[0] {
@@ -260,7 +280,7 @@ func TestReadmeMetrics(t *testing.T) {
 		require.Equal(t, typ, documented[name], "the type of %s", name)
 	}
 	for name := range documented {
-		require.Contains(t, served, name, "the README documents %s, which the worker does not serve", name)
+		require.Contains(t, served, name, "docs/operating.md documents %s, which the worker does not serve", name)
 	}
 }
 
@@ -281,14 +301,14 @@ func TestReadmeAlerts(t *testing.T) {
 	require.Equal(t, defined, documented, "README's alert table and deploy/prometheus/alerts.yaml")
 }
 
-// TestReadmePerformanceComesFromTheBench checks that the performance section says which command
+// TestReadmePerformanceComesFromTheBench checks that docs/performance.md says which command
 // gives its figures and quotes the bench's own ratio keys, so a reader can reproduce each one.
 func TestReadmePerformanceComesFromTheBench(t *testing.T) {
 	t.Parallel()
-	section := readmeSection(t, docs(t), "# Performance")
+	section := readmeSection(t, docPage(t, "performance.md"), "# Performance")
 	require.Contains(t, section, "go run ./cmd/solvequeue bench --json")
 	for _, key := range []string{"e2e_vs_naive", "submit_vs_sequential"} {
-		require.Regexp(t, "`"+key+"` [0-9.]+ ", section, "the README quotes %s from a run", key)
+		require.Regexp(t, "`"+key+"` [0-9.]+ ", section, "docs/performance.md quotes %s from a run", key)
 	}
 }
 
@@ -325,11 +345,11 @@ func TestReadmeTaskTypesAsInHelp(t *testing.T) {
 	require.Positive(t, seen, "the help shows task types")
 }
 
-// TestReadmeRedisKeys checks the README's table of the Redis keys solvequeue writes against the
+// TestReadmeRedisKeys checks docs/high-availability.md's table of the Redis keys solvequeue writes against the
 // code's own key names: each is listed, with its slot (a queue's keys are the queue's).
 func TestReadmeRedisKeys(t *testing.T) {
 	t.Parallel()
-	tables := mdTables(readmeSection(t, docs(t), "# Past one Redis: Sentinel and Cluster"))
+	tables := mdTables(readmeSection(t, docPage(t, "high-availability.md"), "# Past one Redis: Sentinel and Cluster"))
 	require.NotEmpty(t, tables)
 	slots := map[string]string{}
 	for _, row := range tables[len(tables)-1] {
@@ -356,6 +376,6 @@ func TestReadmeRedisKeys(t *testing.T) {
 		strings.TrimSuffix(keys.Tally(q, 0), "0") + "<hour>":      "the queue's",
 		strings.TrimSuffix(keys.ProviderTally(0), "0") + "<hour>": "single",
 	} {
-		require.Equal(t, slot, slots[key], "the README's key table lists %s", key)
+		require.Equal(t, slot, slots[key], "docs/high-availability.md's key table lists %s", key)
 	}
 }
