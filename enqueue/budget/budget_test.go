@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // clocked is a ledger on miniredis, whose clock the test moves: the window rolls by events the
@@ -32,7 +32,7 @@ func TestCountBudgetRollsWithItsWindow(t *testing.T) {
 	t.Parallel()
 	l, mr, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 3}
+	b := policyfile.Budget{Window: time.Minute, MaxCreateTasks: 3}
 	for i := range 3 {
 		_, ok, _, err := l.Reserve(ctx, "q", b, "")
 		require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestMoneyBudgetSettlesWithTheReportedCost(t *testing.T) {
 	t.Parallel()
 	l, _, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCost: 0.01, EstimatedCost: 0.004}
+	b := policyfile.Budget{Window: time.Hour, MaxCost: 0.01, EstimatedCost: 0.004}
 	r1, ok, _, err := l.Reserve(ctx, "q", b, "ImageToTextTask")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -98,7 +98,7 @@ func TestPauseLeavesOtherPausesAlone(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 1}
+	b := policyfile.Budget{Window: time.Minute, MaxCreateTasks: 1}
 
 	require.NoError(t, rc.Set(ctx, "asynq:{ops}:paused", "1", 0).Err(), "an operator paused ops")
 	paused, err := l.Pause(ctx, "ops")
@@ -135,7 +135,7 @@ func TestReserveIsAtomicAcrossClients(t *testing.T) {
 	t.Parallel()
 	srv := enqueuetest.Redis(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCreateTasks: 50, MaxCost: 1, EstimatedCost: 0.001}
+	b := policyfile.Budget{Window: time.Hour, MaxCreateTasks: 50, MaxCost: 1, EstimatedCost: 0.001}
 	var granted atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -174,7 +174,7 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCost: 1000, EstimatedCost: 0.002}
+	b := policyfile.Budget{Window: time.Minute, MaxCost: 1000, EstimatedCost: 0.002}
 	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	type held struct {
 		r  budget.Reservation
@@ -210,7 +210,7 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 }
 
 // recount sums the buckets still inside the window from the hash itself.
-func recount(t *testing.T, rc *redis.Client, now time.Time, b classify.Budget) (int64, float64) {
+func recount(t *testing.T, rc *redis.Client, now time.Time, b policyfile.Budget) (int64, float64) {
 	t.Helper()
 	fields, err := rc.HGetAll(context.Background(), budget.Key("q")).Result()
 	require.NoError(t, err)
@@ -242,7 +242,7 @@ func TestLedgerReadsAnOlderHash(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 5, MaxCost: 1, EstimatedCost: 0.1}
+	b := policyfile.Budget{Window: time.Minute, MaxCreateTasks: 5, MaxCost: 1, EstimatedCost: 0.1}
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	mr.SetTime(now)
 	cur := now.UnixMilli() / 1000
