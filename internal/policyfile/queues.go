@@ -42,7 +42,9 @@ type Budget struct {
 // QueuePolicy is what a policy file says of one queue: its budget (nil for none) and its default
 // list of providers to fail over between (empty: AnySolver chooses).
 type QueuePolicy struct {
-	Budget    *Budget  `json:"budget,omitempty"`
+	// Budget caps the queue's spend; nil for no cap.
+	Budget *Budget `json:"budget,omitempty"`
+	// Providers is the queue's default failover list, for jobs that name no provider.
 	Providers []string `json:"providers,omitempty"`
 }
 
