@@ -13,7 +13,7 @@ import (
 func TestRetryDelay(t *testing.T) {
 	t.Parallel()
 
-	custom, err := classify.Parse("fast.yaml", []byte("retry: {baseDelay: 1s, maxDelay: 10s}"))
+	custom, err := classify.New(classify.Settings{Name: "fast", BaseDelay: time.Second, MaxDelay: 10 * time.Second})
 	require.NoError(t, err)
 	tests := []struct {
 		name      string
@@ -62,9 +62,9 @@ func TestRetryDelayOddInputs(t *testing.T) {
 func TestThrottleDelay(t *testing.T) {
 	t.Parallel()
 
-	tight, err := classify.Parse("tight.yaml", []byte("throttle: {minWait: 1s, maxWait: 6s}"))
+	tight, err := classify.New(classify.Settings{Name: "tight", MinWait: time.Second, MaxWait: 6 * time.Second})
 	require.NoError(t, err)
-	slow, err := classify.Parse("slow.yaml", []byte("throttle: {minWait: 30s, maxWait: 2m}"))
+	slow, err := classify.New(classify.Settings{Name: "slow", MinWait: 30 * time.Second, MaxWait: 2 * time.Minute})
 	require.NoError(t, err)
 	inputs := []classify.Error{
 		{ErrorID: 1, ErrorCode: "RATE_LIMITED"},

@@ -1,7 +1,7 @@
 // Package classify owns the decision for a failed attempt: it maps an AnySolver
 // error answer or a transport failure to retry, throttle, failed or dead, and
-// computes the retry and throttle delays. It does no I/O (but Load's one file
-// read) and knows nothing of queues, Redis or HTTP, which belong to the worker.
+// computes the retry and throttle delays. It does no I/O and knows nothing of
+// queues, Redis, HTTP or the policy file, whose reader builds a Policy with New.
 package classify
 
 import (

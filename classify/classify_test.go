@@ -193,7 +193,8 @@ func TestClassifyAccount(t *testing.T) {
 	t.Parallel()
 
 	// Account follows the code even when a policy changes the decision.
-	p, err := classify.Parse("account.yaml", []byte("codes:\n  ERROR_ZERO_BALANCE: dead\n  ERROR_USER_BANNED: retry\n"))
+	p, err := classify.New(classify.Settings{Name: "account", Codes: []classify.Rule{
+		{ErrorCode: "ERROR_ZERO_BALANCE", Decision: classify.Dead}, {ErrorCode: "ERROR_USER_BANNED", Decision: classify.Retry}}})
 	require.NoError(t, err)
 	for _, pol := range []*classify.Policy{classify.Default(), p} {
 		for _, row := range handSeed {

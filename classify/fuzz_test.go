@@ -9,37 +9,6 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 )
 
-// FuzzParse checks that the policy parser never panics, and that whatever it
-// accepts is a usable policy.
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(goodYAML))
-	f.Add([]byte(goodJSON))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := classify.Parse("fuzz.yaml", data)
-		if err != nil {
-			require.Nil(t, p)
-			require.Contains(t, err.Error(), "fuzz.yaml")
-			return
-		}
-		require.GreaterOrEqual(t, p.MaxRetries(), 1)
-		rules := p.Rules()
-		require.GreaterOrEqual(t, len(rules), 36+8)
-		for _, r := range rules {
-			_, err := classify.ParseDecision(string(r.Decision))
-			require.NoError(t, err, r.ErrorCode)
-			require.NotEmpty(t, r.Reason, r.ErrorCode)
-		}
-		for n := 0; n < 50; n++ {
-			require.Positive(t, p.RetryDelay(n, 0.5))
-		}
-		v := p.Classify(classify.Error{ErrorID: 1, ErrorCode: "RATE_LIMITED"})
-		if v.Decision == classify.Throttle {
-			require.GreaterOrEqual(t, v.Wait, 5*time.Second)
-			require.GreaterOrEqual(t, p.ThrottleDelay(v, 0.99), v.Wait)
-		}
-	})
-}
-
 // FuzzClassify checks Classify's invariants on arbitrary errors.
 func FuzzClassify(f *testing.F) {
 	f.Add("createTask", 1, "RATE_LIMITED", "Request rate limit exceeded.", "", 0)

@@ -1,9 +1,6 @@
 package classify
 
 import (
-	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -32,22 +29,10 @@ const (
 // where it would archive a job by itself, before the worker's decision does.
 const MaxRetriesLimit = 100
 
-// Bounds a policy file must stay within.
-const (
-	maxRetriesLimit = MaxRetriesLimit
-	minBaseDelay    = 100 * time.Millisecond
-	maxBaseDelay    = time.Minute
-	maxMaxDelay     = 24 * time.Hour
-	minMinWait      = time.Second
-	maxMinWait      = 10 * time.Minute
-	maxMaxWait      = time.Hour
-	maxPolicyBytes  = 1 << 20
-)
-
 // Policy is a classification table plus the retry and throttle delays.
 //
-// Default gives the table of solvequeue's design; Parse and Load apply a policy
-// file's overrides on top of it. A Policy is immutable and safe for concurrent
+// Default gives the table of solvequeue's design; New applies changes on top of it
+// (a policy file's reader builds its Policy with New). A Policy is immutable and safe for concurrent
 // use. A nil *Policy and the zero Policy behave as Default().
 type Policy struct {
 	name       string
@@ -57,7 +42,6 @@ type Policy struct {
 	minWait    time.Duration
 	maxWait    time.Duration
 	codes      map[string]Rule // overrides by canonical code
-	queues     map[string]QueuePolicy
 }
 
 // Rule is one row of the effective classification table.
@@ -66,6 +50,9 @@ type Rule struct {
 	ErrorCode string   `json:"errorCode"`
 	Decision  Decision `json:"decision"`
 	Reason    string   `json:"reason"`
+	// Custom marks a code of the policy's own, outside AnySolver's table, the transport codes
+	// and OwnCodes (see CheckCode).
+	Custom bool `json:"custom,omitempty"`
 }
 
 // Default returns the classification of solvequeue's design with default delays.
@@ -138,74 +125,4 @@ func (p *Policy) rule(code string) Rule {
 		return r
 	}
 	return builtin[code]
-}
-
-// ParseError is a policy file the parser refused, with the line at fault.
-type ParseError struct {
-	File string // the name given to Parse, or Load's path
-	Line int    // 1-based; 0 when the fault has no line
-	Msg  string
-}
-
-// Error returns "file: line N: message", or "file: message" without a line.
-func (e *ParseError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s: line %d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
-
-// Load reads a policy file and parses it; see Parse.
-func Load(path string) (*Policy, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxPolicyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	return Parse(path, data)
-}
-
-// Parse reads a policy file (YAML, or JSON, which is YAML) over Default():
-//
-//	retry:                  # the retry decision's budget and backoff
-//	  maxRetries: 10        # 1..100
-//	  baseDelay: 2s         # 100ms..1m; AnySolver advises 1s..5s
-//	  maxDelay: 2m          # baseDelay..24h
-//	throttle:
-//	  minWait: 5s           # 1s..10m; RATE_LIMITED and HTTP 429 wait at least 5s anyway
-//	  maxWait: 1m           # minWait..1h
-//	codes:
-//	  CAPTCHA_UNSOLVABLE: failed                                  # short form
-//	  MY_NEW_CODE: {decision: retry, reason: "why", errorId: 2}   # long form
-//
-// codes may also be a list of {errorCode, decision, reason, errorId}, the shape
-// of Rules as JSON, so an exported table reads back. Any code may be set: a seed
-// code, a new one, or a synthesized transport code. Parse refuses unknown keys,
-// unknown decisions, codes that are not UPPER_SNAKE, a code set twice, budgets
-// below 1, bad or out-of-range durations and errorIds that contradict AnySolver's
-// table, with a *ParseError naming the file (name) and line. It never panics.
-func Parse(name string, data []byte) (*Policy, error) {
-	if name == "" {
-		name = "policy"
-	}
-	if len(data) > maxPolicyBytes {
-		return nil, &ParseError{File: name, Msg: fmt.Sprintf("a policy file must stay under %d bytes", maxPolicyBytes)}
-	}
-	root, err := decodeYAML(name, data)
-	if err != nil {
-		return nil, err
-	}
-	p := Default()
-	p.name = name
-	if root != nil {
-		ps := &parser{name: name, p: p}
-		if err := ps.policy(root); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
 }

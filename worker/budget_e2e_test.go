@@ -14,10 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -56,7 +56,7 @@ func (c *createCount) count() int {
 func TestBudgetHoldsExactlyAcrossTwoWorkers(t *testing.T) {
 	t.Parallel()
 	const window = 10 * time.Second
-	policy, err := classify.Parse("budget.yaml", []byte(fmt.Sprintf(`
+	policy, err := policyfile.Parse("budget.yaml", []byte(fmt.Sprintf(`
 queues:
   counted:
     budget: {window: %s, maxCreateTasks: 4}

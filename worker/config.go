@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -35,8 +35,9 @@ type Config struct {
 	Redis redis.UniversalClient
 	// AnySolver is the client jobs are solved with. Required.
 	AnySolver *anysolver.Client
-	// Policy classifies AnySolver's errors. Defaults to classify.Default().
-	Policy *classify.Policy
+	// Policy is the policy file (see LoadPolicy): how AnySolver's errors are classified, and
+	// each queue's budget and provider list. Defaults to classify.Default() and no queues.
+	Policy *Policy
 	// Queues maps the queues served to their weights. Defaults to QueuesDefault().
 	Queues map[string]int
 	// StrictPriority serves a higher-weight queue until it is empty. Defaults to false.
@@ -84,7 +85,7 @@ type Config struct {
 // WithDefaults returns a copy of c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.Policy == nil {
-		c.Policy = classify.Default()
+		c.Policy = policyfile.Default()
 	}
 	if len(c.Queues) == 0 {
 		c.Queues = QueuesDefault()

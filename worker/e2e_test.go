@@ -16,6 +16,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -33,12 +34,12 @@ type testBundle struct {
 	client  *enqueue.Client
 	worker  *worker.Worker
 	logs    *enqueuetest.LogBuffer
-	policy  *classify.Policy
+	policy  *worker.Policy
 }
 
 // fastPolicy keeps the default decisions with retries that come back in a blink.
-func fastPolicy(t testing.TB) *classify.Policy {
-	p, err := classify.Parse("test-policy.yaml", []byte("retry:\n  maxRetries: 5\n  baseDelay: 100ms\n  maxDelay: 500ms\n"))
+func fastPolicy(t testing.TB) *worker.Policy {
+	p, err := policyfile.Parse("test-policy.yaml", []byte("retry:\n  maxRetries: 5\n  baseDelay: 100ms\n  maxDelay: 500ms\n"))
 	require.NoError(t, err)
 	return p
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -26,7 +26,7 @@ import (
 // failed over.
 func TestProviderFailover(t *testing.T) {
 	t.Parallel()
-	policy, err := classify.Parse("failover.yaml", []byte(`
+	policy, err := policyfile.Parse("failover.yaml", []byte(`
 queues:
   routed:
     providers: [Down, Up]

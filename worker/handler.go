@@ -14,6 +14,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -25,7 +26,7 @@ type handler struct {
 	rules     rules
 	budgets   *budget.Ledger
 	providers *providerBreaker
-	policy    *classify.Policy
+	policy    *policyfile.Policy
 	anysolver *anysolver.Client
 	store     *store
 	poller    *poller
@@ -310,7 +311,7 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 			a.stopPolling(stoppedBy(err))
 			return
 		}
-		v := h.policy.Classify(ce)
+		v := h.policy.Classification().Classify(ce)
 		if v.Account || !remoteStillAlive(err, ce, v) {
 			a.restorePayload() // settle and the verdict read the job (its type, its secrets)
 			if !v.Account {
@@ -394,7 +395,7 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 	// the text cut to size, so that no cut leaves a secret's first bytes behind.
 	secrets := append(enqueue.SecretValues(a.payload.Task), enqueue.SecretValues(a.payload.Settings)...)
 	ce.ErrorCode = enqueue.RedactText(ce.ErrorCode, secrets...)
-	v := h.policy.Classify(ce)
+	v := h.policy.Classification().Classify(ce)
 	if p := a.rec.Provider; p != "" {
 		h.observer.ProviderResult(p, v.Code, 0)
 		if classify.ProviderScoped(v.Code) {

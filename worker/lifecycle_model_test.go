@@ -22,6 +22,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -183,7 +184,8 @@ type lifecycle struct {
 	mr      *miniredis.Miniredis
 	rc      *redis.Client // the model's own view of Redis
 	clock   *vclock
-	policy  *classify.Policy
+	file    *policyfile.Policy // the policy file the worker reads
+	policy  *classify.Policy   // its classification
 	fake    *fakeAnySolver
 	srv     *httptest.Server
 	recv    *callbackReceiver
@@ -210,16 +212,17 @@ func newLifecycle(t *rapid.T) *lifecycle {
 	if budgetCap > 0 {
 		yaml += fmt.Sprintf("queues:\n  %s:\n    budget: {window: %s, maxCreateTasks: %d}\n", modelQueue, budgetWindow, budgetCap)
 	}
-	policy, err := classify.Parse("model.yaml", []byte(yaml))
+	file, err := policyfile.Parse("model.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
+	policy := file.Classification()
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
 		t.Fatalf("miniredis: %v", err)
 	}
 	clock := &vclock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
-	m := &lifecycle{t: t, ctx: context.Background(), mr: mr, clock: clock, policy: policy, budgetCap: budgetCap,
+	m := &lifecycle{t: t, ctx: context.Background(), mr: mr, clock: clock, file: file, policy: policy, budgetCap: budgetCap,
 		breakerOn: rapid.Bool().Draw(t, "breaker"),
 		rc:        redis.NewClient(&redis.Options{Addr: mr.Addr()})}
 	m.fake = newFakeAnySolver(clock, policy, modelPollStep, RemoteTTLDefault)
@@ -262,7 +265,7 @@ func (m *lifecycle) startProcess() {
 	if err != nil {
 		m.t.Fatalf("anysolver client: %v", err)
 	}
-	w, err := New(Config{Redis: modelRedis{rc}, AnySolver: as, Policy: m.policy, Queues: map[string]int{modelQueue: 1},
+	w, err := New(Config{Redis: modelRedis{rc}, AnySolver: as, Policy: m.file, Queues: map[string]int{modelQueue: 1},
 		Poll:    PollConfig{Fixed: true, Interval: time.Millisecond},
 		Breaker: BreakerConfig{Disabled: !m.breakerOn}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Lifetime: modelLifetime, CallbackAllowPrivate: true, Now: m.clock.Now})

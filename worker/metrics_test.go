@@ -15,6 +15,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 func TestMetricsObserver(t *testing.T) {
@@ -101,9 +102,9 @@ func TestMetricsObserver(t *testing.T) {
 
 func TestMetricsCodeLabel(t *testing.T) {
 	t.Parallel()
-	policy, err := classify.Parse("policy.yaml", []byte("codes:\n  MY_NEW_CODE: retry\n"))
+	policy, err := policyfile.Parse("policy.yaml", []byte("codes:\n  MY_NEW_CODE: {decision: retry, custom: true}\n"))
 	require.NoError(t, err)
-	m := NewMetricsFor(prometheus.NewRegistry(), policy)
+	m := NewMetricsFor(prometheus.NewRegistry(), policy.Classification())
 	for _, tt := range []struct{ in, want string }{
 		{"CAPTCHA_UNSOLVABLE", "CAPTCHA_UNSOLVABLE"}, // a seed code
 		{"HTTP_5XX", "HTTP_5XX"},                     // a transport code

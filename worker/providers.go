@@ -8,9 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // Provider failover: a job may name providers to fail over between (enqueue.Job.Providers, or its
@@ -32,7 +32,7 @@ const (
 )
 
 // providersOf is the failover list of a job: its own, its one provider, or its queue's.
-func providersOf(p enqueue.Payload, queue string, policy *classify.Policy) []string {
+func providersOf(p enqueue.Payload, queue string, policy *policyfile.Policy) []string {
 	switch {
 	case len(p.Providers) > 0:
 		return p.Providers

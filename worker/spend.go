@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // The spend caps, as the handler meets them: before a createTask on a queue with a budget the
@@ -68,7 +68,7 @@ const BudgetCheckIntervalDefault = time.Second
 
 type budgetWatcherParams struct {
 	ledger   *budget.Ledger
-	policy   *classify.Policy
+	policy   *policyfile.Policy
 	queues   []string
 	interval time.Duration
 	observer Observer

@@ -11,9 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // spendCounter keeps the costs the handler reports as spent.
@@ -32,7 +32,7 @@ func (s *spendCounter) Spent(_ string, cost float64) {
 type spendBundle struct {
 	rc      *redis.Client
 	ledger  *budget.Ledger
-	policy  *classify.Policy
+	policy  *policyfile.Policy
 	h       *handler
 	watcher *budgetWatcher
 	spent   *spendCounter
@@ -45,7 +45,7 @@ func spendSetup(t *testing.T, budgetYAML string) *spendBundle {
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
-	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  q:\n    budget: "+budgetYAML+"\n"))
+	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  q:\n    budget: "+budgetYAML+"\n"))
 	require.NoError(t, err)
 	b := &spendBundle{rc: rc, ledger: budget.New(rc), policy: policy, spent: &spendCounter{}}
 	log := slog.New(slog.DiscardHandler)

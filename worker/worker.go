@@ -56,9 +56,9 @@ func New(cfg Config) (*Worker, error) {
 		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
 			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
 	}
-	rules := rules{policy: cfg.Policy, lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin,
+	rules := rules{policy: cfg.Policy.Classification(), lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin,
 		pollInterval: cfg.Poll.WithDefaults().Interval}
-	w.tally = newTally(tallyParams{rc: cfg.Redis, codes: knownCodes(cfg.Policy), log: cfg.Logger, now: cfg.Now})
+	w.tally = newTally(tallyParams{rc: cfg.Redis, codes: knownCodes(cfg.Policy.Classification()), log: cfg.Logger, now: cfg.Now})
 	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
 		interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
 	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, policy: cfg.Policy,

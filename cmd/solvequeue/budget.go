@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 func newBudgetCmd(env *Env) *cobra.Command {
@@ -33,7 +33,7 @@ whether the budget holds the queue paused. Workers share these figures through R
 			if policyFile == "" {
 				return usageError("--policy is required: budgets are set in the policy file's queues section")
 			}
-			policy, err := classify.Load(policyFile)
+			policy, err := policyfile.Load(policyFile)
 			if err != nil {
 				return usageError("--policy: %v", err)
 			}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 func TestCLIBudget(t *testing.T) {
@@ -22,7 +22,7 @@ queues:
   routed:
     providers: [CapSolver]
 `)
-	b := classify.Budget{Window: time.Hour, MaxCost: 1.5, MaxCreateTasks: 10, EstimatedCost: 0.25}
+	b := policyfile.Budget{Window: time.Hour, MaxCost: 1.5, MaxCreateTasks: 10, EstimatedCost: 0.25}
 	ledger := budget.New(rc)
 	for range 3 {
 		_, ok, _, err := ledger.Reserve(context.Background(), "scrapers", b, "")

@@ -25,6 +25,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -138,7 +139,7 @@ func TestCLIPolicyJSON(t *testing.T) {
 
 func TestCLIPolicyFile(t *testing.T) {
 	t.Parallel()
-	good := cliWriteFile(t, "policy.yaml", "retry:\n  maxRetries: 4\ncodes:\n  CAPTCHA_UNSOLVABLE: failed\n  MY_NEW_CODE: {decision: retry, reason: \"ours\", errorId: 2}\n")
+	good := cliWriteFile(t, "policy.yaml", "retry:\n  maxRetries: 4\ncodes:\n  CAPTCHA_UNSOLVABLE: failed\n  MY_NEW_CODE: {decision: retry, reason: \"ours\", errorId: 2, custom: true}\n")
 	res := cliRun(t, nil, "", "policy", "--policy", good, "--json")
 	require.Equal(t, 0, res.code, res.stderr)
 	var doc struct {
@@ -321,7 +322,7 @@ func TestCLIBatchResumable(t *testing.T) {
 	// retry, and a second createTask the counts below would take for paying twice.
 	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test"})
 	require.NoError(t, err)
-	policy, err := classify.Parse("fast.yaml", []byte("retry:\n  baseDelay: 100ms\n  maxDelay: 200ms\n"))
+	policy, err := policyfile.Parse("fast.yaml", []byte("retry:\n  baseDelay: 100ms\n  maxDelay: 200ms\n"))
 	require.NoError(t, err)
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Policy: policy, Queues: map[string]int{enqueue.DefaultQueue: 1},
 		Concurrency: 20, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},

@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -94,8 +94,8 @@ const (
 )
 
 // demoPolicy is the demo worker's policy: the defaults, and a budget on the capped queue.
-func demoPolicy() (*classify.Policy, error) {
-	return classify.Parse("demo-policy.yaml", []byte(fmt.Sprintf(
+func demoPolicy() (*policyfile.Policy, error) {
+	return policyfile.Parse("demo-policy.yaml", []byte(fmt.Sprintf(
 		"queues:\n  %s:\n    budget: {window: %s, maxCreateTasks: %d}\n", demoCapped, demoWindow, demoCap)))
 }
 
@@ -162,7 +162,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 		}},
 		APIKey: "demo-key",
 		Worker: worker.Config{Queues: map[string]int{"demo": 1, demoCapped: 1}, Policy: policy,
-			Observer: worker.NewMetricsFor(reg, policy), Logger: log, ShutdownTimeout: time.Second},
+			Observer: worker.NewMetricsFor(reg, policy.Classification()), Logger: log, ShutdownTimeout: time.Second},
 	})
 	if err != nil {
 		return err

@@ -28,10 +28,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -562,7 +562,7 @@ func servedMetrics(t *testing.T) map[string]string {
 	m.BreakerChanged(false, "")
 	m.Spent("default", 0.002)
 	m.ProviderResult("CapSolver", "", time.Second)
-	m.BudgetRead(budget.Usage{Queue: "default", Budget: classify.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
+	m.BudgetRead(budget.Usage{Queue: "default", Budget: policyfile.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
 		Cost: 0.002, CreateTasks: 1, RemainingCost: 0.998, RemainingCreateTasks: 9})
 	m.BalanceRead(12.5)
 	m.CallbackDone("delivered")

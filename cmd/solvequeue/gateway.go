@@ -8,9 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
@@ -53,7 +53,7 @@ func (o *gatewayOptions) check(addr string) error {
 }
 
 // serve starts the gateway on addr (checked by check) with a client of cfg, its metrics in reg.
-func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, policy *classify.Policy, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
+func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, policy *policyfile.Policy, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
 	keys := o.keys
 	cfg.Shared = true // a request per goroutine: enqueues and reads share round trips
 	client, err := enqueue.NewClient(cfg)
@@ -90,7 +90,7 @@ type gatewayCmdOptions struct {
 	HTTPTLSKey   string
 	MetricsToken string
 	PolicyFile   string
-	policy       *classify.Policy
+	policy       *policyfile.Policy
 }
 
 // Validate checks the options and names what is wrong.
@@ -107,9 +107,9 @@ func (o *gatewayCmdOptions) Validate() error {
 	if o.MetricsToken != "" && o.MetricsToken == o.HTTPPassword {
 		return usageError("--metrics-token must differ from --http-password: it is the scraper's read-only secret")
 	}
-	o.policy = classify.Default()
+	o.policy = policyfile.Default()
 	if o.PolicyFile != "" {
-		p, err := classify.Load(o.PolicyFile)
+		p, err := policyfile.Load(o.PolicyFile)
 		if err != nil {
 			return usageError("--policy: %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 func newPolicyCmd(env *Env) *cobra.Command {
@@ -23,7 +24,13 @@ spending the retry budget), throttle (wait, not spending it), failed (permanent,
 kept with the job) or dead (the dead-letter queue). Every code of AnySolver's
 documentation is listed, then codes a policy file adds, then the codes solvequeue
 gives to transport failures (timeouts, HTTP errors, unreadable answers).
---json prints AnySolver's codes only: {"codes":[{"errorId","errorCode","decision","reason"}]}.`,
+--json prints AnySolver's codes only: {"codes":[{"errorId","errorCode","decision","reason"}]}.
+
+A policy file may set AnySolver's codes, the transport codes and solvequeue's own;
+any other code is refused with the nearest known one ("did you mean
+CAPTCHA_UNSOLVABLE?") unless its rule marks it as a code of your own:
+  codes:
+    MY_PROVIDER_CODE: {decision: retry, errorId: 2, custom: true}`,
 		Example: `  solvequeue policy
   solvequeue policy --json
   solvequeue policy --policy my-policy.yaml`,
@@ -31,11 +38,11 @@ gives to transport failures (timeouts, HTTP errors, unreadable answers).
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			policy := classify.Default()
 			if file != "" {
-				p, err := classify.Load(file)
+				p, err := policyfile.Load(file)
 				if err != nil {
 					return usageError("--policy: %v", err)
 				}
-				policy = p
+				policy = p.Classification()
 			}
 			rules := policy.Rules()
 			if out.JSON {

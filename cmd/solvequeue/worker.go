@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -160,9 +160,9 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	if env.Getenv("GOGC") == "" {
 		debug.SetGCPercent(workerGCPercent)
 	}
-	policy := classify.Default()
+	policy := policyfile.Default()
 	if o.PolicyFile != "" {
-		if policy, err = classify.Load(o.PolicyFile); err != nil {
+		if policy, err = policyfile.Load(o.PolicyFile); err != nil {
 			return usageError("--policy: %v", err)
 		}
 	}
@@ -190,7 +190,7 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := worker.NewMetricsFor(reg, policy)
+	metrics := worker.NewMetricsFor(reg, policy.Classification())
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},

@@ -27,8 +27,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // bucketsPerWindow is how finely a window rolls.
@@ -64,10 +64,10 @@ type Reservation struct {
 
 // Usage is a queue's spend in its current window.
 type Usage struct {
-	Queue       string          `json:"queue"`
-	Budget      classify.Budget `json:"budget"`
-	CreateTasks int64           `json:"createTasks"`
-	Cost        float64         `json:"cost"`
+	Queue       string            `json:"queue"`
+	Budget      policyfile.Budget `json:"budget"`
+	CreateTasks int64             `json:"createTasks"`
+	Cost        float64           `json:"cost"`
 	// RemainingCreateTasks and RemainingCost are what the window still allows; -1 where the
 	// budget sets no such limit.
 	RemainingCreateTasks int64   `json:"remainingCreateTasks"`
@@ -270,7 +270,7 @@ if not fits(dearest()) then return 0 end
 redis.call('DEL', KEYS[3], KEYS[4])
 return 1`)
 
-func windowArgs(b classify.Budget) (bucketMs, windowMs int64) {
+func windowArgs(b policyfile.Budget) (bucketMs, windowMs int64) {
 	windowMs = b.Window.Milliseconds()
 	bucketMs = max(windowMs/bucketsPerWindow, 1)
 	return bucketMs, windowMs
@@ -280,7 +280,7 @@ func micros(amount float64) int64 { return int64(math.Round(amount * microsPerUn
 
 // ruleArgs are the arguments every script with the rule takes first: bucket and window in ms,
 // the count and money limits and estimatedCost in millionths.
-func ruleArgs(b classify.Budget, more ...any) []any {
+func ruleArgs(b policyfile.Budget, more ...any) []any {
 	g, w := windowArgs(b)
 	return append([]any{g, w, int64(b.MaxCreateTasks), micros(b.MaxCost), max(micros(b.EstimatedCost), 0)}, more...)
 }
@@ -289,7 +289,7 @@ func ruleArgs(b classify.Budget, more ...any) []any {
 // average cost (or the budget's estimatedCost before one is seen), if the window has room for it.
 // ok is false when the budget is spent; retryIn is then how long until its oldest spend leaves
 // the window.
-func (l *Ledger) Reserve(ctx context.Context, queue string, b classify.Budget, taskType string) (r Reservation, ok bool, retryIn time.Duration, err error) {
+func (l *Ledger) Reserve(ctx context.Context, queue string, b policyfile.Budget, taskType string) (r Reservation, ok bool, retryIn time.Duration, err error) {
 	id := rand.Text()
 	res, err := reserveScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetHeld(queue)},
 		ruleArgs(b, taskType, id, heldPastWindow.Milliseconds())...).Int64Slice()
@@ -319,7 +319,7 @@ func (l *Ledger) Settle(ctx context.Context, queue string, r Reservation, cost f
 
 // Read returns the queue's spend in its current window, and whether it has room for one more
 // createTask.
-func (l *Ledger) Read(ctx context.Context, queue string, b classify.Budget) (Usage, error) {
+func (l *Ledger) Read(ctx context.Context, queue string, b policyfile.Budget) (Usage, error) {
 	res, err := readScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetPaused(queue)}, ruleArgs(b)...).Int64Slice()
 	if err != nil || len(res) < 6 {
 		return Usage{}, fmt.Errorf("read queue %s's budget: %w", queue, err)
@@ -354,7 +354,7 @@ func (l *Ledger) Pause(ctx context.Context, queue string) (bool, error) {
 // createTask of the dearest type the queue may hold (Usage.Estimate), by the rule a reservation
 // follows: the job a worker fetches next then fits, whatever its type, so a resume is never
 // undone by the next reservation. It reports whether it resumed the queue.
-func (l *Ledger) ResumeIfRoom(ctx context.Context, queue string, b classify.Budget) (bool, error) {
+func (l *Ledger) ResumeIfRoom(ctx context.Context, queue string, b policyfile.Budget) (bool, error) {
 	n, err := resumeScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetPaused(queue), keys.AsynqPaused(queue)},
 		ruleArgs(b)...).Int()
 	if err != nil {

@@ -12,10 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // clocked is a ledger on miniredis, whose clock the test moves: the window rolls by events the
@@ -33,7 +33,7 @@ func TestCountBudgetRollsWithItsWindow(t *testing.T) {
 	t.Parallel()
 	l, mr, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 3}
+	b := policyfile.Budget{Window: time.Minute, MaxCreateTasks: 3}
 	for i := range 3 {
 		_, ok, _, err := l.Reserve(ctx, "q", b, "")
 		require.NoError(t, err)
@@ -66,7 +66,7 @@ func TestMoneyBudgetSettlesWithTheReportedCost(t *testing.T) {
 	t.Parallel()
 	l, _, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCost: 0.01, EstimatedCost: 0.004}
+	b := policyfile.Budget{Window: time.Hour, MaxCost: 0.01, EstimatedCost: 0.004}
 	r1, ok, _, err := l.Reserve(ctx, "q", b, "ImageToTextTask")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -99,7 +99,7 @@ func TestPauseLeavesOtherPausesAlone(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 1}
+	b := policyfile.Budget{Window: time.Minute, MaxCreateTasks: 1}
 
 	require.NoError(t, rc.Set(ctx, "asynq:{ops}:paused", "1", 0).Err(), "an operator paused ops")
 	paused, err := l.Pause(ctx, "ops")
@@ -136,7 +136,7 @@ func TestReserveIsAtomicAcrossClients(t *testing.T) {
 	t.Parallel()
 	srv := enqueuetest.Redis(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCreateTasks: 50, MaxCost: 1, EstimatedCost: 0.001}
+	b := policyfile.Budget{Window: time.Hour, MaxCreateTasks: 50, MaxCost: 1, EstimatedCost: 0.001}
 	var granted atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -175,7 +175,7 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCost: 1000, EstimatedCost: 0.002}
+	b := policyfile.Budget{Window: time.Minute, MaxCost: 1000, EstimatedCost: 0.002}
 	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	type held struct {
 		r  budget.Reservation
@@ -211,7 +211,7 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 }
 
 // recount sums the buckets still inside the window from the hash itself.
-func recount(t *testing.T, rc *redis.Client, now time.Time, b classify.Budget) (int64, float64) {
+func recount(t *testing.T, rc *redis.Client, now time.Time, b policyfile.Budget) (int64, float64) {
 	t.Helper()
 	fields, err := rc.HGetAll(context.Background(), keys.Budget("q")).Result()
 	require.NoError(t, err)
@@ -243,7 +243,7 @@ func TestLedgerReadsAnOlderHash(t *testing.T) {
 	t.Parallel()
 	l, mr, rc := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Minute, MaxCreateTasks: 5, MaxCost: 1, EstimatedCost: 0.1}
+	b := policyfile.Budget{Window: time.Minute, MaxCreateTasks: 5, MaxCost: 1, EstimatedCost: 0.1}
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	mr.SetTime(now)
 	cur := now.UnixMilli() / 1000

@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // TestSettleCountsOnce settles the same reservation twice, as a job whose terminal record could
@@ -30,7 +30,7 @@ func TestSettleCountsOnce(t *testing.T) {
 			t.Parallel()
 			l, _, _ := clocked(t)
 			ctx := context.Background()
-			b := classify.Budget{Window: time.Hour, MaxCost: 1, EstimatedCost: 0.002}
+			b := policyfile.Budget{Window: time.Hour, MaxCost: 1, EstimatedCost: 0.002}
 			r, ok, _, err := l.Reserve(ctx, "q", b, "TurnstileToken")
 			require.NoError(t, err)
 			require.True(t, ok)
@@ -59,7 +59,7 @@ func TestSettleOfAnotherReservationStillCounts(t *testing.T) {
 	t.Parallel()
 	l, _, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCost: 1, EstimatedCost: 0.002}
+	b := policyfile.Budget{Window: time.Hour, MaxCost: 1, EstimatedCost: 0.002}
 	r1, _, _, err := l.Reserve(ctx, "q", b, "T")
 	require.NoError(t, err)
 	r2, _, _, err := l.Reserve(ctx, "q", b, "T")
@@ -79,7 +79,7 @@ func TestSettleOfAnotherReservationStillCounts(t *testing.T) {
 // lets one worker fetch a job of taskType from the queue and reserve its createTask, pausing the
 // queue again when the budget refuses it (what the worker's handler does). It returns how often
 // the queue was resumed and paused.
-func watcherTicks(t *testing.T, l *budget.Ledger, b classify.Budget, taskType string, ticks int) (resumes, pauses int) {
+func watcherTicks(t *testing.T, l *budget.Ledger, b policyfile.Budget, taskType string, ticks int) (resumes, pauses int) {
 	t.Helper()
 	ctx := context.Background()
 	for range ticks {
@@ -111,7 +111,7 @@ func TestOneRuleForRoom(t *testing.T) {
 	t.Parallel()
 	l, _, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCost: 0.012, EstimatedCost: 0.002}
+	b := policyfile.Budget{Window: time.Hour, MaxCost: 0.012, EstimatedCost: 0.002}
 
 	dear, ok, _, err := l.Reserve(ctx, "q", b, "ReCaptchaV2Token")
 	require.NoError(t, err)
@@ -165,7 +165,7 @@ func TestEmptyWindowAlwaysHasRoom(t *testing.T) {
 	t.Parallel()
 	l, mr, _ := clocked(t)
 	ctx := context.Background()
-	b := classify.Budget{Window: time.Hour, MaxCost: 0.01, EstimatedCost: 0.002}
+	b := policyfile.Budget{Window: time.Hour, MaxCost: 0.01, EstimatedCost: 0.002}
 	r, ok, _, err := l.Reserve(ctx, "q", b, "T")
 	require.NoError(t, err)
 	require.True(t, ok)

@@ -9,16 +9,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // TestSpentBudget: a key whose queue's budget is spent gets ERROR_ZERO_BALANCE from createTask
 // (nothing queued), and getBalance answers what the window has left, per key.
 func TestSpentBudget(t *testing.T) {
 	t.Parallel()
-	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
+	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
 	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
@@ -66,7 +66,7 @@ func number(t *testing.T, v any) float64 {
 // leaves room for one such createTask, it accepts.
 func TestSpentBudgetFollowsTheWorkersRule(t *testing.T) {
 	t.Parallel()
-	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.012, estimatedCost: 0.002}\n"))
+	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.012, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
 	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,

@@ -18,10 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // Defaults for Config.
@@ -56,8 +56,8 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// Policy says which queues have a budget (the workers' policy file): a key whose queue's
 	// budget is spent gets ERROR_ZERO_BALANCE from createTask, and getBalance answers what the
-	// window has left. Defaults to classify.Default(): no budgets.
-	Policy *classify.Policy
+	// window has left (see worker.LoadPolicy). Defaults to no budgets.
+	Policy *policyfile.Policy
 	// CallbackAllowPrivate accepts callbackUrls written as loopback, private or link-local
 	// addresses (see ForbiddenCallbackAddr). Defaults to false.
 	CallbackAllowPrivate bool

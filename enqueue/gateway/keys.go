@@ -1,23 +1,19 @@
 package gateway
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/yamlfile"
 )
 
 // Limits of a keys file.
@@ -78,29 +74,13 @@ func (k *Keys) Lookup(clientKey string) (Key, bool) {
 	return k.list[found], true
 }
 
-// KeysError is a keys file the parser refused, with the line at fault.
-type KeysError struct {
-	File string // the name given to ParseKeys, or LoadKeys's path
-	Line int    // 1-based; 0 when the fault has no line
-	Msg  string
-}
-
-// Error returns "file: line N: message", or "file: message" without a line.
-func (e *KeysError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s: line %d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
+// KeysError is a keys file the parser refused: its File, the 1-based Line at fault (0 when the
+// fault has no line) and Msg. Error returns "file: line N: message".
+type KeysError = yamlfile.Error
 
 // LoadKeys reads and parses a keys file; see ParseKeys.
 func LoadKeys(path string) (*Keys, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read keys: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeysFileBytes+1))
+	data, err := yamlfile.ReadFile(path, maxKeysFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
@@ -121,36 +101,19 @@ func LoadKeys(path string) (*Keys, error) {
 // It refuses unknown fields, a missing or repeated name, a key given both ways or neither, a
 // short key, a bad digest, the same key twice, a bad queue name and a rate limit that is not a
 // positive number, with a *KeysError naming the file and line. It never panics.
-func ParseKeys(name string, data []byte) (keys *Keys, err error) {
+func ParseKeys(name string, data []byte) (*Keys, error) {
 	if name == "" {
 		name = "keys"
 	}
-	if len(data) > maxKeysFileBytes {
-		return nil, &KeysError{File: name, Msg: fmt.Sprintf("a keys file must stay under %d bytes", maxKeysFileBytes)}
+	root, err := yamlfile.Decode(name, "keys file", data, maxKeysFileBytes)
+	if err != nil {
+		return nil, err
 	}
-	// The YAML library is not ours; a panic in it must not take the gateway down.
-	defer func() {
-		if r := recover(); r != nil {
-			keys, err = nil, &KeysError{File: name, Msg: fmt.Sprintf("cannot read YAML: %v", r)}
-		}
-	}()
-	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &KeysError{File: name, Msg: "the file is empty: want keys: [{name, key or sha256, queue}, ...]"}
-		}
-		return nil, yamlError(name, err)
+	if root == nil {
+		return nil, &KeysError{File: name, Msg: "the file is empty: want keys: [{name, key or sha256, queue}, ...]"}
 	}
 	p := keysParser{file: name, names: map[string]int{}, digests: map[[sha256.Size]byte]int{}}
-	if len(doc.Content) == 0 {
-		return nil, p.fail(&doc, "the file is empty: want keys: [{name, key or sha256, queue}, ...]")
-	}
-	return p.root(doc.Content[0])
-}
-
-func yamlError(name string, err error) error {
-	line, msg := classify.YAMLErrorLine(err)
-	return &KeysError{File: name, Line: line, Msg: msg}
+	return p.root(root)
 }
 
 type keysParser struct {
@@ -160,28 +123,17 @@ type keysParser struct {
 }
 
 func (p *keysParser) fail(n *yaml.Node, format string, args ...any) error {
-	return &KeysError{File: p.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+	return yamlfile.Errorf(p.file, n, format, args...)
 }
 
 // pairs returns the keys and values of mapping n, refusing non-scalar and repeated keys.
 func (p *keysParser) pairs(n *yaml.Node, what string) ([][2]*yaml.Node, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, p.fail(n, "%s: want a mapping, got %s", what, describe(n))
-	}
-	seen := map[string]int{}
 	var out [][2]*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			return nil, p.fail(k, "%s: want a plain name as key", what)
-		}
-		if line, dup := seen[k.Value]; dup {
-			return nil, p.fail(k, "%s: %q is set twice (first on line %d)", what, k.Value, line)
-		}
-		seen[k.Value] = k.Line
+	err := yamlfile.Each(p.file, n, what, func(k, v *yaml.Node) error {
 		out = append(out, [2]*yaml.Node{k, v})
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func (p *keysParser) root(n *yaml.Node) (*Keys, error) {
@@ -200,7 +152,7 @@ func (p *keysParser) root(n *yaml.Node) (*Keys, error) {
 		return nil, p.fail(n, "want keys: [{name, key or sha256, queue}, ...]")
 	}
 	if list.Kind != yaml.SequenceNode {
-		return nil, p.fail(list, "keys: want a list of {name, key or sha256, queue}, got %s", describe(list))
+		return nil, p.fail(list, "keys: want a list of {name, key or sha256, queue}, got %s", yamlfile.Describe(list))
 	}
 	if len(list.Content) == 0 {
 		return nil, p.fail(list, "keys: the list is empty; a gateway with no key would refuse every request")
@@ -226,7 +178,7 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 	for _, kv := range pairs {
 		field, v := kv[0], kv[1]
 		if field.Value != "rateLimit" && (v.Kind != yaml.ScalarNode || v.Tag == "!!null") {
-			return Key{}, p.fail(v, "%s: want a string, got %s", field.Value, describe(v))
+			return Key{}, p.fail(v, "%s: want a string, got %s", field.Value, yamlfile.Describe(v))
 		}
 		switch field.Value {
 		case "name":
@@ -250,7 +202,7 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 		case "rateLimit":
 			r, err := strconv.ParseFloat(v.Value, 64)
 			if v.Kind != yaml.ScalarNode || err != nil || math.IsNaN(r) || r <= 0 || r > maxRateLimit {
-				return Key{}, p.fail(v, "rateLimit: want requests per second, a number above 0 and at most %d, got %s", maxRateLimit, describe(v))
+				return Key{}, p.fail(v, "rateLimit: want requests per second, a number above 0 and at most %d, got %s", maxRateLimit, yamlfile.Describe(v))
 			}
 			k.RateLimit = r
 		default:
@@ -285,21 +237,4 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 	}
 	p.digests[k.digest] = n.Line
 	return k, nil
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return strconv.Quote(n.Value)
-	}
-	return "something else"
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // Path is where the console lives; its pages are under Path + "/".
@@ -42,9 +42,9 @@ var staticFS embed.FS
 type Config struct {
 	// Redis is the Redis the workers use. It is never closed here. Required.
 	Redis redis.UniversalClient
-	// Policy is the workers' policy: queue budgets and provider lists. Defaults to
-	// classify.Default().
-	Policy *classify.Policy
+	// Policy is the workers' policy file (worker.LoadPolicy): queue budgets and provider lists.
+	// Defaults to none.
+	Policy *policyfile.Policy
 	// ReadOnly hides every change (redrive, purge, breaker reset) and refuses the POSTs that
 	// make them. Defaults to false.
 	ReadOnly bool
@@ -57,7 +57,7 @@ type Config struct {
 // withDefaults returns a copy of c with every zero optional field set to its default.
 func (c Config) withDefaults() Config {
 	if c.Policy == nil {
-		c.Policy = classify.Default()
+		c.Policy = policyfile.Default()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -14,9 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -51,7 +51,7 @@ type bundle struct {
 	rc     redis.UniversalClient
 	client *enqueue.Client
 	fake   *anysolvertest.Server
-	policy *classify.Policy
+	policy *policyfile.Policy
 	logs   *enqueuetest.LogBuffer
 	log    *slog.Logger
 }
@@ -63,7 +63,7 @@ func setupBare(t *testing.T) *bundle {
 	rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
-	policy, err := classify.Parse("console.yaml", []byte(testPolicy))
+	policy, err := policyfile.Parse("console.yaml", []byte(testPolicy))
 	require.NoError(t, err)
 	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/internal/httpserve"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/console"
 )
@@ -85,8 +85,8 @@ type Config struct {
 	// enqueue.DeadLetterLimitDefault.
 	DeadLetterLimit int
 	// Policy is the workers' policy, whose queue budgets and provider lists the console shows.
-	// Defaults to classify.Default().
-	Policy *classify.Policy
+	// Defaults to none.
+	Policy *policyfile.Policy
 	// Ready checks readiness; the value it returns is JSON-encoded as "breaker" into the
 	// /readyz body. Defaults to a Redis PING followed by worker.ReadBreaker.
 	Ready func(ctx context.Context) (any, error)

@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -50,7 +50,7 @@ func TestOperateAfterARun(t *testing.T) {
 	t.Cleanup(fakeSrv.Close)
 	as, err := anysolver.New(anysolver.Config{BaseURL: fakeSrv.URL, APIKey: apiKey})
 	require.NoError(t, err)
-	policy, err := classify.Parse("fast.yaml", []byte("retry: {maxRetries: 3, baseDelay: 100ms, maxDelay: 200ms}\n"))
+	policy, err := policyfile.Parse("fast.yaml", []byte("retry: {maxRetries: 3, baseDelay: 100ms, maxDelay: 200ms}\n"))
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	logs := &enqueuetest.LogBuffer{}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
 
@@ -58,12 +58,12 @@ func runCluster(ctx context.Context, e *env, sz sizes, r *Report) error {
 	for i := range single {
 		single[i] = e.queue(fmt.Sprintf("cluster-single-%d", i))
 	}
-	sr, err := startE2ERigOn(ctx, e, sz, SectionCluster, "cluster-single", single, classify.Default())
+	sr, err := startE2ERigOn(ctx, e, sz, SectionCluster, "cluster-single", single, policyfile.Default())
 	if err != nil {
 		return fmt.Errorf("e2e on one Redis: %w", err)
 	}
 	defer sr.Close()
-	cr, err := startE2ERigOn(ctx, ce, sz, SectionCluster, "cluster-e2e", spread, classify.Default())
+	cr, err := startE2ERigOn(ctx, ce, sz, SectionCluster, "cluster-e2e", spread, policyfile.Default())
 	if err != nil {
 		return fmt.Errorf("e2e on the cluster: %w", err)
 	}

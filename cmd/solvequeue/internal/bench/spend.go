@@ -10,9 +10,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -96,14 +96,14 @@ func mixFake() anysolvertest.Options {
 
 // spendOurs runs the mix through a solvequeue worker and returns createTask calls per job.
 func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error) {
-	policy, err := classify.Parse("bench-policy.yaml", spendPolicy(sz.mixBackoff))
+	policy, err := policyfile.Parse("bench-policy.yaml", spendPolicy(sz.mixBackoff))
 	if err != nil {
 		return 0, err
 	}
 	q := e.queue("mix")
 	// Dead jobs are logged as warnings by design; here they are the point, not news.
 	p, err := startPipeline(ctx, e, mixFake().Script, worker.Config{Policy: policy, Queues: map[string]int{q: 1},
-		Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy), Logger: e.logger(slogError)})
+		Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy.Classification()), Logger: e.logger(slogError)})
 	if err != nil {
 		return 0, err
 	}

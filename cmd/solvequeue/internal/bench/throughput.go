@@ -12,9 +12,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -182,10 +182,10 @@ func newE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool
 
 func startE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool) (*e2eRig, error) {
 	q := e.queue(name)
-	policy := classify.Default()
+	policy := policyfile.Default()
 	if budgeted {
 		var err error
-		policy, err = classify.Parse("bench-budget.yaml", []byte(fmt.Sprintf(
+		policy, err = policyfile.Parse("bench-budget.yaml", []byte(fmt.Sprintf(
 			"queues:\n  %q:\n    budget: {window: 24h, maxCost: 1000000, maxCreateTasks: 1000000000, estimatedCost: 0.001}\n", q)))
 		if err != nil {
 			return nil, err
@@ -196,9 +196,9 @@ func startE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bo
 
 // startE2ERigOn starts the e2e pipeline on queues (each of weight 1) and runs its warm-up,
 // logging as section.
-func startE2ERigOn(ctx context.Context, e *env, sz sizes, section, name string, queues []string, policy *classify.Policy) (*e2eRig, error) {
+func startE2ERigOn(ctx context.Context, e *env, sz sizes, section, name string, queues []string, policy *policyfile.Policy) (*e2eRig, error) {
 	er := &e2eRig{e: e, sz: sz, queues: queues, name: name, section: section}
-	er.obs = &timingObserver{Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy)}
+	er.obs = &timingObserver{Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy.Classification())}
 	weights := make(map[string]int, len(queues))
 	for _, q := range queues {
 		weights[q] = 1

@@ -1,4 +1,4 @@
-package classify_test
+package policyfile_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 func TestParseQueues(t *testing.T) {
@@ -23,17 +23,17 @@ queues:
   routed:
     providers: [CapSolver]
 `
-	p, err := classify.Parse("q.yaml", []byte(src))
+	p, err := policyfile.Parse("q.yaml", []byte(src))
 	require.NoError(t, err)
-	require.Equal(t, classify.QueuePolicy{
-		Budget:    &classify.Budget{Window: 24 * time.Hour, MaxCost: 20, MaxCreateTasks: 5000, EstimatedCost: 0.002},
+	require.Equal(t, policyfile.QueuePolicy{
+		Budget:    &policyfile.Budget{Window: 24 * time.Hour, MaxCost: 20, MaxCreateTasks: 5000, EstimatedCost: 0.002},
 		Providers: []string{"CapSolver", "CapMonster"},
 	}, p.Queue("scrapers"))
-	require.Equal(t, &classify.Budget{Window: 10 * time.Second, MaxCreateTasks: 3}, p.Queue("counted").Budget)
+	require.Equal(t, &policyfile.Budget{Window: 10 * time.Second, MaxCreateTasks: 3}, p.Queue("counted").Budget)
 	require.Nil(t, p.Queue("routed").Budget)
-	require.Equal(t, classify.QueuePolicy{}, p.Queue("elsewhere"))
+	require.Equal(t, policyfile.QueuePolicy{}, p.Queue("elsewhere"))
 	require.Len(t, p.Queues(), 3)
-	require.Equal(t, classify.QueuePolicy{}, classify.Default().Queue("scrapers"))
+	require.Equal(t, policyfile.QueuePolicy{}, policyfile.Default().Queue("scrapers"))
 }
 
 func TestParseQueuesBad(t *testing.T) {
@@ -62,21 +62,9 @@ func TestParseQueuesBad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := classify.Parse("bad.yaml", []byte(tt.src))
+			p, err := policyfile.Parse("bad.yaml", []byte(tt.src))
 			require.Nil(t, p)
 			require.ErrorContains(t, err, tt.want)
 		})
-	}
-}
-
-func TestProviderScoped(t *testing.T) {
-	t.Parallel()
-	for _, code := range []string{"NO_PROVIDERS_AVAILABLE", "PROVIDER_UNREACHABLE", "PROVIDER_TASK_NOT_SUPPORTED",
-		"PROVIDER_RATE_LIMITED", "PROVIDER_GLOBAL_LIMIT_REACHED", "PROVIDER_RESPONSE_MALFORMED", "PROVIDER_BALANCE_ERROR",
-		"UNKNOWN_PROVIDER_ERROR", " provider_unreachable "} {
-		require.True(t, classify.ProviderScoped(code), code)
-	}
-	for _, code := range []string{"DOMAIN_BANNED", "ERROR_ZERO_BALANCE", "SERVICE_UNAVAILABLE", "PROVIDER_BALANCE_NOT_SUPPORTED", ""} {
-		require.False(t, classify.ProviderScoped(code), code)
 	}
 }

@@ -1,8 +1,7 @@
-package classify
+package policyfile
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"regexp"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/solvequeue/solvequeue/internal/yamlfile"
 )
 
 // Bounds of a queue's budget in a policy file.
@@ -41,39 +42,19 @@ type Budget struct {
 // QueuePolicy is what a policy file says of one queue: its budget (nil for none) and its default
 // list of providers to fail over between (empty: AnySolver chooses).
 type QueuePolicy struct {
-	Budget    *Budget  `json:"budget,omitempty"`
+	// Budget caps the queue's spend; nil for no cap.
+	Budget *Budget `json:"budget,omitempty"`
+	// Providers is the queue's default failover list, for jobs that name no provider.
 	Providers []string `json:"providers,omitempty"`
 }
 
-// Queue returns what the policy says of a queue; the zero QueuePolicy when nothing.
-func (p *Policy) Queue(name string) QueuePolicy { return p.orDefault().queues[name] }
-
-// Queues returns a copy of every queue the policy names, by name.
-func (p *Policy) Queues() map[string]QueuePolicy { return maps.Clone(p.orDefault().queues) }
-
-// providerScoped lists the codes that blame the provider AnySolver routed the task to, not the
-// job: another provider may well solve it.
-var providerScoped = map[string]bool{
-	"NO_PROVIDERS_AVAILABLE":        true,
-	"PROVIDER_UNREACHABLE":          true,
-	"PROVIDER_TASK_NOT_SUPPORTED":   true,
-	"PROVIDER_RATE_LIMITED":         true,
-	"PROVIDER_GLOBAL_LIMIT_REACHED": true,
-	"PROVIDER_RESPONSE_MALFORMED":   true,
-	"PROVIDER_BALANCE_ERROR":        true,
-	"UNKNOWN_PROVIDER_ERROR":        true,
-}
-
-// ProviderScoped reports whether code blames the provider rather than the job, so that a job
-// naming several providers tries the next one at once.
-func ProviderScoped(code string) bool { return providerScoped[canonicalCode(code)] }
-
-// queueNamePattern is enqueue's rule for queue names (classify imports nothing of ours).
+// queueNamePattern is enqueue.ValidQueueName's rule: enqueue imports the budget ledger, which
+// imports this package, so it cannot be called from here.
 var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
 // queues reads the queues section: a mapping of queue name to {budget, providers}.
-func (ps *parser) queues(n *yaml.Node) error {
-	ps.p.queues = map[string]QueuePolicy{}
+func (ps *parser) readQueues(n *yaml.Node) error {
+	ps.queues = map[string]QueuePolicy{}
 	return ps.each(n, "queues", func(k, v *yaml.Node) error {
 		name := k.Value
 		if !queueNamePattern.MatchString(name) {
@@ -96,7 +77,7 @@ func (ps *parser) queues(n *yaml.Node) error {
 		if err != nil {
 			return err
 		}
-		ps.p.queues[name] = q
+		ps.queues[name] = q
 		return nil
 	})
 }
@@ -141,7 +122,7 @@ func (ps *parser) budget(queue string, at, n *yaml.Node) (*Budget, error) {
 // money reads a non-negative amount (positive unless zeroOK).
 func (ps *parser) money(n *yaml.Node, field string, zeroOK bool) (float64, error) {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") {
-		return 0, ps.fail(n, "%s: want an amount such as 20.00, got %s", field, describe(n))
+		return 0, ps.fail(n, "%s: want an amount such as 20.00, got %s", field, yamlfile.Describe(n))
 	}
 	v, err := strconv.ParseFloat(n.Value, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (v == 0 && !zeroOK) || v > maxBudgetCost {
@@ -156,9 +137,9 @@ func (ps *parser) money(n *yaml.Node, field string, zeroOK bool) (float64, error
 
 func (ps *parser) providers(queue string, n *yaml.Node) ([]string, error) {
 	field := "queues." + queue + ".providers"
-	n = deref(n)
+	n = yamlfile.Deref(n)
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return nil, ps.fail(n, "%s: want a list of provider names such as [CapSolver, CapMonster], got %s", field, describe(n))
+		return nil, ps.fail(n, "%s: want a list of provider names such as [CapSolver, CapMonster], got %s", field, yamlfile.Describe(n))
 	}
 	if len(n.Content) > maxProviders {
 		return nil, ps.fail(n, "%s: at most %d providers, got %d", field, maxProviders, len(n.Content))
@@ -166,10 +147,10 @@ func (ps *parser) providers(queue string, n *yaml.Node) ([]string, error) {
 	seen := map[string]bool{}
 	out := make([]string, 0, len(n.Content))
 	for _, item := range n.Content {
-		item = deref(item)
+		item = yamlfile.Deref(item)
 		name := strings.TrimSpace(item.Value)
 		if item.Kind != yaml.ScalarNode || name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n") {
-			return nil, ps.fail(item, "%s: want a provider name such as CapSolver, got %s", field, describe(item))
+			return nil, ps.fail(item, "%s: want a provider name such as CapSolver, got %s", field, yamlfile.Describe(item))
 		}
 		if seen[strings.ToLower(name)] {
 			return nil, ps.fail(item, "%s: provider %q is listed twice", field, name)

@@ -1,4 +1,4 @@
-package classify_test
+package policyfile_test
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/classify"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/yamlfile"
 )
 
 const goodYAML = `# solvequeue policy
@@ -23,10 +25,11 @@ throttle:
   maxWait: 2m
 codes:
   CAPTCHA_UNSOLVABLE: failed
-  MY_NEW_CODE: {decision: retry, reason: "Our provider's new flake.", errorId: 1}
+  MY_NEW_CODE: {decision: retry, reason: "Our provider's new flake.", errorId: 1, custom: true}
   HTTP_4XX: retry
   ANOTHER_CODE:
     decision: Throttle
+    custom: true
 `
 
 const goodJSON = `{
@@ -34,9 +37,9 @@ const goodJSON = `{
   "throttle": {"minWait": "8s", "maxWait": "2m"},
   "codes": {
     "CAPTCHA_UNSOLVABLE": "failed",
-    "MY_NEW_CODE": {"decision": "retry", "reason": "Our provider's new flake.", "errorId": 1},
+    "MY_NEW_CODE": {"decision": "retry", "reason": "Our provider's new flake.", "errorId": 1, "custom": true},
     "HTTP_4XX": "retry",
-    "ANOTHER_CODE": {"decision": "throttle"}
+    "ANOTHER_CODE": {"decision": "throttle", "custom": true}
   }
 }`
 
@@ -46,9 +49,10 @@ func TestParseGood(t *testing.T) {
 	for name, src := range map[string]string{"policy.yaml": goodYAML, "policy.json": goodJSON} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			p, err := classify.Parse(name, []byte(src))
+			pf, err := policyfile.Parse(name, []byte(src))
 			require.NoError(t, err)
-			require.Equal(t, name, p.Name())
+			require.Equal(t, name, pf.Name())
+			p := pf.Classification()
 			require.Equal(t, 4, p.MaxRetries())
 			require.Equal(t, 500*time.Millisecond, p.RetryDelay(0, 0))
 			require.Equal(t, 15*time.Second, p.RetryDelay(10, 0), "capped at 30s, half of it fixed")
@@ -73,8 +77,8 @@ func TestParseGood(t *testing.T) {
 			require.Len(t, rules, 36+2+8)
 			require.Equal(t, "CAPTCHA_UNSOLVABLE", rules[0].ErrorCode)
 			require.Equal(t, classify.Failed, rules[0].Decision)
-			require.Equal(t, classify.Rule{ErrorID: 0, ErrorCode: "ANOTHER_CODE", Decision: classify.Throttle, Reason: rules[36].Reason}, rules[36])
-			require.Equal(t, classify.Rule{ErrorID: 1, ErrorCode: "MY_NEW_CODE", Decision: classify.Retry, Reason: "Our provider's new flake."}, rules[37])
+			require.Equal(t, classify.Rule{ErrorID: 0, ErrorCode: "ANOTHER_CODE", Decision: classify.Throttle, Reason: rules[36].Reason, Custom: true}, rules[36])
+			require.Equal(t, classify.Rule{ErrorID: 1, ErrorCode: "MY_NEW_CODE", Decision: classify.Retry, Reason: "Our provider's new flake.", Custom: true}, rules[37])
 			require.Equal(t, classify.CodeTimeout, rules[38].ErrorCode)
 		})
 	}
@@ -84,10 +88,10 @@ func TestParseEmpty(t *testing.T) {
 	t.Parallel()
 
 	for _, src := range []string{"", "# nothing\n", "---\n", "~\n", "{}", "retry:\ncodes:\n", "codes: {}\nthrottle: {}\n"} {
-		p, err := classify.Parse("empty.yaml", []byte(src))
+		p, err := policyfile.Parse("empty.yaml", []byte(src))
 		require.NoError(t, err, "%q", src)
-		require.Equal(t, classify.Default().Rules(), p.Rules())
-		require.Equal(t, classify.MaxRetriesDefault, p.MaxRetries())
+		require.Equal(t, classify.Default().Rules(), p.Classification().Rules())
+		require.Equal(t, classify.MaxRetriesDefault, p.Classification().MaxRetries())
 	}
 }
 
@@ -95,13 +99,13 @@ func TestParseEmpty(t *testing.T) {
 func TestParseRulesRoundTrip(t *testing.T) {
 	t.Parallel()
 
-	p, err := classify.Parse("in.yaml", []byte(goodYAML))
+	p, err := policyfile.Parse("in.yaml", []byte(goodYAML))
 	require.NoError(t, err)
-	data, err := json.Marshal(map[string]any{"codes": p.Rules()})
+	data, err := json.Marshal(map[string]any{"codes": p.Classification().Rules()})
 	require.NoError(t, err)
-	q, err := classify.Parse("out.json", data)
+	q, err := policyfile.Parse("out.json", data)
 	require.NoError(t, err)
-	require.Equal(t, p.Rules(), q.Rules())
+	require.Equal(t, p.Classification().Rules(), q.Classification().Rules())
 }
 
 func TestParseBad(t *testing.T) {
@@ -126,8 +130,8 @@ func TestParseBad(t *testing.T) {
 		{"lower-case code", "codes:\n  captcha_unsolvable: failed\n", `line 2: code "captcha_unsolvable": want an UPPER_SNAKE code`},
 		{"code with dash", "codes:\n  BAD-CODE: failed\n", `line 2: code "BAD-CODE": want an UPPER_SNAKE code`},
 		{"code with space", "codes:\n  \"BAD CODE\": failed\n", `want an UPPER_SNAKE code`},
-		{"code set twice", "codes:\n  X: retry\n  X: dead\n", `line 3: codes: key "X" is set twice (first on line 2)`},
-		{"code twice in list", "codes:\n  - {errorCode: X, decision: retry}\n  - {errorCode: X, decision: dead}\n", `line 3: code "X" is set twice (first on line 2)`},
+		{"code set twice", "codes:\n  X: {decision: retry, custom: true}\n  X: dead\n", `line 3: codes: key "X" is set twice (first on line 2)`},
+		{"code twice in list", "codes:\n  - {errorCode: X, decision: retry, custom: true}\n  - {errorCode: X, decision: dead, custom: true}\n", `line 3: code "X" is set twice (first on line 2)`},
 		{"list item without code", "codes:\n  - {decision: retry}\n", "line 2: codes: item without errorCode"},
 		{"list item not a mapping", "codes:\n  - X\n", "line 2: codes: want each item to be a mapping"},
 		{"errorCode in mapping form", "codes:\n  X: {decision: retry, errorCode: Y}\n", `errorCode belongs to the list form`},
@@ -153,15 +157,23 @@ func TestParseBad(t *testing.T) {
 		{"max below base", "retry:\n  baseDelay: 5s\n  maxDelay: 1s\n", "line 3: retry.maxDelay (1s) must be at least retry.baseDelay (5s)"},
 		{"maxWait below minWait", "throttle:\n  minWait: 5m\n", "line 1: throttle.maxWait (1m0s) must be at least throttle.minWait (5m0s)"},
 		{"key not a name", "codes:\n  ? [A]\n  : retry\n", "line 2: codes: want a plain name as key"},
+		{"typo in a code", "retry: {maxRetries: 3}\ncodes:\n  CAPCHA_UNSOLVABLE: failed\n",
+			`line 3: code "CAPCHA_UNSOLVABLE" is not a known code: did you mean CAPTCHA_UNSOLVABLE? (a code of your own needs custom: true`},
+		{"typo in a code, long form", "codes:\n  CAPTCHA_UNSOLVALBE: {decision: failed}\n", `line 2: code "CAPTCHA_UNSOLVALBE" is not a known code: did you mean CAPTCHA_UNSOLVABLE?`},
+		{"typo in a code, list form", "codes:\n  - {errorCode: TASK_TIMEOT, decision: dead}\n", `line 2: code "TASK_TIMEOT" is not a known code: did you mean TASK_TIMEOUT?`},
+		{"typo in an own code", "codes:\n  BUDGET_SPEND: dead\n", `did you mean BUDGET_SPENT?`},
+		{"unknown code, nothing near", "codes:\n  MY_NEW_CODE: retry\n", `line 2: code "MY_NEW_CODE" is not one of AnySolver's, the transport codes or solvequeue's own; a code of your own needs custom: true`},
+		{"custom on a known code", "codes:\n  CAPTCHA_UNSOLVABLE: {decision: failed, custom: true}\n", `line 2: code "CAPTCHA_UNSOLVABLE" is a known code, not a custom one`},
+		{"custom not a boolean", "codes:\n  MY_CODE: {decision: failed, custom: yes please}\n", `line 2: code "MY_CODE": custom: want true or false, got "yes please"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := classify.Parse("bad.yaml", []byte(tt.src))
+			p, err := policyfile.Parse("bad.yaml", []byte(tt.src))
 			require.Nil(t, p)
 			require.ErrorContains(t, err, tt.want)
 			require.Regexp(t, `^bad\.yaml: line [1-9]`, err.Error(), "names the file and line")
-			var pe *classify.ParseError
+			var pe *yamlfile.Error
 			require.True(t, errors.As(err, &pe))
 			require.Equal(t, "bad.yaml", pe.File)
 			require.Positive(t, pe.Line)
@@ -169,19 +181,51 @@ func TestParseBad(t *testing.T) {
 	}
 }
 
+// A code outside the known ones is taken only when marked custom; known codes need no mark.
+func TestParseCodeNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, src, code string
+		want            classify.Decision
+		custom          bool
+	}{
+		{"a seed code", "codes:\n  CAPTCHA_UNSOLVABLE: failed\n", "CAPTCHA_UNSOLVABLE", classify.Failed, false},
+		{"a transport code", "codes:\n  HTTP_4XX: retry\n", "HTTP_4XX", classify.Retry, false},
+		{"one of solvequeue's own", "codes:\n  WORKER_ERROR: retry\n", "WORKER_ERROR", classify.Retry, false},
+		{"a custom code", "codes:\n  CAPCHA_UNSOLVABLE: {decision: failed, custom: true}\n", "CAPCHA_UNSOLVABLE", classify.Failed, true},
+		{"a custom code, list form", "codes:\n  - {errorCode: MY_CODE, decision: dead, errorId: 1, custom: true}\n", "MY_CODE", classify.Dead, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := policyfile.Parse("codes.yaml", []byte(tt.src))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, p.Classification().Classify(classify.Error{ErrorID: 1, ErrorCode: tt.code}).Decision)
+			var found bool
+			for _, r := range p.Classification().Rules() {
+				if r.ErrorCode == tt.code {
+					found = true
+					require.Equal(t, tt.custom, r.Custom)
+				}
+			}
+			require.True(t, found, "the table lists the code")
+		})
+	}
+}
+
 func TestParseTooLarge(t *testing.T) {
 	t.Parallel()
 
-	_, err := classify.Parse("", make([]byte, 2<<20))
+	_, err := policyfile.Parse("", make([]byte, 2<<20))
 	require.ErrorContains(t, err, "policy: a policy file must stay under")
 }
 
 func TestParseAliases(t *testing.T) {
 	t.Parallel()
 
-	p, err := classify.Parse("alias.yaml", []byte("codes:\n  A_CODE: &d failed\n  B_CODE: *d\n"))
+	p, err := policyfile.Parse("alias.yaml", []byte("codes:\n  A_CODE: {decision: &d failed, custom: true}\n  B_CODE: {decision: *d, custom: true}\n"))
 	require.NoError(t, err)
-	require.Equal(t, classify.Failed, p.Classify(classify.Error{ErrorCode: "B_CODE"}).Decision)
+	require.Equal(t, classify.Failed, p.Classification().Classify(classify.Error{ErrorCode: "B_CODE"}).Decision)
 }
 
 func TestLoad(t *testing.T) {
@@ -190,17 +234,17 @@ func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "policy.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(goodYAML), 0o600))
-	p, err := classify.Load(path)
+	p, err := policyfile.Load(path)
 	require.NoError(t, err)
 	require.Equal(t, path, p.Name())
-	require.Equal(t, 4, p.MaxRetries())
+	require.Equal(t, 4, p.Classification().MaxRetries())
 
 	bad := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("codes:\n  X: retri\n"), 0o600))
-	_, err = classify.Load(bad)
+	_, err = policyfile.Load(bad)
 	require.ErrorContains(t, err, bad+`: line 2: code "X": unknown decision "retri"`)
 
-	_, err = classify.Load(filepath.Join(dir, "missing.yaml"))
+	_, err = policyfile.Load(filepath.Join(dir, "missing.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.ErrorContains(t, err, "read policy: ")
 }
