@@ -476,7 +476,7 @@ func TestCLIDeadLetters(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(status.stdout), &out))
 	require.Equal(t, enqueue.StatePending, out.State, "a redriven job waits for a worker")
 
-	purge := cliRun(t, vars, "", "dlq", "purge", "--all")
+	purge := cliRun(t, vars, "", "dlq", "purge", "--all", "--yes")
 	require.Equal(t, 0, purge.code, purge.stderr)
 	require.Equal(t, "2 jobs purged\n", purge.stdout)
 	empty := cliRun(t, vars, "", "dlq", "list", "--json")
