@@ -179,12 +179,24 @@ func TestConsole(t *testing.T) {
 			status, body := ro.get(path)
 			require.Equal(t, http.StatusOK, status, path)
 			require.Contains(t, body, `id="read-only"`, path)
+			require.Contains(t, body, "no credentials, and changes (redrive, purge, breaker reset) always need them: "+
+				"start the worker with SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD set", "why, and how to allow changes: %s", path)
 			require.NotContains(t, body, `method="post"`, path)
 			require.NotContains(t, body, "<button type=\"submit\" name=\"op\"", path)
 			requireNoSecret(t, path, body)
 		}
 		status, _ := ro.post("/console/act", url.Values{"op": {"reset-breaker"}, "confirm": {"yes"}}, nil)
 		require.Equal(t, http.StatusForbidden, status)
+
+		// Signed in, changes are off by the worker's choice: the line names the flags.
+		_, body := newSession(t, serve(t, b, true).URL, "ops", "pw").get("/console/jobs?state=dead")
+		require.Contains(t, body, "started with --http-read-only, or on a non-loopback --http without --http-allow-changes")
+		require.NotContains(t, body, "SOLVEQUEUE_HTTP_USER")
+	})
+
+	t.Run("no read-only line when changes are allowed", func(t *testing.T) {
+		_, body := web.get("/console/")
+		require.NotContains(t, body, `id="read-only"`)
 	})
 }
 
