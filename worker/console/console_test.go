@@ -68,8 +68,13 @@ func TestConsole(t *testing.T) {
 		require.Regexp(t, `(?s)<ol class="timeline".*submitted.*first attempt started.*attempt 1: UNKNOWN_PROVIDER_ERROR on createTask → dead.*put into the dead-letter queue`, body)
 		requireNoSecret(t, "job page", body)
 
+		require.Contains(t, body, `<span id="retries">0 of 3 retries spent</span> (the policy's budget)`, "the retries decide counts, not asynq's")
+		require.NotContains(t, body, "asynq's count")
+		require.NotContains(t, body, "of 101", "asynq's MaxRetry is a backstop, not the budget")
+
 		_, body = web.get("/console/job?id=order-45")
 		require.Contains(t, body, `id="job-state">solved<`)
+		require.Contains(t, body, `<span id="retries">1 of 3 retries spent</span>`)
 		require.Regexp(t, `(?s)SERVICE_UNAVAILABLE.*retry`, body, "the retried error is in the history")
 
 		_, body = web.get("/console/job?id=order-43")
@@ -198,6 +203,37 @@ func TestConsole(t *testing.T) {
 		_, body := web.get("/console/")
 		require.NotContains(t, body, `id="read-only"`)
 	})
+}
+
+// TestJobRetryBudget: the job page counts retries against the job's own budget when it has one,
+// and the policy's otherwise.
+func TestJobRetryBudget(t *testing.T) {
+	t.Parallel()
+	b := setupBare(t)
+	ctx := context.Background()
+	require.NoError(t, enqueue.RegisterQueues(ctx, b.rc, "default"))
+	jobs := []struct {
+		id, payload string
+		retries     int
+		want        string
+	}{
+		{"own-budget", `{"v":1,"task":{"type":"x"},"maxRetries":5}`, 2, `2 of 5 retries spent</span> (the job's own budget)`},
+		{"no-retries", `{"v":1,"task":{"type":"x"},"maxRetries":0}`, 0, `0 of 0 retries spent</span> (the job's own budget)`},
+		{"policy-budget", `{"v":1,"task":{"type":"x"}}`, 3, `3 of 3 retries spent</span> (the policy's budget)`},
+	}
+	for _, tt := range jobs {
+		d := enqueue.DeadLetter{ID: tt.id, Queue: "default", Payload: json.RawMessage(tt.payload),
+			Record: enqueue.Record{State: enqueue.StateDead, Retries: tt.retries, Attempts: tt.retries + 1}, DeadAt: time.Now()}
+		data, err := json.Marshal(d)
+		require.NoError(t, err)
+		require.NoError(t, b.rc.HSet(ctx, enqueue.DeadLetterKey("default"), enqueue.DeadLetterField("default", d.ID), data).Err())
+	}
+	web := newSession(t, serve(t, b, false).URL, "", "")
+	for _, tt := range jobs {
+		status, body := web.get("/console/job?id=" + tt.id)
+		require.Equal(t, http.StatusOK, status, tt.id)
+		require.Contains(t, body, tt.want, tt.id)
+	}
 }
 
 // TestDeadListPages: the dead-letter list is paged, newest first, and filtered by code.
