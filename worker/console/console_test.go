@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
@@ -112,6 +113,9 @@ func TestConsole(t *testing.T) {
 		require.Contains(t, body, ">order-46</a>")
 		_, body = web.get("/console/jobs?state=retrying&code=DOMAIN_BANNED")
 		require.Contains(t, body, `id="empty"`)
+		_, body = web.get("/console/jobs?state=inflight")
+		require.Contains(t, body, ">order-46</a>", "in flight holds the retrying jobs too")
+		require.Contains(t, body, `<a href="/console/jobs?state=inflight" aria-current="page">In flight</a>`)
 		requireNoSecret(t, "lists", body)
 	})
 
@@ -234,6 +238,42 @@ func TestJobRetryBudget(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, tt.id)
 		require.Contains(t, body, tt.want, tt.id)
 	}
+}
+
+// TestInFlightList: the "In flight" link opens every job not ended yet, whatever asynq state
+// it waits in, not only the retrying ones.
+func TestInFlightList(t *testing.T) {
+	t.Parallel()
+	b := setupBare(t)
+	ctx := context.Background()
+	for _, id := range []string{"wait-1", "wait-2"} {
+		_, err := b.client.Submit(ctx, enqueue.Job{ID: id, Task: map[string]any{"type": "RecaptchaV2TaskProxyless",
+			"websiteURL": "https://a.example", "websiteKey": "6Le"}})
+		require.NoError(t, err)
+	}
+	producer := asynq.NewClientFromRedisClient(b.rc)
+	_, err := producer.Enqueue(asynq.NewTask(enqueue.TaskType, []byte(`{"v":1,"task":{"type":"x"}}`)),
+		asynq.TaskID("later-1"), asynq.Queue("default"), asynq.ProcessIn(time.Hour))
+	require.NoError(t, err)
+
+	web := newSession(t, serve(t, b, false).URL, "", "")
+	_, home := web.get("/console/")
+	require.Contains(t, home, `<a href="/console/jobs?state=inflight">In flight</a>`, "the top link")
+	for _, path := range []string{"/console/jobs?state=inflight", "/console/jobs?state=inflight&queue=default"} {
+		status, body := web.get(path)
+		require.Equal(t, http.StatusOK, status, path)
+		require.Contains(t, body, "In flight jobs", path)
+		require.Contains(t, body, "3 jobs", path)
+		for _, id := range []string{"wait-1", "wait-2", "later-1"} {
+			require.Contains(t, body, ">"+id+"</a>", path)
+		}
+		require.Contains(t, body, `<span class="state pending">pending</span>`, path)
+		require.Contains(t, body, `<span class="state scheduled">scheduled</span>`, path)
+		require.Contains(t, body, `<option value="inflight" selected>in flight</option>`, path)
+	}
+	_, body := web.get("/console/jobs?state=pending&queue=default")
+	require.Contains(t, body, "2 jobs", "one state still lists only its own")
+	require.NotContains(t, body, ">later-1</a>")
 }
 
 // TestDeadListPages: the dead-letter list is paged, newest first, and filtered by code.
