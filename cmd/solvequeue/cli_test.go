@@ -478,7 +478,7 @@ func TestCLIDeadLetters(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(status.stdout), &out))
 	require.Equal(t, enqueue.StatePending, out.State, "a redriven job waits for a worker")
 
-	purge := cliRun(t, vars, "", "dlq", "purge", "--all")
+	purge := cliRun(t, vars, "", "dlq", "purge", "--all", "--yes")
 	require.Equal(t, 0, purge.code, purge.stderr)
 	require.Equal(t, "2 jobs purged\n", purge.stdout)
 	empty := cliRun(t, vars, "", "dlq", "list", "--json")
@@ -678,6 +678,15 @@ func TestCLIDemo(t *testing.T) {
 		counts[state] = n
 	}
 	require.Equal(t, 55, counts["solved"]+counts["failed"]+counts["dead"])
+	lines := strings.Split(res.stdout, "\n")
+	require.Equal(t, "solvequeue demo: starting an in-process Redis (miniredis), the fake AnySolver and a worker…", lines[0],
+		"the first line comes before anything slow")
+	for i := 1; i < len(lines); i++ {
+		if lines[i] != "" {
+			require.NotEqual(t, lines[i-1], lines[i], "a line printed twice in a row:\n%s", res.stdout)
+		}
+	}
+	require.Contains(t, res.stdout, "\nnext:\n  solvequeue policy ")
 	// The money stories: a budget of 10 createTask calls per window for 15 jobs holds 5 of them,
 	// and they end solved; the jobs naming a provider that is down fail over and are solved.
 	m := regexp.MustCompile(`budget: queue demo-capped may make 10 createTask calls per 10s: (\d+) of its 15 jobs waited .*; 0 retries spent; 15 solved`).FindStringSubmatch(res.stdout)
@@ -703,6 +712,71 @@ func TestCLIDemo(t *testing.T) {
 	}
 	require.Equal(t, n[0], n[1]+n[2], "calls = created + refused:\n%s", res.stdout)
 	require.Positive(t, n[2], "the demo's mix refuses some calls")
+}
+
+// TestDemoNext: the hints name the command the way the user ran it.
+func TestDemoNext(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ arg0, want string }{
+		{"/tmp/go-build4053408530/b001/exe/solvequeue", "go run ./cmd/solvequeue"},
+		{"/root/.cache/tmp/go-build12/b001/exe/solvequeue", "go run ./cmd/solvequeue"},
+		{"solvequeue", "solvequeue"},
+		{"./solvequeue", "./solvequeue"},
+		{"/usr/local/bin/solvequeue", "/usr/local/bin/solvequeue"},
+		{"/srv/exe/solvequeue", "/srv/exe/solvequeue"},
+		{"", "solvequeue"},
+	} {
+		name := commandName(tt.arg0)
+		require.Equal(t, tt.want, name, tt.arg0)
+		var buf strings.Builder
+		writeDemoNext(&buf, name)
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		require.Equal(t, "next:", lines[0])
+		require.Len(t, lines, 4)
+		for _, line := range lines[1:] {
+			require.True(t, strings.HasPrefix(line, "  "+tt.want+" "), "%q names %q", line, tt.want)
+		}
+		require.Regexp(t, `(?m)^  `+regexp.QuoteMeta(tt.want)+` demo --http 127\.0\.0\.1:8080 --hold 5m\s+the same run`, buf.String())
+	}
+}
+
+// TestDemoProgressNoRepeat: an unchanged progress line is never printed twice in a row; while
+// nothing changes, one heartbeat per demoHeartbeat says what the demo waits for.
+func TestDemoProgressNoRepeat(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	ended := func(states ...enqueue.State) []enqueue.Outcome {
+		out := make([]enqueue.Outcome, len(states))
+		for i, s := range states {
+			out[i].State = s
+		}
+		return out
+	}
+	steps := []struct {
+		after    time.Duration // since the start
+		outcomes []enqueue.Outcome
+		want     string // "" for nothing printed
+	}{
+		{2 * time.Second, nil, "0/3 ended · solved 0 · failed 0 · dead 0"},
+		{4 * time.Second, nil, ""},
+		{6 * time.Second, nil, ""},
+		{8 * time.Second, ended(enqueue.StateSolved), "1/3 ended · solved 1 · failed 0 · dead 0"},
+		{10 * time.Second, ended(enqueue.StateSolved), ""},
+		{8*time.Second + demoHeartbeat - time.Millisecond, ended(enqueue.StateSolved), ""},
+		{8*time.Second + demoHeartbeat, ended(enqueue.StateSolved), "1/3 ended · solved 1 · failed 0 · dead 0 · still waiting for the rest"},
+		{10*time.Second + demoHeartbeat, ended(enqueue.StateSolved), ""},
+		{12*time.Second + demoHeartbeat, ended(enqueue.StateSolved, enqueue.StateDead, enqueue.StateFailed), "3/3 ended · solved 1 · failed 1 · dead 1"},
+	}
+	var p progressPrinter
+	for i, st := range steps {
+		line, ok := p.next(progressLine(3, st.outcomes), at.Add(st.after))
+		if st.want == "" {
+			require.False(t, ok, "step %d printed %q", i, line)
+			continue
+		}
+		require.True(t, ok, "step %d", i)
+		require.True(t, strings.HasPrefix(line, st.want), "step %d: %q", i, line)
+	}
 }
 
 func TestDemoCharges(t *testing.T) {

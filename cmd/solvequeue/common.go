@@ -59,8 +59,9 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether a stream (an Env's Stdin, Stdout or Stderr) is a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

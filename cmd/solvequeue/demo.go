@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -137,6 +136,12 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err != nil {
 		return err
 	}
+	// The first line comes before anything slow: starting Redis, the fake and the worker.
+	where := "an in-process Redis (miniredis)"
+	if o.RedisURL != "" {
+		where = "Redis at " + enqueue.RedactURL(o.RedisURL)
+	}
+	fmt.Fprintf(env.Stdout, "solvequeue demo: starting %s, the fake AnySolver and a worker…\n", where)
 	r, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL, Embedded: rig.MiniRedis, PoolSize: 64})
 	if err != nil {
 		return err
@@ -210,7 +215,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	progressDone, progressStopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(progressStopped)
-		demoProgress(env.Stdout, progressDone, len(refs), func() []enqueue.Outcome {
+		demoProgress(env.Stdout, progressDone, len(refs), time.Now, func() []enqueue.Outcome {
 			mu.Lock()
 			defer mu.Unlock()
 			return append([]enqueue.Outcome(nil), outcomes...)
@@ -231,7 +236,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: waiting for outcomes: %w", err)
 	}
-	printDemoSummary(env.Stdout, outcomes, p.Fake.Stats(), time.Since(started))
+	printDemoSummary(env.Stdout, env.name(), outcomes, p.Fake.Stats(), time.Since(started))
 	if o.HTTPAddr != "" && o.Hold > 0 {
 		fmt.Fprintf(env.Stdout, "serving the web UI for %s more (Ctrl-C to stop)\n", o.Hold)
 		select {
@@ -242,7 +247,11 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	return nil
 }
 
-func demoProgress(w io.Writer, done <-chan struct{}, total int, snapshot func() []enqueue.Outcome) {
+// demoHeartbeat is how long the progress stays silent while nothing ends: then it says what it
+// waits for, once per demoHeartbeat.
+const demoHeartbeat = 15 * time.Second
+
+func demoProgress(w io.Writer, done <-chan struct{}, total int, now func() time.Time, snapshot func() []enqueue.Outcome) {
 	tty := isTerminal(w)
 	every := 2 * time.Second
 	if tty {
@@ -250,6 +259,7 @@ func demoProgress(w io.Writer, done <-chan struct{}, total int, snapshot func() 
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var p progressPrinter
 	for {
 		select {
 		case <-done:
@@ -259,13 +269,10 @@ func demoProgress(w io.Writer, done <-chan struct{}, total int, snapshot func() 
 			return
 		case <-t.C:
 		}
-		counts := map[enqueue.State]int{}
-		for _, o := range snapshot() {
-			counts[o.State]++
+		line, ok := p.next(progressLine(total, snapshot()), now())
+		if !ok {
+			continue
 		}
-		ended := counts[enqueue.StateSolved] + counts[enqueue.StateFailed] + counts[enqueue.StateDead]
-		line := fmt.Sprintf("%d/%d ended · solved %d · failed %d · dead %d", ended, total,
-			counts[enqueue.StateSolved], counts[enqueue.StateFailed], counts[enqueue.StateDead])
 		if tty {
 			fmt.Fprint(w, "\r\033[K"+line)
 		} else {
@@ -274,7 +281,39 @@ func demoProgress(w io.Writer, done <-chan struct{}, total int, snapshot func() 
 	}
 }
 
-func printDemoSummary(w io.Writer, outcomes []enqueue.Outcome, stats anysolvertest.Stats, took time.Duration) {
+// progressLine counts the ended jobs by state.
+func progressLine(total int, outcomes []enqueue.Outcome) string {
+	counts := map[enqueue.State]int{}
+	for _, o := range outcomes {
+		counts[o.State]++
+	}
+	ended := counts[enqueue.StateSolved] + counts[enqueue.StateFailed] + counts[enqueue.StateDead]
+	return fmt.Sprintf("%d/%d ended · solved %d · failed %d · dead %d", ended, total,
+		counts[enqueue.StateSolved], counts[enqueue.StateFailed], counts[enqueue.StateDead])
+}
+
+// progressPrinter decides which progress lines are printed: a line that changed, and while
+// none changes, one heartbeat per demoHeartbeat that says what the demo waits for. An
+// unchanged line is never printed twice in a row.
+type progressPrinter struct {
+	last      string
+	lastShown time.Time
+}
+
+// next returns what to print for the current line at now, and whether to print at all.
+func (p *progressPrinter) next(line string, now time.Time) (string, bool) {
+	if line != p.last {
+		p.last, p.lastShown = line, now
+		return line, true
+	}
+	if now.Sub(p.lastShown) < demoHeartbeat {
+		return "", false
+	}
+	p.lastShown = now
+	return line + " · still waiting for the rest: retries, throttles and the capped queue's budget window take a while", true
+}
+
+func printDemoSummary(w io.Writer, name string, outcomes []enqueue.Outcome, stats anysolvertest.Stats, took time.Duration) {
 	byState := map[enqueue.State]int{}
 	byCode := map[string]int{}
 	retries, throttles, creates, polls := 0, 0, 0, 0
@@ -311,12 +350,17 @@ func printDemoSummary(w io.Writer, outcomes []enqueue.Outcome, stats anysolverte
 		retries, throttles, creates, float64(creates)/float64(n), polls, float64(polls)/float64(n))
 	writeCharges(w, stats)
 	writeMoneyStories(w, outcomes)
-	fmt.Fprintln(w, "\n"+strings.TrimSpace(`
-next:
-  solvequeue policy                 what each AnySolver error code leads to
-  solvequeue demo --http 127.0.0.1:8080 --hold 5m
-                                    the same run with the web UI and /metrics
-  solvequeue worker --help          run it for real (Redis + ANYSOLVER_API_KEY)`))
+	writeDemoNext(w, name)
+}
+
+// writeDemoNext prints the commands to try next, named the way the user ran this one.
+func writeDemoNext(w io.Writer, name string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "\nnext:")
+	fmt.Fprintf(tw, "  %s policy\twhat each AnySolver error code leads to\n", name)
+	fmt.Fprintf(tw, "  %s demo --http 127.0.0.1:8080 --hold 5m\tthe same run with the console, the web UI and /metrics\n", name)
+	fmt.Fprintf(tw, "  %s worker --help\trun it for real (Redis + ANYSOLVER_API_KEY)\n", name)
+	_ = tw.Flush()
 }
 
 // writeMoneyStories tells what the budget and the failover did in the run.

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -109,7 +113,7 @@ top-up, a ban since lifted), --failed runs the failed jobs you name again, one b
 			if failed {
 				return redriveFailed(cmd, env, &redisOpt, queue, args, all)
 			}
-			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "redriven", func(c *enqueue.Client, d enqueue.DeadLetter) error {
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, nil, "redriven", func(c *enqueue.Client, d enqueue.DeadLetter) error {
 				return c.Redrive(cmd.Context(), d)
 			})
 		},
@@ -156,15 +160,24 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
 	var (
 		redisOpt redisOptions
 		all      bool
+		yes      bool
 		queue    string
 	)
 	cmd := &cobra.Command{
-		Use:   "purge [ID...] [--all]",
+		Use:   "purge [ID...] [--all [--yes]]",
 		Short: "Delete dead jobs for good",
+		Long: `Delete dead jobs for good: the ones named by ID, or with --all every one (of --queue
+only, when given). --all asks first on a terminal; without one (a script, a pipe) it
+deletes only with --yes.`,
 		Example: `  solvequeue dlq purge order-42
-  solvequeue dlq purge --all`,
+  solvequeue dlq purge --all
+  solvequeue dlq purge --all --queue scrapers --yes   # from a script: no question asked`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "purged", func(c *enqueue.Client, d enqueue.DeadLetter) error {
+			var ask func([]enqueue.DeadLetter) error
+			if all && !yes {
+				ask = func(letters []enqueue.DeadLetter) error { return confirmPurge(env, letters) }
+			}
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, ask, "purged", func(c *enqueue.Client, d enqueue.DeadLetter) error {
 				n, err := c.Purge(cmd.Context(), []enqueue.DeadLetter{d})
 				if err == nil && n == 0 {
 					return fmt.Errorf("%w: %q left the dead-letter queue already", enqueue.ErrJobNotFound, d.ID)
@@ -176,15 +189,17 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
 	redisOpt.register(cmd)
 	cmd.Flags().BoolVar(&all, "all", false, "purge every dead job (command line only: no environment variable)")
 	_ = cmd.Flags().SetAnnotation("all", noEnvAnnotation, []string{"true"})
+	cmd.Flags().BoolVar(&yes, "yes", false, "with --all, delete without asking: needed where there is no terminal to ask on (command line only)")
+	_ = cmd.Flags().SetAnnotation("yes", noEnvAnnotation, []string{"true"})
 	cmd.Flags().StringVar(&queue, "queue", "", "only jobs of this queue, needed when two queues hold a job with the same ID (command line only)")
 	_ = cmd.Flags().SetAnnotation("queue", noEnvAnnotation, []string{"true"})
 	return cmd
 }
 
 // eachDeadLetter applies fn to the named dead letters (or all of them with --all), of queue
-// only when it is not "".
-func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue string, ids []string, all bool, done string,
-	fn func(*enqueue.Client, enqueue.DeadLetter) error) error {
+// only when it is not "". ask, when not nil, sees the letters first and may refuse with an error.
+func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue string, ids []string, all bool,
+	ask func([]enqueue.DeadLetter) error, done string, fn func(*enqueue.Client, enqueue.DeadLetter) error) error {
 	if all == (len(ids) > 0) {
 		return usageError("name the dead jobs by ID, or give --all (not both)")
 	}
@@ -228,6 +243,11 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 			targets = append(targets, d)
 		}
 	}
+	if ask != nil && len(targets) > 0 {
+		if err := ask(targets); err != nil {
+			return err
+		}
+	}
 	n, gone := 0, 0
 	for _, d := range targets {
 		err := fn(client, d)
@@ -247,6 +267,30 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 		fmt.Fprintf(env.Stdout, "%s had left the dead-letter queue meanwhile (redriven or purged elsewhere)\n", plural(gone, "job"))
 	}
 	return nil
+}
+
+// confirmPurge asks on the terminal whether to delete letters, and refuses without a terminal:
+// a sweeping delete from a script must say --yes.
+func confirmPurge(env *Env, letters []enqueue.DeadLetter) error {
+	queues := map[string]bool{}
+	for _, d := range letters {
+		queues[d.Queue] = true
+	}
+	what := fmt.Sprintf("%s in %s %s", plural(len(letters), "dead letter"), map[bool]string{true: "queue", false: "queues"}[len(queues) == 1],
+		strings.Join(slices.Sorted(maps.Keys(queues)), ", "))
+	if !isTerminal(env.Stdin) {
+		return usageError("dlq purge --all would delete %s for good, and there is no terminal to ask on: add --yes to delete them", what)
+	}
+	fmt.Fprintf(env.Stderr, "delete %s for good? [y/N] ", what)
+	answer, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	if err != nil && answer == "" {
+		return &ExitError{Code: 1, Err: fmt.Errorf("no answer: nothing purged (%w)", err)}
+	}
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return &ExitError{Code: 1, Err: errors.New("not confirmed: nothing purged")}
 }
 
 func openClient(cmd *cobra.Command, redisOpt *redisOptions) (*enqueue.Client, func(), error) {

@@ -178,6 +178,8 @@ func TestWorkerHTTPSideWithoutCredentials(t *testing.T) {
 	code, _, page = httpDo(t, c, http.MethodGet, base+monitor.ConsolePath+"/", "", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, page, `id="read-only"`)
+	require.Contains(t, page, "has no credentials, and changes (redrive, purge, breaker reset) always need them: "+
+		"start the worker with SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD set", "the console says why it is read-only and how to allow changes")
 	code, _, body = httpDo(t, c, http.MethodPost, base+monitor.ConsolePath+"/act", "", map[string]string{"Sec-Fetch-Site": "same-origin"})
 	require.Equal(t, http.StatusForbidden, code)
 	require.Contains(t, body, "changes need")

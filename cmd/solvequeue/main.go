@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -23,7 +25,7 @@ func main() {
 	// is said once and better: by each command's error, and by enqueue.RedisHealth in the worker
 	// and batch. Its logger is the library's global, so it is set here, once, before any command.
 	redis.SetLogger(silentRedisLog{})
-	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Name: commandName(os.Args[0])}
 	os.Exit(run(ctx, env, os.Args[1:]))
 }
 
@@ -33,6 +35,32 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Name is the command as the user typed it, for the hints that name it ("next: solvequeue
+	// policy"); "" reads as "solvequeue".
+	Name string
+}
+
+// name is the command as the user typed it: see Env.Name.
+func (e *Env) name() string {
+	if e.Name == "" {
+		return "solvequeue"
+	}
+	return e.Name
+}
+
+// commandName is how a user runs this binary again, from its os.Args[0]: "go run
+// ./cmd/solvequeue" for the binary go run built in its temporary directory (and removes after),
+// or the path as typed ("solvequeue" from PATH, "./solvequeue").
+func commandName(arg0 string) string {
+	dir := filepath.Dir(arg0)
+	if filepath.Base(dir) == "exe" && strings.HasPrefix(filepath.Base(filepath.Dir(dir)), "b0") &&
+		strings.HasPrefix(filepath.Base(filepath.Dir(filepath.Dir(dir))), "go-build") {
+		return "go run ./cmd/solvequeue"
+	}
+	if arg0 == "" {
+		return "solvequeue"
+	}
+	return arg0
 }
 
 // ExitError carries a specific exit status (2 for bad input).

@@ -48,6 +48,12 @@ type Config struct {
 	// ReadOnly hides every change (redrive, purge, breaker reset) and refuses the POSTs that
 	// make them. Defaults to false.
 	ReadOnly bool
+	// ReadOnlyWhy is shown on every page of a read-only console: why it changes nothing and
+	// what allows changes. Defaults to a line read from the request: without credentials, that
+	// the worker's HTTP side has none (changes need SOLVEQUEUE_HTTP_USER and
+	// SOLVEQUEUE_HTTP_PASSWORD); with them, that it was started read-only (--http-read-only, or
+	// a non-loopback --http without --http-allow-changes).
+	ReadOnlyWhy string
 	// Logger receives one line per change, naming who made it. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
@@ -125,6 +131,7 @@ type page struct {
 	Title     string
 	Nav       string // which top link is current
 	CanChange bool   // changes are shown (not read-only)
+	WhyNot    string // read-only: why, and what allows changes
 	CSRF      string // the form token
 	Search    string // the search box's text
 	Now       time.Time
@@ -137,6 +144,8 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	p.Now = c.cfg.Now().UTC()
 	if p.CanChange {
 		p.CSRF = csrfToken(w, r)
+	} else {
+		p.WhyNot = c.readOnlyWhy(r)
 	}
 	t, ok := c.pages[name]
 	if !ok {
@@ -149,6 +158,25 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		c.cfg.Logger.Warn("console: render", "page", name, "err", err)
 	}
 }
+
+// readOnlyWhy says why the console changes nothing and what allows changes. The worker's HTTP
+// side (package worker/monitor) asks every request for its credentials once it has any, so a
+// request without them means it has none; a request with them means changes are off by choice.
+func (c *console) readOnlyWhy(r *http.Request) string {
+	if c.cfg.ReadOnlyWhy != "" {
+		return c.cfg.ReadOnlyWhy
+	}
+	if _, _, ok := r.BasicAuth(); !ok {
+		return "the worker's --http has no credentials, and changes (redrive, purge, breaker reset) always need them: " +
+			"start the worker with SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD set (or --http-user and --http-password), then sign in" +
+			gatewayNote
+	}
+	return "the worker was started with --http-read-only, or on a non-loopback --http without --http-allow-changes: " +
+		"restart it without --http-read-only (and, off loopback, with --http-allow-changes) to allow changes" + gatewayNote
+}
+
+// gatewayNote ends the read-only line: a gateway's --http serves the same console, never for changes.
+const gatewayNote = " (a gateway's console is always read-only: make changes in a worker's)"
 
 // fail renders an error page.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {

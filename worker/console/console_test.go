@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
@@ -69,8 +70,13 @@ func TestConsole(t *testing.T) {
 		require.Regexp(t, `(?s)<ol class="timeline".*submitted.*first attempt started.*attempt 1: UNKNOWN_PROVIDER_ERROR on createTask → dead.*put into the dead-letter queue`, body)
 		requireNoSecret(t, "job page", body)
 
+		require.Contains(t, body, `<span id="retries">0 of 3 retries spent</span> (the policy's budget)`, "the retries decide counts, not asynq's")
+		require.NotContains(t, body, "asynq's count")
+		require.NotContains(t, body, "of 101", "asynq's MaxRetry is a backstop, not the budget")
+
 		_, body = web.get("/console/job?id=order-45")
 		require.Contains(t, body, `id="job-state">solved<`)
+		require.Contains(t, body, `<span id="retries">1 of 3 retries spent</span>`)
 		require.Regexp(t, `(?s)SERVICE_UNAVAILABLE.*retry`, body, "the retried error is in the history")
 
 		_, body = web.get("/console/job?id=order-43")
@@ -108,6 +114,9 @@ func TestConsole(t *testing.T) {
 		require.Contains(t, body, ">order-46</a>")
 		_, body = web.get("/console/jobs?state=retrying&code=DOMAIN_BANNED")
 		require.Contains(t, body, `id="empty"`)
+		_, body = web.get("/console/jobs?state=inflight")
+		require.Contains(t, body, ">order-46</a>", "in flight holds the retrying jobs too")
+		require.Contains(t, body, `<a href="/console/jobs?state=inflight" aria-current="page">In flight</a>`)
 		requireNoSecret(t, "lists", body)
 	})
 
@@ -180,13 +189,92 @@ func TestConsole(t *testing.T) {
 			status, body := ro.get(path)
 			require.Equal(t, http.StatusOK, status, path)
 			require.Contains(t, body, `id="read-only"`, path)
+			require.Contains(t, body, "no credentials, and changes (redrive, purge, breaker reset) always need them: "+
+				"start the worker with SOLVEQUEUE_HTTP_USER and SOLVEQUEUE_HTTP_PASSWORD set", "why, and how to allow changes: %s", path)
 			require.NotContains(t, body, `method="post"`, path)
 			require.NotContains(t, body, "<button type=\"submit\" name=\"op\"", path)
 			requireNoSecret(t, path, body)
 		}
 		status, _ := ro.post("/console/act", url.Values{"op": {"reset-breaker"}, "confirm": {"yes"}}, nil)
 		require.Equal(t, http.StatusForbidden, status)
+
+		// Signed in, changes are off by the worker's choice: the line names the flags.
+		_, body := newSession(t, serve(t, b, true).URL, "ops", "pw").get("/console/jobs?state=dead")
+		require.Contains(t, body, "started with --http-read-only, or on a non-loopback --http without --http-allow-changes")
+		require.NotContains(t, body, "SOLVEQUEUE_HTTP_USER")
 	})
+
+	t.Run("no read-only line when changes are allowed", func(t *testing.T) {
+		_, body := web.get("/console/")
+		require.NotContains(t, body, `id="read-only"`)
+	})
+}
+
+// TestJobRetryBudget: the job page counts retries against the job's own budget when it has one,
+// and the policy's otherwise.
+func TestJobRetryBudget(t *testing.T) {
+	t.Parallel()
+	b := setupBare(t)
+	ctx := context.Background()
+	require.NoError(t, enqueue.RegisterQueues(ctx, b.rc, "default"))
+	jobs := []struct {
+		id, payload string
+		retries     int
+		want        string
+	}{
+		{"own-budget", `{"v":1,"task":{"type":"x"},"maxRetries":5}`, 2, `2 of 5 retries spent</span> (the job's own budget)`},
+		{"no-retries", `{"v":1,"task":{"type":"x"},"maxRetries":0}`, 0, `0 of 0 retries spent</span> (the job's own budget)`},
+		{"policy-budget", `{"v":1,"task":{"type":"x"}}`, 3, `3 of 3 retries spent</span> (the policy's budget)`},
+	}
+	for _, tt := range jobs {
+		d := enqueue.DeadLetter{ID: tt.id, Queue: "default", Payload: json.RawMessage(tt.payload),
+			Record: enqueue.Record{State: enqueue.StateDead, Retries: tt.retries, Attempts: tt.retries + 1}, DeadAt: time.Now()}
+		data, err := json.Marshal(d)
+		require.NoError(t, err)
+		require.NoError(t, b.rc.HSet(ctx, enqueue.DeadLetterKey("default"), enqueue.DeadLetterField("default", d.ID), data).Err())
+	}
+	web := newSession(t, serve(t, b, false).URL, "", "")
+	for _, tt := range jobs {
+		status, body := web.get("/console/job?id=" + tt.id)
+		require.Equal(t, http.StatusOK, status, tt.id)
+		require.Contains(t, body, tt.want, tt.id)
+	}
+}
+
+// TestInFlightList: the "In flight" link opens every job not ended yet, whatever asynq state
+// it waits in, not only the retrying ones.
+func TestInFlightList(t *testing.T) {
+	t.Parallel()
+	b := setupBare(t)
+	ctx := context.Background()
+	for _, id := range []string{"wait-1", "wait-2"} {
+		_, err := b.client.Submit(ctx, enqueue.Job{ID: id, Task: map[string]any{"type": "RecaptchaV2TaskProxyless",
+			"websiteURL": "https://a.example", "websiteKey": "6Le"}})
+		require.NoError(t, err)
+	}
+	producer := asynq.NewClientFromRedisClient(b.rc)
+	_, err := producer.Enqueue(asynq.NewTask(enqueue.TaskType, []byte(`{"v":1,"task":{"type":"x"}}`)),
+		asynq.TaskID("later-1"), asynq.Queue("default"), asynq.ProcessIn(time.Hour))
+	require.NoError(t, err)
+
+	web := newSession(t, serve(t, b, false).URL, "", "")
+	_, home := web.get("/console/")
+	require.Contains(t, home, `<a href="/console/jobs?state=inflight">In flight</a>`, "the top link")
+	for _, path := range []string{"/console/jobs?state=inflight", "/console/jobs?state=inflight&queue=default"} {
+		status, body := web.get(path)
+		require.Equal(t, http.StatusOK, status, path)
+		require.Contains(t, body, "In flight jobs", path)
+		require.Contains(t, body, "3 jobs", path)
+		for _, id := range []string{"wait-1", "wait-2", "later-1"} {
+			require.Contains(t, body, ">"+id+"</a>", path)
+		}
+		require.Contains(t, body, `<span class="state pending">pending</span>`, path)
+		require.Contains(t, body, `<span class="state scheduled">scheduled</span>`, path)
+		require.Contains(t, body, `<option value="inflight" selected>in flight</option>`, path)
+	}
+	_, body := web.get("/console/jobs?state=pending&queue=default")
+	require.Contains(t, body, "2 jobs", "one state still lists only its own")
+	require.NotContains(t, body, ">later-1</a>")
 }
 
 // TestDeadListPages: the dead-letter list is paged, newest first, and filtered by code.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -29,8 +30,9 @@ type jobData struct {
 	Providers  []string // what the job named
 	RecordJSON string   // the record as stored, redacted
 	Timeline   []event
-	Retried    int
-	MaxRetry   int
+	MaxRetry   int  // asynq's backstop (enqueue.AsynqMaxRetryDefault): not the budget
+	OwnBudget  *int // the job's own retry budget (its maxRetries), when it gave one
+	Budget     int  // the retries the worker allows this job, as its decide counts them
 	NextRunAt  time.Time
 	LastErr    string
 	DeadLetter bool // the durable dead-letter queue holds it
@@ -113,6 +115,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 			return nil, err
 		}
 		j := jobFromTask(info)
+		j.Budget = retryBudget(c.cfg.Policy, j.OwnBudget, j.MaxRetry)
 		byQueue[q] = j
 		out = append(out, j)
 	}
@@ -140,6 +143,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 		}
 		// asynq's archive trimmed the task: the durable entry has it all.
 		j := jobFromDeadLetter(l)
+		j.Budget = retryBudget(c.cfg.Policy, j.OwnBudget, 0)
 		out = append(out, j)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Queue < out[b].Queue })
@@ -150,7 +154,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 func jobFromTask(info *asynq.TaskInfo) *jobData {
 	rec, err := enqueue.DecodeRecord(info.Result)
 	j := &jobData{ID: info.ID, Queue: info.Queue, AsynqState: info.State.String(), Record: rec,
-		Retried: info.Retried, MaxRetry: info.MaxRetry, NextRunAt: info.NextProcessAt, TaskType: info.Type}
+		MaxRetry: info.MaxRetry, NextRunAt: info.NextProcessAt, TaskType: info.Type}
 	j.State = stateOf(info, rec)
 	if err != nil {
 		j.RecordJSON = "(the record cannot be read: " + err.Error() + ")"
@@ -196,6 +200,7 @@ func (j *jobData) readPayload(raw []byte) []string {
 	}
 	j.Payload = indent(enqueue.RedactJSON(raw))
 	j.TaskType = p.TaskType()
+	j.OwnBudget = p.MaxRetries
 	j.Providers = p.Providers
 	if len(j.Providers) == 0 && p.Provider != "" {
 		j.Providers = []string{p.Provider}
@@ -247,6 +252,21 @@ func (j *jobData) fill(secrets []string) {
 
 func sortTimeline(ev []event) {
 	sort.SliceStable(ev, func(a, b int) bool { return ev[a].At.Before(ev[b].At) })
+}
+
+// retryBudget is the retries a job may spend, as the worker's decide counts them: its own
+// maxRetries, or the policy's, and one fewer than asynq's MaxRetry when that is lower (asynq
+// archives a task at its MaxRetry by itself, so the worker ends the job one retry before).
+// Throttles and budget holds spend none.
+func retryBudget(policy *classify.Policy, own *int, asynqMaxRetry int) int {
+	b := policy.MaxRetries()
+	if own != nil {
+		b = *own
+	}
+	if asynqMaxRetry > 0 {
+		b = min(b, asynqMaxRetry-1)
+	}
+	return max(b, 0)
 }
 
 // stateOf is a job's state as solvequeue names it, from asynq's state and the record.

@@ -23,8 +23,20 @@ import (
 // reads; the page says when it read no further.
 const ScanMax = 5000
 
-// The lists, by the state they show.
-var listStates = []string{"dead", "failed", "retrying", "scheduled", "pending", "active"}
+// The lists, by the state they show. inFlight is every job not ended yet: the four states after it.
+var listStates = []string{"dead", "failed", inFlight, "active", "retrying", "scheduled", "pending"}
+
+// inFlight is the list of the jobs still running or waiting to run: active, retrying, scheduled
+// and pending together.
+const inFlight = "inflight"
+
+// stateLabel is how a list's state reads on the page.
+func stateLabel(state string) string {
+	if state == inFlight {
+		return "in flight"
+	}
+	return state
+}
 
 // listData is one page of a list of jobs.
 type listData struct {
@@ -96,7 +108,8 @@ func (c *console) jobs(w http.ResponseWriter, r *http.Request) {
 	if d.Page < d.Pages {
 		d.Next = link(d.Page + 1)
 	}
-	c.render(w, r, http.StatusOK, "list", page{Title: strings.ToUpper(d.State[:1]) + d.State[1:] + " jobs", Nav: d.State, Data: d})
+	label := stateLabel(d.State)
+	c.render(w, r, http.StatusOK, "list", page{Title: strings.ToUpper(label[:1]) + label[1:] + " jobs", Nav: d.State, Data: d})
 }
 
 // window returns the bounds of the page's rows in a list of n.
@@ -197,14 +210,23 @@ func (c *console) listFailed(ctx context.Context, d *listData) error {
 	return nil
 }
 
+// lister reads one page of a queue's tasks in one asynq state.
+type lister func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+
 // listInFlight lists one queue's tasks in an in-flight state through asynq's own pages, or,
-// filtered by code or across every queue, reads up to ScanMax of them and pages those.
+// filtered by code, across every queue or for every in-flight state at once, reads up to
+// ScanMax of them and pages those.
 func (c *console) listInFlight(ctx context.Context, d *listData) error {
-	list := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+	listers := map[string]lister{
 		"retrying": c.inspector.ListRetryTasks, "scheduled": c.inspector.ListScheduledTasks,
 		"pending": c.inspector.ListPendingTasks, "active": c.inspector.ListActiveTasks,
-	}[d.State]
-	if d.Queue != "" && d.Code == "" {
+	}
+	lists := []lister{listers[d.State]}
+	if d.State == inFlight {
+		lists = []lister{listers["active"], listers["retrying"], listers["scheduled"], listers["pending"]}
+	}
+	if d.Queue != "" && d.Code == "" && d.State != inFlight {
+		list := lists[0]
 		info, err := c.inspector.GetQueueInfo(d.Queue)
 		if errors.Is(err, asynq.ErrQueueNotFound) {
 			return nil
@@ -235,28 +257,31 @@ func (c *console) listInFlight(ctx context.Context, d *listData) error {
 	read := 0
 scan:
 	for _, q := range queues {
-		for p := 1; ; p++ {
-			tasks, err := list(q, asynq.PageSize(500), asynq.Page(p))
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			for _, t := range tasks {
-				row := rowOf(t)
-				codes[row.Code] = true
-				if d.Code == "" || row.Code == d.Code {
-					rows = append(rows, row)
+		for _, list := range lists {
+			for p := 1; ; p++ {
+				tasks, err := list(q, asynq.PageSize(500), asynq.Page(p))
+				if errors.Is(err, asynq.ErrQueueNotFound) {
+					break
 				}
-			}
-			read += len(tasks)
-			if read >= ScanMax {
-				d.Note = "read the first " + strconv.Itoa(read) + " " + d.State + " jobs only: pick one queue to page through all of them"
-				break scan
-			}
-			if len(tasks) < 500 {
-				break
+				if err != nil {
+					return err
+				}
+				for _, t := range tasks {
+					row := rowOf(t)
+					codes[row.Code] = true
+					if d.Code == "" || row.Code == d.Code {
+						rows = append(rows, row)
+					}
+				}
+				read += len(tasks)
+				if read >= ScanMax {
+					d.Note = "read the first " + strconv.Itoa(read) + " " + stateLabel(d.State) + " jobs only: pick one queue" +
+						map[bool]string{true: " and one state", false: ""}[d.State == inFlight] + " to page through all of them"
+					break scan
+				}
+				if len(tasks) < 500 {
+					break
+				}
 			}
 		}
 	}

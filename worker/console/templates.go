@@ -51,10 +51,11 @@ var funcs = template.FuncMap{
 	"join":       strings.Join,
 	"lower":      strings.ToLower,
 	"title":      func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
+	"stateLabel": stateLabel,
 	"short":      short,
 	"errorsKept": func() int { return enqueue.ErrorsKept },
 	"inflight": func(nav string) bool {
-		return nav == "retrying" || nav == "scheduled" || nav == "pending" || nav == "active"
+		return nav == inFlight || nav == "retrying" || nav == "scheduled" || nav == "pending" || nav == "active"
 	},
 	"hasBudget": func(rows []queueRow) bool {
 		for _, r := range rows {
