@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
 // openPTY opens a pseudo-terminal: the slave is a real terminal for the command's Stdin, the
@@ -48,7 +49,7 @@ func putDeadLetters(t *testing.T, rc redis.UniversalClient, queue string, ids ..
 		raw, err := json.Marshal(enqueue.DeadLetter{ID: id, Queue: queue, Payload: json.RawMessage(`{"v":1,"task":{"type":"x"}}`),
 			Record: enqueue.Record{State: enqueue.StateDead}, DeadAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 		require.NoError(t, err)
-		require.NoError(t, rc.HSet(ctx, enqueue.DeadLetterKey(queue), enqueue.DeadLetterField(queue, id), raw).Err())
+		require.NoError(t, rc.HSet(ctx, keys.DeadLetters(queue), keys.DeadLetterField(queue, id), raw).Err())
 	}
 }
 
@@ -57,7 +58,7 @@ func deadLetterCount(t *testing.T, rc redis.UniversalClient, queues ...string) i
 	t.Helper()
 	total := 0
 	for _, q := range queues {
-		n, err := rc.HLen(context.Background(), enqueue.DeadLetterKey(q)).Result()
+		n, err := rc.HLen(context.Background(), keys.DeadLetters(q)).Result()
 		require.NoError(t, err)
 		total += int(n)
 	}

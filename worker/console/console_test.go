@@ -231,7 +231,7 @@ func TestJobRetryBudget(t *testing.T) {
 			Record: enqueue.Record{State: enqueue.StateDead, Retries: tt.retries, Attempts: tt.retries + 1}, DeadAt: time.Now()}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
-		require.NoError(t, b.rc.HSet(ctx, enqueue.DeadLetterKey("default"), enqueue.DeadLetterField("default", d.ID), data).Err())
+		require.NoError(t, b.rc.HSet(ctx, keys.DeadLetters("default"), keys.DeadLetterField("default", d.ID), data).Err())
 	}
 	web := newSession(t, serve(t, b, false).URL, "", "")
 	for _, tt := range jobs {

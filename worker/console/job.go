@@ -115,7 +115,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 			return nil, err
 		}
 		j := jobFromTask(info)
-		j.Budget = retryBudget(c.cfg.Policy, j.OwnBudget, j.MaxRetry)
+		j.Budget = retryBudget(c.cfg.Policy.Classification(), j.OwnBudget, j.MaxRetry)
 		byQueue[q] = j
 		out = append(out, j)
 	}
@@ -143,7 +143,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 		}
 		// asynq's archive trimmed the task: the durable entry has it all.
 		j := jobFromDeadLetter(l)
-		j.Budget = retryBudget(c.cfg.Policy, j.OwnBudget, 0)
+		j.Budget = retryBudget(c.cfg.Policy.Classification(), j.OwnBudget, 0)
 		out = append(out, j)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Queue < out[b].Queue })
