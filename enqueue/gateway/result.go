@@ -13,8 +13,10 @@ import (
 //     clients spin);
 //   - solved: status "ready" with the solution whole, cost as a decimal string, createTime and
 //     endTime in Unix seconds and solveCount, the attempts it took;
-//   - failed or dead: status "failed" with the outcome's original errorId and errorCode; codes
-//     of solvequeue's own (JOB_EXPIRED, ...) carry no errorId and get 1.
+//   - failed or dead: status "failed" with the outcome's original errorId and, in errorCode,
+//     the anti-captcha dialect's code for the outcome's code where CodeTable has one (the
+//     outcome's own code then starts errorDescription); codes of solvequeue's own
+//     (JOB_EXPIRED, ...) carry no errorId and get 1.
 func ResultAnswer(out enqueue.Outcome) Answer {
 	switch out.State {
 	case enqueue.StateSolved:
@@ -32,7 +34,7 @@ func ResultAnswer(out enqueue.Outcome) Answer {
 	case enqueue.StateFailed, enqueue.StateDead:
 		a := Answer{ErrorID: 1, ErrorCode: "UNKNOWN_ERROR", ErrorDescription: "the job ended " + string(out.State), Status: StatusFailed}
 		if e := out.Error; e != nil {
-			a.ErrorCode, a.ErrorDescription = e.ErrorCode, e.ErrorDescription
+			a.ErrorCode, a.ErrorDescription = outcomeRow(e.ErrorCode).dialect(e.ErrorDescription)
 			if e.ErrorID == 1 || e.ErrorID == 2 {
 				a.ErrorID = e.ErrorID
 			}
