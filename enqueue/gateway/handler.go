@@ -383,7 +383,7 @@ func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Ans
 	if err != nil {
 		return Answer{}, err
 	}
-	return ResultAnswer(out), nil
+	return DialectResultAnswer(out), nil
 }
 
 // budgetRoom refuses a createTask whose queue's budget is spent for its window, with the code

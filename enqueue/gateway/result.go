@@ -13,10 +13,8 @@ import (
 //     clients spin);
 //   - solved: status "ready" with the solution whole, cost as a decimal string, createTime and
 //     endTime in Unix seconds and solveCount, the attempts it took;
-//   - failed or dead: status "failed" with the outcome's original errorId and, in errorCode,
-//     the anti-captcha dialect's code for the outcome's code where CodeTable has one (the
-//     outcome's own code then starts errorDescription); codes of solvequeue's own
-//     (JOB_EXPIRED, ...) carry no errorId and get 1.
+//   - failed or dead: status "failed" with the outcome's original errorId and errorCode; codes
+//     of solvequeue's own (JOB_EXPIRED, ...) carry no errorId and get 1.
 func ResultAnswer(out enqueue.Outcome) Answer {
 	switch out.State {
 	case enqueue.StateSolved:
@@ -34,7 +32,7 @@ func ResultAnswer(out enqueue.Outcome) Answer {
 	case enqueue.StateFailed, enqueue.StateDead:
 		a := Answer{ErrorID: 1, ErrorCode: "UNKNOWN_ERROR", ErrorDescription: "the job ended " + string(out.State), Status: StatusFailed}
 		if e := out.Error; e != nil {
-			a.ErrorCode, a.ErrorDescription = outcomeRow(e.ErrorCode).dialect(e.ErrorDescription)
+			a.ErrorCode, a.ErrorDescription = e.ErrorCode, e.ErrorDescription
 			if e.ErrorID == 1 || e.ErrorID == 2 {
 				a.ErrorID = e.ErrorID
 			}
@@ -43,6 +41,18 @@ func ResultAnswer(out enqueue.Outcome) Answer {
 	default:
 		return Answer{Status: StatusProcessing}
 	}
+}
+
+// DialectResultAnswer is ResultAnswer as the createTask protocol answers getTaskResult: a failed
+// or dead outcome's code is the anti-captcha dialect's where CodeTable has one (so that client
+// libraries map it to a type they know, and the operator's AnySolver account errors never read as
+// the client's own key or balance), the outcome's own code kept at the start of errorDescription.
+func DialectResultAnswer(out enqueue.Outcome) Answer {
+	a := ResultAnswer(out)
+	if a.Status == StatusFailed && out.Error != nil {
+		a.ErrorCode, a.ErrorDescription = outcomeRow(out.Error.ErrorCode).dialect(out.Error.ErrorDescription)
+	}
+	return a
 }
 
 // formatCost writes a cost as AnySolver does, a decimal string: at least four decimals
