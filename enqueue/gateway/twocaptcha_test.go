@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -19,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
 )
 
@@ -394,4 +397,30 @@ func TestTwoCaptchaRefuses(t *testing.T) {
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	require.Equal(t, "GET, POST", resp.Header.Get("Allow"))
 	requireNothingQueued(t, b)
+}
+
+// TestTwoCaptchaSpentBudget: on 2captcha's protocol, a key whose queue's budget is spent gets
+// ERROR_ZERO_BALANCE from in.php with nothing queued, and getbalance answers the window's room.
+func TestTwoCaptchaSpentBudget(t *testing.T) {
+	t.Parallel()
+	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
+	require.NoError(t, err)
+	b := setup(t, mustKeys(t))
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	b.url = startHTTP(t, h)
+	submit := params("key", alphaKey, "method", "turnstile", "sitekey", "k", "pageurl", "https://shop.example/")
+
+	require.Equal(t, "0.01", b.tcCall(t, viaGET, gateway.PathRes, params("key", alphaKey, "action", "getbalance"), nil))
+	b.tcSubmit(t, viaForm, submit, nil)
+	ledger := budget.New(b.rc)
+	for range 2 {
+		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, "")
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	require.Equal(t, "ERROR_ZERO_BALANCE", b.tcCall(t, viaForm, gateway.PathIn, submit, nil))
+	requirePending(t, b, "alpha", 1)
+	require.Equal(t, "0.006", b.tcCall(t, viaGET, gateway.PathRes, params("key", alphaKey, "action", "getbalance"), nil))
 }
