@@ -24,25 +24,27 @@ const (
 	PathRes = "res.php" // reads answers, the balance, and takes reports
 )
 
-// 2captcha's answers that are not errors, and its errors that no code in CodeTable gives.
+// TwoCaptchaNotReady is res.php's answer for a captcha not solved yet (sic: 2captcha's spelling).
+const TwoCaptchaNotReady = "CAPCHA_NOT_READY"
+
+// 2captcha's other answer that is not an error, and its errors that no code in CodeTable gives.
 const (
-	TwoCaptchaNotReady       = "CAPCHA_NOT_READY" // sic: 2captcha's spelling
-	TwoCaptchaReportRecorded = "OK_REPORT_RECORDED"
-	TwoCaptchaWrongUserKey   = "ERROR_WRONG_USER_KEY"
-	TwoCaptchaWrongIDFormat  = "ERROR_WRONG_ID_FORMAT"
-	TwoCaptchaEmptyAction    = "ERROR_EMPTY_ACTION"
-	TwoCaptchaZeroFilesize   = codeZeroSize
-	TwoCaptchaBadParameters  = codeBadParameters
-	TwoCaptchaBadProxy       = codeBadProxy
-	TwoCaptchaPageURL        = "ERROR_PAGEURL"
-	TwoCaptchaTooBigFilesize = codeTooBig
+	tcReportRecorded = "OK_REPORT_RECORDED"
+	tcWrongUserKey   = "ERROR_WRONG_USER_KEY"
+	tcWrongIDFormat  = "ERROR_WRONG_ID_FORMAT"
+	tcEmptyAction    = "ERROR_EMPTY_ACTION"
+	tcZeroFilesize   = codeZeroSize
+	tcBadParameters  = codeBadParameters
+	tcBadProxy       = codeBadProxy
+	tcPageURL        = "ERROR_PAGEURL"
+	tcTooBigFilesize = codeTooBig
 )
 
 // maxTwoCaptchaIDs bounds the ids= list of one res.php request.
 const maxTwoCaptchaIDs = 100
 
-// TwoCaptchaMethods lists the in.php methods the gateway serves.
-var TwoCaptchaMethods = []string{"userrecaptcha", "hcaptcha", "turnstile", "funcaptcha", "base64", "post"}
+// tcMethods lists the in.php methods the gateway serves.
+const tcMethods = "userrecaptcha, hcaptcha, turnstile, funcaptcha, base64, post"
 
 // twoCaptchaPath reports whether a request path is one of 2captcha's, and which.
 func twoCaptchaPath(path string) (string, bool) {
@@ -93,7 +95,7 @@ func (h *Handler) serveTwoCaptcha(w http.ResponseWriter, r *http.Request, path s
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodPost:
 		hdr.Set("Allow", "GET, POST")
-		keyName, a = noKey, tcError(TwoCaptchaBadParameters, "%s takes GET or POST", path)
+		keyName, a = noKey, tcError(tcBadParameters, "%s takes GET or POST", path)
 	case perr != nil:
 		keyName, a = noKey, *perr
 	default:
@@ -136,7 +138,7 @@ func (h *Handler) tcParams(w http.ResponseWriter, r *http.Request) (url.Values, 
 	if r.Method != http.MethodPost {
 		return params, nil
 	}
-	tooBig := tcError(TwoCaptchaTooBigFilesize, "%s: the request body is over %d bytes, the most this gateway reads (--max-body)", CodeImageTooLarge, h.cfg.MaxBody)
+	tooBig := tcError(tcTooBigFilesize, "%s: the request body is over %d bytes, the most this gateway reads (--max-body)", CodeImageTooLarge, h.cfg.MaxBody)
 	if r.ContentLength > h.cfg.MaxBody {
 		return params, &tooBig
 	}
@@ -146,7 +148,7 @@ func (h *Handler) tcParams(w http.ResponseWriter, r *http.Request) (url.Values, 
 		if errors.As(err, &tooLarge) {
 			return params, &tooBig
 		}
-		a := tcError(TwoCaptchaBadParameters, "the request body could not be read: %v", err)
+		a := tcError(tcBadParameters, "the request body could not be read: %v", err)
 		return params, &a
 	}
 	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -180,7 +182,7 @@ func (h *Handler) tcParams(w http.ResponseWriter, r *http.Request) (url.Values, 
 		dec.UseNumber()
 		var obj map[string]any
 		if err := dec.Decode(&obj); err != nil {
-			a := tcError(TwoCaptchaBadParameters, "the request body is not a JSON object")
+			a := tcError(tcBadParameters, "the request body is not a JSON object")
 			return params, &a
 		}
 		for k, v := range obj {
@@ -208,7 +210,7 @@ func (h *Handler) tcParams(w http.ResponseWriter, r *http.Request) (url.Values, 
 func (h *Handler) twoCaptcha(r *http.Request, path string, params url.Values) (string, tcAnswer) {
 	clientKey := params.Get("key")
 	if clientKey == "" {
-		return noKey, tcError(TwoCaptchaWrongUserKey, "key is missing: send the gateway key as key=")
+		return noKey, tcError(tcWrongUserKey, "key is missing: send the gateway key as key=")
 	}
 	key, ok := h.lookup(clientKey)
 	if !ok {
@@ -228,7 +230,7 @@ func (h *Handler) twoCaptcha(r *http.Request, path string, params url.Values) (s
 // tcIn submits a captcha: it builds the task the createTask protocol would take for it and
 // submits it the same way (validated exactly as enqueue validates, nothing queued otherwise).
 func (h *Handler) tcIn(ctx context.Context, r *http.Request, key Key, params url.Values) tcAnswer {
-	task, bad := TwoCaptchaTask(params)
+	task, bad := twoCaptchaTask(params)
 	if bad != nil {
 		return *bad
 	}
@@ -253,7 +255,7 @@ func canonicalParams(params url.Values) string {
 	return c.Encode()
 }
 
-// TwoCaptchaTask builds, from the parameters of a 2captcha in.php request, the task object the
+// twoCaptchaTask builds, from the parameters of a 2captcha in.php request, the task object the
 // createTask protocol takes for the same captcha:
 //
 //	userrecaptcha  RecaptchaV2TaskProxyless (RecaptchaV2EnterpriseTaskProxyless with enterprise=1,
@@ -266,7 +268,7 @@ func canonicalParams(params url.Values) string {
 // A token task with proxy= (login:pass@host:port) and proxytype= drops "Proxyless" and carries
 // the proxy in the createTask protocol's fields. It answers 2captcha's error for a request that
 // cannot be a task; everything else is left to the job's validation.
-func TwoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
+func twoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
 	method := params.Get("method")
 	pageURL := params.Get("pageurl")
 	task := map[string]any{}
@@ -290,7 +292,7 @@ func TwoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
 			if s := params.Get("min_score"); s != "" {
 				score, err := strconv.ParseFloat(s, 64)
 				if err != nil {
-					a := tcError(TwoCaptchaBadParameters, "min_score must be a number such as 0.3, got %q", s)
+					a := tcError(tcBadParameters, "min_score must be a number such as 0.3, got %q", s)
 					return nil, &a
 				}
 				task["minScore"] = score
@@ -305,7 +307,7 @@ func TwoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
 			}
 			setStr("recaptchaDataSValue", "data-s")
 		default:
-			a := tcError(TwoCaptchaBadParameters, "version must be v2 or v3, got %q", params.Get("version"))
+			a := tcError(tcBadParameters, "version must be v2 or v3, got %q", params.Get("version"))
 			return nil, &a
 		}
 		setStr("cookies", "cookies")
@@ -326,11 +328,11 @@ func TwoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
 	case "funcaptcha":
 		// enqueue checks no field of a FunCaptcha task; 2captcha requires these two.
 		if pageURL == "" {
-			a := tcError(TwoCaptchaPageURL, "pageurl is required for method=funcaptcha")
+			a := tcError(tcPageURL, "pageurl is required for method=funcaptcha")
 			return nil, &a
 		}
 		if params.Get("publickey") == "" {
-			a := tcError(TwoCaptchaBadParameters, "publickey is required for method=funcaptcha")
+			a := tcError(tcBadParameters, "publickey is required for method=funcaptcha")
 			return nil, &a
 		}
 		typ = "FunCaptchaTaskProxyless"
@@ -340,7 +342,7 @@ func TwoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
 	case "base64", "post":
 		body := params.Get("body")
 		if strings.TrimSpace(body) == "" {
-			a := tcError(TwoCaptchaZeroFilesize, "no image: send it as body= (method=base64) or as the multipart file \"file\" (method=post)")
+			a := tcError(tcZeroFilesize, "no image: send it as body= (method=base64) or as the multipart file \"file\" (method=post)")
 			return nil, &a
 		}
 		task["type"], task["body"] = "ImageToTextTask", body
@@ -357,10 +359,10 @@ func TwoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
 		setStr("comment", "textinstructions")
 		return task, nil
 	case "":
-		a := tcError(TwoCaptchaBadParameters, "method is required: one of %s", strings.Join(TwoCaptchaMethods, ", "))
+		a := tcError(tcBadParameters, "method is required: one of %s", tcMethods)
 		return nil, &a
 	default:
-		a := tcError(TwoCaptchaBadParameters, "method=%s is not served by this gateway; it serves %s", truncate(method, 32), strings.Join(TwoCaptchaMethods, ", "))
+		a := tcError(tcBadParameters, "method=%s is not served by this gateway; it serves %s", truncate(method, 32), tcMethods)
 		return nil, &a
 	}
 	if ua := params.Get("userAgent"); ua != "" {
@@ -379,7 +381,7 @@ func TwoCaptchaTask(params url.Values) (map[string]any, *tcAnswer) {
 // setProxy puts a 2captcha proxy (login:pass@host:port or host:port, and its type, HTTP by
 // default) in the createTask protocol's proxy fields.
 func setProxy(task map[string]any, proxy, proxyType string) *tcAnswer {
-	bad := tcError(TwoCaptchaBadProxy, "proxy must be login:password@host:port or host:port")
+	bad := tcError(tcBadProxy, "proxy must be login:password@host:port or host:port")
 	creds, hostPort := "", proxy
 	if i := strings.LastIndex(proxy, "@"); i >= 0 {
 		creds, hostPort = proxy[:i], proxy[i+1:]
@@ -448,11 +450,11 @@ func (h *Handler) tcRes(ctx context.Context, key Key, params url.Values) tcAnswe
 			return h.tcFromError(PathRes, key.Name, err)
 		}
 		h.cfg.Metrics.reported(action, key.Name, typ)
-		return tcOK(TwoCaptchaReportRecorded, TwoCaptchaReportRecorded)
+		return tcOK(tcReportRecorded, tcReportRecorded)
 	case "":
-		return tcError(TwoCaptchaEmptyAction, "action is required: get, getbalance, reportgood or reportbad")
+		return tcError(tcEmptyAction, "action is required: get, getbalance, reportgood or reportbad")
 	default:
-		return tcError(TwoCaptchaBadParameters, "action=%s is not served by this gateway; it serves get, getbalance, reportgood, reportbad", truncate(action, 32))
+		return tcError(tcBadParameters, "action=%s is not served by this gateway; it serves get, getbalance, reportgood, reportbad", truncate(action, 32))
 	}
 }
 
@@ -461,7 +463,7 @@ func (h *Handler) tcRes(ctx context.Context, key Key, params url.Values) tcAnswe
 func tcID(s string) (int64, *tcAnswer) {
 	s = strings.TrimSpace(s)
 	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
-		a := tcError(TwoCaptchaWrongIDFormat, "id must be the number in.php answered, got %q", truncate(s, 32))
+		a := tcError(tcWrongIDFormat, "id must be the number in.php answered, got %q", truncate(s, 32))
 		return 0, &a
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -494,7 +496,7 @@ func (h *Handler) tcGet(ctx context.Context, key Key, id int64) (tcAnswer, error
 	}
 	switch out.State {
 	case enqueue.StateSolved:
-		text := SolutionText(out.Solution)
+		text := solutionText(out.Solution)
 		return tcOK(text, text), nil
 	case enqueue.StateFailed, enqueue.StateDead:
 		if e := out.Error; e != nil {
@@ -511,7 +513,7 @@ func (h *Handler) tcGet(ctx context.Context, key Key, id int64) (tcAnswer, error
 func (h *Handler) tcGetMany(ctx context.Context, key Key, list string) tcAnswer {
 	parts := strings.Split(list, ",")
 	if len(parts) > maxTwoCaptchaIDs {
-		return tcError(TwoCaptchaBadParameters, "ids lists %d ids; at most %d", len(parts), maxTwoCaptchaIDs)
+		return tcError(tcBadParameters, "ids lists %d ids; at most %d", len(parts), maxTwoCaptchaIDs)
 	}
 	out := make([]string, len(parts))
 	for i, p := range parts {
@@ -529,9 +531,9 @@ func (h *Handler) tcGetMany(ctx context.Context, key Key, list string) tcAnswer 
 	return tcOK(joined, joined)
 }
 
-// SolutionText is a solution as 2captcha answers it: the token (gRecaptchaResponse or token),
+// solutionText is a solution as 2captcha answers it: the token (gRecaptchaResponse or token),
 // the image's text, or else the solution object as compact JSON.
-func SolutionText(solution json.RawMessage) string {
+func solutionText(solution json.RawMessage) string {
 	var fields map[string]any
 	if json.Unmarshal(solution, &fields) == nil {
 		for _, k := range []string{"gRecaptchaResponse", "token", "text"} {
