@@ -20,8 +20,9 @@ import (
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
-// nodeE2EDir holds the Node side of the gateway's end-to-end test: a package.json and
-// package-lock.json pinning @zennolab_com/capmonstercloud-client, and e2e.js.
+// nodeE2EDir holds the Node side of the gateway's end-to-end tests: a package.json and
+// package-lock.json pinning @zennolab_com/capmonstercloud-client and @2captcha/captcha-solver,
+// e2e.js and e2e-2captcha.js.
 const nodeE2EDir = "../../enqueue/gateway/testdata/node"
 
 // requireNodeModules finds node and npm and installs the Node side's packages from its lock
@@ -41,7 +42,13 @@ func requireNodeModules(t *testing.T) string {
 	}
 	dir, err := filepath.Abs(nodeE2EDir)
 	require.NoError(t, err)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@zennolab_com", "capmonstercloud-client", "package.json")); err == nil {
+	installed := true
+	for _, pkg := range []string{"@zennolab_com/capmonstercloud-client", "@2captcha/captcha-solver"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
+			installed = false
+		}
+	}
+	if installed {
 		return node
 	}
 	npm, err := exec.LookPath("npm")
@@ -126,7 +133,8 @@ func TestGatewayThroughANodeClient(t *testing.T) {
 	require.Equal(t, 1, s.fake.Creates("e2e-plain-site-key"))
 
 	require.Nil(t, saw.Permanent.Solution)
-	require.NotEmpty(t, saw.Permanent.Error, "a permanent error reaches the client as an error")
+	require.Equal(t, "DOMAIN_NOT_ALLOWED", saw.Permanent.Error,
+		"a permanent error reaches the client as an error of its own list (ERROR_DOMAIN_NOT_ALLOWED), not Unknown")
 	require.Equal(t, 1, s.fake.Creates("sq:id=e2e-permanent;create=DOMAIN_BANNED*9"), "and is paid (tried) once")
 
 	require.Empty(t, saw.Transient.Error+saw.Transient.Thrown, "two SERVICE_UNAVAILABLE answers are hidden by the queue's retries")

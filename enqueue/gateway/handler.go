@@ -101,7 +101,8 @@ func (c Config) validate() error {
 }
 
 // Handler serves AnySolver's protocol: POST /{method}, JSON in and out, HTTP 200 for every
-// protocol answer (errors travel in the body). It is safe for concurrent use.
+// protocol answer (errors travel in the body); and 2captcha's, /in.php and /res.php (see
+// PathIn). It is safe for concurrent use.
 type Handler struct {
 	cfg      Config
 	client   *enqueue.Client
@@ -133,6 +134,10 @@ func (h *Handler) Open() bool { return h.cfg.Keys == nil }
 
 // ServeHTTP answers one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if path, ok := twoCaptchaPath(r.URL.Path); ok {
+		h.serveTwoCaptcha(w, r, path)
+		return
+	}
 	began := h.cfg.Now()
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
@@ -243,9 +248,7 @@ func (h *Handler) lookup(clientKey string) (Key, bool) {
 	return h.cfg.Keys.Lookup(clientKey)
 }
 
-// createTask validates the task exactly as enqueue validates a job, gives it a taskId, and
-// submits it. With an Idempotency-Key, a request seen before gives back its first taskId and
-// submits nothing; the same key with another body is refused.
+// createTask builds the job of a createTask request and submits it (see submit).
 func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env envelope, body []byte) (Answer, error) {
 	task, aerr := env.object("task")
 	if aerr != nil {
@@ -264,60 +267,73 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 	if job.CallbackURL, aerr = env.str("callbackUrl"); aerr != nil {
 		return Answer{}, aerr
 	}
+	id, err := h.submit(ctx, key, job, r.Header.Get(IdempotencyHeader), body)
+	if err != nil {
+		return Answer{}, err
+	}
+	return Answer{TaskID: id}, nil
+}
+
+// submit validates a job exactly as enqueue validates one, checks its key's budget and its
+// callback's address, gives it a taskId and submits it: every protocol's way in. With an
+// Idempotency-Key (idemKey), a request seen before gives back its first taskId and submits
+// nothing; the same key with another request is refused. request is what the client sent,
+// compared for that.
+func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey string, request []byte) (int64, error) {
 	if err := job.Validate(); err != nil {
-		return Answer{}, validationAnswer(err, task)
+		return 0, validationAnswer(err, job.Task)
 	}
 	if aerr := h.budgetRoom(ctx, key); aerr != nil {
-		return Answer{}, aerr
+		return 0, aerr
 	}
 	if job.CallbackURL != "" && !h.cfg.CallbackAllowPrivate {
 		if aerr := checkCallbackTarget(job.CallbackURL); aerr != nil {
-			return Answer{}, aerr
+			return 0, aerr
 		}
 	}
 	var idem, bodySum string
-	if raw := r.Header.Get(IdempotencyHeader); raw != "" {
-		if len(raw) > MaxIdempotencyKeyLength {
-			return Answer{}, badRequest(CodeInvalidTaskData, "%s is %d bytes long; at most %d", IdempotencyHeader, len(raw), MaxIdempotencyKeyLength)
+	if idemKey != "" {
+		if len(idemKey) > MaxIdempotencyKeyLength {
+			return 0, badRequest(CodeInvalidTaskData, "%s is %d bytes long; at most %d", IdempotencyHeader, len(idemKey), MaxIdempotencyKeyLength)
 		}
-		idem = hexSum([]byte(raw))
-		bodySum = hexSum(body)
+		idem = hexSum([]byte(idemKey))
+		bodySum = hexSum(request)
 	}
 	for range 3 {
 		id, err := h.ids.nextID(ctx)
 		if err != nil {
-			return Answer{}, err
+			return 0, err
 		}
 		if idem != "" {
 			prev, taken, err := h.claimIdempotencyKey(ctx, key, idem, idemRecord{TaskID: id, Body: bodySum})
 			if err != nil {
-				return Answer{}, err
+				return 0, err
 			}
 			if taken {
 				if prev.Body != bodySum {
-					return Answer{}, badRequest(CodeInvalidTaskData, "%s was already used with another request body: "+
+					return 0, badRequest(CodeInvalidTaskData, "%s was already used with another request body: "+
 						"a retry must send the same request, a new task a new key", IdempotencyHeader)
 				}
-				return Answer{TaskID: prev.TaskID}, nil
+				return prev.TaskID, nil
 			}
 		}
 		if job.ID, err = h.ids.jobID(ctx, key.Name, id); err != nil {
-			return Answer{}, err
+			return 0, err
 		}
 		job.GatewayTaskID = id
 		sub, err := h.client.SubmitJob(ctx, job)
 		if err == nil && !sub.Existing {
-			return Answer{TaskID: id}, nil
+			return id, nil
 		}
 		// Not submitted: free the Idempotency-Key, so that a retry starts afresh instead of
 		// finding a taskId with no job. A job already there means a taskId given before (the
 		// counter went back with a Redis that lost data): take the next one.
 		h.unclaim(key, idem)
 		if err != nil {
-			return Answer{}, err
+			return 0, err
 		}
 	}
-	return Answer{}, errors.New("no free taskId after 3 tries")
+	return 0, errors.New("no free taskId after 3 tries")
 }
 
 // unclaim removes an Idempotency-Key claimed for a job that was not submitted.
@@ -367,7 +383,7 @@ func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Ans
 	if err != nil {
 		return Answer{}, err
 	}
-	return ResultAnswer(out), nil
+	return DialectResultAnswer(out), nil
 }
 
 // budgetRoom refuses a createTask whose queue's budget is spent for its window, with the code

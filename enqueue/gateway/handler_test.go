@@ -202,6 +202,16 @@ func taskID(t *testing.T, answer map[string]any) int64 {
 	return id
 }
 
+// The anti-captcha dialect's codes that the createTask protocol answers for the gateway's own
+// codes (gateway.CodeTable): client libraries such as capmonstercloud-client know these.
+const (
+	dialectNoSuchCaptchaID = "ERROR_NO_SUCH_CAPCHA_ID"         // TASK_NOT_FOUND
+	dialectInvalidSitekey  = "ERROR_RECAPTCHA_INVALID_SITEKEY" // INVALID_SITEKEY
+	dialectImageType       = "ERROR_IMAGE_TYPE_NOT_SUPPORTED"  // IMAGE_CORRUPTED
+	dialectTooBig          = "ERROR_TOO_BIG_CAPTCHA_FILESIZE"  // IMAGE_TOO_LARGE
+	dialectNoSlot          = "ERROR_NO_SLOT_AVAILABLE"         // RATE_LIMITED
+)
+
 func requireError(t *testing.T, answer map[string]any, errorID int, code string) {
 	t.Helper()
 	require.Equal(t, json.Number(fmt.Sprint(errorID)), answer["errorId"], "%v", answer)
@@ -243,7 +253,8 @@ func TestEveryMethod(t *testing.T) {
 
 	failed := taskID(t, b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("fail"))))
 	a = b.waitResult(t, alphaKey, failed)
-	requireError(t, a, 1, "DOMAIN_BANNED")
+	requireError(t, a, 1, "ERROR_DOMAIN_NOT_ALLOWED")
+	require.Contains(t, a["errorDescription"], "DOMAIN_BANNED", "AnySolver's own code is kept in the description")
 	require.Equal(t, gateway.StatusFailed, a["status"])
 
 	dead := taskID(t, b.call(t, gateway.MethodCreateTask, create(betaKey, recaptchaTask("dead"))))
@@ -281,7 +292,7 @@ func TestEveryMethod(t *testing.T) {
 	for _, m := range []string{gateway.MethodReportIncorrectRecaptcha, gateway.MethodReportCorrectRecaptcha, gateway.MethodReportIncorrectImageCaptcha} {
 		require.Equal(t, map[string]any{"errorId": json.Number("0"), "status": "success"},
 			b.call(t, m, map[string]any{"clientKey": alphaKey, "taskId": solved}))
-		requireError(t, b.call(t, m, map[string]any{"clientKey": betaKey, "taskId": solved}), 1, gateway.CodeTaskNotFound)
+		requireError(t, b.call(t, m, map[string]any{"clientKey": betaKey, "taskId": solved}), 1, dialectNoSuchCaptchaID)
 	}
 	require.Equal(t, 1.0, testutil.ToFloat64(reportsCounter(t, b, gateway.MethodReportIncorrectRecaptcha, "alpha", "RecaptchaV2TaskProxyless")))
 
@@ -295,7 +306,7 @@ func TestEveryMethod(t *testing.T) {
 		{gateway.MethodCreateTask, "gamma", "ok", 1},
 		{gateway.MethodGetBalance, "alpha", gateway.CodeInternalError, 1},
 		{gateway.MethodGetBalance, "alpha", "ok", 1},
-		{gateway.MethodReportCorrectRecaptcha, "beta", gateway.CodeTaskNotFound, 1},
+		{gateway.MethodReportCorrectRecaptcha, "beta", dialectNoSuchCaptchaID, 1},
 	} {
 		require.Equal(t, c.want, testutil.ToFloat64(requestsCounter(t, b, c.method, c.key, c.code)), "%+v", c)
 	}
@@ -409,10 +420,10 @@ func TestBadInput(t *testing.T) {
 		{"websiteURL without scheme", "createTask", create(alphaKey, map[string]any{"type": "HCaptchaTaskProxyless", "websiteURL": "shop.example", "websiteKey": "k"}),
 			gateway.CodeInvalidWebsite, "task.websiteURL"},
 		{"no websiteKey", "createTask", create(alphaKey, map[string]any{"type": "TurnstileTaskProxyless", "websiteURL": "https://a.example"}),
-			gateway.CodeInvalidSitekey, "task.websiteKey"},
+			dialectInvalidSitekey, "task.websiteKey"},
 		{"image without body", "createTask", create(alphaKey, map[string]any{"type": "ImageToTextTask"}), gateway.CodeInvalidTaskData, "task.body"},
 		{"image body not base64", "createTask", create(alphaKey, map[string]any{"type": "ImageToTextTask", "body": "not base64!"}),
-			gateway.CodeImageCorrupted, "task.body"},
+			dialectImageType, "task.body"},
 		{"bad proxy", "createTask", create(alphaKey, map[string]any{"type": "X", "proxy": "nonsense"}), gateway.CodeInvalidTaskData, "task.proxy"},
 		{"provider a number", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "provider": 1},
 			gateway.CodeInvalidTaskData, "provider must be a string"},
@@ -430,9 +441,9 @@ func TestBadInput(t *testing.T) {
 			gateway.CodeInvalidTaskData, "this machine"},
 		{"getTaskResult without taskId", "getTaskResult", map[string]any{"clientKey": alphaKey}, gateway.CodeInvalidTaskData, "taskId is required"},
 		{"taskId an object", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": map[string]int{}}, gateway.CodeInvalidTaskData, "taskId must be a number"},
-		{"taskId negative", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": -5}, gateway.CodeTaskNotFound, "not a task of this key"},
-		{"taskId past 2^53", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": json.Number("9007199254740993")}, gateway.CodeTaskNotFound, ""},
-		{"taskId a fraction", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": 1.5}, gateway.CodeTaskNotFound, ""},
+		{"taskId negative", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": -5}, dialectNoSuchCaptchaID, "not a task of this key"},
+		{"taskId past 2^53", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": json.Number("9007199254740993")}, dialectNoSuchCaptchaID, ""},
+		{"taskId a fraction", "getTaskResult", map[string]any{"clientKey": alphaKey, "taskId": 1.5}, dialectNoSuchCaptchaID, ""},
 		{"unknown method", "solveEverything", map[string]any{"clientKey": alphaKey}, gateway.CodeNoSuchMethod, "createTask"},
 		{"a path prefix is not a method", "api/createTask", create(alphaKey, recaptchaTask("k")), gateway.CodeNoSuchMethod, ""},
 	}
@@ -457,7 +468,7 @@ func TestHugeBody(t *testing.T) {
 	t.Parallel()
 	b := setup(t, mustKeys(t))
 	body := `{"clientKey":"` + alphaKey + `","task":{"type":"ImageToTextTask","body":"` + strings.Repeat("A", gateway.MaxBodyDefault) + `"}}`
-	requireError(t, b.call(t, gateway.MethodCreateTask, body), 1, gateway.CodeImageTooLarge)
+	requireError(t, b.call(t, gateway.MethodCreateTask, body), 1, dialectTooBig)
 
 	// Without a Content-Length (chunked), the reader stops at the limit all the same.
 	req, err := http.NewRequest(http.MethodPost, b.url+"/createTask", io.MultiReader(strings.NewReader(body), strings.NewReader("")))
@@ -468,12 +479,12 @@ func TestHugeBody(t *testing.T) {
 	defer resp.Body.Close()
 	var a map[string]any
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
-	require.Equal(t, gateway.CodeImageTooLarge, a["errorCode"])
+	require.Equal(t, dialectTooBig, a["errorCode"])
 
 	// Just under the limit is read (and refused only for what it says).
 	under := `{"clientKey":"` + alphaKey + `","task":{"type":"ImageToTextTask","body":"@@"},"pad":"` +
 		strings.Repeat("A", gateway.MaxBodyDefault-200) + `"}`
-	requireError(t, b.call(t, gateway.MethodCreateTask, under), 1, gateway.CodeImageCorrupted)
+	requireError(t, b.call(t, gateway.MethodCreateTask, under), 1, dialectImageType)
 	requireNothingQueued(t, b)
 }
 
@@ -504,7 +515,7 @@ func TestIsolation(t *testing.T) {
 
 	notFound := func(key string, id any) string {
 		a := b.call(t, gateway.MethodGetTaskResult, map[string]any{"clientKey": key, "taskId": id})
-		requireError(t, a, 1, gateway.CodeTaskNotFound)
+		requireError(t, a, 1, dialectNoSuchCaptchaID)
 		require.Nil(t, a["solution"])
 		// The description quotes only what the client sent.
 		return strings.ReplaceAll(a["errorDescription"].(string), fmt.Sprint(id), "N")
@@ -581,16 +592,16 @@ func TestRateLimit(t *testing.T) {
 	limited := 0
 	for range 6 {
 		a := b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": deltaKey})
-		if a["errorCode"] == gateway.CodeRateLimited {
-			requireError(t, a, 1, gateway.CodeRateLimited)
+		if a["errorCode"] == dialectNoSlot {
+			requireError(t, a, 1, dialectNoSlot)
 			limited++
 		}
 	}
 	require.GreaterOrEqual(t, limited, 2, "at most 3 (+1 refilled) of 6 requests at once pass")
-	require.Equal(t, float64(limited), testutil.ToFloat64(requestsCounter(t, b, gateway.MethodGetBalance, "delta", gateway.CodeRateLimited)))
+	require.Equal(t, float64(limited), testutil.ToFloat64(requestsCounter(t, b, gateway.MethodGetBalance, "delta", dialectNoSlot)))
 	// Other keys are not held back by delta's limit.
 	for range 10 {
-		require.NotEqual(t, gateway.CodeRateLimited, b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": alphaKey})["errorCode"])
+		require.NotEqual(t, dialectNoSlot, b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": alphaKey})["errorCode"])
 	}
 }
 

@@ -21,7 +21,8 @@ type Metrics struct {
 //
 //	solvequeue_gateway_requests_total{method,key,code}   answers; code "ok" or the errorCode
 //	solvequeue_gateway_request_seconds{method}           time from request to answer
-//	solvequeue_gateway_reports_total{method,key,task_type}  reportIncorrect*/reportCorrect* calls
+//	solvequeue_gateway_reports_total{method,key,task_type}  reportIncorrect*/reportCorrect* calls,
+//	                                                        and 2captcha's reportgood/reportbad
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -35,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"method"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "solvequeue_gateway_reports_total",
-			Help: "reportIncorrectRecaptcha, reportCorrectRecaptcha and reportIncorrectImageCaptcha calls by key name and task type.",
+			Help: "reportIncorrectRecaptcha, reportCorrectRecaptcha, reportIncorrectImageCaptcha and 2captcha's reportgood and reportbad calls by key name and task type.",
 		}, []string{"method", "key", "task_type"}),
 	}
 	reg.MustRegister(m.requests, m.seconds, m.reports)
@@ -47,7 +48,7 @@ const noKey = "none"
 
 // methodLabel bounds the method label to the methods served.
 func methodLabel(method string) string {
-	if slices.Contains(Methods, method) {
+	if slices.Contains(Methods, method) || method == PathIn || method == PathRes {
 		return method
 	}
 	return "other"

@@ -77,8 +77,11 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.code + ": " + e.description }
 
+// answer is the createTask protocol's answer: the code in the anti-captcha dialect where
+// CodeTable has one, the gateway's own code kept at the start of the description.
 func (e *apiError) answer() Answer {
-	return Answer{ErrorID: e.id, ErrorCode: e.code, ErrorDescription: e.description}
+	code, desc := gatewayRow(e.code).dialect(e.description)
+	return Answer{ErrorID: e.id, ErrorCode: code, ErrorDescription: desc}
 }
 
 func badRequest(code, format string, args ...any) *apiError {

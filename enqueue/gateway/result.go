@@ -43,6 +43,18 @@ func ResultAnswer(out enqueue.Outcome) Answer {
 	}
 }
 
+// DialectResultAnswer is ResultAnswer as the createTask protocol answers getTaskResult: a failed
+// or dead outcome's code is the anti-captcha dialect's where CodeTable has one (so that client
+// libraries map it to a type they know, and the operator's AnySolver account errors never read as
+// the client's own key or balance), the outcome's own code kept at the start of errorDescription.
+func DialectResultAnswer(out enqueue.Outcome) Answer {
+	a := ResultAnswer(out)
+	if a.Status == StatusFailed && out.Error != nil {
+		a.ErrorCode, a.ErrorDescription = outcomeRow(out.Error.ErrorCode).dialect(out.Error.ErrorDescription)
+	}
+	return a
+}
+
 // formatCost writes a cost as AnySolver does, a decimal string: at least four decimals
 // ("0.0010"), more when the cost has them ("0.00025").
 func formatCost(cost float64) string {

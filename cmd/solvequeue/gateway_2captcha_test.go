@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+)
+
+// twoCaptchaSaw is what e2e-2captcha.js printed: what @2captcha/captcha-solver returned for each
+// scenario, or what it threw.
+type twoCaptchaSaw struct {
+	Solved, Permanent, Transient, Image struct {
+		Value *struct {
+			Data string `json:"data"`
+			ID   string `json:"id"`
+		} `json:"value"`
+		Thrown string `json:"thrown"`
+	}
+	Report, Balance, WrongKey struct {
+		Value  any    `json:"value"`
+		Thrown string `json:"thrown"`
+	}
+	Requests []string `json:"requests"`
+}
+
+// TestGatewayThrough2captchaNodeClient runs `solvequeue worker --gateway` as a process, with a
+// keys file, against the fake AnySolver, and drives it with @2captcha/captcha-solver from npm,
+// pointed at the gateway by a fetch override (its host is fixed to 2captcha.com): a token, an
+// image, a permanent error, an error the queue's retries hide, a report, the balance and a key the
+// gateway does not know, each as the library would see it from 2captcha.
+func TestGatewayThrough2captchaNodeClient(t *testing.T) {
+	t.Parallel()
+	node := requireNodeModules(t)
+	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{Balance: 77.5,
+		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+			b := anysolvertest.DefaultBehavior(t)
+			if !b.Immediate {
+				b.SolveTime = 500 * time.Millisecond
+			}
+			return b
+		})})
+	const gatewayKey = "gk-e2e-2captcha-9a4e1c7b52d0f3e6"
+	keys := cliWriteFile(t, "keys.yaml", "keys:\n  - name: twocaptcha-scrapers\n    key: "+gatewayKey+"\n    queue: scrapers\n")
+	policy := cliWriteFile(t, "policy.yaml", "retry:\n  maxRetries: 5\n  baseDelay: 100ms\n  maxDelay: 500ms\n")
+	addr := freeLoopbackAddr(t)
+	p := s.startWorker(t, nil, "--queues", "scrapers=1", "--policy", policy, "--poll-interval", "200ms",
+		"--gateway", addr, "--keys", keys)
+	require.True(t, p.waitForLog("serving AnySolver's API", 30*time.Second), "the gateway did not start:\n%s", p.logs.String())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "e2e-2captcha.js")
+	cmd.Dir = nodeE2EDir
+	cmd.Env = append(os.Environ(), "GATEWAY_URL=http://"+addr, "GATEWAY_KEY="+gatewayKey)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "e2e-2captcha.js: %s", stderr.String())
+	// The library console.logs codes it does not know (the JSON its balance() fails to tell
+	// apart): the script's report is the last line.
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var saw twoCaptchaSaw
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &saw), "e2e-2captcha.js printed: %s", stdout.String())
+	t.Logf("the client saw: %s", stdout.String())
+
+	// The library spoke 2captcha's protocol: tokens by GET, the image by POST, answers from res.php.
+	require.Contains(t, saw.Requests, "GET /IN.PHP")
+	require.Contains(t, saw.Requests, "POST /IN.PHP")
+	require.Contains(t, saw.Requests, "GET /RES.PHP")
+
+	require.Empty(t, saw.Solved.Thrown)
+	require.NotNil(t, saw.Solved.Value)
+	require.NotEmpty(t, saw.Solved.Value.Data, "the token")
+	require.Regexp(t, `^[1-9][0-9]*$`, saw.Solved.Value.ID, "2captcha's ids are numbers")
+	require.Equal(t, 1, s.fake.Creates("e2e2c-plain-site-key"))
+
+	require.Nil(t, saw.Permanent.Value)
+	require.Equal(t, "APIError: ERROR_CAPTCHA_UNSOLVABLE", saw.Permanent.Thrown, "a permanent error, by a name the library knows")
+	require.Equal(t, 1, s.fake.Creates("sq:id=e2e2c-permanent;create=DOMAIN_BANNED*9"), "and is paid (tried) once")
+
+	require.Empty(t, saw.Transient.Thrown, "two SERVICE_UNAVAILABLE answers are hidden by the queue's retries")
+	require.NotNil(t, saw.Transient.Value)
+	require.NotEmpty(t, saw.Transient.Value.Data)
+	require.Equal(t, 3, s.fake.Creates("sq:id=e2e2c-transient;create=SERVICE_UNAVAILABLE*2"))
+
+	require.Empty(t, saw.Image.Thrown)
+	require.NotNil(t, saw.Image.Value)
+	require.NotEmpty(t, saw.Image.Value.Data, "an image's text")
+
+	require.Empty(t, saw.Report.Thrown)
+	require.Equal(t, "OK_REPORT_RECORDED", saw.Report.Value)
+
+	require.Empty(t, saw.Balance.Thrown)
+	require.Equal(t, 77.5, saw.Balance.Value, "the balance the worker read from AnySolver")
+
+	require.Nil(t, saw.WrongKey.Value)
+	require.Contains(t, saw.WrongKey.Thrown, "ERROR_KEY_DOES_NOT_EXIST", "a key the gateway does not know")
+
+	// The jobs went to the key's queue under its name, with the ids the client saw.
+	tasks, err := s.client.Inspector().ListCompletedTasks("scrapers")
+	require.NoError(t, err)
+	require.Len(t, tasks, 4)
+	for _, task := range tasks {
+		pl, err := enqueue.DecodePayload(task.Payload)
+		require.NoError(t, err)
+		require.Equal(t, "twocaptcha-scrapers", pl.KeyName)
+		require.Positive(t, pl.GatewayTaskID)
+		require.NotContains(t, string(task.Payload), gatewayKey)
+	}
+	require.NotContains(t, p.logs.String(), gatewayKey)
+}

@@ -1,0 +1,4 @@
+package gateway
+
+// TwoCaptchaTask exposes twoCaptchaTask to the package's external tests.
+var TwoCaptchaTask = twoCaptchaTask
