@@ -20,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // How a 2captcha client sends a request: 2captcha's documentation gives in.php as a POST form,
@@ -403,7 +403,7 @@ func TestTwoCaptchaRefuses(t *testing.T) {
 // ERROR_ZERO_BALANCE from in.php with nothing queued, and getbalance answers the window's room.
 func TestTwoCaptchaSpentBudget(t *testing.T) {
 	t.Parallel()
-	policy, err := classify.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
+	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
 	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
