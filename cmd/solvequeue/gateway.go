@@ -10,6 +10,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/httpserve"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -45,8 +46,10 @@ func (o *gatewayOptions) check(addr string) error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageError("set both --tls-cert and --tls-key, or neither")
 	}
-	if err := gateway.CheckTLS(o.TLSCert, o.TLSKey); err != nil {
-		return usageError("--tls-cert/--tls-key: %v", err)
+	if o.TLSCert != "" { // read once here, so that a bad pair stops the start before anything runs
+		if _, err := httpserve.LoadCertFiles(o.TLSCert, o.TLSKey, nil); err != nil {
+			return usageError("--tls-cert/--tls-key: %v", err)
+		}
 	}
 	if o.Keys != "" {
 		k, err := gateway.LoadKeys(o.Keys)

@@ -118,13 +118,6 @@ func ListenAndServe(ctx context.Context, h *Handler, cfg ServerConfig) (addr str
 	return addr, stop, nil
 }
 
-// CheckTLS loads the certificate and key a ServerConfig names, so that a bad pair is refused
-// before anything starts; the error names the files. Neither file given is no TLS and no error.
-func CheckTLS(certFile, keyFile string) error {
-	_, err := loadTLS(ServerConfig{TLSCertFile: certFile, TLSKeyFile: keyFile}.withDefaults())
-	return err
-}
-
 func loadTLS(cfg ServerConfig) (*httpserve.CertFiles, error) {
 	if cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" {
 		return nil, nil
