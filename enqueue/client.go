@@ -162,6 +162,7 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	if err != nil {
 		return nil, Submitted{}, "", false, err
 	}
+	job.Task = anySolverTask(job.Task) // a client's name for the type, as AnySolver knows it
 	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
 		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC(),
 		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}

@@ -39,10 +39,14 @@ var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 // '-' (no braces or spaces, which would break asynq's Redis keys). Jobs and workers share it.
 func ValidQueueName(name string) bool { return queueName.MatchString(name) }
 
-// Validate checks a job before anything reaches Redis. Known task types are checked for their
-// required fields: every type whose name contains recaptcha, hcaptcha, turnstile or
-// popularcaptcha needs websiteURL and websiteKey; ImageToTextTask needs body in base64. Any other
-// type passes through for AnySolver to judge. The error is a *ValidationError naming the field.
+// Validate checks a job before anything reaches Redis. Every task type name the anti-captcha,
+// CapMonster and 2captcha clients send, and AnySolver's own, is checked for its required fields
+// (see taskTypes): every type whose name contains recaptcha, hcaptcha, turnstile or
+// popularcaptcha, and NoCaptchaTask, need websiteURL (a full http(s) URL) and websiteKey;
+// FunCaptcha websitePublicKey; GeeTest gt and challenge (v3) or its captcha_id (v4);
+// ImageToTextTask and the other image tasks body in base64. Any other type passes through for
+// AnySolver to judge, with the websiteURL and site key it carries checked all the same. The
+// error is a *ValidationError naming the field.
 func (j Job) Validate() error {
 	if j.ID != "" {
 		if len(j.ID) > 200 {
@@ -213,30 +217,10 @@ func validateTask(task map[string]any) error {
 	if !ok || strings.TrimSpace(typ) == "" {
 		return &ValidationError{"task.type", "is required and must be a non-empty string"}
 	}
-	lower := strings.ToLower(typ)
-	switch {
-	case needsWebsite(lower):
-		if err := requireURL(task, "websiteURL", typ); err != nil {
-			return err
-		}
-		if err := requireString(task, "websiteKey", typ); err != nil {
-			return err
-		}
-	case lower == "imagetotexttask":
-		if err := requireBase64(task, "body", typ); err != nil {
-			return err
-		}
+	if err := checkTask(task, typ); err != nil {
+		return err
 	}
 	return validateProxy(task)
-}
-
-func needsWebsite(lowerType string) bool {
-	for _, family := range []string{"recaptcha", "hcaptcha", "turnstile", "popularcaptcha"} {
-		if strings.Contains(lowerType, family) {
-			return true
-		}
-	}
-	return false
 }
 
 func requireString(task map[string]any, field, typ string) error {

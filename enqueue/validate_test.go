@@ -84,7 +84,7 @@ func TestJobValidate(t *testing.T) {
 		{name: "image needs no websiteURL", job: enqueue.Job{Task: map[string]any{"type": "ImageToTextTask", "body": png}}},
 
 		// Unknown types pass through for AnySolver to judge.
-		{name: "unknown type passes", job: enqueue.Job{Task: map[string]any{"type": "FunCaptchaTaskProxyless"}}},
+		{name: "unknown type passes", job: enqueue.Job{Task: map[string]any{"type": "SomeNewAnySolverToken"}}},
 		{name: "AWSWafToken passes", job: enqueue.Job{Task: map[string]any{"type": "AWSWafToken", "anything": true}}},
 
 		// The task itself.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/httpserve"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -22,6 +23,7 @@ type gatewayOptions struct {
 	Keys                 string
 	MaxBody              int64
 	CallbackAllowPrivate bool
+	TLSCert, TLSKey      string
 
 	keys *gateway.Keys // read by check
 }
@@ -31,6 +33,8 @@ func (o *gatewayOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit}]); required on a non-loopback address")
 	f.Int64Var(&o.MaxBody, "max-body", gateway.MaxBodyDefault, "largest request body the gateway reads, in bytes")
 	f.BoolVar(&o.CallbackAllowPrivate, "callback-allow-private", false, "let callbacks go to loopback, private and link-local addresses (refused by default: server-side request forgery)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "serve the gateway's API over TLS (HTTPS, 1.2 or newer) with this certificate (PEM; read again when it changes)")
+	f.StringVar(&o.TLSKey, "tls-key", "", "the private key (PEM) of --tls-cert")
 }
 
 // check reads the keys file and refuses a gateway on addr that would start open to the network,
@@ -38,6 +42,14 @@ func (o *gatewayOptions) register(cmd *cobra.Command) {
 func (o *gatewayOptions) check(addr string) error {
 	if o.MaxBody < 1024 {
 		return usageError("--max-body must be at least 1024 bytes, got %d", o.MaxBody)
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return usageError("set both --tls-cert and --tls-key, or neither")
+	}
+	if o.TLSCert != "" { // read once here, so that a bad pair stops the start before anything runs
+		if _, err := httpserve.LoadCertFiles(o.TLSCert, o.TLSKey, nil); err != nil {
+			return usageError("--tls-cert/--tls-key: %v", err)
+		}
 	}
 	if o.Keys != "" {
 		k, err := gateway.LoadKeys(o.Keys)
@@ -65,7 +77,7 @@ func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Con
 	if err != nil {
 		return "", nil, usageError("%v", err)
 	}
-	got, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: addr, Logger: log})
+	got, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: addr, TLSCertFile: o.TLSCert, TLSKeyFile: o.TLSKey, Logger: log})
 	if err != nil {
 		return "", nil, err
 	}
@@ -74,7 +86,11 @@ func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Con
 	} else {
 		log.Info("gateway keys loaded", "keys", keys.Names())
 	}
-	log.Info("serving AnySolver's API", "url", "http://"+got+"/")
+	scheme := "http://"
+	if o.TLSCert != "" {
+		scheme = "https://"
+	}
+	log.Info("serving AnySolver's API", "url", scheme+got+"/")
 	return got, stop, nil
 }
 
@@ -135,6 +151,7 @@ UI; the key itself never is) and a queue. Without --keys, on a loopback address 
 any non-empty key is accepted into the default queue.`,
 		Example: `  solvequeue gateway                                  # 127.0.0.1:8090, any key, queue default
   solvequeue gateway --addr :8090 --keys keys.yaml --http :8091
+  solvequeue gateway --addr :443 --keys keys.yaml --tls-cert tls.crt --tls-key tls.key   # HTTPS, for 2captcha's clients
   curl -s 127.0.0.1:8090/createTask -d '{"clientKey":"k","task":{"type":"ImageToTextTask","body":"iVBORw0KGgo="}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

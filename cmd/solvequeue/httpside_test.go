@@ -30,10 +30,18 @@ import (
 // and returns their paths and a pool that trusts it.
 func testCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	return writeTestCert(t, t.TempDir(), big.NewInt(time.Now().UnixNano()))
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1 with serial, and its key, as
+// tls.crt and tls.key in dir (replacing what is there, as a renewal in place does: written aside,
+// then renamed) and returns their paths and a pool that trusts the certificate.
+func writeTestCert(t *testing.T, dir string, serial *big.Int) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "solvequeue test"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
@@ -45,10 +53,12 @@ func testCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	require.NoError(t, err)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	require.NoError(t, err)
-	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	for path, block := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
+		aside := path + ".new"
+		require.NoError(t, os.WriteFile(aside, pem.EncodeToMemory(block), 0o600))
+		require.NoError(t, os.Rename(aside, path))
+	}
 	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
 	pool = x509.NewCertPool()

@@ -77,7 +77,7 @@ func validationAnswer(err error, task map[string]any) *apiError {
 	switch v.Field {
 	case "task.websiteURL":
 		code = CodeInvalidWebsite
-	case "task.websiteKey":
+	case "task.websiteKey", "task.websitePublicKey":
 		code = CodeInvalidSitekey
 	case "task.body":
 		if _, present := task["body"]; present {

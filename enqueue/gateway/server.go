@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,10 @@ type ServerConfig struct {
 	// IdleTimeout to 2 min and MaxHeaderBytes to 32 KiB.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	MaxHeaderBytes                                            int
+	// TLSCertFile and TLSKeyFile (PEM) make ListenAndServe serve HTTPS (TLS 1.2 or newer), for
+	// clients that speak only HTTPS (2captcha's). The pair is read again when either file
+	// changes, so a renewal needs no restart. Give both or neither.
+	TLSCertFile, TLSKeyFile string
 	// Logger receives the server's own errors (TLS, broken connections). Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -87,22 +92,44 @@ func CheckAddr(addr string, h *Handler) error {
 	return nil
 }
 
-// ListenAndServe listens on cfg.Addr (":0" picks a free port), serves h in a goroutine and
-// returns the address it listens on. It refuses, with ErrKeysRequired, a handler without keys
-// on a non-loopback address. The server stops when ctx ends (waiting at most ShutdownTimeout
-// for requests in flight) or when stop is called, whichever comes first.
+// ListenAndServe listens on cfg.Addr (":0" picks a free port), serves h in a goroutine (over
+// TLS when cfg names a certificate) and returns the address it listens on. It refuses, with
+// ErrKeysRequired, a handler without keys on a non-loopback address, and a certificate and key
+// that do not load, naming the files. The server stops when ctx ends (waiting at most
+// ShutdownTimeout for requests in flight) or when stop is called, whichever comes first.
 func ListenAndServe(ctx context.Context, h *Handler, cfg ServerConfig) (addr string, stop func(context.Context) error, err error) {
 	if err := CheckAddr(cfg.Addr, h); err != nil {
 		return "", nil, err
 	}
 	cfg = cfg.withDefaults()
+	certs, err := loadTLS(cfg)
+	if err != nil {
+		return "", nil, err
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("gateway: listen on %s: %w (is another process using that port?)", cfg.Addr, err)
 	}
+	if certs != nil {
+		ln = tls.NewListener(ln, certs.TLSConfig())
+	}
 	srv := NewServer(h, cfg)
 	addr, stop = httpserve.Serve(ctx, srv, ln, ShutdownTimeout, cfg.Logger, "gateway")
 	return addr, stop, nil
+}
+
+func loadTLS(cfg ServerConfig) (*httpserve.CertFiles, error) {
+	if cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" {
+		return nil, nil
+	}
+	if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
+		return nil, errors.New("gateway: set both --tls-cert and --tls-key, or neither")
+	}
+	certs, err := httpserve.LoadCertFiles(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger.With("component", "gateway"))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return certs, nil
 }
 
 // IsLoopback reports whether a listen address is reachable from this host only:

@@ -1,6 +1,7 @@
-// Package httpserve runs an http.Server on a listener until its context ends or it is stopped:
-// the one way the gateway and the worker's HTTP side serve. It owns the goroutine and the
-// shutdown; the servers' handlers, limits and TLS are their own.
+// Package httpserve runs an http.Server on a listener until its context ends or it is stopped,
+// and serves TLS from a certificate and key read again when they change: the one way the gateway
+// and the worker's HTTP side serve. It owns the goroutine, the shutdown and the certificate
+// reloads; the servers' handlers and limits are their own.
 package httpserve
 
 import (

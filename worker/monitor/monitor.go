@@ -205,10 +205,10 @@ func ListenAndServe(ctx context.Context, cfg Config) (addr string, stop func(con
 		return "", nil, err
 	}
 	log := cfg.withDefaults().Logger
-	var certs *certFiles
+	var certs *httpserve.CertFiles
 	if cfg.TLSCertFile != "" {
-		if certs, err = loadCertFiles(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
-			return "", nil, err
+		if certs, err = httpserve.LoadCertFiles(cfg.TLSCertFile, cfg.TLSKeyFile, log.With("component", "monitor")); err != nil {
+			return "", nil, fmt.Errorf("monitor: %w", err)
 		}
 	} else if !IsLoopback(cfg.Addr) {
 		log.Warn("monitor: credentials travel in plain text over HTTP: serve TLS with --http-tls-cert and "+
@@ -219,7 +219,7 @@ func ListenAndServe(ctx context.Context, cfg Config) (addr string, stop func(con
 		return "", nil, fmt.Errorf("monitor: listen on %s: %w (is another worker using that port? pick another with --http)", cfg.Addr, err)
 	}
 	if certs != nil {
-		ln = tls.NewListener(ln, certs.tlsConfig())
+		ln = tls.NewListener(ln, certs.TLSConfig())
 	}
 	srv := &http.Server{
 		Handler:           h,
