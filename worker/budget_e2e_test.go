@@ -16,8 +16,8 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	budget "github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"

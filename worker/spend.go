@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/solvequeue/solvequeue/classify"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	budget "github.com/solvequeue/solvequeue/internal/ledger"
 )
 
 // The spend caps, as the handler meets them: before a createTask on a queue with a budget the

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 )
 
 func newDLQCmd(env *Env) *cobra.Command {
@@ -44,7 +45,7 @@ func newDLQListCmd(env *Env) *cobra.Command {
 		Example: "  solvequeue dlq list\n  solvequeue dlq list --json | jq .",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, closeFn, err := openClient(cmd, &redisOpt)
+			client, closeFn, err := openAdmin(cmd, &redisOpt)
 			if err != nil {
 				return err
 			}
@@ -109,7 +110,7 @@ top-up, a ban since lifted), --failed runs the failed jobs you name again, one b
 			if failed {
 				return redriveFailed(cmd, env, &redisOpt, queue, args, all)
 			}
-			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "redriven", func(c *enqueue.Client, d enqueue.DeadLetter) error {
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "redriven", func(c *admin.Client, d admin.DeadLetter) error {
 				return c.Redrive(cmd.Context(), d)
 			})
 		},
@@ -129,7 +130,7 @@ func redriveFailed(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue s
 	if all || len(ids) == 0 {
 		return usageError("--failed runs again only the failed jobs you name by ID (never --all)")
 	}
-	client, closeFn, err := openClient(cmd, redisOpt)
+	client, closeFn, err := openAdmin(cmd, redisOpt)
 	if err != nil {
 		return err
 	}
@@ -164,8 +165,8 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
 		Example: `  solvequeue dlq purge order-42
   solvequeue dlq purge --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "purged", func(c *enqueue.Client, d enqueue.DeadLetter) error {
-				n, err := c.Purge(cmd.Context(), []enqueue.DeadLetter{d})
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, "purged", func(c *admin.Client, d admin.DeadLetter) error {
+				n, err := c.Purge(cmd.Context(), []admin.DeadLetter{d})
 				if err == nil && n == 0 {
 					return fmt.Errorf("%w: %q left the dead-letter queue already", enqueue.ErrJobNotFound, d.ID)
 				}
@@ -184,11 +185,11 @@ func newDLQPurgeCmd(env *Env) *cobra.Command {
 // eachDeadLetter applies fn to the named dead letters (or all of them with --all), of queue
 // only when it is not "".
 func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue string, ids []string, all bool, done string,
-	fn func(*enqueue.Client, enqueue.DeadLetter) error) error {
+	fn func(*admin.Client, admin.DeadLetter) error) error {
 	if all == (len(ids) > 0) {
 		return usageError("name the dead jobs by ID, or give --all (not both)")
 	}
-	client, closeFn, err := openClient(cmd, redisOpt)
+	client, closeFn, err := openAdmin(cmd, redisOpt)
 	if err != nil {
 		return err
 	}
@@ -198,7 +199,7 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 		return err
 	}
 	if queue != "" {
-		var mine []enqueue.DeadLetter
+		var mine []admin.DeadLetter
 		for _, d := range letters {
 			if d.Queue == queue {
 				mine = append(mine, d)
@@ -206,7 +207,7 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 		}
 		letters = mine
 	}
-	byID := map[string]enqueue.DeadLetter{}
+	byID := map[string]admin.DeadLetter{}
 	twice := map[string]bool{}
 	for _, d := range letters {
 		if _, ok := byID[d.ID]; ok {
@@ -249,12 +250,13 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 	return nil
 }
 
-func openClient(cmd *cobra.Command, redisOpt *redisOptions) (*enqueue.Client, func(), error) {
+// openAdmin returns an operator's client on the Redis the flags name, and the function that closes it.
+func openAdmin(cmd *cobra.Command, redisOpt *redisOptions) (*admin.Client, func(), error) {
 	rc, err := redisOpt.open(cmd.Context(), 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	client, err := admin.NewClient(admin.Config{Redis: rc})
 	if err != nil {
 		rc.Close()
 		return nil, nil, err

@@ -1,4 +1,4 @@
-package enqueue
+package admin
 
 import (
 	"context"
@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/failedindex"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
 )
 
 // A failed job (the job as submitted can never succeed) is not a dead letter: it stays a
@@ -19,72 +22,15 @@ import (
 // RedriveFailed does, and the failed index below lets the web console list them without
 // reading every completed task.
 
-// FailedIndexMax bounds the failed index of a queue: the newest entries are kept.
-const FailedIndexMax = 10_000
-
-// FailedIndexAge bounds how long an entry stays in the failed index: a failed job's default
-// retention (RetentionDefault). One whose task asynq deleted earlier (a shorter retention) is
-// dropped as it is read; one kept longer is still found by its ID.
-const FailedIndexAge = RetentionDefault
-
-// FailedMember is a failed job's member in FailedKey: its error code (reduced to letters, digits
-// and "_.:-", at most 64 characters) and its ID, separated by a space (an ID holds none).
-func FailedMember(code, id string) string { return failedCode(code) + " " + id }
-
-func failedCode(code string) string {
-	var b strings.Builder
-	for _, c := range code {
-		if b.Len() >= 64 {
-			break
-		}
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune("_.:-", c) {
-			b.WriteRune(c)
-		}
-	}
-	if b.Len() == 0 {
-		return "-"
-	}
-	return b.String()
+// FailedJobs lists the queue's failed jobs (the job as submitted can never succeed), newest
+// first, from the index the worker keeps.
+func (c *Client) FailedJobs(ctx context.Context, queue string) ([]FailedEntry, error) {
+	return failedindex.List(ctx, c.rc, queue)
 }
 
-// FailedEntry is one job of a queue's failed index.
-type FailedEntry struct {
-	ID       string
-	Code     string
-	FailedAt time.Time
-}
-
-// FailedIndex lists the queue's failed index, newest first.
-func (c *Client) FailedIndex(ctx context.Context, queue string) ([]FailedEntry, error) {
-	zs, err := c.rc.ZRevRangeWithScores(ctx, keys.Failed(queue), 0, FailedIndexMax-1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read queue %s's failed jobs: %w", queue, err)
-	}
-	out := make([]FailedEntry, 0, len(zs))
-	for _, z := range zs {
-		m, _ := z.Member.(string)
-		code, id, ok := strings.Cut(m, " ")
-		if !ok {
-			continue
-		}
-		out = append(out, FailedEntry{ID: id, Code: code, FailedAt: time.UnixMilli(int64(z.Score)).UTC()})
-	}
-	return out, nil
-}
-
-// ForgetFailed drops entries from the queue's failed index (their tasks are gone).
+// ForgetFailed drops entries from the queue's index of failed jobs (their tasks are gone).
 func (c *Client) ForgetFailed(ctx context.Context, queue string, entries []FailedEntry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	members := make([]any, len(entries))
-	for i, e := range entries {
-		members[i] = FailedMember(e.Code, e.ID)
-	}
-	if err := c.rc.ZRem(ctx, keys.Failed(queue), members...).Err(); err != nil {
-		return fmt.Errorf("update queue %s's failed jobs: %w", queue, err)
-	}
-	return nil
+	return failedindex.Forget(ctx, c.rc, queue, entries)
 }
 
 // ErrNotFailed is returned (wrapped, saying what the job is) by RedriveFailed for a job that is
@@ -123,8 +69,8 @@ func (c *Client) RedriveFailed(ctx context.Context, queue, id string) (string, e
 	if err != nil {
 		return "", err
 	}
-	rec, _ := DecodeRecord(info.Result)
-	var p Payload
+	rec, _ := jobwire.DecodeRecord(info.Result)
+	var p jobwire.Payload
 	if json.Unmarshal(info.Payload, &p) == nil && p.BodyRef != "" {
 		// Give the body its TTL again if it is still there (it is deleted when a job fails).
 		alive, err := c.rc.Expire(ctx, p.BodyRef, c.cfg.BlobTTL).Result()
@@ -146,9 +92,9 @@ func (c *Client) RedriveFailed(ctx context.Context, queue, id string) (string, e
 	if rec.Error != nil {
 		code = rec.Error.ErrorCode
 	}
-	_ = c.ForgetFailed(ctx, info.Queue, []FailedEntry{{ID: id, Code: code}}) // a stale entry is dropped when read
-	task := asynq.NewTask(TaskType, freshStart(info.Payload, c.cfg.Now()),
-		asynq.Queue(info.Queue), asynq.TaskID(id), asynq.MaxRetry(AsynqMaxRetryDefault),
+	_ = failedindex.Forget(ctx, c.rc, info.Queue, []FailedEntry{{ID: id, Code: code}}) // a stale entry is dropped when read
+	task := asynq.NewTask(jobwire.TaskType, freshStart(info.Payload, c.cfg.Now()),
+		asynq.Queue(info.Queue), asynq.TaskID(id), asynq.MaxRetry(jobwire.AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
 	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil {
 		return "", c.keepAsDeadLetter(ctx, info, rec, fmt.Errorf("redrive failed job %s: enqueue: %w", id, err))
@@ -164,7 +110,7 @@ func (c *Client) findFailed(queue, id string) (*asynq.TaskInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list queues: %w", err)
 		}
-		queues = jobQueues(qs)
+		queues = queuereg.JobQueues(qs)
 	}
 	var found []*asynq.TaskInfo
 	var other *asynq.TaskInfo
@@ -176,7 +122,7 @@ func (c *Client) findFailed(queue, id string) (*asynq.TaskInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read job %s: %w", id, err)
 		}
-		if outcomeOf(info).State == StateFailed {
+		if jobwire.OutcomeOf(info).State == jobwire.StateFailed {
 			found = append(found, info)
 		} else {
 			other = info
@@ -192,18 +138,18 @@ func (c *Client) findFailed(queue, id string) (*asynq.TaskInfo, error) {
 		}
 		return nil, fmt.Errorf("redrive failed job %s: queues %s each hold a failed job with this ID: name the queue", id, strings.Join(names, ", "))
 	case other != nil:
-		return nil, fmt.Errorf("redrive failed job %s: %w: it is %s in queue %s", id, ErrNotFailed, outcomeOf(other).State, other.Queue)
+		return nil, fmt.Errorf("redrive failed job %s: %w: it is %s in queue %s", id, ErrNotFailed, jobwire.OutcomeOf(other).State, other.Queue)
 	}
-	return nil, fmt.Errorf("redrive failed job %s: %w", id, ErrJobNotFound)
+	return nil, fmt.Errorf("redrive failed job %s: %w", id, jobwire.ErrJobNotFound)
 }
 
 // keepAsDeadLetter puts a failed job whose redrive lost its task into the dead-letter queue and
 // returns err saying so.
-func (c *Client) keepAsDeadLetter(ctx context.Context, info *asynq.TaskInfo, rec Record, err error) error {
+func (c *Client) keepAsDeadLetter(ctx context.Context, info *asynq.TaskInfo, rec jobwire.Record, err error) error {
 	d := DeadLetter{ID: info.ID, Queue: info.Queue, Payload: json.RawMessage(info.Payload), Record: rec, DeadAt: c.cfg.Now().UTC()}
 	// Unbounded (limit 0): the job has no other place left, and this is one job an operator
 	// is looking at, not a flood.
-	if merr := PutDeadLetter(context.WithoutCancel(ctx), c.rc, d, 0); merr != nil {
+	if merr := deadletter.Put(context.WithoutCancel(ctx), c.rc, d, 0); merr != nil {
 		return fmt.Errorf("%w; and it could not be kept in the dead-letter queue (%v): submit it again", err, merr)
 	}
 	return fmt.Errorf("%w; the job is in the dead-letter queue now: redrive it from there", err)

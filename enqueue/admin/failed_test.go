@@ -1,4 +1,4 @@
-package enqueue_test
+package admin_test
 
 import (
 	"context"
@@ -12,15 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/failedindex"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 // recordingServer is an asynq server standing in for a worker: it ends each job with the record
 // the test set for its ID (written with asynq's own ResultWriter), and counts the runs.
 type recordingServer struct {
 	mu      sync.Mutex
-	records map[string]enqueue.Record
+	records map[string]jobwire.Record
 	runs    map[string]int
 }
 
@@ -38,7 +42,7 @@ func (s *recordingServer) ProcessTask(ctx context.Context, t *asynq.Task) error 
 	return err
 }
 
-func (s *recordingServer) set(id string, rec enqueue.Record) {
+func (s *recordingServer) set(id string, rec jobwire.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records[id] = rec
@@ -54,17 +58,20 @@ func TestRedriveFailed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
+	rc, err := redisconn.Open(ctx, r.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
+	a, err := admin.NewClient(admin.Config{Redis: rc})
+	require.NoError(t, err)
+	inspector := asynq.NewInspectorFromRedisClient(rc)
 
-	failed := enqueue.Record{State: enqueue.StateFailed, Attempts: 1, CreateTasks: 1,
-		Error: &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: "ERROR_ZERO_BALANCE", Decision: "failed"}}
-	rs := &recordingServer{records: map[string]enqueue.Record{
+	failed := jobwire.Record{State: jobwire.StateFailed, Attempts: 1, CreateTasks: 1,
+		Error: &jobwire.ErrorInfo{ErrorID: 1, ErrorCode: "ERROR_ZERO_BALANCE", Decision: "failed"}}
+	rs := &recordingServer{records: map[string]jobwire.Record{
 		"order-42":  failed,
-		"solved-1":  {State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1},
+		"solved-1":  {State: jobwire.StateSolved, Attempts: 1, CreateTasks: 1},
 		"in-a":      failed,
 		"twin-in-b": failed,
 	}, runs: map[string]int{}}
@@ -78,7 +85,7 @@ func TestRedriveFailed(t *testing.T) {
 		_, err := c.Submit(ctx, j)
 		require.NoError(t, err)
 	}
-	waitFor := func(id string, want enqueue.State) {
+	waitFor := func(id string, want jobwire.State) {
 		t.Helper()
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -86,13 +93,13 @@ func TestRedriveFailed(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, out.State)
 	}
-	waitFor("order-42", enqueue.StateFailed)
-	first, err := c.Inspector().GetTaskInfo("default", "order-42")
+	waitFor("order-42", jobwire.StateFailed)
+	first, err := inspector.GetTaskInfo("default", "order-42")
 	require.NoError(t, err)
-	fp, err := enqueue.DecodePayload(first.Payload)
+	fp, err := jobwire.DecodePayload(first.Payload)
 	require.NoError(t, err)
 	submitted := fp.SubmittedAt
-	waitFor("solved-1", enqueue.StateSolved)
+	waitFor("solved-1", jobwire.StateSolved)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err = c.WaitIn(wctx, "b", "twin-in-b")
@@ -100,72 +107,40 @@ func TestRedriveFailed(t *testing.T) {
 	_, err = c.WaitIn(wctx, "default", "twin-in-b")
 	require.NoError(t, err)
 	require.NoError(t, rc.ZAdd(ctx, keys.Failed("default"),
-		redisZ(enqueue.FailedMember("ERROR_ZERO_BALANCE", "order-42"), time.Now())).Err())
+		redis.Z{Score: float64(time.Now().UnixMilli()), Member: failedindex.Member("ERROR_ZERO_BALANCE", "order-42")}).Err())
 
 	// Not failed: refused, nothing changes.
-	_, err = c.RedriveFailed(ctx, "", "solved-1")
-	require.ErrorIs(t, err, enqueue.ErrNotFailed)
+	_, err = a.RedriveFailed(ctx, "", "solved-1")
+	require.ErrorIs(t, err, admin.ErrNotFailed)
 	require.ErrorContains(t, err, "solved in queue default")
-	_, err = c.RedriveFailed(ctx, "", "nobody")
-	require.ErrorIs(t, err, enqueue.ErrJobNotFound)
-	_, err = c.RedriveFailed(ctx, "", "twin-in-b")
+	_, err = a.RedriveFailed(ctx, "", "nobody")
+	require.ErrorIs(t, err, jobwire.ErrJobNotFound)
+	_, err = a.RedriveFailed(ctx, "", "twin-in-b")
 	require.ErrorContains(t, err, "name the queue")
 
 	// After the operator tops up: the job runs again and ends as the worker says now.
-	rs.set("order-42", enqueue.Record{State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1})
-	q, err := c.RedriveFailed(ctx, "", "order-42")
+	rs.set("order-42", jobwire.Record{State: jobwire.StateSolved, Attempts: 1, CreateTasks: 1})
+	q, err := a.RedriveFailed(ctx, "", "order-42")
 	require.NoError(t, err)
 	require.Equal(t, "default", q)
-	waitFor("order-42", enqueue.StateSolved)
+	waitFor("order-42", jobwire.StateSolved)
 	require.Equal(t, 2, rs.runCount("order-42"))
-	info, err := c.Inspector().GetTaskInfo("default", "order-42")
+	info, err := inspector.GetTaskInfo("default", "order-42")
 	require.NoError(t, err)
-	p, err := enqueue.DecodePayload(info.Payload)
+	p, err := jobwire.DecodePayload(info.Payload)
 	require.NoError(t, err)
 	require.Equal(t, 2, p.OutcomeSeq(), "a redrive is a new outcome, called back on its own")
 	require.True(t, p.SubmittedAt.After(submitted), "its timings count from the redrive")
-	idx, err := c.FailedIndex(ctx, "default")
+	idx, err := a.FailedJobs(ctx, "default")
 	require.NoError(t, err)
 	require.Empty(t, idx, "the redriven job left the failed index")
 
 	// A second redrive of the same (stale) choice changes nothing: the job is solved now.
-	_, err = c.RedriveFailed(ctx, "default", "order-42")
-	require.ErrorIs(t, err, enqueue.ErrNotFailed)
+	_, err = a.RedriveFailed(ctx, "default", "order-42")
+	require.ErrorIs(t, err, admin.ErrNotFailed)
 	require.Equal(t, 2, rs.runCount("order-42"))
 
-	q, err = c.RedriveFailed(ctx, "b", "twin-in-b")
+	q, err = a.RedriveFailed(ctx, "b", "twin-in-b")
 	require.NoError(t, err)
 	require.Equal(t, "b", q)
-}
-
-func TestFailedIndex(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	r := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { rc.Close() })
-	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
-	require.NoError(t, err)
-
-	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	require.Equal(t, "DOMAIN_BANNED order-42", enqueue.FailedMember("DOMAIN_BANNED", "order-42"))
-	require.Equal(t, "ERRORproxy order-1", enqueue.FailedMember("ERROR proxy\n", "order-1"), "a code is reduced to a safe word")
-	require.Equal(t, "- x", enqueue.FailedMember("", "x"))
-	for i, m := range []string{enqueue.FailedMember("DOMAIN_BANNED", "a-1"), enqueue.FailedMember("JOB_EXPIRED", "b 2")} {
-		require.NoError(t, rc.ZAdd(ctx, keys.Failed("q"), redisZ(m, at.Add(time.Duration(i)*time.Minute))).Err())
-	}
-	got, err := c.FailedIndex(ctx, "q")
-	require.NoError(t, err)
-	require.Equal(t, []enqueue.FailedEntry{{ID: "b 2", Code: "JOB_EXPIRED", FailedAt: at.Add(time.Minute)},
-		{ID: "a-1", Code: "DOMAIN_BANNED", FailedAt: at}}, got, "newest first")
-	require.NoError(t, c.ForgetFailed(ctx, "q", got[:1]))
-	got, err = c.FailedIndex(ctx, "q")
-	require.NoError(t, err)
-	require.Len(t, got, 1)
-	require.Equal(t, "a-1", got[0].ID)
-}
-
-func redisZ(member string, at time.Time) redis.Z {
-	return redis.Z{Score: float64(at.UnixMilli()), Member: member}
 }

@@ -1,4 +1,4 @@
-package enqueue
+package admin
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package enqueue_test
+package admin_test
 
 import (
 	"context"
@@ -6,10 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 // TestRedriveIsAFreshStart: a redriven dead letter is enqueued with its timings counted from
@@ -20,12 +24,12 @@ func TestRedriveIsAFreshStart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
+	rc, err := redisconn.Open(ctx, r.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	submitted := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	redriveAt := submitted.Add(30 * time.Hour)
-	c, err := enqueue.NewClient(enqueue.Config{Redis: rc, Now: func() time.Time { return redriveAt }})
+	c, err := admin.NewClient(admin.Config{Redis: rc, Now: func() time.Time { return redriveAt }})
 	require.NoError(t, err)
 
 	tests := []struct {
@@ -67,16 +71,16 @@ func TestRedriveIsAFreshStart(t *testing.T) {
 			}
 			data, err := json.Marshal(raw)
 			require.NoError(t, err)
-			first, err := enqueue.DecodePayload(data)
+			first, err := jobwire.DecodePayload(data)
 			require.NoError(t, err)
-			d := enqueue.DeadLetter{ID: id, Queue: "default", Payload: data, DeadAt: submitted.Add(time.Hour),
-				Record: enqueue.Record{State: enqueue.StateDead, Attempts: 3}}
-			require.NoError(t, enqueue.PutDeadLetter(ctx, rc, d, 0))
+			d := admin.DeadLetter{ID: id, Queue: "default", Payload: data, DeadAt: submitted.Add(time.Hour),
+				Record: jobwire.Record{State: jobwire.StateDead, Attempts: 3}}
+			require.NoError(t, deadletter.Put(ctx, rc, d, 0))
 
 			require.NoError(t, c.Redrive(ctx, d))
-			info, err := c.Inspector().GetTaskInfo("default", id)
+			info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo("default", id)
 			require.NoError(t, err)
-			p, err := enqueue.DecodePayload(info.Payload)
+			p, err := jobwire.DecodePayload(info.Payload)
 			require.NoError(t, err, "the redriven payload is a solve job: %s", info.Payload)
 			require.True(t, redriveAt.Equal(p.SubmittedAt), "timings count from the redrive: %s", p.SubmittedAt)
 			require.True(t, tt.wantDeadline.Equal(p.Deadline), "deadline %s, want %s", p.Deadline, tt.wantDeadline)
@@ -95,21 +99,5 @@ func TestRedriveIsAFreshStart(t *testing.T) {
 			require.Equal(t, want, got)
 			require.Contains(t, string(info.Payload), `"minScore":123456789012345678901`)
 		})
-	}
-}
-
-// TestOutcomeSeq: a payload without the redrive count (one never redriven) is the first outcome.
-func TestOutcomeSeq(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		payload string
-		want    int
-	}{
-		{`{"v":1,"task":{"type":"ImageToTextTask","body":"AA=="},"submittedAt":"2026-05-01T10:00:00Z"}`, 1},
-		{`{"v":1,"task":{"type":"ImageToTextTask","body":"AA=="},"submittedAt":"2026-05-01T10:00:00Z","redrives":4}`, 5},
-	} {
-		p, err := enqueue.DecodePayload([]byte(tt.payload))
-		require.NoError(t, err)
-		require.Equal(t, tt.want, p.OutcomeSeq())
 	}
 }

@@ -1,4 +1,6 @@
-package enqueue
+// Package balance stores AnySolver's balance as a worker last read it, for the gateway, the web
+// console and the operator's API to show without asking AnySolver.
+package balance
 
 import (
 	"context"
@@ -11,8 +13,8 @@ import (
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
-// ErrBalanceUnknown is returned by ReadBalance while no worker has published a balance.
-var ErrBalanceUnknown = errors.New("AnySolver's balance is not known yet: no worker has read it (workers read it every minute)")
+// ErrUnknown is returned by Read while no worker has published a balance.
+var ErrUnknown = errors.New("AnySolver's balance is not known yet: no worker has read it (workers read it every minute)")
 
 // Balance is AnySolver's balance as a worker read it through getBalance.
 type Balance struct {
@@ -20,9 +22,9 @@ type Balance struct {
 	ReadAt  time.Time `json:"readAt"`
 }
 
-// WriteBalance publishes b for the gateway and the web UI. ttl bounds how long a balance that
+// Write publishes b for the gateway and the web UI. ttl bounds how long a balance that
 // no worker refreshes stays readable (0 keeps it).
-func WriteBalance(ctx context.Context, rc redis.UniversalClient, b Balance, ttl time.Duration) error {
+func Write(ctx context.Context, rc redis.UniversalClient, b Balance, ttl time.Duration) error {
 	data, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("encode balance: %w", err)
@@ -33,11 +35,11 @@ func WriteBalance(ctx context.Context, rc redis.UniversalClient, b Balance, ttl 
 	return nil
 }
 
-// ReadBalance returns the balance workers last published, or ErrBalanceUnknown.
-func ReadBalance(ctx context.Context, rc redis.UniversalClient) (Balance, error) {
+// Read returns the balance workers last published, or ErrUnknown.
+func Read(ctx context.Context, rc redis.UniversalClient) (Balance, error) {
 	data, err := rc.Get(ctx, keys.Balance).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return Balance{}, ErrBalanceUnknown
+		return Balance{}, ErrUnknown
 	}
 	if err != nil {
 		return Balance{}, fmt.Errorf("read balance: %w", err)

@@ -1,4 +1,4 @@
-package enqueue_test
+package balance_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/balance"
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
@@ -20,18 +20,18 @@ func TestBalanceRoundTrip(t *testing.T) {
 	t.Cleanup(func() { rc.Close() })
 	ctx := context.Background()
 
-	_, err := enqueue.ReadBalance(ctx, rc)
-	require.ErrorIs(t, err, enqueue.ErrBalanceUnknown)
+	_, err := balance.Read(ctx, rc)
+	require.ErrorIs(t, err, balance.ErrUnknown)
 
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	require.NoError(t, enqueue.WriteBalance(ctx, rc, enqueue.Balance{Balance: 12.34, ReadAt: at}, time.Hour))
-	b, err := enqueue.ReadBalance(ctx, rc)
+	require.NoError(t, balance.Write(ctx, rc, balance.Balance{Balance: 12.34, ReadAt: at}, time.Hour))
+	b, err := balance.Read(ctx, rc)
 	require.NoError(t, err)
-	require.Equal(t, enqueue.Balance{Balance: 12.34, ReadAt: at}, b)
+	require.Equal(t, balance.Balance{Balance: 12.34, ReadAt: at}, b)
 	require.Equal(t, time.Hour, mr.TTL(keys.Balance))
 
 	require.NoError(t, rc.Set(ctx, keys.Balance, "not json", 0).Err())
-	_, err = enqueue.ReadBalance(ctx, rc)
+	_, err = balance.Read(ctx, rc)
 	require.Error(t, err)
-	require.NotErrorIs(t, err, enqueue.ErrBalanceUnknown)
+	require.NotErrorIs(t, err, balance.ErrUnknown)
 }

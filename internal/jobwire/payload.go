@@ -1,4 +1,4 @@
-package enqueue
+package jobwire
 
 import (
 	"bytes"
@@ -64,7 +64,7 @@ func DecodePayload(data []byte) (Payload, error) {
 	dec.UseNumber()
 	var p Payload
 	if err := dec.Decode(&p); err != nil {
-		return Payload{}, fmt.Errorf("payload is not a solve job: %w", describeJSONError(err))
+		return Payload{}, fmt.Errorf("payload is not a solve job: %w", DescribeJSONError(err))
 	}
 	if p.V != PayloadVersion {
 		return Payload{}, fmt.Errorf("payload version %d is not %d: submitted by another solvequeue version", p.V, PayloadVersion)
@@ -78,10 +78,10 @@ func DecodePayload(data []byte) (Payload, error) {
 		task = maps.Clone(task)
 		task["body"] = "AA=="
 	}
-	if err := validateTask(task); err != nil {
+	if err := ValidateTask(task); err != nil {
 		return Payload{}, fmt.Errorf("payload is not a valid solve job: %w", err)
 	}
-	if err := validateProviders(p.Provider, p.Providers); err != nil {
+	if err := ValidateProviders(p.Provider, p.Providers); err != nil {
 		return Payload{}, fmt.Errorf("payload is not a valid solve job: %w", err)
 	}
 	return p, nil

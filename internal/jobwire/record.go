@@ -1,10 +1,10 @@
-package enqueue
+package jobwire
 
 import (
 	"encoding/json"
 	"time"
 
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 )
 
 // State is where a job is in its life. The README's table of states is the documentation.
@@ -60,7 +60,7 @@ type Record struct {
 	Cost        float64         `json:"cost,omitempty"`
 	// Budget is the hold the job's last createTask has on its queue's budget, until the remote
 	// task ends and it is settled with the cost AnySolver reports.
-	Budget *budget.Reservation `json:"budget,omitempty"`
+	Budget *ledger.Reservation `json:"budget,omitempty"`
 	// Provider is the provider the last createTask named (the one that solved a solved job).
 	Provider string `json:"provider,omitempty"`
 	// ProvidersTried lists, in order, the providers the job's createTask calls named, once each

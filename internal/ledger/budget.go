@@ -1,4 +1,4 @@
-// Package budget keeps each queue's spend cap in Redis, shared by every worker, gateway and CLI on
+// Package ledger keeps each queue's spend cap in Redis, shared by every worker, gateway and CLI on
 // that Redis: the reservation a worker makes before each createTask, its settlement with the cost
 // AnySolver reports, the pause of a spent queue and its resume once the window frees room. It
 // knows nothing of AnySolver or asynq's handlers; the policy file says which queue has which cap.
@@ -14,7 +14,7 @@
 // (kept on the ledger beside the budget), or the budget's estimatedCost before one is seen, and
 // never more than the money limit, so an empty window always has room for one. The resume and
 // the gateway ask about the dearest type, so neither lets in a job a reservation would refuse.
-package budget
+package ledger
 
 import (
 	"context"

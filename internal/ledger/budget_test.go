@@ -1,4 +1,4 @@
-package budget_test
+package ledger_test
 
 import (
 	"context"
@@ -13,20 +13,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/classify"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 )
 
 // clocked is a ledger on miniredis, whose clock the test moves: the window rolls by events the
 // test makes, not by waiting.
-func clocked(t *testing.T) (*budget.Ledger, *miniredis.Miniredis, *redis.Client) {
+func clocked(t *testing.T) (*ledger.Ledger, *miniredis.Miniredis, *redis.Client) {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	mr.SetTime(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
-	return budget.New(rc), mr, rc
+	return ledger.New(rc), mr, rc
 }
 
 func TestCountBudgetRollsWithItsWindow(t *testing.T) {
@@ -142,7 +142,7 @@ func TestReserveIsAtomicAcrossClients(t *testing.T) {
 	for range 8 {
 		rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		t.Cleanup(func() { rc.Close() })
-		l := budget.New(rc)
+		l := ledger.New(rc)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -162,7 +162,7 @@ func TestReserveIsAtomicAcrossClients(t *testing.T) {
 	require.Equal(t, int64(50), granted.Load(), "160 tries, exactly the 50 the budget allows")
 	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rc.Close() })
-	u, err := budget.New(rc).Read(ctx, "shared", b)
+	u, err := ledger.New(rc).Read(ctx, "shared", b)
 	require.NoError(t, err)
 	require.Equal(t, int64(50), u.CreateTasks)
 	require.InDelta(t, 0.05, u.Cost, 1e-9)
@@ -178,7 +178,7 @@ func TestRunningSumsMatchTheBuckets(t *testing.T) {
 	b := classify.Budget{Window: time.Minute, MaxCost: 1000, EstimatedCost: 0.002}
 	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	type held struct {
-		r  budget.Reservation
+		r  ledger.Reservation
 		at time.Time
 	}
 	var kept []held

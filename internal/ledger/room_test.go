@@ -1,4 +1,4 @@
-package budget_test
+package ledger_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/classify"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 )
 
 // TestSettleCountsOnce settles the same reservation twice, as a job whose terminal record could
@@ -66,7 +66,7 @@ func TestSettleOfAnotherReservationStillCounts(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, r1.ID, r2.ID)
 	require.Equal(t, r1.Bucket, r2.Bucket)
-	for _, r := range []budget.Reservation{r1, r1, r2, r2} {
+	for _, r := range []ledger.Reservation{r1, r1, r2, r2} {
 		_, err := l.Settle(ctx, "q", r, 0.003)
 		require.NoError(t, err)
 	}
@@ -79,7 +79,7 @@ func TestSettleOfAnotherReservationStillCounts(t *testing.T) {
 // lets one worker fetch a job of taskType from the queue and reserve its createTask, pausing the
 // queue again when the budget refuses it (what the worker's handler does). It returns how often
 // the queue was resumed and paused.
-func watcherTicks(t *testing.T, l *budget.Ledger, b classify.Budget, taskType string, ticks int) (resumes, pauses int) {
+func watcherTicks(t *testing.T, l *ledger.Ledger, b classify.Budget, taskType string, ticks int) (resumes, pauses int) {
 	t.Helper()
 	ctx := context.Background()
 	for range ticks {

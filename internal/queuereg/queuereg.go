@@ -1,16 +1,19 @@
-package enqueue
+// Package queuereg keeps the registry of the queues solvequeue may hold keys of (those a worker
+// registered and those asynq knows), and says which names can be a job's queue.
+package queuereg
 
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
-// RegisterQueues adds queues to keys.Queues.
-func RegisterQueues(ctx context.Context, rc redis.Cmdable, queues ...string) error {
+// Register adds queues to keys.Queues.
+func Register(ctx context.Context, rc redis.Cmdable, queues ...string) error {
 	if len(queues) == 0 {
 		return nil
 	}
@@ -24,10 +27,10 @@ func RegisterQueues(ctx context.Context, rc redis.Cmdable, queues ...string) err
 	return nil
 }
 
-// KnownQueues returns every queue solvequeue may hold keys of, sorted: those a worker
+// Known returns every queue solvequeue may hold keys of, sorted: those a worker
 // registered and those asynq knows. Names that cannot be queues (which no key of ours is made
 // with) are left out.
-func KnownQueues(ctx context.Context, rc redis.Cmdable) ([]string, error) {
+func Known(ctx context.Context, rc redis.Cmdable) ([]string, error) {
 	ours, err := rc.SMembers(ctx, keys.Queues).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
@@ -36,13 +39,19 @@ func KnownQueues(ctx context.Context, rc redis.Cmdable) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
 	}
-	all := jobQueues(append(ours, asynqs...))
+	all := JobQueues(append(ours, asynqs...))
 	slices.Sort(all)
 	return slices.Compact(all), nil
 }
 
-// jobQueues returns qs without the names a job's queue cannot have, such as the worker's queue
+// JobQueues returns qs without the names a job's queue cannot have, such as the worker's queue
 // of callback deliveries, which asynq lists among its queues.
-func jobQueues(qs []string) []string {
-	return slices.DeleteFunc(qs, func(q string) bool { return !ValidQueueName(q) })
+func JobQueues(qs []string) []string {
+	return slices.DeleteFunc(qs, func(q string) bool { return !ValidName(q) })
 }
+
+var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// ValidName reports whether name can be a queue: 1-64 letters, digits, '_', '.', ':' or
+// '-' (no braces or spaces, which would break asynq's Redis keys). Jobs and workers share it.
+func ValidName(name string) bool { return queueName.MatchString(name) }

@@ -1,4 +1,4 @@
-package enqueue
+package redact
 
 import (
 	"bytes"
@@ -11,13 +11,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/solvequeue/solvequeue/internal/redact"
 )
-
-// Redacted replaces every secret wherever a job is shown or logged: the module's one marker,
-// which the worker's AnySolver client and HTTP side use too.
-const Redacted = redact.Marker
 
 // secretField reports whether a field name holds a secret: passwords, API or client keys, secrets.
 // Solution tokens are the product, not secrets, and are not matched.
@@ -32,10 +26,10 @@ func secretField(name string) bool {
 	return false
 }
 
-// RedactValue returns a copy of v (a decoded JSON value) with secrets replaced: the value of any
+// Value returns a copy of v (a decoded JSON value) with secrets replaced: the value of any
 // secret-named field (proxyPassword, clientKey, ...) and the password inside any URL string
 // (the "proxy" URL form). v itself is not changed.
-func RedactValue(v any) any {
+func Value(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
@@ -44,32 +38,36 @@ func RedactValue(v any) any {
 				if s, ok := val.(string); ok && s == "" {
 					out[k] = s
 				} else {
-					out[k] = Redacted
+					out[k] = Marker
 				}
 				continue
 			}
-			out[k] = RedactValue(val)
+			out[k] = Value(val)
 		}
 		return out
 	case []any:
 		out := make([]any, len(t))
 		for i, val := range t {
-			out[i] = RedactValue(val)
+			out[i] = Value(val)
 		}
 		return out
 	case string:
-		return RedactURL(t)
+		return URL(t)
 	default:
 		return v
 	}
 }
 
-// RedactURL replaces the password of a URL-looking string ("http://user:pass@host:port"), and
+// URL replaces the password of a URL-looking string ("http://user:pass@host:port"), and
 // the value of a sentinel_password parameter (a redis-sentinel:// URL's), and returns any other
 // string unchanged.
-func RedactURL(s string) string {
-	return secretParam.ReplaceAllString(redactUserinfo(s), "${1}"+Redacted)
+func URL(s string) string {
+	return secretParam.ReplaceAllString(redactUserinfo(s), "${1}"+Marker)
 }
+
+// SentinelPasswordParam is the redis-sentinel:// URL's query parameter that carries the Sentinels'
+// own password (internal/redisconn reads it): URL and URLError hide its value.
+const SentinelPasswordParam = "sentinel_password"
 
 // secretParam is a URL query parameter whose value is a secret, with the '?' or '&' before it.
 var secretParam = regexp.MustCompile(`(?i)([?&]` + SentinelPasswordParam + `=)[^&#]*`)
@@ -108,7 +106,7 @@ func redactUserinfo(s string) string {
 	if err != nil || u.User == nil {
 		// Not parseable: cut everything between "://" (or "//") and the last "@" to be safe.
 		if j := strings.LastIndex(s, "@"); j > start {
-			return s[:start] + Redacted + s[j:]
+			return s[:start] + Marker + s[j:]
 		}
 		return s
 	}
@@ -116,24 +114,24 @@ func redactUserinfo(s string) string {
 		return s
 	}
 	u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	return strings.Replace(u.String(), ":xxxxx@", ":"+Redacted+"@", 1)
+	return strings.Replace(u.String(), ":xxxxx@", ":"+Marker+"@", 1)
 }
 
-// RedactURLError returns err (about rawURL, e.g. from parsing it) with the URL's password cut
-// out of its text, for a message a person reads: rawURL shows as RedactURL shows it, the
+// URLError returns err (about rawURL, e.g. from parsing it) with the URL's password cut
+// out of its text, for a message a person reads: rawURL shows as URL shows it, the
 // password in any case or escaped form is cut, and a quoted fragment of the error that comes from
 // the URL's user and password (url.Parse's `invalid port ":ab" after host` for a password holding
 // '/') reads [redacted]. errors.Is and errors.As still see err. A nil err stays nil.
-func RedactURLError(err error, rawURL string) error {
+func URLError(err error, rawURL string) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	shown := RedactURL(rawURL)
+	shown := URL(rawURL)
 	quoted := strings.Trim(strconv.Quote(rawURL), `"`)
 	msg = strings.ReplaceAll(strings.ReplaceAll(msg, rawURL, shown), quoted, strings.Trim(strconv.Quote(shown), `"`))
 	if params := secretParamValues(rawURL); len(params) > 0 {
-		msg = RedactText(msg, params...)
+		msg = Text(msg, params...)
 	}
 	userinfo := urlUserinfoOf(rawURL)
 	if userinfo == "" {
@@ -146,10 +144,10 @@ func RedactURLError(err error, rawURL string) error {
 			secrets = append(secrets, dec)
 		}
 	}
-	msg = RedactText(msg, secrets...)
+	msg = Text(msg, secrets...)
 	msg = quotedFragment.ReplaceAllStringFunc(msg, func(q string) string {
-		if frag := q[1 : len(q)-1]; frag != "" && frag != Redacted && strings.Contains(userinfo, frag) {
-			return `"` + Redacted + `"`
+		if frag := q[1 : len(q)-1]; frag != "" && frag != Marker && strings.Contains(userinfo, frag) {
+			return `"` + Marker + `"`
 		}
 		return q
 	})
@@ -184,14 +182,14 @@ type redactedURLError struct {
 func (e *redactedURLError) Error() string { return e.msg }
 func (e *redactedURLError) Unwrap() error { return e.err }
 
-// RedactJSON returns data with every secret redacted, for showing a stored payload or record.
+// JSON returns data with every secret redacted, for showing a stored payload or record.
 // Data that is not JSON is returned as a short notice, never as the raw bytes.
-func RedactJSON(data []byte) []byte {
+func JSON(data []byte) []byte {
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
 		return []byte(`"(not JSON; hidden)"`)
 	}
-	out, err := json.Marshal(RedactValue(v))
+	out, err := json.Marshal(Value(v))
 	if err != nil {
 		return []byte(`"(unprintable; hidden)"`)
 	}
@@ -200,7 +198,7 @@ func RedactJSON(data []byte) []byte {
 
 // SecretValues returns the secrets inside v (a decoded JSON value such as a job's task): the
 // values of secret-named fields (proxyPassword, ...) and the passwords inside URL strings (the
-// "proxy" URL form). Use it with RedactText to clean text that may echo them.
+// "proxy" URL form). Use it with Text to clean text that may echo them.
 func SecretValues(v any) []string {
 	var out []string
 	var walk func(v any)
@@ -235,18 +233,18 @@ func SecretValues(v any) []string {
 // user may hold '@' too, as Go's URL parser reads it ("a://@:pw@" has user "@").
 var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/:]*:)[^\s/]*@`)
 
-// RedactText cuts secrets out of free text, such as an error description a provider wrote: the
+// Text cuts secrets out of free text, such as an error description a provider wrote: the
 // password of any URL in it, and every one of the given secrets (see SecretValues) of at least
 // three bytes, wherever it shows in any letter case or escaped (see secretPattern): an echo of
 // "PROXYPW!SECRET42" as "PrOxYpW%21sEcReT42" goes too. A text that was cut short before it got
 // here may end with a secret's first bytes (at least three, before an optional "…" or "...");
 // those go as well.
-func RedactText(text string, secrets ...string) string {
+func Text(text string, secrets ...string) string {
 	return newSecretRedactor(secrets).text(text)
 }
 
-// secretRedactor is RedactText with its secrets' patterns compiled once, for the many strings of
-// one JSON value (RedactJSONSecrets): compiling a secret's pattern costs far more than matching
+// secretRedactor is Text with its secrets' patterns compiled once, for the many strings of
+// one JSON value (JSONSecrets): compiling a secret's pattern costs far more than matching
 // a short string with it.
 type secretRedactor struct {
 	secrets  []string
@@ -263,27 +261,27 @@ func newSecretRedactor(secrets []string) secretRedactor {
 	return r
 }
 
-// text is RedactText(text, r.secrets...).
+// text is Text(text, r.secrets...).
 func (r secretRedactor) text(text string) string {
-	text = urlUserinfo.ReplaceAllString(text, "${1}"+Redacted+"@")
+	text = urlUserinfo.ReplaceAllString(text, "${1}"+Marker+"@")
 	for i, s := range r.secrets {
 		if len(s) < 3 { // a one- or two-character "secret" would shred the text, and hides nothing
 			continue
 		}
 		if re := r.patterns[i]; re != nil {
-			text = re.ReplaceAllLiteralString(text, Redacted)
+			text = re.ReplaceAllLiteralString(text, Marker)
 		} else {
-			text = strings.ReplaceAll(strings.ReplaceAll(text, s, Redacted), url.QueryEscape(s), Redacted)
+			text = strings.ReplaceAll(strings.ReplaceAll(text, s, Marker), url.QueryEscape(s), Marker)
 		}
 	}
 	return redactCutSecret(text, r.secrets)
 }
 
-// RedactAndTruncate redacts text as RedactText does and then cuts it to at most limit bytes on a
+// AndTruncate redacts text as Text does and then cuts it to at most limit bytes on a
 // UTF-8 boundary, ending a cut text with "…". Redacting first matters: cutting first could leave
 // the first bytes of a secret that the redaction no longer recognises.
-func RedactAndTruncate(text string, limit int, secrets ...string) string {
-	text = RedactText(text, secrets...)
+func AndTruncate(text string, limit int, secrets ...string) string {
+	text = Text(text, secrets...)
 	if len(text) <= limit {
 		return text
 	}
@@ -301,13 +299,13 @@ func RedactAndTruncate(text string, limit int, secrets ...string) string {
 	return text[:cut] + mark
 }
 
-// RedactJSONSecrets returns raw (a JSON value such as a solution AnySolver returned) with every
-// given secret and URL password cut out of its strings, object keys and numbers, as RedactText
+// JSONSecrets returns raw (a JSON value such as a solution AnySolver returned) with every
+// given secret and URL password cut out of its strings, object keys and numbers, as Text
 // cuts them out of text. A value with nothing to cut comes back unchanged, byte for byte; one
 // that had something is re-encoded (object keys sorted, numbers kept exactly). A value that is
 // not JSON comes back as a JSON string of its redacted text, so the result is JSON (empty stays
 // empty).
-func RedactJSONSecrets(raw json.RawMessage, secrets ...string) json.RawMessage {
+func JSONSecrets(raw json.RawMessage, secrets ...string) json.RawMessage {
 	r := newSecretRedactor(secrets)
 	if len(raw) == 0 || (r.text(string(raw)) == string(raw) && json.Valid(raw)) {
 		return raw
@@ -322,13 +320,13 @@ func RedactJSONSecrets(raw json.RawMessage, secrets ...string) json.RawMessage {
 	out, err := json.Marshal(redactStrings(v, r))
 	if err != nil || r.text(string(out)) != string(out) {
 		// A secret split over several strings: hide the whole value rather than keep a piece.
-		out, _ = json.Marshal(Redacted)
+		out, _ = json.Marshal(Marker)
 	}
 	return out
 }
 
-// redactStrings returns a copy of v (decoded with UseNumber) with RedactText applied to every
-// string, key and number; a number that held a secret becomes the Redacted string.
+// redactStrings returns a copy of v (decoded with UseNumber) with Text applied to every
+// string, key and number; a number that held a secret becomes the Marker string.
 func redactStrings(v any, r secretRedactor) any {
 	switch t := v.(type) {
 	case map[string]any:
@@ -347,7 +345,7 @@ func redactStrings(v any, r secretRedactor) any {
 		return r.text(t)
 	case json.Number:
 		if r.text(t.String()) != t.String() {
-			return Redacted
+			return Marker
 		}
 		return t
 	default:
@@ -363,7 +361,7 @@ func redactStrings(v any, r secretRedactor) any {
 //
 // A secret longer than maxPatternSecret bytes is matched in any case as it is, query-escaped
 // and path-escaped only. It returns nil for a secret that is not UTF-8 (or too large for a
-// regular expression), which RedactText then matches byte for byte, as it is and query-escaped.
+// regular expression), which Text then matches byte for byte, as it is and query-escaped.
 func secretPattern(secret string) *regexp.Regexp {
 	if !utf8.ValidString(secret) {
 		return nil
@@ -446,7 +444,7 @@ func runeForms(r rune) []string {
 }
 
 // redactCutSecret replaces the first bytes (at least three) of a secret that end text, or end it
-// before a cut mark ("…" or "..."), with Redacted: the end of a text cut short upstream.
+// before a cut mark ("…" or "..."), with Marker: the end of a text cut short upstream.
 func redactCutSecret(text string, secrets []string) string {
 	body := text
 	var tail string
@@ -459,7 +457,7 @@ func redactCutSecret(text string, secrets []string) string {
 	for _, s := range secrets {
 		for n := len(s) - 1; n >= 3; n-- {
 			if len(body) >= n && strings.EqualFold(body[len(body)-n:], s[:n]) {
-				return body[:len(body)-n] + Redacted + tail
+				return body[:len(body)-n] + Marker + tail
 			}
 		}
 	}

@@ -1,16 +1,16 @@
-package enqueue_test
+package redact_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/stretchr/testify/require"
-
-	"github.com/solvequeue/solvequeue/enqueue"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -41,7 +41,7 @@ func TestRedactURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, enqueue.RedactURL(tt.in))
+			require.Equal(t, tt.want, redact.URL(tt.in))
 		})
 	}
 }
@@ -86,11 +86,11 @@ func TestRedactValue(t *testing.T) {
 			var before any
 			require.NoError(t, json.Unmarshal([]byte(tt.in), &before))
 
-			out, err := json.Marshal(enqueue.RedactValue(in))
+			out, err := json.Marshal(redact.Value(in))
 			require.NoError(t, err)
 			require.JSONEq(t, tt.want, string(out))
 			require.Equal(t, before, in, "RedactValue must not change its input")
-			require.JSONEq(t, tt.want, string(enqueue.RedactJSON([]byte(tt.in))), "RedactJSON agrees with RedactValue")
+			require.JSONEq(t, tt.want, string(redact.JSON([]byte(tt.in))), "RedactJSON agrees with RedactValue")
 		})
 	}
 }
@@ -98,7 +98,7 @@ func TestRedactValue(t *testing.T) {
 func TestRedactJSONHidesWhatIsNotJSON(t *testing.T) {
 	t.Parallel()
 	for _, raw := range []string{`garbage proxyPassword=hunter2`, `{"proxyPassword":"hunter2"`, ``} {
-		got := string(enqueue.RedactJSON([]byte(raw)))
+		got := string(redact.JSON([]byte(raw)))
 		require.NotContains(t, got, "hunter2")
 		require.True(t, json.Valid([]byte(got)), "the notice is JSON: %s", got)
 		require.Contains(t, got, "hidden")
@@ -112,7 +112,7 @@ func TestRedactedJobLine(t *testing.T) {
 	line := `{"id":"j1","settings":{"proxyPassword":"pw-in-settings"},"task":{"type":"RecaptchaV2Task",` +
 		`"websiteURL":"https://a.example","websiteKey":"6Le","proxyType":"http","proxyAddress":"10.0.0.1","proxyPort":3128,` +
 		`"proxyLogin":"bob","proxyPassword":"pw-in-field","fallbackProxy":"http://bob:pw-in-url@10.0.0.2:3128"}}`
-	got := string(enqueue.RedactJSON([]byte(line)))
+	got := string(redact.JSON([]byte(line)))
 	for _, secret := range []string{"pw-in-settings", "pw-in-field", "pw-in-url"} {
 		require.NotContains(t, got, secret)
 	}
@@ -149,7 +149,7 @@ func TestRedactTextCaseAndEscapes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, enqueue.RedactText(tt.text, tt.secret))
+			require.Equal(t, tt.want, redact.Text(tt.text, tt.secret))
 		})
 	}
 }
@@ -158,13 +158,13 @@ func TestRedactTextOddSecrets(t *testing.T) {
 	t.Parallel()
 	// Not UTF-8: still cut as it is and query-escaped.
 	bad := "pw\xff\xfe-secret"
-	require.Equal(t, "a [redacted] b [redacted]", enqueue.RedactText("a "+bad+" b "+url.QueryEscape(bad), bad))
+	require.Equal(t, "a [redacted] b [redacted]", redact.Text("a "+bad+" b "+url.QueryEscape(bad), bad))
 	// Too long to match in every escaped form: as it is, query- or path-escaped, in any case.
 	long := strings.Repeat("k! ", 400)
 	require.Equal(t, "a [redacted] b [redacted] [redacted]",
-		enqueue.RedactText("a "+strings.ToUpper(long)+" b "+url.QueryEscape(long)+" "+url.PathEscape(long), long))
+		redact.Text("a "+strings.ToUpper(long)+" b "+url.QueryEscape(long)+" "+url.PathEscape(long), long))
 	// Regular expression syntax in a secret is a literal.
-	require.Equal(t, "x [redacted] y", enqueue.RedactText("x a.*b(c y", "a.*b(c"))
+	require.Equal(t, "x [redacted] y", redact.Text("x a.*b(c y", "a.*b(c"))
 }
 
 // TestRedactTextCutSecret: a text cut short upstream that ends with a secret's first bytes.
@@ -178,7 +178,7 @@ func TestRedactTextCutSecret(t *testing.T) {
 		{"ends with sk", "ends with sk"}, // two bytes say nothing
 		{"bad key " + key[:10] + " and more", "bad key " + key[:10] + " and more"},
 	} {
-		require.Equal(t, tt.want, enqueue.RedactText(tt.text, key), tt.text)
+		require.Equal(t, tt.want, redact.Text(tt.text, key), tt.text)
 	}
 }
 
@@ -188,13 +188,13 @@ func TestRedactAndTruncate(t *testing.T) {
 	t.Parallel()
 	const key = "sk-live-0123456789abcdefFEDCBA9876543210"
 	text := strings.Repeat("A", 500) + key
-	got := enqueue.RedactAndTruncate(text, 512, key)
-	require.Equal(t, strings.Repeat("A", 500)+enqueue.Redacted, got)
+	got := redact.AndTruncate(text, 512, key)
+	require.Equal(t, strings.Repeat("A", 500)+redact.Marker, got)
 	for n := 3; n <= len(key); n++ {
 		require.NotContains(t, got, key[:n])
 	}
 	// Cutting first, as before, kept 12 bytes of the key.
-	require.Contains(t, enqueue.RedactText(text[:512], ""), key[:12])
+	require.Contains(t, redact.Text(text[:512], ""), key[:12])
 
 	for _, tt := range []struct {
 		name  string
@@ -206,13 +206,13 @@ func TestRedactAndTruncate(t *testing.T) {
 		{"a limit smaller than the mark", strings.Repeat("é", 10), 2},
 		{"zero", "abc", 0},
 	} {
-		got := enqueue.RedactAndTruncate(tt.text, tt.limit, key)
+		got := redact.AndTruncate(tt.text, tt.limit, key)
 		require.LessOrEqual(t, len(got), tt.limit, tt.name)
 		require.True(t, utf8.ValidString(got), tt.name)
 		require.NotContains(t, got, key[:3], tt.name)
 	}
-	require.Equal(t, "short [redacted]", enqueue.RedactAndTruncate("short "+key, 512, key))
-	require.Equal(t, "éé…", enqueue.RedactAndTruncate(strings.Repeat("é", 10), 7))
+	require.Equal(t, "short [redacted]", redact.AndTruncate("short "+key, 512, key))
+	require.Equal(t, "éé…", redact.AndTruncate(strings.Repeat("é", 10), 7))
 }
 
 // TestRedactJSONSecrets: a hostile solution that carries the API key loses it; a solution without
@@ -235,15 +235,15 @@ func TestRedactJSONSecrets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := enqueue.RedactJSONSecrets(json.RawMessage(tt.in), key, "1234567890")
+			got := redact.JSONSecrets(json.RawMessage(tt.in), key, "1234567890")
 			require.JSONEq(t, tt.want, string(got))
 			require.NotContains(t, strings.ToLower(string(got)), key)
 		})
 	}
 	for _, raw := range []string{`{"token":"03AGdBq24",  "b":[1, 2.50, 1e3]}`, `null`, ``} {
-		require.Equal(t, raw, string(enqueue.RedactJSONSecrets(json.RawMessage(raw), key)), "unchanged byte for byte")
+		require.Equal(t, raw, string(redact.JSONSecrets(json.RawMessage(raw), key)), "unchanged byte for byte")
 	}
-	got := enqueue.RedactJSONSecrets(json.RawMessage(`not json `+key), key)
+	got := redact.JSONSecrets(json.RawMessage(`not json `+key), key)
 	require.JSONEq(t, `"not json [redacted]"`, string(got))
 }
 
@@ -261,6 +261,29 @@ func BenchmarkRedactJSONSecretsManyValues(b *testing.B) {
 	sb.WriteString(`"` + secret + `"]`)
 	data := []byte(sb.String())
 	for b.Loop() {
-		enqueue.RedactJSONSecrets(data, secret)
+		redact.JSONSecrets(data, secret)
 	}
+}
+
+func TestRedactURLError(t *testing.T) {
+	t.Parallel()
+	raw := "redis://user:ab/cdS3CRET@127.0.0.1:1/0"
+	_, perr := url.Parse(raw)
+	require.Error(t, perr)
+	err := redact.URLError(perr, raw)
+	require.Equal(t, `parse "redis://[redacted]@127.0.0.1:1/0": invalid port "[redacted]" after host`, err.Error())
+	var uerr *url.Error
+	require.ErrorAs(t, err, &uerr, "the original error is still there to inspect")
+
+	sentinel := errors.New("dial failed")
+	wrapped := redact.URLError(errors.Join(sentinel, errors.New("AUTH s3cret refused; URL redis://:S3CRET@h")), "redis://:s3cret@h")
+	require.ErrorIs(t, wrapped, sentinel)
+	require.NotContains(t, strings.ToLower(wrapped.Error()), "s3cret")
+
+	// A password escaped in the URL is cut in its decoded form too.
+	require.NotContains(t, redact.URLError(errors.New(`auth "p@ss w"`), "redis://u:p%40ss%20w@h:1").Error(), "p@ss w")
+	// Quoted fragments that are not the password stay.
+	require.Equal(t, `bad db "notadb"`, redact.URLError(errors.New(`bad db "notadb"`), "redis://u:pw@h:1/notadb").Error())
+	require.NoError(t, redact.URLError(nil, raw))
+	require.Equal(t, "x", redact.URLError(errors.New("x"), "redis://h:1").Error())
 }

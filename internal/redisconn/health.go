@@ -1,4 +1,4 @@
-package enqueue
+package redisconn
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Defaults for RedisHealthParams.
+// Defaults for HealthParams.
 const (
-	RedisCheckIntervalDefault = time.Second
-	RedisCheckTimeoutDefault  = 2 * time.Second
+	CheckIntervalDefault = time.Second
+	CheckTimeoutDefault  = 2 * time.Second
 )
 
-// RedisHealth watches the Redis a process depends on and says once when it stops answering
+// Health watches the Redis a process depends on and says once when it stops answering
 // and once when it answers again, so that an outage is two log lines instead of one complaint
 // per queue operation and per job. It does not reconnect anything: go-redis does, on the next
 // command; jobs wait in Redis (or in their handler) meanwhile.
@@ -25,8 +25,8 @@ const (
 // A worker runs one and quiets asynq's own Redis errors while Redis is down; `solvequeue batch`
 // runs one while it waits for outcomes. It lives on the producer side so that a producer can
 // use it without importing the worker.
-type RedisHealth struct {
-	p     RedisHealthParams
+type Health struct {
+	p     HealthParams
 	nudge chan struct{}
 	stop  chan struct{}
 	done  sync.WaitGroup
@@ -46,40 +46,40 @@ type RedisHealth struct {
 	lastOK    bool   // whether the last of them was answered
 }
 
-// RedisHealthParams configure a RedisHealth.
-type RedisHealthParams struct {
+// HealthParams configure a Health.
+type HealthParams struct {
 	// Redis is the connection watched. Required.
 	Redis redis.UniversalClient
 	// Logger receives "redis unreachable" (error) and "redis reachable again" (info).
 	// Defaults to slog.Default().
 	Logger *slog.Logger
-	// Interval is the time between two PINGs. Defaults to RedisCheckIntervalDefault.
+	// Interval is the time between two PINGs. Defaults to CheckIntervalDefault.
 	Interval time.Duration
-	// Timeout bounds one PING. Defaults to RedisCheckTimeoutDefault.
+	// Timeout bounds one PING. Defaults to CheckTimeoutDefault.
 	Timeout time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
 
-// NewRedisHealth returns a watcher; Start runs it.
-func NewRedisHealth(p RedisHealthParams) *RedisHealth {
+// NewHealth returns a watcher; Start runs it.
+func NewHealth(p HealthParams) *Health {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
 	}
 	if p.Interval <= 0 {
-		p.Interval = RedisCheckIntervalDefault
+		p.Interval = CheckIntervalDefault
 	}
 	if p.Timeout <= 0 {
-		p.Timeout = RedisCheckTimeoutDefault
+		p.Timeout = CheckTimeoutDefault
 	}
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &RedisHealth{p: p, nudge: make(chan struct{}, 1), stop: make(chan struct{}), turn: make(chan struct{}, 1)}
+	return &Health{p: p, nudge: make(chan struct{}, 1), stop: make(chan struct{}), turn: make(chan struct{}, 1)}
 }
 
 // Start pings Redis every Interval until ctx ends or Shutdown is called.
-func (h *RedisHealth) Start(ctx context.Context) {
+func (h *Health) Start(ctx context.Context) {
 	h.done.Add(1)
 	go func() {
 		defer h.done.Done()
@@ -100,7 +100,7 @@ func (h *RedisHealth) Start(ctx context.Context) {
 }
 
 // Shutdown stops the watcher, waits for it and gives its connection back to the pool.
-func (h *RedisHealth) Shutdown() {
+func (h *Health) Shutdown() {
 	select {
 	case <-h.stop:
 	default:
@@ -117,7 +117,7 @@ func (h *RedisHealth) Shutdown() {
 }
 
 // Down reports whether the last check found Redis unreachable.
-func (h *RedisHealth) Down() bool {
+func (h *Health) Down() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.down
@@ -133,7 +133,7 @@ func (h *RedisHealth) Down() bool {
 // failing new dials at once with its last dial error until its next probe) reads as a new
 // outage: while Redis is taken for up, a failure on a connection that never answered is
 // confirmed on a fresh one first, while a failure on the kept connection is news at once.
-func (h *RedisHealth) Check(ctx context.Context) bool {
+func (h *Health) Check(ctx context.Context) bool {
 	h.mu.Lock()
 	asked := h.ended
 	if h.pinging {
@@ -175,7 +175,7 @@ func (h *RedisHealth) Check(ctx context.Context) bool {
 // one; a connection that fails is dropped. gone reports that the caller's ctx ended first, so
 // the error says nothing about Redis; trusted, that the PING went over a connection that had
 // answered before, so a failure is Redis's, not the pool's. The caller holds turn.
-func (h *RedisHealth) ping(ctx context.Context) (gone, trusted bool, err error) {
+func (h *Health) ping(ctx context.Context) (gone, trusted bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, h.p.Timeout)
 	defer cancel()
 	if c, ok := h.p.Redis.(*redis.Client); ok && h.conn == nil && !h.stopped {
@@ -196,7 +196,7 @@ func (h *RedisHealth) ping(ctx context.Context) (gone, trusted bool, err error) 
 }
 
 // CheckSoon asks the running watcher for a check now instead of at its next tick.
-func (h *RedisHealth) CheckSoon() {
+func (h *Health) CheckSoon() {
 	select {
 	case h.nudge <- struct{}{}:
 	default:
@@ -204,7 +204,7 @@ func (h *RedisHealth) CheckSoon() {
 }
 
 // set records the result of a check and logs a change of state, once. h.mu is held.
-func (h *RedisHealth) set(err error) {
+func (h *Health) set(err error) {
 	now := h.p.Now()
 	switch {
 	case err != nil && !h.down:

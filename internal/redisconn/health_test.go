@@ -1,4 +1,4 @@
-package enqueue_test
+package redisconn_test
 
 import (
 	"context"
@@ -9,18 +9,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 func TestRedisHealthSaysOnceEachWay(t *testing.T) {
 	t.Parallel()
 	r := enqueuetest.Redis(t, enqueuetest.RedisOptions{AppendOnly: true, AppendFsync: "always"})
-	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), r.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	logs := &enqueuetest.LogBuffer{}
-	h := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: debugLogger(logs), Interval: 50 * time.Millisecond})
+	h := redisconn.NewHealth(redisconn.HealthParams{Redis: rc, Logger: debugLogger(logs), Interval: 50 * time.Millisecond})
 	h.Start(context.Background())
 	t.Cleanup(h.Shutdown)
 

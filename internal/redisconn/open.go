@@ -1,4 +1,4 @@
-package enqueue
+package redisconn
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
-// DefaultRedisURL is where solvequeue looks for Redis when REDIS_URL is not set.
-const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+// DefaultURL is where solvequeue looks for Redis when REDIS_URL is not set.
+const DefaultURL = "redis://127.0.0.1:6379/0"
 
-// OpenRedis connects to the Redis at rawURL, for solvequeue's own keys and for asynq alike:
+// Open connects to the Redis at rawURL, for solvequeue's own keys and for asynq alike:
 //
 //   - redis:// and rediss:// (TLS) with user, password and DB, parsed by go-redis (which keeps an
 //     ACL user name, unlike asynq's ParseRedisURI); redis-socket:// by asynq;
@@ -23,9 +24,9 @@ const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 //
 // poolSize 0 keeps the library default (per node for a cluster). It pings once so that a wrong
 // URL is reported now, with the fix; a URL shows in errors with its password redacted.
-func OpenRedis(ctx context.Context, rawURL string, poolSize int) (redis.UniversalClient, error) {
+func Open(ctx context.Context, rawURL string, poolSize int) (redis.UniversalClient, error) {
 	if rawURL == "" {
-		rawURL = DefaultRedisURL
+		rawURL = DefaultURL
 	}
 	rc, err := newRedisClient(rawURL, poolSize)
 	if err != nil {
@@ -36,12 +37,12 @@ func OpenRedis(ctx context.Context, rawURL string, poolSize int) (redis.Universa
 		// and more: ask each once, to say at once what is wrong.
 		if err := askSentinels(ctx, opt); err != nil {
 			_ = rc.Close()
-			return nil, fmt.Errorf("no Redis at %s: %w", RedactURL(rawURL), RedactURLError(err, rawURL))
+			return nil, fmt.Errorf("no Redis at %s: %w", redact.URL(rawURL), redact.URLError(err, rawURL))
 		}
 	}
 	if err := rc.Ping(ctx).Err(); err != nil {
 		_ = rc.Close()
-		return nil, fmt.Errorf("no Redis at %s: %w (start redis-server or set REDIS_URL)", RedactURL(rawURL), RedactURLError(err, rawURL))
+		return nil, fmt.Errorf("no Redis at %s: %w (start redis-server or set REDIS_URL)", redact.URL(rawURL), redact.URLError(err, rawURL))
 	}
 	return rc, nil
 }

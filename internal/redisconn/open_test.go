@@ -1,16 +1,13 @@
-package enqueue_test
+package redisconn_test
 
 import (
 	"context"
-	"errors"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/stretchr/testify/require"
-
-	"github.com/solvequeue/solvequeue/enqueue"
 )
 
 // TestOpenRedisErrorsHideThePassword: a REDIS_URL that does not parse, or does not answer, is
@@ -42,7 +39,7 @@ func TestOpenRedisErrorsHideThePassword(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // a sentinel retries for long
 			defer cancel()
-			rc, err := enqueue.OpenRedis(ctx, tt.url, 0)
+			rc, err := redisconn.Open(ctx, tt.url, 0)
 			require.Nil(t, rc)
 			require.Error(t, err)
 			for _, s := range tt.secrets {
@@ -52,27 +49,4 @@ func TestOpenRedisErrorsHideThePassword(t *testing.T) {
 			require.Contains(t, err.Error(), tt.shows)
 		})
 	}
-}
-
-func TestRedactURLError(t *testing.T) {
-	t.Parallel()
-	raw := "redis://user:ab/cdS3CRET@127.0.0.1:1/0"
-	_, perr := url.Parse(raw)
-	require.Error(t, perr)
-	err := enqueue.RedactURLError(perr, raw)
-	require.Equal(t, `parse "redis://[redacted]@127.0.0.1:1/0": invalid port "[redacted]" after host`, err.Error())
-	var uerr *url.Error
-	require.ErrorAs(t, err, &uerr, "the original error is still there to inspect")
-
-	sentinel := errors.New("dial failed")
-	wrapped := enqueue.RedactURLError(errors.Join(sentinel, errors.New("AUTH s3cret refused; URL redis://:S3CRET@h")), "redis://:s3cret@h")
-	require.ErrorIs(t, wrapped, sentinel)
-	require.NotContains(t, strings.ToLower(wrapped.Error()), "s3cret")
-
-	// A password escaped in the URL is cut in its decoded form too.
-	require.NotContains(t, enqueue.RedactURLError(errors.New(`auth "p@ss w"`), "redis://u:p%40ss%20w@h:1").Error(), "p@ss w")
-	// Quoted fragments that are not the password stay.
-	require.Equal(t, `bad db "notadb"`, enqueue.RedactURLError(errors.New(`bad db "notadb"`), "redis://u:pw@h:1/notadb").Error())
-	require.NoError(t, enqueue.RedactURLError(nil, raw))
-	require.Equal(t, "x", enqueue.RedactURLError(errors.New("x"), "redis://h:1").Error())
 }

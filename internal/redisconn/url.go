@@ -1,4 +1,4 @@
-package enqueue
+package redisconn
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 // The REDIS_URL schemes solvequeue takes. Each is Redis's own distribution reached through
@@ -32,7 +33,7 @@ const (
 	clusterPortDefault  = "6379"
 )
 
-// schemesHelp lists the URL forms OpenRedis takes, for error messages.
+// schemesHelp lists the URL forms Open takes, for error messages.
 const schemesHelp = "want redis://[user:password@]host:port/db, rediss:// (TLS), redis-socket:///path, " +
 	"redis-sentinel://[user:password@]host:port[,host:port...][/db]?master=NAME[&sentinel_password=SECRET] or " +
 	"redis-cluster://[user:password@]host:port[,host:port...]"
@@ -80,12 +81,25 @@ func newRedisClient(rawURL string, poolSize int) (redis.UniversalClient, error) 
 		}
 		return c, nil
 	}
+	if !strings.Contains(rawURL, "://") {
+		// A bare host:port, as REDIS_URL=127.0.0.1:6390: say which URL was probably meant.
+		return nil, redisURLError(rawURL, fmt.Errorf("no scheme: did you mean redis://%s?", shownURL(rawURL)))
+	}
 	return nil, redisURLError(rawURL, fmt.Errorf("unknown scheme %q", scheme))
 }
 
 // redisURLError says what is wrong with rawURL, its password redacted wherever it shows.
 func redisURLError(rawURL string, err error) error {
-	return fmt.Errorf("REDIS_URL %q: %w (%s)", RedactURL(rawURL), RedactURLError(err, rawURL), schemesHelp)
+	return fmt.Errorf("REDIS_URL %q: %w (%s)", shownURL(rawURL), redact.URLError(err, rawURL), schemesHelp)
+}
+
+// shownURL is rawURL with its password redacted, also when it lacks its scheme
+// ("user:password@host:port").
+func shownURL(rawURL string) string {
+	if strings.Contains(rawURL, "://") {
+		return redact.URL(rawURL)
+	}
+	return strings.TrimPrefix(redact.URL("//"+rawURL), "//")
 }
 
 // ParseSentinelURL parses redis-sentinel://[user:password@]host:port[,host:port...][/db]?master=NAME
@@ -94,7 +108,7 @@ func redisURLError(rawURL string, err error) error {
 // and replicas (what solvequeue reads and writes). The Sentinels themselves are asked without
 // a password, as `sentinel auth-pass` deployments run them, unless sentinel_password=SECRET
 // (and sentinel_username=USER, for an ACL user) gives the Sentinels' own (their requirepass);
-// RedactURL hides it wherever the URL is shown.
+// redact.URL hides it wherever the URL is shown.
 func ParseSentinelURL(rawURL string) (*redis.FailoverOptions, error) {
 	u, err := parseMultiHostURL(rawURL, SchemeSentinel)
 	if err != nil {
@@ -131,7 +145,7 @@ func ParseSentinelURL(rawURL string) (*redis.FailoverOptions, error) {
 // SentinelPasswordParam is the redis-sentinel:// URL's parameter that carries the Sentinels'
 // own password; sentinelUserParam names their ACL user.
 const (
-	SentinelPasswordParam = "sentinel_password"
+	SentinelPasswordParam = redact.SentinelPasswordParam
 	sentinelUserParam     = "sentinel_username"
 )
 

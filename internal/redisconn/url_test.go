@@ -1,4 +1,4 @@
-package enqueue_test
+package redisconn_test
 
 import (
 	"context"
@@ -7,8 +7,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redact"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
 
@@ -33,7 +34,7 @@ func TestParseSentinelURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			got, err := enqueue.ParseSentinelURL(tt.url)
+			got, err := redisconn.ParseSentinelURL(tt.url)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, *got)
 		})
@@ -53,7 +54,7 @@ func TestParseClusterURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			got, err := enqueue.ParseClusterURL(tt.url)
+			got, err := redisconn.ParseClusterURL(tt.url)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, *got)
 		})
@@ -78,10 +79,12 @@ func TestOpenRedisRefusesBadURLsWithThePasswordRedacted(t *testing.T) {
 		{"redis-cluster://u:hunter2pw@n1:7000#frag", "fragment"},
 		{"redis-clustr://u:hunter2pw@n1:7000", `unknown scheme "redis-clustr"`},
 		{"redis://u:hunter2pw@n1:notaport", "REDIS_URL"},
+		{"127.0.0.1:6390", "no scheme: did you mean redis://127.0.0.1:6390?"},
+		{"u:hunter2pw@127.0.0.1:6390", "no scheme: did you mean redis://u:[redacted]@127.0.0.1:6390?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			_, err := enqueue.OpenRedis(context.Background(), tt.url, 0)
+			_, err := redisconn.Open(context.Background(), tt.url, 0)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tt.says)
 			require.Contains(t, err.Error(), "redis-sentinel://[user:password@]host:port[,host:port...][/db]?master=NAME")
@@ -97,7 +100,7 @@ func TestOpenRedisOnSentinelAndCluster(t *testing.T) {
 	t.Run("sentinel", func(t *testing.T) {
 		t.Parallel()
 		g := enqueuetest.Sentinel(t, redisserver.SentinelOptions{})
-		rc, err := enqueue.OpenRedis(t.Context(), g.URL(), 4)
+		rc, err := redisconn.Open(t.Context(), g.URL(), 4)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = rc.Close() })
 		c, ok := rc.(*redis.Client)
@@ -108,13 +111,13 @@ func TestOpenRedisOnSentinelAndCluster(t *testing.T) {
 		t.Cleanup(func() { _ = direct.Close() })
 		require.Equal(t, "v", direct.Get(t.Context(), "k").Val(), "the write went to the primary the Sentinel names")
 
-		_, err = enqueue.OpenRedis(t.Context(), "redis-sentinel://"+g.Sentinel.Addr+"?master=other", 0)
+		_, err = redisconn.Open(t.Context(), "redis-sentinel://"+g.Sentinel.Addr+"?master=other", 0)
 		require.ErrorContains(t, err, `Sentinel `+g.Sentinel.Addr+`: monitors no primary named "other" (see ?master=)`)
 	})
 	t.Run("cluster", func(t *testing.T) {
 		t.Parallel()
 		cl := enqueuetest.Cluster(t, redisserver.ClusterOptions{})
-		rc, err := enqueue.OpenRedis(t.Context(), "redis-cluster://"+cl.Nodes[1].Addr, 4)
+		rc, err := redisconn.Open(t.Context(), "redis-cluster://"+cl.Nodes[1].Addr, 4)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = rc.Close() })
 		c, ok := rc.(*redis.ClusterClient)
@@ -126,8 +129,8 @@ func TestOpenRedisOnSentinelAndCluster(t *testing.T) {
 	})
 	t.Run("no sentinel there", func(t *testing.T) {
 		t.Parallel()
-		_, err := enqueue.OpenRedis(t.Context(), "redis-sentinel://:hunter2pw@127.0.0.1:1?master=m", 0)
-		require.ErrorContains(t, err, "no Redis at redis-sentinel://:"+enqueue.Redacted+"@127.0.0.1:1?master=m")
+		_, err := redisconn.Open(t.Context(), "redis-sentinel://:hunter2pw@127.0.0.1:1?master=m", 0)
+		require.ErrorContains(t, err, "no Redis at redis-sentinel://:"+redact.Marker+"@127.0.0.1:1?master=m")
 		require.NotContains(t, err.Error(), "hunter2pw")
 	})
 }

@@ -1,4 +1,8 @@
-package enqueue
+// Package rideout carries a one-shot change to Redis (a redrive, a purge) through a Redis that
+// stops answering in its middle, as during a Sentinel failover, and tells Redis trouble (a
+// network error, a replica not promoted yet, a server still loading) from an operation's own
+// errors.
+package rideout
 
 import (
 	"context"
@@ -13,11 +17,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RideOutDefault bounds how long a one-shot change (a redrive, a purge) waits for a Redis that
+// Default bounds how long a one-shot change (a redrive, a purge) waits for a Redis that
 // stopped answering, or serving writes, in its middle to serve it again before it gives up: long enough for a
 // Sentinel to promote a replica (its down-after, 5 to 30 s in production, and a few seconds of
 // election), not for ever.
-const RideOutDefault = 2 * time.Minute
+const Default = 2 * time.Minute
 
 // The pause between two tries of a ride-out starts at rideOutFirstPause and doubles up to
 // rideOutMaxPause: a failover that lasts a moment costs a moment, a longer one costs a try a
@@ -33,7 +37,11 @@ type outageError struct{ error }
 
 func (e outageError) Unwrap() error { return e.error }
 
-// rideOut runs op. When op fails because Redis did not answer or could not serve it (its primary
+// Outage marks err as met while Redis was unreachable, so that Unreachable reports it even if
+// Redis answers again by the time the caller looks.
+func Outage(err error) error { return outageError{err} }
+
+// Run runs op. When op fails because Redis did not answer or could not serve it (its primary
 // died, a failover is under way and a replica answers READONLY, a restarted Redis is LOADING:
 // go-redis's own few retries are spent within a second), it runs op again once Redis answers a
 // PING, pausing between tries as rideOutFirstPause and rideOutMaxPause say, until bound has passed
@@ -41,7 +49,7 @@ func (e outageError) Unwrap() error { return e.error }
 // same bound as one that does not answer at all. Any other error is op's own and is returned at
 // once. op must be safe to run again after a failure (each step of it idempotent, or undone when
 // it fails). It reports whether it had to wait.
-func rideOut(ctx context.Context, rc redis.UniversalClient, bound time.Duration, op func() error) (waited bool, err error) {
+func Run(ctx context.Context, rc redis.UniversalClient, bound time.Duration, op func() error) (waited bool, err error) {
 	return rider{rc: rc, now: time.Now, sleep: sleepCtx}.run(ctx, bound, op)
 }
 
@@ -59,7 +67,7 @@ func (r rider) run(ctx context.Context, bound time.Duration, op func() error) (w
 	pause := rideOutFirstPause
 	for {
 		err = op()
-		if err == nil || ctx.Err() != nil || (!unreachable(err) && r.rc.Ping(ctx).Err() == nil) {
+		if err == nil || ctx.Err() != nil || (!Unreachable(err) && r.rc.Ping(ctx).Err() == nil) {
 			return waited, err
 		}
 		waited = true
@@ -91,12 +99,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// unreachable reports whether err says Redis could not be reached or could not serve writes
+// Unreachable reports whether err says Redis could not be reached or could not serve writes
 // (a network error, a replica that is not promoted yet, a server still loading its data, a
 // hung Redis holding every pooled connection until its read timeout). asynq passes go-redis's
-// errors on as text, so the text is read too. Waiting on a job (isTransient) and riding out a
-// failover (rideOut) both read Redis trouble this one way.
-func unreachable(err error) bool {
+// errors on as text, so the text is read too. Waiting on a job (package enqueue) and riding out a
+// failover (Run) both read Redis trouble this one way.
+func Unreachable(err error) bool {
 	var ne net.Error
 	var oe outageError
 	if errors.As(err, &oe) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||

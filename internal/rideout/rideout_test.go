@@ -1,4 +1,4 @@
-package enqueue
+package rideout
 
 import (
 	"context"
@@ -27,21 +27,11 @@ func TestUnreachable(t *testing.T) {
 		{outageError{errors.New("enqueue: task ID conflicts")}, true},
 		{errors.New("redis: connection pool timeout"), true}, // a hung Redis holds every connection
 		{errors.New("read tcp 127.0.0.1:1: use of closed network connection"), true},
-		{fmt.Errorf("redrive x: %w", ErrJobNotFound), false},
+		{fmt.Errorf("redrive x: %w", errors.New("job not found")), false},
 		{errors.New("redrive x: its image body is gone from Redis"), false},
 	} {
-		require.Equal(t, tc.want, unreachable(tc.err), tc.err.Error())
+		require.Equal(t, tc.want, Unreachable(tc.err), tc.err.Error())
 	}
-}
-
-// TestIsTransientReadsRedisTroubleAsUnreachableDoes: waiting on a job keeps waiting through what
-// riding out a failover waits through, and stops at a job that is not there.
-func TestIsTransientReadsRedisTroubleAsUnreachableDoes(t *testing.T) {
-	t.Parallel()
-	require.True(t, isTransient(errors.New("dial tcp 127.0.0.1:1: connect: connection refused")))
-	require.True(t, isTransient(errors.New("READONLY You can't write against a read only replica.")))
-	require.False(t, isTransient(fmt.Errorf("status x: %w", ErrJobNotFound)))
-	require.False(t, isTransient(errors.New("a record that does not decode")))
 }
 
 // fakeClock is a ride-out's clock that moves only when the ride-out pauses, and keeps the
