@@ -23,8 +23,7 @@ const (
 // command; jobs wait in Redis (or in their handler) meanwhile.
 //
 // A worker runs one and quiets asynq's own Redis errors while Redis is down; `solvequeue batch`
-// runs one while it waits for outcomes. It lives on the producer side so that a producer can
-// use it without importing the worker.
+// runs one while it waits for outcomes.
 type Health struct {
 	p     HealthParams
 	nudge chan struct{}
