@@ -69,12 +69,14 @@ func NewClient(cfg Config) (*Client, error) {
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis)}, nil
 }
 
-// ErrBalanceUnknown is returned by Balance while no worker has published a balance.
+// Balance is AnySolver's balance as a worker last read it through getBalance.
+type Balance = balance.Balance
+
+// ErrBalanceUnknown is returned by Client.Balance while no worker has published a balance.
 var ErrBalanceUnknown = balance.ErrUnknown
 
 // Balance returns AnySolver's balance as a worker last read it (workers read it every minute),
 // or ErrBalanceUnknown.
-func (c *Client) Balance(ctx context.Context) (float64, time.Time, error) {
-	b, err := balance.Read(ctx, c.rc)
-	return b.Balance, b.ReadAt, err
+func (c *Client) Balance(ctx context.Context) (Balance, error) {
+	return balance.Read(ctx, c.rc)
 }

@@ -106,7 +106,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	if d.Breaker, err = worker.ReadBreaker(ctx, c.rc); err != nil {
 		problem("breaker", err)
 	}
-	if b, err := balance.Read(ctx, c.rc); err == nil {
+	if b, err := c.client.Balance(ctx); err == nil {
 		d.Balance = &b
 	} else {
 		d.BalanceNA = redactError(err)
