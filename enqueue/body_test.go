@@ -146,31 +146,6 @@ func TestBodyTTLFollowsTheDeadline(t *testing.T) {
 	require.InDelta(t, (30*time.Minute + enqueue.AttemptTimeoutDefault).Seconds(), ttl.Seconds(), 5)
 }
 
-func TestIsBodyRefAndPoisonedPayloads(t *testing.T) {
-	t.Parallel()
-	for key, want := range map[string]bool{
-		keys.BodyPrefix + "{default}:ab12": true,
-		keys.BodyPrefix + "ab12":           true, // written by an earlier version
-		keys.BodyPrefix:                    false,
-		"asynq:{default}:t:job-1":          false,
-		"solvequeue:dlq":                   false,
-		"":                                 false,
-	} {
-		require.Equal(t, want, keys.IsBody(key), key)
-	}
-	// A hand-made payload cannot point the worker at any other key.
-	for _, ref := range []string{"asynq:{default}:t:job-1", "solvequeue:dlq", "session:admin"} {
-		_, err := jobwire.DecodePayload([]byte(`{"v":1,"task":{"type":"ImageToTextTask"},"bodyRef":"` + ref + `","submittedAt":"2026-01-01T00:00:00Z"}`))
-		require.ErrorContains(t, err, "bodyRef", ref)
-	}
-	ctx := context.Background()
-	_, mr, rc := miniClient(t)
-	require.NoError(t, mr.Set("session:admin", "x"))
-	require.Error(t, imagebody.Drop(ctx, rc, "session:admin"))
-	require.Error(t, imagebody.Keep(ctx, rc, "session:admin"))
-	require.True(t, mr.Exists("session:admin"))
-}
-
 // TestBodyOfADeadLetter: the worker keeps a dead job's body without a TTL (KeepBody), a redrive
 // gives the TTL back, a purge deletes it, and a redrive whose body is gone is refused.
 func TestBodyOfADeadLetter(t *testing.T) {
