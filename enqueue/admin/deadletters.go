@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
 	"github.com/solvequeue/solvequeue/internal/deadletter"
 	"github.com/solvequeue/solvequeue/internal/imagebody"
 	"github.com/solvequeue/solvequeue/internal/jobwire"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
 	"github.com/solvequeue/solvequeue/internal/deadletter"
 	"github.com/solvequeue/solvequeue/internal/failedindex"
 	"github.com/solvequeue/solvequeue/internal/jobwire"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 

@@ -6,10 +6,11 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
 	"github.com/solvequeue/solvequeue/internal/imagebody"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
-	"github.com/stretchr/testify/require"
 )
 
 // TestIsBodyRefAndPoisonedPayloads: only a key under keys.BodyPrefix is an image body; a payload

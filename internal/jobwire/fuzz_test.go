@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 )
 
 // FuzzDecodePayload is the fuzz target for payloads found in Redis. Its seed corpus lives in

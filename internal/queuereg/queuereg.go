@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/redis/go-redis/v9"
+
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 

@@ -7,9 +7,10 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
-	"github.com/stretchr/testify/require"
 )
 
 func TestKnownQueuesJoinsOursAndAsynqs(t *testing.T) {

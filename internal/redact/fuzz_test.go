@@ -8,8 +8,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 // Fuzz targets for the redaction of what is shown (FuzzRedactJSON, FuzzRedactText,

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 func TestRedactURL(t *testing.T) {

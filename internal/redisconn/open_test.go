@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 // TestOpenRedisErrorsHideThePassword: a REDIS_URL that does not parse, or does not answer, is
