@@ -25,7 +25,7 @@ const (
 )
 
 // MaxRetriesLimit is the largest retry budget a policy or a job may give: enqueue tells asynq one
-// more than this (enqueue.AsynqMaxRetryDefault), so that asynq never reaches its own retry limit,
+// more than this (jobwire.AsynqMaxRetryDefault), so that asynq never reaches its own retry limit,
 // where it would archive a job by itself, before the worker's decision does.
 const MaxRetriesLimit = 100
 

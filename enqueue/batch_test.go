@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
@@ -153,7 +154,7 @@ func recaptchaJob(id string) enqueue.Job {
 
 func TestSubmitIsIdempotent(t *testing.T) {
 	t.Parallel()
-	c, _, _ := miniClient(t)
+	c, _, rc := miniClient(t)
 	ctx := context.Background()
 
 	first, err := c.SubmitJob(ctx, recaptchaJob("order-1"))
@@ -172,10 +173,10 @@ func TestSubmitIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, other.Existing, "IDs are per queue")
 
-	pending, err := c.Inspector().ListPendingTasks(enqueue.DefaultQueue)
+	pending, err := asynq.NewInspectorFromRedisClient(rc).ListPendingTasks(enqueue.DefaultQueue)
 	require.NoError(t, err)
 	require.Len(t, pending, 1, "one task however often it was submitted")
-	require.Equal(t, enqueue.TaskType, pending[0].Type)
+	require.Equal(t, jobwire.TaskType, pending[0].Type)
 
 	out, err := c.Status(ctx, "order-1")
 	require.NoError(t, err)
@@ -225,11 +226,11 @@ func TestSubmitPayload(t *testing.T) {
 			t.Parallel()
 			_, err := c.Submit(ctx, tt.job)
 			require.NoError(t, err)
-			info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, tt.job.ID)
+			info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(enqueue.DefaultQueue, tt.job.ID)
 			require.NoError(t, err)
-			p, err := enqueue.DecodePayload(info.Payload)
+			p, err := jobwire.DecodePayload(info.Payload)
 			require.NoError(t, err)
-			require.Equal(t, enqueue.PayloadVersion, p.V)
+			require.Equal(t, jobwire.PayloadVersion, p.V)
 			require.False(t, p.SubmittedAt.IsZero())
 			require.NotContains(t, string(info.Payload), tt.job.ID, "asynq keeps the ID; the payload does not repeat it")
 			if tt.job.Deadline != "" {
@@ -253,7 +254,7 @@ func TestSubmitPayload(t *testing.T) {
 
 func TestSubmitMany(t *testing.T) {
 	t.Parallel()
-	c, _, _ := miniClient(t)
+	c, _, rc := miniClient(t)
 	ctx := context.Background()
 	jobs := make([]enqueue.Job, 50)
 	for i := range jobs {
@@ -292,7 +293,7 @@ func TestSubmitMany(t *testing.T) {
 		}
 	}
 	require.Equal(t, len(jobs), existing)
-	pending, err := c.Inspector().ListPendingTasks(enqueue.DefaultQueue, asynq.PageSize(100))
+	pending, err := asynq.NewInspectorFromRedisClient(rc).ListPendingTasks(enqueue.DefaultQueue, asynq.PageSize(100))
 	require.NoError(t, err)
 	require.Len(t, pending, len(more))
 }
@@ -331,11 +332,11 @@ func TestSubmitManyStopsWhenCanceled(t *testing.T) {
 // TestPayloadIsJSON guards the shape other tools (asynqmon's formatter, jq) read.
 func TestPayloadIsJSON(t *testing.T) {
 	t.Parallel()
-	c, _, _ := miniClient(t)
+	c, _, rc := miniClient(t)
 	_, err := c.Submit(context.Background(), enqueue.Job{ID: "shape", Provider: "CapSolver", Settings: map[string]any{"k": "v"},
 		MaxRetries: intPtr(2), Task: website("TurnstileToken")})
 	require.NoError(t, err)
-	info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "shape")
+	info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(enqueue.DefaultQueue, "shape")
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(info.Payload, &m))
@@ -345,9 +346,9 @@ func TestPayloadIsJSON(t *testing.T) {
 	_, err = c.Submit(context.Background(), enqueue.Job{ID: "gw-shape", KeyName: "alpha", GatewayTaskID: 77,
 		CallbackURL: "https://hooks.example/cb", Task: website("TurnstileToken")})
 	require.NoError(t, err)
-	info, err = c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "gw-shape")
+	info, err = asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(enqueue.DefaultQueue, "gw-shape")
 	require.NoError(t, err)
-	p, err := enqueue.DecodePayload(info.Payload)
+	p, err := jobwire.DecodePayload(info.Payload)
 	require.NoError(t, err)
 	require.Equal(t, "alpha", p.KeyName)
 	require.Equal(t, int64(77), p.GatewayTaskID)

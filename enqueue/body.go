@@ -7,48 +7,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-	"github.com/solvequeue/solvequeue/internal/keys"
+
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 )
 
-// An image body larger than Config.BodyInlineMax travels under its own Redis key, not inside the
-// payload that asynq's heartbeat rewrites every 5 s. Its life:
-//
-//   - Submit writes it (SET NX, with a TTL: see bodyTTL) and then enqueues the job. When the job
-//     does not go in (its ID is taken by a job with another body, or the enqueue fails) the body
-//     it wrote is deleted again, so resubmitting an ID with a new body leaves nothing behind.
-//   - The worker deletes it when the job ends solved or failed (DropBody), and keeps it without a
-//     TTL while the job is a dead letter (KeepBody), since a redrive needs it.
-//   - Purge deletes it with the dead letter; Redrive gives it its TTL back.
-//
-// The key (BodyKey) holds the queue as a Redis Cluster hash tag and a hash of the job ID and the
-// body, so a job's body lives in its queue's slot, two bodies of one ID never share a key, and
-// two jobs never share one (deleting one job's body never takes another's).
-
-// DropBody deletes an image body that no job needs any more (the job ended solved or failed).
-// It refuses a key that is not a body's.
-func DropBody(ctx context.Context, rc redis.Cmdable, key string) error {
-	if !keys.IsBody(key) {
-		return fmt.Errorf("drop image body: %q is not under %s", key, keys.BodyPrefix)
-	}
-	if err := rc.Del(ctx, key).Err(); err != nil {
-		return fmt.Errorf("drop image body %s: %w", key, err)
-	}
-	return nil
-}
-
-// KeepBody takes the TTL off an image body, for a job that became a dead letter: the body then
-// lives as long as the dead letter, until Purge deletes it or Redrive gives it a TTL again. A
-// body already gone is not an error (the job is dead either way).
-func KeepBody(ctx context.Context, rc redis.Cmdable, key string) error {
-	if !keys.IsBody(key) {
-		return fmt.Errorf("keep image body: %q is not under %s", key, keys.BodyPrefix)
-	}
-	if err := rc.Persist(ctx, key).Err(); err != nil {
-		return fmt.Errorf("keep image body %s: %w", key, err)
-	}
-	return nil
-}
+// A large image body travels under its own key (see internal/imagebody).
 
 // bodyTTL is how long a body written now may be needed: until one attempt after the job's
 // deadline (no AnySolver task is created after it), or Config.BlobTTL for a job without one. The
@@ -85,7 +48,7 @@ func (c *Client) releaseBody(ctx context.Context, queue, id, key string, enqueue
 		if err != nil {
 			return
 		}
-		if p, err := DecodePayload(info.Payload); err != nil || p.BodyRef == key {
+		if p, err := jobwire.DecodePayload(info.Payload); err != nil || p.BodyRef == key {
 			return
 		}
 	}

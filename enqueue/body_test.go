@@ -10,9 +10,14 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
+	"github.com/solvequeue/solvequeue/internal/imagebody"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
@@ -43,11 +48,11 @@ func blobKeys(mr *miniredis.Miniredis) []string {
 	return out
 }
 
-func bodyRefOf(t *testing.T, c *enqueue.Client, id string) string {
+func bodyRefOf(t *testing.T, rc redis.UniversalClient, id string) string {
 	t.Helper()
-	info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, id)
+	info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(enqueue.DefaultQueue, id)
 	require.NoError(t, err)
-	p, err := enqueue.DecodePayload(info.Payload)
+	p, err := jobwire.DecodePayload(info.Payload)
 	require.NoError(t, err)
 	return p.BodyRef
 }
@@ -56,13 +61,13 @@ func bodyRefOf(t *testing.T, c *enqueue.Client, id string) string {
 // job as it was and left the new body behind for 7 days.
 func TestBodyOnlyWhenTheJobGoesIn(t *testing.T) {
 	t.Parallel()
-	c, mr, _ := miniClient(t)
+	c, mr, rc := miniClient(t)
 	ctx := context.Background()
 
 	sub, err := c.SubmitJob(ctx, imageJob("img-1", bigImage("a")))
 	require.NoError(t, err)
 	require.False(t, sub.Existing)
-	ref := bodyRefOf(t, c, "img-1")
+	ref := bodyRefOf(t, rc, "img-1")
 	require.True(t, keys.IsBody(ref))
 	require.Equal(t, keys.Body(enqueue.DefaultQueue, "img-1", bigImage("a")), ref)
 	require.Contains(t, ref, "{default}", "the queue's hash tag: the body lives in its queue's slot")
@@ -94,7 +99,7 @@ func TestBodyOnlyWhenTheJobGoesIn(t *testing.T) {
 	// Two jobs with one body have a body each: ending one never takes the other's.
 	_, err = c.Submit(ctx, imageJob("img-2", bigImage("a")))
 	require.NoError(t, err)
-	require.NotEqual(t, ref, bodyRefOf(t, c, "img-2"))
+	require.NotEqual(t, ref, bodyRefOf(t, rc, "img-2"))
 	require.Len(t, blobKeys(mr), 2)
 }
 
@@ -109,7 +114,7 @@ func mustGet(t *testing.T, mr *miniredis.Miniredis, key string) string {
 // with exactly its own body in Redis.
 func TestBodyConcurrentSubmits(t *testing.T) {
 	t.Parallel()
-	c, mr, _ := miniClient(t)
+	c, mr, rc := miniClient(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -125,45 +130,20 @@ func TestBodyConcurrentSubmits(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ref := bodyRefOf(t, c, "img-race")
+	ref := bodyRefOf(t, rc, "img-race")
 	require.Equal(t, []string{ref}, blobKeys(mr), "only the body of the job that went in")
 }
 
 func TestBodyTTLFollowsTheDeadline(t *testing.T) {
 	t.Parallel()
-	c, mr, _ := miniClient(t)
+	c, mr, rc := miniClient(t)
 	job := imageJob("img-dl", bigImage("dl"))
 	job.Deadline = "30m"
 	_, err := c.Submit(context.Background(), job)
 	require.NoError(t, err)
-	ttl := mr.TTL(bodyRefOf(t, c, "img-dl"))
+	ttl := mr.TTL(bodyRefOf(t, rc, "img-dl"))
 	// Until one attempt after the deadline: no AnySolver task is created after it.
 	require.InDelta(t, (30*time.Minute + enqueue.AttemptTimeoutDefault).Seconds(), ttl.Seconds(), 5)
-}
-
-func TestIsBodyRefAndPoisonedPayloads(t *testing.T) {
-	t.Parallel()
-	for key, want := range map[string]bool{
-		keys.BodyPrefix + "{default}:ab12": true,
-		keys.BodyPrefix + "ab12":           true, // written by an earlier version
-		keys.BodyPrefix:                    false,
-		"asynq:{default}:t:job-1":          false,
-		"solvequeue:dlq":                   false,
-		"":                                 false,
-	} {
-		require.Equal(t, want, keys.IsBody(key), key)
-	}
-	// A hand-made payload cannot point the worker at any other key.
-	for _, ref := range []string{"asynq:{default}:t:job-1", "solvequeue:dlq", "session:admin"} {
-		_, err := enqueue.DecodePayload([]byte(`{"v":1,"task":{"type":"ImageToTextTask"},"bodyRef":"` + ref + `","submittedAt":"2026-01-01T00:00:00Z"}`))
-		require.ErrorContains(t, err, "bodyRef", ref)
-	}
-	ctx := context.Background()
-	_, mr, rc := miniClient(t)
-	require.NoError(t, mr.Set("session:admin", "x"))
-	require.Error(t, enqueue.DropBody(ctx, rc, "session:admin"))
-	require.Error(t, enqueue.KeepBody(ctx, rc, "session:admin"))
-	require.True(t, mr.Exists("session:admin"))
 }
 
 // TestBodyOfADeadLetter: the worker keeps a dead job's body without a TTL (KeepBody), a redrive
@@ -171,49 +151,51 @@ func TestIsBodyRefAndPoisonedPayloads(t *testing.T) {
 func TestBodyOfADeadLetter(t *testing.T) {
 	t.Parallel()
 	c, mr, rc := miniClient(t)
+	a, err := admin.NewClient(admin.Config{Redis: rc})
+	require.NoError(t, err)
 	ctx := context.Background()
-	die := func(id string) enqueue.DeadLetter {
+	die := func(id string) admin.DeadLetter {
 		t.Helper()
 		_, err := c.Submit(ctx, imageJob(id, bigImage(id)))
 		require.NoError(t, err)
-		info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, id)
+		info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(enqueue.DefaultQueue, id)
 		require.NoError(t, err)
-		require.NoError(t, c.Inspector().DeleteTask(enqueue.DefaultQueue, id)) // as if archived and trimmed
-		d := enqueue.DeadLetter{ID: id, Queue: enqueue.DefaultQueue, Payload: info.Payload,
-			Record: enqueue.Record{State: enqueue.StateDead}, DeadAt: time.Now()}
+		require.NoError(t, asynq.NewInspectorFromRedisClient(rc).DeleteTask(enqueue.DefaultQueue, id)) // as if archived and trimmed
+		d := admin.DeadLetter{ID: id, Queue: enqueue.DefaultQueue, Payload: info.Payload,
+			Record: jobwire.Record{State: enqueue.StateDead}, DeadAt: time.Now()}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
 		require.NoError(t, rc.HSet(ctx, keys.DeadLetters(d.Queue), keys.DeadLetterField(d.Queue, id), data).Err())
-		require.NoError(t, enqueue.KeepBody(ctx, rc, bodyRefFromPayload(t, info.Payload)))
+		require.NoError(t, imagebody.Keep(ctx, rc, bodyRefFromPayload(t, info.Payload)))
 		return d
 	}
 
 	redriven := die("dead-redrive")
 	ref := bodyRefFromPayload(t, redriven.Payload)
 	require.Equal(t, time.Duration(0), mr.TTL(ref), "no TTL while dead")
-	require.NoError(t, c.Redrive(ctx, redriven))
+	require.NoError(t, a.Redrive(ctx, redriven))
 	require.Equal(t, enqueue.BlobTTLDefault, mr.TTL(ref))
-	require.Equal(t, ref, bodyRefOf(t, c, "dead-redrive"))
+	require.Equal(t, ref, bodyRefOf(t, rc, "dead-redrive"))
 
 	purged := die("dead-purge")
-	n, err := c.Purge(ctx, []enqueue.DeadLetter{purged})
+	n, err := a.Purge(ctx, []admin.DeadLetter{purged})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.False(t, mr.Exists(bodyRefFromPayload(t, purged.Payload)))
 
 	gone := die("dead-gone")
 	mr.Del(bodyRefFromPayload(t, gone.Payload))
-	require.ErrorContains(t, c.Redrive(ctx, gone), "image body is gone")
-	_, err = c.DeadLetter(ctx, enqueue.DefaultQueue, "dead-gone")
+	require.ErrorContains(t, a.Redrive(ctx, gone), "image body is gone")
+	_, err = a.DeadLetter(ctx, enqueue.DefaultQueue, "dead-gone")
 	require.NoError(t, err, "the refused redrive keeps the dead letter")
 
-	require.NoError(t, enqueue.DropBody(ctx, rc, ref))
+	require.NoError(t, imagebody.Drop(ctx, rc, ref))
 	require.False(t, mr.Exists(ref))
 }
 
 func bodyRefFromPayload(t *testing.T, payload []byte) string {
 	t.Helper()
-	p, err := enqueue.DecodePayload(payload)
+	p, err := jobwire.DecodePayload(payload)
 	require.NoError(t, err)
 	require.NotEmpty(t, p.BodyRef)
 	return p.BodyRef

@@ -11,25 +11,26 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/rideout"
 )
 
 // Defaults for Config.
 const (
-	RetentionDefault      = 24 * time.Hour
-	AttemptTimeoutDefault = 7 * time.Minute
+	RetentionDefault      = jobwire.RetentionDefault
+	AttemptTimeoutDefault = jobwire.AttemptTimeoutDefault
 	BodyInlineMaxDefault  = 16 << 10
 	// BlobTTLDefault is how long the image body of a job without a deadline is kept at most;
-	// the worker deletes it when the job ends (see IsBodyRef).
-	BlobTTLDefault = 7 * 24 * time.Hour
-	// AsynqMaxRetryDefault is the retry count asynq is given. The worker enforces the real,
-	// policy-driven budget itself; asynq's count only has to be higher so that asynq never
-	// archives a job behind the worker's back.
-	AsynqMaxRetryDefault = MaxRetriesLimit + 1
+	// the worker deletes it when the job ends.
+	BlobTTLDefault = jobwire.BlobTTLDefault
 )
 
 // ErrJobNotFound is returned by Status and Wait for an ID no queue holds.
-var ErrJobNotFound = errors.New("job not found")
+var ErrJobNotFound = jobwire.ErrJobNotFound
 
 // Config configures a Client.
 type Config struct {
@@ -114,14 +115,8 @@ func NewClient(cfg Config) (*Client, error) {
 // Close releases the Client; the Redis connection given in Config stays open.
 func (c *Client) Close() error { return nil }
 
-// Redis returns the Redis connection the Client was given.
-func (c *Client) Redis() redis.UniversalClient { return c.rc }
-
 // Retention returns how long a finished job's outcome stays readable.
 func (c *Client) Retention() time.Duration { return c.cfg.Retention }
-
-// Inspector returns the asynq inspector the Client reads with.
-func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
 
 // Submitted says what Submit did with a job.
 type Submitted struct {
@@ -162,8 +157,8 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 	if err != nil {
 		return nil, Submitted{}, "", false, err
 	}
-	job.Task = anySolverTask(job.Task) // a client's name for the type, as AnySolver knows it
-	p := Payload{V: PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
+	job.Task = jobwire.AnySolverTask(job.Task) // a client's name for the type, as AnySolver knows it
+	p := jobwire.Payload{V: jobwire.PayloadVersion, Task: job.Task, Provider: job.Provider, Providers: job.Providers, Settings: job.Settings,
 		Deadline: deadline, MaxRetries: job.MaxRetries, SubmittedAt: now.UTC(),
 		CallbackURL: job.CallbackURL, KeyName: job.KeyName, GatewayTaskID: job.GatewayTaskID}
 	var created bool
@@ -183,8 +178,8 @@ func (c *Client) prepare(ctx context.Context, job Job) (*asynq.Task, Submitted, 
 		}
 		return nil, Submitted{}, "", false, fmt.Errorf("encode job %s: %w", sub.ID, err)
 	}
-	task := asynq.NewTask(TaskType, data,
-		asynq.Queue(sub.Queue), asynq.TaskID(sub.ID), asynq.MaxRetry(AsynqMaxRetryDefault),
+	task := asynq.NewTask(jobwire.TaskType, data,
+		asynq.Queue(sub.Queue), asynq.TaskID(sub.ID), asynq.MaxRetry(jobwire.AsynqMaxRetryDefault),
 		asynq.Timeout(c.cfg.AttemptTimeout), asynq.Retention(c.cfg.Retention))
 	return task, sub, p.BodyRef, created, nil
 }
@@ -203,7 +198,7 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 		if err != nil {
 			return Outcome{}, fmt.Errorf("list queues: %w", err)
 		}
-		queues = jobQueues(qs)
+		queues = queuereg.JobQueues(qs)
 	}
 	for _, q := range queues {
 		info, err := c.reader.GetTaskInfo(q, id)
@@ -213,9 +208,9 @@ func (c *Client) StatusIn(ctx context.Context, queue, id string) (Outcome, error
 		if err != nil {
 			return Outcome{}, fmt.Errorf("read job %s: %w", id, err)
 		}
-		return outcomeOf(info), nil
+		return jobwire.OutcomeOf(info), nil
 	}
-	if dl, err := c.DeadLetter(ctx, queue, id); err == nil {
+	if dl, err := deadletter.Get(ctx, c.rc, queue, id); err == nil {
 		return dl.Outcome(), nil
 	}
 	return Outcome{}, fmt.Errorf("%w: %q (it may never have been submitted, or its outcome outlived its retention)", ErrJobNotFound, id)
@@ -230,7 +225,7 @@ func (c *Client) TaskTypeIn(ctx context.Context, queue, id string) (string, erro
 	case err == nil:
 		payload = info.Payload
 	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-		dl, err := c.DeadLetter(ctx, queue, id)
+		dl, err := deadletter.Get(ctx, c.rc, queue, id)
 		if err != nil {
 			return "", err
 		}
@@ -238,48 +233,9 @@ func (c *Client) TaskTypeIn(ctx context.Context, queue, id string) (string, erro
 	default:
 		return "", fmt.Errorf("read job %s: %w", id, err)
 	}
-	var p Payload
+	var p jobwire.Payload
 	_ = json.Unmarshal(payload, &p)
 	return p.TaskType(), nil
-}
-
-// outcomeOf maps asynq's view of a task and the worker's record onto an Outcome.
-func outcomeOf(info *asynq.TaskInfo) Outcome {
-	rec, _ := DecodeRecord(info.Result)
-	out := Outcome{ID: info.ID, Queue: info.Queue, Solution: rec.Solution, Error: rec.Error,
-		Attempts: rec.Attempts, CreateTasks: rec.CreateTasks, Polls: rec.Polls, Retries: rec.Retries,
-		Throttles: rec.Throttles, Cost: rec.Cost, FinishedAt: rec.FinishedAt, NextRunAt: info.NextProcessAt,
-		Provider: rec.Provider, ProvidersTried: rec.ProvidersTried}
-	var p Payload
-	if json.Unmarshal(info.Payload, &p) == nil {
-		out.SubmittedAt = p.SubmittedAt
-	}
-	switch info.State {
-	case asynq.TaskStatePending, asynq.TaskStateAggregating:
-		out.State = StatePending
-	case asynq.TaskStateScheduled:
-		out.State = StateScheduled
-	case asynq.TaskStateActive:
-		out.State = StateActive
-	case asynq.TaskStateRetry:
-		out.State = StateRetrying
-	case asynq.TaskStateArchived:
-		out.State = StateDead
-		if out.Error == nil {
-			out.Error = &ErrorInfo{ErrorCode: "WORKER_ERROR", ErrorDescription: info.LastErr, Decision: "dead"}
-		}
-	case asynq.TaskStateCompleted:
-		out.State = rec.State
-		if !rec.State.Terminal() {
-			out.State = StateSolved
-		}
-	}
-	if out.State.Terminal() {
-		out.NextRunAt = time.Time{}
-	} else {
-		out.Solution = nil
-	}
-	return out
 }
 
 // Wait polls the job until it reaches a terminal state or ctx ends.
@@ -311,7 +267,7 @@ func (c *Client) WaitIn(ctx context.Context, queue, id string) (Outcome, error) 
 }
 
 // isTransient reports whether a Status error may pass by itself: Redis not answering
-// (restarting, failing over), as unreachable reads it.
+// (restarting, failing over), as rideout.Unreachable reads it.
 func isTransient(err error) bool {
-	return !errors.Is(err, ErrJobNotFound) && unreachable(err)
+	return !errors.Is(err, ErrJobNotFound) && rideout.Unreachable(err)
 }

@@ -1,6 +1,8 @@
 // Package enqueue is the producer's side of solvequeue: the Job a producer submits, its
-// validation, the Client that puts jobs on the asynq queue and reads their outcomes back.
+// validation, batch files of jobs, and the Client that puts jobs on the asynq queue (Submit,
+// SubmitMany) and reads their outcomes back (Status, Wait).
 //
-// It owns the wire format shared with the worker (Payload, Record) but never imports the
-// worker: a producer binary links Redis and asynq, not the AnySolver client.
+// It never imports the worker: a producer binary links Redis and asynq, not the AnySolver
+// client. The operator's actions (dead letters, failed jobs, the balance) are package
+// enqueue/admin; the HTTP front for other languages is enqueue/gateway.
 package enqueue

@@ -2,6 +2,7 @@ package enqueue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"strings"
@@ -13,9 +14,10 @@ import (
 )
 
 // A Go producer submits a job and, later, reads its outcome by ID. Here an in-process Redis
-// stands in for yours; in production connect with
+// stands in for yours; in production connect with go-redis, e.g.
 //
-//	rc, err := enqueue.OpenRedis(ctx, os.Getenv("REDIS_URL"), 0)
+//	opt, err := redis.ParseURL(os.Getenv("REDIS_URL"))
+//	rc := redis.NewClient(opt)
 //
 // and wait for the outcome with client.Wait(ctx, id) while a `solvequeue worker` runs.
 func Example() {
@@ -77,6 +79,32 @@ func ExampleJob_Validate() {
 	// Output:
 	// task.websiteKey: is required for HCaptchaTaskProxyless and must be a non-empty string
 	// <nil>
+}
+
+// Submit refuses a job that cannot succeed before anything reaches Redis; the error is a
+// *ValidationError naming the field.
+func ExampleValidationError() {
+	mr, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mr.Close()
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rc.Close()
+	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	_, err = client.Submit(context.Background(), enqueue.Job{Queue: "bad queue", Task: map[string]any{"type": "ImageToTextTask", "body": "iVBORw0KGgo="}})
+	var ve *enqueue.ValidationError
+	if errors.As(err, &ve) {
+		fmt.Println("field:", ve.Field)
+	}
+	fmt.Println("keys in Redis:", len(mr.Keys()))
+	// Output:
+	// field: queue
+	// keys in Redis: 0
 }
 
 // ReadJobs checks a whole JSON-lines batch first and names every bad line.

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
-)
 
-// TaskType is the asynq task type of a solve job.
-const TaskType = "anysolver:solve"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+)
 
 // DefaultQueue is the queue a job goes to when it names none.
 const DefaultQueue = "default"
@@ -67,57 +64,12 @@ func ParseJob(line []byte) (Job, error) {
 	dec.UseNumber()
 	var job Job
 	if err := dec.Decode(&job); err != nil {
-		return Job{}, describeJSONError(err)
+		return Job{}, jobwire.DescribeJSONError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Job{}, &ValidationError{Field: "(line)", Problem: "has data after the JSON object"}
 	}
 	return job, nil
-}
-
-// describeJSONError turns encoding/json's errors into ones that name the field or byte offset.
-func describeJSONError(err error) error {
-	var syntax *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return &ValidationError{Field: "(line)", Problem: fmt.Sprintf("is not valid JSON at byte %d: %v", syntax.Offset, err)}
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "(line)"
-		}
-		return &ValidationError{Field: field, Problem: fmt.Sprintf("must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
-	case errors.Is(err, io.EOF):
-		return &ValidationError{Field: "(line)", Problem: "is empty"}
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &ValidationError{Field: "(line)", Problem: "is truncated JSON"}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		name, uerr := strconv.Unquote(quoted)
-		if uerr != nil {
-			name = quoted
-		}
-		if name == "" {
-			name = `""` // the empty key: name it visibly
-		}
-		return &ValidationError{Field: name, Problem: "is not a job field (want id, queue, provider, providers, settings, deadline, maxRetries, callbackUrl, task)"}
-	default:
-		return &ValidationError{Field: "(line)", Problem: err.Error()}
-	}
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "map", "struct":
-		return "an object"
-	case "ptr", "int", "int64":
-		return "a number"
-	case "string":
-		return "a string"
-	default:
-		return goKind
-	}
 }
 
 // ParseDeadline resolves a job's Deadline against the submission time: an RFC 3339 time is taken

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 func TestParseJob(t *testing.T) {
@@ -137,7 +138,7 @@ func FuzzParseJob(f *testing.F) {
 		twice, err := json.Marshal(back)
 		require.NoError(t, err)
 		require.JSONEq(t, string(again), string(twice))
-		_ = enqueue.RedactJSON(line)
+		_ = redact.JSON(line)
 	})
 }
 

@@ -10,12 +10,13 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 func TestUnserved(t *testing.T) {
 	t.Parallel()
 	r := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), r.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})

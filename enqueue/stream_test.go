@@ -10,10 +10,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 // lineStream generates a batch of n image jobs of bodyBytes each, one line at a time, without
@@ -78,7 +80,7 @@ func TestBatchStreamsInBoundedMemory(t *testing.T) {
 	}
 	const jobs, bodyBytes = 256, 256 << 10 // 64 MiB of image jobs
 	srv := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
@@ -117,7 +119,7 @@ func TestBatchStreamsInBoundedMemory(t *testing.T) {
 	require.Less(t, float64(peak.max), 0.25*float64(size), "the heap grows with the batch")
 
 	// What went in is what was read.
-	info, err := client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
+	info, err := asynq.NewInspectorFromRedisClient(rc).GetQueueInfo(enqueue.DefaultQueue)
 	require.NoError(t, err)
 	require.Equal(t, jobs, info.Pending)
 

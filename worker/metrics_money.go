@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	budget "github.com/solvequeue/solvequeue/internal/ledger"
 )
 
 // moneyMetrics are the spend caps' and the providers' metrics: money settled per queue, what each

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	budget "github.com/solvequeue/solvequeue/internal/ledger"
 )
 
 // Observer is told what the worker does, for metrics. Implementations must be safe for

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	budget "github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	budget "github.com/solvequeue/solvequeue/internal/ledger"
 )
 
 // DrainTimeoutDefault is how long a caller of Shutdown should let the attempts asynq let go of

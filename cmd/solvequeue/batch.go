@@ -18,6 +18,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 type batchOptions struct {
@@ -177,7 +178,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	enc := json.NewEncoder(bw)
 	// While waiting, a Redis restart is said once each way, not once per job or per retry.
 	log := clilog.New(env.Stderr, clilog.Text, slog.LevelInfo)
-	health := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: log})
+	health := redisconn.NewHealth(redisconn.HealthParams{Redis: rc, Logger: log})
 	health.Start(ctx)
 	defer health.Shutdown()
 	bar = newBar(env.Stderr, showBar, len(refs), "solving")

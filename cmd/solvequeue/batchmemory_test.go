@@ -16,8 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 // TestBatchPeakMemory runs `solvequeue batch` on a small and a large file, from a path and from
@@ -53,7 +53,7 @@ func TestBatchPeakMemory(t *testing.T) {
 	bigPath, bigSize := write("big", 256)
 
 	peak := func(t *testing.T, from, path string, jobs int) int64 {
-		rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
+		rc, err := redisconn.Open(context.Background(), srv.URL(), 0)
 		require.NoError(t, err)
 		defer rc.Close()
 		require.NoError(t, rc.FlushAll(context.Background()).Err())

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
@@ -43,8 +43,8 @@ whether the budget holds the queue paused. Workers share these figures through R
 				return err
 			}
 			defer rc.Close()
-			ledger := budget.New(rc)
-			var usages []budget.Usage
+			lg := ledger.New(rc)
+			var usages []ledger.Usage
 			queues := policy.Queues()
 			names := make([]string, 0, len(queues))
 			for q, qp := range queues {
@@ -54,7 +54,7 @@ whether the budget holds the queue paused. Workers share these figures through R
 			}
 			slices.Sort(names)
 			for _, q := range names {
-				u, err := ledger.Read(ctx, q, *queues[q].Budget)
+				u, err := lg.Read(ctx, q, *queues[q].Budget)
 				if err != nil {
 					return err
 				}
@@ -62,7 +62,7 @@ whether the budget holds the queue paused. Workers share these figures through R
 			}
 			if out.JSON {
 				return json.NewEncoder(env.Stdout).Encode(struct {
-					Queues []budget.Usage `json:"queues"`
+					Queues []ledger.Usage `json:"queues"`
 				}{usages})
 			}
 			if len(usages) == 0 {
@@ -93,7 +93,7 @@ func ofLimit(v string, limited bool, limit string) string {
 	return v + " of " + limit
 }
 
-func remaining(u budget.Usage) string {
+func remaining(u ledger.Usage) string {
 	var s string
 	if u.RemainingCreateTasks >= 0 {
 		s = strconv.FormatInt(u.RemainingCreateTasks, 10) + " createTasks"
@@ -107,7 +107,7 @@ func remaining(u budget.Usage) string {
 	return s
 }
 
-func roomAt(u budget.Usage) string {
+func roomAt(u ledger.Usage) string {
 	if u.NextRoom.IsZero() {
 		return "-"
 	}

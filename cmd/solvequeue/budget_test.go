@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
@@ -23,9 +23,9 @@ queues:
     providers: [CapSolver]
 `)
 	b := policyfile.Budget{Window: time.Hour, MaxCost: 1.5, MaxCreateTasks: 10, EstimatedCost: 0.25}
-	ledger := budget.New(rc)
+	lg := ledger.New(rc)
 	for range 3 {
-		_, ok, _, err := ledger.Reserve(context.Background(), "scrapers", b, "")
+		_, ok, _, err := lg.Reserve(context.Background(), "scrapers", b, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
@@ -33,7 +33,7 @@ queues:
 
 	res := cliRun(t, vars, "", "budget", "--policy", policy, "--json")
 	require.Equal(t, 0, res.code, res.stderr)
-	var got struct{ Queues []budget.Usage }
+	var got struct{ Queues []ledger.Usage }
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &got))
 	require.Len(t, got.Queues, 1, "only queues with a budget")
 	u := got.Queues[0]

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,9 +24,13 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -56,7 +61,7 @@ func cliRun(t *testing.T, vars map[string]string, stdin string, args ...string) 
 func cliRedis(t *testing.T) (url string, rc redis.UniversalClient) {
 	t.Helper()
 	srv := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	return srv.URL(), rc
@@ -236,11 +241,9 @@ func TestCLIEnqueueRefusesABadJob(t *testing.T) {
 	require.Equal(t, "good-1\n", res.stdout)
 	require.Contains(t, res.stderr, `warning: no running worker serves queue "default": 1 job will wait there until one does`,
 		"no worker runs in this test")
-	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(enqueue.DefaultQueue, "good-1")
 	require.NoError(t, err)
-	info, err := c.Inspector().GetTaskInfo(enqueue.DefaultQueue, "good-1")
-	require.NoError(t, err)
-	p, err := enqueue.DecodePayload(info.Payload)
+	p, err := jobwire.DecodePayload(info.Payload)
 	require.NoError(t, err)
 	require.Equal(t, json.Number("8080"), p.Task["proxyPort"], "--field values that are JSON keep their type")
 
@@ -442,10 +445,10 @@ func TestCLIDeadLetters(t *testing.T) {
 	vars := map[string]string{"REDIS_URL": url}
 	ctx := context.Background()
 	payload := []byte(`{"v":1,"task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example","websiteKey":"6Le"},"submittedAt":"2026-01-02T03:04:05Z"}`)
-	require.NoError(t, enqueue.RegisterQueues(ctx, rc, enqueue.DefaultQueue), "as a worker of the queue does")
+	require.NoError(t, queuereg.Register(ctx, rc, enqueue.DefaultQueue), "as a worker of the queue does")
 	for _, id := range []string{"dead-1", "dead-2", "dead-3"} {
-		d := enqueue.DeadLetter{ID: id, Queue: enqueue.DefaultQueue, Payload: payload, DeadAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-			Record: enqueue.Record{State: enqueue.StateDead, Attempts: 11, Retries: 10,
+		d := admin.DeadLetter{ID: id, Queue: enqueue.DefaultQueue, Payload: payload, DeadAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Record: jobwire.Record{State: enqueue.StateDead, Attempts: 11, Retries: 10,
 				Error: &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: "UNKNOWN_PROVIDER_ERROR", ErrorDescription: "provider said no", Decision: "dead"}}}
 		raw, err := json.Marshal(d)
 		require.NoError(t, err)
@@ -487,10 +490,10 @@ func TestCLIDeadLetters(t *testing.T) {
 
 	// IDs are per queue: a dead job's ID in two queues is picked with --queue.
 	for _, q := range []string{"default", "other"} {
-		raw, err := json.Marshal(enqueue.DeadLetter{ID: "twin", Queue: q, Payload: payload, Record: enqueue.Record{State: enqueue.StateDead}})
+		raw, err := json.Marshal(admin.DeadLetter{ID: "twin", Queue: q, Payload: payload, Record: jobwire.Record{State: enqueue.StateDead}})
 		require.NoError(t, err)
 		require.NoError(t, rc.HSet(ctx, keys.DeadLetters(q), keys.DeadLetterField(q, "twin"), raw).Err())
-		require.NoError(t, enqueue.RegisterQueues(ctx, rc, q))
+		require.NoError(t, queuereg.Register(ctx, rc, q))
 	}
 	twin := cliRun(t, vars, "", "dlq", "purge", "twin")
 	require.Equal(t, 2, twin.code)
@@ -853,18 +856,16 @@ func TestCLIBatchOutcomeUnreadable(t *testing.T) {
 	done := make(chan cliResult, 1)
 	go func() { done <- cliRun(t, map[string]string{"REDIS_URL": url}, "", "batch", jobs, "--out", outPath) }()
 
-	c, err := enqueue.NewClient(enqueue.Config{Redis: rc})
-	require.NoError(t, err)
 	inRedis := func() bool { // no worker serves "nobody", so a job submitted there waits
-		_, err := c.Inspector().GetTaskInfo("nobody", "doomed")
+		_, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo("nobody", "doomed")
 		return err == nil
 	}
 	// A job found missing while the batch waits (lost by a failover, say) is submitted again
 	// under its ID, once; missing a second time, its outcome cannot be read.
 	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond)
-	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	require.NoError(t, asynq.NewInspectorFromRedisClient(rc).DeleteTask("nobody", "doomed"))
 	require.Eventually(t, inRedis, time.Minute, 20*time.Millisecond, "the waiting batch submits a missing job again")
-	require.NoError(t, c.Inspector().DeleteTask("nobody", "doomed"))
+	require.NoError(t, asynq.NewInspectorFromRedisClient(rc).DeleteTask("nobody", "doomed"))
 
 	res := <-done
 	require.Equal(t, 1, res.code, res.stderr)

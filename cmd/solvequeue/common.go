@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 // redisOptions are the flags of every command that talks to Redis.
@@ -21,11 +21,11 @@ type redisOptions struct {
 }
 
 func (o *redisOptions) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.URL, "redis", enqueue.DefaultRedisURL, "Redis URL: redis://[user:password@]host:port/db, rediss:// for TLS, redis-sentinel://host:port[,host:port...]?master=NAME, redis-cluster://host:port[,host:port...]")
+	cmd.Flags().StringVar(&o.URL, "redis", redisconn.DefaultURL, "Redis URL: redis://[user:password@]host:port/db, rediss:// for TLS, redis-sentinel://host:port[,host:port...]?master=NAME, redis-cluster://host:port[,host:port...]")
 }
 
 func (o *redisOptions) open(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
-	return enqueue.OpenRedis(ctx, o.URL, poolSize)
+	return redisconn.Open(ctx, o.URL, poolSize)
 }
 
 // logOptions are the logging flags.

@@ -29,8 +29,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -562,11 +562,11 @@ func servedMetrics(t *testing.T) map[string]string {
 	m.BreakerChanged(false, "")
 	m.Spent("default", 0.002)
 	m.ProviderResult("CapSolver", "", time.Second)
-	m.BudgetRead(budget.Usage{Queue: "default", Budget: policyfile.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
+	m.BudgetRead(ledger.Usage{Queue: "default", Budget: policyfile.Budget{Window: time.Hour, MaxCost: 1, MaxCreateTasks: 10},
 		Cost: 0.002, CreateTasks: 1, RemainingCost: 0.998, RemainingCreateTasks: 9})
 	m.BalanceRead(12.5)
 	m.CallbackDone("delivered")
-	observeGateway(t, client, reg)
+	observeGateway(t, client, rc, reg)
 
 	h, err := monitor.NewHandler(monitor.Config{Addr: "127.0.0.1:0", Redis: rc, Registry: reg})
 	require.NoError(t, err)
@@ -584,9 +584,9 @@ func servedMetrics(t *testing.T) map[string]string {
 
 // observeGateway serves one createTask and one report through a gateway whose metrics are in
 // reg, as a worker started with --gateway does, so that every gateway family has a sample.
-func observeGateway(t *testing.T, client *enqueue.Client, reg *prometheus.Registry) {
+func observeGateway(t *testing.T, client *enqueue.Client, rc redis.UniversalClient, reg *prometheus.Registry) {
 	t.Helper()
-	h, err := gateway.NewHandler(gateway.Config{Client: client, Metrics: gateway.NewMetrics(reg)})
+	h, err := gateway.NewHandler(gateway.Config{Client: client, Redis: rc, Metrics: gateway.NewMetrics(reg)})
 	require.NoError(t, err)
 	post := func(method, body string) map[string]any {
 		rec := httptest.NewRecorder()

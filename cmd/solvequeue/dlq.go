@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 )
 
 func newDLQCmd(env *Env) *cobra.Command {
@@ -48,7 +49,7 @@ func newDLQListCmd(env *Env) *cobra.Command {
 		Example: "  solvequeue dlq list\n  solvequeue dlq list --json | jq .",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, closeFn, err := openClient(cmd, &redisOpt)
+			client, closeFn, err := openAdmin(cmd, &redisOpt)
 			if err != nil {
 				return err
 			}
@@ -113,7 +114,7 @@ top-up, a ban since lifted), --failed runs the failed jobs you name again, one b
 			if failed {
 				return redriveFailed(cmd, env, &redisOpt, queue, args, all)
 			}
-			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, nil, "redriven", func(c *enqueue.Client, d enqueue.DeadLetter) error {
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, nil, "redriven", func(c *admin.Client, d admin.DeadLetter) error {
 				return c.Redrive(cmd.Context(), d)
 			})
 		},
@@ -133,7 +134,7 @@ func redriveFailed(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue s
 	if all || len(ids) == 0 {
 		return usageError("--failed runs again only the failed jobs you name by ID (never --all)")
 	}
-	client, closeFn, err := openClient(cmd, redisOpt)
+	client, closeFn, err := openAdmin(cmd, redisOpt)
 	if err != nil {
 		return err
 	}
@@ -173,12 +174,12 @@ deletes only with --yes.`,
   solvequeue dlq purge --all
   solvequeue dlq purge --all --queue scrapers --yes   # from a script: no question asked`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ask func([]enqueue.DeadLetter) error
+			var ask func([]admin.DeadLetter) error
 			if all && !yes {
-				ask = func(letters []enqueue.DeadLetter) error { return confirmPurge(env, letters) }
+				ask = func(letters []admin.DeadLetter) error { return confirmPurge(env, letters) }
 			}
-			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, ask, "purged", func(c *enqueue.Client, d enqueue.DeadLetter) error {
-				n, err := c.Purge(cmd.Context(), []enqueue.DeadLetter{d})
+			return eachDeadLetter(cmd, env, &redisOpt, queue, args, all, ask, "purged", func(c *admin.Client, d admin.DeadLetter) error {
+				n, err := c.Purge(cmd.Context(), []admin.DeadLetter{d})
 				if err == nil && n == 0 {
 					return fmt.Errorf("%w: %q left the dead-letter queue already", enqueue.ErrJobNotFound, d.ID)
 				}
@@ -199,11 +200,11 @@ deletes only with --yes.`,
 // eachDeadLetter applies fn to the named dead letters (or all of them with --all), of queue
 // only when it is not "". ask, when not nil, sees the letters first and may refuse with an error.
 func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue string, ids []string, all bool,
-	ask func([]enqueue.DeadLetter) error, done string, fn func(*enqueue.Client, enqueue.DeadLetter) error) error {
+	ask func([]admin.DeadLetter) error, done string, fn func(*admin.Client, admin.DeadLetter) error) error {
 	if all == (len(ids) > 0) {
 		return usageError("name the dead jobs by ID, or give --all (not both)")
 	}
-	client, closeFn, err := openClient(cmd, redisOpt)
+	client, closeFn, err := openAdmin(cmd, redisOpt)
 	if err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 		return err
 	}
 	if queue != "" {
-		var mine []enqueue.DeadLetter
+		var mine []admin.DeadLetter
 		for _, d := range letters {
 			if d.Queue == queue {
 				mine = append(mine, d)
@@ -221,7 +222,7 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 		}
 		letters = mine
 	}
-	byID := map[string]enqueue.DeadLetter{}
+	byID := map[string]admin.DeadLetter{}
 	twice := map[string]bool{}
 	for _, d := range letters {
 		if _, ok := byID[d.ID]; ok {
@@ -271,7 +272,7 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 
 // confirmPurge asks on the terminal whether to delete letters, and refuses without a terminal:
 // a sweeping delete from a script must say --yes.
-func confirmPurge(env *Env, letters []enqueue.DeadLetter) error {
+func confirmPurge(env *Env, letters []admin.DeadLetter) error {
 	queues := map[string]bool{}
 	for _, d := range letters {
 		queues[d.Queue] = true
@@ -293,12 +294,13 @@ func confirmPurge(env *Env, letters []enqueue.DeadLetter) error {
 	return &ExitError{Code: 1, Err: errors.New("not confirmed: nothing purged")}
 }
 
-func openClient(cmd *cobra.Command, redisOpt *redisOptions) (*enqueue.Client, func(), error) {
+// openAdmin returns an operator's client on the Redis the flags name, and the function that closes it.
+func openAdmin(cmd *cobra.Command, redisOpt *redisOptions) (*admin.Client, func(), error) {
 	rc, err := redisOpt.open(cmd.Context(), 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	client, err := admin.NewClient(admin.Config{Redis: rc})
 	if err != nil {
 		rc.Close()
 		return nil, nil, err

@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/ledger"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 	"github.com/solvequeue/solvequeue/worker"
 )
@@ -100,13 +102,13 @@ func TestSentinelFailoverMidRedrive(t *testing.T) {
 	// What the failover lost is dead again; a second redrive sends it.
 	var again int
 	for range 3 {
-		n, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
+		n, err := asynq.NewInspectorFromRedisClient(s.rc).GetQueueInfo(enqueue.DefaultQueue)
 		require.NoError(t, err)
 		if n.Pending+n.Active+n.Retry+n.Scheduled == 0 && s.rc.HLen(ctx, dlq).Val() == 0 && n.Completed == jobs {
 			break
 		}
 		require.True(t, waitFor(hangGuard, func() bool {
-			info, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
+			info, err := asynq.NewInspectorFromRedisClient(s.rc).GetQueueInfo(enqueue.DefaultQueue)
 			return err == nil && info.Pending+info.Active+info.Retry+info.Scheduled == 0
 		}), "the redriven jobs run")
 		left := s.rc.HLen(ctx, dlq).Val()
@@ -164,7 +166,7 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 	require.Equal(t, "ERROR_ZERO_BALANCE", state.Code)
 	require.ElementsMatch(t, queues, state.PausedQueues, "and its pauses")
 	for _, q := range queues {
-		info, err := s.client.Inspector().GetQueueInfo(q)
+		info, err := asynq.NewInspectorFromRedisClient(s.rc).GetQueueInfo(q)
 		if err == nil { // a queue with no task yet has no info
 			require.True(t, info.Paused, "queue %s is still paused", q)
 		}
@@ -180,7 +182,7 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 	batch := startProc(t, s.env(), "batch", in, "--out", out)
 	require.True(t, batch.waitForLog(fmt.Sprintf("submitted %d of %d jobs", waiting, waiting), hangGuard), batch.logs.String())
 	for _, q := range queues {
-		info, err := s.client.Inspector().GetQueueInfo(q)
+		info, err := asynq.NewInspectorFromRedisClient(s.rc).GetQueueInfo(q)
 		require.NoError(t, err)
 		require.True(t, info.Paused, "queue %s is paused", q)
 	}
@@ -215,7 +217,7 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, state.Open)
 	for _, q := range queues {
-		info, err := s.client.Inspector().GetQueueInfo(q)
+		info, err := asynq.NewInspectorFromRedisClient(s.rc).GetQueueInfo(q)
 		require.NoError(t, err)
 		require.False(t, info.Paused, "queue %s runs again", q)
 		require.Zero(t, s.rc.Exists(ctx, keys.BreakerPaused(q)).Val())
@@ -356,7 +358,7 @@ func TestSentinelFailoverWithASpendCap(t *testing.T) {
 	require.True(t, w.waitForLog("budget spent: queue paused", hangGuard), w.logs.String())
 	_, promoted := failover(t, g)
 
-	var usage struct{ Queues []budget.Usage }
+	var usage struct{ Queues []ledger.Usage }
 	res := cliRun(t, map[string]string{"REDIS_URL": s.url}, "", "budget", "--json", "--policy", policy)
 	require.Equal(t, 0, res.code, res.stderr)
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &usage), res.stdout)
@@ -411,7 +413,7 @@ func TestSentinelWithItsOwnPassword(t *testing.T) {
 	without := "redis-sentinel://" + g.Sentinel.Addr + "?master=" + g.Master
 	for _, url := range []string{without, without + "&sentinel_password=wrong-" + password} {
 		res := cliRun(t, map[string]string{"REDIS_URL": url}, "", "status", "pw-1")
-		require.NotEqual(t, 0, res.code, "%s: %s", enqueue.RedactURL(url), res.stdout)
+		require.NotEqual(t, 0, res.code, "%s: %s", redact.URL(url), res.stdout)
 		require.Contains(t, res.stderr, "no Sentinel knows the primary")
 		require.NotContains(t, res.stderr, password)
 	}

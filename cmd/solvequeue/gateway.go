@@ -72,7 +72,7 @@ func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Con
 	if err != nil {
 		return "", nil, err
 	}
-	h, err := gateway.NewHandler(gateway.Config{Client: client, Keys: keys, MaxBody: o.MaxBody, Policy: policy,
+	h, err := gateway.NewHandler(gateway.Config{Client: client, Redis: cfg.Redis, Keys: keys, MaxBody: o.MaxBody, Policy: policy,
 		CallbackAllowPrivate: o.CallbackAllowPrivate, Metrics: gateway.NewMetrics(reg), Logger: log.With("component", "gateway")})
 	if err != nil {
 		return "", nil, usageError("%v", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -151,11 +152,11 @@ func TestGatewayThroughANodeClient(t *testing.T) {
 	require.Contains(t, saw.WrongKey.Thrown, "KEY_DOES_NOT_EXIST", "a key the gateway does not know")
 
 	// The jobs went to the key's queue under its name; the key itself is nowhere in Redis or the logs.
-	tasks, err := s.client.Inspector().ListCompletedTasks("scrapers")
+	tasks, err := s.inspector.ListCompletedTasks("scrapers")
 	require.NoError(t, err)
 	require.Len(t, tasks, 4)
 	for _, task := range tasks {
-		pl, err := enqueue.DecodePayload(task.Payload)
+		pl, err := jobwire.DecodePayload(task.Payload)
 		require.NoError(t, err)
 		require.Equal(t, "node-scrapers", pl.KeyName)
 		require.Positive(t, pl.GatewayTaskID)
@@ -171,7 +172,7 @@ func TestGatewayThroughANodeClient(t *testing.T) {
 // findJob returns the ID of the job in queue scrapers whose websiteKey contains what.
 func findJob(t *testing.T, s *stack, what string) string {
 	t.Helper()
-	tasks, err := s.client.Inspector().ListCompletedTasks("scrapers")
+	tasks, err := s.inspector.ListCompletedTasks("scrapers")
 	require.NoError(t, err)
 	for _, task := range tasks {
 		if strings.Contains(string(task.Payload), what) {

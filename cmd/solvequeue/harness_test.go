@@ -15,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -143,13 +146,15 @@ func runCLI(t testing.TB, env []string, stdin io.Reader, args ...string) (string
 }
 
 // stack is one test's world: a real redis-server, the fake AnySolver on loopback, and a
-// producer client.
+// producer client, an operator's client and an asynq inspector on it.
 type stack struct {
-	redis   *enqueuetest.RedisServer
-	fake    *anysolvertest.Server
-	fakeURL string
-	client  *enqueue.Client
-	apiKey  string
+	redis     *enqueuetest.RedisServer
+	fake      *anysolvertest.Server
+	fakeURL   string
+	client    *enqueue.Client
+	admin     *admin.Client
+	inspector *asynq.Inspector
+	apiKey    string
 }
 
 const stackAPIKey = "sk-proc-test-93b1e6f0c2d84a57"
@@ -173,11 +178,14 @@ func newStack(t *testing.T, redisOpts enqueuetest.RedisOptions, fakeOpts anysolv
 	t.Cleanup(srv.Close)
 	t.Cleanup(fake.Close)
 	s.fake, s.fakeURL = fake, srv.URL
-	rc, err := enqueue.OpenRedis(context.Background(), s.redis.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), s.redis.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	s.client, err = enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
+	s.admin, err = admin.NewClient(admin.Config{Redis: rc})
+	require.NoError(t, err)
+	s.inspector = asynq.NewInspectorFromRedisClient(rc)
 	return s
 }
 

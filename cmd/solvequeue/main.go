@@ -22,7 +22,7 @@ func main() {
 	defer stop()
 	// go-redis writes a raw line of its own for every failed dial (five before the clean "no
 	// Redis at ..." of a wrong port, and more each second while Redis is down). What they say
-	// is said once and better: by each command's error, and by enqueue.RedisHealth in the worker
+	// is said once and better: by each command's error, and by redisconn.Health in the worker
 	// and batch. Its logger is the library's global, so it is set here, once, before any command.
 	redis.SetLogger(silentRedisLog{})
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Name: commandName(os.Args[0])}

@@ -23,7 +23,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -92,11 +95,11 @@ func moneyEventually(t *testing.T, within time.Duration, what string, cond func(
 }
 
 // moneyRecord reads the worker's record of a job in the default queue, as asynq stores it.
-func moneyRecord(t *testing.T, s *stack, id string) enqueue.Record {
+func moneyRecord(t *testing.T, s *stack, id string) jobwire.Record {
 	t.Helper()
-	info, err := s.client.Inspector().GetTaskInfo(enqueue.DefaultQueue, id)
+	info, err := s.inspector.GetTaskInfo(enqueue.DefaultQueue, id)
 	require.NoError(t, err, "job %s", id)
-	rec, err := enqueue.DecodeRecord(info.Result)
+	rec, err := jobwire.DecodeRecord(info.Result)
 	require.NoError(t, err, "record of job %s", id)
 	return rec
 }
@@ -140,7 +143,7 @@ func moneyRequireSolved(t *testing.T, s *stack, jobs []enqueue.Job, out map[stri
 
 func moneyRedis(t *testing.T, s *stack) redis.UniversalClient {
 	t.Helper()
-	rc, err := enqueue.OpenRedis(context.Background(), s.redis.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), s.redis.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	return rc
@@ -148,7 +151,7 @@ func moneyRedis(t *testing.T, s *stack) redis.UniversalClient {
 
 func moneyPaused(t *testing.T, s *stack, queue string) bool {
 	t.Helper()
-	info, err := s.client.Inspector().GetQueueInfo(queue)
+	info, err := s.inspector.GetQueueInfo(queue)
 	require.NoError(t, err, "queue %s", queue)
 	return info.Paused
 }
@@ -245,7 +248,7 @@ func TestMoneySafetySIGTERMHandsBackPaidTasks(t *testing.T) {
 	require.NoError(t, first.signal(syscall.SIGTERM, hangGuard), "a SIGTERMed worker exits cleanly")
 	inFlight := moneyInFlight(t, s, ids)
 	require.GreaterOrEqual(t, inFlight, 50, "most jobs must still be polling their remote task when the worker stops")
-	info, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
+	info, err := s.inspector.GetQueueInfo(enqueue.DefaultQueue)
 	require.NoError(t, err)
 	require.Zero(t, info.Active, "no job may stay active after a graceful stop")
 	require.Equal(t, len(ids), info.Pending+info.Completed, "every unfinished job is handed back to its queue")
@@ -436,7 +439,7 @@ func TestMoneySafetyWrongKeyPausesUntilRestart(t *testing.T) {
 	require.Equal(t, "ERROR_KEY_DOES_NOT_EXIST", out[deadJob.ID].Error.ErrorCode)
 	require.True(t, moneyPaused(t, s, enqueue.DefaultQueue))
 	require.Equal(t, "ERROR_KEY_DOES_NOT_EXIST", moneyBreaker(t, rc).Code)
-	stale, err := s.client.DeadLetter(context.Background(), enqueue.DefaultQueue, deadJob.ID)
+	stale, err := s.admin.DeadLetter(context.Background(), enqueue.DefaultQueue, deadJob.ID)
 	require.NoError(t, err, "the dead job is in the dead-letter queue")
 
 	rest := moneyJobs("wk-rest", 5, "solve=500ms")
@@ -464,11 +467,11 @@ func TestMoneySafetyWrongKeyPausesUntilRestart(t *testing.T) {
 
 	// A second operator acting on the dead letter read before the redrive must neither run
 	// the solved job again (paying twice) nor purge it.
-	require.ErrorIs(t, s.client.Redrive(context.Background(), stale), enqueue.ErrJobNotFound)
-	purged, err := s.client.Purge(context.Background(), []enqueue.DeadLetter{stale})
+	require.ErrorIs(t, s.admin.Redrive(context.Background(), stale), enqueue.ErrJobNotFound)
+	purged, err := s.admin.Purge(context.Background(), []admin.DeadLetter{stale})
 	require.NoError(t, err)
 	require.Zero(t, purged)
-	info, err := s.client.Inspector().GetTaskInfo(enqueue.DefaultQueue, deadJob.ID)
+	info, err := s.inspector.GetTaskInfo(enqueue.DefaultQueue, deadJob.ID)
 	require.NoError(t, err)
 	require.Equal(t, asynq.TaskStateCompleted, info.State, "the redriven job stays solved")
 	require.Equal(t, 2+len(rest), s.fake.Calls("createTask"), "one refused call with the wrong key, then one per job")
@@ -507,7 +510,7 @@ func TestMoneySafetyDeadlines(t *testing.T) {
 	require.Equal(t, "dead", out.Error.Decision)
 	require.GreaterOrEqual(t, s.fake.Creates(moneyKey(retried)), 1)
 	require.Equal(t, s.fake.Creates(moneyKey(retried)), out.CreateTasks)
-	d, err := s.client.DeadLetter(context.Background(), enqueue.DefaultQueue, retried.ID)
+	d, err := s.admin.DeadLetter(context.Background(), enqueue.DefaultQueue, retried.ID)
 	require.NoError(t, err)
 	require.Equal(t, "SERVICE_UNAVAILABLE", d.Record.Error.ErrorCode)
 }
@@ -566,7 +569,7 @@ func TestMoneySafetyConcurrentSubmitsOneJob(t *testing.T) {
 
 	out := s.waitAll(t, []string{job.ID}, hangGuard)
 	moneyRequireSolved(t, s, []enqueue.Job{job}, out)
-	info, err := s.client.Inspector().GetQueueInfo(enqueue.DefaultQueue)
+	info, err := s.inspector.GetQueueInfo(enqueue.DefaultQueue)
 	require.NoError(t, err)
 	require.Equal(t, 1, info.Completed)
 	require.Zero(t, info.Pending+info.Active+info.Scheduled+info.Retry+info.Archived)
@@ -582,7 +585,7 @@ func TestMoneySafetyOperatorPauseLeftAlone(t *testing.T) {
 	held := moneyJob("op-low", "solve=500ms")
 	held.Queue = "low"
 	moneySubmit(t, s, held)
-	require.NoError(t, s.client.Inspector().PauseQueue("low"), "the operator pauses low")
+	require.NoError(t, s.inspector.PauseQueue("low"), "the operator pauses low")
 	s.startWorker(t, nil)
 
 	trip := moneyJob("op-trip", "solve=500ms")
@@ -607,7 +610,7 @@ func TestMoneySafetyOperatorPauseLeftAlone(t *testing.T) {
 	require.Equal(t, enqueue.StatePending, o.State)
 	require.Zero(t, s.fake.Creates(moneyKey(held)))
 
-	require.NoError(t, s.client.Inspector().UnpauseQueue("low"), "the operator resumes low")
+	require.NoError(t, s.inspector.UnpauseQueue("low"), "the operator resumes low")
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	o, err = s.client.WaitIn(ctx, "low", held.ID)

@@ -26,6 +26,9 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/redact"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -138,7 +141,7 @@ func redisFaultMidBatch(t *testing.T, name string, fault func(s *stack, w, batch
 // redisPID is the process id of a test's redis-server, from INFO.
 func redisPID(t *testing.T, r *enqueuetest.RedisServer) int {
 	t.Helper()
-	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), r.URL(), 0)
 	require.NoError(t, err)
 	defer rc.Close()
 	info, err := rc.Info(context.Background(), "server").Result()
@@ -552,7 +555,7 @@ func TestPoisonInRedis(t *testing.T) {
 	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{})
 	w := s.startWorker(t, nil, "--poll-interval", "200ms")
 	ctx := context.Background()
-	rc, err := enqueue.OpenRedis(ctx, s.redis.URL(), 0)
+	rc, err := redisconn.Open(ctx, s.redis.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	ac := asynq.NewClientFromRedisClient(rc)
@@ -562,8 +565,8 @@ func TestPoisonInRedis(t *testing.T) {
 		`{"v":1,"task":{"type":"X","proxy":42}}`, `{"v":1,"task":"RecaptchaV2TaskProxyless"}`}
 	var good []string
 	for i, payload := range poison {
-		_, err := ac.Enqueue(asynq.NewTask(enqueue.TaskType, []byte(payload)), asynq.TaskID(fmt.Sprintf("poison-%d", i)),
-			asynq.Retention(time.Hour), asynq.MaxRetry(enqueue.AsynqMaxRetryDefault))
+		_, err := ac.Enqueue(asynq.NewTask(jobwire.TaskType, []byte(payload)), asynq.TaskID(fmt.Sprintf("poison-%d", i)),
+			asynq.Retention(time.Hour), asynq.MaxRetry(jobwire.AsynqMaxRetryDefault))
 		require.NoError(t, err)
 		for j := range 4 {
 			id := fmt.Sprintf("healthy-%d-%d", i, j)
@@ -593,7 +596,7 @@ func TestPoisonInRedis(t *testing.T) {
 		require.Contains(t, stdout, "INVALID_PAYLOAD")
 	}
 	require.True(t, waitFor(hangGuard, func() bool {
-		info, err := s.client.Inspector().GetTaskInfo("default", "stranger")
+		info, err := s.inspector.GetTaskInfo("default", "stranger")
 		return err == nil && info.State == asynq.TaskStateArchived
 	}), "a task of another type was not set aside")
 	select {
@@ -767,7 +770,7 @@ func TestSecretsStayOut(t *testing.T) {
 		ui.WriteString(body)
 	}
 	require.Contains(t, ui.String(), "proxyPassword", "the web UI shows the payloads")
-	require.Contains(t, ui.String(), enqueue.Redacted, "redacted")
+	require.Contains(t, ui.String(), redact.Marker, "redacted")
 	show("worker log", w.logs.String())
 	for _, secret := range []string{stackAPIKey, pwField, pwURL} {
 		require.NotContains(t, shown.String(), secret)
@@ -785,7 +788,7 @@ func TestSecretsStayOut(t *testing.T) {
 func redisDump(t *testing.T, r *enqueuetest.RedisServer) string {
 	t.Helper()
 	ctx := context.Background()
-	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
+	rc, err := redisconn.Open(ctx, r.URL(), 0)
 	require.NoError(t, err)
 	defer rc.Close()
 	var b strings.Builder

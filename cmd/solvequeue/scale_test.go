@@ -21,6 +21,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -45,7 +46,7 @@ func newDistStack(t *testing.T, url string) *distStack {
 		Script: anysolvertest.DirectiveScript(nil)})
 	t.Cleanup(srv.Close)
 	t.Cleanup(fake.Close)
-	rc, err := enqueue.OpenRedis(context.Background(), url, 0)
+	rc, err := redisconn.Open(context.Background(), url, 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
@@ -97,7 +98,7 @@ func TestSentinelFailoverMidBatch(t *testing.T) {
 	batch := startProc(t, s.env(), "batch", in, "--out", out)
 
 	require.True(t, waitFor(hangGuard, func() bool { return s.fake.Stats().Solved >= jobs/3 }), "no progress before the kill")
-	inspector := s.client.Inspector()
+	inspector := asynq.NewInspectorFromRedisClient(s.rc)
 	old := g.Primary.Addr
 	killed := time.Now()
 	require.NoError(t, g.Primary.Kill())
@@ -165,7 +166,7 @@ func TestBatchResubmitsAMissingJob(t *testing.T) {
 	require.NoError(t, os.WriteFile(in, []byte(lines.String()), 0o644))
 	batch := startProc(t, s.env(), "batch", in, "--out", out)
 	require.True(t, batch.waitForLog("submitted 3 of 3 jobs", hangGuard), batch.logs.String())
-	require.NoError(t, s.client.Inspector().DeleteTask(enqueue.DefaultQueue, "miss-1"), "as a failover's lost writes would")
+	require.NoError(t, s.inspector.DeleteTask(enqueue.DefaultQueue, "miss-1"), "as a failover's lost writes would")
 	require.True(t, batch.waitForLog("1 job missing from Redis while waiting", hangGuard), batch.logs.String())
 
 	s.startWorker(t, nil, "--queues", "default=1", "--poll-interval", "100ms")
@@ -230,7 +231,7 @@ func TestClusterTwoWorkersFourQueues(t *testing.T) {
 	for _, q := range queues {
 		require.Contains(t, opened[0], `"`+q+`"`, "the breaker paused %s", q)
 		require.Contains(t, closed[0], `"`+q+`"`, "the breaker resumed %s", q)
-		info, err := s.client.Inspector().GetQueueInfo(q)
+		info, err := asynq.NewInspectorFromRedisClient(s.rc).GetQueueInfo(q)
 		if err == nil {
 			require.False(t, info.Paused, "queue %s runs again", q)
 		}

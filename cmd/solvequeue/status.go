@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
@@ -42,7 +43,7 @@ func newStatusCmd(env *Env) *cobra.Command {
 			}
 			breaker, _ := worker.ReadBreaker(ctx, rc)
 			if o.Queue != "" {
-				if info, err := client.Inspector().GetQueueInfo(o.Queue); err == nil {
+				if info, err := asynq.NewInspectorFromRedisClient(rc).GetQueueInfo(o.Queue); err == nil {
 					o.QueuePaused = info.Paused
 				}
 			}

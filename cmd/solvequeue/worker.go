@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
@@ -72,7 +73,7 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
 	o.gateway.register(cmd)
 	f.StringVar(&o.Pprof, "pprof", "", "serve Go's profiles (/debug/pprof/: heap, goroutine, CPU) on this loopback address, e.g. 127.0.0.1:6060, for finding where memory and CPU go")
-	f.IntVar(&o.DLQLimit, "dlq-limit", enqueue.DeadLetterLimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
+	f.IntVar(&o.DLQLimit, "dlq-limit", deadletter.LimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
 }
 
 // Validate checks the options and names what is wrong.

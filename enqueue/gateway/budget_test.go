@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue/budget"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
@@ -21,7 +21,7 @@ func TestSpentBudget(t *testing.T) {
 	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
-	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), Policy: policy,
 		Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	b.url = startHTTP(t, h)
@@ -32,9 +32,9 @@ func TestSpentBudget(t *testing.T) {
 
 	taskID(t, b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("room"))))
 	// Two createTask calls spend the window, as workers would reserve them.
-	ledger := budget.New(b.rc)
+	lg := ledger.New(b.rc)
 	for range 2 {
-		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, "")
+		_, ok, _, err := lg.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
@@ -69,37 +69,37 @@ func TestSpentBudgetFollowsTheWorkersRule(t *testing.T) {
 	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.012, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
-	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), Policy: policy,
 		Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	b.url = startHTTP(t, h)
 	ctx := context.Background()
-	ledger := budget.New(b.rc)
+	lg := ledger.New(b.rc)
 	bud := *policy.Queue("alpha").Budget
 
 	// Workers reserved a reCAPTCHA and an image task; the reCAPTCHA cost 0.006.
-	dear, ok, _, err := ledger.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
+	dear, ok, _, err := lg.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
 	require.NoError(t, err)
 	require.True(t, ok)
-	cheap, ok, _, err := ledger.Reserve(ctx, "alpha", bud, "ImageToTextTask")
+	cheap, ok, _, err := lg.Reserve(ctx, "alpha", bud, "ImageToTextTask")
 	require.NoError(t, err)
 	require.True(t, ok)
-	_, err = ledger.Settle(ctx, "alpha", dear, 0.006)
+	_, err = lg.Settle(ctx, "alpha", dear, 0.006)
 	require.NoError(t, err)
 
 	// 0.004 left: a worker would refuse a reCAPTCHA, and so does the gateway.
-	_, ok, _, err = ledger.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
+	_, ok, _, err = lg.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
 	require.NoError(t, err)
 	require.False(t, ok)
 	a := b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("sliver")))
 	requireError(t, a, 1, gateway.CodeZeroBalance)
 
 	// The image task's createTask was refused by AnySolver: 0.006 is room for one reCAPTCHA.
-	_, err = ledger.Settle(ctx, "alpha", cheap, 0)
+	_, err = lg.Settle(ctx, "alpha", cheap, 0)
 	require.NoError(t, err)
 	taskID(t, b.call(t, gateway.MethodCreateTask, create(alphaKey, recaptchaTask("room"))))
 	requirePending(t, b, "alpha", 1) // the refused createTask queued nothing
-	_, ok, _, err = ledger.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
+	_, ok, _, err = lg.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
 	require.NoError(t, err)
 	require.True(t, ok, "the job the gateway accepted fits")
 }

@@ -29,7 +29,7 @@ func TestCallbackAllowPrivate(t *testing.T) {
 	body := map[string]any{"clientKey": gammaKey, "task": recaptchaTask("k"), "callbackUrl": "http://10.0.0.7:9000/cb"}
 	requireError(t, b.call(t, "createTask", body), 1, gateway.CodeInvalidTaskData)
 
-	allowing, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), CallbackAllowPrivate: true})
+	allowing, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), CallbackAllowPrivate: true})
 	require.NoError(t, err)
 	b2 := *b
 	b2.url = startHTTP(t, allowing)

@@ -19,8 +19,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/balance"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
@@ -42,9 +43,12 @@ const JobIDPrefix = "gw-"
 
 // Config configures a Handler.
 type Config struct {
-	// Client submits the jobs and reads their outcomes; the gateway's own keys go to its Redis.
-	// Build it with enqueue.Config.Shared: a gateway serves many requests at once. Required.
+	// Client submits the jobs and reads their outcomes. Build it with enqueue.Config.Shared: a
+	// gateway serves many requests at once. Required.
 	Client *enqueue.Client
+	// Redis is the connection Client was built on: the gateway keeps its own keys there and
+	// reads the queues' budgets and AnySolver's balance from it. Required.
+	Redis redis.UniversalClient
 	// Keys are the gateway keys. Nil accepts any non-empty key as LocalKeyName into the default
 	// queue, which ListenAndServe allows on a loopback address only. Defaults to nil.
 	Keys *Keys
@@ -90,6 +94,9 @@ func (c Config) validate() error {
 	if c.Client == nil {
 		return errors.New("gateway: Client must be an enqueue.Client, got nil")
 	}
+	if c.Redis == nil {
+		return errors.New("gateway: Redis must be the connection the Client was built on, got nil")
+	}
 	if c.IdempotencyTTL > c.Client.Retention() {
 		return fmt.Errorf("gateway: IdempotencyTTL (%s) must not outlast the Client's retention (%s): a replayed createTask must find its job",
 			c.IdempotencyTTL, c.Client.Retention())
@@ -117,7 +124,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	rc := cfg.Client.Redis()
+	rc := cfg.Redis
 	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: &idAllocator{rc: rc}, limiters: map[string]*rate.Limiter{}}
 	if cfg.Keys != nil {
 		for _, k := range cfg.Keys.list {
@@ -393,7 +400,7 @@ func (h *Handler) budgetRoom(ctx context.Context, key Key) error {
 	if b == nil {
 		return nil
 	}
-	u, err := budget.New(h.client.Redis()).Read(ctx, key.Queue, *b)
+	u, err := ledger.New(h.rc).Read(ctx, key.Queue, *b)
 	if err != nil {
 		return err
 	}
@@ -411,15 +418,15 @@ func (h *Handler) budgetRoom(ctx context.Context, key Key) error {
 // money, else AnySolver's balance as the workers last read it.
 func (h *Handler) getBalance(ctx context.Context, key Key) (Answer, error) {
 	if b := h.cfg.Policy.Queue(key.Queue).Budget; b != nil && b.MaxCost > 0 {
-		u, err := budget.New(h.client.Redis()).Read(ctx, key.Queue, *b)
+		u, err := ledger.New(h.rc).Read(ctx, key.Queue, *b)
 		if err != nil {
 			return Answer{}, err
 		}
 		left := u.RemainingCost
 		return Answer{Balance: &left}, nil
 	}
-	b, err := enqueue.ReadBalance(ctx, h.client.Redis())
-	if errors.Is(err, enqueue.ErrBalanceUnknown) {
+	b, err := balance.Read(ctx, h.rc)
+	if errors.Is(err, balance.ErrUnknown) {
 		return Answer{}, &apiError{id: 2, code: CodeInternalError, description: err.Error()}
 	}
 	if err != nil {

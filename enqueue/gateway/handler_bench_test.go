@@ -28,7 +28,7 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := gateway.NewHandler(gateway.Config{Client: client, Keys: mustKeys(b), Metrics: gateway.NewMetrics(prometheus.NewRegistry()),
+	h, err := gateway.NewHandler(gateway.Config{Client: client, Redis: rc, Keys: mustKeys(b), Metrics: gateway.NewMetrics(prometheus.NewRegistry()),
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -23,6 +23,9 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/balance"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 const (
@@ -53,14 +56,14 @@ type testBundle struct {
 func setup(t *testing.T, keys *gateway.Keys) *testBundle {
 	t.Helper()
 	srv := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	client, err := enqueue.NewClient(enqueue.Config{Redis: rc, Shared: true})
 	require.NoError(t, err)
 	b := &testBundle{rc: rc, client: client, reg: prometheus.NewRegistry()}
 	b.metrics = gateway.NewMetrics(b.reg)
-	b.handler, err = gateway.NewHandler(gateway.Config{Client: client, Keys: keys, Metrics: b.metrics,
+	b.handler, err = gateway.NewHandler(gateway.Config{Client: client, Redis: rc, Keys: keys, Metrics: b.metrics,
 		Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	b.url = startHTTP(t, b.handler)
@@ -88,11 +91,11 @@ func (b *testBundle) startMiniWorker(t *testing.T) {
 	srv := asynq.NewServerFromRedisClient(b.rc, asynq.Config{Queues: map[string]int{"alpha": 1, "beta": 1, "default": 1},
 		Concurrency: 4, LogLevel: asynq.FatalLevel, TaskCheckInterval: 50 * time.Millisecond})
 	require.NoError(t, srv.Start(asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
-		p, err := enqueue.DecodePayload(task.Payload())
+		p, err := jobwire.DecodePayload(task.Payload())
 		if err != nil {
 			return err
 		}
-		rec := enqueue.Record{Attempts: 1, CreateTasks: 1, FinishedAt: time.Now().UTC()}
+		rec := jobwire.Record{Attempts: 1, CreateTasks: 1, FinishedAt: time.Now().UTC()}
 		var result error
 		switch p.Task["websiteKey"] {
 		case "fail":
@@ -266,9 +269,9 @@ func TestEveryMethod(t *testing.T) {
 	jobID, err := b.handler.JobID(context.Background(), "alpha", solved)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(jobID, gateway.JobIDPrefix))
-	info, err := b.client.Inspector().GetTaskInfo("alpha", jobID)
+	info, err := asynq.NewInspectorFromRedisClient(b.rc).GetTaskInfo("alpha", jobID)
 	require.NoError(t, err)
-	p, err := enqueue.DecodePayload(info.Payload)
+	p, err := jobwire.DecodePayload(info.Payload)
 	require.NoError(t, err)
 	require.Equal(t, "alpha", p.KeyName)
 	require.Equal(t, solved, p.GatewayTaskID)
@@ -284,7 +287,7 @@ func TestEveryMethod(t *testing.T) {
 
 	// getBalance: what the workers published.
 	requireError(t, b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": alphaKey}), 2, "INTERNAL_ERROR")
-	require.NoError(t, enqueue.WriteBalance(context.Background(), b.rc, enqueue.Balance{Balance: 12.34, ReadAt: time.Now()}, 0))
+	require.NoError(t, balance.Write(context.Background(), b.rc, balance.Balance{Balance: 12.34, ReadAt: time.Now()}, 0))
 	require.Equal(t, map[string]any{"errorId": json.Number("0"), "balance": json.Number("12.34")},
 		b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": alphaKey}))
 
@@ -459,7 +462,7 @@ func TestBadInput(t *testing.T) {
 
 func requireNothingQueued(t *testing.T, b *testBundle) {
 	t.Helper()
-	queues, err := b.client.Inspector().Queues()
+	queues, err := asynq.NewInspectorFromRedisClient(b.rc).Queues()
 	require.NoError(t, err)
 	require.Empty(t, queues, "nothing was queued")
 }
@@ -580,7 +583,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 func requirePending(t *testing.T, b *testBundle, queue string, n int) {
 	t.Helper()
-	info, err := b.client.Inspector().GetQueueInfo(queue)
+	info, err := asynq.NewInspectorFromRedisClient(b.rc).GetQueueInfo(queue)
 	require.NoError(t, err)
 	require.Equal(t, n, info.Size, "tasks in queue %s", queue)
 }
@@ -613,7 +616,7 @@ func TestOpenOnLoopback(t *testing.T) {
 	id := taskID(t, b.call(t, gateway.MethodCreateTask, create("anything", recaptchaTask("solve"))))
 	jobID, err := b.handler.JobID(context.Background(), gateway.LocalKeyName, id)
 	require.NoError(t, err)
-	_, err = b.client.Inspector().GetTaskInfo(enqueue.DefaultQueue, jobID)
+	_, err = asynq.NewInspectorFromRedisClient(b.rc).GetTaskInfo(enqueue.DefaultQueue, jobID)
 	require.NoError(t, err)
 	requireError(t, b.call(t, gateway.MethodCreateTask, create("", recaptchaTask("solve"))), 1, gateway.CodeKeyDoesNotExist)
 
@@ -627,7 +630,7 @@ func TestOpenOnLoopback(t *testing.T) {
 	require.NoError(t, stop(context.Background()))
 	require.NotEmpty(t, addr)
 
-	keyed, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t)})
+	keyed, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t)})
 	require.NoError(t, err)
 	require.NoError(t, gateway.CheckAddr(":8090", keyed), "with keys, any address")
 }
@@ -648,7 +651,7 @@ func TestRedisDown(t *testing.T) {
 	t.Cleanup(func() { rc.Close() })
 	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
-	h, err := gateway.NewHandler(gateway.Config{Client: client, Keys: mustKeys(t), Logger: slog.New(slog.DiscardHandler)})
+	h, err := gateway.NewHandler(gateway.Config{Client: client, Redis: rc, Keys: mustKeys(t), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)

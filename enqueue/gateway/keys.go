@@ -12,7 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
 	"github.com/solvequeue/solvequeue/internal/yamlfile"
 )
 
@@ -195,7 +195,7 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 		case "sha256":
 			digest = v
 		case "queue":
-			if !enqueue.ValidQueueName(v.Value) {
+			if !queuereg.ValidName(v.Value) {
 				return Key{}, p.fail(v, "queue %q: want 1-64 of letters, digits, '_', '.', ':' or '-'", v.Value)
 			}
 			k.Queue = v.Value

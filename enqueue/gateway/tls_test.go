@@ -13,7 +13,8 @@ import (
 // before it listens, naming the files. (cmd/solvequeue's TestGatewayTLS serves a real pair.)
 func TestListenAndServeTLSRefused(t *testing.T) {
 	t.Parallel()
-	h, err := gateway.NewHandler(gateway.Config{Client: setup(t, nil).client})
+	b := setup(t, nil)
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc})
 	require.NoError(t, err)
 	missing := filepath.Join(t.TempDir(), "absent.crt")
 	tests := []struct {

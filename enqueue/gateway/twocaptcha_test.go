@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	budget "github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
@@ -406,7 +406,7 @@ func TestTwoCaptchaSpentBudget(t *testing.T) {
 	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
 	require.NoError(t, err)
 	b := setup(t, mustKeys(t))
-	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Keys: mustKeys(t), Policy: policy,
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), Policy: policy,
 		Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	b.url = startHTTP(t, h)

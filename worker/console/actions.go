@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -173,7 +174,7 @@ func (c *console) change(ctx context.Context, o op, j jobRef) result {
 	var err error
 	switch o {
 	case opRedrive, opPurge:
-		var d enqueue.DeadLetter
+		var d admin.DeadLetter
 		d, err = c.client.DeadLetter(ctx, j.Queue, j.ID)
 		if err != nil {
 			break
@@ -184,7 +185,7 @@ func (c *console) change(ctx context.Context, o op, j jobRef) result {
 			break
 		}
 		var n int
-		n, err = c.client.Purge(ctx, []enqueue.DeadLetter{d})
+		n, err = c.client.Purge(ctx, []admin.DeadLetter{d})
 		if err == nil && n == 0 {
 			err = fmt.Errorf("%w: it left the dead-letter queue meanwhile (redriven or purged elsewhere)", enqueue.ErrJobNotFound)
 		}
@@ -195,7 +196,7 @@ func (c *console) change(ctx context.Context, o op, j jobRef) result {
 	}
 	if err != nil {
 		res.Msg = redactError(err)
-		if errors.Is(err, enqueue.ErrJobNotFound) || errors.Is(err, enqueue.ErrNotFailed) {
+		if errors.Is(err, enqueue.ErrJobNotFound) || errors.Is(err, admin.ErrNotFailed) {
 			res.Msg += " (nothing changed)"
 		}
 		return res

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
@@ -80,7 +81,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	pages = append(pages, html)
 	require.Equal(t, "order-42", c.eval(`document.getElementById("job-id").textContent`))
 	require.Equal(t, "dead", c.eval(`document.getElementById("job-state").textContent`))
-	require.Contains(t, html, enqueue.Redacted, "the proxy password shows redacted")
+	require.Contains(t, html, redact.Marker, "the proxy password shows redacted")
 	c.screenshot(filepath.Join(shots, "job-phone.png"), 390, true)
 
 	// Redrive from the page: the button, the confirmation, then the job runs again.

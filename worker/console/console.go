@@ -14,7 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
@@ -78,7 +78,7 @@ func (c Config) withDefaults() Config {
 type console struct {
 	cfg       Config
 	rc        redis.UniversalClient
-	client    *enqueue.Client
+	client    *admin.Client
 	inspector *asynq.Inspector
 	pages     map[string]*template.Template
 }
@@ -92,7 +92,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, errors.New("console: Redis must be the workers' Redis client, got nil")
 	}
 	cfg = cfg.withDefaults()
-	client, err := enqueue.NewClient(enqueue.Config{Redis: cfg.Redis, Now: cfg.Now})
+	client, err := admin.NewClient(admin.Config{Redis: cfg.Redis, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
@@ -100,7 +100,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &console{cfg: cfg, rc: cfg.Redis, client: client, inspector: client.Inspector(), pages: pages}
+	c := &console{cfg: cfg, rc: cfg.Redis, client: client, inspector: asynq.NewInspectorFromRedisClient(cfg.Redis), pages: pages}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)

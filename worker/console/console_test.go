@@ -16,7 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker/console"
 )
 
@@ -65,7 +69,7 @@ func TestConsole(t *testing.T) {
 		require.Contains(t, body, "UNKNOWN_PROVIDER_ERROR")
 		require.Contains(t, body, "createTask")
 		require.Contains(t, body, "in the dead-letter queue")
-		require.Contains(t, body, enqueue.Redacted)
+		require.Contains(t, body, redact.Marker)
 		require.Contains(t, body, `value="redrive"`)
 		require.Regexp(t, `(?s)<ol class="timeline".*submitted.*first attempt started.*attempt 1: UNKNOWN_PROVIDER_ERROR on createTask → dead.*put into the dead-letter queue`, body)
 		requireNoSecret(t, "job page", body)
@@ -282,14 +286,14 @@ func TestDeadListPages(t *testing.T) {
 	t.Parallel()
 	b := setupBare(t)
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	require.NoError(t, enqueue.RegisterQueues(context.Background(), b.rc, "default"))
+	require.NoError(t, queuereg.Register(context.Background(), b.rc, "default"))
 	for i := range 120 {
 		code := "UNKNOWN_PROVIDER_ERROR"
 		if i%3 == 0 {
 			code = "NO_PROVIDERS_AVAILABLE"
 		}
-		d := enqueue.DeadLetter{ID: fmt.Sprintf("bulk-%03d", i), Queue: "default", Payload: json.RawMessage(`{"v":1,"task":{"type":"x"}}`),
-			Record: enqueue.Record{State: enqueue.StateDead, Error: &enqueue.ErrorInfo{ErrorCode: code}}, DeadAt: at.Add(time.Duration(i) * time.Minute)}
+		d := admin.DeadLetter{ID: fmt.Sprintf("bulk-%03d", i), Queue: "default", Payload: json.RawMessage(`{"v":1,"task":{"type":"x"}}`),
+			Record: jobwire.Record{State: enqueue.StateDead, Error: &enqueue.ErrorInfo{ErrorCode: code}}, DeadAt: at.Add(time.Duration(i) * time.Minute)}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
 		require.NoError(t, b.rc.HSet(context.Background(), keys.DeadLetters("default"), keys.DeadLetterField("default", d.ID), data).Err())

@@ -15,6 +15,10 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 // jobData is what the job page shows of one job.
@@ -22,7 +26,7 @@ type jobData struct {
 	ID, Queue  string
 	State      enqueue.State
 	AsynqState string
-	Record     enqueue.Record
+	Record     jobwire.Record
 	Errors     []enqueue.ErrorInfo // newest last, descriptions redacted
 	Dropped    int
 	Payload    string // redacted, indented JSON
@@ -102,7 +106,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 		}
 		// Only job queues: the worker's queue of callback deliveries has a name no job's
 		// queue may have.
-		queues = slices.DeleteFunc(qs, func(q string) bool { return !enqueue.ValidQueueName(q) })
+		queues = slices.DeleteFunc(qs, func(q string) bool { return !queuereg.ValidName(q) })
 	}
 	byQueue := map[string]*jobData{}
 	var out []*jobData
@@ -152,17 +156,17 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 
 // jobFromTask reads a job from its asynq task and the record in its result.
 func jobFromTask(info *asynq.TaskInfo) *jobData {
-	rec, err := enqueue.DecodeRecord(info.Result)
+	rec, err := jobwire.DecodeRecord(info.Result)
 	j := &jobData{ID: info.ID, Queue: info.Queue, AsynqState: info.State.String(), Record: rec,
 		MaxRetry: info.MaxRetry, NextRunAt: info.NextProcessAt, TaskType: info.Type}
 	j.State = stateOf(info, rec)
 	if err != nil {
 		j.RecordJSON = "(the record cannot be read: " + err.Error() + ")"
 	} else if len(info.Result) > 0 {
-		j.RecordJSON = indent(enqueue.RedactJSON(info.Result))
+		j.RecordJSON = indent(redact.JSON(info.Result))
 	}
 	secrets := j.readPayload(info.Payload)
-	j.LastErr = enqueue.RedactText(info.LastErr, secrets...)
+	j.LastErr = redact.Text(info.LastErr, secrets...)
 	if !j.State.Terminal() {
 		if t := info.NextProcessAt; !t.IsZero() && (info.State == asynq.TaskStateScheduled || info.State == asynq.TaskStateRetry) {
 			j.Timeline = append(j.Timeline, event{At: t, What: "next attempt due", Kind: "info"})
@@ -175,11 +179,11 @@ func jobFromTask(info *asynq.TaskInfo) *jobData {
 }
 
 // jobFromDeadLetter reads a dead job from its dead-letter entry alone.
-func jobFromDeadLetter(d enqueue.DeadLetter) *jobData {
+func jobFromDeadLetter(d admin.DeadLetter) *jobData {
 	j := &jobData{ID: d.ID, Queue: d.Queue, State: enqueue.StateDead, AsynqState: "(trimmed from asynq's archive)",
-		Record: d.Record, DeadLetter: true, TaskType: enqueue.TaskType}
+		Record: d.Record, DeadLetter: true, TaskType: jobwire.TaskType}
 	if raw, err := json.Marshal(d.Record); err == nil {
-		j.RecordJSON = indent(enqueue.RedactJSON(raw))
+		j.RecordJSON = indent(redact.JSON(raw))
 	}
 	if d.UnreadableRecord != "" {
 		j.RecordJSON = "(the record as the worker found it could not be read; it is kept in the dead-letter entry)"
@@ -192,13 +196,13 @@ func jobFromDeadLetter(d enqueue.DeadLetter) *jobData {
 
 // readPayload shows the payload redacted and returns the secrets in it, to cut from error texts.
 func (j *jobData) readPayload(raw []byte) []string {
-	var p enqueue.Payload
+	var p jobwire.Payload
 	var v any
 	if json.Unmarshal(raw, &v) != nil || json.Unmarshal(raw, &p) != nil {
 		j.Payload = "(not a solve job's payload: hidden)"
 		return nil
 	}
-	j.Payload = indent(enqueue.RedactJSON(raw))
+	j.Payload = indent(redact.JSON(raw))
 	j.TaskType = p.TaskType()
 	j.OwnBudget = p.MaxRetries
 	j.Providers = p.Providers
@@ -211,7 +215,7 @@ func (j *jobData) readPayload(raw []byte) []string {
 	if !p.Deadline.IsZero() {
 		j.Timeline = append(j.Timeline, event{At: p.Deadline, What: "deadline: no new AnySolver task after this", Kind: "info"})
 	}
-	return enqueue.SecretValues(v)
+	return redact.SecretValues(v)
 }
 
 // fill derives the error list and the timeline from the record.
@@ -222,8 +226,8 @@ func (j *jobData) fill(secrets []string) {
 		errs = []enqueue.ErrorInfo{*rec.Error} // a record written before the history was kept
 	}
 	for _, e := range errs {
-		e.ErrorDescription = enqueue.RedactText(e.ErrorDescription, secrets...)
-		e.ErrorCode = enqueue.RedactText(e.ErrorCode, secrets...)
+		e.ErrorDescription = redact.Text(e.ErrorDescription, secrets...)
+		e.ErrorCode = redact.Text(e.ErrorCode, secrets...)
 		j.Errors = append(j.Errors, e)
 		if !e.At.IsZero() {
 			j.Timeline = append(j.Timeline, event{At: e.At, Kind: "err",
@@ -270,7 +274,7 @@ func retryBudget(policy *classify.Policy, own *int, asynqMaxRetry int) int {
 }
 
 // stateOf is a job's state as solvequeue names it, from asynq's state and the record.
-func stateOf(info *asynq.TaskInfo, rec enqueue.Record) enqueue.State {
+func stateOf(info *asynq.TaskInfo, rec jobwire.Record) enqueue.State {
 	switch info.State {
 	case asynq.TaskStateActive:
 		return enqueue.StateActive

@@ -16,7 +16,10 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 // ScanMax bounds how many in-flight tasks a list filtered by code (or spanning every queue)
@@ -136,7 +139,7 @@ func (c *console) listDead(ctx context.Context, d *listData) error {
 			Attempts: l.Record.Attempts, CreateTasks: l.Record.CreateTasks, Cost: l.Record.Cost, At: l.DeadAt}
 		secrets := payloadSecrets(l.Payload)
 		if e := l.Record.Error; e != nil {
-			row.Code, row.Desc = enqueue.RedactText(e.ErrorCode, secrets...), enqueue.RedactText(e.ErrorDescription, secrets...)
+			row.Code, row.Desc = redact.Text(e.ErrorCode, secrets...), redact.Text(e.ErrorDescription, secrets...)
 		}
 		codes[row.Code] = true
 		if d.Code != "" && row.Code != d.Code {
@@ -159,13 +162,13 @@ func (c *console) listFailed(ctx context.Context, d *listData) error {
 		queues = []string{d.Queue}
 	}
 	type entry struct {
-		enqueue.FailedEntry
+		admin.FailedEntry
 		queue string
 	}
 	var all []entry
 	codes := map[string]bool{}
 	for _, q := range queues {
-		es, err := c.client.FailedIndex(ctx, q)
+		es, err := c.client.FailedJobs(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -178,7 +181,7 @@ func (c *console) listFailed(ctx context.Context, d *listData) error {
 	}
 	sort.SliceStable(all, func(a, b int) bool { return all[a].FailedAt.After(all[b].FailedAt) })
 	from, to := d.window(len(all))
-	gone := map[string][]enqueue.FailedEntry{}
+	gone := map[string][]admin.FailedEntry{}
 	for _, e := range all[from:to] {
 		info, err := c.inspector.GetTaskInfo(e.queue, e.ID)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
@@ -293,7 +296,7 @@ scan:
 
 // rowOf is a list row read from an asynq task and its record.
 func rowOf(t *asynq.TaskInfo) listRow {
-	rec, _ := enqueue.DecodeRecord(t.Result)
+	rec, _ := jobwire.DecodeRecord(t.Result)
 	row := listRow{Key: keys.DeadLetterField(t.Queue, t.ID), ID: t.ID, Queue: t.Queue, State: stateOf(t, rec),
 		Attempts: rec.Attempts, CreateTasks: rec.CreateTasks, Cost: rec.Cost}
 	if !row.State.Terminal() {
@@ -303,7 +306,7 @@ func rowOf(t *asynq.TaskInfo) listRow {
 	}
 	if e := rec.Error; e != nil {
 		secrets := payloadSecrets(t.Payload)
-		row.Code, row.Desc = enqueue.RedactText(e.ErrorCode, secrets...), enqueue.RedactText(e.ErrorDescription, secrets...)
+		row.Code, row.Desc = redact.Text(e.ErrorCode, secrets...), redact.Text(e.ErrorDescription, secrets...)
 	}
 	return row
 }
@@ -314,7 +317,7 @@ func payloadSecrets(raw []byte) []string {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil
 	}
-	return enqueue.SecretValues(v)
+	return redact.SecretValues(v)
 }
 
 func sortedCodes(codes map[string]bool) []string {

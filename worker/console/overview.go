@@ -13,8 +13,11 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/balance"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/ledger"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -24,7 +27,7 @@ var windows = []time.Duration{time.Hour, 24 * time.Hour}
 // overviewData is what the overview page shows.
 type overviewData struct {
 	Breaker   worker.BreakerState
-	Balance   *enqueue.Balance
+	Balance   *balance.Balance
 	BalanceNA string // why no balance is shown
 	Queues    []queueRow
 	Windows   []windowData
@@ -40,7 +43,7 @@ type queueRow struct {
 	Dead, Failed                         int
 	Latency                              time.Duration
 	Ended                                []endedCell // one per window
-	Budget                               *budget.Usage
+	Budget                               *ledger.Usage
 }
 
 // endedCell is one queue's ended jobs in one window.
@@ -103,7 +106,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	if d.Breaker, err = worker.ReadBreaker(ctx, c.rc); err != nil {
 		problem("breaker", err)
 	}
-	if b, err := enqueue.ReadBalance(ctx, c.rc); err == nil {
+	if b, err := c.client.Balance(ctx); err == nil {
 		d.Balance = &b
 	} else {
 		d.BalanceNA = redactError(err)
@@ -128,7 +131,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 		problem("ended jobs", err)
 		tallies = make([]worker.Ended, len(windows))
 	}
-	ledger := budget.New(c.rc)
+	lg := ledger.New(c.rc)
 	for _, q := range queues {
 		row := queueRow{Name: q, Dead: deadBy[q]}
 		if info, err := c.inspector.GetQueueInfo(q); err == nil {
@@ -144,7 +147,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 			row.Ended = append(row.Ended, endedOf(t.Queues[q]))
 		}
 		if b := c.cfg.Policy.Queue(q).Budget; b != nil {
-			if u, err := ledger.Read(ctx, q, *b); err == nil {
+			if u, err := lg.Read(ctx, q, *b); err == nil {
 				row.Budget = &u
 			} else {
 				problem("budget of "+q, err)
@@ -177,7 +180,7 @@ func (c *console) queueNames(ctx context.Context) ([]string, error) {
 	names := map[string]bool{}
 	qs, err := c.inspector.Queues()
 	for _, q := range qs {
-		if enqueue.ValidQueueName(q) {
+		if queuereg.ValidName(q) {
 			names[q] = true
 		}
 	}
@@ -247,4 +250,4 @@ func providerCellOf(p *worker.ProviderEnded) providerCell {
 }
 
 // redactError is an error's text with any URL password cut (a Redis URL in a dial error).
-func redactError(err error) string { return enqueue.RedactText(err.Error()) }
+func redactError(err error) string { return redact.Text(err.Error()) }

@@ -17,6 +17,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -60,7 +61,7 @@ type bundle struct {
 func setupBare(t *testing.T) *bundle {
 	t.Helper()
 	srv := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(context.Background(), srv.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	policy, err := policyfile.Parse("console.yaml", []byte(testPolicy))

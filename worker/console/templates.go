@@ -9,7 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
@@ -53,7 +54,7 @@ var funcs = template.FuncMap{
 	"title":      func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"stateLabel": stateLabel,
 	"short":      short,
-	"errorsKept": func() int { return enqueue.ErrorsKept },
+	"errorsKept": func() int { return jobwire.ErrorsKept },
 	"inflight": func(nav string) bool {
 		return nav == inFlight || nav == "retrying" || nav == "scheduled" || nav == "pending" || nav == "active"
 	},
@@ -65,7 +66,7 @@ var funcs = template.FuncMap{
 		}
 		return false
 	},
-	"redactJSON": func(raw []byte) string { return indent(enqueue.RedactJSON(raw)) },
+	"redactJSON": func(raw []byte) string { return indent(redact.JSON(raw)) },
 }
 
 // listLink is the address of a list page.

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/stretchr/testify/require"
-
-	"github.com/solvequeue/solvequeue/enqueue"
 )
 
 // browserTimeout bounds one chromium run: a hang guard, as a run takes seconds alone and may
@@ -40,8 +40,8 @@ func TestMonitoringInBrowser(t *testing.T) {
 
 	dom := runBrowser(t, browser, "--dump-dom", page)
 	require.Contains(t, dom, "default")
-	require.Contains(t, dom, enqueue.TaskType)
-	require.Contains(t, dom, enqueue.Redacted)
+	require.Contains(t, dom, jobwire.TaskType)
+	require.Contains(t, dom, redact.Marker)
 	for _, s := range []string{proxyPassword, proxyURLPass, otherTaskPass} {
 		require.NotContains(t, dom, s)
 	}

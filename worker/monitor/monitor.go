@@ -82,7 +82,7 @@ type Config struct {
 	Now func() time.Time
 	// DeadLetterLimit is the worker's bound on the dead-letter queue (worker.Config's), served
 	// as solvequeue_dead_letters_limit. Negative: no bound. Defaults to
-	// enqueue.DeadLetterLimitDefault.
+	// deadletter.LimitDefault.
 	DeadLetterLimit int
 	// Policy is the workers' policy, whose queue budgets and provider lists the console shows.
 	// Defaults to none.

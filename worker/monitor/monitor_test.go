@@ -19,7 +19,10 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -56,7 +59,7 @@ func setup(t *testing.T) *testBundle {
 	}
 	b := &testBundle{rc: rc, reg: prometheus.NewRegistry()}
 	for _, p := range payloads {
-		info, err := client.Enqueue(asynq.NewTask(enqueue.TaskType, []byte(p)), asynq.Queue("default"))
+		info, err := client.Enqueue(asynq.NewTask(jobwire.TaskType, []byte(p)), asynq.Queue("default"))
 		require.NoError(t, err)
 		b.taskIDs = append(b.taskIDs, info.ID)
 	}
@@ -176,7 +179,7 @@ func TestMonitoringRedactsPayloads(t *testing.T) {
 	status, _, body = get(t, s.URL+"/monitoring/api/queues/default/pending_tasks", "", "")
 	require.Equal(t, http.StatusOK, status, body)
 	requireNoSecret(t, body)
-	require.Contains(t, body, enqueue.Redacted)
+	require.Contains(t, body, redact.Marker)
 	require.Contains(t, body, "1.2.3.4")    // the rest of the payload is shown
 	require.Contains(t, body, "email:send") // the other task is listed, its payload hidden
 	var pending struct {
@@ -189,9 +192,9 @@ func TestMonitoringRedactsPayloads(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &pending))
 	require.Len(t, pending.Tasks, 3)
 	for _, task := range pending.Tasks {
-		if task.Type == enqueue.TaskType {
+		if task.Type == jobwire.TaskType {
 			require.Contains(t, task.Payload, `"proxy`)
-			require.Contains(t, task.Payload, enqueue.Redacted)
+			require.Contains(t, task.Payload, redact.Marker)
 			require.True(t, json.Valid([]byte(task.Payload)), task.Payload)
 		} else {
 			require.Contains(t, task.Payload, "hidden")
@@ -202,7 +205,7 @@ func TestMonitoringRedactsPayloads(t *testing.T) {
 		status, _, body = get(t, s.URL+"/monitoring/api/queues/default/tasks/"+id, "", "")
 		require.Equal(t, http.StatusOK, status, body)
 		requireNoSecret(t, body)
-		require.Contains(t, body, enqueue.Redacted)
+		require.Contains(t, body, redact.Marker)
 	}
 
 	// The UI itself, and / leading to it.
@@ -218,12 +221,12 @@ func TestMonitoringRedactsPayloads(t *testing.T) {
 
 func TestMonitoringFormatters(t *testing.T) {
 	t.Parallel()
-	got := formatResult(enqueue.TaskType, []byte(`{"state":"failed","error":{"errorDescription":"proxy http://u:`+
+	got := formatResult(jobwire.TaskType, []byte(`{"state":"failed","error":{"errorDescription":"proxy http://u:`+
 		proxyURLPass+`@h:1 refused"},"solution":{"token":"03AF-token"}}`))
 	require.NotContains(t, got, proxyURLPass)
 	require.Contains(t, got, "03AF-token") // a solution is the product, not a secret
-	require.Empty(t, formatResult(enqueue.TaskType, nil))
-	require.Equal(t, `"(not JSON; hidden)"`, formatPayload(enqueue.TaskType, []byte("proxyPassword="+proxyPassword)))
+	require.Empty(t, formatResult(jobwire.TaskType, nil))
+	require.Equal(t, `"(not JSON; hidden)"`, formatPayload(jobwire.TaskType, []byte("proxyPassword="+proxyPassword)))
 	require.NotContains(t, formatPayload("other", []byte(otherTaskPass)), otherTaskPass)
 }
 
@@ -250,7 +253,7 @@ func TestMonitoringMetricsEndpoint(t *testing.T) {
 	require.Equal(t, 1, strings.Count(body, "# TYPE solvequeue_breaker_open gauge"))
 
 	require.NoError(t, b.rc.Set(t.Context(), keys.Breaker, `{"code":"ERROR_ZERO_BALANCE"}`, 0).Err())
-	require.NoError(t, enqueue.RegisterQueues(t.Context(), b.rc, "default"))
+	require.NoError(t, queuereg.Register(t.Context(), b.rc, "default"))
 	require.NoError(t, b.rc.HSet(t.Context(), keys.DeadLetters("default"), "default/x", "{}").Err())
 	_, _, body = get(t, s.URL+"/metrics", "", "")
 	require.Contains(t, body, "solvequeue_breaker_open 1")
@@ -331,7 +334,7 @@ func TestMonitoringReadyz(t *testing.T) {
 	require.Equal(t, "dial redis://admin:[redacted]@h:1 and rediss://:[redacted]@h2 x",
 		redactError("dial redis://admin:pw1@h:1 and rediss://:pw2@h2 x"))
 	require.Equal(t, "dial redis://admin:[redacted]@h:1", redactError("dial redis://admin:p@ss@h:1"),
-		"a password may hold '@': all of it goes, as enqueue.RedactText cuts it")
+		"a password may hold '@': all of it goes, as redact.Text cuts it")
 	require.Equal(t, "auth [redacted] refused", redactError("auth pw refused", "pw"), "the operator's own short passwords too")
 }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/redact"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -42,7 +44,7 @@ func TestOperateAfterARun(t *testing.T) {
 	const fieldPass, urlPass = "f1eldPassw0rd", "ur1Passw0rd"
 	ctx := context.Background()
 	srv := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(ctx, srv.URL(), 0)
+	rc, err := redisconn.Open(ctx, srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rc.Close() })
 	fake, fakeSrv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{apiKey},
@@ -110,7 +112,7 @@ func TestOperateAfterARun(t *testing.T) {
 	code, _, completed := get(t, s.URL+"/monitoring/api/queues/default/completed_tasks", "", "")
 	require.Equal(t, 200, code)
 	require.Contains(t, completed, "op-solved-2")
-	require.Contains(t, completed, enqueue.Redacted)
+	require.Contains(t, completed, redact.Marker)
 	_, _, archived := get(t, s.URL+"/monitoring/api/queues/default/archived_tasks", "", "")
 	require.Contains(t, archived, "op-dead")
 
@@ -130,7 +132,7 @@ func TestOperateAfterARun(t *testing.T) {
 	done := payloads(completed)
 	require.True(t, strings.HasPrefix(done["op-failed"], "{\n  \"id\": \"op-failed\",\n  \"state\": \"failed\",\n  \"code\": \"DOMAIN_BANNED\",\n  \"payload\": {"), done["op-failed"])
 	require.True(t, strings.HasPrefix(done["op-solved-2"], "{\n  \"id\": \"op-solved-2\",\n  \"state\": \"solved\",\n  \"payload\": {"), done["op-solved-2"])
-	require.Contains(t, done["op-solved-2"], enqueue.Redacted)
+	require.Contains(t, done["op-solved-2"], redact.Marker)
 	require.True(t, strings.HasPrefix(payloads(archived)["op-dead"], "{\n  \"id\": \"op-dead\",\n  \"state\": \"dead\""), payloads(archived)["op-dead"])
 	code, _, one := get(t, s.URL+"/monitoring/api/queues/default/tasks/op-failed", "", "")
 	require.Equal(t, 200, code)

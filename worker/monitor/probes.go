@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -74,13 +74,13 @@ func pingAndReadBreaker(ctx context.Context, rc redis.UniversalClient) (any, err
 	return state, nil
 }
 
-// redactError cuts URL passwords (as enqueue.RedactText does everywhere) and the given secrets
+// redactError cuts URL passwords (as redact.Text does everywhere) and the given secrets
 // out of an error text.
 func redactError(msg string, secrets ...string) string {
-	msg = enqueue.RedactText(msg)
+	msg = redact.Text(msg)
 	for _, s := range secrets {
 		if s != "" { // of any length: these are the operator's own passwords, not words of a job
-			msg = strings.ReplaceAll(msg, s, enqueue.Redacted)
+			msg = strings.ReplaceAll(msg, s, redact.Marker)
 		}
 	}
 	return msg

@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/redact"
 )
 
 // sharedConn hands asynqmon the worker's own Redis client. asynqmon's HTTPHandler.Close
@@ -35,10 +37,10 @@ func newUI(cfg Config) http.Handler {
 // formatPayload shows a solve job's payload with proxy passwords and keys redacted; the payload
 // of any other task type is not shown at all, since nothing says how to redact it.
 func formatPayload(taskType string, payload []byte) string {
-	if taskType != enqueue.TaskType {
-		return fmt.Sprintf("(%d bytes of a task that is not %s: hidden)", len(payload), enqueue.TaskType)
+	if taskType != jobwire.TaskType {
+		return fmt.Sprintf("(%d bytes of a task that is not %s: hidden)", len(payload), jobwire.TaskType)
 	}
-	return indent(enqueue.RedactJSON(payload))
+	return indent(redact.JSON(payload))
 }
 
 // formatResult shows a job's record (its result field) redacted.
@@ -46,7 +48,7 @@ func formatResult(_ string, result []byte) string {
 	if len(result) == 0 {
 		return ""
 	}
-	return indent(enqueue.RedactJSON(result))
+	return indent(redact.JSON(result))
 }
 
 func indent(data []byte) string {
@@ -153,7 +155,7 @@ func headline(t map[string]json.RawMessage, kind string) error {
 	}
 	ours, code := ourState(state, result)
 	var text string
-	if typ == enqueue.TaskType && json.Valid([]byte(payload)) {
+	if typ == jobwire.TaskType && json.Valid([]byte(payload)) {
 		var b bytes.Buffer
 		b.WriteString(`{"id":`)
 		writeJSON(&b, id)
@@ -194,10 +196,10 @@ func ourState(asynqState, result string) (enqueue.State, string) {
 	case "retry":
 		return enqueue.StateRetrying, ""
 	case "archived":
-		rec, _ := enqueue.DecodeRecord([]byte(result))
+		rec, _ := jobwire.DecodeRecord([]byte(result))
 		return enqueue.StateDead, codeOf(rec)
 	case "completed":
-		rec, err := enqueue.DecodeRecord([]byte(result))
+		rec, err := jobwire.DecodeRecord([]byte(result))
 		if err != nil || !rec.State.Terminal() {
 			return enqueue.StateSolved, ""
 		}
@@ -207,7 +209,7 @@ func ourState(asynqState, result string) (enqueue.State, string) {
 	}
 }
 
-func codeOf(rec enqueue.Record) string {
+func codeOf(rec jobwire.Record) string {
 	if rec.Error == nil || rec.State == enqueue.StateSolved {
 		return ""
 	}

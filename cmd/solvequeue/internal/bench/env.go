@@ -17,6 +17,8 @@ import (
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/redact"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 // apiKey is the AnySolver key every client of the bench uses with the fake.
@@ -61,7 +63,7 @@ func newEnv(ctx context.Context, o Options) (*env, error) {
 	if r.Server != nil {
 		e.redisDesc = fmt.Sprintf("its own redis-server %s on %s (no persistence)", version, r.Server.Addr)
 	} else {
-		e.redisDesc = fmt.Sprintf("Redis %s at %s", version, enqueue.RedactURL(r.URL))
+		e.redisDesc = fmt.Sprintf("Redis %s at %s", version, redact.URL(r.URL))
 	}
 	return e, nil
 }
@@ -115,12 +117,12 @@ func (e *env) asynqOpt() (asynq.RedisConnOpt, error) { return asynqOptFor(e.redi
 
 // asynqOptFor is asynqOpt for a Redis URL.
 func asynqOptFor(url string) (asynq.RedisConnOpt, error) {
-	if o, err := enqueue.ParseSentinelURL(url); err == nil {
+	if o, err := redisconn.ParseSentinelURL(url); err == nil {
 		return asynq.RedisFailoverClientOpt{MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs,
 			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
 			Username: o.Username, Password: o.Password, DB: o.DB}, nil
 	}
-	if o, err := enqueue.ParseClusterURL(url); err == nil {
+	if o, err := redisconn.ParseClusterURL(url); err == nil {
 		return asynq.RedisClusterClientOpt{Addrs: o.Addrs, Username: o.Username, Password: o.Password}, nil
 	}
 	return asynq.ParseRedisURI(url)

@@ -90,7 +90,7 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 	if err != nil {
 		return err
 	}
-	h, err := gateway.NewHandler(gateway.Config{Client: gwClient, Keys: keys, Logger: e.quietLogger()})
+	h, err := gateway.NewHandler(gateway.Config{Client: gwClient, Redis: grc, Keys: keys, Logger: e.quietLogger()})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
@@ -170,7 +173,9 @@ type run struct {
 	start   time.Time
 	report  *Report
 	redis   *redisserver.Server
+	rc      redis.UniversalClient
 	client  *enqueue.Client
+	admin   *admin.Client
 	rec     *recorder
 	fake    *anysolvertest.Server
 	recv    *receiver
@@ -253,11 +258,13 @@ func (r *run) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rc, err := enqueue.OpenRedis(ctx, r.redis.URL(), 0)
-	if err != nil {
+	if r.rc, err = redisconn.Open(ctx, r.redis.URL(), 0); err != nil {
 		return err
 	}
-	if r.client, err = enqueue.NewClient(enqueue.Config{Redis: rc}); err != nil {
+	if r.client, err = enqueue.NewClient(enqueue.Config{Redis: r.rc}); err != nil {
+		return err
+	}
+	if r.admin, err = admin.NewClient(admin.Config{Redis: r.rc}); err != nil {
 		return err
 	}
 	r.fake = anysolvertest.New(anysolvertest.Options{APIKeys: []string{apiKey}, Balance: 1e9,
@@ -324,8 +331,8 @@ func (r *run) tearDown() {
 	if r.fake != nil {
 		r.fake.Close()
 	}
-	if r.client != nil {
-		_ = r.client.Redis().Close()
+	if r.rc != nil {
+		_ = r.rc.Close()
 	}
 	if r.redis != nil {
 		_ = r.redis.Stop()

@@ -26,7 +26,7 @@ func (r *run) check(ctx context.Context) {
 	add := func(inv, id, format string, args ...any) {
 		r.report.Violations = append(r.report.Violations, Violation{Invariant: inv, JobID: id, Detail: fmt.Sprintf(format, args...)})
 	}
-	letters, err := r.client.DeadLetters(ctx)
+	letters, err := r.admin.DeadLetters(ctx)
 	if err != nil {
 		add("dead letter exactly when dead", "", "read the dead-letter queue: %v", err)
 	}

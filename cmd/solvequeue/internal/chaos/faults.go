@@ -159,13 +159,13 @@ func (r *run) setBudget(ctx context.Context, cap, n int) error {
 
 // redrive redrives every dead letter of the plan's jobs, as `solvequeue dlq redrive` does.
 func (r *run) redrive(ctx context.Context) error {
-	letters, err := r.client.DeadLetters(ctx)
+	letters, err := r.admin.DeadLetters(ctx)
 	if err != nil {
 		return err
 	}
 	n := 0
 	for _, d := range letters {
-		if err := r.client.Redrive(ctx, d); err != nil {
+		if err := r.admin.Redrive(ctx, d); err != nil {
 			r.event("redrive %s: %v", d.ID, err)
 			continue
 		}

@@ -12,7 +12,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/redact"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
 
@@ -57,7 +58,7 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 	r := &Redis{URL: o.URL}
 	switch {
 	case o.URL != "":
-		r.Where = "Redis at " + enqueue.RedactURL(o.URL)
+		r.Where = "Redis at " + redact.URL(o.URL)
 	case o.Embedded == MiniRedis:
 		r.mini = miniredis.NewMiniRedis()
 		if err := r.mini.StartAddr("127.0.0.1:0"); err != nil {
@@ -87,7 +88,7 @@ func (r *Redis) Own() bool { return r.Server != nil || r.mini != nil }
 // Open opens another connection to the Redis, as a second process would; poolSize 0 keeps
 // go-redis's default. The caller closes it.
 func (r *Redis) Open(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
-	return enqueue.OpenRedis(ctx, r.URL, poolSize)
+	return redisconn.Open(ctx, r.URL, poolSize)
 }
 
 // Close closes the main connection and stops the Redis started here.
