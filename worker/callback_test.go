@@ -20,6 +20,8 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -43,7 +45,7 @@ func newReceiver(t *testing.T) *receiver {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.bodies = append(r.bodies, body)
-		r.sigs = append(r.sigs, req.Header.Get(worker.CallbackSignatureHeader))
+		r.sigs = append(r.sigs, req.Header.Get(callback.SignatureHeader))
 		r.mu.Unlock()
 		if s := r.status.Load(); s != 0 {
 			w.WriteHeader(int(s))
@@ -172,8 +174,8 @@ func TestCallbackDelivered(t *testing.T) {
 	byID := map[string]map[string]any{}
 	r.mu.Lock()
 	for i, body := range r.bodies {
-		require.Equal(t, worker.Sign([]byte(callbackSecret), body), r.sigs[i])
-		require.True(t, hmac.Equal([]byte(r.sigs[i]), []byte(worker.Sign([]byte(callbackSecret), body))))
+		require.Equal(t, callback.Sign([]byte(callbackSecret), body), r.sigs[i])
+		require.True(t, hmac.Equal([]byte(r.sigs[i]), []byte(callback.Sign([]byte(callbackSecret), body))))
 		require.True(t, strings.HasPrefix(r.sigs[i], "sha256="))
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(body, &m))
@@ -386,10 +388,10 @@ func TestCallbackDeliveredWhileItsQueueIsPaused(t *testing.T) {
 		{name: "by the breaker", websiteKey: "sq:id=cb-breaker;create=ERROR_ZERO_BALANCE*9", noFunds: true, wantCode: "ERROR_ZERO_BALANCE",
 			pause: func(t *testing.T, b *callbackBundle) {
 				require.Eventually(t, func() bool {
-					s, err := worker.ReadBreaker(context.Background(), b.client.Redis())
+					s, err := breaker.Read(context.Background(), b.client.Redis())
 					return err == nil && s.Open && len(s.PausedQueues) == 1
 				}, 30*time.Second, 20*time.Millisecond)
-				s, err := worker.ReadBreaker(context.Background(), b.client.Redis())
+				s, err := breaker.Read(context.Background(), b.client.Redis())
 				require.NoError(t, err)
 				require.Equal(t, []string{"default"}, s.PausedQueues, "the breaker pauses the job queues alone")
 			}},
@@ -425,7 +427,7 @@ func TestCallbackDeliveredWhileItsQueueIsPaused(t *testing.T) {
 			info, err = b.client.Inspector().GetQueueInfo("default")
 			require.NoError(t, err)
 			require.True(t, info.Paused, "delivered while the job's queue stayed paused")
-			cbInfo, err := b.client.Inspector().GetQueueInfo(worker.CallbackQueue)
+			cbInfo, err := b.client.Inspector().GetQueueInfo(callback.Queue)
 			require.NoError(t, err)
 			require.False(t, cbInfo.Paused)
 		})

@@ -11,6 +11,11 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/balance"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/metrics"
+	"github.com/solvequeue/solvequeue/internal/poll"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -24,6 +29,24 @@ const (
 	RemoteTTLDefault       = 5 * time.Minute
 	LifetimeDefault        = 24 * time.Hour
 )
+
+// Defaults for PollConfig.
+const (
+	PollIntervalDefault    = poll.IntervalDefault
+	PollMinIntervalDefault = poll.MinIntervalDefault
+	PollMaxIntervalDefault = poll.MaxIntervalDefault
+)
+
+// PollConfig says when a remote task is polled: a fixed interval, or adaptive polling (the
+// default), which learns each task type's solve times and polls where answers are likely.
+type PollConfig = poll.Config
+
+// BreakerConfig configures the account breaker: an AnySolver account error (zero balance, a bad
+// key, a ban) pauses the worker's queues until a probe of getBalance finds the account works.
+type BreakerConfig = breaker.Config
+
+// BreakerState is the account breaker as stored in Redis (Worker.Ready returns it).
+type BreakerState = breaker.State
 
 // QueuesDefault returns the queues a worker serves when none are given, with their weights:
 // "critical" is fetched six times as often as "low".
@@ -100,7 +123,7 @@ func (c Config) WithDefaults() Config {
 	c.Poll = c.Poll.WithDefaults()
 	c.Breaker = c.Breaker.WithDefaults()
 	if c.Observer == nil {
-		c.Observer = NopObserver{}
+		c.Observer = metrics.NopObserver{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -112,13 +135,13 @@ func (c Config) WithDefaults() Config {
 		c.Lifetime = LifetimeDefault
 	}
 	if c.BalanceInterval <= 0 {
-		c.BalanceInterval = BalanceIntervalDefault
+		c.BalanceInterval = balance.IntervalDefault
 	}
 	if c.CallbackWindow <= 0 {
-		c.CallbackWindow = CallbackWindowDefault
+		c.CallbackWindow = callback.WindowDefault
 	}
 	if c.CallbackBackoff <= 0 {
-		c.CallbackBackoff = CallbackBackoffDefault
+		c.CallbackBackoff = callback.BackoffDefault
 	}
 	if c.DeadLetterLimit == 0 {
 		c.DeadLetterLimit = enqueue.DeadLetterLimitDefault

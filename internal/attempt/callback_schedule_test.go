@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -14,9 +14,11 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/metrics"
 )
 
-// TestCallbackScheduledOncePerOutcome: each outcome of a job is one delivery in CallbackQueue,
+// TestCallbackScheduledOncePerOutcome: each outcome of a job is one delivery in callback.Queue,
 // whose id carries the outcome's sequence number: the same outcome scheduled again (a
 // redelivered job replaying its record) is the delivery already there, while a redrive's outcome
 // is a delivery of its own beside the first one's.
@@ -27,7 +29,8 @@ func TestCallbackScheduledOncePerOutcome(t *testing.T) {
 	rc, err := enqueue.OpenRedis(ctx, r.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
-	c := newCallbacks(Config{Redis: rc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}.WithDefaults())
+	c := callback.New(callback.Params{Redis: rc, Window: callback.WindowDefault, Backoff: callback.BackoffDefault,
+		Observer: metrics.NopObserver{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
 	ended := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	job := func(redrives int, state enqueue.State) (*attempt, Transition) {
 		p := enqueue.Payload{V: enqueue.PayloadVersion, Task: map[string]any{"type": "ImageToTextTask", "body": "AA=="},
@@ -55,13 +58,13 @@ func TestCallbackScheduledOncePerOutcome(t *testing.T) {
 		if tt.redeliver {
 			a.payload, tr.Report = enqueue.Payload{}, reportRedelivered
 		}
-		require.NoError(t, c.schedule(ctx, a, tr), tt.name)
-		tasks, err := asynq.NewInspectorFromRedisClient(rc).ListPendingTasks(CallbackQueue)
+		require.NoError(t, scheduleCallback(ctx, c, a, tr), tt.name)
+		tasks, err := asynq.NewInspectorFromRedisClient(rc).ListPendingTasks(callback.Queue)
 		require.NoError(t, err, tt.name)
 		var ids []string
 		for _, task := range tasks {
 			ids = append(ids, task.ID)
-			var p CallbackPayload
+			var p callback.Payload
 			require.NoError(t, json.Unmarshal(task.Payload, &p))
 			var body map[string]any
 			require.NoError(t, json.Unmarshal(p.Body, &body))
@@ -72,5 +75,5 @@ func TestCallbackScheduledOncePerOutcome(t *testing.T) {
 	}
 	queues, err := enqueue.KnownQueues(ctx, rc)
 	require.NoError(t, err)
-	require.NotContains(t, queues, CallbackQueue, "the callback queue is no job queue")
+	require.NotContains(t, queues, callback.Queue, "the callback queue is no job queue")
 }

@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -14,31 +14,35 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/metrics"
+	"github.com/solvequeue/solvequeue/internal/poll"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
 // resumeMargin keeps a worker from resuming a remote task that AnySolver is about to forget.
 const resumeMargin = 10 * time.Second
 
-// handler is the anysolver:solve handler: one call of ProcessTask is one attempt of one job.
-type handler struct {
+// Handler is the anysolver:solve handler: one call of ProcessTask is one attempt of one job.
+type Handler struct {
 	rules     rules
 	budgets   *budget.Ledger
-	providers *providerBreaker
+	providers *breaker.Providers
 	policy    *classify.Policy
 	anysolver *anysolver.Client
 	store     *store
-	poller    *poller
-	breaker   *breaker // nil when disabled
-	observer  Observer
+	poller    *poll.Poller
+	breaker   *breaker.Breaker // nil when disabled
+	observer  metrics.Observer
 	log       *slog.Logger
 	now       func() time.Time
 	jitter    func() float64
 	remoteTTL time.Duration
-	running   inflight      // attempts in progress, for Shutdown's drain
-	slots     chan struct{} // machine.go: one per AnySolver connection; nil: no bound
-	waits     *waits        // waits.go: the attempts waiting for their next poll
-	callbacks *callbacks    // callback.go: schedules a job's callback when it ends; runs callback tasks
+	running   inflight            // attempts in progress, for Shutdown's drain
+	slots     chan struct{}       // machine.go: one per AnySolver connection; nil: no bound
+	waits     *waits              // waits.go: the attempts waiting for their next poll
+	callbacks *callback.Callbacks // schedules a job's callback when it ends (callback.go); runs callback tasks
 }
 
 // attempt is the state of one handler run.
@@ -68,7 +72,7 @@ type attempt struct {
 	concluding bool
 	// breakerNews is the account breaker this attempt's error opened, announced once the
 	// attempt's outcome is written (apply).
-	breakerNews *breakerNews
+	breakerNews *breaker.News
 
 	// How the attempt moves on (machine.go): ctx is asynq's for the job; end receives how it
 	// ended, once; timer runs its next poll, once it waited for one. While it waits, it is on
@@ -100,7 +104,7 @@ func (a *attempt) stopPolling(e ending) {
 // begin runs the attempt up to its first wait: it reads the record and the job, and resumes or
 // creates the remote task. It leaves a.polling set when a paid remote task is to be polled, else
 // the attempt's ending in a.result.
-func (h *handler) begin(ctx context.Context, a *attempt, m taskMeta, t *asynq.Task) {
+func (h *Handler) begin(ctx context.Context, a *attempt, m taskMeta, t *asynq.Task) {
 	a.raw, a.started = t.Payload(), h.now()
 	a.id, a.queue, a.retried, a.maxRetry = m.id, m.queue, m.retried, m.maxRetry
 	if t.Type() != enqueue.TaskType {
@@ -141,10 +145,10 @@ func (h *handler) begin(ctx context.Context, a *attempt, m taskMeta, t *asynq.Ta
 // A paid remote task whose id has not landed in Redis yet (its first save failed) is written with
 // the hand-back of an interrupted attempt, and keepSaving goes on trying meanwhile: only an
 // outcome that ends the job, written itself, stops it.
-func (h *handler) finish(ctx context.Context, a *attempt) error {
+func (h *Handler) finish(ctx context.Context, a *attempt) error {
 	e := *a.result
 	if e.kind == endedSolved && a.rec.Provider != "" {
-		h.providers.succeeded(ctx, a.rec.Provider)
+		h.providers.Succeeded(ctx, a.rec.Provider)
 		h.observer.ProviderResult(a.rec.Provider, "", a.solveTime)
 	}
 	e.unsaved = a.stopSaving != nil
@@ -162,12 +166,12 @@ func (h *handler) finish(ctx context.Context, a *attempt) error {
 
 // chooseProvider picks the provider of the attempt's createTask from the job's failover list,
 // skipping those whose breaker is open, and records it; "" lets AnySolver choose.
-func (h *handler) chooseProvider(ctx context.Context, a *attempt) string {
-	list := providersOf(a.payload, a.queue, h.policy)
+func (h *Handler) chooseProvider(ctx context.Context, a *attempt) string {
+	list := breaker.ProvidersOf(a.payload, a.queue, h.policy)
 	if len(list) == 0 {
 		return ""
 	}
-	a.rec.ProviderIndex = h.providers.pick(ctx, list, a.rec.ProviderIndex)
+	a.rec.ProviderIndex = h.providers.Pick(ctx, list, a.rec.ProviderIndex)
 	provider := list[a.rec.ProviderIndex]
 	a.rec.Provider = provider
 	if n := len(a.rec.ProvidersTried); n == 0 || a.rec.ProvidersTried[n-1] != provider {
@@ -177,7 +181,7 @@ func (h *handler) chooseProvider(ctx context.Context, a *attempt) string {
 }
 
 // solve runs the attempt and says how it ended.
-func (h *handler) solve(ctx context.Context, a *attempt) ending {
+func (h *Handler) solve(ctx context.Context, a *attempt) ending {
 	now := h.now()
 	if a.rec.StartedAt.IsZero() {
 		a.rec.StartedAt = now.UTC()
@@ -255,7 +259,7 @@ func (h *handler) solve(ctx context.Context, a *attempt) ending {
 // failed (Redis hung or restarting), so that a crash after Redis answers again still finds the id.
 // stop ends the tries and waits for them; finish calls it before the attempt's outcome is written.
 // The tries end at until, when AnySolver forgets the task and its id is worth nothing.
-func (h *handler) keepSaving(queue, id string, rec enqueue.Record, until time.Time) (stop func()) {
+func (h *Handler) keepSaving(queue, id string, rec enqueue.Record, until time.Time) (stop func()) {
 	ctx, cancel := context.WithDeadline(context.Background(), until)
 	done := make(chan struct{})
 	go func() {
@@ -272,9 +276,9 @@ func (h *handler) keepSaving(queue, id string, rec enqueue.Record, until time.Ti
 
 // startPolling sets the attempt to poll a paid remote task (machine.go's next and fire, which run
 // pollOnce) until it is ready, gone, expired, or ctx ends. A resumed task is polled at once.
-func (h *handler) startPolling(a *attempt, id anysolver.TaskID, created time.Time, resumed bool) {
+func (h *Handler) startPolling(a *attempt, id anysolver.TaskID, created time.Time, resumed bool) {
 	p := &polling{id: id, created: created, typ: a.payload.TaskType()}
-	p.delay = h.poller.firstDelay(p.typ)
+	p.delay = h.poller.FirstDelay(p.typ)
 	if resumed {
 		p.delay = 0
 	}
@@ -285,7 +289,7 @@ func (h *handler) startPolling(a *attempt, id anysolver.TaskID, created time.Tim
 // or stops the polling with the attempt's ending. Passing trouble (transport failures,
 // AnySolver's internal errors, rate limits) does not end the attempt: the task is paid, so it is
 // polled again with backoff for as long as AnySolver keeps it.
-func (h *handler) pollOnce(ctx context.Context, a *attempt) {
+func (h *Handler) pollOnce(ctx context.Context, a *attempt) {
 	p := a.polling
 	elapsed := h.now().Sub(p.created)
 	if elapsed >= h.remoteTTL {
@@ -338,7 +342,7 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 	elapsed = h.now().Sub(p.created)
 	if res.Status == anysolver.StatusReady {
 		a.restorePayload() // settle reads the job's type
-		h.poller.observe(p.typ, p.lastBusy, elapsed)
+		h.poller.Observe(p.typ, p.lastBusy, elapsed)
 		a.rec.Solution, a.rec.Cost = res.Solution, res.Cost
 		h.settle(ctx, a, res.Cost)
 		a.solveTime = elapsed
@@ -346,7 +350,7 @@ func (h *handler) pollOnce(ctx context.Context, a *attempt) {
 		return
 	}
 	p.lastBusy = elapsed
-	p.delay = h.poller.interval(p.typ, elapsed)
+	p.delay = h.poller.Interval(p.typ, elapsed)
 }
 
 // withCall returns ce as met on call.
@@ -376,7 +380,7 @@ func remoteStillAlive(err error, ce classify.Error, v classify.Verdict) bool {
 }
 
 // classified turns a client error into the attempt's ending.
-func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) ending {
+func (h *Handler) classified(ctx context.Context, a *attempt, call classify.Call, err error) ending {
 	ce, ok := anysolver.AsClassifyError(err)
 	if !ok {
 		return stoppedBy(err)
@@ -387,7 +391,7 @@ func (h *handler) classified(ctx context.Context, a *attempt, call classify.Call
 
 // verdictFor classifies an AnySolver error for the attempt. An account error trips the breaker,
 // and the ending says whether this job opened it or met it open (decide holds such a job).
-func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) ending {
+func (h *Handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error) ending {
 	// Providers echo the proxy, password and all, in their codes and descriptions: this text goes
 	// to the record, the dead-letter queue, asynq's error message, the logs and the web UI. The
 	// client has cut the API key out already; the job's own secrets go next, and only then is
@@ -398,7 +402,7 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 	if p := a.rec.Provider; p != "" {
 		h.observer.ProviderResult(p, v.Code, 0)
 		if classify.ProviderScoped(v.Code) {
-			h.providers.failed(ctx, p, v.Code)
+			h.providers.Failed(ctx, p, v.Code)
 		}
 	}
 	info := enqueue.ErrorInfo{ErrorID: ce.ErrorID, ErrorCode: enqueue.RedactAndTruncate(v.Code, maxStoredCodeBytes),
@@ -409,14 +413,14 @@ func (h *handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 	}
 	e := ending{kind: endedClassified, verdict: v, info: info}
 	if v.Account && h.breaker != nil {
-		trip, err := h.breaker.trip(ctx, v.Code, info.ErrorDescription)
+		trip, err := h.breaker.Trip(ctx, v.Code, info.ErrorDescription)
 		switch {
 		case err != nil:
 			// The breaker could not be read or opened: the job gets its code's own decision.
-		case trip.opened:
+		case trip.Opened:
 			e.breaker = breakerOpened
-			if trip.announce {
-				a.breakerNews = &breakerNews{code: v.Code, reason: info.ErrorDescription, paused: trip.paused}
+			if trip.Announce {
+				a.breakerNews = &breaker.News{Code: v.Code, Reason: info.ErrorDescription, Paused: trip.Paused}
 			}
 		default:
 			e.breaker = breakerWasOpen

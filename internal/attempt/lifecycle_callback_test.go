@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/keys"
 )
 
@@ -95,13 +96,13 @@ func (m *lifecycle) refuseCallbacks(t *rapid.T) {
 	m.logf("callbacks refused: %v", on)
 }
 
-// cbID is the task ID of the callback delivery of the job's outcome seq, in CallbackQueue.
+// cbID is the task ID of the callback delivery of the job's outcome seq, in callback.Queue.
 func cbID(j *mjob, seq int) string { return "cb-" + j.id + "-" + strconv.Itoa(seq) }
 
 // noteCallback notices the callback deliveries the attempt queued.
 func (m *lifecycle) noteCallback(j *mjob) {
 	for seq := 1; seq <= j.outcomes; seq++ {
-		if j.cbs[seq] != nil || m.rc.Exists(m.ctx, keys.AsynqTask(CallbackQueue, cbID(j, seq))).Val() == 0 {
+		if j.cbs[seq] != nil || m.rc.Exists(m.ctx, keys.AsynqTask(callback.Queue, cbID(j, seq))).Val() == 0 {
 			continue
 		}
 		if j.cbs == nil {
@@ -121,19 +122,19 @@ func (m *lifecycle) deliverCallbacks(t *rapid.T) {
 				continue
 			}
 			id := cbID(j, seq)
-			info, err := m.client.Inspector().GetTaskInfo(CallbackQueue, id)
+			info, err := m.client.Inspector().GetTaskInfo(callback.Queue, id)
 			if err != nil {
 				t.Fatalf("callback task %s: %v", id, err)
 			}
 			ran = true
-			err = m.proc.w.handler.ProcessTask(m.ctx, asynq.NewTask(CallbackTaskType, info.Payload))
+			err = m.proc.w.handler.ProcessTask(m.ctx, asynq.NewTask(callback.TaskType, info.Payload))
 			m.logf("callback %s: %s", id, asynqText(err))
 			switch {
 			case err == nil || errors.Is(err, asynq.RevokeTask):
 				cb.delivered, cb.abandoned = err == nil, err != nil
 				cb.state = ""
-				m.rc.LRem(m.ctx, "asynq:{"+CallbackQueue+"}:pending", 0, id)
-				m.rc.Del(m.ctx, keys.AsynqTask(CallbackQueue, id))
+				m.rc.LRem(m.ctx, "asynq:{"+callback.Queue+"}:pending", 0, id)
+				m.rc.Del(m.ctx, keys.AsynqTask(callback.Queue, id))
 			default:
 				delay := m.retryDelay(cb.tries, err)
 				cb.tries++

@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"encoding/json"
@@ -13,7 +13,10 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/poll"
 )
 
 // The invariants of the lifecycle model (lifecycle_model_test.go): judge reads one attempt's end
@@ -141,7 +144,7 @@ func (m *lifecycle) check(t *rapid.T) {
 			m.violation(nil, "", "%d createTasks paid within the budget's window of %s, cap %d", n, budgetWindow, m.budgetCap)
 		}
 	}
-	if state, err := readBreakerKey(m.ctx, m.rc); err == nil && state.ID != "" &&
+	if state, err := breaker.Read(m.ctx, m.rc); err == nil && state.ID != "" &&
 		m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 0 && !m.tripCut {
 		m.violation(nil, "", "the breaker is open (%s) and the queue is not paused", state.Code)
 	}
@@ -206,12 +209,12 @@ func (m *lifecycle) checkCallback(j *mjob, rec enqueue.Record) {
 	case cb == nil:
 		m.violation(j, "", "outcome %d (%+v) was never queued for a callback (queued: %d deliveries)", j.outcomes, want, len(j.cbs))
 	case cb.state == aPending:
-		info, err := m.client.Inspector().GetTaskInfo(CallbackQueue, cbID(j, j.outcomes))
+		info, err := m.client.Inspector().GetTaskInfo(callback.Queue, cbID(j, j.outcomes))
 		if err != nil {
 			m.violation(j, "", "the callback task of outcome %d is gone: %v", j.outcomes, err)
 			return
 		}
-		var p CallbackPayload
+		var p callback.Payload
 		_ = json.Unmarshal(info.Payload, &p)
 		var b callbackBodySeen
 		_ = json.Unmarshal(p.Body, &b)
@@ -224,7 +227,7 @@ func (m *lifecycle) checkCallback(j *mjob, rec enqueue.Record) {
 			m.violation(j, "", "the newest callback delivered is outcome %d's, telling %+v; the final outcome is %d: %+v", seq, seen, j.outcomes, want)
 		}
 	case cb.abandoned:
-		if m.clock.Now().Sub(j.endedAt) < CallbackWindowDefault-time.Minute {
+		if m.clock.Now().Sub(j.endedAt) < callback.WindowDefault-time.Minute {
 			m.violation(j, "", "its callback was given up %s after the outcome, within the window", m.clock.Now().Sub(j.endedAt))
 		}
 	}
@@ -245,11 +248,11 @@ func (m *lifecycle) job(id string) *mjob {
 	return nil
 }
 
-// pollCapped says whether the job's last attempt gave up a remote task after MaxPollsPerTask polls.
+// pollCapped says whether the job's last attempt gave up a remote task after poll.MaxPollsPerTask polls.
 func (m *lifecycle) pollCapped(j *mjob) bool {
 	rec := m.record(j)
 	for _, e := range rec.Errors {
-		if e.ErrorCode == classify.CodeTaskNotFound && strings.Contains(e.ErrorDescription, fmt.Sprintf("%d polls", MaxPollsPerTask)) {
+		if e.ErrorCode == classify.CodeTaskNotFound && strings.Contains(e.ErrorDescription, fmt.Sprintf("%d polls", poll.MaxPollsPerTask)) {
 			return true
 		}
 	}

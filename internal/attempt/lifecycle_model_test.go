@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -22,6 +22,12 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/metrics"
+	"github.com/solvequeue/solvequeue/internal/poll"
+	"github.com/solvequeue/solvequeue/internal/spend"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -168,14 +174,25 @@ type mcallback struct {
 	abandoned bool
 }
 
-// process is one worker process: a Worker with its own Redis client on the shared miniredis and
-// its own path on the fake AnySolver.
+// process is one worker process: a worker's handler, budget watcher and breaker (wired as
+// worker.New wires them) with its own Redis client on the shared miniredis and its own path on
+// the fake AnySolver.
 type process struct {
 	n    int
-	w    *Worker
+	w    *modelWorker
 	rc   *redis.Client
 	hook *procHook
 }
+
+// modelWorker is what the model drives of a worker process.
+type modelWorker struct {
+	handler *Handler
+	budgets *spend.Watcher
+	breaker *breaker.Breaker // nil when the breaker is off
+}
+
+// modelRemoteTTL is how long the fake AnySolver keeps a task's result: the worker's default.
+const modelRemoteTTL = 5 * time.Minute
 
 type lifecycle struct {
 	t       *rapid.T
@@ -222,7 +239,7 @@ func newLifecycle(t *rapid.T) *lifecycle {
 	m := &lifecycle{t: t, ctx: context.Background(), mr: mr, clock: clock, policy: policy, budgetCap: budgetCap,
 		breakerOn: rapid.Bool().Draw(t, "breaker"),
 		rc:        redis.NewClient(&redis.Options{Addr: mr.Addr()})}
-	m.fake = newFakeAnySolver(clock, policy, modelPollStep, RemoteTTLDefault)
+	m.fake = newFakeAnySolver(clock, policy, modelPollStep, modelRemoteTTL)
 	m.srv = httptest.NewServer(m.fake)
 	m.recv = &callbackReceiver{delivered: map[string]map[int][]callbackSeen{}}
 	m.recvSrv = httptest.NewServer(m.recv)
@@ -262,13 +279,7 @@ func (m *lifecycle) startProcess() {
 	if err != nil {
 		m.t.Fatalf("anysolver client: %v", err)
 	}
-	w, err := New(Config{Redis: modelRedis{rc}, AnySolver: as, Policy: m.policy, Queues: map[string]int{modelQueue: 1},
-		Poll:    PollConfig{Fixed: true, Interval: time.Millisecond},
-		Breaker: BreakerConfig{Disabled: !m.breakerOn}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Lifetime: modelLifetime, CallbackAllowPrivate: true, Now: m.clock.Now})
-	if err != nil {
-		m.t.Fatalf("worker: %v", err)
-	}
+	w := newModelWorker(modelRedis{rc}, as, m.policy, m.breakerOn, m.clock.Now)
 	w.handler.jitter = func() float64 { return 0.5 }
 	// The clock is virtual (each poll moves it a second, see the fake): a wait for the next poll,
 	// however long on that clock (a sixteenth of the task's age, a provider's 10 s rate limit),
@@ -280,6 +291,31 @@ func (m *lifecycle) startProcess() {
 	m.fake.mu.Unlock()
 	m.procs = append(m.procs, p)
 	m.proc = p
+}
+
+// newModelWorker wires a worker's handler, budget watcher and breaker as worker.New does with
+// the model's settings: one queue, fixed 1 ms polls, no observer but the defaults of the rest.
+func newModelWorker(rc redis.UniversalClient, as *anysolver.Client, policy *classify.Policy, breakerOn bool, now func() time.Time) *modelWorker {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	queues := []string{modelQueue}
+	breakerCfg := breaker.Config{Disabled: !breakerOn}.WithDefaults()
+	w := &modelWorker{}
+	if breakerOn {
+		w.breaker = breaker.New(breaker.Params{Config: breakerCfg, Redis: rc, AnySolver: as, Queues: queues, Log: log,
+			Observer: metrics.NopObserver{}, Now: now})
+	}
+	ledger := budget.New(rc)
+	w.budgets = spend.New(spend.Params{Ledger: ledger, Policy: policy, Queues: queues, Interval: spend.CheckIntervalDefault,
+		Observer: metrics.NopObserver{}, Log: log})
+	w.handler = New(Params{Redis: rc, AnySolver: as, Policy: policy, Lifetime: modelLifetime, HoldWait: breakerCfg.ProbeMin,
+		Poll: poll.Config{Fixed: true, Interval: time.Millisecond}, RemoteTTL: modelRemoteTTL,
+		DeadLetterLimit: enqueue.DeadLetterLimitDefault, Budgets: ledger,
+		Providers: &breaker.Providers{Redis: rc, Failures: breaker.ProviderFailuresDefault, Cooldown: breaker.ProviderCooldownDefault, Log: log},
+		Breaker:   w.breaker,
+		Callbacks: callback.New(callback.Params{Redis: rc, Window: callback.WindowDefault, Backoff: callback.BackoffDefault,
+			Observer: metrics.NopObserver{}, Log: log, Now: now, AllowPrivate: true}),
+		Observer: metrics.NopObserver{}, Log: log, Now: now})
+	return w
 }
 
 func (m *lifecycle) logf(format string, args ...any) {
@@ -472,14 +508,14 @@ func (m *lifecycle) budgetWatch(t *rapid.T) {
 		t.Skip("no budget")
 	}
 	m.mr.SetTime(m.clock.Now())
-	m.proc.w.budgets.check(m.ctx, modelQueue)
+	m.proc.w.budgets.Check(m.ctx, modelQueue)
 	m.logf("budget watcher: queue paused %v", m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 1)
 }
 
 // breakerProbe runs one probe of an open account breaker, the account topped up or not: a
 // positive balance (or, for the key and ban codes, any answer) resumes the queue it paused.
 func (m *lifecycle) breakerProbe(t *rapid.T) {
-	state, err := readBreakerKey(m.ctx, m.rc)
+	state, err := breaker.Read(m.ctx, m.rc)
 	if err != nil || state.ID == "" || m.proc.w.breaker == nil {
 		t.Skip("the breaker is closed")
 	}
@@ -487,7 +523,7 @@ func (m *lifecycle) breakerProbe(t *rapid.T) {
 	m.fake.mu.Lock()
 	m.fake.balance = balance
 	m.fake.mu.Unlock()
-	resumed := m.proc.w.breaker.probe(m.ctx, state)
+	resumed := m.proc.w.breaker.Probe(m.ctx, state)
 	m.tripCut = false // a probe finishes a trip cut short: the check below holds from now on
 	paused := m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 1
 	m.logf("breaker probe (%s, balance %v): resumed %v, queue paused %v", state.Code, balance, resumed, paused)
@@ -614,7 +650,7 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 // died handles a process that died in an attempt of j: asynq's recoverer gives the job back once
 // its lease expired, and a new process takes over.
 func (m *lifecycle) died(j *mjob) {
-	if state, err := readBreakerKey(m.ctx, m.rc); err == nil && state.ID != "" &&
+	if state, err := breaker.Read(m.ctx, m.rc); err == nil && state.ID != "" &&
 		m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 0 {
 		m.tripCut = true
 	}

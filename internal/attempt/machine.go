@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/callback"
 )
 
 // How an attempt moves from step to step without holding asynq's goroutine in deep calls.
@@ -39,10 +40,10 @@ type attemptEnd struct {
 // ProcessTask runs one attempt of a solve job: resume the paid remote task if there is one,
 // else create one, poll it, and record the outcome. It is idempotent: a job redelivered after
 // its outcome was recorded ends as recorded without calling AnySolver. A callback delivery
-// (callback.go) is run as such.
-func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	if t.Type() == CallbackTaskType {
-		return h.callbacks.ProcessTask(ctx, t)
+// (package callback) is run as such.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	if t.Type() == callback.TaskType {
+		return processCallback(ctx, h.callbacks, t)
 	}
 	return h.process(ctx, taskMetaOf(ctx), t)
 }
@@ -66,7 +67,7 @@ func taskMetaOf(ctx context.Context) taskMeta {
 
 // process runs one attempt of the solve job t, which asynq describes with m. Tests call it with
 // metadata of their own, as asynq's would be.
-func (h *handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error {
+func (h *Handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error {
 	h.running.add()
 	ctx, cancel := h.ownTime(ctx)
 	defer cancel()
@@ -86,7 +87,7 @@ const attemptMargin = saveTimeout + 5*time.Second
 
 // ownTime returns ctx with a deadline of the attempt's own a margin before asynq's: when it
 // passes, the attempt ends as timed out (decide's endedTimedOut) and says so to asynq in time.
-func (h *handler) ownTime(ctx context.Context) (context.Context, context.CancelFunc) {
+func (h *Handler) ownTime(ctx context.Context) (context.Context, context.CancelFunc) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return ctx, func() {}
@@ -96,7 +97,7 @@ func (h *handler) ownTime(ctx context.Context) (context.Context, context.CancelF
 }
 
 // drive runs the attempt's first step on a goroutine of its own, then moves it on.
-func (h *handler) drive(ctx context.Context, m taskMeta, t *asynq.Task, end chan<- attemptEnd) {
+func (h *Handler) drive(ctx context.Context, m taskMeta, t *asynq.Task, end chan<- attemptEnd) {
 	a := &attempt{ctx: ctx, end: end}
 	defer h.recoverStep(a)
 	defer h.giveSlot(h.takeSlot(ctx))
@@ -106,7 +107,7 @@ func (h *handler) drive(ctx context.Context, m taskMeta, t *asynq.Task, end chan
 
 // next moves the attempt on after a step: it arms the wait for the next poll, or polls at once
 // when there is no wait, or ends the attempt once its polling stopped.
-func (h *handler) next(a *attempt) {
+func (h *Handler) next(a *attempt) {
 	for a.polling != nil {
 		if d := a.polling.delay; d > 0 {
 			if d >= dropPayloadAfter {
@@ -129,7 +130,7 @@ func (h *handler) next(a *attempt) {
 
 // fire runs on the goroutine the attempt's timer starts: the next poll, unless ctx ending
 // claimed the wait first.
-func (h *handler) fire(a *attempt) {
+func (h *Handler) fire(a *attempt) {
 	if !h.waits.claim(a) {
 		return
 	}
@@ -142,7 +143,7 @@ func (h *handler) fire(a *attempt) {
 // cancelWait runs when the attempt's ctx ended while it waited for its next poll (waits.go): the
 // attempt ends as interrupted at once, as a waiting handler would have returned. A step running
 // at that moment sees ctx ended itself, and next stops after it.
-func (h *handler) cancelWait(a *attempt) {
+func (h *Handler) cancelWait(a *attempt) {
 	defer h.recoverStep(a)
 	a.interrupted(a.ctx.Err())
 	h.next(a)
@@ -174,7 +175,7 @@ func (a *attempt) restorePayload() {
 func (a *attempt) interrupted(err error) { a.stopPolling(stoppedBy(err)) }
 
 // conclude ends the attempt as a.result says and hands how it ended to asynq's goroutine.
-func (h *handler) conclude(a *attempt) {
+func (h *Handler) conclude(a *attempt) {
 	a.concluding = true
 	a.restorePayload()
 	err := h.finish(a.ctx, a)
@@ -187,7 +188,7 @@ func (h *handler) conclude(a *attempt) {
 // budget is spent), logged with its stack. A panic while the outcome is written is handed to
 // asynq's goroutine instead, which raises it again for asynq to recover, as it would a panic in
 // any handler.
-func (h *handler) recoverStep(a *attempt) {
+func (h *Handler) recoverStep(a *attempt) {
 	p := recover()
 	if p == nil {
 		return
@@ -219,7 +220,7 @@ func newSlots(n int) chan struct{} {
 
 // takeSlot waits for a slot and says whether it took one. When ctx ends first, the step runs
 // without one: it sees ctx ended and pays for nothing new.
-func (h *handler) takeSlot(ctx context.Context) (taken bool) {
+func (h *Handler) takeSlot(ctx context.Context) (taken bool) {
 	if h.slots == nil {
 		return false
 	}
@@ -232,7 +233,7 @@ func (h *handler) takeSlot(ctx context.Context) (taken bool) {
 }
 
 // giveSlot gives back the slot takeSlot took, if it took one.
-func (h *handler) giveSlot(taken bool) {
+func (h *Handler) giveSlot(taken bool) {
 	if taken {
 		<-h.slots
 	}

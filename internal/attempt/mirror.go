@@ -1,31 +1,47 @@
-package worker
+package attempt
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/loop"
 )
 
-// DeadLetterMirrorInterval is how often the mirror looks for archived jobs without an entry.
-const DeadLetterMirrorInterval = 30 * time.Second
+// MirrorIntervalDefault is how often the mirror looks for archived jobs without an entry.
+const MirrorIntervalDefault = 30 * time.Second
 
-// deadLetterMirror copies into the durable dead-letter queue any solve job that asynq archived
+// Mirror copies into the durable dead-letter queue any solve job that asynq archived
 // without the handler (a task enqueued with a smaller MaxRetry than the worker's policy, a panic
 // while an outcome was written, again and again), before asynq's archive trims it. What the job
 // becomes is decide's (endedArchivedByAsynq): dead, with its last error, called back like any
 // dead job.
-type deadLetterMirror struct {
+type Mirror struct {
 	deadLetterMirrorParams
-	stop chan struct{}
-	done sync.WaitGroup
+	sweeper *loop.Loop
+}
+
+// MirrorParams configure a Mirror.
+type MirrorParams struct {
+	Redis     redis.UniversalClient
+	Inspector *asynq.Inspector
+	Queues    []string
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// NewMirror returns the dead-letter mirror of h's jobs: it writes their records and dead-letter
+// entries, and schedules their callbacks, as h does. Start runs it.
+func (h *Handler) NewMirror(p MirrorParams) *Mirror {
+	return newDeadLetterMirror(deadLetterMirrorParams{rc: p.Redis, inspector: p.Inspector, queues: p.Queues,
+		store: h.store, rules: h.rules, callbacks: h.callbacks, log: p.Log, now: p.Now})
 }
 
 type deadLetterMirrorParams struct {
@@ -34,45 +50,29 @@ type deadLetterMirrorParams struct {
 	queues    []string
 	store     *store
 	rules     rules
-	callbacks *callbacks // nil: no callbacks
+	callbacks *callback.Callbacks // nil: no callbacks
 	log       *slog.Logger
 	now       func() time.Time
 	interval  time.Duration
 }
 
-func newDeadLetterMirror(p deadLetterMirrorParams) *deadLetterMirror {
+func newDeadLetterMirror(p deadLetterMirrorParams) *Mirror {
 	if p.interval <= 0 {
-		p.interval = DeadLetterMirrorInterval
+		p.interval = MirrorIntervalDefault
 	}
-	return &deadLetterMirror{deadLetterMirrorParams: p, stop: make(chan struct{})}
+	return &Mirror{deadLetterMirrorParams: p}
 }
 
-func (m *deadLetterMirror) start(ctx context.Context) {
-	m.done.Add(1)
-	go func() {
-		defer m.done.Done()
-		t := time.NewTicker(m.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				m.sweep(ctx)
-			}
-		}
-	}()
+// Start sweeps every interval until Shutdown.
+func (m *Mirror) Start(ctx context.Context) {
+	m.sweeper = loop.Every(ctx, m.interval, false, func(ctx context.Context) { m.sweep(ctx) })
 }
 
-func (m *deadLetterMirror) shutdown() {
-	close(m.stop)
-	m.done.Wait()
-}
+// Shutdown stops the sweeps and waits for the one under way.
+func (m *Mirror) Shutdown() { m.sweeper.Stop() }
 
 // sweep mirrors archived solve jobs that have no dead-letter entry yet.
-func (m *deadLetterMirror) sweep(ctx context.Context) int {
+func (m *Mirror) sweep(ctx context.Context) int {
 	_ = enqueue.RegisterQueues(ctx, m.rc, m.queues...)
 	n := 0
 	for _, q := range m.queues {
@@ -95,7 +95,7 @@ func (m *deadLetterMirror) sweep(ctx context.Context) int {
 
 // mirrorMissing adds the solve jobs of one page of archived tasks that have no dead-letter entry,
 // asking Redis about the whole page in one HMGET.
-func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq.TaskInfo) int {
+func (m *Mirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq.TaskInfo) int {
 	var solve []*asynq.TaskInfo
 	var fields []string
 	for _, t := range tasks {
@@ -146,7 +146,7 @@ func (m *deadLetterMirror) mirrorMissing(ctx context.Context, queue string, task
 		m.log.Warn("asynq archived a job by itself; it is in the dead-letter queue now", "job_id", t.ID, "queue", queue,
 			"code", tr.Record.Error.ErrorCode, "asynq_error", t.LastErr)
 		if m.callbacks != nil && tr.Report == reportEnded {
-			if err := m.callbacks.schedule(ctx, a, tr); err != nil {
+			if err := scheduleCallback(ctx, m.callbacks, a, tr); err != nil {
 				m.log.Warn("could not queue the callback of an archived job", "job_id", t.ID, "err", err)
 			}
 		}

@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -11,18 +11,20 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/metrics"
 )
 
 // end decides what an attempt's ending does to the job and does it: the one way every attempt
 // leaves the handler.
-func (h *handler) end(ctx context.Context, a *attempt, e ending) error {
+func (h *Handler) end(ctx context.Context, a *attempt, e ending) error {
 	return h.apply(ctx, a, h.decide(a, e))
 }
 
 // decide is decide for the attempt as it stands now.
-func (h *handler) decide(a *attempt, e ending) Transition {
+func (h *Handler) decide(a *attempt, e ending) Transition {
 	return decide(h.rules, decideInput{record: a.rec, payload: a.payload, ending: e,
-		providers: providersOf(a.payload, a.queue, h.policy), retried: a.retried, maxRetry: a.maxRetry,
+		providers: breaker.ProvidersOf(a.payload, a.queue, h.policy), retried: a.retried, maxRetry: a.maxRetry,
 		now: h.now(), jitter: h.jitter()})
 }
 
@@ -30,7 +32,7 @@ func (h *handler) decide(a *attempt, e ending) Transition {
 // log line, in that order, and returns what asynq is told. A terminal record and a dead letter
 // must land before asynq hears of the outcome; if one cannot be written, asynq gets the job back
 // and its next run replays the recorded outcome.
-func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
+func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 	if t.Write {
 		save := h.store.save
 		if t.Acked {
@@ -66,8 +68,8 @@ func (h *handler) apply(ctx context.Context, a *attempt, t Transition) error {
 			return h.handBack(a, err)
 		}
 	}
-	if h.callbacks != nil { // callback.go: queue the job's callback before asynq hears it ended
-		if err := h.callbacks.schedule(ctx, a, t); err != nil {
+	if h.callbacks != nil { // queue the job's callback before asynq hears it ended
+		if err := scheduleCallback(ctx, h.callbacks, a, t); err != nil {
 			return h.handBack(a, err)
 		}
 	}
@@ -87,17 +89,17 @@ const terminalSaveWindow = time.Hour
 // handBack is what asynq is told when Redis trouble kept an outcome from landing: the job is
 // handed back as interrupted (decide's row for it, no retry spent), and its next run replays
 // the recorded outcome or finishes the attempt's work again.
-func (h *handler) handBack(a *attempt, err error) error {
+func (h *Handler) handBack(a *attempt, err error) error {
 	return h.decide(a, ending{kind: endedInterrupted, err: err}).asynqError()
 }
 
 // announceBreaker announces the opening of the account breaker by the attempt's error, once: apply
 // calls it when the outcome of the job that opened it is written, so that a failover right after
 // the announcement keeps both.
-func (h *handler) announceBreaker(a *attempt) {
+func (h *Handler) announceBreaker(a *attempt) {
 	if news := a.breakerNews; news != nil && h.breaker != nil {
 		a.breakerNews = nil
-		h.breaker.announce(*news)
+		h.breaker.Announce(*news)
 	}
 }
 
@@ -189,14 +191,14 @@ func notEarly(now time.Time, d time.Duration, dither float64) time.Duration {
 }
 
 // report counts and logs a transition.
-func (h *handler) report(ctx context.Context, a *attempt, t Transition) {
+func (h *Handler) report(ctx context.Context, a *attempt, t Transition) {
 	switch t.Report {
 	case reportEnded:
 		code := ""
 		if t.Cause != nil {
 			code = t.Cause.ErrorCode
 		}
-		end := JobEnd{ID: a.id, Queue: a.queue, TaskType: a.payload.TaskType(), State: t.State, Code: code,
+		end := metrics.JobEnd{ID: a.id, Queue: a.queue, TaskType: a.payload.TaskType(), State: t.State, Code: code,
 			Attempts: t.Record.Attempts, CreateTasks: t.Record.CreateTasks, Polls: t.Record.Polls, Cost: t.Record.Cost,
 			SolveTime: a.solveTime}
 		if !a.payload.SubmittedAt.IsZero() {

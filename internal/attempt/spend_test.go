@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -14,11 +14,13 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/metrics"
+	"github.com/solvequeue/solvequeue/internal/spend"
 )
 
 // spendCounter keeps the costs the handler reports as spent.
 type spendCounter struct {
-	NopObserver
+	metrics.NopObserver
 	mu    sync.Mutex
 	spent []float64
 }
@@ -33,8 +35,8 @@ type spendBundle struct {
 	rc      *redis.Client
 	ledger  *budget.Ledger
 	policy  *classify.Policy
-	h       *handler
-	watcher *budgetWatcher
+	h       *Handler
+	watcher *spend.Watcher
 	spent   *spendCounter
 }
 
@@ -49,9 +51,9 @@ func spendSetup(t *testing.T, budgetYAML string) *spendBundle {
 	require.NoError(t, err)
 	b := &spendBundle{rc: rc, ledger: budget.New(rc), policy: policy, spent: &spendCounter{}}
 	log := slog.New(slog.DiscardHandler)
-	b.h = &handler{budgets: b.ledger, policy: policy, observer: b.spent, log: log}
-	b.watcher = newBudgetWatcher(budgetWatcherParams{ledger: b.ledger, policy: policy, queues: []string{"q"},
-		interval: time.Second, observer: NopObserver{}, log: log})
+	b.h = &Handler{budgets: b.ledger, policy: policy, observer: b.spent, log: log}
+	b.watcher = spend.New(spend.Params{Ledger: b.ledger, Policy: policy, Queues: []string{"q"},
+		Interval: time.Second, Observer: metrics.NopObserver{}, Log: log})
 	return b
 }
 
@@ -110,7 +112,7 @@ func TestBudgetWatcherDoesNotFlap(t *testing.T) {
 	ticks := func(n int) (resumes, held int) {
 		for range n {
 			wasPaused := b.rc.Exists(ctx, "asynq:{q}:paused").Val() == 1
-			b.watcher.check(ctx, "q")
+			b.watcher.Check(ctx, "q")
 			paused := b.rc.Exists(ctx, "asynq:{q}:paused").Val() == 1
 			if wasPaused && !paused {
 				resumes++

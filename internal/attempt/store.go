@@ -1,12 +1,10 @@
-package worker
+package attempt
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/replica"
 )
 
 // store keeps a job's record in the "result" field of its asynq task hash: the same field
@@ -107,9 +106,6 @@ func (s *store) save(ctx context.Context, queue, id string, rec *enqueue.Record)
 	return s.saveUntil(ctx, queue, id, rec)
 }
 
-// replicaAckTimeout bounds saveAcked's wait for a replica.
-const replicaAckTimeout = time.Second
-
 // replicaCountTTL is how long saveAcked trusts what the primary said of its replicas.
 const replicaCountTTL = 30 * time.Second
 
@@ -118,7 +114,7 @@ const replicaCountTTL = 30 * time.Second
 // before the worker goes on. A failover (Sentinel promoting a replica after the primary died)
 // then keeps the remote id, and the next attempt resumes the task instead of paying for a new
 // one: asynchronous replication alone may lose the last writes before the primary died. A WAIT
-// that times out (the replica is slow or gone) is only waited for replicaAckTimeout. On a
+// that times out (the replica is slow or gone) is only waited for replica.AckTimeout. On a
 // Cluster, whose pipelines are split by node, the write and its WAIT go to the primary that
 // holds the task's slot, on one of its connections. Without replicas it is save.
 func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Record) error {
@@ -139,7 +135,7 @@ func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Re
 	// EVAL, not EVALSHA: a promoted replica has no script cache.
 	if _, err := c.Pipelined(wctx, func(p redis.Pipeliner) error {
 		p.Eval(wctx, saveIfExistsSource, []string{keys.AsynqTask(queue, id)}, data, terminal)
-		p.Do(wctx, "WAIT", 1, replicaAckTimeout.Milliseconds())
+		p.Do(wctx, "WAIT", 1, replica.AckTimeout.Milliseconds())
 		return nil
 	}); err == nil {
 		return nil
@@ -193,24 +189,8 @@ func (r *replicaCount) get(ctx context.Context, c *redis.Client) int {
 	if time.Since(r.checked) < replicaCountTTL {
 		return r.n
 	}
-	r.checked, r.n = time.Now(), connectedReplicas(ctx, c)
+	r.checked, r.n = time.Now(), replica.Connected(ctx, c)
 	return r.n
-}
-
-// connectedReplicas asks the primary how many replicas it has (INFO replication's
-// connected_slaves); a failed ask counts none.
-func connectedReplicas(ctx context.Context, c redis.Cmdable) int {
-	info, err := c.Info(ctx, "replication").Result()
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			n, _ = strconv.Atoi(v)
-		}
-	}
-	return n
 }
 
 // saveUntil writes the record, retrying with backoff until it lands or ctx ends.

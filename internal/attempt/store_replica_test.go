@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -14,7 +14,9 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
 
@@ -47,18 +49,18 @@ func TestSaveAckedWaitsForAReplica(t *testing.T) {
 	// The account breaker's trip and resume wait for the replica too, on the connection that
 	// wrote them: the replica holds the open breaker and its pause when trip returns.
 	require.NoError(t, pc.SAdd(ctx, keys.Queues, "default").Err())
-	b := newBreaker(breakerParams{rc: pc, queues: []string{"default"},
-		log: slog.New(slog.DiscardHandler), observer: NopObserver{}, now: time.Now})
+	b := breaker.New(breaker.Params{Redis: pc, Queues: []string{"default"},
+		Log: slog.New(slog.DiscardHandler), Observer: metrics.NopObserver{}, Now: time.Now})
 	waits := waitCalls(t, pc)
-	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
+	opened, err := b.Trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.True(t, opened.opened)
+	require.True(t, opened.Opened)
 	require.Equal(t, waits+1, waitCalls(t, pc), "one WAIT after the trip")
 	require.Equal(t, int64(1), rc.Exists(ctx, keys.Breaker).Val(), "the replica holds the open breaker")
 	require.Equal(t, int64(1), rc.Exists(ctx, keys.BreakerPaused("default")).Val(), "and its pause")
-	state, err := ReadBreaker(ctx, pc)
+	state, err := breaker.Read(ctx, pc)
 	require.NoError(t, err)
-	b.resume(ctx, state)
+	b.Resume(ctx, state)
 	require.Equal(t, waits+2, waitCalls(t, pc), "one WAIT after the resume")
 	require.Zero(t, rc.Exists(ctx, keys.Breaker, keys.BreakerPaused("default")).Val(), "the replica holds the resume")
 

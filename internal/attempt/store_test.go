@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func TestSaveNeverUndoesAnOutcome(t *testing.T) {
 func TestKeepSavingRecordsOnceRedisAnswers(t *testing.T) {
 	t.Parallel()
 	mr, st := newTestStore(t)
-	h := &handler{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &Handler{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	// Redis refuses every command, counting them, until the background saves met a refusal.
 	var refused atomic.Int64
 	mr.Server().SetPreHook(func(c *server.Peer, cmd string, args ...string) bool {

@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/metrics"
 )
 
 // This file is the whole of "what happens to a job when an attempt ends": decide is a pure
@@ -110,7 +112,7 @@ type ending struct {
 }
 
 // decisionFailover is the decision recorded when an attempt moves a job to its next provider.
-const decisionFailover = "failover"
+const decisionFailover = metrics.DecisionFailover
 
 // decideInput is everything decide reads.
 type decideInput struct {
@@ -362,7 +364,7 @@ func (r rules) classified(in decideInput, rec enqueue.Record, v classify.Verdict
 // budget: the list of providers bounds it.
 func failover(in decideInput, rec enqueue.Record, info enqueue.ErrorInfo, providers []string, next int) Transition {
 	info.Decision = decisionFailover
-	info.ErrorDescription += failoverNote(providers, next)
+	info.ErrorDescription += breaker.FailoverNote(providers, next)
 	rec = withError(in, rec, info)
 	rec.State, rec.ProviderIndex = enqueue.StateRetrying, next
 	return Transition{State: rec.State, Record: rec, Write: true, Report: reportRescheduled, Cause: rec.Error}

@@ -1,4 +1,4 @@
-package worker
+package attempt
 
 import (
 	"bufio"
@@ -19,9 +19,12 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
+// testLifetime is the worker's default Lifetime.
+const testLifetime = 24 * time.Hour
+
 var (
 	decideNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	testRules = rules{policy: classify.Default(), lifetime: LifetimeDefault, holdWait: 30 * time.Second, pollInterval: 3 * time.Second}
+	testRules = rules{policy: classify.Default(), lifetime: testLifetime, holdWait: 30 * time.Second, pollInterval: 3 * time.Second}
 )
 
 func classified(code string, errorID int) ending {
@@ -133,7 +136,7 @@ func TestDecide(t *testing.T) {
 			want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
 				code: classify.CodeRateLimited, decision: classify.Dead, descHas: "deadline passes before the next try"}},
 		{"throttle past the lifetime of a job without a deadline", input(throttleVerdict, func(in *decideInput) {
-			in.payload.SubmittedAt = decideNow.Add(-LifetimeDefault)
+			in.payload.SubmittedAt = decideNow.Add(-testLifetime)
 		}), want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
 			code: classify.CodeRateLimited, decision: classify.Dead, descHas: "deadline passes before the next try"}},
 		{"held by an open breaker", input(held, retried(10)),
@@ -179,7 +182,7 @@ func TestDecide(t *testing.T) {
 			want{state: enqueue.StateRetrying, write: true, report: reportRescheduled,
 				code: classify.CodeRateLimited, decision: classify.Throttle}},
 		{"a deadline years away: throttles stop at the lifetime", input(throttleVerdict, deadlineIn(3*365*24*time.Hour), func(in *decideInput) {
-			in.payload.SubmittedAt = decideNow.Add(-LifetimeDefault)
+			in.payload.SubmittedAt = decideNow.Add(-testLifetime)
 		}), want{state: enqueue.StateDead, write: true, archive: true, deadLetter: true, report: reportEnded,
 			code: classify.CodeRateLimited, decision: classify.Dead, descHas: "deadline passes before the next try"}},
 		{"held by a spent budget until the deadline passed: dead BUDGET_SPENT, though never paid", input(ending{kind: endedExpired}, budgetHeld),
@@ -353,7 +356,7 @@ func TestRetryDelayFuncReadsTheTransition(t *testing.T) {
 // ties the two), and what decide does with each code on a job's first attempt.
 func TestDecideFollowsTheREADME(t *testing.T) {
 	t.Parallel()
-	f, err := os.Open("../README.md")
+	f, err := os.Open("../../README.md")
 	require.NoError(t, err)
 	defer f.Close()
 	seedRow := regexp.MustCompile("^\\| ([12]) \\| `([A-Z0-9_]+)` \\| (retry|throttle|failed|dead) \\|")
@@ -448,7 +451,7 @@ func TestDecideKeepsTheErrorHistory(t *testing.T) {
 // other.
 func TestEndingsFollowTheREADME(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../README.md")
+	data, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
 	row := regexp.MustCompile(`^\| ([a-z][^|]*?) \| `)
 	var names []string

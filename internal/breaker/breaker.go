@@ -1,4 +1,4 @@
-package worker
+package breaker
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,16 +15,18 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/loop"
+	"github.com/solvequeue/solvequeue/internal/replica"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
-// Defaults for BreakerConfig.
+// Defaults for Config.
 const (
-	BreakerProbeMinDefault = 3 * time.Second
-	BreakerProbeMaxDefault = 30 * time.Second
+	ProbeMinDefault = 3 * time.Second
+	ProbeMaxDefault = 30 * time.Second
 )
 
-// BreakerConfig configures the account breaker.
+// Config configures the account breaker.
 //
 // ERROR_ZERO_BALANCE, ERROR_KEY_DOES_NOT_EXIST and ERROR_USER_BANNED are about the account, not
 // the job: every job behind them would hit the same wall. The job that met the error gets its
@@ -34,7 +35,7 @@ const (
 // already running that meet the same error are held (throttled) instead of ended. It probes
 // getBalance with backoff and resumes the queues it paused itself (never an operator's pause)
 // once the balance is positive or, for the key and ban codes, once a probe succeeds.
-type BreakerConfig struct {
+type Config struct {
 	// Disabled turns the breaker off: account errors then only end the job that met them.
 	Disabled bool
 	// ProbeMin is the first wait between probes. Defaults to 3 s.
@@ -44,18 +45,18 @@ type BreakerConfig struct {
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
-func (c BreakerConfig) WithDefaults() BreakerConfig {
+func (c Config) WithDefaults() Config {
 	if c.ProbeMin <= 0 {
-		c.ProbeMin = BreakerProbeMinDefault
+		c.ProbeMin = ProbeMinDefault
 	}
 	if c.ProbeMax < c.ProbeMin {
-		c.ProbeMax = max(BreakerProbeMaxDefault, c.ProbeMin)
+		c.ProbeMax = max(ProbeMaxDefault, c.ProbeMin)
 	}
 	return c
 }
 
-// BreakerState is the breaker as stored in Redis.
-type BreakerState struct {
+// State is the breaker as stored in Redis.
+type State struct {
 	Open         bool      `json:"open"`
 	Code         string    `json:"code,omitempty"`
 	Reason       string    `json:"reason,omitempty"`
@@ -66,9 +67,9 @@ type BreakerState struct {
 	ID string `json:"id,omitempty"`
 }
 
-// ReadBreaker reads the breaker's state from Redis; while it is open, PausedQueues lists the
+// Read reads the breaker's state from Redis; while it is open, PausedQueues lists the
 // queues it paused (across every known queue: see enqueue.KnownQueues).
-func ReadBreaker(ctx context.Context, rc redis.UniversalClient) (BreakerState, error) {
+func Read(ctx context.Context, rc redis.UniversalClient) (State, error) {
 	s, err := readBreakerKey(ctx, rc)
 	if err != nil || !s.Open {
 		return s, err
@@ -82,17 +83,17 @@ func ReadBreaker(ctx context.Context, rc redis.UniversalClient) (BreakerState, e
 }
 
 // readBreakerKey reads keys.Breaker alone.
-func readBreakerKey(ctx context.Context, rc redis.Cmdable) (BreakerState, error) {
+func readBreakerKey(ctx context.Context, rc redis.Cmdable) (State, error) {
 	raw, err := rc.Get(ctx, keys.Breaker).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return BreakerState{}, nil
+		return State{}, nil
 	}
 	if err != nil {
-		return BreakerState{}, fmt.Errorf("read breaker: %w", err)
+		return State{}, fmt.Errorf("read breaker: %w", err)
 	}
-	var s BreakerState
+	var s State
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return BreakerState{}, fmt.Errorf("read breaker: %w", err)
+		return State{}, fmt.Errorf("read breaker: %w", err)
 	}
 	s.Open = true
 	return s, nil
@@ -124,25 +125,33 @@ func breakerPauses(ctx context.Context, rc redis.Cmdable) (map[string]string, er
 	return paused, nil
 }
 
-type breakerParams struct {
-	cfg       BreakerConfig
-	rc        redis.UniversalClient
-	anysolver *anysolver.Client
-	queues    []string
-	log       *slog.Logger
-	observer  Observer
-	now       func() time.Time
+// Params configure a Breaker.
+type Params struct {
+	Config    Config
+	Redis     redis.UniversalClient
+	AnySolver *anysolver.Client
+	Queues    []string // the queues it pauses
+	Log       *slog.Logger
+	Observer  Observer
+	Now       func() time.Time
 }
 
-type breaker struct {
-	breakerParams
-	stop chan struct{}
-	done sync.WaitGroup
+// Observer is told when this worker opens or closes the breaker (metrics.Observer is one).
+type Observer interface {
+	BreakerChanged(open bool, code string)
 }
 
-func newBreaker(p breakerParams) *breaker {
-	p.cfg = p.cfg.WithDefaults()
-	return &breaker{breakerParams: p, stop: make(chan struct{})}
+// Breaker is one worker's side of the account breaker: it opens it (Trip) and runs the prober
+// that resumes the queues once the account works again (Start, Shutdown).
+type Breaker struct {
+	Params
+	prober *loop.Loop
+}
+
+// New returns a Breaker; Start runs its prober.
+func New(p Params) *Breaker {
+	p.Config = p.Config.WithDefaults()
+	return &Breaker{Params: p}
 }
 
 // pauseScript pauses one queue for the breaker with asynq's own pause key (KEYS[1]: the key
@@ -179,10 +188,10 @@ if ok and type(s) == 'table' and (s.id or '') == ARGV[1] then
 end
 return 0`)
 
-// ResetBreaker closes the account breaker by an operator's hand, as a successful probe does: the
+// Reset closes the account breaker by an operator's hand, as a successful probe does: the
 // queues it paused are resumed (never one an operator paused) and returned. Nothing is checked
 // first: if the account is still unusable, the next job that meets the error opens it again.
-func ResetBreaker(ctx context.Context, rc redis.UniversalClient) ([]string, error) {
+func Reset(ctx context.Context, rc redis.UniversalClient) ([]string, error) {
 	if err := rc.Del(ctx, keys.Breaker).Err(); err != nil {
 		return nil, fmt.Errorf("reset breaker: %w", err)
 	}
@@ -211,7 +220,7 @@ func unpause(ctx context.Context, rc redis.Cmdable, queue, id string) (bool, err
 	return n == 1, nil
 }
 
-// trip opens the breaker for code and pauses this worker's queues. It reports whether this
+// Trip opens the breaker for code and pauses this worker's queues. It reports whether this
 // call opened it; when it was open already the caller's job is held rather than ended (and the
 // queues are paused all the same: one an operator lifted meanwhile is paused again).
 //
@@ -225,47 +234,47 @@ func unpause(ctx context.Context, rc redis.Cmdable, queue, id string) (bool, err
 // before it says the breaker is open: a Sentinel failover right after then keeps the queues
 // paused, where asynchronous replication alone could lose them and let the waiting jobs meet
 // the account error again (each opening fails the one job that met it).
-func (b *breaker) trip(ctx context.Context, code, reason string) (tripResult, error) {
+func (b *Breaker) Trip(ctx context.Context, code, reason string) (TripResult, error) {
 	rc, acked := b.acking(ctx)
 	opened, paused, closedMeanwhile, err := b.tripOn(ctx, rc, code, reason)
 	acked(opened) // the jobs that meet the open breaker (many at once) only repeat its pauses
-	return tripResult{opened: opened, announce: opened && err == nil && !closedMeanwhile, paused: paused}, err
+	return TripResult{Opened: opened, Announce: opened && err == nil && !closedMeanwhile, Paused: paused}, err
 }
 
-// tripResult is what a trip did: opened says this trip opened the breaker (else it was open
-// already); announce says the opening stands and is to be announced (announce) once the outcome
+// TripResult is what a trip did: Opened says this trip opened the breaker (else it was open
+// already); Announce says the opening stands and is to be announced (Announce) once the outcome
 // of the job that opened it is written.
-type tripResult struct {
-	opened, announce bool
-	paused           []string // the queues the trip paused
+type TripResult struct {
+	Opened, Announce bool
+	Paused           []string // the queues the trip paused
 }
 
-// breakerNews is an opening of the breaker waiting to be announced.
-type breakerNews struct {
-	code, reason string
-	paused       []string
+// News is an opening of the breaker waiting to be announced.
+type News struct {
+	Code, Reason string
+	Paused       []string
 }
 
-// announce logs and counts an opening of the breaker.
-func (b *breaker) announce(n breakerNews) {
-	b.log.Warn("breaker open: AnySolver account problem; queues paused, waiting jobs kept",
-		"code", n.code, "reason", n.reason, "paused_queues", n.paused)
-	b.observer.BreakerChanged(true, n.code)
+// Announce logs and counts an opening of the breaker.
+func (b *Breaker) Announce(n News) {
+	b.Log.Warn("breaker open: AnySolver account problem; queues paused, waiting jobs kept",
+		"code", n.Code, "reason", n.Reason, "paused_queues", n.Paused)
+	b.Observer.BreakerChanged(true, n.Code)
 }
 
 // acking returns the connection a change of the breaker's state is written on, and a function
 // that gives the connection back, first waiting when asked to, where the primary has replicas,
 // until one holds what was written there (WAIT counts the writes of its own connection), for up
-// to replicaAckTimeout. On a Cluster it is the client itself, without a wait.
-func (b *breaker) acking(ctx context.Context) (redis.Cmdable, func(wait bool)) {
-	c, ok := b.rc.(*redis.Client)
+// to replica.AckTimeout. On a Cluster it is the client itself, without a wait.
+func (b *Breaker) acking(ctx context.Context) (redis.Cmdable, func(wait bool)) {
+	c, ok := b.Redis.(*redis.Client)
 	if !ok {
-		return b.rc, func(bool) {}
+		return b.Redis, func(bool) {}
 	}
 	conn := c.Conn()
 	return conn, func(wait bool) {
-		if wait && connectedReplicas(ctx, conn) > 0 {
-			_ = conn.Do(ctx, "WAIT", 1, replicaAckTimeout.Milliseconds()).Err()
+		if wait && replica.Connected(ctx, conn) > 0 {
+			_ = conn.Do(ctx, "WAIT", 1, replica.AckTimeout.Milliseconds()).Err()
 		}
 		_ = conn.Close()
 	}
@@ -273,9 +282,9 @@ func (b *breaker) acking(ctx context.Context) (redis.Cmdable, func(wait bool)) {
 
 // tripOn opens the breaker and pauses the queues, writing on rc (see trip); closedMeanwhile
 // reports that a resume closed it before the trip was done.
-func (b *breaker) tripOn(ctx context.Context, rc redis.Cmdable, code, reason string) (opened bool, paused []string, closedMeanwhile bool, err error) {
-	now := b.now().UTC()
-	state := BreakerState{Open: true, Code: code, Reason: reason, Since: now, ID: uuid.NewString()}
+func (b *Breaker) tripOn(ctx context.Context, rc redis.Cmdable, code, reason string) (opened bool, paused []string, closedMeanwhile bool, err error) {
+	now := b.Now().UTC()
+	state := State{Open: true, Code: code, Reason: reason, Since: now, ID: uuid.NewString()}
 	data, _ := json.Marshal(state)
 	id := ""
 	for attempt := 0; id == "" && attempt < 3; attempt++ {
@@ -301,7 +310,7 @@ func (b *breaker) tripOn(ctx context.Context, rc redis.Cmdable, code, reason str
 	if id == "" {
 		return false, nil, false, errors.New("open breaker: it kept closing under this trip")
 	}
-	for _, q := range b.queues {
+	for _, q := range b.Queues {
 		ok, err := pause(ctx, rc, q, id, now)
 		if err != nil {
 			return opened, paused, false, fmt.Errorf("open breaker: %w", err)
@@ -320,49 +329,38 @@ func (b *breaker) tripOn(ctx context.Context, rc redis.Cmdable, code, reason str
 	return opened, paused, false, nil
 }
 
-// start runs the prober until shutdown.
-func (b *breaker) start(ctx context.Context) {
-	b.done.Add(1)
-	go func() {
-		defer b.done.Done()
-		delay := b.cfg.ProbeMin
-		var seen map[string]string // breaker marks found while it was closed, by queue
-		lastSweep := b.now()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
+// Start runs the prober until Shutdown: while the breaker is open it probes with a backoff from
+// ProbeMin to ProbeMax; while it is closed it looks for stale pauses (sweepStale).
+func (b *Breaker) Start(ctx context.Context) {
+	delay := b.Config.ProbeMin
+	var seen map[string]string // breaker marks found while it was closed, by queue
+	lastSweep := b.Now()
+	b.prober = loop.After(ctx, delay, func(ctx context.Context) time.Duration {
+		state, err := readBreakerKey(ctx, b.Redis)
+		if err != nil || !state.Open {
+			if err == nil && b.Now().Sub(lastSweep) >= staleSweepInterval {
+				lastSweep = b.Now()
+				seen = b.sweepStale(ctx, seen)
 			}
-			state, err := readBreakerKey(ctx, b.rc)
-			if err != nil || !state.Open {
-				if err == nil && b.now().Sub(lastSweep) >= staleSweepInterval {
-					lastSweep = b.now()
-					seen = b.sweepStale(ctx, seen)
-				}
-				delay = b.cfg.ProbeMin
-				continue
-			}
-			seen = nil
-			if b.probe(ctx, state) {
-				delay = b.cfg.ProbeMin
-				continue
-			}
-			delay = min(delay*2, b.cfg.ProbeMax)
+			delay = b.Config.ProbeMin
+			return delay
 		}
-	}()
+		seen = nil
+		if b.Probe(ctx, state) {
+			delay = b.Config.ProbeMin
+			return delay
+		}
+		delay = min(delay*2, b.Config.ProbeMax)
+		return delay
+	})
 }
 
-func (b *breaker) shutdown() {
-	close(b.stop)
-	b.done.Wait()
-}
+// Shutdown stops the prober and waits for it.
+func (b *Breaker) Shutdown() { b.prober.Stop() }
 
-// probe asks getBalance whether the account works again and resumes if so.
-func (b *breaker) probe(ctx context.Context, state BreakerState) bool {
-	balance, err := b.anysolver.GetBalance(ctx)
+// Probe asks getBalance whether the account works again and resumes if so.
+func (b *Breaker) Probe(ctx context.Context, state State) bool {
+	balance, err := b.AnySolver.GetBalance(ctx)
 	ok := err == nil && (state.Code != "ERROR_ZERO_BALANCE" || balance > 0)
 	if err != nil {
 		var apiErr *anysolver.APIError
@@ -372,55 +370,55 @@ func (b *breaker) probe(ctx context.Context, state BreakerState) bool {
 		}
 	}
 	if !ok {
-		b.log.Info("breaker still open", "code", state.Code, "balance", balance, "probe_error", errString(err))
+		b.Log.Info("breaker still open", "code", state.Code, "balance", balance, "probe_error", errString(err))
 		b.repause(ctx, state)
 		return false
 	}
-	b.resume(ctx, state)
+	b.Resume(ctx, state)
 	return true
 }
 
 // repause pauses again every queue of the open breaker that is not paused: a trip cut short (its
 // worker died between opening the breaker and pausing the queues) is finished by the next probe.
 // An operator's pause, and a queue already paused by this opening, are left as they are.
-func (b *breaker) repause(ctx context.Context, state BreakerState) {
+func (b *Breaker) repause(ctx context.Context, state State) {
 	id := state.ID
 	if id == "" {
 		id = "-"
 	}
-	for _, q := range b.queues {
-		if _, err := pause(ctx, b.rc, q, id, b.now().UTC()); err != nil {
-			b.log.Warn("could not pause a queue of the open breaker", "queue", q, "err", err)
+	for _, q := range b.Queues {
+		if _, err := pause(ctx, b.Redis, q, id, b.Now().UTC()); err != nil {
+			b.Log.Warn("could not pause a queue of the open breaker", "queue", q, "err", err)
 		}
 	}
 }
 
-// resume closes the breaker, if it is still the opening state named, then lifts the pauses of
+// Resume closes the breaker, if it is still the opening state named, then lifts the pauses of
 // every queue the breaker paused, queue by queue.
 //
 // Like a trip, a resume waits where the primary has replicas until one holds it, so that a
 // failover right after does not bring back a breaker and pauses it lifted (and resume twice).
-func (b *breaker) resume(ctx context.Context, state BreakerState) {
+func (b *Breaker) Resume(ctx context.Context, state State) {
 	rc, acked := b.acking(ctx)
 	closed, err := closeScript.Run(ctx, rc, []string{keys.Breaker}, state.ID).Int()
 	if err != nil {
 		acked(false)
-		b.log.Error("breaker could not close", "err", err)
+		b.Log.Error("breaker could not close", "err", err)
 		return
 	}
 	if closed == 0 {
 		acked(false)
-		b.log.Info("breaker opened again meanwhile: its queues stay paused", "code", state.Code)
+		b.Log.Info("breaker opened again meanwhile: its queues stay paused", "code", state.Code)
 		return
 	}
 	resumed, err := liftPauses(ctx, rc, "")
 	acked(true)
 	if err != nil {
 		// The prober lifts the rest once it finds them still marked (see sweepStale).
-		b.log.Error("breaker closed, but not every queue could be resumed yet", "err", err, "resumed_queues", resumed)
+		b.Log.Error("breaker closed, but not every queue could be resumed yet", "err", err, "resumed_queues", resumed)
 	}
-	b.log.Info("breaker closed: account works again; queues resumed", "code", state.Code, "resumed_queues", resumed)
-	b.observer.BreakerChanged(false, state.Code)
+	b.Log.Info("breaker closed: account works again; queues resumed", "code", state.Code, "resumed_queues", resumed)
+	b.Observer.BreakerChanged(false, state.Code)
 }
 
 // liftPauses resumes every queue marked by the opening id ("" for any) and returns the queues it
@@ -451,8 +449,8 @@ const staleSweepInterval = 30 * time.Second
 // paused with no breaker open to resume it. A mark is stale when this sweep and the one before,
 // the breaker closed at both, saw it with the same opening's ID: a trip going on now marks its
 // queues with a new ID, which no sweep has seen. It returns the marks seen now.
-func (b *breaker) sweepStale(ctx context.Context, before map[string]string) map[string]string {
-	marks, err := breakerPauses(ctx, b.rc)
+func (b *Breaker) sweepStale(ctx context.Context, before map[string]string) map[string]string {
+	marks, err := breakerPauses(ctx, b.Redis)
 	if err != nil {
 		return nil
 	}
@@ -460,8 +458,8 @@ func (b *breaker) sweepStale(ctx context.Context, before map[string]string) map[
 		if before[q] != id {
 			continue
 		}
-		if ok, err := unpause(ctx, b.rc, q, id); err == nil && ok {
-			b.log.Warn("resumed a queue the breaker left paused after it closed", "queue", q)
+		if ok, err := unpause(ctx, b.Redis, q, id); err == nil && ok {
+			b.Log.Warn("resumed a queue the breaker left paused after it closed", "queue", q)
 			delete(marks, q)
 		}
 	}

@@ -1,4 +1,4 @@
-package worker
+package breaker
 
 import (
 	"context"
@@ -31,17 +31,17 @@ func TestBreakerPausesOnlyWhatItResumes(t *testing.T) {
 	}
 	require.NoError(t, inspector.PauseQueue("low"), "the operator pauses low by hand")
 
-	b := newBreaker(breakerParams{rc: rc, queues: []string{"critical", "default", "low"},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: NopObserver{}, now: time.Now})
+	b := New(Params{Redis: rc, Queues: []string{"critical", "default", "low"},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: nopObserver{}, Now: time.Now})
 	ctx := context.Background()
-	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
+	opened, err := b.Trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.True(t, opened.opened)
-	again, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
+	require.True(t, opened.Opened)
+	again, err := b.Trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.False(t, again.opened, "a second trip finds the breaker open")
+	require.False(t, again.Opened, "a second trip finds the breaker open")
 
-	state, err := ReadBreaker(ctx, rc)
+	state, err := Read(ctx, rc)
 	require.NoError(t, err)
 	require.True(t, state.Open)
 	require.ElementsMatch(t, []string{"critical", "default"}, state.PausedQueues)
@@ -51,8 +51,8 @@ func TestBreakerPausesOnlyWhatItResumes(t *testing.T) {
 		require.True(t, info.Paused, "asynq sees queue %s paused", q)
 	}
 
-	b.resume(ctx, state)
-	state, err = ReadBreaker(ctx, rc)
+	b.Resume(ctx, state)
+	state, err = Read(ctx, rc)
 	require.NoError(t, err)
 	require.False(t, state.Open)
 	for q, want := range map[string]bool{"critical": false, "default": false, "low": true} {
@@ -73,13 +73,13 @@ func TestBreakerKeysPerQueue(t *testing.T) {
 	ctx := context.Background()
 	// "fresh" never had a task: only the worker's registration names it.
 	require.NoError(t, enqueue.RegisterQueues(ctx, rc, "fresh", "default"))
-	b := newBreaker(breakerParams{rc: rc, queues: []string{"default", "fresh"},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), observer: NopObserver{}, now: time.Now})
+	b := New(Params{Redis: rc, Queues: []string{"default", "fresh"},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: nopObserver{}, Now: time.Now})
 
-	opened, err := b.trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
+	opened, err := b.Trip(ctx, "ERROR_ZERO_BALANCE", "no funds")
 	require.NoError(t, err)
-	require.True(t, opened.opened)
-	first, err := ReadBreaker(ctx, rc)
+	require.True(t, opened.Opened)
+	first, err := Read(ctx, rc)
 	require.NoError(t, err)
 	require.NotEmpty(t, first.ID)
 	require.Equal(t, []string{"default", "fresh"}, first.PausedQueues)
@@ -94,8 +94,8 @@ func TestBreakerKeysPerQueue(t *testing.T) {
 	// A resume that probed an older opening leaves a newer one alone.
 	stale := first
 	stale.ID = "an-older-opening"
-	b.resume(ctx, stale)
-	again, err := ReadBreaker(ctx, rc)
+	b.Resume(ctx, stale)
+	again, err := Read(ctx, rc)
 	require.NoError(t, err)
 	require.True(t, again.Open)
 	require.Equal(t, []string{"default", "fresh"}, again.PausedQueues)
@@ -121,3 +121,8 @@ func TestBreakerKeysPerQueue(t *testing.T) {
 	require.False(t, mr.Exists(keys.BreakerPaused("fresh")))
 	require.False(t, mr.Exists("asynq:{default}:paused"))
 }
+
+// nopObserver is told nothing that matters to these tests.
+type nopObserver struct{}
+
+func (nopObserver) BreakerChanged(bool, string) {}

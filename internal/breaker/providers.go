@@ -1,4 +1,4 @@
-package worker
+package breaker
 
 import (
 	"context"
@@ -31,8 +31,8 @@ const (
 	providerProbeTimeout = time.Minute
 )
 
-// providersOf is the failover list of a job: its own, its one provider, or its queue's.
-func providersOf(p enqueue.Payload, queue string, policy *classify.Policy) []string {
+// ProvidersOf is the failover list of a job: its own, its one provider, or its queue's.
+func ProvidersOf(p enqueue.Payload, queue string, policy *classify.Policy) []string {
 	switch {
 	case len(p.Providers) > 0:
 		return p.Providers
@@ -74,20 +74,20 @@ end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
 return 0`)
 
-// providerBreaker is the per-provider circuit breaker kept in Redis.
-type providerBreaker struct {
-	rc       redis.UniversalClient
-	failures int
-	cooldown time.Duration
-	log      *slog.Logger
+// Providers is the per-provider circuit breaker kept in Redis.
+type Providers struct {
+	Redis    redis.UniversalClient
+	Failures int           // provider-scoped errors in a row that open a provider's breaker
+	Cooldown time.Duration // how long an open provider is skipped
+	Log      *slog.Logger
 }
 
-// pick returns the index of the provider the attempt should use: the first usable one from
+// Pick returns the index of the provider the attempt should use: the first usable one from
 // start on, or start itself when none is (a job is never stalled by breakers alone).
-func (b *providerBreaker) pick(ctx context.Context, providers []string, start int) int {
+func (b *Providers) Pick(ctx context.Context, providers []string, start int) int {
 	start = min(max(start, 0), len(providers)-1)
 	for i := start; i < len(providers); i++ {
-		ok, err := providerUsableScript.Run(ctx, b.rc, []string{keys.Provider(providers[i])}, providerProbeTimeout.Milliseconds()).Int()
+		ok, err := providerUsableScript.Run(ctx, b.Redis, []string{keys.Provider(providers[i])}, providerProbeTimeout.Milliseconds()).Int()
 		if err != nil || ok == 1 {
 			return i
 		}
@@ -95,24 +95,24 @@ func (b *providerBreaker) pick(ctx context.Context, providers []string, start in
 	return start
 }
 
-// failed counts a provider-scoped error against provider.
-func (b *providerBreaker) failed(ctx context.Context, provider, code string) {
-	opened, err := providerFailedScript.Run(context.WithoutCancel(ctx), b.rc, []string{keys.Provider(provider)},
-		b.failures, b.cooldown.Milliseconds()).Int()
+// Failed counts a provider-scoped error against provider.
+func (b *Providers) Failed(ctx context.Context, provider, code string) {
+	opened, err := providerFailedScript.Run(context.WithoutCancel(ctx), b.Redis, []string{keys.Provider(provider)},
+		b.Failures, b.Cooldown.Milliseconds()).Int()
 	if err == nil && opened == 1 {
-		b.log.Warn("provider keeps failing: skipped by every worker for a cool-down", "provider", provider,
-			"code", code, "cooldown", b.cooldown)
+		b.Log.Warn("provider keeps failing: skipped by every worker for a cool-down", "provider", provider,
+			"code", code, "cooldown", b.Cooldown)
 	}
 }
 
-// succeeded closes provider's breaker: it solved a task.
-func (b *providerBreaker) succeeded(ctx context.Context, provider string) {
-	if err := b.rc.Del(context.WithoutCancel(ctx), keys.Provider(provider)).Err(); err != nil {
-		b.log.Debug("could not reset a provider's breaker", "provider", provider, "err", err)
+// Succeeded closes provider's breaker: it solved a task.
+func (b *Providers) Succeeded(ctx context.Context, provider string) {
+	if err := b.Redis.Del(context.WithoutCancel(ctx), keys.Provider(provider)).Err(); err != nil {
+		b.Log.Debug("could not reset a provider's breaker", "provider", provider, "err", err)
 	}
 }
 
-// failoverNote says where a failing-over job goes next.
-func failoverNote(providers []string, next int) string {
+// FailoverNote says where a failing-over job goes next.
+func FailoverNote(providers []string, next int) string {
 	return fmt.Sprintf(" (failing over to provider %s, %d of %d)", providers[next], next+1, len(providers))
 }

@@ -1,4 +1,10 @@
-package worker
+// Package callback delivers a job's outcome to its callbackUrl: a delivery is an asynq task in a
+// queue of its own (Queue), scheduled once per outcome when the job ends, POSTed signed
+// (SignatureHeader) and retried with backoff for a window after the job ended.
+//
+// It does not decide when a job has ended (the attempt machine does and calls Schedule) nor
+// which addresses are forbidden (package enqueue/gateway says).
+package callback
 
 import (
 	"bytes"
@@ -21,67 +27,51 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/metrics"
 )
 
-// CallbackTaskType is the asynq task type of a callback delivery. It is queued in CallbackQueue
+// TaskType is the asynq task type of a callback delivery. It is queued in Queue
 // when the job ends, so deliveries survive a worker restart like jobs do.
-const CallbackTaskType = "solvequeue:callback"
+const TaskType = "solvequeue:callback"
 
-// CallbackQueue is the asynq queue callback deliveries wait in; every worker serves it beside
+// Queue is the asynq queue callback deliveries wait in; every worker serves it beside
 // its job queues. A delivery has a queue of its own so that what holds solving never holds it:
 // the account breaker and the spend caps pause job queues only, and a delivery is not paid. The
 // name holds a '~', which no job queue's name may (enqueue.ValidQueueName), so no user's queue
 // can be it and nothing that walks the job queues (dead letters, failed jobs, the breaker's
 // pauses, the console) takes it for one.
-const CallbackQueue = "solvequeue~callbacks"
+const Queue = "solvequeue~callbacks"
 
-// CallbackSignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body under the
+// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body under the
 // configured secret.
-const CallbackSignatureHeader = "X-Solvequeue-Signature"
+const SignatureHeader = "X-Solvequeue-Signature"
 
 // Callback delivery limits.
 const (
-	// CallbackTimeout bounds one delivery, answer included.
-	CallbackTimeout = 5 * time.Second
-	// CallbackWindowDefault is how long a delivery is retried after the job ended.
-	CallbackWindowDefault = time.Hour
-	// CallbackBackoffDefault is the wait before a failed delivery's first retry; it doubles
+	// Timeout bounds one delivery, answer included.
+	Timeout = 5 * time.Second
+	// WindowDefault is how long a delivery is retried after the job ended.
+	WindowDefault = time.Hour
+	// BackoffDefault is the wait before a failed delivery's first retry; it doubles
 	// with each try (5 s, 10 s, 20 s, ...) up to callbackMaxDelay, with jitter.
-	CallbackBackoffDefault = 5 * time.Second
-	callbackMaxDelay       = 10 * time.Minute
+	BackoffDefault   = 5 * time.Second
+	callbackMaxDelay = 10 * time.Minute
 	// callbackMaxRetry is asynq's retry count for a delivery; the window ends it first.
 	callbackMaxRetry = 100
 	// callbackAnswerLimit is how much of a receiver's answer is read (and quoted in the log).
 	callbackAnswerLimit = 512
 )
 
-// CallbackPayload is a delivery waiting in Redis: where to POST, what, and when the job ended.
+// Payload is a delivery waiting in Redis: where to POST, what, and when the job ended.
 // Each outcome of a job (the first, then one per redrive) has a delivery of its own.
-type CallbackPayload struct {
+type Payload struct {
 	URL     string          `json:"url"`
 	Body    json.RawMessage `json:"body"`
 	EndedAt time.Time       `json:"endedAt"`
-}
-
-// CallbackObserver is an Observer that also wants each delivery's result: "delivered",
-// "retried" (an attempt failed; another follows), "abandoned" (the window passed) or "refused"
-// (the URL points where callbacks may not go).
-type CallbackObserver interface {
-	CallbackDone(result string)
-}
-
-// CallbackDone counts a delivery's result in solvequeue_callbacks_total.
-func (m *Metrics) CallbackDone(result string) { m.callbacks.WithLabelValues(result).Inc() }
-
-func newCallbackCounter() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "solvequeue_callbacks_total",
-		Help: "Callback deliveries by result: delivered, retried, abandoned (the hour passed) or refused (a private address).",
-	}, []string{"result"})
 }
 
 // callbackAnswer is what a callbackUrl receives: the job's getTaskResult answer with its taskId
@@ -108,24 +98,37 @@ func callbackBody(jobID string, p enqueue.Payload, rec enqueue.Record) ([]byte, 
 // sequence number follows the last '-', which a number never holds, so no two jobs share one.
 func callbackTaskID(jobID string, seq int) string { return "cb-" + jobID + "-" + strconv.Itoa(seq) }
 
-// callbacks schedules deliveries when jobs end and performs them.
-type callbacks struct {
+// Params configure Callbacks.
+type Params struct {
+	Redis        redis.UniversalClient
+	Secret       string           // signs deliveries; "" sends them unsigned
+	Window       time.Duration    // how long a delivery is retried after its job ended
+	Backoff      time.Duration    // the wait before a failed delivery's first retry
+	Observer     metrics.Observer // told each delivery's result when it is a metrics.CallbackObserver
+	Log          *slog.Logger
+	Now          func() time.Time
+	AllowPrivate bool // lets deliveries reach loopback, private and link-local addresses
+}
+
+// Callbacks schedules deliveries when jobs end and performs them.
+type Callbacks struct {
 	asynq        *asynq.Client
 	http         *http.Client
 	secret       []byte
 	window       time.Duration
 	backoff      time.Duration
-	observer     Observer
+	observer     metrics.Observer
 	log          *slog.Logger
 	now          func() time.Time
 	allowPrivate bool
 }
 
-func newCallbacks(cfg Config) *callbacks {
-	c := &callbacks{asynq: asynq.NewClientFromRedisClient(cfg.Redis), secret: []byte(cfg.CallbackSecret),
-		window: cfg.CallbackWindow, backoff: cfg.CallbackBackoff, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowPrivate: cfg.CallbackAllowPrivate}
-	dialer := &net.Dialer{Timeout: CallbackTimeout}
-	if !cfg.CallbackAllowPrivate {
+// New returns Callbacks that queue deliveries on p.Redis.
+func New(p Params) *Callbacks {
+	c := &Callbacks{asynq: asynq.NewClientFromRedisClient(p.Redis), secret: []byte(p.Secret),
+		window: p.Window, backoff: p.Backoff, observer: p.Observer, log: p.Log, now: p.Now, allowPrivate: p.AllowPrivate}
+	dialer := &net.Dialer{Timeout: Timeout}
+	if !p.AllowPrivate {
 		// Judged on the address being connected to, after DNS: a name that resolved to a public
 		// address for a check and to a private one for the connection cannot slip by.
 		dialer.Control = func(_, address string, _ syscall.RawConn) error {
@@ -137,12 +140,12 @@ func newCallbacks(cfg Config) *callbacks {
 		}
 	}
 	c.http = &http.Client{
-		Timeout: CallbackTimeout,
+		Timeout: Timeout,
 		Transport: &http.Transport{
 			Proxy:                 nil, // a proxy would connect for us, past the address check
 			DialContext:           dialer.DialContext,
-			TLSHandshakeTimeout:   CallbackTimeout,
-			ResponseHeaderTimeout: CallbackTimeout,
+			TLSHandshakeTimeout:   Timeout,
+			ResponseHeaderTimeout: Timeout,
 			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       time.Minute,
 		},
@@ -159,19 +162,15 @@ func (e *refusedAddrError) Error() string {
 	return fmt.Sprintf("callback address %s is loopback, private or link-local: refused (allow with --callback-allow-private)", e.addr)
 }
 
-// schedule queues the callback of a job that ended, in CallbackQueue, once per outcome (the task
-// id is the job's and the outcome's sequence number: callbackTaskID). It is called for every
-// transition; only a terminal one of a job with a callbackUrl schedules anything. An error hands
-// the job back to asynq, whose next run of it replays the recorded outcome and schedules again:
-// at least once.
-func (c *callbacks) schedule(ctx context.Context, a *attempt, t Transition) error {
-	if !t.State.Terminal() || (t.Report != reportEnded && t.Report != reportRedelivered) {
-		return nil
-	}
-	p := a.payload
+// Schedule queues the callback of the job id that ended with the outcome rec, in Queue, once
+// per outcome (the task id is the job's and the outcome's sequence number: callbackTaskID); only
+// a job with a callbackUrl schedules anything. p is the job's payload, or its zero value when it
+// was not read (a redelivered job), raw is then decoded. An error hands the job back to asynq,
+// whose next run of it replays the recorded outcome and schedules again: at least once.
+func (c *Callbacks) Schedule(ctx context.Context, id string, p enqueue.Payload, raw []byte, rec enqueue.Record) error {
 	if p.V == 0 {
 		// A redelivered job's payload was not read: its outcome was.
-		decoded, err := enqueue.DecodePayload(a.raw)
+		decoded, err := enqueue.DecodePayload(raw)
 		if err != nil {
 			return nil
 		}
@@ -180,30 +179,30 @@ func (c *callbacks) schedule(ctx context.Context, a *attempt, t Transition) erro
 	if p.CallbackURL == "" {
 		return nil
 	}
-	body, err := callbackBody(a.id, p, t.Record)
+	body, err := callbackBody(id, p, rec)
 	if err != nil {
-		return fmt.Errorf("encode the callback of job %s: %w", a.id, err)
+		return fmt.Errorf("encode the callback of job %s: %w", id, err)
 	}
-	data, err := json.Marshal(CallbackPayload{URL: p.CallbackURL, Body: body, EndedAt: t.Record.FinishedAt})
+	data, err := json.Marshal(Payload{URL: p.CallbackURL, Body: body, EndedAt: rec.FinishedAt})
 	if err != nil {
-		return fmt.Errorf("encode the callback of job %s: %w", a.id, err)
+		return fmt.Errorf("encode the callback of job %s: %w", id, err)
 	}
-	task := asynq.NewTask(CallbackTaskType, data, asynq.Queue(CallbackQueue), asynq.TaskID(callbackTaskID(a.id, p.OutcomeSeq())),
-		asynq.MaxRetry(callbackMaxRetry), asynq.Timeout(2*CallbackTimeout))
+	task := asynq.NewTask(TaskType, data, asynq.Queue(Queue), asynq.TaskID(callbackTaskID(id, p.OutcomeSeq())),
+		asynq.MaxRetry(callbackMaxRetry), asynq.Timeout(2*Timeout))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, err := c.asynq.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("queue the callback of job %s: %w", a.id, err)
+		return fmt.Errorf("queue the callback of job %s: %w", id, err)
 	}
 	return nil
 }
 
 // ProcessTask delivers one callback: a signed POST of the stored body. A 2xx answer delivers
 // it; anything else (another status, a redirect, a timeout, a refused connection) is tried again
-// with backoff until the window after the job's end has passed; a forbidden address is refused
-// for good.
-func (c *callbacks) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	var p CallbackPayload
+// with backoff until the window after the job's end has passed (a *RetryError says when); a
+// forbidden address is refused for good.
+func (c *Callbacks) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var p Payload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.URL == "" {
 		c.done("abandoned")
 		return fmt.Errorf("callback task is unreadable: %w", asynq.RevokeTask)
@@ -231,11 +230,22 @@ func (c *callbacks) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	c.done("retried")
 	c.log.Info("callback not delivered; trying again", "task_id", id, "in", delay.Round(time.Second), "err", err)
-	return &attemptError{Transition{HandBack: err, SpendsRetry: true, Delay: delay}}
+	return &RetryError{Err: err, Delay: delay}
 }
 
-func (c *callbacks) deliver(ctx context.Context, p CallbackPayload) error {
-	ctx, cancel := context.WithTimeout(ctx, CallbackTimeout)
+// RetryError is a delivery to be tried again after Delay, spending one of its retries.
+type RetryError struct {
+	Err   error
+	Delay time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+
+// Unwrap gives errors.Is and errors.As the delivery's error.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+func (c *Callbacks) deliver(ctx context.Context, p Payload) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(p.Body))
 	if err != nil {
@@ -244,7 +254,7 @@ func (c *callbacks) deliver(ctx context.Context, p CallbackPayload) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "solvequeue-callback")
 	if len(c.secret) > 0 {
-		req.Header.Set(CallbackSignatureHeader, Sign(c.secret, p.Body))
+		req.Header.Set(SignatureHeader, Sign(c.secret, p.Body))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -267,8 +277,8 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-func (c *callbacks) done(result string) {
-	if o, ok := c.observer.(CallbackObserver); ok {
+func (c *Callbacks) done(result string) {
+	if o, ok := c.observer.(metrics.CallbackObserver); ok {
 		o.CallbackDone(result)
 	}
 }

@@ -1,4 +1,4 @@
-package worker
+package metrics
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 )
 
 // LabelOther stands in for a label value outside its bounded set: a code no policy knows (any
@@ -71,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // reports the breaker, from another registry merged over this one (package worker/monitor does).
 func NewMetricsFor(reg prometheus.Registerer, policy *classify.Policy) *Metrics {
 	m := &Metrics{
-		codes: knownCodes(policy),
+		codes: KnownCodes(policy),
 		jobsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "solvequeue_jobs_ended_total",
 			Help: "Jobs that reached a terminal state, by queue, state and error code (\"\" when solved).",
@@ -128,7 +129,7 @@ func NewMetricsFor(reg prometheus.Registerer, policy *classify.Policy) *Metrics 
 
 // JobEnded counts a terminal outcome with its durations, calls and cost.
 func (m *Metrics) JobEnded(e JobEnd) {
-	state := stateLabel(e.State)
+	state := StateLabel(e.State)
 	code := ""
 	if e.Code != "" {
 		code = m.codeLabel(e.Code)
@@ -138,7 +139,7 @@ func (m *Metrics) JobEnded(e JobEnd) {
 		m.jobSecs.WithLabelValues(e.Queue, state).Observe(e.EndToEnd.Seconds())
 	}
 	if e.State == enqueue.StateSolved && e.SolveTime > 0 {
-		m.solveSecs.WithLabelValues(taskTypeLabel(e.TaskType)).Observe(e.SolveTime.Seconds())
+		m.solveSecs.WithLabelValues(TaskTypeLabel(e.TaskType)).Observe(e.SolveTime.Seconds())
 	}
 	m.polls.Observe(float64(e.Polls))
 	m.createTasks.Observe(float64(e.CreateTasks))
@@ -150,7 +151,7 @@ func (m *Metrics) JobEnded(e JobEnd) {
 // AttemptRescheduled counts a retry or a throttle.
 func (m *Metrics) AttemptRescheduled(decision, code string) {
 	switch decision {
-	case "retry", "throttle", decisionFailover:
+	case "retry", "throttle", DecisionFailover:
 	default:
 		decision = LabelOther
 	}
@@ -209,7 +210,7 @@ func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
 	if n, err := enqueue.CountDeadLetters(ctx, c.rc); err == nil {
 		ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(n))
 	}
-	if state, err := ReadBreaker(ctx, c.rc); err == nil {
+	if state, err := breaker.Read(ctx, c.rc); err == nil {
 		ch <- prometheus.MustNewConstMetric(breakerOpenDesc, prometheus.GaugeValue, boolFloat(state.Open))
 	}
 }
@@ -221,8 +222,8 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// knownCodes returns the code label values: every code of policy's table and classify's own.
-func knownCodes(policy *classify.Policy) map[string]bool {
+// KnownCodes returns the code label values: every code of policy's table and classify's own.
+func KnownCodes(policy *classify.Policy) map[string]bool {
 	known := map[string]bool{}
 	for _, r := range policy.Rules() {
 		known[r.ErrorCode] = true
@@ -262,7 +263,8 @@ func methodLabel(method string) string {
 	return LabelOther
 }
 
-func stateLabel(s enqueue.State) string {
+// StateLabel passes a terminal state and maps any other to LabelOther.
+func StateLabel(s enqueue.State) string {
 	switch s {
 	case enqueue.StateSolved, enqueue.StateFailed, enqueue.StateDead:
 		return string(s)
@@ -270,9 +272,9 @@ func stateLabel(s enqueue.State) string {
 	return LabelOther
 }
 
-// taskTypeLabel passes an AnySolver task type name (letters, digits, '_', '-', '.', at most
+// TaskTypeLabel passes an AnySolver task type name (letters, digits, '_', '-', '.', at most
 // 64 characters) and maps anything else to OTHER.
-func taskTypeLabel(t string) string {
+func TaskTypeLabel(t string) string {
 	if len(t) == 0 || len(t) > maxLabelLen {
 		return LabelOther
 	}

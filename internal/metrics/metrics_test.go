@@ -1,4 +1,4 @@
-package worker
+package metrics
 
 import (
 	"fmt"
@@ -128,8 +128,8 @@ func TestMetricsCodeLabel(t *testing.T) {
 	require.Equal(t, "canceled", m.outcomeLabel("canceled"))
 	require.Equal(t, "other", m.outcomeLabel("refused"))
 	require.Equal(t, "other", m.outcomeLabel("NOT_A_KNOWN_CODE"))
-	require.Equal(t, "other", taskTypeLabel("a b"))
-	require.Equal(t, "ReCaptchaV2Token", taskTypeLabel("ReCaptchaV2Token"))
+	require.Equal(t, "other", TaskTypeLabel("a b"))
+	require.Equal(t, "ReCaptchaV2Token", TaskTypeLabel("ReCaptchaV2Token"))
 }
 
 func TestMetricsDeadLetterCollector(t *testing.T) {

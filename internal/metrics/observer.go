@@ -1,4 +1,4 @@
-package worker
+package metrics
 
 import (
 	"time"
@@ -12,7 +12,8 @@ import (
 type Observer interface {
 	// JobEnded is called once per terminal outcome a worker records.
 	JobEnded(e JobEnd)
-	// AttemptRescheduled is called when an attempt ends in a retry or a throttle.
+	// AttemptRescheduled is called when an attempt ends in a retry, a throttle or a failover
+	// (DecisionFailover).
 	AttemptRescheduled(decision, code string)
 	// Called is called after every AnySolver call; outcome is "ok" or the error code.
 	Called(method, outcome string, took time.Duration)
@@ -26,6 +27,9 @@ type Observer interface {
 	// the task was solved (solveTime is then how long it took), else the error's code.
 	ProviderResult(provider, code string, solveTime time.Duration)
 }
+
+// DecisionFailover is the decision an attempt reports when it moves a job to its next provider.
+const DecisionFailover = "failover"
 
 // JobEnd describes a job that reached a terminal state.
 type JobEnd struct {
@@ -54,40 +58,40 @@ func (NopObserver) Spent(string, float64)                        {}
 func (NopObserver) BudgetRead(budget.Usage)                      {}
 func (NopObserver) ProviderResult(string, string, time.Duration) {}
 
-// observers tells each of its observers everything.
-type observers []Observer
+// Observers tells each of its observers everything.
+type Observers []Observer
 
-func (o observers) JobEnded(e JobEnd) {
+func (o Observers) JobEnded(e JobEnd) {
 	for _, x := range o {
 		x.JobEnded(e)
 	}
 }
-func (o observers) AttemptRescheduled(decision, code string) {
+func (o Observers) AttemptRescheduled(decision, code string) {
 	for _, x := range o {
 		x.AttemptRescheduled(decision, code)
 	}
 }
-func (o observers) Called(method, outcome string, took time.Duration) {
+func (o Observers) Called(method, outcome string, took time.Duration) {
 	for _, x := range o {
 		x.Called(method, outcome, took)
 	}
 }
-func (o observers) BreakerChanged(open bool, code string) {
+func (o Observers) BreakerChanged(open bool, code string) {
 	for _, x := range o {
 		x.BreakerChanged(open, code)
 	}
 }
-func (o observers) Spent(queue string, cost float64) {
+func (o Observers) Spent(queue string, cost float64) {
 	for _, x := range o {
 		x.Spent(queue, cost)
 	}
 }
-func (o observers) BudgetRead(u budget.Usage) {
+func (o Observers) BudgetRead(u budget.Usage) {
 	for _, x := range o {
 		x.BudgetRead(u)
 	}
 }
-func (o observers) ProviderResult(provider, code string, solveTime time.Duration) {
+func (o Observers) ProviderResult(provider, code string, solveTime time.Duration) {
 	for _, x := range o {
 		x.ProviderResult(provider, code, solveTime)
 	}

@@ -1,4 +1,4 @@
-package worker
+package poll
 
 import (
 	"cmp"
@@ -11,21 +11,21 @@ import (
 	"time"
 )
 
-// Defaults for PollConfig, and the shape of adaptive polling.
+// Defaults for Config, and the shape of adaptive polling.
 const (
-	PollIntervalDefault    = 3 * time.Second
-	PollMinIntervalDefault = time.Second
-	PollMaxIntervalDefault = 10 * time.Second
-	PollFirstDefault       = 5 * time.Second
-	PollFirstImageDefault  = time.Second
-	// PollFirstQuantile is the share of recent tasks of a type ready at their first poll past
+	IntervalDefault    = 3 * time.Second
+	MinIntervalDefault = time.Second
+	MaxIntervalDefault = 10 * time.Second
+	FirstDefault       = 5 * time.Second
+	FirstImageDefault  = time.Second
+	// FirstQuantile is the share of recent tasks of a type ready at their first poll past
 	// which the first poll is moved earlier: such a share says only that the tasks were faster
 	// than that poll.
-	PollFirstQuantile = 0.40
-	// PollWindow is how many recent solves of each task type the schedule is learned from.
-	PollWindow = 256
-	// PollMinSamples is how many solves of a type are needed before its schedule is learned.
-	PollMinSamples = 16
+	FirstQuantile = 0.40
+	// Window is how many recent solves of each task type the schedule is learned from.
+	Window = 256
+	// MinSamples is how many solves of a type are needed before its schedule is learned.
+	MinSamples = 16
 	// MaxPollsPerTask is the most getTaskResult calls a schedule plans for one task over the
 	// 5 minutes AnySolver keeps it (the captcha services' customary limit). It shapes the
 	// schedules; giving up on a paid task is decided by its lifetime alone.
@@ -63,22 +63,22 @@ const (
 	pollMinIntervalFloor = 100 * time.Millisecond
 )
 
-// PollConfig says when a remote task is polled.
+// Config says when a remote task is polled.
 //
-// Adaptive polling learns, per task type, how long AnySolver takes from a window of PollWindow
+// Adaptive polling learns, per task type, how long AnySolver takes from a window of Window
 // recent solves, and plans a schedule of polls from it: dense where the window's tasks got
 // ready, sparse where few did, with the same average wait between a task being ready and its
 // poll as a fixed Interval would give (Interval/2) and fewer polls. Gaps stay within
 // MinInterval and MaxInterval; past the slowest task in the window it polls every Interval.
-// Until PollMinSamples solves of a type were seen it polls first at PollFirstDefault
-// (PollFirstImageDefault for image types), then every Interval.
+// Until MinSamples solves of a type were seen it polls first at FirstDefault
+// (FirstImageDefault for image types), then every Interval.
 //
 // A task ready at its first poll only says its solve time was at most that long. When more
-// tasks than PollFirstQuantile are ready at their first poll, the first poll is moved earlier in
+// tasks than FirstQuantile are ready at their first poll, the first poll is moved earlier in
 // proportion, so a type whose tasks are always ready at once is polled at once within a few
 // dozen solves. Whatever was learned, no interval is shorter than a sixteenth of the time since
 // createTask, which keeps a task within MaxPollsPerTask for the 5 minutes AnySolver keeps it.
-type PollConfig struct {
+type Config struct {
 	// Fixed turns adaptive polling off: first poll and every later one after Interval.
 	Fixed bool
 	// Interval is the fixed interval; adaptive polling keeps the average wait it would give
@@ -93,33 +93,33 @@ type PollConfig struct {
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
-func (c PollConfig) WithDefaults() PollConfig {
+func (c Config) WithDefaults() Config {
 	if c.Interval <= 0 {
-		c.Interval = PollIntervalDefault
+		c.Interval = IntervalDefault
 	}
 	if c.MinInterval <= 0 {
-		c.MinInterval = PollMinIntervalDefault
+		c.MinInterval = MinIntervalDefault
 	}
 	c.MinInterval = max(c.MinInterval, pollMinIntervalFloor)
 	if c.MaxInterval < c.Interval {
-		c.MaxInterval = max(PollMaxIntervalDefault, c.Interval)
+		c.MaxInterval = max(MaxIntervalDefault, c.Interval)
 	}
 	return c
 }
 
 // pollPendingMax bounds the solves of one type waiting to join its window; beyond it every
 // other one is dropped (and later ones thinned alike), which keeps their distribution.
-const pollPendingMax = 16 * PollWindow
+const pollPendingMax = 16 * Window
 
-// poller keeps the recent solve times of each task type and derives the poll schedule.
-type poller struct {
-	cfg    PollConfig
+// Poller keeps the recent solve times of each task type and derives the poll schedule.
+type Poller struct {
+	cfg    Config
 	now    func() time.Time
 	mu     sync.Mutex
 	byType map[string]*solveTimes
 }
 
-// solveTimes is a window of PollWindow recent solves of one task type. Once full, a solve
+// solveTimes is a window of Window recent solves of one task type. Once full, a solve
 // that joins replaces one chosen at random rather than the oldest: a batch's slowest tasks end
 // last, and replacing by age would leave exactly them behind when the next batch came in, so
 // that every batch would be polled later than the one before.
@@ -135,7 +135,7 @@ type solveTimes struct {
 	rng       *rand.Rand // picks the solve a new one replaces; seeded, so runs repeat
 	seen      int        // solves that joined the window
 	changed   int        // solves that joined since the schedule was planned
-	cfg       PollConfig
+	cfg       Config
 	plan      schedule
 	buf       []time.Duration
 	events    []spreadEvent   // spread's scratch
@@ -163,12 +163,13 @@ type schedule struct {
 	q90    time.Duration
 }
 
-func newPoller(cfg PollConfig) *poller {
-	return &poller{cfg: cfg.WithDefaults(), now: time.Now, byType: map[string]*solveTimes{}}
+// New returns a Poller that has learned nothing yet.
+func New(cfg Config) *Poller {
+	return &Poller{cfg: cfg.WithDefaults(), now: time.Now, byType: map[string]*solveTimes{}}
 }
 
-// firstDelay is how long after createTask the first poll goes out.
-func (p *poller) firstDelay(taskType string) time.Duration {
+// FirstDelay is how long after createTask the first poll goes out.
+func (p *Poller) FirstDelay(taskType string) time.Duration {
 	if p.cfg.Fixed {
 		return p.cfg.Interval
 	}
@@ -176,18 +177,18 @@ func (p *poller) firstDelay(taskType string) time.Duration {
 		return sc.points[0]
 	}
 	if strings.Contains(strings.ToLower(taskType), "image") {
-		return PollFirstImageDefault
+		return FirstImageDefault
 	}
-	return PollFirstDefault
+	return FirstDefault
 }
 
-// interval is the wait after a "processing" answer, elapsed after createTask: until the next
+// Interval is the wait after a "processing" answer, elapsed after createTask: until the next
 // poll of the learned schedule, or Interval past it.
 //
 // Fixed or learned, no wait is shorter than a sixteenth of the time since createTask, so that
 // even a short fixed interval polls a slow task within MaxPollsPerTask for the whole time
 // AnySolver keeps it, instead of running out of polls and paying for the task again.
-func (p *poller) interval(taskType string, elapsed time.Duration) time.Duration {
+func (p *Poller) Interval(taskType string, elapsed time.Duration) time.Duration {
 	if p.cfg.Fixed {
 		return max(p.cfg.Interval, elapsed/pollBudgetDivisor)
 	}
@@ -203,10 +204,10 @@ func (p *poller) interval(taskType string, elapsed time.Duration) time.Duration 
 	return max(d, elapsed/pollBudgetDivisor)
 }
 
-// observe records that a task of taskType was ready somewhere between lastBusy (the last
+// Observe records that a task of taskType was ready somewhere between lastBusy (the last
 // "processing" answer, 0 when none: ready at its first poll) and readyAt, both measured from
 // createTask.
-func (p *poller) observe(taskType string, lastBusy, readyAt time.Duration) {
+func (p *Poller) Observe(taskType string, lastBusy, readyAt time.Duration) {
 	if p.cfg.Fixed {
 		return
 	}
@@ -219,7 +220,7 @@ func (p *poller) observe(taskType string, lastBusy, readyAt time.Duration) {
 	defer p.mu.Unlock()
 	st := p.byType[taskType]
 	if st == nil {
-		st = &solveTimes{cfg: p.cfg, ring: make([]sample, PollWindow), rng: rand.New(rand.NewPCG(uint64(len(p.byType)), 0x9e3779b9)), keepEvery: 1}
+		st = &solveTimes{cfg: p.cfg, ring: make([]sample, Window), rng: rand.New(rand.NewPCG(uint64(len(p.byType)), 0x9e3779b9)), keepEvery: 1}
 		p.byType[taskType] = st
 	}
 	st.add(now.Add(-readyAt), s)
@@ -227,7 +228,7 @@ func (p *poller) observe(taskType string, lastBusy, readyAt time.Duration) {
 }
 
 // stats returns the learned schedule for taskType; false while too few solves were seen.
-func (p *poller) stats(taskType string) (schedule, bool) {
+func (p *Poller) stats(taskType string) (schedule, bool) {
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -236,7 +237,7 @@ func (p *poller) stats(taskType string) (schedule, bool) {
 		return schedule{}, false
 	}
 	st.commit(now)
-	if st.seen < PollMinSamples {
+	if st.seen < MinSamples {
 		return schedule{}, false
 	}
 	return st.current(), true
@@ -269,7 +270,7 @@ func (st *solveTimes) commit(now time.Time) {
 		return
 	}
 	cut := now
-	if st.seen >= PollMinSamples {
+	if st.seen >= MinSamples {
 		cut = now.Add(-st.current().q90)
 	}
 	n := 0
@@ -279,7 +280,7 @@ func (st *solveTimes) commit(now time.Time) {
 	if n == 0 {
 		return
 	}
-	step := max(float64(n)/PollWindow, 1)
+	step := max(float64(n)/Window, 1)
 	for k := 0.0; int(k) < n; k += step {
 		st.push(st.pending[int(k)].s)
 	}
@@ -290,10 +291,10 @@ func (st *solveTimes) commit(now time.Time) {
 }
 
 func (st *solveTimes) push(s sample) {
-	if st.seen < PollWindow {
+	if st.seen < Window {
 		st.ring[st.seen] = s
 	} else {
-		st.ring[st.rng.IntN(PollWindow)] = s
+		st.ring[st.rng.IntN(Window)] = s
 	}
 	st.seen++
 	st.changed++
@@ -302,7 +303,7 @@ func (st *solveTimes) push(s sample) {
 // current returns the window's schedule, planned again once a thirty-second of the window
 // changed: at a thousand solves a second, planning for each would cost more than it tells.
 func (st *solveTimes) current() schedule {
-	if st.changed > 0 && st.changed*32 >= min(st.seen, PollWindow) {
+	if st.changed > 0 && st.changed*32 >= min(st.seen, Window) {
 		st.plan = st.planSchedule()
 		st.changed = 0
 	}
@@ -312,12 +313,12 @@ func (st *solveTimes) current() schedule {
 // planSchedule plans the poll schedule from the window (see pollMeanWaitShare's comment).
 //
 // Tasks ready at their first poll count at that poll's time, an upper bound: when they are
-// more than PollFirstQuantile of the window, their solve times lie somewhere below every first
+// more than FirstQuantile of the window, their solve times lie somewhere below every first
 // poll that was made, so the first poll moves earlier by the square of how far their share
 // overshoots, times the share of tasks that were not ready (relative to the target's): when
 // every task of the window was ready at its first poll, the next first poll goes out at once.
 func (st *solveTimes) planSchedule() schedule {
-	n := min(st.seen, PollWindow)
+	n := min(st.seen, Window)
 	firsts := 0
 	for _, s := range st.ring[:n] {
 		if s.first {
@@ -333,7 +334,7 @@ func (st *solveTimes) planSchedule() schedule {
 		}
 		return schedule{points: []time.Duration{0}, q90: quantile(st.buf, 0.9)}
 	}
-	st.buf, st.events = spread(st.ring[:n], st.buf[:0], PollWindow, st.events)
+	st.buf, st.events = spread(st.ring[:n], st.buf[:0], Window, st.events)
 	times := st.buf
 	n = len(times)
 	target := time.Duration(pollMeanWaitShare * float64(st.cfg.Interval) / 2)
@@ -363,9 +364,9 @@ func (st *solveTimes) planSchedule() schedule {
 			lo = mid
 		}
 	}
-	if share > PollFirstQuantile {
-		shrink := PollFirstQuantile / share
-		best[0] = time.Duration(float64(best[0]) * shrink * shrink * (1 - share) / (1 - PollFirstQuantile))
+	if share > FirstQuantile {
+		shrink := FirstQuantile / share
+		best[0] = time.Duration(float64(best[0]) * shrink * shrink * (1 - share) / (1 - FirstQuantile))
 	}
 	return schedule{points: best, q90: quantile(times, 0.9)}
 }
@@ -440,7 +441,7 @@ type spreadEvent struct {
 // t, the next gap d is the least for which d times the share of times in (t, t+d] reaches k
 // times the share of times after t. Gaps after the first are within MinInterval and
 // MaxInterval. It ends with the first poll at or past the slowest time.
-func planPolls(times []time.Duration, k float64, cfg PollConfig) []time.Duration {
+func planPolls(times []time.Duration, k float64, cfg Config) []time.Duration {
 	n := len(times)
 	points := make([]time.Duration, 0, 16)
 	t, done := time.Duration(0), 0 // done: how many times are at or before t

@@ -1,138 +1,80 @@
-package worker
+// Package spend runs the budget watcher: it resumes the queues a spent budget paused once their
+// window has room again, and reports every budget's spend to the metrics.
+//
+// The budgets themselves are the shared ledger's (enqueue/budget); reserving and settling a
+// createTask's cost is the attempt machine's.
+package spend
 
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/loop"
 )
 
-// The spend caps, as the handler meets them: before a createTask on a queue with a budget the
-// handler reserves it on the shared ledger (enqueue/budget), at the task type's average cost as
-// the ledger has learnt it from every worker's settlements (or the budget's estimatedCost before
-// any), and settles it with the cost AnySolver reports once the remote task is over. A spent
-// budget holds the job (decide's endedBudgetSpent: not paid, not failed, its retry budget
-// untouched) and pauses its queue; the budget watcher resumes the queue once its window has room,
-// by the ledger's one rule for room that the reservation and the gateway follow too.
+// CheckIntervalDefault is how often the budget watcher looks at the queues with a budget.
+const CheckIntervalDefault = time.Second
 
-// reserve takes the attempt's createTask from its queue's budget. spent is true when the budget
-// refused it: the queue is then paused (unless somebody paused it already) and retryIn says when
-// the window frees room.
-func (h *handler) reserve(ctx context.Context, a *attempt) (spent bool, retryIn time.Duration, err error) {
-	b := h.policy.Queue(a.queue).Budget
-	if b == nil {
-		return false, 0, nil
-	}
-	r, ok, retryIn, err := h.budgets.Reserve(ctx, a.queue, *b, a.payload.TaskType())
-	if err != nil {
-		return false, 0, err
-	}
-	if !ok {
-		if paused, err := h.budgets.Pause(ctx, a.queue); err == nil && paused {
-			h.log.Warn("budget spent: queue paused until its window frees room; waiting jobs are kept",
-				"queue", a.queue, "budget", b.String(), "room_in", retryIn.Round(time.Second))
-		}
-		return true, retryIn, nil
-	}
-	a.rec.Budget = &r
-	return false, 0, nil
+// Params configure a Watcher.
+type Params struct {
+	Ledger   *budget.Ledger
+	Policy   *classify.Policy
+	Queues   []string
+	Interval time.Duration
+	Observer Observer
+	Log      *slog.Logger
 }
 
-// settle replaces the attempt's reservation with the cost AnySolver reported (0 for a createTask
-// that created nothing, or a task that ended without a cost) and forgets it. The ledger settles a
-// reservation once: a job that runs again after its terminal record failed to save finds the same
-// reservation in its record, and settling it again changes nothing, nor counts the cost again in
-// the metrics. A failed settle leaves the reservation at its estimate: the budget errs on the side
-// of spending less.
-func (h *handler) settle(ctx context.Context, a *attempt, cost float64) {
-	r := a.rec.Budget
-	if r == nil {
-		return
-	}
-	a.rec.Budget = nil
-	settled, err := h.budgets.Settle(context.WithoutCancel(ctx), a.queue, *r, cost)
-	if err != nil {
-		h.log.Warn("could not settle a createTask's cost on its queue's budget; it stays at its estimate",
-			"job_id", a.id, "queue", a.queue, "err", err)
-	}
-	if settled || err != nil {
-		h.observer.Spent(a.queue, cost)
-	}
+// Observer is told each budget's spend whenever the watcher reads it (metrics.Observer is one).
+type Observer interface {
+	BudgetRead(u budget.Usage)
 }
 
-// BudgetCheckIntervalDefault is how often the budget watcher looks at the queues with a budget.
-const BudgetCheckIntervalDefault = time.Second
-
-type budgetWatcherParams struct {
-	ledger   *budget.Ledger
-	policy   *classify.Policy
-	queues   []string
-	interval time.Duration
-	observer Observer
-	log      *slog.Logger
-}
-
-// budgetWatcher resumes the queues a spent budget paused once their window frees room, and reports
+// Watcher resumes the queues a spent budget paused once their window frees room, and reports
 // every budget's spend to the metrics.
-type budgetWatcher struct {
-	budgetWatcherParams
-	stop chan struct{}
-	done sync.WaitGroup
+type Watcher struct {
+	Params
+	checker *loop.Loop
 }
 
-func newBudgetWatcher(p budgetWatcherParams) *budgetWatcher {
-	return &budgetWatcher{budgetWatcherParams: p, stop: make(chan struct{})}
-}
+// New returns a Watcher; Start runs it.
+func New(p Params) *Watcher { return &Watcher{Params: p} }
 
-// start runs the watcher until shutdown; a worker serving no queue with a budget runs none.
-func (w *budgetWatcher) start(ctx context.Context) {
+// Start runs the watcher until Shutdown; a worker serving no queue with a budget runs none.
+func (w *Watcher) Start(ctx context.Context) {
 	var queues []string
-	for _, q := range w.queues {
-		if w.policy.Queue(q).Budget != nil {
+	for _, q := range w.Queues {
+		if w.Policy.Queue(q).Budget != nil {
 			queues = append(queues, q)
 		}
 	}
 	if len(queues) == 0 {
 		return
 	}
-	w.done.Add(1)
-	go func() {
-		defer w.done.Done()
-		t := time.NewTicker(w.interval)
-		defer t.Stop()
-		for {
-			for _, q := range queues {
-				w.check(ctx, q)
-			}
-			select {
-			case <-w.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	w.checker = loop.Every(ctx, w.Interval, true, func(ctx context.Context) {
+		for _, q := range queues {
+			w.Check(ctx, q)
 		}
-	}()
+	})
 }
 
-func (w *budgetWatcher) check(ctx context.Context, queue string) {
-	b := w.policy.Queue(queue).Budget
-	resumed, err := w.ledger.ResumeIfRoom(ctx, queue, *b)
+// Check resumes queue if its budget has room again and reports its spend.
+func (w *Watcher) Check(ctx context.Context, queue string) {
+	b := w.Policy.Queue(queue).Budget
+	resumed, err := w.Ledger.ResumeIfRoom(ctx, queue, *b)
 	if err != nil {
 		return // Redis trouble: the health watcher says so once
 	}
 	if resumed {
-		w.log.Info("budget has room again: queue resumed", "queue", queue)
+		w.Log.Info("budget has room again: queue resumed", "queue", queue)
 	}
-	if u, err := w.ledger.Read(ctx, queue, *b); err == nil {
-		w.observer.BudgetRead(u)
+	if u, err := w.Ledger.Read(ctx, queue, *b); err == nil {
+		w.Observer.BudgetRead(u)
 	}
 }
 
-func (w *budgetWatcher) shutdown() {
-	close(w.stop)
-	w.done.Wait()
-}
+// Shutdown stops the watcher and waits for it.
+func (w *Watcher) Shutdown() { w.checker.Stop() }

@@ -1,4 +1,4 @@
-package worker
+package tally
 
 import (
 	"context"
@@ -14,62 +14,68 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/loop"
+	"github.com/solvequeue/solvequeue/internal/metrics"
 )
 
 // The tally is what the web console's overview reads about jobs that ended: Prometheus counters
 // live in each worker's memory, and reading asynq's completed tasks back would mean reading every
 // job of the day. Each worker adds up, per queue and minute, the jobs that ended by state and
 // code with their createTask calls and cost, and per provider and minute the createTask results;
-// it writes the sums to Redis every TallyFlushInterval (and as it stops), under each queue's hash
-// tag, kept for TallyKeep. A worker killed outright loses at most the last interval's counts:
+// it writes the sums to Redis every FlushInterval (and as it stops), under each queue's hash
+// tag, kept for Keep. A worker killed outright loses at most the last interval's counts:
 // the tally is for people to look at, never for deciding anything. Failed jobs also go into their
 // queue's failed index (enqueue.FailedKey), which the console lists them from.
 
 // Settings of the tally.
 const (
-	// TallyFlushInterval is how often a worker writes its sums to Redis.
-	TallyFlushInterval = 2 * time.Second
-	// TallyKeep is how long an hour of tally stays in Redis: a day, and some margin.
-	TallyKeep = 26 * time.Hour
+	// FlushInterval is how often a worker writes its sums to Redis.
+	FlushInterval = 2 * time.Second
+	// Keep is how long an hour of tally stays in Redis: a day, and some margin.
+	Keep = 26 * time.Hour
 	// tallyFieldMax bounds the fields a worker holds between two writes, whatever a misbehaving
 	// provider sends (codes and provider names are bounded too).
 	tallyFieldMax = 10_000
 )
 
+// flushTimeout bounds one write of the sums.
+const flushTimeout = 10 * time.Second
+
 // providerOK is the code of a provider's solved task in the tally.
 const providerOK = "ok"
 
-type tallyParams struct {
-	rc       redis.UniversalClient
-	codes    map[string]bool // the codes counted by name; any other is LabelOther
-	interval time.Duration
-	log      *slog.Logger
-	now      func() time.Time
+// Params configure a Tally.
+type Params struct {
+	Redis    redis.UniversalClient
+	Codes    map[string]bool // the codes counted by name; any other is metrics.LabelOther
+	Interval time.Duration   // how often the sums are written; defaults to FlushInterval
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
-// tally implements the Observer methods that feed it and writes their sums to Redis.
-type tally struct {
-	NopObserver
-	tallyParams
+// Tally implements the Observer methods that feed it and writes their sums to Redis.
+type Tally struct {
+	metrics.NopObserver
+	Params
 	mu      sync.Mutex
 	sums    map[string]map[string]int64 // Redis key -> field -> amount
 	fields  int
 	failed  map[string][]redis.Z // queue -> failed index entries
-	stop    chan struct{}
-	done    sync.WaitGroup
+	flusher *loop.Loop
 	stopped sync.Once
 }
 
-func newTally(p tallyParams) *tally {
-	if p.interval <= 0 {
-		p.interval = TallyFlushInterval
+// New returns a Tally; Start runs its flush.
+func New(p Params) *Tally {
+	if p.Interval <= 0 {
+		p.Interval = FlushInterval
 	}
-	return &tally{tallyParams: p, sums: map[string]map[string]int64{}, failed: map[string][]redis.Z{}, stop: make(chan struct{})}
+	return &Tally{Params: p, sums: map[string]map[string]int64{}, failed: map[string][]redis.Z{}}
 }
 
 // JobEnded counts a job's end, and indexes a failed one.
-func (t *tally) JobEnded(e JobEnd) {
-	now := t.now()
+func (t *Tally) JobEnded(e metrics.JobEnd) {
+	now := t.Now()
 	minute := now.Unix() / 60
 	key := keys.Tally(e.Queue, minute/60)
 	m := strconv.FormatInt(minute, 10) + "|"
@@ -79,7 +85,7 @@ func (t *tally) JobEnded(e JobEnd) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.add(key, m+stateLabel(e.State)+"|"+code, 1)
+	t.add(key, m+metrics.StateLabel(e.State)+"|"+code, 1)
 	t.add(key, m+"createTasks", int64(e.CreateTasks))
 	t.add(key, m+"cost", int64(math.Round(e.Cost*1e6)))
 	if e.State == enqueue.StateFailed && e.ID != "" && len(t.failed[e.Queue]) < tallyFieldMax {
@@ -88,8 +94,8 @@ func (t *tally) JobEnded(e JobEnd) {
 }
 
 // ProviderResult counts a createTask's result at a provider.
-func (t *tally) ProviderResult(provider, code string, _ time.Duration) {
-	minute := t.now().Unix() / 60
+func (t *Tally) ProviderResult(provider, code string, _ time.Duration) {
+	minute := t.Now().Unix() / 60
 	if code == "" {
 		code = providerOK
 	} else {
@@ -100,18 +106,18 @@ func (t *tally) ProviderResult(provider, code string, _ time.Duration) {
 	t.add(keys.ProviderTally(minute/60), strconv.FormatInt(minute, 10)+"|"+code+"|"+providerLabel(provider), 1)
 }
 
-func (t *tally) code(code string) string {
-	if t.codes[code] {
+func (t *Tally) code(code string) string {
+	if t.Codes[code] {
 		return code
 	}
-	return LabelOther
+	return metrics.LabelOther
 }
 
 // providerLabel passes a provider name as taskTypeLabel passes a task type.
-func providerLabel(p string) string { return taskTypeLabel(p) }
+func providerLabel(p string) string { return metrics.TaskTypeLabel(p) }
 
 // add adds n to a field; the caller holds mu.
-func (t *tally) add(key, field string, n int64) {
+func (t *Tally) add(key, field string, n int64) {
 	if n == 0 {
 		return
 	}
@@ -129,37 +135,22 @@ func (t *tally) add(key, field string, n int64) {
 	fields[field] += n
 }
 
-func (t *tally) start(ctx context.Context) {
-	t.done.Add(1)
-	go func() {
-		defer t.done.Done()
-		tick := time.NewTicker(t.interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-t.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				t.flush(ctx)
-			}
-		}
-	}()
+// Start writes the sums every Interval until Shutdown.
+func (t *Tally) Start(ctx context.Context) {
+	t.flusher = loop.Every(ctx, t.Interval, false, t.flush)
 }
 
-// shutdown stops the loop and writes what is left.
-func (t *tally) shutdown(ctx context.Context) {
+// Shutdown stops the loop and writes what is left.
+func (t *Tally) Shutdown(ctx context.Context) {
 	t.stopped.Do(func() {
-		close(t.stop)
-		t.done.Wait()
+		t.flusher.Stop()
 		t.flush(context.WithoutCancel(ctx))
 	})
 }
 
 // flush writes the sums gathered since the last flush in one pipeline; if Redis does not take
 // them they are kept for the next flush.
-func (t *tally) flush(ctx context.Context) {
+func (t *Tally) flush(ctx context.Context) {
 	t.mu.Lock()
 	sums, failed := t.sums, t.failed
 	t.sums, t.failed, t.fields = map[string]map[string]int64{}, map[string][]redis.Z{}, 0
@@ -167,15 +158,15 @@ func (t *tally) flush(ctx context.Context) {
 	if len(sums) == 0 && len(failed) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, saveTimeout)
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
-	oldest := float64(t.now().Add(-enqueue.FailedIndexAge).UnixMilli())
-	_, err := t.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+	oldest := float64(t.Now().Add(-enqueue.FailedIndexAge).UnixMilli())
+	_, err := t.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for key, fields := range sums {
 			for f, n := range fields {
 				p.HIncrBy(ctx, key, f, n)
 			}
-			p.Expire(ctx, key, TallyKeep)
+			p.Expire(ctx, key, Keep)
 		}
 		for queue, zs := range failed {
 			key := keys.Failed(queue)
@@ -188,7 +179,7 @@ func (t *tally) flush(ctx context.Context) {
 	if err == nil {
 		return
 	}
-	t.log.Debug("could not write the job tally; keeping it for the next try", "err", err)
+	t.Log.Debug("could not write the job tally; keeping it for the next try", "err", err)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for key, fields := range sums {
@@ -251,12 +242,12 @@ func (p *ProviderEnded) ErrorRate() float64 {
 	return float64(n-p.Solved) / float64(n)
 }
 
-// ReadTally sums the tally of the given queues and of the providers over each window ending at
-// now (to the minute; at most TallyKeep), reading every hour the longest window needs once.
-func ReadTally(ctx context.Context, rc redis.UniversalClient, queues []string, now time.Time, windows ...time.Duration) ([]Ended, error) {
+// Read sums the tally of the given queues and of the providers over each window ending at
+// now (to the minute; at most Keep), reading every hour the longest window needs once.
+func Read(ctx context.Context, rc redis.UniversalClient, queues []string, now time.Time, windows ...time.Duration) ([]Ended, error) {
 	longest := time.Duration(0)
 	for _, w := range windows {
-		longest = max(longest, min(w, TallyKeep))
+		longest = max(longest, min(w, Keep))
 	}
 	nowMin := now.Unix() / 60
 	firstMin := nowMin - int64(longest/time.Minute) + 1
@@ -297,7 +288,7 @@ func ReadTally(ctx context.Context, rc redis.UniversalClient, queues []string, n
 				continue
 			}
 			for i, w := range windows {
-				if minute < nowMin-int64(min(w, TallyKeep)/time.Minute)+1 {
+				if minute < nowMin-int64(min(w, Keep)/time.Minute)+1 {
 					continue
 				}
 				if owner[k] == "" {

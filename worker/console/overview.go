@@ -14,7 +14,9 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/budget"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/tally"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -100,7 +102,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 		d.Problems = append(d.Problems, what+": "+redactError(err))
 	}
 	var err error
-	if d.Breaker, err = worker.ReadBreaker(ctx, c.rc); err != nil {
+	if d.Breaker, err = breaker.Read(ctx, c.rc); err != nil {
 		problem("breaker", err)
 	}
 	if b, err := enqueue.ReadBalance(ctx, c.rc); err == nil {
@@ -123,10 +125,10 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 		}
 		deadBy[q] = int(n)
 	}
-	tallies, err := worker.ReadTally(ctx, c.rc, queues, c.cfg.Now(), windows...)
+	tallies, err := tally.Read(ctx, c.rc, queues, c.cfg.Now(), windows...)
 	if err != nil {
 		problem("ended jobs", err)
-		tallies = make([]worker.Ended, len(windows))
+		tallies = make([]tally.Ended, len(windows))
 	}
 	ledger := budget.New(c.rc)
 	for _, q := range queues {
@@ -187,7 +189,7 @@ func (c *console) queueNames(ctx context.Context) ([]string, error) {
 	return slices.Sorted(maps.Keys(names)), err
 }
 
-func endedOf(q *worker.QueueEnded) endedCell {
+func endedOf(q *tally.QueueEnded) endedCell {
 	if q == nil {
 		return endedCell{CreateTasksPerJob: "–"}
 	}
@@ -200,7 +202,7 @@ func endedOf(q *worker.QueueEnded) endedCell {
 }
 
 // providers is every provider the tally or the policy names, with its breaker.
-func (c *console) providers(ctx context.Context, tallies []worker.Ended) []providerRow {
+func (c *console) providers(ctx context.Context, tallies []tally.Ended) []providerRow {
 	names := map[string]bool{}
 	for _, t := range tallies {
 		for p := range t.Providers {
@@ -229,7 +231,7 @@ func (c *console) providers(ctx context.Context, tallies []worker.Ended) []provi
 	return rows
 }
 
-func providerCellOf(p *worker.ProviderEnded) providerCell {
+func providerCellOf(p *tally.ProviderEnded) providerCell {
 	if p == nil {
 		return providerCell{ErrorRate: "–"}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/enqueue"
-	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 )
 
 // healthz answers 200 "ok" while the process serves HTTP: liveness, no auth, no Redis.
@@ -67,7 +67,7 @@ func pingAndReadBreaker(ctx context.Context, rc redis.UniversalClient) (any, err
 	if err := rc.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis ping: %w", err)
 	}
-	state, err := worker.ReadBreaker(ctx, rc)
+	state, err := breaker.Read(ctx, rc)
 	if err != nil {
 		return nil, err
 	}
