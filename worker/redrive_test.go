@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,42 @@ func TestRedriveRunsAsAFreshStart(t *testing.T) {
 			tt.check(t, out, redriven)
 		})
 	}
+}
+
+// TestRedrivenJobTookCountsFromTheRedrive: the "job ended" line of a redriven job says how long
+// the run since the redrive took, not the time since the job was first submitted two hours ago.
+func TestRedrivenJobTookCountsFromTheRedrive(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	defer cancel()
+	now := time.Now().UTC()
+	const id = "redrive-took"
+	p := enqueue.Payload{V: enqueue.PayloadVersion, Task: recaptcha(id, "site-key-took").Task,
+		SubmittedAt: now.Add(-2 * time.Hour)}
+	data, err := json.Marshal(p)
+	require.NoError(t, err)
+	d := enqueue.DeadLetter{ID: id, Queue: "default", Payload: data, DeadAt: now.Add(-time.Hour),
+		Record: enqueue.Record{State: enqueue.StateDead, Attempts: 6, CreateTasks: 6,
+			FinishedAt: now.Add(-time.Hour), Error: &enqueue.ErrorInfo{ErrorCode: "SERVICE_UNAVAILABLE", Decision: "dead"}}}
+	require.NoError(t, enqueue.PutDeadLetter(ctx, b.rc, d, 0))
+	require.NoError(t, b.client.Redrive(ctx, d))
+	out, err := b.client.Wait(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, enqueue.StateSolved, out.State, "outcome: %+v", out)
+
+	var took time.Duration
+	for line := range strings.Lines(b.logs.String()) {
+		var l struct {
+			Msg   string        `json:"msg"`
+			JobID string        `json:"job_id"`
+			Took  time.Duration `json:"took"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "job ended" && l.JobID == id {
+			took = l.Took
+		}
+	}
+	require.Positive(t, took, "the job's end is logged with how long it took")
+	require.Less(t, took, time.Hour, "took counts from the redrive, not from the first submission")
+	require.LessOrEqual(t, took, out.FinishedAt.Sub(out.SubmittedAt)+time.Millisecond)
 }
