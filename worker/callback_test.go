@@ -25,6 +25,7 @@ import (
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 const callbackSecret = "cb-secret-1d9f0e4c7a2b"
@@ -75,42 +76,36 @@ func (r *receiver) wait(t *testing.T, n int) {
 	}
 }
 
-// callbackBundle is a real redis-server, the fake AnySolver, and workers started with the
-// callback settings a test asks for.
+// callbackBundle is the rig (a real redis-server, the fake AnySolver) and workers started with
+// the callback settings a test asks for.
 type callbackBundle struct {
-	redis  *enqueuetest.RedisServer
+	rig    *workertest.Rig
 	client *enqueue.Client
 	fake   *anysolvertest.Server
-	url    string
 	reg    *prometheus.Registry
 	logs   *enqueuetest.LogBuffer
 }
 
 func setupCallbacks(t *testing.T) *callbackBundle {
 	t.Helper()
-	b := &callbackBundle{redis: enqueuetest.Redis(t), logs: &enqueuetest.LogBuffer{}}
-	rc, err := enqueue.OpenRedis(context.Background(), b.redis.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { rc.Close() })
-	b.client, err = enqueue.NewClient(enqueue.Config{Redis: rc})
-	require.NoError(t, err)
-	var srv *httptest.Server
-	b.fake, srv = anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 42.5,
+	b := &callbackBundle{logs: &enqueuetest.LogBuffer{}}
+	b.rig = workertest.New(t, anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 42.5,
 		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
 			return anysolvertest.Behavior{SolveTime: 100 * time.Millisecond}
 		})})
-	t.Cleanup(srv.Close)
-	b.url = srv.URL
+	b.fake = b.rig.Fake
+	var err error
+	b.client, err = enqueue.NewClient(enqueue.Config{Redis: b.rig.RC})
+	require.NoError(t, err)
 	return b
 }
 
-// start runs a worker; stop ends it (it is also stopped when the test ends).
+// start runs a worker, with a Redis client of its own; stop ends it (it is also stopped when the
+// test ends).
 func (b *callbackBundle) start(t *testing.T, mutate func(*worker.Config)) (stop func()) {
 	t.Helper()
-	rc, err := enqueue.OpenRedis(context.Background(), b.redis.URL(), 0)
-	require.NoError(t, err)
-	as, err := anysolver.New(anysolver.Config{BaseURL: b.url, APIKey: testAPIKey, Timeout: 2 * time.Second})
-	require.NoError(t, err)
+	rc := b.rig.Open(t)
+	as := b.rig.AnySolver(t, anysolver.Config{APIKey: testAPIKey, Timeout: 2 * time.Second})
 	b.reg = prometheus.NewRegistry()
 	cfg := worker.Config{Redis: rc, AnySolver: as, Policy: fastPolicy(t), Queues: map[string]int{"default": 1},
 		Concurrency: 10, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 50 * time.Millisecond},
@@ -120,17 +115,7 @@ func (b *callbackBundle) start(t *testing.T, mutate func(*worker.Config)) (stop 
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	w, err := worker.New(cfg)
-	require.NoError(t, err)
-	require.NoError(t, w.Start(context.Background()))
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = w.Shutdown(context.Background())
-			rc.Close()
-		})
-	}
-	t.Cleanup(stop)
+	_, stop = b.rig.Start(t, cfg)
 	return stop
 }
 

@@ -19,21 +19,21 @@ import (
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
-const testAPIKey = "sk-test-7c1f0d2e9b8a4f3c"
+const testAPIKey = workertest.APIKey
 
-// testBundle is a real redis-server, the fake AnySolver over real HTTP, a running worker and
-// a producer client.
+// testBundle is the rig (a real redis-server, the fake AnySolver over real HTTP), a running
+// worker and a producer client.
 type testBundle struct {
-	redis   *enqueuetest.RedisServer
-	rc      redis.UniversalClient
-	fake    *anysolvertest.Server
-	fakeURL string
-	client  *enqueue.Client
-	worker  *worker.Worker
-	logs    *enqueuetest.LogBuffer
-	policy  *classify.Policy
+	rig    *workertest.Rig
+	rc     redis.UniversalClient
+	fake   *anysolvertest.Server
+	client *enqueue.Client
+	worker *worker.Worker
+	logs   *enqueuetest.LogBuffer
+	policy *classify.Policy
 }
 
 // fastPolicy keeps the default decisions with retries that come back in a blink.
@@ -46,13 +46,7 @@ func fastPolicy(t testing.TB) *classify.Policy {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	b := &testBundle{logs: &enqueuetest.LogBuffer{}}
-	b.redis = enqueuetest.Redis(t)
-	ctx := context.Background()
-	rc, err := enqueue.OpenRedis(ctx, b.redis.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { rc.Close() })
-	b.rc = rc
-	fake, srv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{testAPIKey},
+	b.rig = workertest.New(t, anysolvertest.Options{APIKeys: []string{testAPIKey},
 		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
 			bh := anysolvertest.DefaultBehavior(t)
 			if !bh.Immediate {
@@ -60,9 +54,9 @@ func setup(t *testing.T) *testBundle {
 			}
 			return bh
 		})})
-	t.Cleanup(srv.Close)
-	b.fake, b.fakeURL = fake, srv.URL
-	b.client, err = enqueue.NewClient(enqueue.Config{Redis: rc})
+	b.rc, b.fake = b.rig.RC, b.rig.Fake
+	var err error
+	b.client, err = enqueue.NewClient(enqueue.Config{Redis: b.rc})
 	require.NoError(t, err)
 	b.policy = fastPolicy(t)
 	b.startWorker(t, testAPIKey)
@@ -73,18 +67,13 @@ func (b *testBundle) startWorker(t *testing.T, key string) {
 	t.Helper()
 	// The client's default Timeout: a shorter one turns a slow answer on a busy machine into a
 	// retry, and a createTask more than the counts below expect.
-	as, err := anysolver.New(anysolver.Config{BaseURL: b.fakeURL, APIKey: key})
-	require.NoError(t, err)
+	as := b.rig.AnySolver(t, anysolver.Config{APIKey: key})
 	cfg := worker.Config{Redis: b.rc, AnySolver: as, Policy: b.policy, Queues: map[string]int{"default": 1},
 		Concurrency: 50, ShutdownTimeout: time.Second,
 		Poll:    worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
 		Breaker: worker.BreakerConfig{ProbeMin: 200 * time.Millisecond, ProbeMax: time.Second},
 		Logger:  slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	w, err := worker.New(cfg)
-	require.NoError(t, err)
-	require.NoError(t, w.Start(context.Background()))
-	b.worker = w
-	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
+	b.worker, _ = b.rig.Start(t, cfg)
 }
 
 func recaptcha(id, websiteKey string) enqueue.Job {
