@@ -1,12 +1,12 @@
 // Package attempt is the worker's attempt machine: one run of the solve handler is one attempt of
 // one job (create or resume the paid remote task, poll it, record the outcome), and what the
 // attempt ends in is decided by one pure function (decide) and performed by one (apply). It also
-// holds the job's record store, the waits between polls, the spend caps' reservations and the
-// dead-letter mirror, which ends the jobs asynq archived by itself the same way.
+// holds the waits between polls, the spend caps' reservations and the dead-letter mirror, which
+// ends the jobs asynq archived by itself the same way.
 //
 // It does not classify AnySolver's errors (package classify does), run the asynq server (package
-// worker does) nor keep the breakers, the polling statistics or callback delivery (packages
-// breaker, poll and callback).
+// worker does) nor keep the records, the breakers, the polling statistics or callback delivery
+// (packages record, breaker, poll and callback).
 package attempt
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/poll"
+	"github.com/solvequeue/solvequeue/internal/record"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -52,8 +53,8 @@ type Params struct {
 
 // New returns the solve handler p describes.
 func New(p Params) *Handler {
-	st := newStore(p.Redis)
-	st.deadLetterLimit = max(p.DeadLetterLimit, 0) // negative: no bound
+	st := record.New(p.Redis)
+	st.DeadLetterLimit = max(p.DeadLetterLimit, 0) // negative: no bound
 	h := &Handler{rules: rules{policy: p.Policy, lifetime: p.Lifetime, holdWait: p.HoldWait,
 		pollInterval: p.Poll.WithDefaults().Interval}, budgets: p.Budgets, policy: p.Policy,
 		providers: p.Providers, anysolver: p.AnySolver, store: st, poller: poll.New(p.Poll),

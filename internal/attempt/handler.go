@@ -18,6 +18,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/poll"
+	"github.com/solvequeue/solvequeue/internal/record"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -31,7 +32,7 @@ type Handler struct {
 	providers *breaker.Providers
 	policy    *classify.Policy
 	anysolver *anysolver.Client
-	store     *store
+	store     *record.Store
 	poller    *poll.Poller
 	breaker   *breaker.Breaker // nil when disabled
 	observer  metrics.Observer
@@ -111,14 +112,14 @@ func (h *Handler) begin(ctx context.Context, a *attempt, m taskMeta, t *asynq.Ta
 		a.stopPolling(ending{kind: endedForeign, what: t.Type()})
 		return
 	}
-	rec, err := h.store.load(ctx, a.queue, a.id)
-	var unreadable *unreadableRecordError
+	rec, err := h.store.Load(ctx, a.queue, a.id)
+	var unreadable *record.UnreadableError
 	switch {
 	case errors.As(err, &unreadable):
 		h.log.Error("the job's record cannot be read: ending it dead rather than risk paying AnySolver twice",
-			"job_id", a.id, "queue", a.queue, "err", unreadable.err)
+			"job_id", a.id, "queue", a.queue, "err", unreadable.Err)
 		a.payload, _ = enqueue.DecodePayload(a.raw)
-		a.stopPolling(ending{kind: endedUnreadableRecord, err: unreadable.err, raw: unreadable.raw})
+		a.stopPolling(ending{kind: endedUnreadableRecord, err: unreadable.Err, raw: unreadable.Raw})
 		return
 	case err != nil:
 		a.stopPolling(ending{kind: endedInterrupted, err: err})
@@ -201,7 +202,7 @@ func (h *Handler) solve(ctx context.Context, a *attempt) ending {
 	}
 	task := a.payload.Task
 	if a.payload.BodyRef != "" {
-		body, err := h.store.loadBody(ctx, a.payload.BodyRef)
+		body, err := h.store.LoadBody(ctx, a.payload.BodyRef)
 		if err != nil {
 			return ending{kind: endedUnreadablePayload, err: err}
 		}
@@ -244,7 +245,7 @@ func (h *Handler) solve(ctx context.Context, a *attempt) ending {
 		return ending{kind: endedInterrupted, err: fmt.Errorf("encode remote task id: %w", err)}
 	}
 	a.rec.Remote = &enqueue.Remote{TaskID: rawID, CreatedAt: began.UTC()}
-	if err := h.store.saveAcked(ctx, a.queue, a.id, &a.rec); err != nil {
+	if err := h.store.SaveAcked(ctx, a.queue, a.id, &a.rec); err != nil {
 		// Polling goes on from memory, and the record is retried meanwhile: only a crash
 		// before Redis answers again would lose the remote id.
 		h.log.Error("could not record the remote task id before polling; retrying while polling",
@@ -264,7 +265,7 @@ func (h *Handler) keepSaving(queue, id string, rec enqueue.Record, until time.Ti
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := h.store.saveUntil(ctx, queue, id, &rec); err == nil {
+		if err := h.store.SaveUntil(ctx, queue, id, &rec); err == nil {
 			h.log.Info("recorded the remote task id after all", "job_id", id)
 		}
 	}()

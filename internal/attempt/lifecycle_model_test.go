@@ -54,7 +54,7 @@ import (
 //
 // -lifecycle.strict=NAME[,NAME] (or =all) reports those known defects (knownDefects) as failures
 // too, to see their minimal sequences; -lifecycle.slow also draws a Redis outage through a paid
-// task's first save, which costs saveTimeout (10 s) of real time each.
+// task's first save, which costs record.SaveTimeout (10 s) of real time each.
 func TestLifecycleModel(t *testing.T) {
 	t.Parallel()
 	checksGiven := false
@@ -471,7 +471,7 @@ func (m *lifecycle) timeout(t *rapid.T) {
 }
 
 // saveOutage runs an attempt whose paid task's id cannot be saved (Redis fails every save for
-// longer than saveTimeout, real time) and that asynq's timeout then cuts short: the next attempt
+// longer than record.SaveTimeout, real time) and that asynq's timeout then cuts short: the next attempt
 // must resume that task, not pay again.
 func (m *lifecycle) saveOutage(t *rapid.T) {
 	if !*slowModel {

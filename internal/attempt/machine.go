@@ -10,6 +10,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/record"
 )
 
 // How an attempt moves from step to step without holding asynq's goroutine in deep calls.
@@ -83,7 +84,7 @@ func (h *Handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error 
 // attemptMargin is how long before asynq's own timeout of a task the attempt's time runs out, at
 // most: time to write its outcome (a save's bound) and return it, so that asynq never ends an
 // attempt by itself (it would, with no word from decide). A short timeout keeps a quarter.
-const attemptMargin = saveTimeout + 5*time.Second
+const attemptMargin = record.SaveTimeout + 5*time.Second
 
 // ownTime returns ctx with a deadline of the attempt's own a margin before asynq's: when it
 // passes, the attempt ends as timed out (decide's endedTimedOut) and says so to asynq in time.

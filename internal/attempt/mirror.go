@@ -13,6 +13,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/loop"
+	"github.com/solvequeue/solvequeue/internal/record"
 )
 
 // MirrorIntervalDefault is how often the mirror looks for archived jobs without an entry.
@@ -48,7 +49,7 @@ type deadLetterMirrorParams struct {
 	rc        redis.UniversalClient
 	inspector *asynq.Inspector
 	queues    []string
-	store     *store
+	store     *record.Store
 	rules     rules
 	callbacks *callback.Callbacks // nil: no callbacks
 	log       *slog.Logger
@@ -128,11 +129,11 @@ func (m *Mirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq
 			continue // its recorded outcome (solved or failed) stands; nothing to redrive
 		}
 		if tr.Write {
-			if err := m.store.save(ctx, queue, t.ID, &tr.Record); err != nil {
+			if err := m.store.Save(ctx, queue, t.ID, &tr.Record); err != nil {
 				m.log.Warn("could not mark an archived job dead in its record", "job_id", t.ID, "queue", queue, "err", err)
 			}
 		}
-		err = m.store.addDeadLetter(ctx, queue, t.ID, t.Payload, tr.Record, tr.RawRecord, m.now())
+		err = m.store.AddDeadLetter(ctx, queue, t.ID, t.Payload, tr.Record, tr.RawRecord, m.now())
 		if errors.Is(err, enqueue.ErrDeadLetterFull) {
 			// Never a silent trim: the rest stay in asynq's archive until an operator makes room.
 			m.log.Error("the dead-letter queue is full: archived jobs stay in asynq's archive only "+

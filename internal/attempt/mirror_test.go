@@ -13,6 +13,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/record"
 )
 
 // TestDeadLetterMirrorCopiesWhatAsynqArchivedAlone: a solve job that asynq archived without the
@@ -31,9 +32,9 @@ func TestDeadLetterMirrorCopiesWhatAsynqArchivedAlone(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, inspector.ArchiveTask("default", id))
 	}
-	st := &store{rc: rc}
+	st := record.New(rc)
 	known := enqueue.Record{State: enqueue.StateDead, Error: &enqueue.ErrorInfo{ErrorCode: "UNKNOWN_PROVIDER_ERROR"}}
-	require.NoError(t, st.addDeadLetter(ctx, "default", "known-1", []byte(`{"v":1}`), known, nil, time.Now()))
+	require.NoError(t, st.AddDeadLetter(ctx, "default", "known-1", []byte(`{"v":1}`), known, nil, time.Now()))
 
 	m := newDeadLetterMirror(deadLetterMirrorParams{rc: rc, inspector: inspector, queues: []string{"default"},
 		store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now})

@@ -34,9 +34,9 @@ func (h *Handler) decide(a *attempt, e ending) Transition {
 // and its next run replays the recorded outcome.
 func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 	if t.Write {
-		save := h.store.save
+		save := h.store.Save
 		if t.Acked {
-			save = h.store.saveAcked
+			save = h.store.SaveAcked
 		}
 		err := save(ctx, a.queue, a.id, &t.Record)
 		h.announceBreaker(a)
@@ -55,7 +55,7 @@ func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 	}
 	h.announceBreaker(a)
 	if t.DeadLetter {
-		err := h.store.addDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now())
+		err := h.store.AddDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now())
 		switch {
 		case errors.Is(err, enqueue.ErrDeadLetterFull):
 			// Never a silent trim: the job goes to asynq's archive only, said loudly; the
@@ -74,7 +74,7 @@ func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 		}
 	}
 	if ref := a.payload.BodyRef; ref != "" && t.State.Terminal() && t.Report == reportEnded {
-		if err := h.store.settleBody(ctx, ref, t.State); err != nil {
+		if err := h.store.SettleBody(ctx, ref, t.State); err != nil {
 			h.log.Warn("could not delete (or keep, for a dead job) the job's image body", "job_id", a.id, "err", err)
 		}
 	}

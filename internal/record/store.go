@@ -1,4 +1,9 @@
-package attempt
+// Package record reads and writes a job's record (enqueue.Record) in asynq's task hash, its
+// dead-letter entry and its image body: the writes that must land whatever the handler's context
+// says, and the one that waits for a replica (the id of a paid remote task).
+//
+// It does not decide what a record says (the attempt machine does).
+package record
 
 import (
 	"context"
@@ -15,7 +20,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/replica"
 )
 
-// store keeps a job's record in the "result" field of its asynq task hash: the same field
+// Store keeps a job's record in the "result" field of its asynq task hash: the same field
 // asynq's ResultWriter writes, so the record lives and dies with the task (kept through retries
 // and the archive, deleted with the task when its retention ends) and shows in the web UI.
 //
@@ -24,29 +29,29 @@ import (
 // the remote taskId right after a paid createTask, shutdown or not.
 //
 // The task hash's key and field are asynq's (internal/keys, asynq.go, pinned by TestAsynqLayout).
-type store struct {
+type Store struct {
 	rc redis.UniversalClient
 	// base is the client under rc's autopipeliner, for a write that must share one connection
 	// with the WAIT after it (saveAcked).
 	base redis.UniversalClient
-	// deadLetterLimit bounds the dead-letter queue's entries (enqueue.PutDeadLetter); 0: none.
-	deadLetterLimit int
+	// DeadLetterLimit bounds the dead-letter queue's entries (enqueue.PutDeadLetter); 0: none.
+	DeadLetterLimit int
 	replicas        replicaCount
 	// nodeReplicas counts each Cluster primary's replicas, by address (saveAcked on a Cluster).
 	nodeMu       sync.Mutex
 	nodeReplicas map[string]*replicaCount
 }
 
-// newStore returns a store writing through go-redis's autopipeliner over rc where rc has one
+// New returns a Store writing through go-redis's autopipeliner over rc where rc has one
 // (a Ring has not): the records that many running jobs read and write at the same moment then
 // share round trips, one pipeline per round trip, instead of one command each. Every call still
-// waits for its own answer, so a record is in Redis when save returns, as before. Measured by
+// waits for its own answer, so a record is in Redis when Save returns. Measured by
 // `solvequeue bench`: a quarter less Redis CPU per job at 100 jobs in flight.
-func newStore(rc redis.UniversalClient) *store {
+func New(rc redis.UniversalClient) *Store {
 	if ap, err := rc.AutoPipeline(); err == nil {
-		return &store{rc: ap, base: rc}
+		return &Store{rc: ap, base: rc}
 	}
-	return &store{rc: rc, base: rc}
+	return &Store{rc: rc, base: rc}
 }
 
 // saveIfExists writes the record only while the task hash exists, so a late write never
@@ -67,7 +72,7 @@ end
 redis.call('HSET', KEYS[1], '` + keys.AsynqResultField + `', ARGV[1])
 return 1`
 
-func (s *store) load(ctx context.Context, queue, id string) (enqueue.Record, error) {
+func (s *Store) Load(ctx context.Context, queue, id string) (enqueue.Record, error) {
 	raw, err := s.rc.HGet(ctx, keys.AsynqTask(queue, id), keys.AsynqResultField).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return enqueue.Record{}, nil
@@ -78,55 +83,57 @@ func (s *store) load(ctx context.Context, queue, id string) (enqueue.Record, err
 	rec, err := enqueue.DecodeRecord(raw)
 	if err != nil {
 		// Whether a paid remote task is pending is unknown: starting over could pay twice.
-		return enqueue.Record{}, &unreadableRecordError{raw: raw, err: err}
+		return enqueue.Record{}, &UnreadableError{Raw: raw, Err: err}
 	}
 	return rec, nil
 }
 
-// unreadableRecordError is a record that load found but cannot decode, with its raw bytes.
-type unreadableRecordError struct {
-	raw []byte
-	err error
+// UnreadableError is a record that Load found but cannot decode, with its raw bytes.
+type UnreadableError struct {
+	Raw []byte
+	Err error
 }
 
-func (e *unreadableRecordError) Error() string {
-	return "the job's record cannot be read: " + e.err.Error()
+func (e *UnreadableError) Error() string {
+	return "the job's record cannot be read: " + e.Err.Error()
 }
-func (e *unreadableRecordError) Unwrap() error { return e.err }
 
-// saveTimeout bounds one save: long enough to ride out a Redis restart, short enough that a
+// Unwrap gives errors.Is and errors.As the decoding error.
+func (e *UnreadableError) Unwrap() error { return e.Err }
+
+// SaveTimeout bounds one save: long enough to ride out a Redis restart, short enough that a
 // job's end is not held up for long by a Redis that hangs.
-const saveTimeout = 10 * time.Second
+const SaveTimeout = 10 * time.Second
 
-// save writes the record with a context of its own: it must land even while the worker shuts
-// down, within saveTimeout.
-func (s *store) save(ctx context.Context, queue, id string, rec *enqueue.Record) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+// Save writes the record with a context of its own: it must land even while the worker shuts
+// down, within SaveTimeout.
+func (s *Store) Save(ctx context.Context, queue, id string, rec *enqueue.Record) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SaveTimeout)
 	defer cancel()
-	return s.saveUntil(ctx, queue, id, rec)
+	return s.SaveUntil(ctx, queue, id, rec)
 }
 
-// replicaCountTTL is how long saveAcked trusts what the primary said of its replicas.
+// replicaCountTTL is how long SaveAcked trusts what the primary said of its replicas.
 const replicaCountTTL = 30 * time.Second
 
-// saveAcked is save for the record of a paid remote task, before polling it: where the primary has
+// SaveAcked is Save for the record of a paid remote task, before polling it: where the primary has
 // replicas, the write is followed by WAIT on the same connection, so that a replica holds it
 // before the worker goes on. A failover (Sentinel promoting a replica after the primary died)
 // then keeps the remote id, and the next attempt resumes the task instead of paying for a new
 // one: asynchronous replication alone may lose the last writes before the primary died. A WAIT
 // that times out (the replica is slow or gone) is only waited for replica.AckTimeout. On a
 // Cluster, whose pipelines are split by node, the write and its WAIT go to the primary that
-// holds the task's slot, on one of its connections. Without replicas it is save.
-func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Record) error {
+// holds the task's slot, on one of its connections. Without replicas it is Save.
+func (s *Store) SaveAcked(ctx context.Context, queue, id string, rec *enqueue.Record) error {
 	c := s.ackingClient(ctx, keys.AsynqTask(queue, id))
 	if c == nil {
-		return s.save(ctx, queue, id, rec)
+		return s.Save(ctx, queue, id, rec)
 	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode record of job %s: %w", id, err)
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SaveTimeout)
 	defer cancel()
 	terminal := "0"
 	if rec.State.Terminal() {
@@ -140,13 +147,13 @@ func (s *store) saveAcked(ctx context.Context, queue, id string, rec *enqueue.Re
 	}); err == nil {
 		return nil
 	}
-	return s.save(ctx, queue, id, rec) // Redis trouble: the usual retries
+	return s.Save(ctx, queue, id, rec) // Redis trouble: the usual retries
 }
 
 // ackingClient returns the client of the primary that holds key when it has replicas (the
 // client itself on one Redis or a Sentinel's, the slot's primary on a Cluster), nil when a WAIT
 // would wait for nothing or the primary is unknown.
-func (s *store) ackingClient(ctx context.Context, key string) *redis.Client {
+func (s *Store) ackingClient(ctx context.Context, key string) *redis.Client {
 	switch c := s.base.(type) {
 	case *redis.Client:
 		if s.replicas.get(ctx, c) > 0 {
@@ -193,8 +200,8 @@ func (r *replicaCount) get(ctx context.Context, c *redis.Client) int {
 	return r.n
 }
 
-// saveUntil writes the record, retrying with backoff until it lands or ctx ends.
-func (s *store) saveUntil(ctx context.Context, queue, id string, rec *enqueue.Record) error {
+// SaveUntil writes the record, retrying with backoff until it lands or ctx ends.
+func (s *Store) SaveUntil(ctx context.Context, queue, id string, rec *enqueue.Record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode record of job %s: %w", id, err)
@@ -221,9 +228,9 @@ func (s *store) saveUntil(ctx context.Context, queue, id string, rec *enqueue.Re
 	return nil
 }
 
-// addDeadLetter writes the durable dead-letter entry of a job; unreadable is a record that could
+// AddDeadLetter writes the durable dead-letter entry of a job; unreadable is a record that could
 // not be decoded, kept as found for the operator (nil otherwise).
-func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []byte, rec enqueue.Record, unreadable []byte, now time.Time) error {
+func (s *Store) AddDeadLetter(ctx context.Context, queue, id string, payload []byte, rec enqueue.Record, unreadable []byte, now time.Time) error {
 	d := enqueue.DeadLetter{ID: id, Queue: queue, Payload: json.RawMessage(payload), Record: rec, DeadAt: now.UTC(),
 		UnreadableRecord: string(unreadable)}
 	if !json.Valid(payload) {
@@ -232,13 +239,13 @@ func (s *store) addDeadLetter(ctx context.Context, queue, id string, payload []b
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return enqueue.PutDeadLetter(ctx, s.rc, d, s.deadLetterLimit)
+	return enqueue.PutDeadLetter(ctx, s.rc, d, s.DeadLetterLimit)
 }
 
-// loadBody fetches an image body that travels under its own key. Only keys under the producer's
+// LoadBody fetches an image body that travels under its own key. Only keys under the producer's
 // blob prefix are read: a hand-made payload must not make the worker send any Redis key it
 // names to AnySolver.
-func (s *store) loadBody(ctx context.Context, key string) (string, error) {
+func (s *Store) LoadBody(ctx context.Context, key string) (string, error) {
 	if !keys.IsBody(key) {
 		return "", fmt.Errorf("image body reference %q is not a solvequeue blob key (%s...)", key, keys.BodyPrefix)
 	}
@@ -249,11 +256,11 @@ func (s *store) loadBody(ctx context.Context, key string) (string, error) {
 	return body, err
 }
 
-// settleBody deletes the image body of a job that ended solved or failed (nothing will read it
+// SettleBody deletes the image body of a job that ended solved or failed (nothing will read it
 // again) and takes the expiry off a dead job's, which a redrive needs (enqueue.DropBody and
 // KeepBody; a purge deletes it).
-func (s *store) settleBody(ctx context.Context, key string, state enqueue.State) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+func (s *Store) SettleBody(ctx context.Context, key string, state enqueue.State) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SaveTimeout)
 	defer cancel()
 	if state == enqueue.StateDead {
 		return enqueue.KeepBody(ctx, s.rc, key)

@@ -1,4 +1,4 @@
-package attempt
+package record
 
 import (
 	"context"
@@ -37,10 +37,10 @@ func TestSaveAckedWaitsForAReplica(t *testing.T) {
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	}, 10*time.Second, 20*time.Millisecond, "the replica syncs (hang guard)")
 
-	st := newStore(pc)
+	st := New(pc)
 	require.NoError(t, pc.HSet(ctx, keys.AsynqTask("default", "job-1"), "msg", "x").Err())
 	rec := enqueue.Record{State: enqueue.StateActive, CreateTasks: 1, Remote: &enqueue.Remote{TaskID: json.RawMessage(`42`)}}
-	require.NoError(t, st.saveAcked(ctx, "default", "job-1", &rec))
+	require.NoError(t, st.SaveAcked(ctx, "default", "job-1", &rec))
 	require.Equal(t, 1, waitCalls(t, pc), "one WAIT after the write")
 	got, err := rc.HGet(ctx, keys.AsynqTask("default", "job-1"), "result").Result()
 	require.NoError(t, err)
@@ -69,7 +69,7 @@ func TestSaveAckedWaitsForAReplica(t *testing.T) {
 	lc := redis.NewClient(&redis.Options{Addr: lone.Addr})
 	t.Cleanup(func() { _ = lc.Close() })
 	require.NoError(t, lc.HSet(ctx, keys.AsynqTask("default", "job-1"), "msg", "x").Err())
-	require.NoError(t, newStore(lc).saveAcked(ctx, "default", "job-1", &rec))
+	require.NoError(t, New(lc).SaveAcked(ctx, "default", "job-1", &rec))
 	require.Equal(t, 0, waitCalls(t, lc))
 	got, err = lc.HGet(ctx, keys.AsynqTask("default", "job-1"), "result").Result()
 	require.NoError(t, err)
@@ -116,7 +116,7 @@ func TestSaveAckedWaitsOnTheClusterPrimary(t *testing.T) {
 	before := waitCalls(t, primary)
 
 	rec := enqueue.Record{State: enqueue.StateActive, CreateTasks: 1, Remote: &enqueue.Remote{TaskID: json.RawMessage(`42`)}}
-	require.NoError(t, newStore(cc).saveAcked(ctx, "default", "job-1", &rec))
+	require.NoError(t, New(cc).SaveAcked(ctx, "default", "job-1", &rec))
 	require.Equal(t, before+1, waitCalls(t, primary), "one WAIT on the slot's primary after the write")
 
 	replicaAddr := ""
