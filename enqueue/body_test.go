@@ -146,7 +146,7 @@ func TestBodyTTLFollowsTheDeadline(t *testing.T) {
 	require.InDelta(t, (30*time.Minute + enqueue.AttemptTimeoutDefault).Seconds(), ttl.Seconds(), 5)
 }
 
-// TestBodyOfADeadLetter: the worker keeps a dead job's body without a TTL (KeepBody), a redrive
+// TestBodyOfADeadLetter: the worker keeps a dead job's body without a TTL (imagebody.Keep), a redrive
 // gives the TTL back, a purge deletes it, and a redrive whose body is gone is refused.
 func TestBodyOfADeadLetter(t *testing.T) {
 	t.Parallel()

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
 func TestAsynqLoggerQuietWhileRedisIsDown(t *testing.T) {
@@ -23,7 +23,7 @@ func TestAsynqLoggerQuietWhileRedisIsDown(t *testing.T) {
 	// Nothing listens on port 1: every PING fails at once.
 	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rc.Close() })
-	h := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: debugLogger(logs)})
+	h := redisconn.NewHealth(redisconn.HealthParams{Redis: rc, Logger: debugLogger(logs)})
 	l := newAsynqLogger(debugLogger(logs), h)
 	for i := range 100 {
 		l.Warn(fmt.Sprintf(`Could not move task id=job-%d type="anysolver:solve" from "asynq:{default}:active": dial tcp 127.0.0.1:1: connect: connection refused; Will retry syncing`, i))
@@ -76,11 +76,11 @@ func debugLogger(logs *enqueuetest.LogBuffer) *slog.Logger {
 func TestRedisHealthSaysOnceUnderABusyPool(t *testing.T) {
 	t.Parallel()
 	r := enqueuetest.Redis(t)
-	rc, err := enqueue.OpenRedis(context.Background(), r.URL(), 0)
+	rc, err := redisconn.Open(context.Background(), r.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 	logs := &enqueuetest.LogBuffer{}
-	h := enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: rc, Logger: debugLogger(logs)})
+	h := redisconn.NewHealth(redisconn.HealthParams{Redis: rc, Logger: debugLogger(logs)})
 	h.Start(context.Background())
 	t.Cleanup(h.Shutdown)
 	l := newAsynqLogger(debugLogger(logs), h)

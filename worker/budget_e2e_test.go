@@ -16,8 +16,9 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
-	budget "github.com/solvequeue/solvequeue/internal/ledger"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -52,7 +53,7 @@ func (c *createCount) count() int {
 // at first, across both workers (were it per worker, all seven would pass), so at least three
 // (four) jobs are held; a held job is neither paid nor failed nor charged a retry, and ends
 // solved, paid once, after the window rolls. That the window rolls at the right moment is
-// enqueue/budget's test, on a clock it moves.
+// internal/ledger's test, on a clock it moves.
 func TestBudgetHoldsExactlyAcrossTwoWorkers(t *testing.T) {
 	t.Parallel()
 	const window = 10 * time.Second
@@ -67,7 +68,7 @@ queues:
 
 	srv := enqueuetest.Redis(t)
 	ctx := context.Background()
-	rc, err := enqueue.OpenRedis(ctx, srv.URL(), 0)
+	rc, err := redisconn.Open(ctx, srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 
@@ -132,7 +133,7 @@ queues:
 	require.Contains(t, logs.String(), "budget has room again: queue resumed", "the held queue resumed by itself")
 	require.Contains(t, logs.String(), "budget spent: queue paused", "a spent budget pauses its queue")
 
-	u, err := budget.New(rc).Read(ctx, "priced", *policy.Queue("priced").Budget)
+	u, err := ledger.New(rc).Read(ctx, "priced", *policy.Queue("priced").Budget)
 	require.NoError(t, err)
 	require.LessOrEqual(t, u.Cost, 0.003+1e-9, "settled with AnySolver's reported cost")
 }

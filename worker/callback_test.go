@@ -14,15 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/balance"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 const callbackSecret = "cb-secret-1d9f0e4c7a2b"
@@ -43,7 +49,7 @@ func newReceiver(t *testing.T) *receiver {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.bodies = append(r.bodies, body)
-		r.sigs = append(r.sigs, req.Header.Get(worker.CallbackSignatureHeader))
+		r.sigs = append(r.sigs, req.Header.Get(callback.SignatureHeader))
 		r.mu.Unlock()
 		if s := r.status.Load(); s != 0 {
 			w.WriteHeader(int(s))
@@ -73,42 +79,39 @@ func (r *receiver) wait(t *testing.T, n int) {
 	}
 }
 
-// callbackBundle is a real redis-server, the fake AnySolver, and workers started with the
-// callback settings a test asks for.
+// callbackBundle is the rig (a real redis-server, the fake AnySolver) and workers started with
+// the callback settings a test asks for.
 type callbackBundle struct {
-	redis  *enqueuetest.RedisServer
+	rig    *workertest.Rig
 	client *enqueue.Client
+	admin  *admin.Client
 	fake   *anysolvertest.Server
-	url    string
 	reg    *prometheus.Registry
 	logs   *enqueuetest.LogBuffer
 }
 
 func setupCallbacks(t *testing.T) *callbackBundle {
 	t.Helper()
-	b := &callbackBundle{redis: enqueuetest.Redis(t), logs: &enqueuetest.LogBuffer{}}
-	rc, err := enqueue.OpenRedis(context.Background(), b.redis.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { rc.Close() })
-	b.client, err = enqueue.NewClient(enqueue.Config{Redis: rc})
-	require.NoError(t, err)
-	var srv *httptest.Server
-	b.fake, srv = anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 42.5,
+	b := &callbackBundle{logs: &enqueuetest.LogBuffer{}}
+	b.rig = workertest.New(t, anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 42.5,
 		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
 			return anysolvertest.Behavior{SolveTime: 100 * time.Millisecond}
 		})})
-	t.Cleanup(srv.Close)
-	b.url = srv.URL
+	b.fake = b.rig.Fake
+	var err error
+	b.client, err = enqueue.NewClient(enqueue.Config{Redis: b.rig.RC})
+	require.NoError(t, err)
+	b.admin, err = admin.NewClient(admin.Config{Redis: b.rig.RC})
+	require.NoError(t, err)
 	return b
 }
 
-// start runs a worker; stop ends it (it is also stopped when the test ends).
+// start runs a worker, with a Redis client of its own; stop ends it (it is also stopped when the
+// test ends).
 func (b *callbackBundle) start(t *testing.T, mutate func(*worker.Config)) (stop func()) {
 	t.Helper()
-	rc, err := enqueue.OpenRedis(context.Background(), b.redis.URL(), 0)
-	require.NoError(t, err)
-	as, err := anysolver.New(anysolver.Config{BaseURL: b.url, APIKey: testAPIKey, Timeout: 2 * time.Second})
-	require.NoError(t, err)
+	rc := b.rig.Open(t)
+	as := b.rig.AnySolver(t, anysolver.Config{APIKey: testAPIKey, Timeout: 2 * time.Second})
 	b.reg = prometheus.NewRegistry()
 	cfg := worker.Config{Redis: rc, AnySolver: as, Policy: fastPolicy(t), Queues: map[string]int{"default": 1},
 		Concurrency: 10, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 50 * time.Millisecond},
@@ -118,17 +121,7 @@ func (b *callbackBundle) start(t *testing.T, mutate func(*worker.Config)) (stop 
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	w, err := worker.New(cfg)
-	require.NoError(t, err)
-	require.NoError(t, w.Start(context.Background()))
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = w.Shutdown(context.Background())
-			rc.Close()
-		})
-	}
-	t.Cleanup(stop)
+	_, stop = b.rig.Start(t, cfg)
 	return stop
 }
 
@@ -172,8 +165,8 @@ func TestCallbackDelivered(t *testing.T) {
 	byID := map[string]map[string]any{}
 	r.mu.Lock()
 	for i, body := range r.bodies {
-		require.Equal(t, worker.Sign([]byte(callbackSecret), body), r.sigs[i])
-		require.True(t, hmac.Equal([]byte(r.sigs[i]), []byte(worker.Sign([]byte(callbackSecret), body))))
+		require.Equal(t, callback.Sign([]byte(callbackSecret), body), r.sigs[i])
+		require.True(t, hmac.Equal([]byte(r.sigs[i]), []byte(callback.Sign([]byte(callbackSecret), body))))
 		require.True(t, strings.HasPrefix(r.sigs[i], "sha256="))
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(body, &m))
@@ -259,14 +252,14 @@ func TestBalancePublished(t *testing.T) {
 	t.Parallel()
 	b := setupCallbacks(t)
 	b.start(t, func(c *worker.Config) { c.BalanceInterval = 100 * time.Millisecond })
-	rc := b.client.Redis()
+	rc := b.rig.RC
 	require.Eventually(t, func() bool {
-		bal, err := enqueue.ReadBalance(context.Background(), rc)
+		bal, err := balance.Read(context.Background(), rc)
 		return err == nil && bal.Balance == 42.5
 	}, 10*time.Second, 20*time.Millisecond)
 	b.fake.SetBalance(3.25)
 	require.Eventually(t, func() bool {
-		bal, err := enqueue.ReadBalance(context.Background(), rc)
+		bal, err := balance.Read(context.Background(), rc)
 		return err == nil && bal.Balance == 3.25
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
@@ -344,9 +337,9 @@ func TestCallbackOfARedriveWhileTheFirstIsRetried(t *testing.T) {
 	require.ErrorIs(t, err, enqueue.ErrJobNotFound, "a delivery waiting in Redis is not a job")
 
 	// The fake now solves this key (its one scripted failure is spent): redrive.
-	d, err := b.client.DeadLetter(ctx, "default", id)
+	d, err := b.admin.DeadLetter(ctx, "default", id)
 	require.NoError(t, err)
-	require.NoError(t, b.client.Redrive(ctx, d))
+	require.NoError(t, b.admin.Redrive(ctx, d))
 	out, err = b.client.Wait(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, enqueue.StateSolved, out.State)
@@ -386,16 +379,16 @@ func TestCallbackDeliveredWhileItsQueueIsPaused(t *testing.T) {
 		{name: "by the breaker", websiteKey: "sq:id=cb-breaker;create=ERROR_ZERO_BALANCE*9", noFunds: true, wantCode: "ERROR_ZERO_BALANCE",
 			pause: func(t *testing.T, b *callbackBundle) {
 				require.Eventually(t, func() bool {
-					s, err := worker.ReadBreaker(context.Background(), b.client.Redis())
+					s, err := breaker.Read(context.Background(), b.rig.RC)
 					return err == nil && s.Open && len(s.PausedQueues) == 1
 				}, 30*time.Second, 20*time.Millisecond)
-				s, err := worker.ReadBreaker(context.Background(), b.client.Redis())
+				s, err := breaker.Read(context.Background(), b.rig.RC)
 				require.NoError(t, err)
 				require.Equal(t, []string{"default"}, s.PausedQueues, "the breaker pauses the job queues alone")
 			}},
 		{name: "by an operator", websiteKey: "plain-key-paused",
 			pause: func(t *testing.T, b *callbackBundle) {
-				require.NoError(t, b.client.Inspector().PauseQueue("default"))
+				require.NoError(t, asynq.NewInspectorFromRedisClient(b.rig.RC).PauseQueue("default"))
 			}},
 	}
 	for _, tt := range tests {
@@ -411,7 +404,7 @@ func TestCallbackDeliveredWhileItsQueueIsPaused(t *testing.T) {
 			b.submit(t, "cb-paused", tt.websiteKey, r.srv.URL)
 			r.wait(t, 1)
 			tt.pause(t, b)
-			info, err := b.client.Inspector().GetQueueInfo("default")
+			info, err := asynq.NewInspectorFromRedisClient(b.rig.RC).GetQueueInfo("default")
 			require.NoError(t, err)
 			require.True(t, info.Paused)
 
@@ -422,10 +415,10 @@ func TestCallbackDeliveredWhileItsQueueIsPaused(t *testing.T) {
 			if tt.wantCode != "" {
 				require.Equal(t, tt.wantCode, m["errorCode"])
 			}
-			info, err = b.client.Inspector().GetQueueInfo("default")
+			info, err = asynq.NewInspectorFromRedisClient(b.rig.RC).GetQueueInfo("default")
 			require.NoError(t, err)
 			require.True(t, info.Paused, "delivered while the job's queue stayed paused")
-			cbInfo, err := b.client.Inspector().GetQueueInfo(worker.CallbackQueue)
+			cbInfo, err := asynq.NewInspectorFromRedisClient(b.rig.RC).GetQueueInfo(callback.Queue)
 			require.NoError(t, err)
 			require.False(t, cbInfo.Paused)
 		})

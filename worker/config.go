@@ -9,8 +9,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/balance"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/poll"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
 
@@ -24,6 +30,24 @@ const (
 	RemoteTTLDefault       = 5 * time.Minute
 	LifetimeDefault        = 24 * time.Hour
 )
+
+// Defaults for PollConfig.
+const (
+	PollIntervalDefault    = poll.IntervalDefault
+	PollMinIntervalDefault = poll.MinIntervalDefault
+	PollMaxIntervalDefault = poll.MaxIntervalDefault
+)
+
+// PollConfig says when a remote task is polled: a fixed interval, or adaptive polling (the
+// default), which learns each task type's solve times and polls where answers are likely.
+type PollConfig = poll.Config
+
+// BreakerConfig configures the account breaker: an AnySolver account error (zero balance, a bad
+// key, a ban) pauses the worker's queues until a probe of getBalance finds the account works.
+type BreakerConfig = breaker.Config
+
+// BreakerState is the account breaker as stored in Redis (Worker.Ready returns it).
+type BreakerState = breaker.State
 
 // QueuesDefault returns the queues a worker serves when none are given, with their weights:
 // "critical" is fetched six times as often as "low".
@@ -75,8 +99,8 @@ type Config struct {
 	CallbackBackoff time.Duration
 	// DeadLetterLimit bounds the entries of the durable dead-letter queue: at the limit a job
 	// that dies stays in asynq's archive only, is counted, and the worker says so at error
-	// level (enqueue.PutDeadLetter); nothing already there is trimmed. A negative value means
-	// no bound. Defaults to enqueue.DeadLetterLimitDefault (10,000).
+	// level (deadletter.Put); nothing already there is trimmed. A negative value means
+	// no bound. Defaults to deadletter.LimitDefault (10,000).
 	DeadLetterLimit int
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
@@ -101,7 +125,7 @@ func (c Config) WithDefaults() Config {
 	c.Poll = c.Poll.WithDefaults()
 	c.Breaker = c.Breaker.WithDefaults()
 	if c.Observer == nil {
-		c.Observer = NopObserver{}
+		c.Observer = metrics.NopObserver{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -113,16 +137,16 @@ func (c Config) WithDefaults() Config {
 		c.Lifetime = LifetimeDefault
 	}
 	if c.BalanceInterval <= 0 {
-		c.BalanceInterval = BalanceIntervalDefault
+		c.BalanceInterval = balance.IntervalDefault
 	}
 	if c.CallbackWindow <= 0 {
-		c.CallbackWindow = CallbackWindowDefault
+		c.CallbackWindow = callback.WindowDefault
 	}
 	if c.CallbackBackoff <= 0 {
-		c.CallbackBackoff = CallbackBackoffDefault
+		c.CallbackBackoff = callback.BackoffDefault
 	}
 	if c.DeadLetterLimit == 0 {
-		c.DeadLetterLimit = enqueue.DeadLetterLimitDefault
+		c.DeadLetterLimit = deadletter.LimitDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -144,7 +168,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
 	}
 	for q, w := range c.Queues {
-		if !enqueue.ValidQueueName(q) {
+		if !queuereg.ValidName(q) {
 			return fmt.Errorf("worker: queue name %q must be 1-64 letters, digits, '_', '.', ':' or '-'", q)
 		}
 		if w < 1 {

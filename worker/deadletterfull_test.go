@@ -13,8 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
@@ -42,10 +43,10 @@ func TestDeadLetterLimitRefusesLoudly(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	// Another queue's dead letter fills the bound of one.
-	require.NoError(t, enqueue.PutDeadLetter(ctx, rc, enqueue.DeadLetter{ID: "x", Queue: "other", DeadAt: time.Now()}, 1))
+	require.NoError(t, deadletter.Put(ctx, rc, deadletter.Letter{ID: "x", Queue: "other", DeadAt: time.Now()}, 1))
 	require.NoError(t, rc.HSet(ctx, "asynq:{}:t:", "msg", "x").Err())
 
-	err = w.Handler().ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, solveJob("sq:create=UNKNOWN_PROVIDER_ERROR")))
+	err = w.Handler().ProcessTask(ctx, asynq.NewTask(jobwire.TaskType, solveJob("sq:create=UNKNOWN_PROVIDER_ERROR")))
 	require.True(t, errors.Is(err, asynq.SkipRetry), "archived, not retried: %v", err)
 	require.False(t, mr.Exists(keys.DeadLetters("")), "refused at the bound")
 	refused, err := mr.Get(keys.DeadLettersRefused)

@@ -15,26 +15,29 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
-const testAPIKey = "sk-test-7c1f0d2e9b8a4f3c"
+const testAPIKey = workertest.APIKey
 
-// testBundle is a real redis-server, the fake AnySolver over real HTTP, a running worker and
-// a producer client.
+// testBundle is the rig (a real redis-server, the fake AnySolver over real HTTP), a running
+// worker and a producer client.
 type testBundle struct {
-	redis   *enqueuetest.RedisServer
-	rc      redis.UniversalClient
-	fake    *anysolvertest.Server
-	fakeURL string
-	client  *enqueue.Client
-	worker  *worker.Worker
-	logs    *enqueuetest.LogBuffer
-	policy  *worker.Policy
+	rig    *workertest.Rig
+	rc     redis.UniversalClient
+	fake   *anysolvertest.Server
+	client *enqueue.Client
+	admin  *admin.Client
+	worker *worker.Worker
+	logs   *enqueuetest.LogBuffer
+	policy *worker.Policy
 }
 
 // fastPolicy keeps the default decisions with retries that come back in a blink.
@@ -47,13 +50,7 @@ func fastPolicy(t testing.TB) *worker.Policy {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	b := &testBundle{logs: &enqueuetest.LogBuffer{}}
-	b.redis = enqueuetest.Redis(t)
-	ctx := context.Background()
-	rc, err := enqueue.OpenRedis(ctx, b.redis.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { rc.Close() })
-	b.rc = rc
-	fake, srv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{testAPIKey},
+	b.rig = workertest.New(t, anysolvertest.Options{APIKeys: []string{testAPIKey},
 		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
 			bh := anysolvertest.DefaultBehavior(t)
 			if !bh.Immediate {
@@ -61,9 +58,11 @@ func setup(t *testing.T) *testBundle {
 			}
 			return bh
 		})})
-	t.Cleanup(srv.Close)
-	b.fake, b.fakeURL = fake, srv.URL
-	b.client, err = enqueue.NewClient(enqueue.Config{Redis: rc})
+	b.rc, b.fake = b.rig.RC, b.rig.Fake
+	var err error
+	b.client, err = enqueue.NewClient(enqueue.Config{Redis: b.rc})
+	require.NoError(t, err)
+	b.admin, err = admin.NewClient(admin.Config{Redis: b.rc})
 	require.NoError(t, err)
 	b.policy = fastPolicy(t)
 	b.startWorker(t, testAPIKey)
@@ -74,18 +73,13 @@ func (b *testBundle) startWorker(t *testing.T, key string) {
 	t.Helper()
 	// The client's default Timeout: a shorter one turns a slow answer on a busy machine into a
 	// retry, and a createTask more than the counts below expect.
-	as, err := anysolver.New(anysolver.Config{BaseURL: b.fakeURL, APIKey: key})
-	require.NoError(t, err)
+	as := b.rig.AnySolver(t, anysolver.Config{APIKey: key})
 	cfg := worker.Config{Redis: b.rc, AnySolver: as, Policy: b.policy, Queues: map[string]int{"default": 1},
 		Concurrency: 50, ShutdownTimeout: time.Second,
 		Poll:    worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
 		Breaker: worker.BreakerConfig{ProbeMin: 200 * time.Millisecond, ProbeMax: time.Second},
 		Logger:  slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	w, err := worker.New(cfg)
-	require.NoError(t, err)
-	require.NoError(t, w.Start(context.Background()))
-	b.worker = w
-	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
+	b.worker, _ = b.rig.Start(t, cfg)
 }
 
 func recaptcha(id, websiteKey string) enqueue.Job {
@@ -126,7 +120,7 @@ func TestEndToEnd(t *testing.T) {
 			check: func(t *testing.T, b *testBundle, out enqueue.Outcome) {
 				require.Equal(t, 1, out.Throttles)
 				require.Equal(t, 0, out.Retries)
-				info, err := b.client.Inspector().GetTaskInfo(out.Queue, out.ID)
+				info, err := asynq.NewInspectorFromRedisClient(b.rc).GetTaskInfo(out.Queue, out.ID)
 				require.NoError(t, err)
 				require.Equal(t, 0, info.Retried, "a throttle must not spend asynq's retry count")
 			}},
@@ -154,10 +148,10 @@ func TestEndToEnd(t *testing.T) {
 			if tt.wantState == enqueue.StateSolved {
 				require.NotEmpty(t, out.Solution)
 			}
-			_, dlqErr := b.client.DeadLetter(context.Background(), "default", out.ID)
+			_, dlqErr := b.admin.DeadLetter(context.Background(), "default", out.ID)
 			if tt.wantState == enqueue.StateDead {
 				require.NoError(t, dlqErr, "a dead job is in the durable dead-letter queue")
-				info, err := b.client.Inspector().GetTaskInfo("default", out.ID)
+				info, err := asynq.NewInspectorFromRedisClient(b.rc).GetTaskInfo("default", out.ID)
 				require.NoError(t, err)
 				require.Equal(t, asynq.TaskStateArchived, info.State, "and in asynq's archive for the web UI")
 			} else {
@@ -187,21 +181,21 @@ func TestDeadJobRedrivenOnceFixed(t *testing.T) {
 	key := "sq:id=redrive;create=UNKNOWN_PROVIDER_ERROR*1"
 	out := b.submitAndWait(t, recaptcha("redrive-1", key))
 	require.Equal(t, enqueue.StateDead, out.State)
-	letters, err := b.client.DeadLetters(ctx)
+	letters, err := b.admin.DeadLetters(ctx)
 	require.NoError(t, err)
 	require.Len(t, letters, 1)
 	require.Equal(t, "redrive-1", letters[0].ID)
 
 	// The fake now solves this key (its one scripted failure is spent): redrive.
-	require.NoError(t, b.client.Redrive(ctx, letters[0]))
+	require.NoError(t, b.admin.Redrive(ctx, letters[0]))
 	out, err = b.client.Wait(ctx, "redrive-1")
 	require.NoError(t, err)
 	require.Equal(t, enqueue.StateSolved, out.State)
 	require.Equal(t, 2, b.fake.Creates(key))
-	letters, err = b.client.DeadLetters(ctx)
+	letters, err = b.admin.DeadLetters(ctx)
 	require.NoError(t, err)
 	require.Empty(t, letters)
-	info, err := b.client.Inspector().GetTaskInfo("default", "redrive-1")
+	info, err := asynq.NewInspectorFromRedisClient(b.rc).GetTaskInfo("default", "redrive-1")
 	require.NoError(t, err)
 	require.Equal(t, 0, info.Retried, "a redrive starts with a fresh retry budget")
 }
@@ -211,7 +205,7 @@ func TestPoisonPayloadFailsAndWorkerKeepsServing(t *testing.T) {
 	b := setup(t)
 	ac := asynq.NewClientFromRedisClient(b.rc)
 	for i, payload := range []string{`garbage{{`, `{"v":1}`, `{"v":99,"task":{"type":"X"}}`, `{"v":1,"task":{"type":"RecaptchaV2TaskProxyless"}}`} {
-		_, err := ac.Enqueue(asynq.NewTask(enqueue.TaskType, []byte(payload)), asynq.TaskID(fmt.Sprintf("poison-%d", i)), asynq.Retention(time.Hour))
+		_, err := ac.Enqueue(asynq.NewTask(jobwire.TaskType, []byte(payload)), asynq.TaskID(fmt.Sprintf("poison-%d", i)), asynq.Retention(time.Hour))
 		require.NoError(t, err)
 	}
 	for i := range 4 {
@@ -249,9 +243,9 @@ func TestRecordLivesInAsynqResult(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	out := b.submitAndWait(t, recaptcha("record-1", "site-key-record"))
-	info, err := b.client.Inspector().GetTaskInfo("default", out.ID)
+	info, err := asynq.NewInspectorFromRedisClient(b.rc).GetTaskInfo("default", out.ID)
 	require.NoError(t, err)
-	var rec enqueue.Record
+	var rec jobwire.Record
 	require.NoError(t, json.Unmarshal(info.Result, &rec), "the worker's record is asynq's task result (key layout %s)", "asynq:{q}:t:id")
 	require.Equal(t, enqueue.StateSolved, rec.State)
 	require.Equal(t, 1, rec.CreateTasks)

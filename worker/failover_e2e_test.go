@@ -14,7 +14,9 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -34,7 +36,7 @@ queues:
 	require.NoError(t, err)
 	srv := enqueuetest.Redis(t)
 	ctx := context.Background()
-	rc, err := enqueue.OpenRedis(ctx, srv.URL(), 0)
+	rc, err := redisconn.Open(ctx, srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
 
@@ -83,7 +85,7 @@ queues:
 
 	// One job at a time, so that the breaker's count is exact: each of the first five meets
 	// Down, fails over to Up at once and is solved there, spending no retry.
-	for i := range worker.ProviderFailuresDefault {
+	for i := range breaker.ProviderFailuresDefault {
 		out := run(enqueue.Job{ID: fmt.Sprintf("first-%d", i), Queue: "routed", Task: task(fmt.Sprintf("k%d", i))})
 		require.Equal(t, enqueue.StateSolved, out.State)
 		require.Equal(t, []string{"Down", "Up"}, out.ProvidersTried)
@@ -97,7 +99,7 @@ queues:
 		require.Equal(t, []string{"Up"}, out.ProvidersTried, "an open provider is skipped")
 	}
 	mu.Lock()
-	require.Equal(t, worker.ProviderFailuresDefault, creates["Down"], "Down was not called once its breaker opened")
+	require.Equal(t, breaker.ProviderFailuresDefault, creates["Down"], "Down was not called once its breaker opened")
 	mu.Unlock()
 
 	// A job error blames the job, not the provider: it is never failed over.

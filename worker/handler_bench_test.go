@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -58,14 +58,14 @@ func benchmarkProcessTask(b *testing.B, rc *redis.Client) {
 		b.Fatal(err)
 	}
 	payload := []byte(`{"v":1,"task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://shop.example/login","websiteKey":"6Le-bench"},"submittedAt":"2026-01-02T15:04:05Z"}`)
-	if _, err := enqueue.DecodePayload(payload); err != nil {
+	if _, err := jobwire.DecodePayload(payload); err != nil {
 		b.Fatal(err)
 	}
 	h := w.Handler()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := h.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, payload)); err != nil {
+		if err := h.ProcessTask(ctx, asynq.NewTask(jobwire.TaskType, payload)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
@@ -84,21 +86,21 @@ func solveJob(websiteKey string) []byte {
 		websiteKey + `"},"submittedAt":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)
 }
 
-func (b *handlerBundle) record(t *testing.T) enqueue.Record {
+func (b *handlerBundle) record(t *testing.T) jobwire.Record {
 	t.Helper()
 	raw, err := b.rc.HGet(context.Background(), handlerTaskKey, "result").Bytes()
 	if errors.Is(err, redis.Nil) {
-		return enqueue.Record{}
+		return jobwire.Record{}
 	}
 	require.NoError(t, err)
-	rec, err := enqueue.DecodeRecord(raw)
+	rec, err := jobwire.DecodeRecord(raw)
 	require.NoError(t, err)
 	return rec
 }
 
 func TestProcessTask(t *testing.T) {
 	t.Parallel()
-	recordOf := func(r enqueue.Record) string { data, _ := json.Marshal(r); return string(data) }
+	recordOf := func(r jobwire.Record) string { data, _ := json.Marshal(r); return string(data) }
 	tests := []struct {
 		name      string
 		taskType  string
@@ -119,14 +121,14 @@ func TestProcessTask(t *testing.T) {
 		{name: "an operator's error dead-letters it", payload: solveJob("sq:create=UNKNOWN_PROVIDER_ERROR"),
 			wantState: enqueue.StateDead, wantCode: "UNKNOWN_PROVIDER_ERROR", archived: true, creates: 1},
 		{name: "a paid task is resumed, not paid again", payload: solveJob("sq:solve=20ms"),
-			record:    recordOf(enqueue.Record{State: enqueue.StateActive, Attempts: 1, CreateTasks: 1}),
+			record:    recordOf(jobwire.Record{State: enqueue.StateActive, Attempts: 1, CreateTasks: 1}),
 			wantState: enqueue.StateSolved, creates: 1},
 		{name: "an unreadable payload fails the job", payload: []byte(`{"v":1,"task":`),
 			wantState: enqueue.StateFailed, wantCode: classify.CodeInvalidPayload},
 		{name: "an unreadable record never pays twice", payload: solveJob("sq:solve=20ms"), record: `{"state":`,
 			wantState: enqueue.StateDead, wantCode: classify.CodeRecordUnreadable, archived: true},
 		{name: "a redelivered solved job ends as recorded", payload: solveJob("sq:solve=20ms"),
-			record:    recordOf(enqueue.Record{State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1, Solution: json.RawMessage(`{"token":"t"}`)}),
+			record:    recordOf(jobwire.Record{State: enqueue.StateSolved, Attempts: 1, CreateTasks: 1, Solution: json.RawMessage(`{"token":"t"}`)}),
 			wantState: enqueue.StateSolved},
 		{name: "a foreign task is archived, not run", taskType: "email:send", payload: []byte(`{}`), archived: true},
 		// 10 ms polls of a 2 s task: 120 polls were spent in 1.2 s, and the paid task was given
@@ -143,8 +145,8 @@ func TestProcessTask(t *testing.T) {
 				// Pay for a task first, as a worker that then died would have.
 				res, err := anysolverCreate(t, b, "sq:solve=20ms")
 				require.NoError(t, err)
-				rec := enqueue.Record{State: enqueue.StateActive, Attempts: 1, CreateTasks: 1,
-					Remote: &enqueue.Remote{TaskID: res, CreatedAt: time.Now().UTC()}}
+				rec := jobwire.Record{State: enqueue.StateActive, Attempts: 1, CreateTasks: 1,
+					Remote: &jobwire.Remote{TaskID: res, CreatedAt: time.Now().UTC()}}
 				tt.record = recordOf(rec)
 			}
 			if tt.record != "" {
@@ -152,7 +154,7 @@ func TestProcessTask(t *testing.T) {
 			}
 			typ := tt.taskType
 			if typ == "" {
-				typ = enqueue.TaskType
+				typ = jobwire.TaskType
 			}
 			err := b.handler.ProcessTask(ctx, asynq.NewTask(typ, tt.payload))
 			require.Equal(t, tt.archived, errors.Is(err, asynq.SkipRetry), "archived: %v", err)
@@ -176,7 +178,7 @@ func TestProcessTask(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, entries, 1, "a dead job has its durable dead-letter entry")
 				for _, v := range entries {
-					var d enqueue.DeadLetter
+					var d deadletter.Letter
 					require.NoError(t, json.Unmarshal([]byte(v), &d))
 					if tt.wantCode == classify.CodeRecordUnreadable {
 						require.Equal(t, tt.record, d.UnreadableRecord, "the record as found is kept for the operator")
@@ -235,7 +237,7 @@ func TestProcessTaskKeepsEchoedSecretsOut(t *testing.T) {
 				_, _ = io.WriteString(w, tt.answer)
 			})
 			b := setupHandlerWith(t, hostile)
-			_ = b.handler.ProcessTask(context.Background(), asynq.NewTask(enqueue.TaskType, payload))
+			_ = b.handler.ProcessTask(context.Background(), asynq.NewTask(jobwire.TaskType, payload))
 			rec := b.record(t)
 			require.Equal(t, tt.state, rec.State)
 			stored, err := b.rc.HGet(context.Background(), handlerTaskKey, "result").Result()
@@ -244,7 +246,7 @@ func TestProcessTaskKeepsEchoedSecretsOut(t *testing.T) {
 			require.NoError(t, err)
 			for _, v := range dead {
 				// The payload itself carries the password to AnySolver, by design; its record must not.
-				var d enqueue.DeadLetter
+				var d deadletter.Letter
 				require.NoError(t, json.Unmarshal([]byte(v), &d))
 				data, err := json.Marshal(d.Record)
 				require.NoError(t, err)
@@ -270,7 +272,7 @@ func TestProcessTaskImageBodies(t *testing.T) {
 		ctx := context.Background()
 		ref := keys.BodyPrefix + "img-1"
 		require.NoError(t, b.rc.Set(ctx, ref, "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB", time.Hour).Err())
-		require.NoError(t, b.handler.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, imageJob(ref))))
+		require.NoError(t, b.handler.ProcessTask(ctx, asynq.NewTask(jobwire.TaskType, imageJob(ref))))
 		require.Equal(t, enqueue.StateSolved, b.record(t).State)
 		require.Equal(t, int64(0), b.rc.Exists(ctx, ref).Val(), "the body is gone with the job")
 	})
@@ -279,7 +281,7 @@ func TestProcessTaskImageBodies(t *testing.T) {
 		b := setupHandler(t)
 		ctx := context.Background()
 		require.NoError(t, b.rc.Set(ctx, "app:session:secret", "do-not-send", 0).Err())
-		require.NoError(t, b.handler.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, imageJob("app:session:secret"))))
+		require.NoError(t, b.handler.ProcessTask(ctx, asynq.NewTask(jobwire.TaskType, imageJob("app:session:secret"))))
 		rec := b.record(t)
 		require.Equal(t, enqueue.StateFailed, rec.State)
 		require.Equal(t, classify.CodeInvalidPayload, rec.Error.ErrorCode)
@@ -299,7 +301,7 @@ func TestAttemptWaitingForItsPollEndsWithItsContext(t *testing.T) {
 	defer cancel()
 	returned := make(chan error, 1)
 	go func() {
-		returned <- b.handler.ProcessTask(ctx, asynq.NewTask(enqueue.TaskType, solveJob("sq:solve=1h")))
+		returned <- b.handler.ProcessTask(ctx, asynq.NewTask(jobwire.TaskType, solveJob("sq:solve=1h")))
 	}()
 	require.Eventually(t, func() bool { return worker.WaitingAttempts(b.worker) == 1 }, 10*time.Second, time.Millisecond,
 		"the attempt created its remote task and waits for its first poll")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 )
@@ -28,12 +29,12 @@ import (
 // never reaches what enqueue tells asynq.
 func TestAsynqsRetryLimitNeverEndsAJobBehindDecide(t *testing.T) {
 	t.Parallel()
-	require.Greater(t, enqueue.AsynqMaxRetryDefault, classify.MaxRetriesLimit, "asynq is told more retries than any policy gives")
+	require.Greater(t, jobwire.AsynqMaxRetryDefault, classify.MaxRetriesLimit, "asynq is told more retries than any policy gives")
 	require.Equal(t, classify.MaxRetriesLimit, enqueue.MaxRetriesLimit)
 
 	b := setupHandler(t)
 	ctx := context.Background()
-	task := asynq.NewTask(enqueue.TaskType, solveJob("sq:create=SERVICE_UNAVAILABLE*10"))
+	task := asynq.NewTask(jobwire.TaskType, solveJob("sq:create=SERVICE_UNAVAILABLE*10"))
 	err := worker.ProcessAs(ctx, b.worker, "", "", 3, 5, task)
 	require.Error(t, err)
 	require.False(t, errors.Is(err, asynq.SkipRetry), "retry 3 of 5: retried")
@@ -60,7 +61,7 @@ func TestRedisTroubleSpendsNoRetry(t *testing.T) {
 		}
 		return false
 	})
-	err := b.handler.ProcessTask(context.Background(), asynq.NewTask(enqueue.TaskType, solveJob("sq:solve=20ms")))
+	err := b.handler.ProcessTask(context.Background(), asynq.NewTask(jobwire.TaskType, solveJob("sq:solve=20ms")))
 	require.Error(t, err)
 	require.False(t, errors.Is(err, asynq.SkipRetry))
 	require.False(t, worker.IsFailure(err), "handed back without spending a retry: %v", err)
@@ -83,7 +84,7 @@ func TestPaidTaskIDLandsAfterAHandBack(t *testing.T) {
 		}
 		return false
 	})
-	task := asynq.NewTask(enqueue.TaskType, solveJob("sq:solve=3s"))
+	task := asynq.NewTask(jobwire.TaskType, solveJob("sq:solve=3s"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.handler.ProcessTask(ctx, task) }()

@@ -14,8 +14,16 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/solvequeue/solvequeue/enqueue"
-	budget "github.com/solvequeue/solvequeue/internal/ledger"
+	"github.com/solvequeue/solvequeue/internal/attempt"
+	"github.com/solvequeue/solvequeue/internal/balance"
+	"github.com/solvequeue/solvequeue/internal/breaker"
+	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/ledger"
+	"github.com/solvequeue/solvequeue/internal/metrics"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/redisconn"
+	"github.com/solvequeue/solvequeue/internal/spend"
+	"github.com/solvequeue/solvequeue/internal/tally"
 )
 
 // DrainTimeoutDefault is how long a caller of Shutdown should let the attempts asynq let go of
@@ -28,16 +36,16 @@ const DrainTimeoutDefault = 45 * time.Second
 type Worker struct {
 	cfg       Config
 	server    *asynq.Server
-	handler   *handler
-	breaker   *breaker
-	mirror    *deadLetterMirror
-	budgets   *budgetWatcher
-	tally     *tally
-	health    *enqueue.RedisHealth
+	handler   *attempt.Handler
+	breaker   *breaker.Breaker // nil when disabled
+	mirror    *attempt.Mirror
+	budgets   *spend.Watcher
+	tally     *tally.Tally
+	health    *redisconn.Health
 	inspector *asynq.Inspector
 	queues    []string
-	callbacks *callbacks     // callback.go
-	balance   *balanceReader // balance.go
+	callbacks *callback.Callbacks
+	balance   *balance.Reader
 }
 
 // New builds a Worker from cfg; Start runs it.
@@ -49,35 +57,33 @@ func New(cfg Config) (*Worker, error) {
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
 	queues := slices.Sorted(maps.Keys(cfg.Queues))
 	w := &Worker{cfg: cfg, inspector: inspector, queues: queues,
-		health: enqueue.NewRedisHealth(enqueue.RedisHealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
-	st := newStore(cfg.Redis)
-	st.deadLetterLimit = max(cfg.DeadLetterLimit, 0) // negative: no bound
+		health: redisconn.NewHealth(redisconn.HealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	if !cfg.Breaker.Disabled {
-		w.breaker = newBreaker(breakerParams{cfg: cfg.Breaker, rc: cfg.Redis,
-			anysolver: cfg.AnySolver, queues: queues, log: cfg.Logger, observer: cfg.Observer, now: cfg.Now})
+		w.breaker = breaker.New(breaker.Params{Config: cfg.Breaker, Redis: cfg.Redis,
+			AnySolver: cfg.AnySolver, Queues: queues, Log: cfg.Logger, Observer: cfg.Observer, Now: cfg.Now})
 	}
-	rules := rules{policy: cfg.Policy.Classification(), lifetime: cfg.Lifetime, holdWait: cfg.Breaker.ProbeMin,
-		pollInterval: cfg.Poll.WithDefaults().Interval}
-	w.tally = newTally(tallyParams{rc: cfg.Redis, codes: knownCodes(cfg.Policy.Classification()), log: cfg.Logger, now: cfg.Now})
-	w.budgets = newBudgetWatcher(budgetWatcherParams{ledger: budget.New(cfg.Redis), policy: cfg.Policy, queues: queues,
-		interval: BudgetCheckIntervalDefault, observer: cfg.Observer, log: cfg.Logger})
-	w.handler = &handler{rules: rules, budgets: w.budgets.ledger, policy: cfg.Policy,
-		providers: &providerBreaker{rc: cfg.Redis, failures: ProviderFailuresDefault, cooldown: ProviderCooldownDefault, log: cfg.Logger}, anysolver: cfg.AnySolver, store: st, poller: newPoller(cfg.Poll),
-		breaker: w.breaker, observer: observers{cfg.Observer, w.tally}, log: cfg.Logger, now: cfg.Now, jitter: rand.Float64,
-		remoteTTL: cfg.RemoteTTL, slots: newSlots(cfg.AnySolver.MaxConnsPerHost())}
-	w.handler.waits = newWaits(waitWatchEvery, w.handler.fire, w.handler.cancelWait)
-	w.callbacks = newCallbacks(cfg)
-	w.handler.callbacks = w.callbacks
-	w.balance = newBalanceReader(balanceReaderParams{anysolver: cfg.AnySolver, rc: cfg.Redis,
-		interval: cfg.BalanceInterval, observer: cfg.Observer, log: cfg.Logger, now: cfg.Now})
-	w.mirror = newDeadLetterMirror(deadLetterMirrorParams{rc: cfg.Redis, inspector: inspector, queues: queues,
-		store: st, rules: rules, callbacks: w.callbacks, log: cfg.Logger, now: cfg.Now})
+	w.tally = tally.New(tally.Params{Redis: cfg.Redis, Codes: metrics.KnownCodes(cfg.Policy.Classification()), Log: cfg.Logger, Now: cfg.Now})
+	w.budgets = spend.New(spend.Params{Ledger: ledger.New(cfg.Redis), Policy: cfg.Policy, Queues: queues,
+		Interval: spend.CheckIntervalDefault, Observer: cfg.Observer, Log: cfg.Logger})
+	w.callbacks = callback.New(callback.Params{Redis: cfg.Redis, Secret: cfg.CallbackSecret, Window: cfg.CallbackWindow,
+		Backoff: cfg.CallbackBackoff, Observer: cfg.Observer, Log: cfg.Logger, Now: cfg.Now, AllowPrivate: cfg.CallbackAllowPrivate})
+	w.handler = attempt.New(attempt.Params{Redis: cfg.Redis, AnySolver: cfg.AnySolver, Policy: cfg.Policy,
+		Lifetime: cfg.Lifetime, HoldWait: cfg.Breaker.ProbeMin, Poll: cfg.Poll, RemoteTTL: cfg.RemoteTTL,
+		DeadLetterLimit: cfg.DeadLetterLimit, Budgets: w.budgets.Ledger,
+		Providers: &breaker.Providers{Redis: cfg.Redis, Failures: breaker.ProviderFailuresDefault,
+			Cooldown: breaker.ProviderCooldownDefault, Log: cfg.Logger},
+		Breaker: w.breaker, Callbacks: w.callbacks, Observer: metrics.Observers{cfg.Observer, w.tally},
+		Log: cfg.Logger, Now: cfg.Now})
+	w.balance = balance.New(balance.Params{AnySolver: cfg.AnySolver, Redis: cfg.Redis,
+		Interval: cfg.BalanceInterval, Observer: cfg.Observer, Log: cfg.Logger, Now: cfg.Now})
+	w.mirror = w.handler.NewMirror(attempt.MirrorParams{Redis: cfg.Redis, Inspector: inspector, Queues: queues,
+		Log: cfg.Logger, Now: cfg.Now})
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   serverQueues(cfg.Queues),
 		StrictPriority:           cfg.StrictPriority,
-		RetryDelayFunc:           retryDelayFunc(rules, rand.Float64),
-		IsFailure:                isFailure,
+		RetryDelayFunc:           w.handler.RetryDelayFunc(rand.Float64),
+		IsFailure:                attempt.IsFailure,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		Logger:                   newAsynqLogger(cfg.Logger, w.health),
 		LogLevel:                 asynq.WarnLevel,
@@ -87,7 +93,7 @@ func New(cfg Config) (*Worker, error) {
 }
 
 // serverQueues returns the queues the asynq server fetches from: the job queues with their
-// weights, and CallbackQueue weighing one more than the heaviest of them, so that deliveries
+// weights, and callback.Queue weighing one more than the heaviest of them, so that deliveries
 // (quick, unpaid, and waited for by a receiver) are fetched at least as often as any job queue's
 // tasks, and first under StrictPriority. The job queues alone are what the breaker, the spend
 // caps and the dead-letter mirror are given.
@@ -97,12 +103,12 @@ func serverQueues(jobs map[string]int) map[string]int {
 	for _, w := range jobs {
 		heaviest = max(heaviest, w)
 	}
-	all[CallbackQueue] = heaviest + 1
+	all[callback.Queue] = heaviest + 1
 	return all
 }
 
 // Handler returns the asynq handler the server runs: the solve handler, which also runs callback
-// deliveries (callback.go) and archives any other task in our queues that is not a solvequeue
+// deliveries (package callback) and archives any other task in our queues that is not a solvequeue
 // job instead of retrying it. Tests run one attempt with it, without a server.
 func (w *Worker) Handler() asynq.Handler { return w.handler }
 
@@ -111,20 +117,20 @@ func (w *Worker) Start(ctx context.Context) error {
 	// The readers of per-queue keys (dead letters, the breaker's pauses) find this worker's
 	// queues in keys.Queues; the mirror registers them again on each sweep, should Redis be
 	// away now.
-	if err := enqueue.RegisterQueues(ctx, w.cfg.Redis, w.queues...); err != nil {
+	if err := queuereg.Register(ctx, w.cfg.Redis, w.queues...); err != nil {
 		w.cfg.Logger.Warn("could not register the queues yet; retried on the next dead-letter sweep", "err", err)
 	}
 	if err := w.server.Start(w.handler); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if w.breaker != nil {
-		w.breaker.start(ctx)
+		w.breaker.Start(ctx)
 	}
-	w.mirror.start(ctx)
-	w.budgets.start(ctx)
-	w.tally.start(ctx)
+	w.mirror.Start(ctx)
+	w.budgets.Start(ctx)
+	w.tally.Start(ctx)
 	w.health.Start(ctx)
-	w.balance.start(ctx) // balance.go
+	w.balance.Start(ctx)
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
 	return nil
@@ -142,23 +148,23 @@ func (w *Worker) Start(ctx context.Context) error {
 func (w *Worker) Shutdown(ctx context.Context) error {
 	w.server.Shutdown()
 	var drainErr error
-	if n := w.handler.running.count(); n > 0 {
+	if n := w.handler.Running(); n > 0 {
 		w.cfg.Logger.Info("waiting for handed-back jobs to record their paid AnySolver tasks", "jobs", n)
-		if err := w.handler.running.wait(ctx); err != nil {
-			left := w.handler.running.count()
+		if err := w.handler.Drain(ctx); err != nil {
+			left := w.handler.Running()
 			w.cfg.Logger.Error("jobs still running when the drain ended: a paid AnySolver task may be paid again",
 				"jobs", left, "err", err)
 			drainErr = fmt.Errorf("shutdown: %d attempts still running: %w", left, err)
 		}
 	}
 	if w.breaker != nil {
-		w.breaker.shutdown()
+		w.breaker.Shutdown()
 	}
-	w.mirror.shutdown()
-	w.budgets.shutdown()
-	w.tally.shutdown(ctx)
+	w.mirror.Shutdown()
+	w.budgets.Shutdown()
+	w.tally.Shutdown(ctx)
 	w.health.Shutdown()
-	w.balance.shutdown()
+	w.balance.Shutdown()
 	w.cfg.Logger.Info("worker stopped")
 	return drainErr
 }
@@ -169,7 +175,7 @@ func (w *Worker) Ready(ctx context.Context) (BreakerState, error) {
 	if err := w.cfg.Redis.Ping(ctx).Err(); err != nil {
 		return BreakerState{}, fmt.Errorf("redis: %w", err)
 	}
-	return ReadBreaker(ctx, w.cfg.Redis)
+	return breaker.Read(ctx, w.cfg.Redis)
 }
 
 // Redis returns the worker's Redis connection.
@@ -181,14 +187,14 @@ func (w *Worker) Redis() redis.UniversalClient { return w.cfg.Redis }
 // asynqLogWindow, the next one saying how many like it were left out.
 type asynqLogger struct {
 	log    *slog.Logger
-	health *enqueue.RedisHealth
+	health *redisconn.Health
 	limit  *lineLimiter
 }
 
 // asynqLogWindow is how long one kind of asynq warning is kept to one line.
 const asynqLogWindow = time.Minute
 
-func newAsynqLogger(l *slog.Logger, health *enqueue.RedisHealth) asynqLogger {
+func newAsynqLogger(l *slog.Logger, health *redisconn.Health) asynqLogger {
 	return asynqLogger{log: l.With("component", "asynq"), health: health, limit: newLineLimiter(asynqLogWindow, time.Now)}
 }
 

@@ -32,8 +32,8 @@ import (
 	"github.com/solvequeue/solvequeue/internal/queuereg"
 	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 // This file drives the CLI in process through run(ctx, env, args), with buffers for its
@@ -312,27 +312,20 @@ func TestCLIBatchRefusesABadFile(t *testing.T) {
 // outcome; AnySolver is paid once per job.
 func TestCLIBatchResumable(t *testing.T) {
 	t.Parallel()
-	url, rc := cliRedis(t)
-	fake, srv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{"sk-cli-test"},
+	rig := workertest.New(t, anysolvertest.Options{APIKeys: []string{"sk-cli-test"},
 		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
 			b := anysolvertest.DefaultBehavior(t)
 			b.SolveTime = 200 * time.Millisecond
 			return b
 		})})
-	t.Cleanup(srv.Close)
-	t.Cleanup(fake.Close)
+	url, fake := rig.Redis.URL(), rig.Fake
 	// The client's default Timeout: a shorter one turns a slow answer on a busy machine into a
 	// retry, and a second createTask the counts below would take for paying twice.
-	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test"})
-	require.NoError(t, err)
 	policy, err := policyfile.Parse("fast.yaml", []byte("retry:\n  baseDelay: 100ms\n  maxDelay: 200ms\n"))
 	require.NoError(t, err)
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Policy: policy, Queues: map[string]int{enqueue.DefaultQueue: 1},
+	rig.Start(t, worker.Config{Policy: policy, Queues: map[string]int{enqueue.DefaultQueue: 1},
 		Concurrency: 20, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(context.Background()))
-	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
 
 	keys := map[string]enqueue.State{
 		"cli-plain-1": enqueue.StateSolved, "cli-plain-2": enqueue.StateSolved,
@@ -511,20 +504,13 @@ func TestCLIDeadLetters(t *testing.T) {
 // with --all, never from the environment.
 func TestCLIRedriveFailed(t *testing.T) {
 	t.Parallel()
-	url, rc := cliRedis(t)
-	vars := map[string]string{"REDIS_URL": url}
-	fake, srv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{"sk-cli-test"},
+	rig := workertest.New(t, anysolvertest.Options{APIKeys: []string{"sk-cli-test"},
 		Script: anysolvertest.DirectiveScript(nil)})
-	t.Cleanup(srv.Close)
-	t.Cleanup(fake.Close)
-	as, err := anysolver.New(anysolver.Config{BaseURL: srv.URL, APIKey: "sk-cli-test"})
-	require.NoError(t, err)
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Queues: map[string]int{enqueue.DefaultQueue: 1},
+	url, fake := rig.Redis.URL(), rig.Fake
+	vars := map[string]string{"REDIS_URL": url}
+	rig.Start(t, worker.Config{Queues: map[string]int{enqueue.DefaultQueue: 1},
 		Concurrency: 5, ShutdownTimeout: time.Second, Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(context.Background()))
-	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
 
 	job := `{"id":"order-44","task":{"type":"RecaptchaV2TaskProxyless","websiteURL":"https://a.example","websiteKey":"sq:id=cli-f;create=DOMAIN_BANNED;solve=200ms"}}`
 	sub := cliRun(t, vars, job, "enqueue", "--json", "-", "--wait")

@@ -16,6 +16,7 @@ import (
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 	"github.com/solvequeue/solvequeue/worker/monitor"
@@ -139,7 +140,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	// The first line comes before anything slow: starting Redis, the fake and the worker.
 	where := "an in-process Redis (miniredis)"
 	if o.RedisURL != "" {
-		where = "Redis at " + enqueue.RedactURL(o.RedisURL)
+		where = "Redis at " + redact.URL(o.RedisURL)
 	}
 	fmt.Fprintf(env.Stdout, "solvequeue demo: starting %s, the fake AnySolver and a worker…\n", where)
 	r, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL, Embedded: rig.MiniRedis, PoolSize: 64})

@@ -18,11 +18,11 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
-	"github.com/solvequeue/solvequeue/worker"
 )
 
 // This file SIGKILLs a Sentinel group's primary in the middle of what the issue names beyond a
@@ -160,7 +160,7 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 	killedAt, promoted := failover(t, g)
 	<-first.done
 
-	state, err := worker.ReadBreaker(ctx, s.rc)
+	state, err := breaker.Read(ctx, s.rc)
 	require.NoError(t, err)
 	require.True(t, state.Open, "the promoted replica holds the open breaker")
 	require.Equal(t, "ERROR_ZERO_BALANCE", state.Code)
@@ -213,7 +213,7 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 	require.Len(t, scanLines(w.logs.String(), `"job ended"`, `"state":"failed"`), 1, "one job failed: the one that met the empty account")
 	require.Len(t, scanLines(w.logs.String(), "breaker open"), 1, w.logs.String())
 	require.Len(t, scanLines(w.logs.String(), "breaker closed"), 1, "one resume:\n%s", w.logs.String())
-	state, err = worker.ReadBreaker(ctx, s.rc)
+	state, err = breaker.Read(ctx, s.rc)
 	require.NoError(t, err)
 	require.False(t, state.Open)
 	for _, q := range queues {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
@@ -107,11 +107,11 @@ func TestGatewayThrough2captchaNodeClient(t *testing.T) {
 	require.Contains(t, saw.WrongKey.Thrown, "ERROR_KEY_DOES_NOT_EXIST", "a key the gateway does not know")
 
 	// The jobs went to the key's queue under its name, with the ids the client saw.
-	tasks, err := s.client.Inspector().ListCompletedTasks("scrapers")
+	tasks, err := s.inspector.ListCompletedTasks("scrapers")
 	require.NoError(t, err)
 	require.Len(t, tasks, 4)
 	for _, task := range tasks {
-		pl, err := enqueue.DecodePayload(task.Payload)
+		pl, err := jobwire.DecodePayload(task.Payload)
 		require.NoError(t, err)
 		require.Equal(t, "twocaptcha-scrapers", pl.KeyName)
 		require.Positive(t, pl.GatewayTaskID)

@@ -25,6 +25,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
@@ -158,7 +159,7 @@ func moneyPaused(t *testing.T, s *stack, queue string) bool {
 
 func moneyBreaker(t *testing.T, rc redis.UniversalClient) worker.BreakerState {
 	t.Helper()
-	b, err := worker.ReadBreaker(context.Background(), rc)
+	b, err := breaker.Read(context.Background(), rc)
 	require.NoError(t, err)
 	return b
 }

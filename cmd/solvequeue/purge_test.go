@@ -17,7 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
+	"github.com/solvequeue/solvequeue/internal/queuereg"
 )
 
 // openPTY opens a pseudo-terminal: the slave is a real terminal for the command's Stdin, the
@@ -44,10 +47,10 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 func putDeadLetters(t *testing.T, rc redis.UniversalClient, queue string, ids ...string) {
 	t.Helper()
 	ctx := context.Background()
-	require.NoError(t, enqueue.RegisterQueues(ctx, rc, queue))
+	require.NoError(t, queuereg.Register(ctx, rc, queue))
 	for _, id := range ids {
-		raw, err := json.Marshal(enqueue.DeadLetter{ID: id, Queue: queue, Payload: json.RawMessage(`{"v":1,"task":{"type":"x"}}`),
-			Record: enqueue.Record{State: enqueue.StateDead}, DeadAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		raw, err := json.Marshal(deadletter.Letter{ID: id, Queue: queue, Payload: json.RawMessage(`{"v":1,"task":{"type":"x"}}`),
+			Record: jobwire.Record{State: enqueue.StateDead}, DeadAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 		require.NoError(t, err)
 		require.NoError(t, rc.HSet(ctx, keys.DeadLetters(queue), keys.DeadLetterField(queue, id), raw).Err())
 	}

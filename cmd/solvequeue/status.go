@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -41,7 +42,7 @@ func newStatusCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			breaker, _ := worker.ReadBreaker(ctx, rc)
+			acct, _ := breaker.Read(ctx, rc)
 			if o.Queue != "" {
 				if info, err := asynq.NewInspectorFromRedisClient(rc).GetQueueInfo(o.Queue); err == nil {
 					o.QueuePaused = info.Paused
@@ -51,7 +52,7 @@ func newStatusCmd(env *Env) *cobra.Command {
 				return json.NewEncoder(env.Stdout).Encode(struct {
 					enqueue.Outcome
 					Breaker *worker.BreakerState `json:"breaker,omitempty"`
-				}{o, openOrNil(breaker)})
+				}{o, openOrNil(acct)})
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "id\t%s\nqueue\t%s\nstate\t%s\n", o.ID, o.Queue, o.State)
@@ -71,8 +72,8 @@ func newStatusCmd(env *Env) *cobra.Command {
 			if o.QueuePaused {
 				fmt.Fprintf(tw, "queue paused\tyes\n")
 			}
-			if breaker.Open {
-				fmt.Fprintf(tw, "breaker\topen since %s: %s (paused queues: %v)\n", breaker.Since.Format(time.RFC3339), breaker.Code, breaker.PausedQueues)
+			if acct.Open {
+				fmt.Fprintf(tw, "breaker\topen since %s: %s (paused queues: %v)\n", acct.Since.Format(time.RFC3339), acct.Code, acct.PausedQueues)
 			}
 			return tw.Flush()
 		},

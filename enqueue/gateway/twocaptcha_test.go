@@ -17,12 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue"
-	budget "github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
+	"github.com/solvequeue/solvequeue/internal/balance"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
@@ -152,9 +154,9 @@ func (b *testBundle) jobTask(t *testing.T, keyName, queue string, id int64) map[
 	t.Helper()
 	jobID, err := b.handler.JobID(context.Background(), keyName, id)
 	require.NoError(t, err)
-	info, err := b.client.Inspector().GetTaskInfo(queue, jobID)
+	info, err := asynq.NewInspectorFromRedisClient(b.rc).GetTaskInfo(queue, jobID)
 	require.NoError(t, err)
-	p, err := enqueue.DecodePayload(info.Payload)
+	p, err := jobwire.DecodePayload(info.Payload)
 	require.NoError(t, err)
 	return p.Task
 }
@@ -252,7 +254,7 @@ func TestTwoCaptchaWire(t *testing.T) {
 
 	// getbalance: what the workers published; before any, the service is not ready.
 	require.Equal(t, "ERROR_NO_SLOT_AVAILABLE", b.tcCall(t, viaGET, gateway.PathRes, params("key", alphaKey, "action", "getbalance"), nil))
-	require.NoError(t, enqueue.WriteBalance(context.Background(), b.rc, enqueue.Balance{Balance: 12.34, ReadAt: time.Now()}, 0))
+	require.NoError(t, balance.Write(context.Background(), b.rc, balance.Balance{Balance: 12.34, ReadAt: time.Now()}, 0))
 	require.Equal(t, "12.34", b.tcCall(t, viaGET, gateway.PathRes, params("key", alphaKey, "action", "getbalance"), nil))
 	require.JSONEq(t, `{"status":1,"request":"12.34"}`, b.tcCall(t, viaGET, gateway.PathRes, params("key", alphaKey, "action", "getbalance", "json", "1"), nil))
 
@@ -414,9 +416,9 @@ func TestTwoCaptchaSpentBudget(t *testing.T) {
 
 	require.Equal(t, "0.01", b.tcCall(t, viaGET, gateway.PathRes, params("key", alphaKey, "action", "getbalance"), nil))
 	b.tcSubmit(t, viaForm, submit, nil)
-	ledger := budget.New(b.rc)
+	lg := ledger.New(b.rc)
 	for range 2 {
-		_, ok, _, err := ledger.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, "")
+		_, ok, _, err := lg.Reserve(context.Background(), "alpha", *policy.Queue("alpha").Budget, "")
 		require.NoError(t, err)
 		require.True(t, ok)
 	}

@@ -1,5 +1,8 @@
-// Package balance stores AnySolver's balance as a worker last read it, for the gateway, the web
-// console and the operator's API to show without asking AnySolver.
+// Package balance reads AnySolver's account balance on a schedule (Reader) and stores it as a
+// worker last read it (Write, Read), for the gateway's getBalance, the web console and the
+// operator's API to show without asking AnySolver.
+//
+// The worker's decisions never depend on it: the account breaker probes the balance itself.
 package balance
 
 import (

@@ -48,7 +48,7 @@ type QueuePolicy struct {
 	Providers []string `json:"providers,omitempty"`
 }
 
-// queueNamePattern is enqueue.ValidQueueName's rule: enqueue imports the budget ledger, which
+// queueNamePattern is queuereg.ValidName's rule: enqueue imports the budget ledger, which
 // imports this package, so it cannot be called from here.
 var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 

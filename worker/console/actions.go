@@ -10,7 +10,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/admin"
-	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 )
 
 // op is a change the console makes.
@@ -146,7 +146,7 @@ func (c *console) act(w http.ResponseWriter, r *http.Request) {
 	by := who(r)
 	if o == opResetBreaker {
 		res := result{OK: true}
-		resumed, err := worker.ResetBreaker(ctx, c.rc)
+		resumed, err := breaker.Reset(ctx, c.rc)
 		if err != nil {
 			res = result{Msg: redactError(err)}
 		} else {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/admin"
+	"github.com/solvequeue/solvequeue/internal/deadletter"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
@@ -220,7 +221,7 @@ func TestJobRetryBudget(t *testing.T) {
 	t.Parallel()
 	b := setupBare(t)
 	ctx := context.Background()
-	require.NoError(t, enqueue.RegisterQueues(ctx, b.rc, "default"))
+	require.NoError(t, queuereg.Register(ctx, b.rc, "default"))
 	jobs := []struct {
 		id, payload string
 		retries     int
@@ -231,8 +232,8 @@ func TestJobRetryBudget(t *testing.T) {
 		{"policy-budget", `{"v":1,"task":{"type":"x"}}`, 3, `3 of 3 retries spent</span> (the policy's budget)`},
 	}
 	for _, tt := range jobs {
-		d := enqueue.DeadLetter{ID: tt.id, Queue: "default", Payload: json.RawMessage(tt.payload),
-			Record: enqueue.Record{State: enqueue.StateDead, Retries: tt.retries, Attempts: tt.retries + 1}, DeadAt: time.Now()}
+		d := deadletter.Letter{ID: tt.id, Queue: "default", Payload: json.RawMessage(tt.payload),
+			Record: jobwire.Record{State: enqueue.StateDead, Retries: tt.retries, Attempts: tt.retries + 1}, DeadAt: time.Now()}
 		data, err := json.Marshal(d)
 		require.NoError(t, err)
 		require.NoError(t, b.rc.HSet(ctx, keys.DeadLetters("default"), keys.DeadLetterField("default", d.ID), data).Err())
@@ -257,7 +258,7 @@ func TestInFlightList(t *testing.T) {
 		require.NoError(t, err)
 	}
 	producer := asynq.NewClientFromRedisClient(b.rc)
-	_, err := producer.Enqueue(asynq.NewTask(enqueue.TaskType, []byte(`{"v":1,"task":{"type":"x"}}`)),
+	_, err := producer.Enqueue(asynq.NewTask(jobwire.TaskType, []byte(`{"v":1,"task":{"type":"x"}}`)),
 		asynq.TaskID("later-1"), asynq.Queue("default"), asynq.ProcessIn(time.Hour))
 	require.NoError(t, err)
 

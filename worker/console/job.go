@@ -34,7 +34,7 @@ type jobData struct {
 	Providers  []string // what the job named
 	RecordJSON string   // the record as stored, redacted
 	Timeline   []event
-	MaxRetry   int  // asynq's backstop (enqueue.AsynqMaxRetryDefault): not the budget
+	MaxRetry   int  // asynq's backstop (jobwire.AsynqMaxRetryDefault): not the budget
 	OwnBudget  *int // the job's own retry budget (its maxRetries), when it gave one
 	Budget     int  // the retries the worker allows this job, as its decide counts them
 	NextRunAt  time.Time

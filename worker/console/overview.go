@@ -14,10 +14,12 @@ import (
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/balance"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
 	"github.com/solvequeue/solvequeue/internal/redact"
+	"github.com/solvequeue/solvequeue/internal/tally"
 	"github.com/solvequeue/solvequeue/worker"
 )
 
@@ -103,7 +105,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 		d.Problems = append(d.Problems, what+": "+redactError(err))
 	}
 	var err error
-	if d.Breaker, err = worker.ReadBreaker(ctx, c.rc); err != nil {
+	if d.Breaker, err = breaker.Read(ctx, c.rc); err != nil {
 		problem("breaker", err)
 	}
 	if b, err := c.client.Balance(ctx); err == nil {
@@ -126,10 +128,10 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 		}
 		deadBy[q] = int(n)
 	}
-	tallies, err := worker.ReadTally(ctx, c.rc, queues, c.cfg.Now(), windows...)
+	tallies, err := tally.Read(ctx, c.rc, queues, c.cfg.Now(), windows...)
 	if err != nil {
 		problem("ended jobs", err)
-		tallies = make([]worker.Ended, len(windows))
+		tallies = make([]tally.Ended, len(windows))
 	}
 	lg := ledger.New(c.rc)
 	for _, q := range queues {
@@ -190,7 +192,7 @@ func (c *console) queueNames(ctx context.Context) ([]string, error) {
 	return slices.Sorted(maps.Keys(names)), err
 }
 
-func endedOf(q *worker.QueueEnded) endedCell {
+func endedOf(q *tally.QueueEnded) endedCell {
 	if q == nil {
 		return endedCell{CreateTasksPerJob: "–"}
 	}
@@ -203,7 +205,7 @@ func endedOf(q *worker.QueueEnded) endedCell {
 }
 
 // providers is every provider the tally or the policy names, with its breaker.
-func (c *console) providers(ctx context.Context, tallies []worker.Ended) []providerRow {
+func (c *console) providers(ctx context.Context, tallies []tally.Ended) []providerRow {
 	names := map[string]bool{}
 	for _, t := range tallies {
 		for p := range t.Providers {
@@ -232,7 +234,7 @@ func (c *console) providers(ctx context.Context, tallies []worker.Ended) []provi
 	return rows
 }
 
-func providerCellOf(p *worker.ProviderEnded) providerCell {
+func providerCellOf(p *tally.ProviderEnded) providerCell {
 	if p == nil {
 		return providerCell{ErrorRate: "–"}
 	}

@@ -17,10 +17,9 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
-	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 // Secrets that must never reach a page: the AnySolver key and the jobs' proxy passwords.
@@ -49,6 +48,7 @@ queues:
 // every way an operator meets: order-42 dead (it solves when run again), order-43 failed
 // (likewise), solved ones, one that failed over between providers, and one still throttled.
 type bundle struct {
+	rig    *workertest.Rig
 	rc     redis.UniversalClient
 	client *enqueue.Client
 	fake   *anysolvertest.Server
@@ -57,38 +57,28 @@ type bundle struct {
 	log    *slog.Logger
 }
 
-// setupBare is a real Redis with a client and the test policy: no worker, no jobs.
+// setupBare is the rig (a real Redis with a client, the fake AnySolver) and the test policy: no
+// worker, no jobs.
 func setupBare(t *testing.T) *bundle {
 	t.Helper()
-	srv := enqueuetest.Redis(t)
-	rc, err := redisconn.Open(context.Background(), srv.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rc.Close() })
+	rig := workertest.New(t, anysolvertest.Options{APIKeys: []string{apiKey}, Script: anysolvertest.DirectiveScript(nil)})
+	rc := rig.RC
 	policy, err := policyfile.Parse("console.yaml", []byte(testPolicy))
 	require.NoError(t, err)
 	client, err := enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
 	logs := &enqueuetest.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	return &bundle{rc: rc, client: client, policy: policy, logs: logs, log: log}
+	return &bundle{rig: rig, rc: rc, fake: rig.Fake, client: client, policy: policy, logs: logs, log: log}
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	b := setupBare(t)
-	fake, fakeSrv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{apiKey},
-		Script: anysolvertest.DirectiveScript(nil)})
-	t.Cleanup(fakeSrv.Close)
-	b.fake = fake
-	as, err := anysolver.New(anysolver.Config{BaseURL: fakeSrv.URL, APIKey: apiKey})
-	require.NoError(t, err)
-	w, err := worker.New(worker.Config{Redis: b.rc, AnySolver: as, Policy: b.policy,
+	b.rig.Start(t, worker.Config{Policy: b.policy,
 		Queues: map[string]int{"default": 2, "scrapers": 1}, Concurrency: 20,
 		Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond}, Logger: b.log})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
 	client := b.client
 
 	proxyFields := map[string]any{"proxyType": "http", "proxyAddress": "10.1.2.3", "proxyPort": 3128,
@@ -113,7 +103,7 @@ func setup(t *testing.T) *bundle {
 		require.NoError(t, err, "job %s", j.ID)
 	}
 	// Throttled for a long while: an in-flight job with an error.
-	_, err = client.Submit(ctx, b.job("order-46", "default", "sq:id=o46;create=RATE_LIMITED*1000", nil))
+	_, err := client.Submit(ctx, b.job("order-46", "default", "sq:id=o46;create=RATE_LIMITED*1000", nil))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		out, err := client.Status(ctx, "order-46")

@@ -17,8 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/internal/httpserve"
+	workermetrics "github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
-	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/console"
 )
 
@@ -161,10 +161,10 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err := own.Register(unchecked{queueMetrics}); err != nil {
 		return nil, fmt.Errorf("monitor: register asynq queue metrics: %w", err)
 	}
-	if err := own.Register(worker.NewDeadLetterCollector(cfg.Redis)); err != nil {
+	if err := own.Register(workermetrics.NewDeadLetterCollector(cfg.Redis)); err != nil {
 		return nil, fmt.Errorf("monitor: register the dead-letter collector: %w", err)
 	}
-	if err := own.Register(worker.NewDeadLetterLimitCollector(cfg.Redis, cfg.DeadLetterLimit)); err != nil {
+	if err := own.Register(workermetrics.NewDeadLetterLimitCollector(cfg.Redis, cfg.DeadLetterLimit)); err != nil {
 		return nil, fmt.Errorf("monitor: register the dead-letter limit collector: %w", err)
 	}
 	gatherer := overlay{top: own, base: cfg.Registry}

@@ -18,10 +18,9 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/internal/redact"
-	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker"
-	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 // metricValue reads one sample of the Prometheus text exposition: name{labels} value, with
@@ -43,25 +42,16 @@ func TestOperateAfterARun(t *testing.T) {
 	const apiKey = "sk-operate-5e0c9a1b7d"
 	const fieldPass, urlPass = "f1eldPassw0rd", "ur1Passw0rd"
 	ctx := context.Background()
-	srv := enqueuetest.Redis(t)
-	rc, err := redisconn.Open(ctx, srv.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rc.Close() })
-	fake, fakeSrv := anysolvertest.NewServer(anysolvertest.Options{APIKeys: []string{apiKey},
+	rig := workertest.New(t, anysolvertest.Options{APIKeys: []string{apiKey},
 		Script: anysolvertest.DirectiveScript(nil)})
-	t.Cleanup(fakeSrv.Close)
-	as, err := anysolver.New(anysolver.Config{BaseURL: fakeSrv.URL, APIKey: apiKey})
-	require.NoError(t, err)
+	rc, fake := rig.RC, rig.Fake
 	policy, err := policyfile.Parse("fast.yaml", []byte("retry: {maxRetries: 3, baseDelay: 100ms, maxDelay: 200ms}\n"))
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	logs := &enqueuetest.LogBuffer{}
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: as, Policy: policy, Queues: map[string]int{"default": 1},
+	rig.Start(t, worker.Config{Policy: policy, Queues: map[string]int{"default": 1},
 		Concurrency: 20, Observer: worker.NewMetrics(reg), Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
 
 	jobs := []struct {
 		id, key string

@@ -11,8 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/redact"
-	"github.com/solvequeue/solvequeue/worker"
 )
 
 // healthz answers 200 "ok" while the process serves HTTP: liveness, no auth, no Redis.
@@ -67,7 +67,7 @@ func pingAndReadBreaker(ctx context.Context, rc redis.UniversalClient) (any, err
 	if err := rc.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis ping: %w", err)
 	}
-	state, err := worker.ReadBreaker(ctx, rc)
+	state, err := breaker.Read(ctx, rc)
 	if err != nil {
 		return nil, err
 	}

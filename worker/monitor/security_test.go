@@ -27,8 +27,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/keys"
-	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/console"
 )
 
@@ -205,7 +205,7 @@ func TestConsoleAccess(t *testing.T) {
 			require.NoError(t, err)
 			_ = resp.Body.Close()
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			state, err := worker.ReadBreaker(t.Context(), b.rc)
+			state, err := breaker.Read(t.Context(), b.rc)
 			require.NoError(t, err)
 			require.False(t, state.Open, "the operator reset the breaker")
 		})
