@@ -337,9 +337,13 @@ func newWrappedStack(t *testing.T, wrap func(http.Handler) http.Handler) *stack 
 	t.Cleanup(srv.Close)
 	t.Cleanup(s.fake.Close)
 	s.fakeURL = srv.URL
+	rc := moneyRedis(t, s)
 	var err error
-	s.client, err = enqueue.NewClient(enqueue.Config{Redis: moneyRedis(t, s)})
+	s.client, err = enqueue.NewClient(enqueue.Config{Redis: rc})
 	require.NoError(t, err)
+	s.admin, err = admin.NewClient(admin.Config{Redis: rc})
+	require.NoError(t, err)
+	s.inspector = asynq.NewInspectorFromRedisClient(rc)
 	return s
 }
 
