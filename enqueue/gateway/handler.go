@@ -390,6 +390,7 @@ func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Ans
 	if err != nil {
 		return Answer{}, err
 	}
+	h.tokenRead(ctx, MethodGetTaskResult, key, jobID, out)
 	return DialectResultAnswer(out), nil
 }
 
