@@ -27,3 +27,11 @@ func (h *Handler) tokenRead(ctx context.Context, method string, key Key, jobID s
 		h.cfg.Metrics.tokenExpired(method, key.Name)
 	}
 }
+
+// keyNames names every key the handler accepts: the keys file's, or LocalKeyName without one.
+func (h *Handler) keyNames() []string {
+	if h.cfg.Keys == nil {
+		return []string{LocalKeyName}
+	}
+	return h.cfg.Keys.Names()
+}

@@ -70,6 +70,9 @@ func TestTokenFreshness(t *testing.T) {
 	t.Cleanup(w.Shutdown)
 
 	const key = "any-key"
+	n, err := testutil.GatherAndCount(reg, "solvequeue_gateway_tokens_expired_total")
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "the key's series start at 0, for getTaskResult and res.php")
 	expired := func(method string) float64 {
 		return testutil.ToFloat64(counterOf(t, reg, "solvequeue_gateway_tokens_expired_total", map[string]string{"method": method, "key": gateway.LocalKeyName}))
 	}

@@ -90,3 +90,17 @@ func (m *Metrics) tokenExpired(method, key string) {
 	}
 	m.expired.WithLabelValues(methodLabel(method), key).Inc()
 }
+
+// tokensExpiredFrom starts solvequeue_gateway_tokens_expired_total at 0 for every key and both
+// reading methods, so that the series exist before the first expired token: increase() and an
+// alert on it then see the first one.
+func (m *Metrics) tokensExpiredFrom(keyNames []string) {
+	if m == nil {
+		return
+	}
+	for _, key := range keyNames {
+		for _, method := range []string{MethodGetTaskResult, PathRes} {
+			m.expired.WithLabelValues(method, key)
+		}
+	}
+}
