@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,8 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
+	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
+	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 // twoCaptchaSaw is what e2e-2captcha.js printed: what @2captcha/captcha-solver returned for each
@@ -118,4 +126,92 @@ func TestGatewayThrough2captchaNodeClient(t *testing.T) {
 		require.NotContains(t, string(task.Payload), gatewayKey)
 	}
 	require.NotContains(t, p.logs.String(), gatewayKey)
+}
+
+// TestGatewayTwoCaptchaOverTLS speaks 2captcha's protocol to `solvequeue gateway --tls-cert
+// --tls-key` over HTTPS, with the wire exactly as 2captcha's documentation gives it: in.php as a
+// POST form (key, method=userrecaptcha, googlekey, pageurl, json=1) answered {"status":1,
+// "request":"<id>"}, then res.php?key=..&action=get&id=..&json=1 answered CAPCHA_NOT_READY until
+// {"status":1,"request":"<token>"}. A worker solves the job on the fake AnySolver, whose clock
+// the test moves: the captcha is not ready until the test says so. The certificate is
+// self-signed, made here, and trusted by the client alone.
+func TestGatewayTwoCaptchaOverTLS(t *testing.T) {
+	t.Parallel()
+	clock := anysolvertest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	rig := workertest.New(t, anysolvertest.Options{APIKeys: []string{"sk-tls-2captcha"}, Now: clock.Now,
+		Script: anysolvertest.DirectiveScript(nil)})
+	rig.Start(t, worker.Config{Queues: map[string]int{"scrapers": 1}, Concurrency: 4, ShutdownTimeout: time.Second,
+		Poll: worker.PollConfig{Fixed: true, Interval: 50 * time.Millisecond}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+
+	const gatewayKey = "gk-tls-2captcha-5d1e9b3a70c4f826"
+	keys := cliWriteFile(t, "keys.yaml", "keys:\n  - name: tls-scrapers\n    key: "+gatewayKey+"\n    queue: scrapers\n")
+	certFile, keyFile, pool := testCert(t)
+	addr := freeLoopbackAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &enqueuetest.LogBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		env := &Env{Stdin: bytes.NewReader(nil), Stdout: logs, Stderr: logs,
+			Getenv: func(k string) string { return map[string]string{"REDIS_URL": rig.Redis.URL()}[k] }}
+		done <- run(ctx, env, []string{"gateway", "--addr", addr, "--keys", keys, "--tls-cert", certFile, "--tls-key", keyFile, "--log-format", "text"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "serving AnySolver's API") },
+		hangGuard, 20*time.Millisecond, "the gateway did not start:\n%s", logs.String())
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	base := "https://" + addr
+	type answer struct {
+		Status    int    `json:"status"`
+		Request   string `json:"request"`
+		ErrorText string `json:"error_text"`
+	}
+	decode := func(resp *http.Response, err error) answer {
+		t.Helper()
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.NotNil(t, resp.TLS, "served over TLS")
+		var a answer
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+		return a
+	}
+	const siteKey = "sq:id=tls-2captcha;solve=30s"
+	in := decode(client.PostForm(base+"/in.php", url.Values{
+		"key": {gatewayKey}, "method": {"userrecaptcha"}, "googlekey": {siteKey},
+		"pageurl": {"https://shop.example/login"}, "json": {"1"}}))
+	require.Equal(t, 1, in.Status, "%+v", in)
+	require.Regexp(t, `^[1-9][0-9]*$`, in.Request, "2captcha's ids are numbers")
+	res := func(key string) answer {
+		return decode(client.Get(base + "/res.php?" + url.Values{"key": {key}, "action": {"get"}, "id": {in.Request}, "json": {"1"}}.Encode()))
+	}
+
+	// The worker created the remote task and polls it; the fake's clock has not moved, so it is
+	// not solved.
+	require.Eventually(t, func() bool { return rig.Fake.Polls(siteKey) >= 1 }, hangGuard, 10*time.Millisecond)
+	require.Equal(t, answer{Status: 0, Request: gateway.TwoCaptchaNotReady}, res(gatewayKey))
+
+	clock.Advance(31 * time.Second)
+	var got answer
+	require.Eventually(t, func() bool { got = res(gatewayKey); return got.Status == 1 }, hangGuard, 20*time.Millisecond)
+	require.NotEmpty(t, got.Request, "the token")
+	require.Equal(t, 1, rig.Fake.Creates(siteKey), "paid once")
+
+	// The same answer in plain text, as 2captcha gives it without json=1.
+	resp, err := client.Get(base + "/res.php?" + url.Values{"key": {gatewayKey}, "action": {"get"}, "id": {in.Request}}.Encode())
+	require.NoError(t, err)
+	plain, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, "OK|"+got.Request, string(plain))
+
+	// A key the gateway does not know hears 2captcha's own error.
+	wrong := res("not-a-gateway-key")
+	require.Equal(t, 0, wrong.Status)
+	require.True(t, strings.HasPrefix(wrong.Request, "ERROR_"), "%+v", wrong)
+	require.NotContains(t, logs.String(), gatewayKey)
 }

@@ -373,6 +373,7 @@ func TestReadmeRedisKeys(t *testing.T) {
 		keys.Balance:                             "single",
 		keys.DeadLettersRefused:                  "single",
 		keys.Failed(q):                           "the queue's",
+		keys.GatewayTokenRead(q, "<job>"):        "the queue's",
 		strings.TrimSuffix(keys.Tally(q, 0), "0") + "<hour>":      "the queue's",
 		strings.TrimSuffix(keys.ProviderTally(0), "0") + "<hour>": "single",
 	} {

@@ -66,6 +66,9 @@ func newStatusCmd(env *Env) *cobra.Command {
 			if len(o.Solution) > 0 {
 				fmt.Fprintf(tw, "solution\t%s\n", o.Solution)
 			}
+			if !o.ExpiresAt.IsZero() {
+				fmt.Fprintf(tw, "token expires\t%s\n", expiryText(o, time.Now()))
+			}
 			if !o.NextRunAt.IsZero() {
 				fmt.Fprintf(tw, "next run\t%s\n", o.NextRunAt.Format(time.RFC3339))
 			}
@@ -89,4 +92,14 @@ func openOrNil(b worker.BreakerState) *worker.BreakerState {
 		return nil
 	}
 	return &b
+}
+
+// expiryText says when a solved token stops being accepted by the site, and how long that is
+// from now: "2026-12-01T10:02:00Z (in 1m30s)" or "2026-12-01T10:02:00Z (expired 5s ago)".
+func expiryText(o enqueue.Outcome, now time.Time) string {
+	at := o.ExpiresAt.UTC().Format(time.RFC3339)
+	if o.Expired(now) {
+		return fmt.Sprintf("%s (expired %s ago)", at, now.Sub(o.ExpiresAt).Round(time.Second))
+	}
+	return fmt.Sprintf("%s (in %s)", at, o.ExpiresAt.Sub(now).Round(time.Second))
 }

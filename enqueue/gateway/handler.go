@@ -126,6 +126,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	rc := cfg.Redis
 	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: &idAllocator{rc: rc}, limiters: map[string]*rate.Limiter{}}
+	cfg.Metrics.tokensExpiredFrom(h.keyNames())
 	if cfg.Keys != nil {
 		for _, k := range cfg.Keys.list {
 			if k.RateLimit > 0 {
@@ -390,6 +391,7 @@ func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Ans
 	if err != nil {
 		return Answer{}, err
 	}
+	h.tokenRead(ctx, MethodGetTaskResult, key, jobID, out)
 	return DialectResultAnswer(out), nil
 }
 

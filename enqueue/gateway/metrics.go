@@ -15,6 +15,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
 	reports  *prometheus.CounterVec
+	expired  *prometheus.CounterVec
 }
 
 // NewMetrics registers the gateway's metrics with reg:
@@ -23,6 +24,7 @@ type Metrics struct {
 //	solvequeue_gateway_request_seconds{method}           time from request to answer
 //	solvequeue_gateway_reports_total{method,key,task_type}  reportIncorrect*/reportCorrect* calls,
 //	                                                        and 2captcha's reportgood/reportbad
+//	solvequeue_gateway_tokens_expired_total{method,key}  solved tokens first read after they expired
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -38,8 +40,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "solvequeue_gateway_reports_total",
 			Help: "reportIncorrectRecaptcha, reportCorrectRecaptcha, reportIncorrectImageCaptcha and 2captcha's reportgood and reportbad calls by key name and task type.",
 		}, []string{"method", "key", "task_type"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "solvequeue_gateway_tokens_expired_total",
+			Help: "Solved tokens whose first read by a client (getTaskResult or res.php) came after the token expired, by method and key name.",
+		}, []string{"method", "key"}),
 	}
-	reg.MustRegister(m.requests, m.seconds, m.reports)
+	reg.MustRegister(m.requests, m.seconds, m.reports, m.expired)
 	return m
 }
 
@@ -76,4 +82,25 @@ func (m *Metrics) reported(method, key, taskType string) {
 		taskType = "other"
 	}
 	m.reports.WithLabelValues(method, key, taskType).Inc()
+}
+
+func (m *Metrics) tokenExpired(method, key string) {
+	if m == nil {
+		return
+	}
+	m.expired.WithLabelValues(methodLabel(method), key).Inc()
+}
+
+// tokensExpiredFrom starts solvequeue_gateway_tokens_expired_total at 0 for every key and both
+// reading methods, so that the series exist before the first expired token: increase() and an
+// alert on it then see the first one.
+func (m *Metrics) tokensExpiredFrom(keyNames []string) {
+	if m == nil {
+		return
+	}
+	for _, key := range keyNames {
+		for _, method := range []string{MethodGetTaskResult, PathRes} {
+			m.expired.WithLabelValues(method, key)
+		}
+	}
 }

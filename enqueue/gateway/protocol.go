@@ -65,7 +65,10 @@ type Answer struct {
 	CreateTime       int64           `json:"createTime,omitempty"`
 	EndTime          int64           `json:"endTime,omitempty"`
 	SolveCount       int             `json:"solveCount,omitempty"`
-	Balance          *float64        `json:"balance,omitempty"`
+	// ExpiresAt is when a solved token stops being accepted by the site, in Unix seconds (as
+	// createTime and endTime); left out for a solution that is not a token.
+	ExpiresAt int64    `json:"expiresAt,omitempty"`
+	Balance   *float64 `json:"balance,omitempty"`
 }
 
 // apiError is an error answer: errorId, code and a description that names the field at fault.

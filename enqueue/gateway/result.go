@@ -12,7 +12,8 @@ import (
 //   - pending, scheduled, active or retrying: status "processing" (never "idle", on which some
 //     clients spin);
 //   - solved: status "ready" with the solution whole, cost as a decimal string, createTime and
-//     endTime in Unix seconds and solveCount, the attempts it took;
+//     endTime in Unix seconds, solveCount (the attempts it took) and, for a token, expiresAt in
+//     Unix seconds;
 //   - failed or dead: status "failed" with the outcome's original errorId and errorCode; codes
 //     of solvequeue's own (JOB_EXPIRED, ...) carry no errorId and get 1.
 func ResultAnswer(out enqueue.Outcome) Answer {
@@ -27,6 +28,9 @@ func ResultAnswer(out enqueue.Outcome) Answer {
 		}
 		if !out.FinishedAt.IsZero() {
 			a.EndTime = out.FinishedAt.Unix()
+		}
+		if !out.ExpiresAt.IsZero() {
+			a.ExpiresAt = out.ExpiresAt.Unix()
 		}
 		return a
 	case enqueue.StateFailed, enqueue.StateDead:

@@ -29,6 +29,9 @@ func TestResultAnswer(t *testing.T) {
 			Cost: 0.001, Attempts: 3, SubmittedAt: created, FinishedAt: ended},
 			`{"errorId":0,"status":"ready","solution":{"gRecaptchaResponse":"03AG","token":"03AG"},"cost":"0.0010",` +
 				`"createTime":1772366400,"endTime":1772366442,"solveCount":3}`},
+		{"solved token", enqueue.Outcome{State: enqueue.StateSolved, Solution: json.RawMessage(`{"token":"0.x"}`),
+			Cost: 0.001, Attempts: 1, FinishedAt: ended, ExpiresAt: ended.Add(300 * time.Second)},
+			`{"errorId":0,"status":"ready","solution":{"token":"0.x"},"cost":"0.0010","endTime":1772366442,"solveCount":1,"expiresAt":1772366742}`},
 		{"solved at a fine cost", enqueue.Outcome{State: enqueue.StateSolved, Solution: json.RawMessage(`{"text":"abc"}`),
 			Cost: 0.00025, Attempts: 1}, `{"errorId":0,"status":"ready","solution":{"text":"abc"},"cost":"0.00025","solveCount":1}`},
 		{"solved without a solution object", enqueue.Outcome{State: enqueue.StateSolved, Attempts: 1},

@@ -496,6 +496,7 @@ func (h *Handler) tcGet(ctx context.Context, key Key, id int64) (tcAnswer, error
 	}
 	switch out.State {
 	case enqueue.StateSolved:
+		h.tokenRead(ctx, PathRes, key, jobID, out)
 		text := solutionText(out.Solution)
 		return tcOK(text, text), nil
 	case enqueue.StateFailed, enqueue.StateDead:

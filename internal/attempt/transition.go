@@ -232,6 +232,7 @@ func decide(r rules, in decideInput) Transition {
 	switch e.kind {
 	case endedSolved:
 		rec.State, rec.Error, rec.Remote, rec.FinishedAt = enqueue.StateSolved, nil, nil, in.now.UTC()
+		rec.ExpiresAt = jobwire.TokenExpiresAt(in.payload.TaskType(), rec.FinishedAt)
 		return Transition{State: rec.State, Record: rec, Write: true, Report: reportEnded}
 
 	case endedClassified:

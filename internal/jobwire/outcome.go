@@ -12,7 +12,7 @@ func OutcomeOf(info *asynq.TaskInfo) Outcome {
 	rec, _ := DecodeRecord(info.Result)
 	out := Outcome{ID: info.ID, Queue: info.Queue, Solution: rec.Solution, Error: rec.Error,
 		Attempts: rec.Attempts, CreateTasks: rec.CreateTasks, Polls: rec.Polls, Retries: rec.Retries,
-		Throttles: rec.Throttles, Cost: rec.Cost, FinishedAt: rec.FinishedAt, NextRunAt: info.NextProcessAt,
+		Throttles: rec.Throttles, Cost: rec.Cost, FinishedAt: rec.FinishedAt, ExpiresAt: rec.ExpiresAt, NextRunAt: info.NextProcessAt,
 		Provider: rec.Provider, ProvidersTried: rec.ProvidersTried}
 	var p Payload
 	if json.Unmarshal(info.Payload, &p) == nil {
@@ -42,6 +42,9 @@ func OutcomeOf(info *asynq.TaskInfo) Outcome {
 		out.NextRunAt = time.Time{}
 	} else {
 		out.Solution = nil
+	}
+	if out.State != StateSolved {
+		out.ExpiresAt = time.Time{} // only a solved outcome carries a token
 	}
 	return out
 }

@@ -76,6 +76,9 @@ type Record struct {
 	ErrorsDropped int         `json:"errorsDropped,omitempty"`
 	StartedAt     time.Time   `json:"startedAt,omitzero"`
 	FinishedAt    time.Time   `json:"finishedAt,omitzero"`
+	// ExpiresAt is when a solved job's token stops being accepted by the site (FinishedAt plus
+	// the task type's TokenLife); zero for any other outcome.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // ErrorsKept is how many of a job's errors its record keeps (Record.Errors).
@@ -125,8 +128,12 @@ type Outcome struct {
 	ProvidersTried []string  `json:"providersTried,omitempty"`
 	SubmittedAt    time.Time `json:"submittedAt,omitzero"`
 	FinishedAt     time.Time `json:"finishedAt,omitzero"`
-	NextRunAt      time.Time `json:"nextRunAt,omitzero"`
-	QueuePaused    bool      `json:"queuePaused,omitempty"`
+	// ExpiresAt is when a solved token stops being accepted by the site that asked for it
+	// (reCAPTCHA and hCaptcha 120 s after it was solved, Turnstile 300 s; see TokenLife). Zero
+	// for an outcome that is not a solved token, an image's text for one.
+	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
+	NextRunAt   time.Time `json:"nextRunAt,omitzero"`
+	QueuePaused bool      `json:"queuePaused,omitempty"`
 	// Line is the 1-based line of the batch file the job came from (batch output only).
 	Line int `json:"line,omitempty"`
 }

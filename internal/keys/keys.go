@@ -96,6 +96,12 @@ func GatewayIdempotency(queue, keyName, digest string) string {
 	return "solvequeue:gateway:{" + queue + "}:idem:" + keyName + ":" + digest
 }
 
+// GatewayTokenRead marks a solved job's token as read by a gateway client once, so that a token
+// first read after it expired is counted once.
+func GatewayTokenRead(queue, jobID string) string {
+	return "solvequeue:gateway:{" + queue + "}:read:" + jobID
+}
+
 // GatewayTaskIDCounter hands out the gateway's numeric taskIds.
 const GatewayTaskIDCounter = "solvequeue:gateway:taskid"
 
