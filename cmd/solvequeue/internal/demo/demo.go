@@ -1,9 +1,13 @@
-package main
+// Package demo is `solvequeue demo`: the whole pipeline in one process (a Redis, the fake
+// AnySolver with a mix of errors, a worker and a producer), its live progress and its summary.
+// The command's flags and the wiring of its output streams are the binary's; the run is here.
+package demo
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -11,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
@@ -22,43 +25,24 @@ import (
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
 
-type demoOptions struct {
+// Options configure a demo run.
+type Options struct {
+	// RedisURL is a Redis to run on; "" runs on an in-process one (miniredis).
 	RedisURL string
-	Jobs     int
+	// Jobs is how many jobs go to the queue with the error mix; at least 1.
+	Jobs int
+	// HTTPAddr, when set, serves the console, the web UI and metrics while the demo runs.
 	HTTPAddr string
-	Hold     time.Duration
-	log      logOptions
-}
-
-func newDemoCmd(env *Env) *cobra.Command {
-	o := &demoOptions{}
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Run the whole pipeline in one process on embedded defaults: no Redis, no key",
-		Long: `Run the whole pipeline in one process: an in-process Redis (miniredis), the
-fake AnySolver with a realistic mix of errors, a worker, and a producer that
-submits a few hundred jobs. It shows live progress and ends with a summary:
-jobs by state and by error code, retries and throttles, createTask calls per job.
-
-With --redis (or REDIS_URL) it runs on a real Redis instead (it uses its own
-queue, "demo"). With --http the web UI and metrics are served while it runs.`,
-		Example: `  go run ./cmd/solvequeue demo
-  solvequeue demo --jobs 1000 --http 127.0.0.1:8080 --hold 5m`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Jobs < 1 {
-				return usageError("--jobs must be at least 1, got %d", o.Jobs)
-			}
-			return runDemo(cmd.Context(), env, o)
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&o.RedisURL, "redis", "", "use this Redis instead of the in-process one")
-	f.IntVar(&o.Jobs, "jobs", 300, "how many jobs to submit")
-	f.StringVar(&o.HTTPAddr, "http", "", "serve the console, the web UI and metrics on this address while the demo runs, e.g. 127.0.0.1:8080")
-	f.DurationVar(&o.Hold, "hold", 0, "with --http, keep serving this long after the summary so you can look around")
-	o.log.register(cmd, "error")
-	return cmd
+	// Hold, with HTTPAddr, keeps serving this long after the summary.
+	Hold time.Duration
+	// Logger receives the worker's logs.
+	Logger *slog.Logger
+	// Stdout receives the progress and the summary.
+	Stdout io.Writer
+	// Terminal says Stdout is a terminal: the progress then rewrites one line, more often.
+	Terminal bool
+	// Name is the command the way the user ran it, for the summary's hints ("go run ./cmd/solvequeue").
+	Name string
 }
 
 // demoMix is the error mix of the demo: per hundred jobs, what the fake does with them.
@@ -131,18 +115,17 @@ func demoCappedJob(i int) enqueue.Job {
 			"websiteKey": fmt.Sprintf("demo-capped-key-%d", i)}}
 }
 
-func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
+// Run runs the demo: it submits the jobs, prints progress while they run and a summary when
+// every one has ended.
+func Run(ctx context.Context, o Options) error {
 	started := time.Now()
-	log, err := o.log.logger(env.Stderr)
-	if err != nil {
-		return err
-	}
+	log := o.Logger
 	// The first line comes before anything slow: starting Redis, the fake and the worker.
 	where := "an in-process Redis (miniredis)"
 	if o.RedisURL != "" {
 		where = "Redis at " + redact.URL(o.RedisURL)
 	}
-	fmt.Fprintf(env.Stdout, "solvequeue demo: starting %s, the fake AnySolver and a worker…\n", where)
+	fmt.Fprintf(o.Stdout, "solvequeue demo: starting %s, the fake AnySolver and a worker…\n", where)
 	r, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL, Embedded: rig.MiniRedis, PoolSize: 64})
 	if err != nil {
 		return err
@@ -181,13 +164,13 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 			return err
 		}
 		defer func() { _ = stop(context.Background()) }()
-		fmt.Fprintf(env.Stdout, "web UI: http://%s/monitoring/   console: http://%s/console/   metrics: http://%s/metrics\n", addr, addr, addr)
+		fmt.Fprintf(o.Stdout, "web UI: http://%s/monitoring/   console: http://%s/console/   metrics: http://%s/metrics\n", addr, addr, addr)
 	}
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs+demoCappedJobs, r.Where, p.Fake.URL)
-	fmt.Fprintf(env.Stdout, "  %d on queue demo with a mix of AnySolver errors; %d on queue %s, whose budget allows %d createTask calls per %s\n",
+	fmt.Fprintf(o.Stdout, "solvequeue demo: %d captcha jobs → %s → worker → fake AnySolver (%s)\n", o.Jobs+demoCappedJobs, r.Where, p.Fake.URL)
+	fmt.Fprintf(o.Stdout, "  %d on queue demo with a mix of AnySolver errors; %d on queue %s, whose budget allows %d createTask calls per %s\n",
 		o.Jobs, demoCappedJobs, demoCapped, demoCap, demoWindow)
 	jobs := make([]enqueue.Job, 0, o.Jobs+demoCappedJobs)
 	for i := range o.Jobs {
@@ -207,7 +190,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 		}
 		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
-	fmt.Fprintf(env.Stdout, "submitted %d jobs in %s\n", len(refs), time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(o.Stdout, "submitted %d jobs in %s\n", len(refs), time.Since(started).Round(time.Millisecond))
 
 	var (
 		mu       sync.Mutex
@@ -216,7 +199,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	progressDone, progressStopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(progressStopped)
-		demoProgress(env.Stdout, progressDone, len(refs), time.Now, func() []enqueue.Outcome {
+		demoProgress(o.Stdout, o.Terminal, progressDone, len(refs), time.Now, func() []enqueue.Outcome {
 			mu.Lock()
 			defer mu.Unlock()
 			return append([]enqueue.Outcome(nil), outcomes...)
@@ -237,9 +220,9 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: waiting for outcomes: %w", err)
 	}
-	printDemoSummary(env.Stdout, env.name(), outcomes, p.Fake.Stats(), time.Since(started))
+	printDemoSummary(o.Stdout, o.Name, outcomes, p.Fake.Stats(), time.Since(started))
 	if o.HTTPAddr != "" && o.Hold > 0 {
-		fmt.Fprintf(env.Stdout, "serving the web UI for %s more (Ctrl-C to stop)\n", o.Hold)
+		fmt.Fprintf(o.Stdout, "serving the web UI for %s more (Ctrl-C to stop)\n", o.Hold)
 		select {
 		case <-ctx.Done():
 		case <-time.After(o.Hold):
@@ -252,8 +235,7 @@ func runDemo(ctx context.Context, env *Env, o *demoOptions) error {
 // waits for, once per demoHeartbeat.
 const demoHeartbeat = 15 * time.Second
 
-func demoProgress(w io.Writer, done <-chan struct{}, total int, now func() time.Time, snapshot func() []enqueue.Outcome) {
-	tty := isTerminal(w)
+func demoProgress(w io.Writer, tty bool, done <-chan struct{}, total int, now func() time.Time, snapshot func() []enqueue.Outcome) {
 	every := 2 * time.Second
 	if tty {
 		every = 250 * time.Millisecond
@@ -421,4 +403,11 @@ func writeCharges(w io.Writer, st anysolvertest.Stats) {
 	if refused := st.CreateTask - st.Created; refused > 0 {
 		fmt.Fprintf(w, "  %d were refused with an error code or an error page and created nothing: not charged\n", refused)
 	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
