@@ -1,4 +1,7 @@
-package main
+// Package batch is `solvequeue batch`: a JSON-lines file of jobs checked whole, submitted a
+// bounded number at a time, waited for, and written back as one outcome line per job. The
+// command's flags are the binary's; the reading, submitting and collecting are here.
+package batch
 
 import (
 	"bufio"
@@ -14,64 +17,49 @@ import (
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
-type batchOptions struct {
-	redis       redisOptions
-	Out         string
+// Params configure a batch run.
+type Params struct {
+	// Path is the batch file, "-" for Stdin.
+	Path string
+	// RedisURL is the Redis the jobs go to.
+	RedisURL string
+	// Out is where outcome lines go, "-" for Stdout.
+	Out string
+	// Concurrency is how many Redis round trips are in flight while submitting.
 	Concurrency int
-	NoWait      bool
-	Progress    string
+	// NoWait submits and prints the job IDs without waiting for outcomes.
+	NoWait bool
+	// ShowBar shows progress bars on Stderr.
+	ShowBar bool
+	// WarnUnserved, when set, is called once every job is submitted with how many jobs went to
+	// each queue, to warn about the queues no running worker serves.
+	WarnUnserved func(client *enqueue.Client, perQueue map[string]int)
+	// Stdin, Stdout and Stderr are the command's streams.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
 }
 
-func newBatchCmd(env *Env) *cobra.Command {
-	o := &batchOptions{}
-	cmd := &cobra.Command{
-		Use:   "batch FILE|-",
-		Short: "Submit a JSON-lines file of jobs, wait, and write one outcome line per job",
-		Long: `Submit every job of a JSON-lines file ('-' for stdin), wait for all of them,
-and write one outcome line per job as each ends:
-  {"id":...,"state":"solved|failed|dead","solution":...,"error":{...},"attempts":...,"line":N}
+// InputError is a bad file or flag: nothing was submitted (the binary's exit status 2).
+type InputError struct{ Err error }
 
-The whole file is checked first: a bad line exits with status 2, naming the line
-and the field, and nothing is submitted. The file is read a line at a time (twice:
-to check it, then to submit), so memory stays small whatever its size; a batch
-from stdin is spilled to a temporary file ($TMPDIR) for the second reading. A line without an "id" gets one derived
-from its line number and text, so running the same file again submits nothing
-twice: it finds the jobs already in Redis and collects their outcomes (resumable).
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
 
-Exit status:
-  0  every job has its outcome line, whatever its state: a failed or dead job is
-     an outcome, not an error of the batch; read each line's "state" (with
-     --no-wait: every job was submitted)
-  1  some jobs were not submitted or waiting stopped (Ctrl-C, Redis gone): run
-     the same command again to submit or collect the rest; or a job's outcome
-     could not be read (state "unknown": deleted, or past its 24 h retention)
-  2  a bad file or flag: nothing was submitted`,
-		Example: `  solvequeue batch jobs.jsonl --out outcomes.jsonl
-  cat jobs.jsonl | solvequeue batch - > outcomes.jsonl
-  solvequeue batch jobs.jsonl --no-wait      # submit only; collect later by running it again`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBatch(cmd, env, o, args[0])
-		},
-	}
-	o.redis.register(cmd)
-	f := cmd.Flags()
-	f.StringVar(&o.Out, "out", "-", "where to write outcome lines ('-' for stdout)")
-	f.IntVar(&o.Concurrency, "submit-concurrency", enqueue.SubmitConcurrencyDefault, "Redis round trips in flight while submitting")
-	f.BoolVar(&o.NoWait, "no-wait", false, "submit and print the job IDs without waiting for outcomes")
-	f.StringVar(&o.Progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always or never")
-	return cmd
+func inputError(format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...)}
 }
 
-func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error {
-	src, closeSrc, err := openBatch(env, path)
+// Run checks the whole batch, submits it, and unless NoWait writes one outcome line per job as
+// each ends. A failed or dead job is an outcome, not an error of the run.
+func Run(ctx context.Context, o Params) error {
+	path := o.Path
+	src, closeSrc, err := openBatch(o.Stdin, path)
 	if err != nil {
 		return err
 	}
@@ -81,19 +69,18 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	err = enqueue.ScanJobs(src, func(enqueue.LineJob) error { total++; return nil })
 	var batchErr *enqueue.BatchError
 	if errors.As(err, &batchErr) {
-		return usageError("%s: %v", path, err)
+		return inputError("%s: %v", path, err)
 	}
 	if err != nil {
 		return err
 	}
 	if total == 0 {
-		return usageError("%s: no jobs in the file", path)
+		return inputError("%s: no jobs in the file", path)
 	}
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("%s: read it again: %w", path, err)
 	}
-	ctx := cmd.Context()
-	rc, err := o.redis.open(ctx, o.Concurrency+8)
+	rc, err := redisconn.Open(ctx, o.RedisURL, o.Concurrency+8)
 	if err != nil {
 		return err
 	}
@@ -102,10 +89,10 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	if err != nil {
 		return err
 	}
-	showBar := o.Progress == "always" || (o.Progress == "auto" && isTerminal(env.Stderr))
+	showBar := o.ShowBar
 
 	// Second pass: submit as the file is read again, a bounded number of jobs in flight.
-	bar := newBar(env.Stderr, showBar, total, "submitting")
+	bar := newBar(o.Stderr, showBar, total, "submitting")
 	existing := 0
 	var notIn []int
 	var firstErr error
@@ -136,7 +123,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		lineOf[ref] = r.Index
 	})
 	_ = bar.Finish()
-	fmt.Fprintf(env.Stderr, "submitted %d of %d jobs (%d were submitted before: queued or already ended)\n", len(refs)-existing, total, existing)
+	fmt.Fprintf(o.Stderr, "submitted %d of %d jobs (%d were submitted before: queued or already ended)\n", len(refs)-existing, total, existing)
 	if len(notIn) > 0 || len(refs)+len(notIn) < total || err != nil {
 		if firstErr == nil {
 			firstErr = err
@@ -156,13 +143,15 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	for _, ref := range refs {
 		perQueue[ref.Queue]++
 	}
-	warnUnserved(env.Stderr, client, perQueue)
+	if o.WarnUnserved != nil {
+		o.WarnUnserved(client, perQueue)
+	}
 
-	w := env.Stdout
+	w := o.Stdout
 	if o.Out != "-" {
 		f, err := os.OpenFile(o.Out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 		if err != nil {
-			return usageError("--out: %v", err)
+			return inputError("--out: %v", err)
 		}
 		defer f.Close()
 		w = f
@@ -177,11 +166,11 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 	}
 	enc := json.NewEncoder(bw)
 	// While waiting, a Redis restart is said once each way, not once per job or per retry.
-	log := clilog.New(env.Stderr, clilog.Text, slog.LevelInfo)
+	log := clilog.New(o.Stderr, clilog.Text, slog.LevelInfo)
 	health := redisconn.NewHealth(redisconn.HealthParams{Redis: rc, Logger: log})
 	health.Start(ctx)
 	defer health.Shutdown()
-	bar = newBar(env.Stderr, showBar, len(refs), "solving")
+	bar = newBar(o.Stderr, showBar, len(refs), "solving")
 	counts := map[enqueue.State]int{}
 	// A job missing while we wait was lost by a Redis failover (asynchronous replication loses
 	// the last writes before a primary dies) or deleted: it is submitted again, once, under its
@@ -199,10 +188,10 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		if len(again) == 0 {
 			return nil
 		}
-		fmt.Fprintf(env.Stderr, "%s missing from Redis while waiting (lost by a failover, or deleted): submitting again under the same IDs\n",
+		fmt.Fprintf(o.Stderr, "%s missing from Redis while waiting (lost by a failover, or deleted): submitting again under the same IDs\n",
 			plural(len(again), "job"))
 		if err := resubmit(ctx, client, src, again, lineOf); err != nil {
-			fmt.Fprintf(env.Stderr, "could not submit them again: %v\n", err)
+			fmt.Fprintf(o.Stderr, "could not submit them again: %v\n", err)
 			return nil
 		}
 		return again
@@ -218,7 +207,7 @@ func runBatch(cmd *cobra.Command, env *Env, o *batchOptions, path string) error 
 		_ = bar.Add(1)
 	})
 	_ = bar.Finish()
-	fmt.Fprintf(env.Stderr, "outcomes: %s\n", summarize(counts))
+	fmt.Fprintf(o.Stderr, "outcomes: %s\n", summarize(counts))
 	if err != nil {
 		return fmt.Errorf("stopped waiting: %w (jobs keep running; run the same command again to collect the rest)", err)
 	}
@@ -255,12 +244,12 @@ var errStopScan = errors.New("stop")
 // openBatch opens a batch for two passes (check, then submit). A regular file is read twice; a
 // stream (stdin, a pipe) is spilled to a temporary file while it is read, so that memory holds
 // a line at a time whatever the batch's size. The spill is removed by the returned func.
-func openBatch(env *Env, path string) (io.ReadSeeker, func(), error) {
-	var in io.Reader = env.Stdin
+func openBatch(stdin io.Reader, path string) (io.ReadSeeker, func(), error) {
+	in := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, nil, usageError("%v", err)
+			return nil, nil, inputError("%v", err)
 		}
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			return f, func() { _ = f.Close() }, nil
@@ -307,4 +296,11 @@ func newBar(w io.Writer, show bool, n int, what string) *progressbar.ProgressBar
 	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("jobs"),
 		progressbar.OptionThrottle(100_000_000), progressbar.OptionClearOnFinish())
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
