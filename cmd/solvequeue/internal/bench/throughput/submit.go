@@ -1,10 +1,11 @@
-package bench
+package throughput
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -15,11 +16,13 @@ import (
 
 const submitRounds = 2
 
-func runSubmit(ctx context.Context, e *env, sz sizes, r *Report) error {
-	r.Context.Sizes["submit_jobs"] = sz.submitJobs
-	r.Context.Sizes["sequential_submit_jobs"] = sz.sequentialJobs
-	r.Context.Sizes["submit_concurrency"] = sz.submitConcurrency
-	prc, err := e.openRedis(ctx, sz.submitConcurrency+8)
+// RunSubmit runs the submit section: batch submit against one job at a time, and writes its
+// figures to r.
+func RunSubmit(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) error {
+	r.Context.Sizes["submit_jobs"] = sz.SubmitJobs
+	r.Context.Sizes["sequential_submit_jobs"] = sz.SequentialJobs
+	r.Context.Sizes["submit_concurrency"] = sz.SubmitConcurrency
+	prc, err := e.OpenRedis(ctx, sz.SubmitConcurrency+8)
 	if err != nil {
 		return err
 	}
@@ -34,53 +37,53 @@ func runSubmit(ctx context.Context, e *env, sz sizes, r *Report) error {
 		if err != nil {
 			return fmt.Errorf("sequential: %w", err)
 		}
-		if err := e.reset(ctx); err != nil {
+		if err := e.Reset(ctx); err != nil {
 			return err
 		}
 		b, err := batchSubmit(ctx, e, producer, sz, round)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
-		if err := e.reset(ctx); err != nil {
+		if err := e.Reset(ctx); err != nil {
 			return err
 		}
-		r.Context.Details[fmt.Sprintf("submit_jobs_per_s_round%d", round)] = round0(b)
-		r.Context.Details[fmt.Sprintf("sequential_submit_jobs_per_s_round%d", round)] = round0(s)
+		r.Context.Details[fmt.Sprintf("submit_jobs_per_s_round%d", round)] = benchenv.Round0(b)
+		r.Context.Details[fmt.Sprintf("sequential_submit_jobs_per_s_round%d", round)] = benchenv.Round0(s)
 		batch, seq = max(batch, b), max(seq, s)
 	}
-	r.SubmitJobsPerS = ptr(round0(batch))
-	r.SequentialSubmitJobsPerS = ptr(round0(seq))
-	r.SubmitVsSequential = ratio(batch, seq)
+	r.SubmitJobsPerS = benchenv.Ptr(benchenv.Round0(batch))
+	r.SequentialSubmitJobsPerS = benchenv.Ptr(benchenv.Round0(seq))
+	r.SubmitVsSequential = benchenv.Ratio(batch, seq)
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("submit: SubmitMany with concurrency %d (asynq's own enqueues sharing "+
 		"pipelined round trips through go-redis's autopipeliner) against SubmitJob one at a time; they alternate for %d rounds, each keeps its best",
-		sz.submitConcurrency, submitRounds))
+		sz.SubmitConcurrency, submitRounds))
 	return nil
 }
 
-func batchSubmit(ctx context.Context, e *env, producer *enqueue.Client, sz sizes, round int) (rate float64, err error) {
-	labeled(ctx, "submit", func(ctx context.Context) {
-		q := e.queue(fmt.Sprintf("submit-batch-%d", round))
-		jobs := makeJobs(q, "bench-submit-", sz.submitJobs)
-		cpu := e.startCPU(ctx)
+func batchSubmit(ctx context.Context, e *benchenv.Env, producer *enqueue.Client, sz benchenv.Sizes, round int) (rate float64, err error) {
+	benchenv.Labeled(ctx, "submit", func(ctx context.Context) {
+		q := e.Queue(fmt.Sprintf("submit-batch-%d", round))
+		jobs := benchenv.MakeJobs(q, "bench-submit-", sz.SubmitJobs)
+		cpu := e.StartCPU(ctx)
 		began := time.Now()
-		if err = submitAllN(ctx, producer, jobs, sz.submitConcurrency); err != nil {
+		if err = benchenv.SubmitAllN(ctx, producer, jobs, sz.SubmitConcurrency); err != nil {
 			return
 		}
 		took := time.Since(began)
 		rate = float64(len(jobs)) / took.Seconds()
-		goCPU, redisCPU := cpu.perJob(ctx, len(jobs))
-		e.cpuDetail("submit", goCPU, redisCPU)
-		e.logf("bench: [submit] round %d SubmitMany: %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+		goCPU, redisCPU := cpu.PerJob(ctx, len(jobs))
+		e.CPUDetail("submit", goCPU, redisCPU)
+		e.Logf("bench: [submit] round %d SubmitMany: %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
 			round, len(jobs), took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	})
 	return rate, err
 }
 
-func sequentialSubmit(ctx context.Context, e *env, producer *enqueue.Client, sz sizes, round int) (rate float64, err error) {
-	labeled(ctx, "sequential", func(ctx context.Context) {
-		q := e.queue(fmt.Sprintf("submit-seq-%d", round))
-		jobs := makeJobs(q, "bench-seq-", sz.sequentialJobs)
-		cpu := e.startCPU(ctx)
+func sequentialSubmit(ctx context.Context, e *benchenv.Env, producer *enqueue.Client, sz benchenv.Sizes, round int) (rate float64, err error) {
+	benchenv.Labeled(ctx, "sequential", func(ctx context.Context) {
+		q := e.Queue(fmt.Sprintf("submit-seq-%d", round))
+		jobs := benchenv.MakeJobs(q, "bench-seq-", sz.SequentialJobs)
+		cpu := e.StartCPU(ctx)
 		began := time.Now()
 		for _, j := range jobs {
 			if _, err = producer.SubmitJob(ctx, j); err != nil {
@@ -89,9 +92,9 @@ func sequentialSubmit(ctx context.Context, e *env, producer *enqueue.Client, sz 
 		}
 		took := time.Since(began)
 		rate = float64(len(jobs)) / took.Seconds()
-		goCPU, redisCPU := cpu.perJob(ctx, len(jobs))
-		e.cpuDetail("sequential_submit", goCPU, redisCPU)
-		e.logf("bench: [submit] round %d one at a time: %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+		goCPU, redisCPU := cpu.PerJob(ctx, len(jobs))
+		e.CPUDetail("sequential_submit", goCPU, redisCPU)
+		e.Logf("bench: [submit] round %d one at a time: %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
 			round, len(jobs), took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	})
 	return rate, err
