@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench"
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/inflight"
 )
 
 type benchOptions struct {
@@ -111,7 +112,7 @@ func newBenchFloorWorkerCmd(env *Env) *cobra.Command {
 				}
 				defer stop()
 			}
-			return bench.RunFloorWorker(cmd.Context(), bench.FloorWorkerOptions{RedisURL: redisOpts.URL, Queue: queue,
+			return inflight.RunFloorWorker(cmd.Context(), inflight.FloorWorkerOptions{RedisURL: redisOpts.URL, Queue: queue,
 				Concurrency: concurrency, Sleep: sleep, Log: env.Stderr})
 		},
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/dialect"
 )
 
 // 2captcha's protocol: its two paths, served beside the createTask methods on the same port
@@ -33,11 +34,11 @@ const (
 	tcWrongUserKey   = "ERROR_WRONG_USER_KEY"
 	tcWrongIDFormat  = "ERROR_WRONG_ID_FORMAT"
 	tcEmptyAction    = "ERROR_EMPTY_ACTION"
-	tcZeroFilesize   = codeZeroSize
-	tcBadParameters  = codeBadParameters
-	tcBadProxy       = codeBadProxy
+	tcZeroFilesize   = dialect.ZeroSize
+	tcBadParameters  = dialect.BadParameters
+	tcBadProxy       = dialect.BadProxy
 	tcPageURL        = "ERROR_PAGEURL"
-	tcTooBigFilesize = codeTooBig
+	tcTooBigFilesize = dialect.TooBig
 )
 
 // maxTwoCaptchaIDs bounds the ids= list of one res.php request.

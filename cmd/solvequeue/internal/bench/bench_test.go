@@ -2,53 +2,17 @@ package bench
 
 import (
 	"bytes"
-	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 )
-
-// TestSpendMixFloor checks the mix is the issue's: per hundred jobs, 5 + 3 retried once, 12 that
-// never succeed, 80 solved at once, which makes 1.08 createTask per job at best.
-func TestSpendMixFloor(t *testing.T) {
-	t.Parallel()
-	total, creates := 0, 0
-	for _, m := range spendMix {
-		total += m.per100
-		n := 1
-		if strings.HasSuffix(m.directive, "*1") {
-			n = 2 // one failure, then solved
-		}
-		creates += m.per100 * n
-	}
-	require.Equal(t, 100, total)
-	require.Equal(t, 108, creates)
-	keys := map[string]int{}
-	for i := range 1000 {
-		keys[strings.Split(mixKey(i), ";")[0]]++
-	}
-	require.Equal(t, 800, keys["sq:"], "80 %% solved at once")
-	require.Equal(t, 20, keys["sq:create=UNKNOWN_PROVIDER_ERROR*1000"])
-}
-
-func TestPollSigmaPutsP90At30s(t *testing.T) {
-	t.Parallel()
-	p90 := float64(pollMedian) * math.Exp(pollSigma*1.2816)
-	require.InDelta(t, float64(pollP90), p90, float64(time.Millisecond))
-}
-
-func TestQuantile(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, time.Duration(0), quantile(nil, 0.5))
-	sorted := []time.Duration{1, 2, 3, 4, 5}
-	require.Equal(t, time.Duration(3), quantile(sorted, 0.5))
-	require.Equal(t, time.Duration(5), quantile(sorted, 0.9))
-}
 
 func TestWriteTable(t *testing.T) {
 	t.Parallel()
+	ptr := benchenv.Ptr
 	r := &Report{
 		FloorJobsPerS: ptr(8000), NaiveJobsPerS: ptr(3000), E2EJobsPerS: ptr(2900), E2EVsNaive: ptr(0.967), E2EVsFloor: ptr(0.363),
 		InflightJobs: ptr(10000), InflightSolveS: ptr(20), InflightWallS: ptr(23.5), InflightPeakRSSMB: ptr(270),

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 )
 
 // target is one of the targets, judged on a report.
@@ -88,12 +90,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	var rssRatio *float64
 	if known2(r.InflightPeakRSSMB, r.InflightFloorRSSMB) {
-		rssRatio = ratio(*r.InflightPeakRSSMB, *r.InflightFloorRSSMB)
+		rssRatio = benchenv.Ratio(*r.InflightPeakRSSMB, *r.InflightFloorRSSMB)
 	}
 	row("in flight: peak RSS of the worker process, MB (baseline: plain asynq, handlers that sleep)", r.InflightPeakRSSMB, r.InflightFloorRSSMB, rssRatio, "")
 	var pollRatio *float64
 	if known2(r.PollsPerSolve, r.PollsPerSolveFixed3s) && *r.PollsPerSolveFixed3s > 0 {
-		pollRatio = ptr(round(*r.PollsPerSolve / *r.PollsPerSolveFixed3s, 3))
+		pollRatio = benchenv.Ptr(benchenv.Round(*r.PollsPerSolve / *r.PollsPerSolveFixed3s, 3))
 	}
 	row("polls per solve (baseline: every 3 s)", r.PollsPerSolve, r.PollsPerSolveFixed3s, pollRatio, "")
 	row("added latency p50, ms (baseline: every 3 s)", r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s, nil, "")

@@ -1,4 +1,4 @@
-package bench
+package inflight
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 )
 
 // The in-flight floor: what plain asynq costs to hold the same jobs in flight. A child process of
@@ -41,7 +43,7 @@ func RunFloorWorker(ctx context.Context, o FloorWorkerOptions) error {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	opt, err := asynqOptFor(o.RedisURL)
+	opt, err := benchenv.AsynqOptFor(o.RedisURL)
 	if err != nil {
 		return fmt.Errorf("floor worker: %w", err)
 	}

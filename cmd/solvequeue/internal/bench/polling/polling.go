@@ -1,4 +1,6 @@
-package bench
+// Package polling is the bench's polling section: polls per solve and added latency of adaptive
+// polling against a fixed interval.
+package polling
 
 import (
 	"context"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker"
@@ -38,19 +41,21 @@ const (
 // pollSigma is the log-normal spread that puts p90 at pollP90: ln(p90/median)/z(0.9).
 var pollSigma = math.Log(float64(pollP90)/float64(pollMedian)) / 1.2816
 
-func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
-	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * sz.pollScale) }
+// Run runs the polling section: adaptive polling against a fixed 3 s on the same solve times,
+// and writes its figures to r.
+func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) error {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * sz.PollScale) }
 	median, fixed := scale(pollMedian), scale(pollFixed)
 	adaptiveCfg := worker.PollConfig{}
-	if sz.pollScale != 1 {
+	if sz.PollScale != 1 {
 		adaptiveCfg = worker.PollConfig{Interval: scale(worker.PollIntervalDefault),
 			MinInterval: scale(worker.PollMinIntervalDefault), MaxInterval: scale(worker.PollMaxIntervalDefault)}
 	}
-	r.Context.Sizes["polling_warmup_jobs"] = sz.pollWarmup
-	r.Context.Sizes["polling_jobs"] = sz.pollJobs
+	r.Context.Sizes["polling_warmup_jobs"] = sz.PollWarmup
+	r.Context.Sizes["polling_jobs"] = sz.PollJobs
 	r.Context.PollingSetup = fmt.Sprintf("log-normal solve times, median %s, p90 %s (sigma %.3f); adaptive worker warmed up on %d×%d jobs (seed %d), "+
 		"then %d jobs (seed %d) through each worker side by side; fixed interval %s",
-		median, scale(pollP90), pollSigma, sz.pollWarmupBatches, sz.pollWarmup, pollWarmupSeed, sz.pollJobs, pollMeasureSeed, fixed)
+		median, scale(pollP90), pollSigma, sz.PollWarmupBatches, sz.PollWarmup, pollWarmupSeed, sz.PollJobs, pollMeasureSeed, fixed)
 
 	adaptive, err := newPollRig(ctx, e, "adaptive", adaptiveCfg, median, pollWarmupSeed)
 	if err != nil {
@@ -66,12 +71,12 @@ func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
 	// At the quick run's tenth of the time scale, every task of a cold worker is ready at its
 	// first poll (the cold first poll is at PollFirstDefault, 5 s, unscaled), which says only
 	// "faster than 5 s": a second warm-up batch is what it learns from.
-	for b := 1; b <= sz.pollWarmupBatches; b++ {
+	for b := 1; b <= sz.PollWarmupBatches; b++ {
 		began := time.Now()
-		if _, err := adaptive.run(ctx, fmt.Sprintf("warm%d", b), sz.pollWarmup); err != nil {
+		if _, err := adaptive.run(ctx, fmt.Sprintf("warm%d", b), sz.PollWarmup); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
-		e.logf("bench: [polling] adaptive warm-up: %d jobs in %s", sz.pollWarmup, time.Since(began).Round(100*time.Millisecond))
+		e.Logf("bench: [polling] adaptive warm-up: %d jobs in %s", sz.PollWarmup, time.Since(began).Round(100*time.Millisecond))
 	}
 	adaptive.Fake.SetScript(logNormalScript(median, pollMeasureSeed))
 
@@ -85,7 +90,7 @@ func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = pr.run(ctx, "measure", sz.pollJobs)
+			results[i], errs[i] = pr.run(ctx, "measure", sz.PollJobs)
 		}()
 	}
 	wg.Wait()
@@ -95,18 +100,18 @@ func runPolling(ctx context.Context, e *env, sz sizes, r *Report) error {
 		}
 	}
 	a, f := results[0], results[1]
-	e.logf("bench: [polling] %d jobs each in %s: adaptive %.2f polls/solve, added latency p50/mean/p90 %.0f/%.0f/%.0f ms; fixed %s %.2f polls/solve, %.0f/%.0f/%.0f ms",
-		sz.pollJobs, time.Since(measured).Round(100*time.Millisecond), a.pollsPerSolve, a.latencyP50Ms, a.latencyMeanMs, a.latencyP90Ms,
+	e.Logf("bench: [polling] %d jobs each in %s: adaptive %.2f polls/solve, added latency p50/mean/p90 %.0f/%.0f/%.0f ms; fixed %s %.2f polls/solve, %.0f/%.0f/%.0f ms",
+		sz.PollJobs, time.Since(measured).Round(100*time.Millisecond), a.pollsPerSolve, a.latencyP50Ms, a.latencyMeanMs, a.latencyP90Ms,
 		fixed, f.pollsPerSolve, f.latencyP50Ms, f.latencyMeanMs, f.latencyP90Ms)
-	r.PollsPerSolve = ptr(round(a.pollsPerSolve, 3))
-	r.PollsPerSolveFixed3s = ptr(round(f.pollsPerSolve, 3))
-	r.AddedLatencyP50Ms = ptr(round(a.latencyP50Ms, 0))
-	r.AddedLatencyP50MsFixed3s = ptr(round(f.latencyP50Ms, 0))
-	r.Context.Details["polls_per_solve_vs_fixed3s"] = round(a.pollsPerSolve/f.pollsPerSolve, 3)
-	r.AddedLatencyMeanMs = ptr(round(a.latencyMeanMs, 0))
-	r.AddedLatencyMeanMsFixed3 = ptr(round(f.latencyMeanMs, 0))
-	r.AddedLatencyP90Ms = ptr(round(a.latencyP90Ms, 0))
-	r.AddedLatencyP90MsFixed3s = ptr(round(f.latencyP90Ms, 0))
+	r.PollsPerSolve = benchenv.Ptr(benchenv.Round(a.pollsPerSolve, 3))
+	r.PollsPerSolveFixed3s = benchenv.Ptr(benchenv.Round(f.pollsPerSolve, 3))
+	r.AddedLatencyP50Ms = benchenv.Ptr(benchenv.Round(a.latencyP50Ms, 0))
+	r.AddedLatencyP50MsFixed3s = benchenv.Ptr(benchenv.Round(f.latencyP50Ms, 0))
+	r.Context.Details["polls_per_solve_vs_fixed3s"] = benchenv.Round(a.pollsPerSolve/f.pollsPerSolve, 3)
+	r.AddedLatencyMeanMs = benchenv.Ptr(benchenv.Round(a.latencyMeanMs, 0))
+	r.AddedLatencyMeanMsFixed3 = benchenv.Ptr(benchenv.Round(f.latencyMeanMs, 0))
+	r.AddedLatencyP90Ms = benchenv.Ptr(benchenv.Round(a.latencyP90Ms, 0))
+	r.AddedLatencyP90MsFixed3s = benchenv.Ptr(benchenv.Round(f.latencyP90Ms, 0))
 	return nil
 }
 
@@ -121,13 +126,13 @@ func logNormalScript(median time.Duration, seed int64) func(anysolvertest.Task) 
 // pollRig is a pipeline with its own fake and queue.
 type pollRig struct {
 	*rig.Pipeline
-	e       *env
+	e       *benchenv.Env
 	name, q string
 }
 
-func newPollRig(ctx context.Context, e *env, name string, poll worker.PollConfig, median time.Duration, seed int64) (*pollRig, error) {
-	pr := &pollRig{e: e, name: name, q: e.queue("poll-" + name)}
-	p, err := startPipeline(ctx, e, logNormalScript(median, seed), worker.Config{Queues: map[string]int{pr.q: 1},
+func newPollRig(ctx context.Context, e *benchenv.Env, name string, poll worker.PollConfig, median time.Duration, seed int64) (*pollRig, error) {
+	pr := &pollRig{e: e, name: name, q: e.Queue("poll-" + name)}
+	p, err := benchenv.StartPipeline(ctx, e, logNormalScript(median, seed), worker.Config{Queues: map[string]int{pr.q: 1},
 		Poll: poll, Observer: worker.NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
 		return nil, err
@@ -143,8 +148,8 @@ type pollResult struct {
 
 // run submits n jobs, waits for all of them and measures polls and added latency.
 func (pr *pollRig) run(ctx context.Context, batch string, n int) (pollResult, error) {
-	jobs := makeJobs(pr.q, fmt.Sprintf("bench-poll-%s-%s-", pr.name, batch), n)
-	results, err := pr.Producer.SubmitMany(ctx, jobs, enqueueConcurrency, nil)
+	jobs := benchenv.MakeJobs(pr.q, fmt.Sprintf("bench-poll-%s-%s-", pr.name, batch), n)
+	results, err := pr.Producer.SubmitMany(ctx, jobs, benchenv.EnqueueConcurrency, nil)
 	if err != nil {
 		return pollResult{}, err
 	}
@@ -156,10 +161,10 @@ func (pr *pollRig) run(ctx context.Context, batch string, n int) (pollResult, er
 		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
 	began, logged := time.Now(), time.Now()
-	if _, err := pr.e.waitDrained(ctx, pr.q, 200*time.Millisecond, pollLimit, func(left int64) {
+	if _, err := pr.e.WaitDrained(ctx, pr.q, 200*time.Millisecond, pollLimit, func(left int64) {
 		if time.Since(logged) >= 15*time.Second {
 			logged = time.Now()
-			pr.e.logf("bench: [polling] %s %s: %d of %d jobs not done after %s", pr.name, batch, left, n, time.Since(began).Round(time.Second))
+			pr.e.Logf("bench: [polling] %s %s: %d of %d jobs not done after %s", pr.name, batch, left, n, time.Since(began).Round(time.Second))
 		}
 	}); err != nil {
 		return pollResult{}, err

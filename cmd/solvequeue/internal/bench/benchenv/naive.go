@@ -1,4 +1,4 @@
-package bench
+package benchenv
 
 import (
 	"bytes"
@@ -23,9 +23,10 @@ type naivePayload struct {
 	Task map[string]any `json:"task"`
 }
 
-func newNaiveTask(queue, websiteKey string) (*asynq.Task, error) {
+// NewNaiveTask returns a baseline job for queue with that websiteKey.
+func NewNaiveTask(queue, websiteKey string) (*asynq.Task, error) {
 	data, err := json.Marshal(naivePayload{Task: map[string]any{
-		"type": taskType, "websiteURL": "https://bench.example/login", "websiteKey": websiteKey}})
+		"type": TaskType, "websiteURL": "https://bench.example/login", "websiteKey": websiteKey}})
 	if err != nil {
 		return nil, err
 	}
@@ -33,13 +34,13 @@ func newNaiveTask(queue, websiteKey string) (*asynq.Task, error) {
 	return asynq.NewTask(naiveTaskType, data, asynq.Queue(queue), asynq.Retention(24*time.Hour)), nil
 }
 
-// naiveSolver is the naive handler: createTask, then getTaskResult until ready (every 3 s),
+// NaiveSolver is the naive handler: createTask, then getTaskResult until ready (every 3 s),
 // with net/http's default client and encoding/json, the solution stored with ResultWriter.
 // Every error is returned as it is, so asynq retries it (25 times by default): no
 // classification, no crash record, no metrics.
-type naiveSolver struct {
-	baseURL string
-	key     string
+type NaiveSolver struct {
+	BaseURL string
+	Key     string
 }
 
 type naiveAnswer struct {
@@ -50,13 +51,13 @@ type naiveAnswer struct {
 	Solution  json.RawMessage `json:"solution"`
 }
 
-func (n *naiveSolver) ProcessTask(ctx context.Context, t *asynq.Task) error {
+func (n *NaiveSolver) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p naivePayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return err
 	}
 	var created naiveAnswer
-	if err := n.call(ctx, "createTask", map[string]any{"clientKey": n.key, "task": p.Task}, &created); err != nil {
+	if err := n.call(ctx, "createTask", map[string]any{"clientKey": n.Key, "task": p.Task}, &created); err != nil {
 		return err
 	}
 	if created.ErrorID != 0 {
@@ -64,7 +65,7 @@ func (n *naiveSolver) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	for {
 		var res naiveAnswer
-		if err := n.call(ctx, "getTaskResult", map[string]any{"clientKey": n.key, "taskId": created.TaskID}, &res); err != nil {
+		if err := n.call(ctx, "getTaskResult", map[string]any{"clientKey": n.Key, "taskId": created.TaskID}, &res); err != nil {
 			return err
 		}
 		switch {
@@ -82,12 +83,12 @@ func (n *naiveSolver) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 }
 
-func (n *naiveSolver) call(ctx context.Context, method string, body, out any) error {
+func (n *NaiveSolver) call(ctx context.Context, method string, body, out any) error {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.baseURL+"/"+method, bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.BaseURL+"/"+method, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
@@ -104,15 +105,15 @@ func (n *naiveSolver) call(ctx context.Context, method string, body, out any) er
 	return json.Unmarshal(raw, out)
 }
 
-// asynqLogger sends a plain asynq server's log lines to the bench's progress output.
-type asynqLogger struct{ e *env }
+// AsynqLogger sends a plain asynq server's log lines to the bench's progress output.
+type AsynqLogger struct{ Env *Env }
 
-func (l asynqLogger) Debug(args ...any) {}
-func (l asynqLogger) Info(args ...any)  {}
-func (l asynqLogger) Warn(args ...any) {
+func (l AsynqLogger) Debug(args ...any) {}
+func (l AsynqLogger) Info(args ...any)  {}
+func (l AsynqLogger) Warn(args ...any) {
 	if msg := fmt.Sprint(args...); !strings.HasPrefix(msg, "Retry exhausted") {
-		l.e.logf("asynq: %s", msg)
+		l.Env.Logf("asynq: %s", msg)
 	}
 }
-func (l asynqLogger) Error(args ...any) { l.e.logf("asynq: %s", fmt.Sprint(args...)) }
-func (l asynqLogger) Fatal(args ...any) { l.e.logf("asynq: %s", fmt.Sprint(args...)) }
+func (l AsynqLogger) Error(args ...any) { l.Env.Logf("asynq: %s", fmt.Sprint(args...)) }
+func (l AsynqLogger) Fatal(args ...any) { l.Env.Logf("asynq: %s", fmt.Sprint(args...)) }

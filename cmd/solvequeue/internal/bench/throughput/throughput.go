@@ -1,9 +1,10 @@
-package bench
+// Package throughput is the bench's throughput sections: jobs per second through a no-op asynq
+// handler, a hand-written one and the whole pipeline (also on a Redis Cluster), and batch submit.
+package throughput
 
 import (
 	"context"
 	"fmt"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
@@ -28,20 +30,18 @@ import (
 // floor, naive, e2e, floor, naive, e2e, and each figure is the best of its rounds: load only
 // ever slows a run down.
 
-// readyAtOnce is the fake's script for the throughput runs: ready at the first poll.
-func readyAtOnce(anysolvertest.Task) anysolvertest.Behavior { return anysolvertest.Behavior{} }
-
 // throughputRound bounds one run's wait for its queue to drain.
 const throughputRound = 3 * time.Minute
 
 // throughputRounds is how many times each of the three runs.
 const throughputRounds = 3
 
-func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
-	r.Context.Sizes["throughput_jobs"] = sz.throughputJobs
-	r.Context.Sizes["throughput_concurrency"] = sz.throughputConcurrency
+// Run runs the throughput section: floor, naive and e2e in rounds, and writes its figures to r.
+func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) error {
+	r.Context.Sizes["throughput_jobs"] = sz.ThroughputJobs
+	r.Context.Sizes["throughput_concurrency"] = sz.ThroughputConcurrency
 	r.Context.Sizes["throughput_rounds"] = throughputRounds
-	r.Context.Sizes["e2e_warmup_jobs"] = sz.e2eWarmup
+	r.Context.Sizes["e2e_warmup_jobs"] = sz.E2eWarmup
 	er, err := newE2ERig(ctx, e, sz, "e2e", false)
 	if err != nil {
 		return fmt.Errorf("e2e: %w", err)
@@ -61,7 +61,7 @@ func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
 			return fmt.Errorf("floor: %w", err)
 		}
 		n, err := runPlainAsynq(ctx, e, sz, "naive", round, func(fakeURL string) asynq.Handler {
-			return &naiveSolver{baseURL: fakeURL, key: apiKey}
+			return &benchenv.NaiveSolver{BaseURL: fakeURL, Key: benchenv.APIKey}
 		})
 		if err != nil {
 			return fmt.Errorf("naive: %w", err)
@@ -75,47 +75,45 @@ func runThroughput(ctx context.Context, e *env, sz sizes, r *Report) error {
 			return fmt.Errorf("e2e with a budget: %w", err)
 		}
 		for name, v := range map[string]float64{"floor": f, "naive": n, "e2e": x, "budget_e2e": b} {
-			r.Context.Details[fmt.Sprintf("%s_jobs_per_s_round%d", name, round)] = round0(v)
+			r.Context.Details[fmt.Sprintf("%s_jobs_per_s_round%d", name, round)] = benchenv.Round0(v)
 		}
 		floor, naive, e2e, budgeted = max(floor, f), max(naive, n), max(e2e, x), max(budgeted, b)
 	}
-	r.BudgetE2EJobsPerS, r.BudgetE2EVsPlain = ptr(round0(budgeted)), ratio(budgeted, e2e)
+	r.BudgetE2EJobsPerS, r.BudgetE2EVsPlain = benchenv.Ptr(benchenv.Round0(budgeted)), benchenv.Ratio(budgeted, e2e)
 	st := er.Fake.Stats()
-	r.Context.Details["e2e_polls_per_job"] = round(float64(st.GetTaskResult-sz.e2eWarmup)/float64(throughputRounds*sz.throughputJobs), 3)
-	r.FloorJobsPerS, r.NaiveJobsPerS, r.E2EJobsPerS = ptr(round0(floor)), ptr(round0(naive)), ptr(round0(e2e))
+	r.Context.Details["e2e_polls_per_job"] = benchenv.Round(float64(st.GetTaskResult-sz.E2eWarmup)/float64(throughputRounds*sz.ThroughputJobs), 3)
+	r.FloorJobsPerS, r.NaiveJobsPerS, r.E2EJobsPerS = benchenv.Ptr(benchenv.Round0(floor)), benchenv.Ptr(benchenv.Round0(naive)), benchenv.Ptr(benchenv.Round0(e2e))
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("throughput: %d jobs ready at the first poll, concurrency %d, each run on a fresh queue; "+
 		"clock from the first job started to the queue drained; floor, naive and e2e alternate for %d rounds and each keeps its best; "+
 		"e2e after a warm-up of %d jobs on its worker (the poller learns the type is ready at once), its worker logging at warn level",
-		sz.throughputJobs, sz.throughputConcurrency, throughputRounds, sz.e2eWarmup))
-	r.E2EVsNaive = ratio(e2e, naive)
-	r.E2EVsFloor = ratio(e2e, floor)
+		sz.ThroughputJobs, sz.ThroughputConcurrency, throughputRounds, sz.E2eWarmup))
+	r.E2EVsNaive = benchenv.Ratio(e2e, naive)
+	r.E2EVsFloor = benchenv.Ratio(e2e, floor)
 	return nil
 }
 
-func round0(v float64) float64 { return round(v, 0) }
-
 // runPlainAsynq runs the jobs through a plain asynq server with the handler made for the fake's
 // URL and returns jobs per second.
-func runPlainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (rate float64, err error) {
-	labeled(ctx, name, func(ctx context.Context) { rate, err = plainAsynq(ctx, e, sz, name, round, handler) })
+func runPlainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (rate float64, err error) {
+	benchenv.Labeled(ctx, name, func(ctx context.Context) { rate, err = plainAsynq(ctx, e, sz, name, round, handler) })
 	return rate, err
 }
 
-func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (float64, error) {
-	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: readyAtOnce})
+func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (float64, error) {
+	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: benchenv.ReadyAtOnce})
 	if err != nil {
 		return 0, err
 	}
 	defer fake.Close()
-	opt, err := e.asynqOpt()
+	opt, err := e.AsynqOpt()
 	if err != nil {
 		return 0, err
 	}
-	q := e.queue(fmt.Sprintf("%s-%d", name, round))
+	q := e.Queue(fmt.Sprintf("%s-%d", name, round))
 	client := asynq.NewClient(opt)
 	defer client.Close()
-	err = parallel(ctx, sz.throughputJobs, enqueueConcurrency, func(i int) error {
-		t, err := newNaiveTask(q, "bench-"+name+"-"+strconv.Itoa(i))
+	err = benchenv.Parallel(ctx, sz.ThroughputJobs, benchenv.EnqueueConcurrency, func(i int) error {
+		t, err := benchenv.NewNaiveTask(q, "bench-"+name+"-"+strconv.Itoa(i))
 		if err != nil {
 			return err
 		}
@@ -127,9 +125,9 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 	}
 	var first atomic.Int64
 	h := handler(fake.URL)
-	cpu := e.startCPU(ctx)
-	srv := asynq.NewServer(opt, asynq.Config{Concurrency: sz.throughputConcurrency, Queues: map[string]int{q: 1},
-		Logger: asynqLogger{e}, LogLevel: asynq.WarnLevel})
+	cpu := e.StartCPU(ctx)
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: sz.ThroughputConcurrency, Queues: map[string]int{q: 1},
+		Logger: benchenv.AsynqLogger{Env: e}, LogLevel: asynq.WarnLevel})
 	err = srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		first.CompareAndSwap(0, time.Now().UnixNano())
 		return h.ProcessTask(ctx, t)
@@ -137,21 +135,21 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 	if err != nil {
 		return 0, err
 	}
-	end, err := e.waitDrained(ctx, q, 10*time.Millisecond, throughputRound, nil)
+	end, err := e.WaitDrained(ctx, q, 10*time.Millisecond, throughputRound, nil)
 	srv.Shutdown()
 	if err != nil {
 		return 0, err
 	}
 	took := end.Sub(time.Unix(0, first.Load()))
-	if name != "floor" && fake.Stats().Solved != sz.throughputJobs {
-		return 0, fmt.Errorf("the fake solved %d tasks, want %d", fake.Stats().Solved, sz.throughputJobs)
+	if name != "floor" && fake.Stats().Solved != sz.ThroughputJobs {
+		return 0, fmt.Errorf("the fake solved %d tasks, want %d", fake.Stats().Solved, sz.ThroughputJobs)
 	}
-	rate := float64(sz.throughputJobs) / took.Seconds()
-	goCPU, redisCPU := cpu.perJob(ctx, sz.throughputJobs)
-	e.logf("bench: [throughput] round %d %-5s %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
-		round, name, sz.throughputJobs, took.Round(time.Millisecond), rate, goCPU, redisCPU)
-	e.cpuDetail(name, goCPU, redisCPU)
-	if err := e.inspector.DeleteQueue(q, true); err != nil {
+	rate := float64(sz.ThroughputJobs) / took.Seconds()
+	goCPU, redisCPU := cpu.PerJob(ctx, sz.ThroughputJobs)
+	e.Logf("bench: [throughput] round %d %-5s %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+		round, name, sz.ThroughputJobs, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+	e.CPUDetail(name, goCPU, redisCPU)
+	if err := e.Inspector.DeleteQueue(q, true); err != nil {
 		return 0, err
 	}
 	return rate, nil
@@ -165,8 +163,8 @@ func plainAsynq(ctx context.Context, e *env, sz sizes, name string, round int, h
 // clock starts at the first createTask after the unpause.
 type e2eRig struct {
 	*rig.Pipeline
-	e       *env
-	sz      sizes
+	e       *benchenv.Env
+	sz      benchenv.Sizes
 	queues  []string // the jobs are shared evenly among them
 	name    string   // "e2e", "e2e-budget" for the run on a queue with a spend cap, "cluster-..." (cluster.go)
 	section string   // the bench section it measures for, in its progress lines
@@ -175,13 +173,13 @@ type e2eRig struct {
 
 // newE2ERig starts the e2e pipeline on a queue of its own; with budgeted, that queue has a spend
 // cap far above what the run spends, so every createTask is reserved and settled but none held.
-func newE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool) (er *e2eRig, err error) {
-	labeled(ctx, name, func(ctx context.Context) { er, err = startE2ERig(ctx, e, sz, name, budgeted) })
+func newE2ERig(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, budgeted bool) (er *e2eRig, err error) {
+	benchenv.Labeled(ctx, name, func(ctx context.Context) { er, err = startE2ERig(ctx, e, sz, name, budgeted) })
 	return er, err
 }
 
-func startE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bool) (*e2eRig, error) {
-	q := e.queue(name)
+func startE2ERig(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, budgeted bool) (*e2eRig, error) {
+	q := e.Queue(name)
 	policy := policyfile.Default()
 	if budgeted {
 		var err error
@@ -191,34 +189,34 @@ func startE2ERig(ctx context.Context, e *env, sz sizes, name string, budgeted bo
 			return nil, err
 		}
 	}
-	return startE2ERigOn(ctx, e, sz, SectionThroughput, name, []string{q}, policy)
+	return startE2ERigOn(ctx, e, sz, benchenv.SectionThroughput, name, []string{q}, policy)
 }
 
 // startE2ERigOn starts the e2e pipeline on queues (each of weight 1) and runs its warm-up,
 // logging as section.
-func startE2ERigOn(ctx context.Context, e *env, sz sizes, section, name string, queues []string, policy *policyfile.Policy) (*e2eRig, error) {
+func startE2ERigOn(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, section, name string, queues []string, policy *policyfile.Policy) (*e2eRig, error) {
 	er := &e2eRig{e: e, sz: sz, queues: queues, name: name, section: section}
 	er.obs = &timingObserver{Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy.Classification())}
 	weights := make(map[string]int, len(queues))
 	for _, q := range queues {
 		weights[q] = 1
 	}
-	p, err := startPipeline(ctx, e, readyAtOnce, worker.Config{Queues: weights,
-		Concurrency: sz.throughputConcurrency, Observer: er.obs, Policy: policy})
+	p, err := benchenv.StartPipeline(ctx, e, benchenv.ReadyAtOnce, worker.Config{Queues: weights,
+		Concurrency: sz.ThroughputConcurrency, Observer: er.obs, Policy: policy})
 	if err != nil {
 		return nil, err
 	}
 	er.Pipeline = p
 	began := time.Now()
-	if err := submitAll(ctx, er.Producer, er.jobs("bench-"+name+"-warm-", sz.e2eWarmup)); err != nil {
+	if err := benchenv.SubmitAll(ctx, er.Producer, er.jobs("bench-"+name+"-warm-", sz.E2eWarmup)); err != nil {
 		_ = er.Close()
 		return nil, err
 	}
-	if _, err := e.waitAllDrained(ctx, queues, 20*time.Millisecond, throughputRound); err != nil {
+	if _, err := e.WaitAllDrained(ctx, queues, 20*time.Millisecond, throughputRound); err != nil {
 		_ = er.Close()
 		return nil, err
 	}
-	e.logf("bench: [%s] %s warm-up: %d jobs in %s", section, name, sz.e2eWarmup, time.Since(began).Round(time.Millisecond))
+	e.Logf("bench: [%s] %s warm-up: %d jobs in %s", section, name, sz.E2eWarmup, time.Since(began).Round(time.Millisecond))
 	return er, nil
 }
 
@@ -226,37 +224,37 @@ func startE2ERigOn(ctx context.Context, e *env, sz sizes, section, name string, 
 func (er *e2eRig) jobs(prefix string, n int) []enqueue.Job {
 	jobs := make([]enqueue.Job, n)
 	for i := range jobs {
-		jobs[i] = job(er.queues[i%len(er.queues)], prefix+strconv.Itoa(i))
+		jobs[i] = benchenv.Job(er.queues[i%len(er.queues)], prefix+strconv.Itoa(i))
 	}
 	return jobs
 }
 
 func (er *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
-	labeled(ctx, er.name, func(ctx context.Context) { rate, err = er.measure(ctx, round) })
+	benchenv.Labeled(ctx, er.name, func(ctx context.Context) { rate, err = er.measure(ctx, round) })
 	return rate, err
 }
 
 func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
-	e, n := er.e, er.sz.throughputJobs
+	e, n := er.e, er.sz.ThroughputJobs
 	for _, q := range er.queues {
-		if _, err := e.inspector.DeleteAllCompletedTasks(q); err != nil {
+		if _, err := e.Inspector.DeleteAllCompletedTasks(q); err != nil {
 			return 0, err
 		}
-		if err := e.inspector.PauseQueue(q); err != nil {
+		if err := e.Inspector.PauseQueue(q); err != nil {
 			return 0, err
 		}
 	}
-	if err := submitAll(ctx, er.Producer, er.jobs(fmt.Sprintf("bench-%s-%d-", er.name, round), n)); err != nil {
+	if err := benchenv.SubmitAll(ctx, er.Producer, er.jobs(fmt.Sprintf("bench-%s-%d-", er.name, round), n)); err != nil {
 		return 0, err
 	}
 	er.obs.arm()
-	cpu := e.startCPU(ctx)
+	cpu := e.StartCPU(ctx)
 	for _, q := range er.queues {
-		if err := e.inspector.UnpauseQueue(q); err != nil {
+		if err := e.Inspector.UnpauseQueue(q); err != nil {
 			return 0, err
 		}
 	}
-	end, err := e.waitAllDrained(ctx, er.queues, 10*time.Millisecond, throughputRound)
+	end, err := e.WaitAllDrained(ctx, er.queues, 10*time.Millisecond, throughputRound)
 	if err != nil {
 		return 0, err
 	}
@@ -266,10 +264,10 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	}
 	took := end.Sub(first)
 	rate := float64(n) / took.Seconds()
-	goCPU, redisCPU := cpu.perJob(ctx, n)
-	e.logf("bench: [%s] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+	goCPU, redisCPU := cpu.PerJob(ctx, n)
+	e.Logf("bench: [%s] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
 		er.section, round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
-	e.cpuDetail(er.name, goCPU, redisCPU)
+	e.CPUDetail(er.name, goCPU, redisCPU)
 	return rate, nil
 }
 
@@ -315,72 +313,4 @@ func (o *timingObserver) JobEnded(end worker.JobEnd) {
 	o.mu.Lock()
 	o.solved++
 	o.mu.Unlock()
-}
-
-// labeled runs fn with the pprof label bench=name, which the goroutines it starts inherit, so
-// that a --cpuprofile can be cut by run: go tool pprof -tagfocus=bench=e2e.
-func labeled(ctx context.Context, name string, fn func(context.Context)) {
-	pprof.Do(ctx, pprof.Labels("bench", name), fn)
-}
-
-// makeJobs returns n jobs for queue whose websiteKeys start with prefix.
-func makeJobs(queue, prefix string, n int) []enqueue.Job {
-	jobs := make([]enqueue.Job, n)
-	for i := range jobs {
-		jobs[i] = job(queue, prefix+strconv.Itoa(i))
-	}
-	return jobs
-}
-
-// submitAll submits jobs with SubmitMany and fails on the first job that did not go in.
-func submitAll(ctx context.Context, c *enqueue.Client, jobs []enqueue.Job) error {
-	return submitAllN(ctx, c, jobs, enqueueConcurrency)
-}
-
-func submitAllN(ctx context.Context, c *enqueue.Client, jobs []enqueue.Job, concurrency int) error {
-	results, err := c.SubmitMany(ctx, jobs, concurrency, nil)
-	if err != nil {
-		return err
-	}
-	for _, res := range results {
-		if res.Err != nil {
-			return fmt.Errorf("submit job %d: %w", res.Index, res.Err)
-		}
-	}
-	return nil
-}
-
-// parallel runs fn(0..n-1) on workers goroutines and returns the first error.
-func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
-	var (
-		next    atomic.Int64
-		firstMu sync.Mutex
-		first   error
-		wg      sync.WaitGroup
-	)
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					firstMu.Lock()
-					if first == nil {
-						first = err
-					}
-					firstMu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return ctx.Err()
 }

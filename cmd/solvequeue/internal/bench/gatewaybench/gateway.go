@@ -1,4 +1,6 @@
-package bench
+// Package gatewaybench is the bench's gateway section: AnySolver's protocol through the gateway
+// over loopback HTTP against the producer API called directly.
+package gatewaybench
 
 import (
 	"bufio"
@@ -14,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
 )
@@ -44,29 +47,31 @@ type side struct {
 func (s *side) rate() float64 { return float64(s.calls) / s.wall.Seconds() }
 
 // run times fn for 0..n-1 from gatewayClients goroutines and adds it to the side.
-func (s *side) run(ctx context.Context, e *env, n int, fn func(ctx context.Context, worker, i int) error) error {
-	proc0, redis0 := processCPU(), e.redisCPU(ctx)
+func (s *side) run(ctx context.Context, e *benchenv.Env, n int, fn func(ctx context.Context, worker, i int) error) error {
+	proc0, redis0 := benchenv.ProcessCPU(), e.RedisCPU(ctx)
 	took, err := fanOut(ctx, s.name, n, fn)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	s.calls += n
 	s.wall += took
-	s.proc += processCPU() - proc0
-	s.redis += e.redisCPU(ctx) - redis0
+	s.proc += benchenv.ProcessCPU() - proc0
+	s.redis += e.RedisCPU(ctx) - redis0
 	return nil
 }
 
 // detail puts the side's CPU per call in the report's details.
-func (s *side) detail(e *env) {
-	e.cpuDetail(s.name, float64(s.proc.Microseconds())/float64(s.calls), float64(s.redis.Microseconds())/float64(s.calls))
+func (s *side) detail(e *benchenv.Env) {
+	e.CPUDetail(s.name, float64(s.proc.Microseconds())/float64(s.calls), float64(s.redis.Microseconds())/float64(s.calls))
 }
 
-func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
-	n := sz.gatewayJobs
+// Run runs the gateway section: createTask and getTaskResult through the gateway against Submit
+// and StatusIn, and writes its figures to r.
+func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) error {
+	n := sz.GatewayJobs
 	r.Context.Sizes["gateway_jobs"] = n
 	r.Context.Sizes["gateway_clients"] = gatewayClients
-	prc, err := e.openRedis(ctx, gatewayClients+8)
+	prc, err := e.OpenRedis(ctx, gatewayClients+8)
 	if err != nil {
 		return err
 	}
@@ -75,7 +80,7 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 	if err != nil {
 		return err
 	}
-	grc, err := e.openRedis(ctx, gatewayClients+8)
+	grc, err := e.OpenRedis(ctx, gatewayClients+8)
 	if err != nil {
 		return err
 	}
@@ -85,12 +90,12 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 		return err
 	}
 	// The gateway: its one key sends jobs to a bench queue, deleted after the section.
-	q, gq := e.queue("gateway-submit"), e.queue("gateway-create")
+	q, gq := e.Queue("gateway-submit"), e.Queue("gateway-create")
 	keys, err := gateway.ParseKeys("bench", []byte("keys: [{name: bench, key: "+gatewayKey+", queue: "+gq+"}]"))
 	if err != nil {
 		return err
 	}
-	h, err := gateway.NewHandler(gateway.Config{Client: gwClient, Redis: grc, Keys: keys, Logger: e.quietLogger()})
+	h, err := gateway.NewHandler(gateway.Config{Client: gwClient, Redis: grc, Keys: keys, Logger: e.QuietLogger()})
 	if err != nil {
 		return err
 	}
@@ -111,12 +116,12 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 	status, result := &side{name: "status"}, &side{name: "gateway_result"}
 	per := max(1, n/gatewaySlices)
 	for slice := range gatewaySlices {
-		jobs := makeJobs(q, fmt.Sprintf("bench-gw-submit-%d-", slice), per)
+		jobs := benchenv.MakeJobs(q, fmt.Sprintf("bench-gw-submit-%d-", slice), per)
 		ids := make([]string, per)
 		bodies := make([][]byte, per)
 		for i := range bodies {
 			bodies[i], _ = json.Marshal(map[string]any{"clientKey": gatewayKey,
-				"task": job("", fmt.Sprintf("bench-gw-create-%d-%d", slice, i)).Task})
+				"task": benchenv.Job("", fmt.Sprintf("bench-gw-create-%d-%d", slice, i)).Task})
 		}
 		taskIDs := make([]int64, per)
 		inProcessSubmit := func() error {
@@ -165,14 +170,14 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 	for _, s := range []*side{submit, create, status, result} {
 		s.detail(e)
 	}
-	e.logf("bench: [gateway] %d jobs in %d slices: Submit %.0f/s, createTask %.0f/s (%.2f); StatusIn %.0f/s, getTaskResult %.0f/s (%.2f)",
+	e.Logf("bench: [gateway] %d jobs in %d slices: Submit %.0f/s, createTask %.0f/s (%.2f); StatusIn %.0f/s, getTaskResult %.0f/s (%.2f)",
 		submit.calls, gatewaySlices, submit.rate(), create.rate(), create.rate()/submit.rate(), status.rate(), result.rate(), result.rate()/status.rate())
-	r.GatewayCreateTasksPerS = ptr(round0(create.rate()))
-	r.Submit64JobsPerS = ptr(round0(submit.rate()))
-	r.GatewayCreateVsSubmit = ratio(create.rate(), submit.rate())
-	r.GatewayGetTaskResultsPerS = ptr(round0(result.rate()))
-	r.StatusPerS = ptr(round0(status.rate()))
-	r.GatewayResultVsStatus = ratio(result.rate(), status.rate())
+	r.GatewayCreateTasksPerS = benchenv.Ptr(benchenv.Round0(create.rate()))
+	r.Submit64JobsPerS = benchenv.Ptr(benchenv.Round0(submit.rate()))
+	r.GatewayCreateVsSubmit = benchenv.Ratio(create.rate(), submit.rate())
+	r.GatewayGetTaskResultsPerS = benchenv.Ptr(benchenv.Round0(result.rate()))
+	r.StatusPerS = benchenv.Ptr(benchenv.Round0(status.rate()))
+	r.GatewayResultVsStatus = benchenv.Ratio(result.rate(), status.rate())
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("gateway: createTask over loopback HTTP/1.1 from %d kept-alive connections "+
 		"(a lean load generator in the bench's process, like wrk) against Submit from %d goroutines, and getTaskResult "+
 		"against StatusIn (queue known), in process on the same Redis, interleaved in %d slices", gatewayClients, gatewayClients, gatewaySlices))
@@ -182,7 +187,7 @@ func runGateway(ctx context.Context, e *env, sz sizes, r *Report) error {
 // fanOut runs fn for 0..n-1 from gatewayClients goroutines (worker is the goroutine's number)
 // and returns how long it took.
 func fanOut(ctx context.Context, name string, n int, fn func(ctx context.Context, worker, i int) error) (took time.Duration, err error) {
-	labeled(ctx, name, func(ctx context.Context) {
+	benchenv.Labeled(ctx, name, func(ctx context.Context) {
 		var next atomic.Int64
 		var once sync.Once
 		var wg sync.WaitGroup

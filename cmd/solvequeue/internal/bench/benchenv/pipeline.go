@@ -1,4 +1,4 @@
-package bench
+package benchenv
 
 import (
 	"context"
@@ -8,20 +8,20 @@ import (
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 )
 
-// startPipeline starts solvequeue's whole pipeline on the bench's Redis: a fake AnySolver of
+// StartPipeline starts solvequeue's whole pipeline on the bench's Redis: a fake AnySolver of
 // its own that follows script, a worker that runs cfg, built as `solvequeue worker` builds it
 // (its own Redis connection with the default pool), and a producer client on a second
 // connection. cfg's Logger defaults to the bench's quiet one.
-func startPipeline(ctx context.Context, e *env, script func(anysolvertest.Task) anysolvertest.Behavior, cfg worker.Config) (*rig.Pipeline, error) {
+func StartPipeline(ctx context.Context, e *Env, script func(anysolvertest.Task) anysolvertest.Behavior, cfg worker.Config) (*rig.Pipeline, error) {
 	if cfg.Logger == nil {
-		cfg.Logger = e.quietLogger()
+		cfg.Logger = e.QuietLogger()
 	}
-	p, err := rig.New(ctx, e.redis, rig.Options{
+	p, err := rig.New(ctx, e.Redis, rig.Options{
 		Fake:                anysolvertest.Options{Balance: 1e9, Script: script},
-		APIKey:              apiKey,
+		APIKey:              APIKey,
 		Worker:              cfg,
 		SeparateConnections: true,
-		ProducerPool:        enqueueConcurrency + 8,
+		ProducerPool:        EnqueueConcurrency + 8,
 	})
 	if err != nil {
 		return nil, err

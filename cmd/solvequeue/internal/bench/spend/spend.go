@@ -1,4 +1,6 @@
-package bench
+// Package spend is the bench's spend section: createTask calls per job on an error mix, the
+// policy against retrying everything.
+package spend
 
 import (
 	"context"
@@ -10,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
@@ -59,8 +62,10 @@ func mixKey(i int) string {
 	panic("the mix does not add up to 100")
 }
 
-func runSpend(ctx context.Context, e *env, sz sizes, r *Report) error {
-	r.Context.Sizes["mix_jobs"] = sz.mixJobs
+// Run runs the spend section: createTask calls per job on an error mix, our policy against
+// retry-all, and writes its figures to r.
+func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) error {
+	r.Context.Sizes["mix_jobs"] = sz.MixJobs
 	var (
 		wg              sync.WaitGroup
 		ours, retryAll  float64
@@ -83,34 +88,34 @@ func runSpend(ctx context.Context, e *env, sz sizes, r *Report) error {
 		return fmt.Errorf("retry-all: %w", errAll)
 	}
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("spend: backoff %s doubling to %s for both; retry-all is the naive "+
-		"handler on a plain asynq server (MaxRetry 25)", sz.mixBackoff[0], sz.mixBackoff[1]))
-	r.CreatesPerJobMix = ptr(round(ours, 3))
-	r.CreatesPerJobMixRetryAll = ptr(round(retryAll, 3))
+		"handler on a plain asynq server (MaxRetry 25)", sz.MixBackoff[0], sz.MixBackoff[1]))
+	r.CreatesPerJobMix = benchenv.Ptr(benchenv.Round(ours, 3))
+	r.CreatesPerJobMixRetryAll = benchenv.Ptr(benchenv.Round(retryAll, 3))
 	return nil
 }
 
 // mixFake is the fake of the mix: every job scripted through its websiteKey.
 func mixFake() anysolvertest.Options {
-	return anysolvertest.Options{Balance: 1e9, Script: anysolvertest.DirectiveScript(readyAtOnce)}
+	return anysolvertest.Options{Balance: 1e9, Script: anysolvertest.DirectiveScript(benchenv.ReadyAtOnce)}
 }
 
 // spendOurs runs the mix through a solvequeue worker and returns createTask calls per job.
-func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error) {
-	policy, err := policyfile.Parse("bench-policy.yaml", spendPolicy(sz.mixBackoff))
+func spendOurs(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) (float64, error) {
+	policy, err := policyfile.Parse("bench-policy.yaml", spendPolicy(sz.MixBackoff))
 	if err != nil {
 		return 0, err
 	}
-	q := e.queue("mix")
+	q := e.Queue("mix")
 	// Dead jobs are logged as warnings by design; here they are the point, not news.
-	p, err := startPipeline(ctx, e, mixFake().Script, worker.Config{Policy: policy, Queues: map[string]int{q: 1},
-		Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy.Classification()), Logger: e.logger(slogError)})
+	p, err := benchenv.StartPipeline(ctx, e, mixFake().Script, worker.Config{Policy: policy, Queues: map[string]int{q: 1},
+		Observer: worker.NewMetricsFor(prometheus.NewRegistry(), policy.Classification()), Logger: e.Logger(benchenv.SlogError)})
 	if err != nil {
 		return 0, err
 	}
 	defer p.Close()
-	jobs := make([]enqueue.Job, sz.mixJobs)
+	jobs := make([]enqueue.Job, sz.MixJobs)
 	for i := range jobs {
-		jobs[i] = job(q, mixKey(i))
+		jobs[i] = benchenv.Job(q, mixKey(i))
 	}
 	results, err := p.Producer.SubmitMany(ctx, jobs, 0, nil)
 	if err != nil {
@@ -124,7 +129,7 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
 	began := time.Now()
-	if _, err := e.waitDrained(ctx, q, 100*time.Millisecond, spendLimit, nil); err != nil {
+	if _, err := e.WaitDrained(ctx, q, 100*time.Millisecond, spendLimit, nil); err != nil {
 		return 0, err
 	}
 	states := map[enqueue.State]int{}
@@ -143,30 +148,30 @@ func spendOurs(ctx context.Context, e *env, sz sizes, r *Report) (float64, error
 	for _, s := range []enqueue.State{enqueue.StateSolved, enqueue.StateFailed, enqueue.StateDead} {
 		r.Context.Details["mix_jobs_"+string(s)] = float64(states[s])
 	}
-	creates := float64(p.Fake.Stats().Creates) / float64(sz.mixJobs)
-	e.logf("bench: [spend] our policy: %d jobs ended in %s (%d solved, %d failed, %d dead): %.3f createTask per job",
-		sz.mixJobs, time.Since(began).Round(100*time.Millisecond), states[enqueue.StateSolved], states[enqueue.StateFailed],
+	creates := float64(p.Fake.Stats().Creates) / float64(sz.MixJobs)
+	e.Logf("bench: [spend] our policy: %d jobs ended in %s (%d solved, %d failed, %d dead): %.3f createTask per job",
+		sz.MixJobs, time.Since(began).Round(100*time.Millisecond), states[enqueue.StateSolved], states[enqueue.StateFailed],
 		states[enqueue.StateDead], creates)
 	return creates, nil
 }
 
 // spendRetryAll runs the mix through the naive handler on a plain asynq server, every error
 // retried (asynq's MaxRetry default of 25), and returns createTask calls per job.
-func spendRetryAll(ctx context.Context, e *env, sz sizes) (float64, error) {
+func spendRetryAll(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes) (float64, error) {
 	fake, err := rig.StartFake(mixFake())
 	if err != nil {
 		return 0, err
 	}
 	defer fake.Close()
-	opt, err := e.asynqOpt()
+	opt, err := e.AsynqOpt()
 	if err != nil {
 		return 0, err
 	}
-	q := e.queue("mix-retry-all")
+	q := e.Queue("mix-retry-all")
 	client := asynq.NewClient(opt)
 	defer client.Close()
-	if err := parallel(ctx, sz.mixJobs, enqueueConcurrency, func(i int) error {
-		t, err := newNaiveTask(q, mixKey(i))
+	if err := benchenv.Parallel(ctx, sz.MixJobs, benchenv.EnqueueConcurrency, func(i int) error {
+		t, err := benchenv.NewNaiveTask(q, mixKey(i))
 		if err != nil {
 			return err
 		}
@@ -177,21 +182,21 @@ func spendRetryAll(ctx context.Context, e *env, sz sizes) (float64, error) {
 	}
 	srv := asynq.NewServer(opt, asynq.Config{Concurrency: 1000, Queues: map[string]int{q: 1},
 		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
-			return min(sz.mixBackoff[0]<<min(n, 10), sz.mixBackoff[1])
+			return min(sz.MixBackoff[0]<<min(n, 10), sz.MixBackoff[1])
 		},
-		DelayedTaskCheckInterval: sz.mixBackoff[1] / 2, TaskCheckInterval: sz.mixBackoff[1] / 2,
-		Logger: asynqLogger{e}, LogLevel: asynq.WarnLevel})
+		DelayedTaskCheckInterval: sz.MixBackoff[1] / 2, TaskCheckInterval: sz.MixBackoff[1] / 2,
+		Logger: benchenv.AsynqLogger{Env: e}, LogLevel: asynq.WarnLevel})
 	began := time.Now()
-	if err := srv.Start(&naiveSolver{baseURL: fake.URL, key: apiKey}); err != nil {
+	if err := srv.Start(&benchenv.NaiveSolver{BaseURL: fake.URL, Key: benchenv.APIKey}); err != nil {
 		return 0, err
 	}
-	_, err = e.waitDrained(ctx, q, 100*time.Millisecond, spendLimit, nil)
+	_, err = e.WaitDrained(ctx, q, 100*time.Millisecond, spendLimit, nil)
 	srv.Shutdown()
 	if err != nil {
 		return 0, err
 	}
-	creates := float64(fake.Stats().Creates) / float64(sz.mixJobs)
-	e.logf("bench: [spend] retry-all: %d jobs ended in %s: %.3f createTask per job", sz.mixJobs,
+	creates := float64(fake.Stats().Creates) / float64(sz.MixJobs)
+	e.Logf("bench: [spend] retry-all: %d jobs ended in %s: %.3f createTask per job", sz.MixJobs,
 		time.Since(began).Round(100*time.Millisecond), creates)
 	return creates, nil
 }

@@ -1,4 +1,6 @@
-package bench
+// Package inflight is the bench's in-flight section: a worker process holding thousands of long
+// jobs, its wall time and peak memory beside plain asynq's floor worker (RunFloorWorker).
+package inflight
 
 import (
 	"bufio"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -36,11 +39,13 @@ import (
 
 const inflightLimit = 5 * time.Minute
 
-func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
-	r.Context.Sizes["inflight_concurrency"] = sz.inflightConcurrency
+// Run runs the in-flight section: many long jobs held by one worker process, beside plain
+// asynq holding as many (the floor), and writes its figures to r.
+func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) error {
+	r.Context.Sizes["inflight_concurrency"] = sz.InflightConcurrency
 	r.Context.InflightRSS = "peak RSS (VmHWM) of a child `solvequeue worker` process: default settings, --concurrency " +
-		strconv.Itoa(sz.inflightConcurrency) + ", info-level JSON logs to a pipe"
-	solve := sz.inflightSolve
+		strconv.Itoa(sz.InflightConcurrency) + ", info-level JSON logs to a pipe"
+	solve := sz.InflightSolve
 	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: func(anysolvertest.Task) anysolvertest.Behavior {
 		return anysolvertest.Behavior{SolveTime: solve}
 	}})
@@ -48,15 +53,15 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 		return err
 	}
 	defer fake.Close()
-	q := e.queue("inflight")
+	q := e.Queue("inflight")
 
-	child, err := startWorkerProcess(ctx, e, q, fake.URL, sz.inflightConcurrency)
+	child, err := startWorkerProcess(ctx, e, q, fake.URL, sz.InflightConcurrency)
 	if err != nil {
 		return err
 	}
 	defer child.stop()
 
-	prc, err := e.openRedis(ctx, enqueueConcurrency+8)
+	prc, err := e.OpenRedis(ctx, benchenv.EnqueueConcurrency+8)
 	if err != nil {
 		return err
 	}
@@ -65,9 +70,9 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 	if err != nil {
 		return err
 	}
-	jobs := makeJobs(q, "bench-inflight-", sz.inflightJobs)
+	jobs := benchenv.MakeJobs(q, "bench-inflight-", sz.InflightJobs)
 	began := time.Now()
-	results, err := producer.SubmitMany(ctx, jobs, enqueueConcurrency, nil)
+	results, err := producer.SubmitMany(ctx, jobs, benchenv.EnqueueConcurrency, nil)
 	if err != nil {
 		return err
 	}
@@ -79,10 +84,10 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 		}
 		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
-	e.logf("bench: [inflight] %d jobs of %s each submitted in %s", len(refs), solve, submitted.Round(time.Millisecond))
-	if _, err := e.waitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
+	e.Logf("bench: [inflight] %d jobs of %s each submitted in %s", len(refs), solve, submitted.Round(time.Millisecond))
+	if _, err := e.WaitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
 		st := fake.Stats()
-		e.logf("bench: [inflight] %5.1fs: %d jobs not done, %d remote tasks in flight, worker RSS %.0f MB",
+		e.Logf("bench: [inflight] %5.1fs: %d jobs not done, %d remote tasks in flight, worker RSS %.0f MB",
 			time.Since(began).Seconds(), left, st.InFlight, child.rssMB())
 	}); err != nil {
 		return fmt.Errorf("%w\n%s", err, child.tail())
@@ -114,23 +119,23 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 		return fmt.Errorf("not every job was solved: %v\n%s", states, child.tail())
 	}
 	wall := last.Sub(began)
-	r.InflightJobs = ptr(float64(len(refs)))
-	r.InflightSolveS = ptr(solve.Seconds())
-	r.InflightWallS = ptr(round(wall.Seconds(), 1))
-	r.InflightPeakRSSMB = ptr(round(peak, 0))
-	r.Context.Details["inflight_submit_s"] = round(submitted.Seconds(), 2)
+	r.InflightJobs = benchenv.Ptr(float64(len(refs)))
+	r.InflightSolveS = benchenv.Ptr(solve.Seconds())
+	r.InflightWallS = benchenv.Ptr(benchenv.Round(wall.Seconds(), 1))
+	r.InflightPeakRSSMB = benchenv.Ptr(benchenv.Round(peak, 0))
+	r.Context.Details["inflight_submit_s"] = benchenv.Round(submitted.Seconds(), 2)
 	st := fake.Stats()
-	r.Context.Details["inflight_polls_per_job"] = round(float64(st.GetTaskResult)/float64(len(refs)), 2)
-	e.logf("bench: [inflight] %d jobs of %s: last outcome %.1f s after the first submit; peak RSS %.0f MB (%s)",
+	r.Context.Details["inflight_polls_per_job"] = benchenv.Round(float64(st.GetTaskResult)/float64(len(refs)), 2)
+	e.Logf("bench: [inflight] %d jobs of %s: last outcome %.1f s after the first submit; peak RSS %.0f MB (%s)",
 		len(refs), solve, wall.Seconds(), peak, how)
 
 	floorPeak, floorWall, err := runInflightFloor(ctx, e, sz)
 	if err != nil {
 		return fmt.Errorf("the floor: %w", err)
 	}
-	r.InflightFloorRSSMB = ptr(round(floorPeak, 0))
-	r.Context.Details["inflight_floor_wall_s"] = round(floorWall.Seconds(), 1)
-	if v := ratio(peak, floorPeak); v != nil {
+	r.InflightFloorRSSMB = benchenv.Ptr(benchenv.Round(floorPeak, 0))
+	r.Context.Details["inflight_floor_wall_s"] = benchenv.Round(floorWall.Seconds(), 1)
+	if v := benchenv.Ratio(peak, floorPeak); v != nil {
 		r.Context.Details["inflight_rss_vs_floor"] = *v
 	}
 	return nil
@@ -139,22 +144,22 @@ func runInflight(ctx context.Context, e *env, sz sizes, r *Report) error {
 // runInflightFloor holds the same jobs in flight in plain asynq (floor.go): a child process at the
 // same concurrency whose handler sleeps the solve time. It returns its peak RSS in MB and the wall
 // time from the first enqueue until the queue drained (seen every 100 ms).
-func runInflightFloor(ctx context.Context, e *env, sz sizes) (float64, time.Duration, error) {
-	q := e.queue("inflight-floor")
-	child, err := startFloorProcess(ctx, e, q, sz.inflightConcurrency, sz.inflightSolve)
+func runInflightFloor(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes) (float64, time.Duration, error) {
+	q := e.Queue("inflight-floor")
+	child, err := startFloorProcess(ctx, e, q, sz.InflightConcurrency, sz.InflightSolve)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer child.stop()
-	opt, err := e.asynqOpt()
+	opt, err := e.AsynqOpt()
 	if err != nil {
 		return 0, 0, err
 	}
 	client := asynq.NewClient(opt)
 	defer client.Close()
 	began := time.Now()
-	err = parallel(ctx, sz.inflightJobs, enqueueConcurrency, func(i int) error {
-		t, err := newNaiveTask(q, "bench-inflight-floor-"+strconv.Itoa(i))
+	err = benchenv.Parallel(ctx, sz.InflightJobs, benchenv.EnqueueConcurrency, func(i int) error {
+		t, err := benchenv.NewNaiveTask(q, "bench-inflight-floor-"+strconv.Itoa(i))
 		if err != nil {
 			return err
 		}
@@ -164,25 +169,25 @@ func runInflightFloor(ctx context.Context, e *env, sz sizes) (float64, time.Dura
 	if err != nil {
 		return 0, 0, fmt.Errorf("enqueue: %w", err)
 	}
-	e.logf("bench: [inflight] floor: %d plain asynq jobs enqueued in %s", sz.inflightJobs, time.Since(began).Round(time.Millisecond))
-	end, err := e.waitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
-		e.logf("bench: [inflight] floor %5.1fs: %d jobs not done, RSS %.0f MB", time.Since(began).Seconds(), left, child.rssMB())
+	e.Logf("bench: [inflight] floor: %d plain asynq jobs enqueued in %s", sz.InflightJobs, time.Since(began).Round(time.Millisecond))
+	end, err := e.WaitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
+		e.Logf("bench: [inflight] floor %5.1fs: %d jobs not done, RSS %.0f MB", time.Since(began).Seconds(), left, child.rssMB())
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w\n%s", err, child.tail())
 	}
 	peak, how := child.peakRSSMB()
 	child.stop()
-	info, err := e.inspector.GetQueueInfo(q)
+	info, err := e.Inspector.GetQueueInfo(q)
 	if err != nil {
 		return 0, 0, err
 	}
-	if info.Completed != sz.inflightJobs {
-		return 0, 0, fmt.Errorf("%d plain asynq jobs completed, want %d (%d archived)\n%s", info.Completed, sz.inflightJobs, info.Archived, child.tail())
+	if info.Completed != sz.InflightJobs {
+		return 0, 0, fmt.Errorf("%d plain asynq jobs completed, want %d (%d archived)\n%s", info.Completed, sz.InflightJobs, info.Archived, child.tail())
 	}
 	wall := end.Sub(began)
-	e.logf("bench: [inflight] floor: %d jobs of %s: drained %.1f s after the first enqueue; peak RSS %.0f MB (%s)",
-		sz.inflightJobs, sz.inflightSolve, wall.Seconds(), peak, how)
+	e.Logf("bench: [inflight] floor: %d jobs of %s: drained %.1f s after the first enqueue; peak RSS %.0f MB (%s)",
+		sz.InflightJobs, sz.InflightSolve, wall.Seconds(), peak, how)
 	return peak, wall, nil
 }
 
@@ -196,13 +201,13 @@ type workerProcess struct {
 	maxRSS  float64 // MB, from rusage once it exited
 }
 
-func startWorkerProcess(ctx context.Context, e *env, queue, fakeURL string, concurrency int) (*workerProcess, error) {
+func startWorkerProcess(ctx context.Context, e *benchenv.Env, queue, fakeURL string, concurrency int) (*workerProcess, error) {
 	return startChild(ctx, e, []string{"worker", "--concurrency", strconv.Itoa(concurrency), "--queues", queue + "=1"},
-		[]string{"ANYSOLVER_URL=" + fakeURL, "ANYSOLVER_API_KEY=" + apiKey}, "worker started")
+		[]string{"ANYSOLVER_URL=" + fakeURL, "ANYSOLVER_API_KEY=" + benchenv.APIKey}, "worker started")
 }
 
 // startFloorProcess starts the in-flight floor (floor.go) as a child process of the same binary.
-func startFloorProcess(ctx context.Context, e *env, queue string, concurrency int, sleep time.Duration) (*workerProcess, error) {
+func startFloorProcess(ctx context.Context, e *benchenv.Env, queue string, concurrency int, sleep time.Duration) (*workerProcess, error) {
 	return startChild(ctx, e, []string{"bench", "floor-worker", "--queue", queue, "--concurrency", strconv.Itoa(concurrency),
 		"--sleep", sleep.String()}, nil, FloorWorkerStarted)
 }
@@ -210,8 +215,8 @@ func startFloorProcess(ctx context.Context, e *env, queue string, concurrency in
 // startChild runs the binary with args, on the bench's Redis and with extra in its environment
 // (none of the caller's SOLVEQUEUE_ variables but SOLVEQUEUE_PPROF), and returns once a line of
 // its log holds started.
-func startChild(ctx context.Context, e *env, args, extra []string, startedLine string) (*workerProcess, error) {
-	cmd := exec.Command(e.opts.Binary, args...)
+func startChild(ctx context.Context, e *benchenv.Env, args, extra []string, startedLine string) (*workerProcess, error) {
+	cmd := exec.Command(e.Config.Binary, args...)
 	envv := []string{}
 	for _, kv := range os.Environ() {
 		if (strings.HasPrefix(kv, "SOLVEQUEUE_") && !strings.HasPrefix(kv, "SOLVEQUEUE_PPROF=")) ||
@@ -220,14 +225,14 @@ func startChild(ctx context.Context, e *env, args, extra []string, startedLine s
 		}
 		envv = append(envv, kv)
 	}
-	cmd.Env = append(append(envv, "REDIS_URL="+e.redis.URL), extra...)
+	cmd.Env = append(append(envv, "REDIS_URL="+e.Redis.URL), extra...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the child process %s %s: %w", e.opts.Binary, args[0], err)
+		return nil, fmt.Errorf("start the child process %s %s: %w", e.Config.Binary, args[0], err)
 	}
 	p := &workerProcess{cmd: cmd, exited: make(chan struct{})}
 	started := make(chan struct{})

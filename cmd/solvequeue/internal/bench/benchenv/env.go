@@ -1,4 +1,7 @@
-package bench
+// Package benchenv is what the bench's sections share: the Redis and its queues (Env), the
+// workload sizes, the report the sections fill in, the baseline asynq handler and the helpers that
+// submit and wait. It runs no section itself.
+package benchenv
 
 import (
 	"context"
@@ -21,39 +24,54 @@ import (
 	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
 
-// apiKey is the AnySolver key every client of the bench uses with the fake.
-const apiKey = "bench-key"
+// APIKey is the AnySolver key every client of the bench uses with the fake.
+const APIKey = "bench-key"
 
-// taskType is the AnySolver task type of every bench job.
-const taskType = "RecaptchaV2TaskProxyless"
+// TaskType is the AnySolver task type of every bench job.
+const TaskType = "RecaptchaV2TaskProxyless"
 
-// enqueueConcurrency is what SubmitMany is given in the bench: its default, as the CLI's batch.
-const enqueueConcurrency = enqueue.SubmitConcurrencyDefault
+// EnqueueConcurrency is what SubmitMany is given in the bench: its default, as the CLI's batch.
+const EnqueueConcurrency = enqueue.SubmitConcurrencyDefault
 
-// env is what the sections share: one Redis, a way to make fresh queues, progress output.
-type env struct {
-	opts      Options
-	redis     *rig.Redis
-	redisDesc string
-	rc        redis.UniversalClient // the bench's own reads (drain checks, cleanup)
-	inspector *asynq.Inspector
+// Config configures an Env.
+type Config struct {
+	// RedisURL is the Redis to run on; "" starts a throwaway redis-server on a free loopback port.
+	RedisURL string
+	// Binary is the solvequeue executable the in-flight section runs as its worker process.
+	Binary string
+	// Progress receives one line per step.
+	Progress io.Writer
+}
+
+// Env is what the sections share: one Redis, a way to make fresh queues, progress output.
+type Env struct {
+	// Config is what the Env was opened with.
+	Config Config
+	// Redis is the bench's Redis; RedisDesc says what it is, for the report.
+	Redis     *rig.Redis
+	RedisDesc string
+	// RC is the bench's own client (drain checks, cleanup).
+	RC redis.UniversalClient
+	// Inspector is asynq's inspector on RC.
+	Inspector *asynq.Inspector
 	runID     string
-	queues    []string // queues made on a Redis given by URL, deleted by reset
-	details   map[string]float64
+	details   map[string]float64 // the report's extra figures (CPUDetail)
+	queues    []string           // queues made on a Redis given by URL, deleted by reset
 
 	mu sync.Mutex
 }
 
-func newEnv(ctx context.Context, o Options) (*env, error) {
-	e := &env{opts: o, runID: time.Now().UTC().Format("150405")}
+// NewEnv opens the Redis c names (or starts one) and returns the Env on it.
+func NewEnv(ctx context.Context, o Config) (*Env, error) {
+	e := &Env{Config: o, runID: time.Now().UTC().Format("150405")}
 	r, err := rig.OpenRedis(ctx, rig.RedisOptions{URL: o.RedisURL, PoolSize: 16})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	e.redis, e.rc = r, r.Client
-	e.inspector = asynq.NewInspectorFromRedisClient(e.rc)
+	e.Redis, e.RC = r, r.Client
+	e.Inspector = asynq.NewInspectorFromRedisClient(e.RC)
 	version := "?"
-	if info, err := e.rc.Info(ctx, "server").Result(); err == nil {
+	if info, err := e.RC.Info(ctx, "server").Result(); err == nil {
 		for _, line := range strings.Split(info, "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
 				version = v
@@ -61,27 +79,43 @@ func newEnv(ctx context.Context, o Options) (*env, error) {
 		}
 	}
 	if r.Server != nil {
-		e.redisDesc = fmt.Sprintf("its own redis-server %s on %s (no persistence)", version, r.Server.Addr)
+		e.RedisDesc = fmt.Sprintf("its own redis-server %s on %s (no persistence)", version, r.Server.Addr)
 	} else {
-		e.redisDesc = fmt.Sprintf("Redis %s at %s", version, redact.URL(r.URL))
+		e.RedisDesc = fmt.Sprintf("Redis %s at %s", version, redact.URL(r.URL))
 	}
 	return e, nil
 }
 
-func (e *env) close() {
-	if err := e.redis.Close(); err != nil {
-		e.logf("bench: closing Redis: %v", err)
+// Close closes the Redis (and stops the bench's own server).
+func (e *Env) Close() {
+	if err := e.Redis.Close(); err != nil {
+		e.Logf("bench: closing Redis: %v", err)
 	}
 }
 
-func (e *env) logf(format string, args ...any) {
+// RunID is this run's tag in the names of the queues it makes: "bench-" + RunID + "-" + name.
+func (e *Env) RunID() string { return e.runID }
+
+// Details returns a copy of the extra figures CPUDetail kept.
+func (e *Env) Details() map[string]float64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	fmt.Fprintf(e.opts.Progress, format+"\n", args...)
+	out := make(map[string]float64, len(e.details))
+	for k, v := range e.details {
+		out[k] = v
+	}
+	return out
+}
+
+// Logf writes one line of progress.
+func (e *Env) Logf(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(e.Config.Progress, format+"\n", args...)
 }
 
 // queue returns a fresh queue name for a section's run.
-func (e *env) queue(name string) string {
+func (e *Env) Queue(name string) string {
 	q := "bench-" + e.runID + "-" + name
 	e.mu.Lock()
 	e.queues = append(e.queues, q)
@@ -91,19 +125,19 @@ func (e *env) queue(name string) string {
 
 // reset clears what the last section left: FLUSHDB on the bench's own server; on a Redis
 // given by URL, the bench's queues and their dead letters only.
-func (e *env) reset(ctx context.Context) error {
-	if e.redis.Own() {
-		return e.rc.FlushDB(ctx).Err()
+func (e *Env) Reset(ctx context.Context) error {
+	if e.Redis.Own() {
+		return e.RC.FlushDB(ctx).Err()
 	}
 	e.mu.Lock()
 	queues := e.queues
 	e.queues = nil
 	e.mu.Unlock()
 	for _, q := range queues {
-		if err := e.inspector.DeleteQueue(q, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		if err := e.Inspector.DeleteQueue(q, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return fmt.Errorf("delete bench queue %s: %w", q, err)
 		}
-		if err := e.rc.Del(ctx, keys.DeadLetters(q)).Err(); err != nil {
+		if err := e.RC.Del(ctx, keys.DeadLetters(q)).Err(); err != nil {
 			return err
 		}
 	}
@@ -113,10 +147,10 @@ func (e *env) reset(ctx context.Context) error {
 // asynqOpt is the Redis connection a plain asynq user would build from the URL: asynq's own
 // failover and cluster options for a Sentinel's or a cluster's URL (which asynq's ParseRedisURI
 // does not read as solvequeue does).
-func (e *env) asynqOpt() (asynq.RedisConnOpt, error) { return asynqOptFor(e.redis.URL) }
+func (e *Env) AsynqOpt() (asynq.RedisConnOpt, error) { return AsynqOptFor(e.Redis.URL) }
 
-// asynqOptFor is asynqOpt for a Redis URL.
-func asynqOptFor(url string) (asynq.RedisConnOpt, error) {
+// AsynqOptFor is asynqOpt for a Redis URL.
+func AsynqOptFor(url string) (asynq.RedisConnOpt, error) {
 	if o, err := redisconn.ParseSentinelURL(url); err == nil {
 		return asynq.RedisFailoverClientOpt{MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs,
 			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
@@ -129,14 +163,14 @@ func asynqOptFor(url string) (asynq.RedisConnOpt, error) {
 }
 
 // openRedis opens a client for a section's producer or worker, as the CLI would.
-func (e *env) openRedis(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
-	return e.redis.Open(ctx, poolSize)
+func (e *Env) OpenRedis(ctx context.Context, poolSize int) (redis.UniversalClient, error) {
+	return e.Redis.Open(ctx, poolSize)
 }
 
 // queueCounts returns how many tasks of queue are not yet done: pending, active, scheduled
 // and retrying (paused queues count too).
-func (e *env) queueCounts(ctx context.Context, queue string) (int64, error) {
-	pipe := e.rc.Pipeline()
+func (e *Env) QueueCounts(ctx context.Context, queue string) (int64, error) {
+	pipe := e.RC.Pipeline()
 	prefix := keys.AsynqQueuePrefix(queue)
 	cmds := []*redis.IntCmd{
 		pipe.LLen(ctx, prefix+"pending"), pipe.LLen(ctx, prefix+"active"),
@@ -155,11 +189,11 @@ func (e *env) queueCounts(ctx context.Context, queue string) (int64, error) {
 // waitDrained waits until queue holds no task that is pending, active, scheduled or retrying,
 // checking every `every`, and returns when it saw that. A cheap pipeline of four counts, so
 // checking often does not slow the run it watches.
-func (e *env) waitDrained(ctx context.Context, queue string, every time.Duration, limit time.Duration, progress func(left int64)) (time.Time, error) {
+func (e *Env) WaitDrained(ctx context.Context, queue string, every time.Duration, limit time.Duration, progress func(left int64)) (time.Time, error) {
 	deadline := time.Now().Add(limit)
 	lastReport := time.Now()
 	for {
-		n, err := e.queueCounts(ctx, queue)
+		n, err := e.QueueCounts(ctx, queue)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -184,10 +218,10 @@ func (e *env) waitDrained(ctx context.Context, queue string, every time.Duration
 
 // waitAllDrained waits until every queue is drained (see waitDrained) and returns when the last
 // one was seen drained.
-func (e *env) waitAllDrained(ctx context.Context, queues []string, every, limit time.Duration) (time.Time, error) {
+func (e *Env) WaitAllDrained(ctx context.Context, queues []string, every, limit time.Duration) (time.Time, error) {
 	var end time.Time
 	for _, q := range queues {
-		t, err := e.waitDrained(ctx, q, every, limit, nil)
+		t, err := e.WaitDrained(ctx, q, every, limit, nil)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -196,58 +230,59 @@ func (e *env) waitAllDrained(ctx context.Context, queues []string, every, limit 
 	return end, nil
 }
 
-// slogError is the level of a logger that says only what went wrong.
-const slogError = slog.LevelError
+// SlogError is the level of a logger that says only what went wrong.
+const SlogError = slog.LevelError
 
 // quietLogger is the workers' logger in the bench: warnings and errors go to the progress
 // output, the per-job info lines nowhere (the in-flight worker process keeps its defaults).
-func (e *env) quietLogger() *slog.Logger { return e.logger(slog.LevelWarn) }
+func (e *Env) QuietLogger() *slog.Logger { return e.Logger(slog.LevelWarn) }
 
 // logger logs at level and above to the progress output.
-func (e *env) logger(level slog.Level) *slog.Logger {
+func (e *Env) Logger(level slog.Level) *slog.Logger {
 	return clilog.New(lockedWriter{e}, clilog.Text, level)
 }
 
-type lockedWriter struct{ e *env }
+type lockedWriter struct{ e *Env }
 
 func (w lockedWriter) Write(p []byte) (int, error) {
 	w.e.mu.Lock()
 	defer w.e.mu.Unlock()
-	return w.e.opts.Progress.Write(p)
+	return w.e.Config.Progress.Write(p)
 }
 
 var _ io.Writer = lockedWriter{}
 
 // job is a bench job: a token task the fake solves as its script says for websiteKey.
-func job(queue, websiteKey string) enqueue.Job {
+func Job(queue, websiteKey string) enqueue.Job {
 	return enqueue.Job{Queue: queue, Task: map[string]any{
-		"type": taskType, "websiteURL": "https://bench.example/login", "websiteKey": websiteKey}}
+		"type": TaskType, "websiteURL": "https://bench.example/login", "websiteKey": websiteKey}}
 }
 
-// cpuMeter reads the CPU time spent by this process and by the Redis server, so a run can be
+// CPUMeter reads the CPU time spent by this process and by the Redis server, so a run can be
 // judged by its cost per job as well as its rate: on a shared machine the cost varies less.
-type cpuMeter struct {
-	e                *env
+type CPUMeter struct {
+	e                *Env
 	proc, redisStart time.Duration
 }
 
-func (e *env) startCPU(ctx context.Context) cpuMeter {
-	return cpuMeter{e: e, proc: processCPU(), redisStart: e.redisCPU(ctx)}
+// StartCPU starts measuring the CPU spent by this process and by Redis.
+func (e *Env) StartCPU(ctx context.Context) CPUMeter {
+	return CPUMeter{e: e, proc: ProcessCPU(), redisStart: e.RedisCPU(ctx)}
 }
 
 // perJob returns the microseconds of CPU per job spent since start by this process and by Redis.
-func (m cpuMeter) perJob(ctx context.Context, jobs int) (proc, redis float64) {
-	p := processCPU() - m.proc
-	r := m.e.redisCPU(ctx) - m.redisStart
+func (m CPUMeter) PerJob(ctx context.Context, jobs int) (proc, redis float64) {
+	p := ProcessCPU() - m.proc
+	r := m.e.RedisCPU(ctx) - m.redisStart
 	return float64(p.Microseconds()) / float64(jobs), float64(r.Microseconds()) / float64(jobs)
 }
 
 // redisCPU is the server's used_cpu_sys + used_cpu_user (on a cluster, every primary's sum); 0
 // when INFO does not say.
-func (e *env) redisCPU(ctx context.Context) time.Duration {
-	cc, ok := e.rc.(*redis.ClusterClient)
+func (e *Env) RedisCPU(ctx context.Context) time.Duration {
+	cc, ok := e.RC.(*redis.ClusterClient)
 	if !ok {
-		return serverCPU(ctx, e.rc)
+		return serverCPU(ctx, e.RC)
 	}
 	var (
 		mu    sync.Mutex
@@ -285,7 +320,7 @@ func serverCPU(ctx context.Context, c redis.Cmdable) time.Duration {
 }
 
 // cpuDetail keeps the lowest CPU cost per job seen for a run in the report's details.
-func (e *env) cpuDetail(name string, proc, redis float64) {
+func (e *Env) CPUDetail(name string, proc, redis float64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.details == nil {
@@ -293,7 +328,7 @@ func (e *env) cpuDetail(name string, proc, redis float64) {
 	}
 	for k, v := range map[string]float64{name + "_cpu_us_per_job_process": proc, name + "_cpu_us_per_job_redis": redis} {
 		if old, ok := e.details[k]; !ok || v < old {
-			e.details[k] = round(v, 0)
+			e.details[k] = Round(v, 0)
 		}
 	}
 }

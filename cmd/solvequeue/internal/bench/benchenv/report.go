@@ -1,0 +1,118 @@
+package benchenv
+
+import "time"
+
+// Report is the outcome of a run: the issue's keys, then context. A figure of a section that
+// did not run is null.
+type Report struct {
+	FloorJobsPerS     *float64 `json:"floor_jobs_per_s"`
+	NaiveJobsPerS     *float64 `json:"naive_jobs_per_s"`
+	E2EJobsPerS       *float64 `json:"e2e_jobs_per_s"`
+	E2EVsNaive        *float64 `json:"e2e_vs_naive"`
+	E2EVsFloor        *float64 `json:"e2e_vs_floor"`
+	InflightJobs      *float64 `json:"inflight_jobs"`
+	InflightSolveS    *float64 `json:"inflight_solve_s"`
+	InflightWallS     *float64 `json:"inflight_wall_s"`
+	InflightPeakRSSMB *float64 `json:"inflight_peak_rss_mb"`
+	// InflightFloorRSSMB is plain asynq's peak RSS holding the same jobs in flight (package inflight, floor.go);
+	// the wall time and the ratio are in the details (inflight_floor_wall_s, inflight_rss_vs_floor).
+	InflightFloorRSSMB       *float64 `json:"inflight_floor_rss_mb"`
+	PollsPerSolve            *float64 `json:"polls_per_solve"`
+	PollsPerSolveFixed3s     *float64 `json:"polls_per_solve_fixed3s"`
+	AddedLatencyP50Ms        *float64 `json:"added_latency_p50_ms"`
+	AddedLatencyP50MsFixed3s *float64 `json:"added_latency_p50_ms_fixed3s"`
+	AddedLatencyMeanMs       *float64 `json:"added_latency_mean_ms"`
+	AddedLatencyMeanMsFixed3 *float64 `json:"added_latency_mean_ms_fixed3s"`
+	AddedLatencyP90Ms        *float64 `json:"added_latency_p90_ms"`
+	AddedLatencyP90MsFixed3s *float64 `json:"added_latency_p90_ms_fixed3s"`
+	SubmitJobsPerS           *float64 `json:"submit_jobs_per_s"`
+	SequentialSubmitJobsPerS *float64 `json:"sequential_submit_jobs_per_s"`
+	SubmitVsSequential       *float64 `json:"submit_vs_sequential"`
+	CreatesPerJobMix         *float64 `json:"creates_per_job_mix"`
+	CreatesPerJobMixRetryAll *float64 `json:"creates_per_job_mix_retry_all"`
+	// package throughput: the same e2e run on a queue with a spend cap (every createTask reserved and
+	// settled on the shared ledger), against the e2e run without one, in the same rounds.
+	BudgetE2EJobsPerS *float64 `json:"budget_e2e_jobs_per_s"`
+	BudgetE2EVsPlain  *float64 `json:"budget_e2e_vs_plain"`
+	// package gatewaybench
+	GatewayCreateVsSubmit     *float64 `json:"gateway_create_vs_submit"`
+	GatewayResultVsStatus     *float64 `json:"gateway_result_vs_status"`
+	GatewayCreateTasksPerS    *float64 `json:"gateway_create_tasks_per_s"`
+	Submit64JobsPerS          *float64 `json:"submit_64_goroutines_jobs_per_s"`
+	GatewayGetTaskResultsPerS *float64 `json:"gateway_get_task_results_per_s"`
+	StatusPerS                *float64 `json:"status_per_s"`
+
+	Context Context `json:"context"`
+}
+
+// Context says what the figures were measured on and how.
+type Context struct {
+	Machine      string             `json:"machine"`
+	CPUs         int                `json:"cpus"`
+	GoVersion    string             `json:"go_version"`
+	Redis        string             `json:"redis"`
+	Quick        bool               `json:"quick"`
+	StartedAt    time.Time          `json:"started_at"`
+	DurationS    float64            `json:"duration_s"`
+	SectionS     map[string]float64 `json:"section_s"`
+	Sizes        map[string]int     `json:"sizes"`
+	Details      map[string]float64 `json:"details"`
+	Notes        []string           `json:"notes"`
+	InflightRSS  string             `json:"inflight_rss_method,omitempty"`
+	PollingSetup string             `json:"polling_setup,omitempty"`
+}
+
+// Sizes are the workloads of a run.
+type Sizes struct {
+	ThroughputJobs, ThroughputConcurrency, E2eWarmup int
+	InflightJobs, InflightConcurrency                int
+	InflightSolve                                    time.Duration
+	PollWarmup, PollWarmupBatches, PollJobs          int
+	PollScale                                        float64 // 1 for the issue's time scale
+	SubmitJobs, SequentialJobs, SubmitConcurrency    int
+	MixJobs                                          int
+	MixBackoff                                       [2]time.Duration // base, max
+	GatewayJobs                                      int
+}
+
+// SizesFor returns the workloads of a quick or a full run.
+func SizesFor(quick bool) Sizes {
+	if quick {
+		return Sizes{ThroughputJobs: 400, ThroughputConcurrency: 100, E2eWarmup: 100,
+			InflightJobs: 200, InflightConcurrency: 10_000, InflightSolve: 2 * time.Second,
+			PollWarmup: 60, PollWarmupBatches: 2, PollJobs: 100, PollScale: 0.1,
+			SubmitJobs: 2_000, SequentialJobs: 500, SubmitConcurrency: EnqueueConcurrency,
+			MixJobs: 100, MixBackoff: [2]time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, GatewayJobs: 1_000}
+	}
+	return Sizes{ThroughputJobs: 20_000, ThroughputConcurrency: 100, E2eWarmup: 1_000,
+		InflightJobs: 10_000, InflightConcurrency: 10_000, InflightSolve: 20 * time.Second,
+		PollWarmup: 250, PollWarmupBatches: 1, PollJobs: 500, PollScale: 1,
+		SubmitJobs: 100_000, SequentialJobs: 10_000, SubmitConcurrency: EnqueueConcurrency,
+		MixJobs: 1_000, MixBackoff: [2]time.Duration{100 * time.Millisecond, 500 * time.Millisecond}, GatewayJobs: 20_000}
+}
+
+// Ptr returns a pointer to v, for a Report's figures.
+func Ptr(v float64) *float64 { return &v }
+
+// Round rounds v to digits decimal places, half away from zero.
+func Round(v float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	if v < 0 {
+		return -float64(int64(-v*p+0.5)) / p
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+// Ratio is a/b rounded to three places, nil when b is 0.
+func Ratio(a, b float64) *float64 {
+	if b == 0 {
+		return nil
+	}
+	return Ptr(Round(a/b, 3))
+}
+
+// Round0 rounds v to a whole number.
+func Round0(v float64) float64 { return Round(v, 0) }

@@ -1,0 +1,12 @@
+package benchenv
+
+// Sections, in the order they run.
+const (
+	SectionThroughput = "throughput" // floor, naive, e2e
+	SectionInflight   = "inflight"
+	SectionPolling    = "polling"
+	SectionSubmit     = "submit"
+	SectionSpend      = "spend"
+	SectionGateway    = "gateway" // package gatewaybench
+	SectionCluster    = "cluster" // package throughput, cluster.go
+)
