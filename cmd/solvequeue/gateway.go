@@ -30,7 +30,7 @@ type gatewayOptions struct {
 
 func (o *gatewayOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit}]); required on a non-loopback address")
+	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit, lifetime}]); required on a non-loopback address")
 	f.Int64Var(&o.MaxBody, "max-body", gateway.MaxBodyDefault, "largest request body the gateway reads, in bytes")
 	f.BoolVar(&o.CallbackAllowPrivate, "callback-allow-private", false, "let callbacks go to loopback, private and link-local addresses (refused by default: server-side request forgery)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "serve the gateway's API over TLS (HTTPS, 1.2 or newer) with this certificate (PEM; read again when it changes)")
