@@ -250,7 +250,7 @@ func (h *Handler) readBody(r *http.Request) ([]byte, *apiError) {
 // lookup finds the key a client sent. Without a keys file any non-empty key is LocalKeyName.
 func (h *Handler) lookup(clientKey string) (Key, bool) {
 	if h.cfg.Keys == nil {
-		return Key{Name: LocalKeyName, Queue: enqueue.DefaultQueue, Lifetime: LifetimeDefault}, true
+		return localKey(), true
 	}
 	return h.cfg.Keys.Lookup(clientKey)
 }
