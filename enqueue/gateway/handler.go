@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -116,6 +117,7 @@ type Handler struct {
 	rc       redis.UniversalClient
 	ids      *idAllocator
 	limiters map[string]*rate.Limiter
+	named    sync.Map // the key names noteKeyName recorded
 }
 
 // NewHandler returns a Handler on cfg.
@@ -330,6 +332,7 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 			return 0, err
 		}
 		job.GatewayTaskID = id
+		h.noteKeyName(ctx, key.Name)
 		sub, err := h.client.SubmitJob(ctx, job)
 		if err == nil && !sub.Existing {
 			return id, nil
