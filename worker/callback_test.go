@@ -183,7 +183,10 @@ func TestCallbackDelivered(t *testing.T) {
 	failed := byID["cb-failed"]
 	require.Equal(t, "failed", failed["status"])
 	require.Equal(t, 1.0, failed["errorId"])
-	require.Equal(t, "DOMAIN_BANNED", failed["errorCode"])
+	// A job that came through the gateway is called back in the gateway's dialect, its own code
+	// starting the description.
+	require.Equal(t, "ERROR_DOMAIN_NOT_ALLOWED", failed["errorCode"])
+	require.True(t, strings.HasPrefix(failed["errorDescription"].(string), "DOMAIN_BANNED: "), failed["errorDescription"])
 	require.Eventually(t, func() bool { return b.callbacks(t, "delivered") == 2 }, 10*time.Second, 20*time.Millisecond)
 	require.NotContains(t, b.logs.String(), callbackSecret)
 }
@@ -376,7 +379,7 @@ func TestCallbackDeliveredWhileItsQueueIsPaused(t *testing.T) {
 		pause      func(t *testing.T, b *callbackBundle)
 		wantCode   string
 	}{
-		{name: "by the breaker", websiteKey: "sq:id=cb-breaker;create=ERROR_ZERO_BALANCE*9", noFunds: true, wantCode: "ERROR_ZERO_BALANCE",
+		{name: "by the breaker", websiteKey: "sq:id=cb-breaker;create=ERROR_ZERO_BALANCE*9", noFunds: true, wantCode: "ERROR_NO_SLOT_AVAILABLE", // the operator's account, never the client's
 			pause: func(t *testing.T, b *callbackBundle) {
 				require.Eventually(t, func() bool {
 					s, err := breaker.Read(context.Background(), b.rig.RC)

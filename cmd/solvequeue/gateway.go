@@ -30,7 +30,7 @@ type gatewayOptions struct {
 
 func (o *gatewayOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit}]); required on a non-loopback address")
+	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit, lifetime}]); required on a non-loopback address")
 	f.Int64Var(&o.MaxBody, "max-body", gateway.MaxBodyDefault, "largest request body the gateway reads, in bytes")
 	f.BoolVar(&o.CallbackAllowPrivate, "callback-allow-private", false, "let callbacks go to loopback, private and link-local addresses (refused by default: server-side request forgery)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "serve the gateway's API over TLS (HTTPS, 1.2 or newer) with this certificate (PEM; read again when it changes)")
@@ -64,22 +64,25 @@ func (o *gatewayOptions) check(addr string) error {
 	return nil
 }
 
-// serve starts the gateway on addr (checked by check) with a client of cfg, its metrics in reg.
-func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, policy *policyfile.Policy, reg prometheus.Registerer, log *slog.Logger) (string, func(context.Context) error, error) {
+// serve starts the gateway on addr (checked by check) with a client of cfg, its metrics in reg,
+// and warns of each key whose queue no running worker serves; own lists the queues this process
+// serves itself (a worker's gateway), which its worker may not have announced yet.
+func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Config, policy *policyfile.Policy, reg prometheus.Registerer, log *slog.Logger,
+	own map[string]int) (*gateway.Handler, string, func(context.Context) error, error) {
 	keys := o.keys
 	cfg.Shared = true // a request per goroutine: enqueues and reads share round trips
 	client, err := enqueue.NewClient(cfg)
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	h, err := gateway.NewHandler(gateway.Config{Client: client, Redis: cfg.Redis, Keys: keys, MaxBody: o.MaxBody, Policy: policy,
 		CallbackAllowPrivate: o.CallbackAllowPrivate, Metrics: gateway.NewMetrics(reg), Logger: log.With("component", "gateway")})
 	if err != nil {
-		return "", nil, usageError("%v", err)
+		return nil, "", nil, usageError("%v", err)
 	}
 	got, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: addr, TLSCertFile: o.TLSCert, TLSKeyFile: o.TLSKey, Logger: log})
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	if keys == nil {
 		log.Warn("gateway without --keys: any non-empty clientKey is accepted into the default queue (loopback only)", "addr", got)
@@ -91,7 +94,25 @@ func (o *gatewayOptions) serve(ctx context.Context, addr string, cfg enqueue.Con
 		scheme = "https://"
 	}
 	log.Info("serving AnySolver's API", "url", scheme+got+"/")
-	return got, stop, nil
+	warnUnservedKeys(h, own, log)
+	return h, got, stop, nil
+}
+
+// warnUnservedKeys logs each key whose queue no running worker serves, nor this process (own):
+// its jobs would wait, and end unsolved once its lifetime is over.
+func warnUnservedKeys(h *gateway.Handler, own map[string]int, log *slog.Logger) {
+	keys, err := h.Unserved()
+	if err != nil {
+		log.Warn("gateway: could not tell which queues workers serve", "err", err)
+		return
+	}
+	for _, k := range keys {
+		if _, served := own[k.Queue]; served {
+			continue
+		}
+		log.Warn("gateway: no worker serves this key's queue: its jobs wait, and end JOB_EXPIRED once the key's lifetime is over; start a worker with --queues "+k.Queue,
+			"key", k.Name, "queue", k.Queue, "lifetime", k.Lifetime.String())
+	}
 }
 
 type gatewayCmdOptions struct {
@@ -188,7 +209,7 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 	defer rc.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	_, stop, err := o.gw.serve(ctx, o.Addr, enqueue.Config{Redis: rc}, o.policy, reg, log)
+	h, _, stop, err := o.gw.serve(ctx, o.Addr, enqueue.Config{Redis: rc}, o.policy, reg, log, nil)
 	if err != nil {
 		return err
 	}
@@ -196,7 +217,8 @@ func runGateway(ctx context.Context, env *Env, o *gatewayCmdOptions) error {
 	if o.HTTPAddr != "" {
 		addr, stopHTTP, err := monitor.ListenAndServe(ctx, monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
 			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: true, Policy: o.policy,
-			TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey, Logger: log})
+			TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey, Logger: log,
+			Warnings: func(context.Context) []string { return h.UnservedWarnings() }})
 		if err != nil {
 			return err
 		}

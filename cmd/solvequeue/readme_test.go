@@ -372,6 +372,7 @@ func TestReadmeRedisKeys(t *testing.T) {
 		keys.Provider("<provider>"):              "single",
 		keys.Balance:                             "single",
 		keys.DeadLettersRefused:                  "single",
+		keys.GatewayKeyNames:                     "single",
 		keys.Failed(q):                           "the queue's",
 		keys.GatewayTokenRead(q, "<job>"):        "the queue's",
 		strings.TrimSuffix(keys.Tally(q, 0), "0") + "<hour>":      "the queue's",

@@ -332,7 +332,7 @@ func budgetKey(queue string) string { return keys.Budget(queue) }
 
 // singleKeys are the keys solvequeue writes that belong to no queue (the README's table).
 var singleKeys = []string{keys.Queues, "solvequeue:breaker", "solvequeue:anysolver:balance", keys.DeadLettersRefused,
-	"solvequeue:gateway:taskid", "solvequeue:gateway:taskid-secret"}
+	"solvequeue:gateway:taskid", "solvequeue:gateway:taskid-secret", keys.GatewayKeyNames}
 
 // requireKeysTagged scans every node: each solvequeue key carries one of the queues' hash tags
 // (so it lives on the queue's slot) or is a single key of singleKeys, a provider breaker or the

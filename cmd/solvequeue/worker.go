@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/internal/deadletter"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker"
@@ -200,12 +202,21 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	var gw atomic.Pointer[gateway.Handler] // the gateway, once it serves, for /readyz's warnings
 	if o.HTTPAddr != "" {
 		httpCfg := monitor.Config{Addr: o.HTTPAddr, Redis: rc, Registry: reg,
 			User: o.HTTPUser, Password: o.HTTPPassword, MetricsToken: o.MetricsToken, ReadOnly: o.HTTPReadOnly,
 			AllowChanges: o.HTTPChanges, TLSCertFile: o.HTTPTLSCert, TLSKeyFile: o.HTTPTLSKey,
 			DeadLetterLimit: o.deadLetterLimit(), Policy: policy, Logger: log,
 			Ready: func(ctx context.Context) (any, error) { return w.Ready(ctx) }}
+		if o.GatewayAddr != "" {
+			httpCfg.Warnings = func(context.Context) []string {
+				if h := gw.Load(); h != nil {
+					return h.UnservedWarnings()
+				}
+				return nil
+			}
+		}
 		addr, stop, err := monitor.ListenAndServe(ctx, httpCfg)
 		if err != nil {
 			return err
@@ -225,11 +236,12 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 		return err
 	}
 	if o.GatewayAddr != "" {
-		_, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, policy, reg, log)
+		h, _, stopGateway, err := o.gateway.serve(ctx, o.GatewayAddr, enqueue.Config{Redis: rc}, policy, reg, log, queues)
 		if err != nil {
 			_ = w.Shutdown(context.WithoutCancel(ctx))
 			return err
 		}
+		gw.Store(h)
 		defer func() { _ = stopGateway(context.WithoutCancel(ctx)) }()
 	}
 	<-ctx.Done()

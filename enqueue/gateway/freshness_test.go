@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,15 +21,6 @@ import (
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
-
-// testClock is a clock a test sets.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
 // TestTokenFreshness: getTaskResult answers a solved token's expiresAt (Unix seconds), and a
 // token whose first read, by getTaskResult or res.php, comes after it expired is counted once in

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -116,6 +117,7 @@ type Handler struct {
 	rc       redis.UniversalClient
 	ids      *idAllocator
 	limiters map[string]*rate.Limiter
+	named    sync.Map // the key names noteKeyName recorded
 }
 
 // NewHandler returns a Handler on cfg.
@@ -251,7 +253,7 @@ func (h *Handler) readBody(r *http.Request) ([]byte, *apiError) {
 // lookup finds the key a client sent. Without a keys file any non-empty key is LocalKeyName.
 func (h *Handler) lookup(clientKey string) (Key, bool) {
 	if h.cfg.Keys == nil {
-		return Key{Name: LocalKeyName, Queue: enqueue.DefaultQueue}, true
+		return localKey(), true
 	}
 	return h.cfg.Keys.Lookup(clientKey)
 }
@@ -283,11 +285,13 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 }
 
 // submit validates a job exactly as enqueue validates one, checks its key's budget and its
-// callback's address, gives it a taskId and submits it: every protocol's way in. With an
+// callback's address, gives it its key's lifetime as its deadline and a taskId, and submits it:
+// every protocol's way in. With an
 // Idempotency-Key (idemKey), a request seen before gives back its first taskId and submits
 // nothing; the same key with another request is refused. request is what the client sent,
 // compared for that.
 func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey string, request []byte) (int64, error) {
+	job.Deadline = key.lifetime().String()
 	if err := job.Validate(); err != nil {
 		return 0, validationAnswer(err, job.Task)
 	}
@@ -329,6 +333,7 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 			return 0, err
 		}
 		job.GatewayTaskID = id
+		h.noteKeyName(ctx, key.Name)
 		sub, err := h.client.SubmitJob(ctx, job)
 		if err == nil && !sub.Existing {
 			return id, nil
@@ -384,7 +389,7 @@ func (h *Handler) getTaskResult(ctx context.Context, key Key, env envelope) (Ans
 	if err != nil {
 		return Answer{}, err
 	}
-	out, err := h.client.StatusIn(ctx, key.Queue, jobID)
+	out, err := h.status(ctx, key, jobID)
 	if errors.Is(err, enqueue.ErrJobNotFound) {
 		return Answer{}, notFound(env)
 	}

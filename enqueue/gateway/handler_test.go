@@ -55,16 +55,22 @@ type testBundle struct {
 
 func setup(t *testing.T, keys *gateway.Keys) *testBundle {
 	t.Helper()
+	return setupAt(t, keys, nil)
+}
+
+// setupAt is setup with the clock of the client and the gateway (nil: time.Now).
+func setupAt(t *testing.T, keys *gateway.Keys, now func() time.Time) *testBundle {
+	t.Helper()
 	srv := enqueuetest.Redis(t)
 	rc, err := redisconn.Open(context.Background(), srv.URL(), 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { rc.Close() })
-	client, err := enqueue.NewClient(enqueue.Config{Redis: rc, Shared: true})
+	client, err := enqueue.NewClient(enqueue.Config{Redis: rc, Shared: true, Now: now})
 	require.NoError(t, err)
 	b := &testBundle{rc: rc, client: client, reg: prometheus.NewRegistry()}
 	b.metrics = gateway.NewMetrics(b.reg)
 	b.handler, err = gateway.NewHandler(gateway.Config{Client: client, Redis: rc, Keys: keys, Metrics: b.metrics,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler), Now: now})
 	require.NoError(t, err)
 	b.url = startHTTP(t, b.handler)
 	return b

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -26,6 +27,18 @@ const (
 	maxRateLimit = 1_000_000
 )
 
+// Bounds of a key's lifetime.
+const (
+	// LifetimeDefault is how long a key's job may wait and be tried before it ends unsolved, when
+	// its key names no lifetime: about as long as the anti-captcha services keep a task, and as
+	// long as AnySolver keeps one. A client that gave up on a captcha long ago stops paying for it.
+	LifetimeDefault = 5 * time.Minute
+	// MinLifetime is the shortest lifetime a key may have: a captcha takes seconds to solve.
+	MinLifetime = 10 * time.Second
+	// MaxLifetime is the longest: a token solved a day late is worth nothing.
+	MaxLifetime = 24 * time.Hour
+)
+
 // LocalKeyName is the name every key gets on a loopback gateway started without a keys file.
 const LocalKeyName = "local"
 
@@ -40,6 +53,11 @@ type Key struct {
 	Queue string
 	// RateLimit is the most requests per second the key may make (any method); 0 is no limit.
 	RateLimit float64
+	// Lifetime is the deadline of the key's jobs, counted from their submission: a job not
+	// solved by then ends (JOB_EXPIRED, or the error that held it), and getTaskResult answers
+	// that error from then on, even when no worker serves the key's queue. Defaults to
+	// LifetimeDefault.
+	Lifetime time.Duration
 
 	digest [sha256.Size]byte
 }
@@ -97,10 +115,12 @@ func LoadKeys(path string) (*Keys, error) {
 //	    sha256: 9f86d0...    # ... or its SHA-256 in hex (echo -n KEY | sha256sum)
 //	    queue: beta
 //	    rateLimit: 50        # requests per second, any method; optional
+//	    lifetime: 10m        # the deadline of its jobs; optional, LifetimeDefault when absent
 //
 // It refuses unknown fields, a missing or repeated name, a key given both ways or neither, a
-// short key, a bad digest, the same key twice, a bad queue name and a rate limit that is not a
-// positive number, with a *KeysError naming the file and line. It never panics.
+// short key, a bad digest, the same key twice, a bad queue name, a rate limit that is not a
+// positive number and a lifetime that is not a duration from MinLifetime to MaxLifetime, with a
+// *KeysError naming the file and line. It never panics.
 func ParseKeys(name string, data []byte) (*Keys, error) {
 	if name == "" {
 		name = "keys"
@@ -173,7 +193,7 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	var k Key
+	k := Key{Lifetime: LifetimeDefault}
 	var clear, digest *yaml.Node
 	for _, kv := range pairs {
 		field, v := kv[0], kv[1]
@@ -205,8 +225,14 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 				return Key{}, p.fail(v, "rateLimit: want requests per second, a number above 0 and at most %d, got %s", maxRateLimit, yamlfile.Describe(v))
 			}
 			k.RateLimit = r
+		case "lifetime":
+			d, err := time.ParseDuration(v.Value)
+			if err != nil || d < MinLifetime || d > MaxLifetime {
+				return Key{}, p.fail(v, "lifetime: want a duration from %s to %s such as 5m, got %q", MinLifetime, MaxLifetime, v.Value)
+			}
+			k.Lifetime = d
 		default:
-			return Key{}, p.fail(field, "%q is not a key field (want name, key or sha256, queue, rateLimit)", field.Value)
+			return Key{}, p.fail(field, "%q is not a key field (want name, key or sha256, queue, rateLimit, lifetime)", field.Value)
 		}
 	}
 	switch {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -32,18 +33,21 @@ func TestParseKeys(t *testing.T) {
 		"  - name: beta\n" +
 		"    sha256: " + strings.ToUpper(sha(betaKey)) + "\n" +
 		"    queue: beta\n" +
-		"    rateLimit: 2.5\n"
+		"    rateLimit: 2.5\n" +
+		"    lifetime: 90s\n"
 	keys, err := gateway.ParseKeys("keys.yaml", []byte(file))
 	require.NoError(t, err)
 	require.Equal(t, []string{"alpha", "beta"}, keys.Names())
 
 	k, ok := keys.Lookup(alphaKey)
 	require.True(t, ok)
-	require.Equal(t, gateway.Key{Name: "alpha", Queue: "alpha"}, withoutDigest(k))
+	require.Equal(t, gateway.Key{Name: "alpha", Queue: "alpha", Lifetime: gateway.LifetimeDefault}, withoutDigest(k),
+		"a key without a lifetime has the default")
 	k, ok = keys.Lookup(betaKey)
 	require.True(t, ok, "a key given as its SHA-256 (any case) is found by the key itself")
 	require.Equal(t, "beta", k.Name)
 	require.Equal(t, 2.5, k.RateLimit)
+	require.Equal(t, 90*time.Second, k.Lifetime)
 
 	for _, wrong := range []string{"", alphaKey + " ", alphaKey[:len(alphaKey)-1], sha(alphaKey), "alpha"} {
 		_, ok := keys.Lookup(wrong)
@@ -57,7 +61,7 @@ func TestParseKeys(t *testing.T) {
 }
 
 func withoutDigest(k gateway.Key) gateway.Key {
-	return gateway.Key{Name: k.Name, Queue: k.Queue, RateLimit: k.RateLimit}
+	return gateway.Key{Name: k.Name, Queue: k.Queue, RateLimit: k.RateLimit, Lifetime: k.Lifetime}
 }
 
 func TestParseKeysRefusesNamingTheLine(t *testing.T) {
@@ -87,6 +91,10 @@ func TestParseKeysRefusesNamingTheLine(t *testing.T) {
 		{"rateLimit zero", "keys:\n  - name: a\n" + good + "    rateLimit: 0\n", 5, "rateLimit"},
 		{"rateLimit text", "keys:\n  - name: a\n" + good + "    rateLimit: fast\n", 5, "rateLimit"},
 		{"rateLimit list", "keys:\n  - name: a\n" + good + "    rateLimit: [1]\n", 5, "rateLimit"},
+		{"lifetime not a duration", "keys:\n  - name: a\n" + good + "    lifetime: soon\n", 5, "lifetime: want a duration from 10s to 24h0m0s"},
+		{"lifetime too short", "keys:\n  - name: a\n" + good + "    lifetime: 1s\n", 5, "lifetime"},
+		{"lifetime too long", "keys:\n  - name: a\n" + good + "    lifetime: 48h\n", 5, "lifetime"},
+		{"lifetime a number", "keys:\n  - name: a\n" + good + "    lifetime: 300\n", 5, "lifetime"},
 		{"key a mapping", "keys:\n  - name: a\n    key: {x: 1}\n    queue: q\n", 3, "key: want a string"},
 		{"field twice", "keys:\n  - name: a\n" + good + "    queue: r\n", 5, `"queue" is set twice`},
 		{"bad YAML", "keys:\n  - name: [\n", 2, ""},

@@ -488,7 +488,7 @@ func (h *Handler) tcGet(ctx context.Context, key Key, id int64) (tcAnswer, error
 	if err != nil {
 		return tcAnswer{}, err
 	}
-	out, err := h.client.StatusIn(ctx, key.Queue, jobID)
+	out, err := h.status(ctx, key, jobID)
 	if errors.Is(err, enqueue.ErrJobNotFound) {
 		return tcNotFound(id), nil
 	}

@@ -77,7 +77,9 @@ type Payload struct {
 }
 
 // callbackAnswer is what a callbackUrl receives: the job's getTaskResult answer with its taskId
-// (when it came through the gateway), its job id and the outcome's sequence number.
+// (when it came through the gateway), its job id and the outcome's sequence number. A job that
+// came through the gateway is answered as the gateway answers its getTaskResult, in the
+// anti-captcha dialect (gateway.DialectResultAnswer); any other job with the outcome's own code.
 type callbackAnswer struct {
 	gateway.Answer
 	// OutcomeSeq numbers the job's outcomes: 1 for its first, one more for each redrive
@@ -88,7 +90,11 @@ type callbackAnswer struct {
 
 // callbackBody is the body of the callback of the job's outcome rec.
 func callbackBody(jobID string, p jobwire.Payload, rec jobwire.Record) ([]byte, error) {
-	a := gateway.ResultAnswer(enqueue.Outcome{ID: jobID, State: rec.State, Solution: rec.Solution, Error: rec.Error,
+	answer := gateway.ResultAnswer
+	if p.GatewayTaskID != 0 {
+		answer = gateway.DialectResultAnswer
+	}
+	a := answer(enqueue.Outcome{ID: jobID, State: rec.State, Solution: rec.Solution, Error: rec.Error,
 		Attempts: rec.Attempts, Cost: rec.Cost, SubmittedAt: p.SubmittedAt, FinishedAt: rec.FinishedAt})
 	a.TaskID, a.JobID = p.GatewayTaskID, jobID
 	return json.Marshal(callbackAnswer{Answer: a, OutcomeSeq: p.OutcomeSeq()})

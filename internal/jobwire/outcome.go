@@ -16,7 +16,7 @@ func OutcomeOf(info *asynq.TaskInfo) Outcome {
 		Provider: rec.Provider, ProvidersTried: rec.ProvidersTried}
 	var p Payload
 	if json.Unmarshal(info.Payload, &p) == nil {
-		out.SubmittedAt = p.SubmittedAt
+		out.SubmittedAt, out.Deadline = p.SubmittedAt, p.Deadline
 	}
 	switch info.State {
 	case asynq.TaskStatePending, asynq.TaskStateAggregating:

@@ -136,4 +136,7 @@ type Outcome struct {
 	QueuePaused bool      `json:"queuePaused,omitempty"`
 	// Line is the 1-based line of the batch file the job came from (batch output only).
 	Line int `json:"line,omitempty"`
+	// Deadline is the job's deadline, when it has one (a gateway job always has: its key's
+	// lifetime); past it no new AnySolver task is created for the job.
+	Deadline time.Time `json:"deadline,omitzero"`
 }

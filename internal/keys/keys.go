@@ -107,3 +107,8 @@ const GatewayTaskIDCounter = "solvequeue:gateway:taskid"
 
 // GatewayTaskIDSecret holds the secret that makes the gateway's taskIds unguessable.
 const GatewayTaskIDSecret = "solvequeue:gateway:taskid-secret"
+
+// GatewayKeyNames is the set of the gateway key names that have submitted jobs: a taskId's job ID
+// is a keyed hash of its key's name and the taskId, so an operator who has only the taskId finds
+// the job by trying each name.
+const GatewayKeyNames = "solvequeue:gateway:key-names"

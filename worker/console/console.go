@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
@@ -79,6 +80,7 @@ type console struct {
 	cfg       Config
 	rc        redis.UniversalClient
 	client    *admin.Client
+	producer  *enqueue.Client // tells which queues no worker serves
 	inspector *asynq.Inspector
 	pages     map[string]*template.Template
 }
@@ -96,11 +98,15 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
+	producer, err := enqueue.NewClient(enqueue.Config{Redis: cfg.Redis, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
-	c := &console{cfg: cfg, rc: cfg.Redis, client: client, inspector: asynq.NewInspectorFromRedisClient(cfg.Redis), pages: pages}
+	c := &console{cfg: cfg, rc: cfg.Redis, client: client, producer: producer, inspector: asynq.NewInspectorFromRedisClient(cfg.Redis), pages: pages}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)

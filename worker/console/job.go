@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/admin"
+	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
 	"github.com/solvequeue/solvequeue/internal/redact"
@@ -41,6 +43,10 @@ type jobData struct {
 	LastErr    string
 	DeadLetter bool // the durable dead-letter queue holds it
 	Remote     string
+	// KeyName and GatewayTaskID say which gateway key submitted the job, and the taskId its
+	// client knows it by (empty and 0 when it did not come through the gateway).
+	KeyName       string
+	GatewayTaskID int64
 }
 
 // event is one line of a job's timeline.
@@ -59,27 +65,51 @@ type match struct {
 // jobPage is the job page's data: the job, or the queues to choose from, or nothing found.
 type jobPage struct {
 	ID      string
+	TaskID  int64 // the gateway taskId searched for, when the search was one
 	Job     *jobData
 	Matches []match
 }
 
+// job shows the job with the ID given (id), or the gateway job a client knows by the taskId given
+// (taskId); an ID that is a number and names no job is tried as a taskId.
 func (c *console) job(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimSpace(r.URL.Query().Get("id"))
 	queue := r.URL.Query().Get("queue")
+	task := strings.TrimSpace(r.URL.Query().Get("taskId"))
 	p := page{Title: "Job " + id, Nav: "job", Search: id}
-	if id == "" {
+	if id == "" && task == "" {
 		p.Title = "Find a job"
 		c.render(w, r, http.StatusOK, "job", p)
 		return
 	}
 	ctx, cancel := c.readCtx(r)
 	defer cancel()
-	jobs, err := c.find(ctx, queue, id)
+	jp := jobPage{ID: id}
+	var jobs []*jobData
+	var err error
+	if id != "" {
+		jobs, err = c.find(ctx, queue, id)
+	}
+	if err == nil && len(jobs) == 0 {
+		if task == "" {
+			task = id
+		}
+		if n, perr := strconv.ParseInt(task, 10, 64); perr == nil && n > 0 {
+			jp.TaskID = n
+			jobs, err = c.findTaskID(ctx, n)
+		}
+	}
 	if err != nil {
-		c.fail(w, r, http.StatusServiceUnavailable, "could not read job "+id+": "+redactError(err))
+		c.fail(w, r, http.StatusServiceUnavailable, "could not read job "+id+task+": "+redactError(err))
 		return
 	}
-	jp := jobPage{ID: id}
+	if jp.ID == "" {
+		jp.ID, p.Search = task, task
+	}
+	if jp.TaskID != 0 && len(jobs) > 0 {
+		jp.ID = jobs[0].ID
+	}
+	p.Title = "Job " + jp.ID
 	switch len(jobs) {
 	case 0:
 		p.Data = jp
@@ -94,6 +124,28 @@ func (c *console) job(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Data = jp
 	c.render(w, r, http.StatusOK, "job", p)
+}
+
+// findTaskID reads the gateway job a client knows by taskID: the job its ID names under one of
+// the gateway's key names (gateway.TaskJobs), whose payload carries that taskId.
+func (c *console) findTaskID(ctx context.Context, taskID int64) ([]*jobData, error) {
+	candidates, err := gateway.TaskJobs(ctx, c.rc, taskID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*jobData
+	for _, cand := range candidates {
+		jobs, err := c.find(ctx, "", cand.JobID)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			if j.GatewayTaskID == taskID && j.KeyName == cand.KeyName {
+				out = append(out, j)
+			}
+		}
+	}
+	return out, nil
 }
 
 // find reads the job with this ID from queue, or from every queue and the dead-letter queue.
@@ -204,6 +256,7 @@ func (j *jobData) readPayload(raw []byte) []string {
 	}
 	j.Payload = indent(redact.JSON(raw))
 	j.TaskType = p.TaskType()
+	j.KeyName, j.GatewayTaskID = p.KeyName, p.GatewayTaskID
 	j.OwnBudget = p.MaxRetries
 	j.Providers = p.Providers
 	if len(j.Providers) == 0 && p.Provider != "" {

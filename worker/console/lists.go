@@ -66,6 +66,11 @@ type listRow struct {
 
 func (c *console) jobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if taskID := strings.TrimSpace(q.Get("taskId")); taskID != "" {
+		// A gateway job by the taskId its client knows: one job, shown on the job page.
+		http.Redirect(w, r, Path+"/job?"+url.Values{"taskId": {taskID}}.Encode(), http.StatusSeeOther)
+		return
+	}
 	d := listData{State: q.Get("state"), Queue: q.Get("queue"), Code: strings.TrimSpace(q.Get("code")), States: listStates}
 	if !slices.Contains(listStates, d.State) {
 		d.State = "dead"

@@ -41,6 +41,7 @@ type overviewData struct {
 type queueRow struct {
 	Name                                 string
 	Paused                               bool
+	Unserved                             bool // no running worker serves it: its jobs wait
 	Pending, Active, Scheduled, Retrying int
 	Dead, Failed                         int
 	Latency                              time.Duration
@@ -128,6 +129,10 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 		}
 		deadBy[q] = int(n)
 	}
+	unserved, err := c.producer.Unserved(queues...)
+	if err != nil {
+		problem("workers", err)
+	}
 	tallies, err := tally.Read(ctx, c.rc, queues, c.cfg.Now(), windows...)
 	if err != nil {
 		problem("ended jobs", err)
@@ -135,7 +140,7 @@ func (c *console) readOverview(ctx context.Context) overviewData {
 	}
 	lg := ledger.New(c.rc)
 	for _, q := range queues {
-		row := queueRow{Name: q, Dead: deadBy[q]}
+		row := queueRow{Name: q, Dead: deadBy[q], Unserved: slices.Contains(unserved, q)}
 		if info, err := c.inspector.GetQueueInfo(q); err == nil {
 			row.Paused, row.Pending, row.Active, row.Scheduled, row.Retrying = info.Paused, info.Pending, info.Active, info.Scheduled, info.Retry
 			row.Latency = info.Latency

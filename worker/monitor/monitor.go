@@ -90,6 +90,10 @@ type Config struct {
 	// Ready checks readiness; the value it returns is JSON-encoded as "breaker" into the
 	// /readyz body. Defaults to a Redis PING followed by worker.ReadBreaker.
 	Ready func(ctx context.Context) (any, error)
+	// Warnings names what an operator should know that does not make the process unready (a
+	// gateway's key whose queue no worker serves): /readyz answers its lines as "warnings".
+	// Defaults to none.
+	Warnings func(ctx context.Context) []string
 	// Logger receives the HTTP side's errors. Defaults to slog.Default().
 	Logger *slog.Logger
 }

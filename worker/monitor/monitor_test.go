@@ -303,6 +303,16 @@ func TestMonitoringReadyz(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	require.JSONEq(t, `{"ready":true,"breaker":{"open":false}}`, body)
 
+	// Warnings (a gateway's keys whose queue no worker serves) leave it ready, secrets cut.
+	s = serve(t, Config{Addr: "127.0.0.1:0", Redis: rc, Password: "httppw", User: "ops",
+		Warnings: func(context.Context) []string {
+			return []string{"key idle: no worker serves its queue nobody", "seen at redis://u:urlpw@h:1 with httppw"}
+		}})
+	status, _, body = get(t, s.URL+"/readyz", "ops", "httppw")
+	require.Equal(t, http.StatusOK, status, body)
+	require.JSONEq(t, `{"ready":true,"breaker":{"open":false},"warnings":["key idle: no worker serves its queue nobody",`+
+		`"seen at redis://u:[redacted]@h:1 with [redacted]"]}`, body)
+
 	// The configured Redis password is cut wherever it shows, a URL's password too.
 	withPassword := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", Password: "redispw"})
 	t.Cleanup(func() { _ = withPassword.Close() })

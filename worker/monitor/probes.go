@@ -23,13 +23,15 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 type readyBody struct {
-	Ready   bool   `json:"ready"`
-	Breaker any    `json:"breaker,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Ready    bool     `json:"ready"`
+	Breaker  any      `json:"breaker,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // readyz runs cfg.Ready within ReadyTimeout: 200 {"ready":true,"breaker":...} or
-// 503 {"ready":false,"error":"..."} with secrets cut from the error text.
+// 503 {"ready":false,"error":"..."} with secrets cut from the error text. A ready answer also
+// carries cfg.Warnings' lines, secrets cut, as "warnings".
 func readyz(cfg Config) http.Handler {
 	secrets := []string{redisPassword(cfg.Redis), cfg.Password, cfg.MetricsToken}
 	// A change is logged once; a probe every few seconds during an outage is not a line each.
@@ -47,8 +49,15 @@ func readyz(cfg Config) http.Handler {
 			}
 			cfg.Logger.Log(r.Context(), level, "monitor: not ready", "err", msg)
 			body, status = readyBody{Error: msg}, http.StatusServiceUnavailable
-		} else if notReady.Swap(false) {
-			cfg.Logger.Info("monitor: ready again")
+		} else {
+			if notReady.Swap(false) {
+				cfg.Logger.Info("monitor: ready again")
+			}
+			if cfg.Warnings != nil {
+				for _, w := range cfg.Warnings(ctx) {
+					body.Warnings = append(body.Warnings, redactError(w, secrets...))
+				}
+			}
 		}
 		out, merr := json.Marshal(body)
 		if merr != nil {
