@@ -24,6 +24,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/taskid"
 )
 
 // Defaults for Config.
@@ -40,7 +41,7 @@ const MaxIdempotencyKeyLength = 255
 const IdempotencyHeader = "Idempotency-Key"
 
 // JobIDPrefix starts the ID of every job the gateway submits (see Handler.JobID).
-const JobIDPrefix = "gw-"
+const JobIDPrefix = taskid.JobIDPrefix
 
 // Config configures a Handler.
 type Config struct {
@@ -115,7 +116,7 @@ type Handler struct {
 	cfg      Config
 	client   *enqueue.Client
 	rc       redis.UniversalClient
-	ids      *idAllocator
+	ids      *taskid.Allocator
 	limiters map[string]*rate.Limiter
 	named    sync.Map // the key names noteKeyName recorded
 }
@@ -127,7 +128,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	rc := cfg.Redis
-	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: &idAllocator{rc: rc}, limiters: map[string]*rate.Limiter{}}
+	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: taskid.New(rc), limiters: map[string]*rate.Limiter{}}
 	cfg.Metrics.tokensExpiredFrom(h.keyNames())
 	if cfg.Keys != nil {
 		for _, k := range cfg.Keys.list {
@@ -312,7 +313,7 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 		bodySum = hexSum(request)
 	}
 	for range 3 {
-		id, err := h.ids.nextID(ctx)
+		id, err := h.ids.Next(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -329,7 +330,7 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 				return prev.TaskID, nil
 			}
 		}
-		if job.ID, err = h.ids.jobID(ctx, key.Name, id); err != nil {
+		if job.ID, err = h.ids.JobID(ctx, key.Name, id); err != nil {
 			return 0, err
 		}
 		job.GatewayTaskID = id
@@ -364,7 +365,7 @@ func (h *Handler) unclaim(key Key, idem string) {
 // JobID returns the ID of the job behind a taskId of the named key, for an operator who has a
 // taskId and wants the job (solvequeue status, the web UI). The job is in the key's queue.
 func (h *Handler) JobID(ctx context.Context, keyName string, taskID int64) (string, error) {
-	return h.ids.jobID(ctx, keyName, taskID)
+	return h.ids.JobID(ctx, keyName, taskID)
 }
 
 // jobOf names the job behind the request's taskId for this key. A taskId that is malformed is
@@ -377,7 +378,7 @@ func (h *Handler) jobOf(ctx context.Context, key Key, env envelope) (string, err
 	if !ok {
 		return "", notFound(env)
 	}
-	return h.ids.jobID(ctx, key.Name, id)
+	return h.ids.JobID(ctx, key.Name, id)
 }
 
 func notFound(env envelope) *apiError {

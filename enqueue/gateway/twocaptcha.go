@@ -439,7 +439,7 @@ func (h *Handler) tcRes(ctx context.Context, key Key, params url.Values) tcAnswe
 		if bad != nil {
 			return *bad
 		}
-		jobID, err := h.ids.jobID(ctx, key.Name, id)
+		jobID, err := h.ids.JobID(ctx, key.Name, id)
 		if err != nil {
 			return h.tcFromError(PathRes, key.Name, err)
 		}
@@ -484,7 +484,7 @@ func (h *Handler) tcGet(ctx context.Context, key Key, id int64) (tcAnswer, error
 	if id == 0 {
 		return tcNotFound(id), nil
 	}
-	jobID, err := h.ids.jobID(ctx, key.Name, id)
+	jobID, err := h.ids.JobID(ctx, key.Name, id)
 	if err != nil {
 		return tcAnswer{}, err
 	}

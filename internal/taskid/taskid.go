@@ -1,4 +1,7 @@
-package gateway
+// Package taskid hands out the gateway's taskIds and names their jobs: a counter shared in Redis
+// makes taskIds unique across gateways and restarts, a keyed permutation of it makes them look
+// random, and a keyed hash of a key's name and a taskId names the job behind it.
+package taskid
 
 import (
 	"context"
@@ -10,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,15 +26,18 @@ import (
 // used (a gateway that stops) are skipped for good, which costs nothing.
 const idBlock = 64
 
-// idBits is the size of the taskId space: 2^52 values, all below 2^53.
-const idBits = 52
+// Bits is the size of the taskId space: 2^52 values, all below 2^53.
+const Bits = 52
 
-// idAllocator hands out taskIds and names their jobs. A counter shared in Redis (INCRBY, a
+// JobIDPrefix starts the ID of every job the gateway submits.
+const JobIDPrefix = "gw-"
+
+// Allocator hands out taskIds and names their jobs. A counter shared in Redis (INCRBY, a
 // block at a time) makes taskIds unique across gateways and restarts, and a keyed permutation of
 // the counter (a Feistel network over 52 bits, its key shared in Redis) makes them look random,
 // so that a key cannot tell from its own taskIds how many other tasks exist, nor guess another
-// task's. A taskId's job is named by a keyed hash of the key's name and the taskId (jobID).
-type idAllocator struct {
+// task's. A taskId's job is named by a keyed hash of the key's name and the taskId (JobID).
+type Allocator struct {
 	rc redis.UniversalClient
 
 	perm   atomic.Pointer[permutation] // loaded on first use
@@ -40,11 +47,14 @@ type idAllocator struct {
 	next, end uint64 // the block in hand: next < end
 }
 
-// ErrTaskIDsExhausted means the counter ran past the taskId space (2^52 tasks).
-var ErrTaskIDsExhausted = errors.New("the gateway's taskId counter is exhausted")
+// New returns an Allocator on rc.
+func New(rc redis.UniversalClient) *Allocator { return &Allocator{rc: rc} }
+
+// ErrExhausted means the counter ran past the taskId space (2^52 tasks).
+var ErrExhausted = errors.New("the gateway's taskId counter is exhausted")
 
 // permutation returns the shared permutation, loading it from Redis on first use.
-func (a *idAllocator) permutation(ctx context.Context) (*permutation, error) {
+func (a *Allocator) permutation(ctx context.Context) (*permutation, error) {
 	if p := a.perm.Load(); p != nil {
 		return p, nil
 	}
@@ -61,12 +71,12 @@ func (a *idAllocator) permutation(ctx context.Context) (*permutation, error) {
 	return p, nil
 }
 
-// jobID names the job of a key's taskId: JobIDPrefix and a keyed hash (HMAC-SHA256, 128 bits
+// JobID names the job of a key's taskId: JobIDPrefix and a keyed hash (HMAC-SHA256, 128 bits
 // kept) of the key's name and the taskId. The gateway stores no mapping from taskIds to jobs: a
 // key asking for a taskId looks for this job in its own queue, and another key's taskId, or a
 // taskId that never existed, names a job that is not there. Either way the same one lookup
 // finds nothing.
-func (a *idAllocator) jobID(ctx context.Context, keyName string, taskID int64) (string, error) {
+func (a *Allocator) JobID(ctx context.Context, keyName string, taskID int64) (string, error) {
 	p, err := a.permutation(ctx)
 	if err != nil {
 		return "", err
@@ -76,8 +86,8 @@ func (a *idAllocator) jobID(ctx context.Context, keyName string, taskID int64) (
 	return JobIDPrefix + hex.EncodeToString(sum[:16]), nil
 }
 
-// nextID returns a fresh taskId in [1, 2^52).
-func (a *idAllocator) nextID(ctx context.Context) (int64, error) {
+// Next returns a fresh taskId in [1, 2^52).
+func (a *Allocator) Next(ctx context.Context) (int64, error) {
 	perm, err := a.permutation(ctx)
 	if err != nil {
 		return 0, err
@@ -90,8 +100,8 @@ func (a *idAllocator) nextID(ctx context.Context) (int64, error) {
 			if err != nil {
 				return 0, fmt.Errorf("allocate taskIds: %w", err)
 			}
-			if top >= 1<<idBits {
-				return 0, ErrTaskIDsExhausted
+			if top >= 1<<Bits {
+				return 0, ErrExhausted
 			}
 			a.next, a.end = top-idBlock+1, top+1
 		}
@@ -126,7 +136,7 @@ func (p *permutation) mac(out *[sha256.Size]byte, msg []byte) {
 }
 
 const (
-	halfBits = idBits / 2
+	halfBits = Bits / 2
 	halfMask = 1<<halfBits - 1
 	rounds   = 4
 )
@@ -175,4 +185,48 @@ func loadPermutation(ctx context.Context, rc redis.UniversalClient) (*permutatio
 		return nil, fmt.Errorf("the taskId key in Redis (%s) is damaged: delete it only together with %s", keys.GatewayTaskIDSecret, keys.GatewayTaskIDCounter)
 	}
 	return newPermutation(key), nil
+}
+
+// Job is a job a taskId may name: its ID were the taskId one of the key KeyName's.
+type Job struct {
+	KeyName string
+	JobID   string
+}
+
+// Jobs returns, for a taskId, the job ID it names under each gateway key name that gateways
+// on rc have submitted jobs for, sorted by name. A taskId is given once, so at most one of these
+// jobs exists, in its key's queue; the others name nothing. It is for an operator who has a
+// client's taskId and not its key (the console's search); it writes nothing, and on a Redis where
+// no gateway ever gave a taskId it returns none.
+func Jobs(ctx context.Context, rc redis.UniversalClient, taskID int64) ([]Job, error) {
+	if taskID <= 0 || taskID >= 1<<Bits {
+		return nil, nil
+	}
+	stored, err := rc.Get(ctx, keys.GatewayTaskIDSecret).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the taskId key: %w", err)
+	}
+	secret, err := hex.DecodeString(stored)
+	if err != nil || len(secret) < 16 {
+		return nil, fmt.Errorf("the taskId key in Redis (%s) is damaged", keys.GatewayTaskIDSecret)
+	}
+	names, err := rc.SMembers(ctx, keys.GatewayKeyNames).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the gateway's key names: %w", err)
+	}
+	slices.Sort(names)
+	ids := &Allocator{}
+	ids.perm.Store(newPermutation(secret))
+	out := make([]Job, 0, len(names))
+	for _, name := range names {
+		id, err := ids.JobID(ctx, name, taskID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Job{KeyName: name, JobID: id})
+	}
+	return out, nil
 }

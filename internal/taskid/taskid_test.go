@@ -1,4 +1,4 @@
-package gateway
+package taskid
 
 import (
 	"context"
@@ -17,12 +17,12 @@ func TestPermutationIsABijection(t *testing.T) {
 	seen := make(map[uint64]bool, 100_000)
 	for n := uint64(0); n < 100_000; n++ {
 		id := p.encode(n)
-		require.Less(t, id, uint64(1)<<idBits)
+		require.Less(t, id, uint64(1)<<Bits)
 		require.False(t, seen[id], "two counters gave taskId %d", id)
 		seen[id] = true
 		require.Equal(t, n, p.decode(id))
 	}
-	for _, n := range []uint64{1<<idBits - 1, 1 << 40, 123456789012345} {
+	for _, n := range []uint64{1<<Bits - 1, 1 << 40, 123456789012345} {
 		require.Equal(t, n, p.decode(p.encode(n)))
 	}
 	// Consecutive counters give taskIds that say nothing about each other.
@@ -41,21 +41,21 @@ func TestTaskIDsUniqueAcrossGateways(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[int64]bool{}
-	run := func(a *idAllocator, n int) {
+	run := func(a *Allocator, n int) {
 		for range n {
-			id, err := a.nextID(ctx)
+			id, err := a.Next(ctx)
 			require.NoError(t, err)
 			require.Positive(t, id)
-			require.LessOrEqual(t, id, int64(MaxTaskID))
+			require.LessOrEqual(t, id, int64(1)<<53-1)
 			mu.Lock()
 			require.False(t, seen[id], "taskId %d given twice", id)
 			seen[id] = true
 			mu.Unlock()
 		}
 	}
-	a, b := &idAllocator{rc: rc}, &idAllocator{rc: rc}
+	a, b := &Allocator{rc: rc}, &Allocator{rc: rc}
 	var wg sync.WaitGroup
-	for _, alloc := range []*idAllocator{a, b, a, b} {
+	for _, alloc := range []*Allocator{a, b, a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -63,19 +63,19 @@ func TestTaskIDsUniqueAcrossGateways(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	run(&idAllocator{rc: rc}, 100) // a restarted gateway
+	run(&Allocator{rc: rc}, 100) // a restarted gateway
 	require.Len(t, seen, 2100)
 
 	// A permutation key that is not ours is refused, not silently replaced.
 	require.NoError(t, rc.Set(ctx, keys.GatewayTaskIDSecret, "zz", 0).Err())
-	_, err := (&idAllocator{rc: rc}).nextID(ctx)
+	_, err := (&Allocator{rc: rc}).Next(ctx)
 	require.ErrorContains(t, err, "damaged")
 
 	// The counter's end is an error, never a wrapped-around taskId.
 	mr2 := miniredis.RunT(t)
 	rc2 := redis.NewClient(&redis.Options{Addr: mr2.Addr()})
 	t.Cleanup(func() { rc2.Close() })
-	require.NoError(t, rc2.Set(ctx, keys.GatewayTaskIDCounter, 1<<idBits, 0).Err())
-	_, err = (&idAllocator{rc: rc2}).nextID(ctx)
-	require.ErrorIs(t, err, ErrTaskIDsExhausted)
+	require.NoError(t, rc2.Set(ctx, keys.GatewayTaskIDCounter, 1<<Bits, 0).Err())
+	_, err = (&Allocator{rc: rc2}).Next(ctx)
+	require.ErrorIs(t, err, ErrExhausted)
 }
