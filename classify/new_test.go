@@ -89,3 +89,29 @@ func TestCheckCode(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryBudget: a job's own budget wins over the policy's, and asynq's MaxRetry, when known
+// and lower, cuts it to one retry short of itself.
+func TestRetryBudget(t *testing.T) {
+	t.Parallel()
+	own := func(n int) *int { return &n }
+	p := classify.Default() // maxRetries 10
+	tests := []struct {
+		name     string
+		own      *int
+		maxRetry int
+		want     int
+	}{
+		{"the policy's", nil, 0, classify.MaxRetriesDefault},
+		{"the job's own", own(3), 0, 3},
+		{"the job's own zero", own(0), 101, 0},
+		{"asynq's MaxRetry lower", nil, 5, 4},
+		{"asynq's MaxRetry higher", own(7), 101, 7},
+		{"asynq's MaxRetry of zero is unknown", own(7), 0, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, p.RetryBudget(tt.own, tt.maxRetry))
+		})
+	}
+}

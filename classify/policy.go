@@ -83,6 +83,21 @@ func (p *Policy) Name() string { return p.orDefault().name }
 // MaxRetries returns the retry budget of the retry decision. Throttles do not spend it.
 func (p *Policy) MaxRetries() int { return p.orDefault().maxRetries }
 
+// RetryBudget is the retries a job may spend: its own maxRetries (own, nil for none) or the
+// policy's, and one fewer than asynq's MaxRetry when that is known (asynqMaxRetry > 0) and
+// lower, because asynq archives a task whose retries reached its MaxRetry by itself, behind the
+// worker's back; the worker ends the job one retry before. Throttles and holds spend none.
+func (p *Policy) RetryBudget(own *int, asynqMaxRetry int) int {
+	b := p.MaxRetries()
+	if own != nil {
+		b = *own
+	}
+	if asynqMaxRetry > 0 {
+		b = min(b, asynqMaxRetry-1)
+	}
+	return max(b, 0)
+}
+
 // Rules returns the effective table: every seed code sorted by code, then the
 // codes the policy added sorted by code, then the synthesized transport codes.
 // Codes outside the table are dead-lettered, or retried when their errorId is 2.

@@ -192,18 +192,10 @@ type Transition struct {
 	HandBack error
 }
 
-// budget is the job's retry budget: its own, or the policy's, and never more than asynq allows
-// (maxRetry, when known): asynq archives a task whose retries reached its MaxRetry by itself,
-// behind decide's back, so decide ends the job one retry before that.
+// budget is the job's retry budget (classify.Policy.RetryBudget): its own or the policy's, one
+// retry short of asynq's MaxRetry (maxRetry, when known), so that decide ends the job, not asynq.
 func (r rules) budget(p jobwire.Payload, maxRetry int) int {
-	b := r.policy.MaxRetries()
-	if p.MaxRetries != nil {
-		b = *p.MaxRetries
-	}
-	if maxRetry > 0 {
-		b = min(b, maxRetry-1)
-	}
-	return max(b, 0)
+	return r.policy.RetryBudget(p.MaxRetries, maxRetry)
 }
 
 // limit is when the job's time is up: its deadline, or its lifetime counted from its submission

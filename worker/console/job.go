@@ -14,7 +14,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/admin"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
@@ -171,7 +170,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 			return nil, err
 		}
 		j := jobFromTask(info)
-		j.Budget = retryBudget(c.cfg.Policy.Classification(), j.OwnBudget, j.MaxRetry)
+		j.Budget = c.cfg.Policy.Classification().RetryBudget(j.OwnBudget, j.MaxRetry)
 		byQueue[q] = j
 		out = append(out, j)
 	}
@@ -199,7 +198,7 @@ func (c *console) find(ctx context.Context, queue, id string) ([]*jobData, error
 		}
 		// asynq's archive trimmed the task: the durable entry has it all.
 		j := jobFromDeadLetter(l)
-		j.Budget = retryBudget(c.cfg.Policy.Classification(), j.OwnBudget, 0)
+		j.Budget = c.cfg.Policy.Classification().RetryBudget(j.OwnBudget, 0)
 		out = append(out, j)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Queue < out[b].Queue })
@@ -309,21 +308,6 @@ func (j *jobData) fill(secrets []string) {
 
 func sortTimeline(ev []event) {
 	sort.SliceStable(ev, func(a, b int) bool { return ev[a].At.Before(ev[b].At) })
-}
-
-// retryBudget is the retries a job may spend, as the worker's decide counts them: its own
-// maxRetries, or the policy's, and one fewer than asynq's MaxRetry when that is lower (asynq
-// archives a task at its MaxRetry by itself, so the worker ends the job one retry before).
-// Throttles and budget holds spend none.
-func retryBudget(policy *classify.Policy, own *int, asynqMaxRetry int) int {
-	b := policy.MaxRetries()
-	if own != nil {
-		b = *own
-	}
-	if asynqMaxRetry > 0 {
-		b = min(b, asynqMaxRetry-1)
-	}
-	return max(b, 0)
 }
 
 // stateOf is a job's state as solvequeue names it, from asynq's state and the record.
