@@ -13,6 +13,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/internal/poll"
@@ -27,7 +28,7 @@ const (
 	// default, the number of CPUs, would keep two).
 	ConcurrencyDefault     = 1000
 	ShutdownTimeoutDefault = 10 * time.Second
-	RemoteTTLDefault       = 5 * time.Minute
+	RemoteTTLDefault       = jobwire.RemoteTaskTTL
 	LifetimeDefault        = 24 * time.Hour
 )
 

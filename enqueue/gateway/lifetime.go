@@ -4,15 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/solvequeue/solvequeue/classify"
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/jobwire"
 )
-
-// remoteTaskTTL is how long AnySolver keeps a task: a worker polling a paid task when its job's
-// deadline passes may still be given its solution until then, and never after.
-const remoteTaskTTL = 5 * time.Minute
-
-// codeJobExpired is solvequeue's code for a job whose deadline passed before a task was created.
-const codeJobExpired = "JOB_EXPIRED"
 
 // lifetime returns the key's lifetime, LifetimeDefault for a Key built without one.
 func (k Key) lifetime() time.Duration {
@@ -38,24 +33,24 @@ func (h *Handler) status(ctx context.Context, key Key, jobID string) (enqueue.Ou
 // passed at now, as the attempt machine decides it: a job that never created a task ends failed
 // with JOB_EXPIRED (nothing was paid); one held by an error (a spent budget) ends dead with that
 // error. A job that may be polling a paid task (active, or one that created a task) can still be
-// solved until AnySolver forgets that task, so it is given remoteTaskTTL more before it is
+// solved until AnySolver forgets that task, so it is given jobwire.RemoteTaskTTL more before it is
 // answered dead. Any other outcome is returned as it is.
 func pastDeadline(out enqueue.Outcome, now time.Time) enqueue.Outcome {
 	if out.State.Terminal() || out.Deadline.IsZero() || now.Before(out.Deadline) {
 		return out
 	}
 	mayPoll := out.State == enqueue.StateActive || out.CreateTasks > 0
-	if mayPoll && now.Before(out.Deadline.Add(remoteTaskTTL)) {
+	if mayPoll && now.Before(out.Deadline.Add(jobwire.RemoteTaskTTL)) {
 		return out
 	}
 	out.NextRunAt, out.FinishedAt = time.Time{}, out.Deadline
 	if !mayPoll && out.Error == nil {
 		out.State = enqueue.StateFailed
-		out.Error = &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: codeJobExpired, Attempt: out.Attempts,
+		out.Error = &enqueue.ErrorInfo{ErrorID: 1, ErrorCode: classify.CodeJobExpired, Attempt: out.Attempts,
 			ErrorDescription: "the job's deadline passed before any attempt"}
 		return out
 	}
-	info := enqueue.ErrorInfo{ErrorID: 1, ErrorCode: codeJobExpired, ErrorDescription: "the job's deadline passed"}
+	info := enqueue.ErrorInfo{ErrorID: 1, ErrorCode: classify.CodeJobExpired, ErrorDescription: "the job's deadline passed"}
 	if out.Error != nil {
 		info = *out.Error
 		info.ErrorDescription += " (then the job's deadline passed)"

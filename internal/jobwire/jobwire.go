@@ -29,5 +29,9 @@ const (
 	AsynqMaxRetryDefault = classify.MaxRetriesLimit + 1
 )
 
+// RemoteTaskTTL is how long AnySolver keeps a task's result after createTask: a paid task can be
+// polled, and its solution read, until then and never after.
+const RemoteTaskTTL = 5 * time.Minute
+
 // ErrJobNotFound is returned for an ID no queue (and no dead-letter queue) holds.
 var ErrJobNotFound = errors.New("job not found")

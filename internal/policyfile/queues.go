@@ -3,13 +3,13 @@ package policyfile
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/solvequeue/solvequeue/internal/queuereg"
 	"github.com/solvequeue/solvequeue/internal/yamlfile"
 )
 
@@ -48,16 +48,12 @@ type QueuePolicy struct {
 	Providers []string `json:"providers,omitempty"`
 }
 
-// queueNamePattern is queuereg.ValidName's rule: enqueue imports the budget ledger, which
-// imports this package, so it cannot be called from here.
-var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-
 // queues reads the queues section: a mapping of queue name to {budget, providers}.
 func (ps *parser) readQueues(n *yaml.Node) error {
 	ps.queues = map[string]QueuePolicy{}
 	return ps.each(n, "queues", func(k, v *yaml.Node) error {
 		name := k.Value
-		if !queueNamePattern.MatchString(name) {
+		if !queuereg.ValidName(name) {
 			return ps.fail(k, "queues: queue name %q must be 1-64 letters, digits, '_', '.', ':' or '-'", name)
 		}
 		var q QueuePolicy
