@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -72,11 +71,4 @@ type outputOptions struct {
 
 func (o *outputOptions) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON instead of a table")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/words"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/admin"
 )
@@ -144,16 +145,16 @@ func redriveFailed(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue s
 		q, err := client.RedriveFailed(cmd.Context(), queue, id)
 		switch {
 		case errors.Is(err, enqueue.ErrJobNotFound):
-			fmt.Fprintf(env.Stdout, "%s run again\n", plural(n, "failed job"))
+			fmt.Fprintf(env.Stdout, "%s run again\n", words.Plural(n, "failed job"))
 			return usageError("%q is not a job in any queue (see 'solvequeue status %s')", id, id)
 		case err != nil:
-			fmt.Fprintf(env.Stdout, "%s run again\n", plural(n, "failed job"))
+			fmt.Fprintf(env.Stdout, "%s run again\n", words.Plural(n, "failed job"))
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "%s runs again in queue %s\n", id, q)
 		n++
 	}
-	fmt.Fprintf(env.Stdout, "%s run again\n", plural(n, "failed job"))
+	fmt.Fprintf(env.Stdout, "%s run again\n", words.Plural(n, "failed job"))
 	return nil
 }
 
@@ -257,15 +258,15 @@ func eachDeadLetter(cmd *cobra.Command, env *Env, redisOpt *redisOptions, queue 
 			// Someone else redrove or purged it since the list was read: nothing to do.
 			gone++
 		case err != nil:
-			fmt.Fprintf(env.Stdout, "%s %s\n", plural(n, "job"), done)
+			fmt.Fprintf(env.Stdout, "%s %s\n", words.Plural(n, "job"), done)
 			return err
 		default:
 			n++
 		}
 	}
-	fmt.Fprintf(env.Stdout, "%s %s\n", plural(n, "job"), done)
+	fmt.Fprintf(env.Stdout, "%s %s\n", words.Plural(n, "job"), done)
 	if gone > 0 {
-		fmt.Fprintf(env.Stdout, "%s had left the dead-letter queue meanwhile (redriven or purged elsewhere)\n", plural(gone, "job"))
+		fmt.Fprintf(env.Stdout, "%s had left the dead-letter queue meanwhile (redriven or purged elsewhere)\n", words.Plural(gone, "job"))
 	}
 	return nil
 }
@@ -277,7 +278,7 @@ func confirmPurge(env *Env, letters []admin.DeadLetter) error {
 	for _, d := range letters {
 		queues[d.Queue] = true
 	}
-	what := fmt.Sprintf("%s in %s %s", plural(len(letters), "dead letter"), map[bool]string{true: "queue", false: "queues"}[len(queues) == 1],
+	what := fmt.Sprintf("%s in %s %s", words.Plural(len(letters), "dead letter"), map[bool]string{true: "queue", false: "queues"}[len(queues) == 1],
 		strings.Join(slices.Sorted(maps.Keys(queues)), ", "))
 	if !isTerminal(env.Stdin) {
 		return usageError("dlq purge --all would delete %s for good, and there is no terminal to ask on: add --yes to delete them", what)

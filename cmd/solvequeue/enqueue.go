@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/words"
 	"github.com/solvequeue/solvequeue/enqueue"
 )
 
@@ -201,6 +202,6 @@ func warnUnserved(w io.Writer, client *enqueue.Client, jobs map[string]int) {
 	}
 	for _, q := range unserved {
 		fmt.Fprintf(w, "warning: no running worker serves queue %q: %s will wait there until one does (a worker's --queues names the queues it serves)\n",
-			q, plural(jobs[q], "job"))
+			q, words.Plural(jobs[q], "job"))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/clilog"
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/words"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/redisconn"
 )
@@ -189,7 +190,7 @@ func Run(ctx context.Context, o Params) error {
 			return nil
 		}
 		fmt.Fprintf(o.Stderr, "%s missing from Redis while waiting (lost by a failover, or deleted): submitting again under the same IDs\n",
-			plural(len(again), "job"))
+			words.Plural(len(again), "job"))
 		if err := resubmit(ctx, client, src, again, lineOf); err != nil {
 			fmt.Fprintf(o.Stderr, "could not submit them again: %v\n", err)
 			return nil
@@ -212,7 +213,7 @@ func Run(ctx context.Context, o Params) error {
 		return fmt.Errorf("stopped waiting: %w (jobs keep running; run the same command again to collect the rest)", err)
 	}
 	if n := counts[stateUnknown]; n > 0 {
-		return fmt.Errorf("the outcome of %s could not be read (state %q in its line): deleted, or past its retention", plural(n, "job"), stateUnknown)
+		return fmt.Errorf("the outcome of %s could not be read (state %q in its line): deleted, or past its retention", words.Plural(n, "job"), stateUnknown)
 	}
 	return nil
 }
@@ -296,11 +297,4 @@ func newBar(w io.Writer, show bool, n int, what string) *progressbar.ProgressBar
 	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("jobs"),
 		progressbar.OptionThrottle(100_000_000), progressbar.OptionClearOnFinish())
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/rig"
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/words"
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/internal/redact"
@@ -394,7 +395,7 @@ func writeMoneyStories(w io.Writer, outcomes []enqueue.Outcome) {
 // for a task it creates, not for a call it refuses with an error, and a task that fails while
 // being solved (CAPTCHA_UNSOLVABLE) was charged and its job pays for a new one.
 func writeCharges(w io.Writer, st anysolvertest.Stats) {
-	fmt.Fprintf(w, "the fake AnySolver saw %s; only a call that creates a task is charged:\n", plural(st.CreateTask, "createTask call"))
+	fmt.Fprintf(w, "the fake AnySolver saw %s; only a call that creates a task is charged:\n", words.Plural(st.CreateTask, "createTask call"))
 	fmt.Fprintf(w, "  %d created a task, charged $%.3f in all", st.Created, st.Charged)
 	if st.Failed > 0 {
 		fmt.Fprintf(w, " (%d of those tasks failed while being solved, e.g. CAPTCHA_UNSOLVABLE, and their jobs paid for a new one)", st.Failed)
@@ -403,11 +404,4 @@ func writeCharges(w io.Writer, st anysolvertest.Stats) {
 	if refused := st.CreateTask - st.Created; refused > 0 {
 		fmt.Fprintf(w, "  %d were refused with an error code or an error page and created nothing: not charged\n", refused)
 	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
