@@ -1,23 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/worker"
@@ -49,37 +44,14 @@ type twoCaptchaSaw struct {
 // gateway does not know, each as the library would see it from 2captcha.
 func TestGatewayThrough2captchaNodeClient(t *testing.T) {
 	t.Parallel()
-	node := requireNodeModules(t)
-	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{Balance: 77.5,
-		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
-			b := anysolvertest.DefaultBehavior(t)
-			if !b.Immediate {
-				b.SolveTime = 500 * time.Millisecond
-			}
-			return b
-		})})
 	const gatewayKey = "gk-e2e-2captcha-9a4e1c7b52d0f3e6"
-	keys := cliWriteFile(t, "keys.yaml", "keys:\n  - name: twocaptcha-scrapers\n    key: "+gatewayKey+"\n    queue: scrapers\n")
-	policy := cliWriteFile(t, "policy.yaml", "retry:\n  maxRetries: 5\n  baseDelay: 100ms\n  maxDelay: 500ms\n")
-	addr := freeLoopbackAddr(t)
-	p := s.startWorker(t, nil, "--queues", "scrapers=1", "--policy", policy, "--poll-interval", "200ms",
-		"--gateway", addr, "--keys", keys)
-	require.True(t, p.waitForLog("serving AnySolver's API", 30*time.Second), "the gateway did not start:\n%s", p.logs.String())
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "e2e-2captcha.js")
-	cmd.Dir = nodeE2EDir
-	cmd.Env = append(os.Environ(), "GATEWAY_URL=http://"+addr, "GATEWAY_KEY="+gatewayKey)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "e2e-2captcha.js: %s", stderr.String())
+	s, p, printed := runNodeClient(t, "e2e-2captcha.js", "twocaptcha-scrapers", gatewayKey)
 	// The library console.logs codes it does not know (the JSON its balance() fails to tell
 	// apart): the script's report is the last line.
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(printed), "\n")
 	var saw twoCaptchaSaw
-	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &saw), "e2e-2captcha.js printed: %s", stdout.String())
-	t.Logf("the client saw: %s", stdout.String())
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &saw), "e2e-2captcha.js printed: %s", printed)
+	t.Logf("the client saw: %s", printed)
 
 	// The library spoke 2captcha's protocol: tokens by GET, the image by POST, answers from res.php.
 	require.Contains(t, saw.Requests, "GET /IN.PHP")
@@ -147,20 +119,7 @@ func TestGatewayTwoCaptchaOverTLS(t *testing.T) {
 	keys := cliWriteFile(t, "keys.yaml", "keys:\n  - name: tls-scrapers\n    key: "+gatewayKey+"\n    queue: scrapers\n")
 	certFile, keyFile, pool := testCert(t)
 	addr := freeLoopbackAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &enqueuetest.LogBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		env := &Env{Stdin: bytes.NewReader(nil), Stdout: logs, Stderr: logs,
-			Getenv: func(k string) string { return map[string]string{"REDIS_URL": rig.Redis.URL()}[k] }}
-		done <- run(ctx, env, []string{"gateway", "--addr", addr, "--keys", keys, "--tls-cert", certFile, "--tls-key", keyFile, "--log-format", "text"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "serving AnySolver's API") },
-		hangGuard, 20*time.Millisecond, "the gateway did not start:\n%s", logs.String())
+	logs := startGatewayInProcess(t, rig.Redis.URL(), "serving AnySolver's API", "--addr", addr, "--keys", keys, "--tls-cert", certFile, "--tls-key", keyFile)
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}

@@ -100,34 +100,11 @@ type nodeSaw struct {
 // key the gateway does not know.
 func TestGatewayThroughANodeClient(t *testing.T) {
 	t.Parallel()
-	node := requireNodeModules(t)
-	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{Balance: 77.5,
-		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
-			b := anysolvertest.DefaultBehavior(t)
-			if !b.Immediate {
-				b.SolveTime = 500 * time.Millisecond
-			}
-			return b
-		})})
 	const gatewayKey = "gk-e2e-node-6c1f0a9b3d7e2f48"
-	keys := cliWriteFile(t, "keys.yaml", "keys:\n  - name: node-scrapers\n    key: "+gatewayKey+"\n    queue: scrapers\n")
-	policy := cliWriteFile(t, "policy.yaml", "retry:\n  maxRetries: 5\n  baseDelay: 100ms\n  maxDelay: 500ms\n")
-	addr := freeLoopbackAddr(t)
-	p := s.startWorker(t, nil, "--queues", "scrapers=1", "--policy", policy, "--poll-interval", "200ms",
-		"--gateway", addr, "--keys", keys)
-	require.True(t, p.waitForLog("serving AnySolver's API", 30*time.Second), "the gateway did not start:\n%s", p.logs.String())
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "e2e.js")
-	cmd.Dir = nodeE2EDir
-	cmd.Env = append(os.Environ(), "GATEWAY_URL=http://"+addr, "GATEWAY_KEY="+gatewayKey)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "e2e.js: %s", stderr.String())
+	s, p, printed := runNodeClient(t, "e2e.js", "node-scrapers", gatewayKey)
 	var saw nodeSaw
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &saw), "e2e.js printed: %s", stdout.String())
-	t.Logf("the client saw: %s", stdout.String())
+	require.NoError(t, json.Unmarshal([]byte(printed), &saw), "e2e.js printed: %s", printed)
+	t.Logf("the client saw: %s", printed)
 
 	require.Empty(t, saw.Solved.Error+saw.Solved.Thrown)
 	require.NotEmpty(t, saw.Solved.Solution["gRecaptchaResponse"], "a token, whole")
@@ -210,4 +187,38 @@ func TestGatewayCommandRefuses(t *testing.T) {
 		})
 	}
 	cliRequireEmpty(t, rc)
+}
+
+// runNodeClient runs `solvequeue worker --gateway` as a process on a new stack (the fake's
+// balance 77.5; a task that is not answered at once solves in 500 ms), with a keys file giving
+// gatewayKey, named keyName, the queue "scrapers", and a fast retry policy; then runs the npm
+// client script (in nodeE2EDir) against the gateway and returns the stack, the worker and what
+// the script printed.
+func runNodeClient(t *testing.T, script, keyName, gatewayKey string) (*stack, *proc, string) {
+	t.Helper()
+	node := requireNodeModules(t)
+	s := newStack(t, enqueuetest.RedisOptions{}, anysolvertest.Options{Balance: 77.5,
+		Script: anysolvertest.DirectiveScript(func(t anysolvertest.Task) anysolvertest.Behavior {
+			b := anysolvertest.DefaultBehavior(t)
+			if !b.Immediate {
+				b.SolveTime = 500 * time.Millisecond
+			}
+			return b
+		})})
+	keys := cliWriteFile(t, "keys.yaml", "keys:\n  - name: "+keyName+"\n    key: "+gatewayKey+"\n    queue: scrapers\n")
+	policy := cliWriteFile(t, "policy.yaml", "retry:\n  maxRetries: 5\n  baseDelay: 100ms\n  maxDelay: 500ms\n")
+	addr := freeLoopbackAddr(t)
+	p := s.startWorker(t, nil, "--queues", "scrapers=1", "--policy", policy, "--poll-interval", "200ms",
+		"--gateway", addr, "--keys", keys)
+	require.True(t, p.waitForLog("serving AnySolver's API", 30*time.Second), "the gateway did not start:\n%s", p.logs.String())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = nodeE2EDir
+	cmd.Env = append(os.Environ(), "GATEWAY_URL=http://"+addr, "GATEWAY_KEY="+gatewayKey)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "%s: %s", script, stderr.String())
+	return s, p, stdout.String()
 }

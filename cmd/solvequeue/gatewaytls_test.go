@@ -29,20 +29,7 @@ func TestGatewayTLS(t *testing.T) {
 	certFile, keyFile, pool := writeTestCert(t, dir, big.NewInt(1))
 	addr := freeLoopbackAddr(t)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &enqueuetest.LogBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		env := &Env{Stdin: bytes.NewReader(nil), Stdout: logs, Stderr: logs,
-			Getenv: func(k string) string { return map[string]string{"REDIS_URL": url}[k] }}
-		done <- run(ctx, env, []string{"gateway", "--addr", addr, "--tls-cert", certFile, "--tls-key", keyFile, "--log-format", "text"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "serving AnySolver's API") },
-		hangGuard, 20*time.Millisecond, "the gateway did not start:\n%s", logs.String())
+	logs := startGatewayInProcess(t, url, "serving AnySolver's API", "--addr", addr, "--tls-cert", certFile, "--tls-key", keyFile)
 	require.Contains(t, logs.String(), "https://"+addr+"/")
 
 	// A new connection per request, so that each one sees the certificate served now.
@@ -122,4 +109,25 @@ func mustRead(t *testing.T, path string) []byte {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return data
+}
+
+// startGatewayInProcess runs `solvequeue gateway` in this process on the Redis at redisURL with
+// args (text logs), stops it when the test ends, and returns its log once a line contains ready.
+func startGatewayInProcess(t *testing.T, redisURL, ready string, args ...string) *enqueuetest.LogBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &enqueuetest.LogBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		env := &Env{Stdin: bytes.NewReader(nil), Stdout: logs, Stderr: logs,
+			Getenv: func(k string) string { return map[string]string{"REDIS_URL": redisURL}[k] }}
+		done <- run(ctx, env, append(append([]string{"gateway"}, args...), "--log-format", "text"))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), ready) },
+		hangGuard, 20*time.Millisecond, "the gateway did not start:\n%s", logs.String())
+	return logs
 }

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
-
-	"github.com/solvequeue/solvequeue/enqueue/enqueuetest"
 )
 
 // TestGatewayWarnsOfUnservedKeys runs `solvequeue gateway` with a key whose queue a worker serves
@@ -33,20 +29,7 @@ func TestGatewayWarnsOfUnservedKeys(t *testing.T) {
 		"  - {name: served, key: gk-served-7c1d9e04b2a35f68, queue: busy}\n"+
 		"  - {name: idle, key: gk-idle-4e2b8d61f0c9a735, queue: nobody, lifetime: 2m}\n")
 	addr, httpAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &enqueuetest.LogBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		env := &Env{Stdin: bytes.NewReader(nil), Stdout: logs, Stderr: logs,
-			Getenv: func(k string) string { return map[string]string{"REDIS_URL": url}[k] }}
-		done <- run(ctx, env, []string{"gateway", "--addr", addr, "--keys", keys, "--http", httpAddr, "--log-format", "text"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "serving metrics and the console") },
-		hangGuard, 20*time.Millisecond, "the gateway did not start:\n%s", logs.String())
+	logs := startGatewayInProcess(t, url, "serving metrics and the console", "--addr", addr, "--keys", keys, "--http", httpAddr)
 	warned := scanLines(logs.String(), "no worker serves this key's queue")
 	require.Len(t, warned, 1, logs.String())
 	require.Contains(t, warned[0], "key=idle")
