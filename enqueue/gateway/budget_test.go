@@ -18,13 +18,7 @@ import (
 // (nothing queued), and getBalance answers what the window has left, per key.
 func TestSpentBudget(t *testing.T) {
 	t.Parallel()
-	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
-	require.NoError(t, err)
-	b := setup(t, mustKeys(t))
-	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), Policy: policy,
-		Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	b.url = startHTTP(t, h)
+	b, policy := setupBudget(t, "queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n")
 
 	a := b.call(t, gateway.MethodGetBalance, map[string]any{"clientKey": alphaKey})
 	require.Equal(t, "0", fmt.Sprint(a["errorId"]))
@@ -66,13 +60,7 @@ func number(t *testing.T, v any) float64 {
 // leaves room for one such createTask, it accepts.
 func TestSpentBudgetFollowsTheWorkersRule(t *testing.T) {
 	t.Parallel()
-	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.012, estimatedCost: 0.002}\n"))
-	require.NoError(t, err)
-	b := setup(t, mustKeys(t))
-	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), Policy: policy,
-		Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	b.url = startHTTP(t, h)
+	b, policy := setupBudget(t, "queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.012, estimatedCost: 0.002}\n")
 	ctx := context.Background()
 	lg := ledger.New(b.rc)
 	bud := *policy.Queue("alpha").Budget
@@ -102,4 +90,18 @@ func TestSpentBudgetFollowsTheWorkersRule(t *testing.T) {
 	_, ok, _, err = lg.Reserve(ctx, "alpha", bud, "RecaptchaV2TaskProxyless")
 	require.NoError(t, err)
 	require.True(t, ok, "the job the gateway accepted fits")
+}
+
+// setupBudget is setup with the gateway given a policy file (policyYAML) that caps key alpha's
+// queue: it answers a spent budget as the workers would hold it.
+func setupBudget(t *testing.T, policyYAML string) (*testBundle, *policyfile.Policy) {
+	t.Helper()
+	policy, err := policyfile.Parse("policy.yaml", []byte(policyYAML))
+	require.NoError(t, err)
+	b := setup(t, mustKeys(t))
+	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), Policy: policy,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	b.url = startHTTP(t, h)
+	return b, policy
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -25,7 +24,6 @@ import (
 	"github.com/solvequeue/solvequeue/internal/balance"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/ledger"
-	"github.com/solvequeue/solvequeue/internal/policyfile"
 )
 
 // How a 2captcha client sends a request: 2captcha's documentation gives in.php as a POST form,
@@ -405,13 +403,7 @@ func TestTwoCaptchaRefuses(t *testing.T) {
 // ERROR_ZERO_BALANCE from in.php with nothing queued, and getbalance answers the window's room.
 func TestTwoCaptchaSpentBudget(t *testing.T) {
 	t.Parallel()
-	policy, err := policyfile.Parse("policy.yaml", []byte("queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n"))
-	require.NoError(t, err)
-	b := setup(t, mustKeys(t))
-	h, err := gateway.NewHandler(gateway.Config{Client: b.client, Redis: b.rc, Keys: mustKeys(t), Policy: policy,
-		Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	b.url = startHTTP(t, h)
+	b, policy := setupBudget(t, "queues:\n  alpha:\n    budget: {window: 1h, maxCost: 0.01, maxCreateTasks: 2, estimatedCost: 0.002}\n")
 	submit := params("key", alphaKey, "method", "turnstile", "sitekey", "k", "pageurl", "https://shop.example/")
 
 	require.Equal(t, "0.01", b.tcCall(t, viaGET, gateway.PathRes, params("key", alphaKey, "action", "getbalance"), nil))
