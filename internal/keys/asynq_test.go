@@ -59,8 +59,11 @@ func TestAsynqLayout(t *testing.T) {
 		require.NotEmpty(t, rc.HGet(ctx, keys.AsynqTask(queue, pending), keys.AsynqMessageField).Val())
 		require.Equal(t, "pending", rc.HGet(ctx, keys.AsynqTask(queue, pending), keys.AsynqStateField).Val())
 	})
-	t.Run("AsynqQueuePrefix prefixes the task's hash", func(t *testing.T) {
-		require.Equal(t, keys.AsynqQueuePrefix(queue)+"t:"+pending, keys.AsynqTask(queue, pending))
+	t.Run("AsynqQueuePrefix prefixes the keys asynq keeps for the queue", func(t *testing.T) {
+		ours, err := rc.Keys(ctx, keys.AsynqQueuePrefix(queue)+"*").Result()
+		require.NoError(t, err)
+		require.Contains(t, ours, keys.AsynqTask(queue, pending))
+		require.Contains(t, ours, keys.AsynqQueuePrefix(queue)+"pending", "asynq's pending list of the queue")
 	})
 	t.Run("AsynqResultField is what ResultWriter writes and Inspector reads", func(t *testing.T) {
 		require.Equal(t, "the result", rc.HGet(ctx, keys.AsynqTask("run", done), keys.AsynqResultField).Val())
