@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -35,24 +34,32 @@ const callbackSecret = "cb-secret-1d9f0e4c7a2b"
 
 // receiver is a callback endpoint that records what it got and answers as told.
 type receiver struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	bodies [][]byte
-	sigs   []string
-	status atomic.Int32 // the status to answer; 0 is 200
-	got    chan struct{}
+	srv     *httptest.Server
+	mu      sync.Mutex
+	bodies  [][]byte
+	headers []http.Header
+	status  atomic.Int32 // the status to answer; 0 is 200
+	// refuseFirst answers 503 to the first try of each delivery (by its X-Solvequeue-Delivery).
+	refuseFirst atomic.Bool
+	tried       map[string]bool
+	got         chan struct{}
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{got: make(chan struct{}, 100)}
+	r := &receiver{got: make(chan struct{}, 100), tried: map[string]bool{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.bodies = append(r.bodies, body)
-		r.sigs = append(r.sigs, req.Header.Get(callback.SignatureHeader))
+		r.headers = append(r.headers, req.Header.Clone())
+		delivery := req.Header.Get(callback.DeliveryHeader)
+		first := !r.tried[delivery]
+		r.tried[delivery] = true
 		r.mu.Unlock()
 		if s := r.status.Load(); s != 0 {
 			w.WriteHeader(int(s))
+		} else if first && r.refuseFirst.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		r.got <- struct{}{}
 	}))
@@ -125,10 +132,18 @@ func (b *callbackBundle) start(t *testing.T, mutate func(*worker.Config)) (stop 
 	return stop
 }
 
+// submit submits a job of gateway key "alpha" with taskId 4242.
 func (b *callbackBundle) submit(t *testing.T, id, websiteKey, callbackURL string) {
 	t.Helper()
+	b.submitAs(t, id, websiteKey, callbackURL, "alpha", 4242)
+}
+
+// submitAs submits a job of the gateway key keyName with the gateway's taskId; a job of no key
+// ("" and 0) is a producer's.
+func (b *callbackBundle) submitAs(t *testing.T, id, websiteKey, callbackURL, keyName string, taskID int64) {
+	t.Helper()
 	job := recaptcha(id, websiteKey)
-	job.CallbackURL, job.KeyName, job.GatewayTaskID = callbackURL, "alpha", 4242
+	job.CallbackURL, job.KeyName, job.GatewayTaskID = callbackURL, keyName, taskID
 	_, err := b.client.Submit(context.Background(), job)
 	require.NoError(t, err)
 }
@@ -152,7 +167,7 @@ func (b *callbackBundle) callbacks(t *testing.T, result string) float64 {
 }
 
 // TestCallbackDelivered: when a job ends, its getTaskResult answer, its taskId and its id are
-// POSTed to its callbackUrl, signed with the secret.
+// POSTed to its callbackUrl, signed with its key's secret, derived from the shared one.
 func TestCallbackDelivered(t *testing.T) {
 	t.Parallel()
 	b := setupCallbacks(t)
@@ -165,9 +180,7 @@ func TestCallbackDelivered(t *testing.T) {
 	byID := map[string]map[string]any{}
 	r.mu.Lock()
 	for i, body := range r.bodies {
-		require.Equal(t, callback.Sign([]byte(callbackSecret), body), r.sigs[i])
-		require.True(t, hmac.Equal([]byte(r.sigs[i]), []byte(callback.Sign([]byte(callbackSecret), body))))
-		require.True(t, strings.HasPrefix(r.sigs[i], "sha256="))
+		require.True(t, genuine(callback.KeySecret(callbackSecret, "alpha"), r.headers[i], body))
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(body, &m))
 		byID[m["id"].(string)] = m
@@ -354,15 +367,24 @@ func TestCallbackOfARedriveWhileTheFirstIsRetried(t *testing.T) {
 	r.status.Store(0)
 	require.Eventually(t, func() bool { return b.callbacks(t, "delivered") == 2 }, 30*time.Second, 20*time.Millisecond)
 	latest := map[string]any{}
+	deliveries := map[float64]map[string]bool{} // outcomeSeq to the delivery IDs its tries carried
 	r.mu.Lock()
-	for _, body := range r.bodies {
+	for i, body := range r.bodies {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(body, &m))
 		if latest["outcomeSeq"] == nil || m["outcomeSeq"].(float64) > latest["outcomeSeq"].(float64) {
 			latest = m
 		}
+		seq := m["outcomeSeq"].(float64)
+		if deliveries[seq] == nil {
+			deliveries[seq] = map[string]bool{}
+		}
+		deliveries[seq][r.headers[i].Get(callback.DeliveryHeader)] = true
 	}
 	r.mu.Unlock()
+	require.Len(t, deliveries[1], 1, "every try of the first outcome's delivery carries one ID")
+	require.Len(t, deliveries[2], 1, "every try of the second outcome's delivery carries one ID")
+	require.NotEqual(t, deliveries[1], deliveries[2], "each outcome's delivery has an ID of its own")
 	require.Equal(t, 2.0, latest["outcomeSeq"])
 	require.Equal(t, "ready", latest["status"], "the latest outcome is the final state")
 }

@@ -87,9 +87,17 @@ type Config struct {
 	// BalanceInterval is how often AnySolver's balance is read and published (in Redis for the
 	// gateway's getBalance, and to an Observer that is a BalanceObserver). Defaults to 1 min.
 	BalanceInterval time.Duration
-	// CallbackSecret signs callback deliveries (X-Solvequeue-Signature). Defaults to none:
-	// deliveries go unsigned.
+	// CallbackSecret signs the callback deliveries of jobs that did not come through the gateway
+	// (X-Solvequeue-Signature, over the delivery's timestamp, its ID and the body), and is what
+	// the secret of a gateway key missing from CallbackKeySecrets is derived from. Defaults to
+	// none: those deliveries go unsigned.
 	CallbackSecret string
+	// CallbackKeySecrets maps a gateway key's name to the secret the callbacks of its jobs are
+	// signed with (the keys file's callbackSecret). A key not in it gets a secret of its own
+	// derived from CallbackSecret, which 'solvequeue keys callback-secret NAME' prints, so no
+	// tenant can check, or forge, another's deliveries. The secrets stay in the process: only a
+	// key's name reaches Redis. Defaults to none.
+	CallbackKeySecrets map[string]string
 	// CallbackAllowPrivate lets callbacks reach loopback, private and link-local addresses.
 	// Defaults to false.
 	CallbackAllowPrivate bool

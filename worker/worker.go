@@ -65,7 +65,7 @@ func New(cfg Config) (*Worker, error) {
 	w.tally = tally.New(tally.Params{Redis: cfg.Redis, Codes: metrics.KnownCodes(cfg.Policy.Classification()), Log: cfg.Logger, Now: cfg.Now})
 	w.budgets = spend.New(spend.Params{Ledger: ledger.New(cfg.Redis), Policy: cfg.Policy, Queues: queues,
 		Interval: spend.CheckIntervalDefault, Observer: cfg.Observer, Log: cfg.Logger})
-	w.callbacks = callback.New(callback.Params{Redis: cfg.Redis, Secret: cfg.CallbackSecret, Window: cfg.CallbackWindow,
+	w.callbacks = callback.New(callback.Params{Redis: cfg.Redis, Secret: cfg.CallbackSecret, KeySecrets: cfg.CallbackKeySecrets, Window: cfg.CallbackWindow,
 		Backoff: cfg.CallbackBackoff, Observer: cfg.Observer, Log: cfg.Logger, Now: cfg.Now, AllowPrivate: cfg.CallbackAllowPrivate})
 	w.handler = attempt.New(attempt.Params{Redis: cfg.Redis, AnySolver: cfg.AnySolver, Policy: cfg.Policy,
 		Lifetime: cfg.Lifetime, HoldWait: cfg.Breaker.ProbeMin, Poll: cfg.Poll, RemoteTTL: cfg.RemoteTTL,

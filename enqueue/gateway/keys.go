@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"strconv"
@@ -64,8 +65,14 @@ type Key struct {
 
 // Keys is a parsed keys file. It is immutable and safe for concurrent use.
 type Keys struct {
-	list []Key
+	list    []Key
+	secrets map[string]string // a key's name to its callbackSecret; kept out of Key, which is passed around and logged by name
 }
+
+// CallbackSecrets returns a new map of the name of each key that has a callbackSecret to that
+// secret, which the workers sign the callbacks of the key's jobs with (worker.Config's
+// CallbackKeySecrets). The gateway never needs it.
+func (k *Keys) CallbackSecrets() map[string]string { return maps.Clone(k.secrets) }
 
 // Names returns the key names in file order.
 func (k *Keys) Names() []string {
@@ -116,10 +123,12 @@ func LoadKeys(path string) (*Keys, error) {
 //	    queue: beta
 //	    rateLimit: 50        # requests per second, any method; optional
 //	    lifetime: 10m        # the deadline of its jobs; optional, LifetimeDefault when absent
+//	    callbackSecret: ...  # signs its jobs' callbacks, at least 16 characters; optional (CallbackSecrets)
 //
 // It refuses unknown fields, a missing or repeated name, a key given both ways or neither, a
 // short key, a bad digest, the same key twice, a bad queue name, a rate limit that is not a
-// positive number and a lifetime that is not a duration from MinLifetime to MaxLifetime, with a
+// positive number, a lifetime that is not a duration from MinLifetime to MaxLifetime and a short
+// callbackSecret, with a
 // *KeysError naming the file and line. It never panics.
 func ParseKeys(name string, data []byte) (*Keys, error) {
 	if name == "" {
@@ -132,7 +141,7 @@ func ParseKeys(name string, data []byte) (*Keys, error) {
 	if root == nil {
 		return nil, &KeysError{File: name, Msg: "the file is empty: want keys: [{name, key or sha256, queue}, ...]"}
 	}
-	p := keysParser{file: name, names: map[string]int{}, digests: map[[sha256.Size]byte]int{}}
+	p := keysParser{file: name, names: map[string]int{}, digests: map[[sha256.Size]byte]int{}, secrets: map[string]string{}}
 	return p.root(root)
 }
 
@@ -140,6 +149,7 @@ type keysParser struct {
 	file    string
 	names   map[string]int
 	digests map[[sha256.Size]byte]int
+	secrets map[string]string
 }
 
 func (p *keysParser) fail(n *yaml.Node, format string, args ...any) error {
@@ -177,7 +187,7 @@ func (p *keysParser) root(n *yaml.Node) (*Keys, error) {
 	if len(list.Content) == 0 {
 		return nil, p.fail(list, "keys: the list is empty; a gateway with no key would refuse every request")
 	}
-	out := &Keys{}
+	out := &Keys{secrets: p.secrets}
 	for _, item := range list.Content {
 		k, err := p.key(item)
 		if err != nil {
@@ -194,7 +204,7 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 		return Key{}, err
 	}
 	k := Key{Lifetime: LifetimeDefault}
-	var clear, digest *yaml.Node
+	var clear, digest, secret *yaml.Node
 	for _, kv := range pairs {
 		field, v := kv[0], kv[1]
 		if field.Value != "rateLimit" && (v.Kind != yaml.ScalarNode || v.Tag == "!!null") {
@@ -225,6 +235,8 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 				return Key{}, p.fail(v, "rateLimit: want requests per second, a number above 0 and at most %d, got %s", maxRateLimit, yamlfile.Describe(v))
 			}
 			k.RateLimit = r
+		case "callbackSecret":
+			secret = v
 		case "lifetime":
 			d, err := time.ParseDuration(v.Value)
 			if err != nil || d < MinLifetime || d > MaxLifetime {
@@ -232,7 +244,7 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 			}
 			k.Lifetime = d
 		default:
-			return Key{}, p.fail(field, "%q is not a key field (want name, key or sha256, queue, rateLimit, lifetime)", field.Value)
+			return Key{}, p.fail(field, "%q is not a key field (want name, key or sha256, queue, rateLimit, lifetime, callbackSecret)", field.Value)
 		}
 	}
 	switch {
@@ -262,5 +274,12 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 		return Key{}, p.fail(n, "key %q is the same key as the one on line %d", k.Name, line)
 	}
 	p.digests[k.digest] = n.Line
+	if secret != nil {
+		if len(secret.Value) < MinKeyLength { // never quoted: this message goes to a log
+			return Key{}, p.fail(secret, "key %q: the callbackSecret is %d characters; at least %d random ones (e.g. openssl rand -hex 32)",
+				k.Name, len(secret.Value), MinKeyLength)
+		}
+		p.secrets[k.Name] = secret.Value
+	}
 	return k, nil
 }

@@ -34,10 +34,15 @@ func TestParseKeys(t *testing.T) {
 		"    sha256: " + strings.ToUpper(sha(betaKey)) + "\n" +
 		"    queue: beta\n" +
 		"    rateLimit: 2.5\n" +
-		"    lifetime: 90s\n"
+		"    lifetime: 90s\n" +
+		"    callbackSecret: cb-beta-0f3e9a71c2d4\n"
 	keys, err := gateway.ParseKeys("keys.yaml", []byte(file))
 	require.NoError(t, err)
 	require.Equal(t, []string{"alpha", "beta"}, keys.Names())
+	require.Equal(t, map[string]string{"beta": "cb-beta-0f3e9a71c2d4"}, keys.CallbackSecrets(),
+		"a key with a callbackSecret has it; one without has none")
+	keys.CallbackSecrets()["alpha"] = "changed"
+	require.NotContains(t, keys.CallbackSecrets(), "alpha", "the map is the caller's copy")
 
 	k, ok := keys.Lookup(alphaKey)
 	require.True(t, ok)
@@ -95,6 +100,8 @@ func TestParseKeysRefusesNamingTheLine(t *testing.T) {
 		{"lifetime too short", "keys:\n  - name: a\n" + good + "    lifetime: 1s\n", 5, "lifetime"},
 		{"lifetime too long", "keys:\n  - name: a\n" + good + "    lifetime: 48h\n", 5, "lifetime"},
 		{"lifetime a number", "keys:\n  - name: a\n" + good + "    lifetime: 300\n", 5, "lifetime"},
+		{"short callbackSecret", "keys:\n  - name: a\n" + good + "    callbackSecret: short\n", 5, "callbackSecret is 5 characters; at least 16"},
+		{"callbackSecret a list", "keys:\n  - name: a\n" + good + "    callbackSecret: [x]\n", 5, "callbackSecret: want a string"},
 		{"key a mapping", "keys:\n  - name: a\n    key: {x: 1}\n    queue: q\n", 3, "key: want a string"},
 		{"field twice", "keys:\n  - name: a\n" + good + "    queue: r\n", 5, `"queue" is set twice`},
 		{"bad YAML", "keys:\n  - name: [\n", 2, ""},

@@ -1,6 +1,7 @@
 // Package callback delivers a job's outcome to its callbackUrl: a delivery is an asynq task in a
 // queue of its own (Queue), scheduled once per outcome when the job ends, POSTed signed
-// (SignatureHeader) and retried with backoff for a window after the job ended.
+// (SignatureHeader, over a timestamp, a delivery ID and the body, under a secret per gateway key)
+// and retried with backoff for a window after the job ended.
 //
 // It does not decide when a job has ended (the attempt machine does and calls Schedule) nor
 // which addresses are forbidden (package enqueue/gateway says).
@@ -9,14 +10,12 @@ package callback
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -48,10 +47,6 @@ const TaskType = "solvequeue:callback"
 // pauses, the console) takes it for one.
 const Queue = "solvequeue~callbacks"
 
-// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body under the
-// configured secret.
-const SignatureHeader = "X-Solvequeue-Signature"
-
 // Callback delivery limits.
 const (
 	// Timeout bounds one delivery, answer included.
@@ -68,12 +63,15 @@ const (
 	callbackAnswerLimit = 512
 )
 
-// Payload is a delivery waiting in Redis: where to POST, what, and when the job ended.
+// Payload is a delivery waiting in Redis: where to POST, what, when the job ended, the
+// delivery's ID and the gateway key whose secret signs it (its name: no secret is ever stored).
 // Each outcome of a job (the first, then one per redrive) has a delivery of its own.
 type Payload struct {
-	URL     string          `json:"url"`
-	Body    json.RawMessage `json:"body"`
-	EndedAt time.Time       `json:"endedAt"`
+	URL        string          `json:"url"`
+	Body       json.RawMessage `json:"body"`
+	EndedAt    time.Time       `json:"endedAt"`
+	DeliveryID string          `json:"deliveryId,omitempty"` // "": the asynq task's ID
+	KeyName    string          `json:"keyName,omitempty"`    // "": not a gateway job
 }
 
 // callbackAnswer is what a callbackUrl receives: the job's getTaskResult answer with its taskId
@@ -109,10 +107,11 @@ func callbackTaskID(jobID string, seq int) string { return "cb-" + jobID + "-" +
 // Params configure Callbacks.
 type Params struct {
 	Redis        redis.UniversalClient
-	Secret       string           // signs deliveries; "" sends them unsigned
-	Window       time.Duration    // how long a delivery is retried after its job ended
-	Backoff      time.Duration    // the wait before a failed delivery's first retry
-	Observer     metrics.Observer // told each delivery's result when it is a metrics.CallbackObserver
+	Secret       string            // signs deliveries of jobs of no gateway key; "" sends them unsigned
+	KeySecrets   map[string]string // a gateway key's name to its own secret; any other key's is KeySecret(Secret, name)
+	Window       time.Duration     // how long a delivery is retried after its job ended
+	Backoff      time.Duration     // the wait before a failed delivery's first retry
+	Observer     metrics.Observer  // told each delivery's result when it is a metrics.CallbackObserver
 	Log          *slog.Logger
 	Now          func() time.Time
 	AllowPrivate bool // lets deliveries reach loopback, private and link-local addresses
@@ -123,6 +122,7 @@ type Callbacks struct {
 	asynq        *asynq.Client
 	http         *http.Client
 	secret       []byte
+	keySecrets   map[string]string
 	window       time.Duration
 	backoff      time.Duration
 	observer     metrics.Observer
@@ -134,7 +134,7 @@ type Callbacks struct {
 // New returns Callbacks that queue deliveries on p.Redis.
 func New(p Params) *Callbacks {
 	c := &Callbacks{asynq: asynq.NewClientFromRedisClient(p.Redis), secret: []byte(p.Secret),
-		window: p.Window, backoff: p.Backoff, observer: p.Observer, log: p.Log, now: p.Now, allowPrivate: p.AllowPrivate}
+		keySecrets: maps.Clone(p.KeySecrets), window: p.Window, backoff: p.Backoff, observer: p.Observer, log: p.Log, now: p.Now, allowPrivate: p.AllowPrivate}
 	dialer := &net.Dialer{Timeout: Timeout}
 	if !p.AllowPrivate {
 		// Judged on the address being connected to, after DNS: a name that resolved to a public
@@ -191,11 +191,13 @@ func (c *Callbacks) Schedule(ctx context.Context, id string, p jobwire.Payload, 
 	if err != nil {
 		return fmt.Errorf("encode the callback of job %s: %w", id, err)
 	}
-	data, err := json.Marshal(Payload{URL: p.CallbackURL, Body: body, EndedAt: rec.FinishedAt})
+	seq := p.OutcomeSeq()
+	data, err := json.Marshal(Payload{URL: p.CallbackURL, Body: body, EndedAt: rec.FinishedAt,
+		DeliveryID: deliveryID(id, seq, rec.FinishedAt), KeyName: p.KeyName})
 	if err != nil {
 		return fmt.Errorf("encode the callback of job %s: %w", id, err)
 	}
-	task := asynq.NewTask(TaskType, data, asynq.Queue(Queue), asynq.TaskID(callbackTaskID(id, p.OutcomeSeq())),
+	task := asynq.NewTask(TaskType, data, asynq.Queue(Queue), asynq.TaskID(callbackTaskID(id, seq)),
 		asynq.MaxRetry(callbackMaxRetry), asynq.Timeout(2*Timeout))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -216,6 +218,9 @@ func (c *Callbacks) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("callback task is unreadable: %w", asynq.RevokeTask)
 	}
 	id, _ := asynq.GetTaskID(ctx)
+	if p.DeliveryID == "" {
+		p.DeliveryID = id
+	}
 	err := c.deliver(ctx, p)
 	if err == nil {
 		c.done("delivered")
@@ -261,8 +266,11 @@ func (c *Callbacks) deliver(ctx context.Context, p Payload) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "solvequeue-callback")
-	if len(c.secret) > 0 {
-		req.Header.Set(SignatureHeader, Sign(c.secret, p.Body))
+	ts := c.now().Unix()
+	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
+	req.Header.Set(DeliveryHeader, p.DeliveryID)
+	if secret := c.secretFor(p.KeyName); len(secret) > 0 {
+		req.Header.Set(SignatureHeader, Sign(secret, ts, p.DeliveryID, p.Body))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -289,13 +297,4 @@ func (c *Callbacks) done(result string) {
 	if o, ok := c.observer.(metrics.CallbackObserver); ok {
 		o.CallbackDone(result)
 	}
-}
-
-// Sign returns the X-Solvequeue-Signature of a callback body: "sha256=" and the hex
-// HMAC-SHA256 of the body under secret. A receiver recomputes it over the raw body it got and
-// compares in constant time (hmac.Equal).
-func Sign(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }

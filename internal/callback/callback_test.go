@@ -57,3 +57,66 @@ func TestCallbackBodySpeaksTheGatewaysDialect(t *testing.T) {
 		})
 	}
 }
+
+// TestSignAndKeySecret pins the signing scheme to values computed outside Go (Python's hmac), as
+// a receiver computes them: "v1=" and HMAC-SHA256(secret, timestamp "." deliveryID "." body), and
+// a key's derived secret HMAC-SHA256(shared, "solvequeue key callback " + name) in hex.
+func TestSignAndKeySecret(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{name: "signature", got: Sign([]byte("whsec-test"), 1767225600, "d-1", []byte(`{"id":"job-1"}`)),
+			want: "v1=dec73e396f570faae838603353428804a78aa30901cdd2ceacbeddb011786d48"},
+		{name: "a key's derived secret", got: KeySecret("shared-secret", "alpha"),
+			want: "6f32bd756795952dcadcb3b18a16b13642e1c0eb2f8874fcc86a476b6c4b82df"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, tt.got)
+		})
+	}
+}
+
+// TestSecretFor: a job of no gateway key is signed with the shared secret; a key's job with the
+// key's own secret, or else the one derived from the shared secret; with no secret at all, a
+// key's job goes unsigned rather than signed with a secret anyone could derive.
+func TestSecretFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		shared  string
+		keyName string
+		want    string
+	}{
+		{name: "no key", shared: "s-shared", keyName: "", want: "s-shared"},
+		{name: "a key with its own", shared: "s-shared", keyName: "alpha", want: "alpha-own-secret-1234"},
+		{name: "a key without", shared: "s-shared", keyName: "beta", want: KeySecret("s-shared", "beta")},
+		{name: "a key with its own, no shared", keyName: "alpha", want: "alpha-own-secret-1234"},
+		{name: "a key without, no shared", keyName: "beta", want: ""},
+		{name: "no key, no shared", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := &Callbacks{secret: []byte(tt.shared), keySecrets: map[string]string{"alpha": "alpha-own-secret-1234"}}
+			require.Equal(t, tt.want, string(c.secretFor(tt.keyName)))
+		})
+	}
+}
+
+// TestDeliveryID: the same outcome of the same job has the same delivery ID however often it is
+// scheduled; another outcome, another job, or the same job ID used again later, another.
+func TestDeliveryID(t *testing.T) {
+	t.Parallel()
+	ended := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	id := deliveryID("job-1", 1, ended)
+	require.Equal(t, id, deliveryID("job-1", 1, ended.In(time.FixedZone("x", 3600))), "the clock's zone is no part of it")
+	for _, other := range []string{deliveryID("job-1", 2, ended), deliveryID("job-2", 1, ended),
+		deliveryID("job-1", 1, ended.Add(time.Nanosecond)), deliveryID("job-11", 1, ended)} {
+		require.NotEqual(t, id, other)
+	}
+}
