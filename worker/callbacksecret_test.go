@@ -1,22 +1,20 @@
 package worker_test
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/worker"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 // genuine is a receiver's check of a delivery, written from the README rather than from package
@@ -27,49 +25,6 @@ func genuine(secret string, h http.Header, body []byte) bool {
 	m.Write([]byte(h.Get("X-Solvequeue-Timestamp") + "." + h.Get("X-Solvequeue-Delivery") + "."))
 	m.Write(body)
 	return hmac.Equal([]byte("v1="+hex.EncodeToString(m.Sum(nil))), []byte(h.Get("X-Solvequeue-Signature")))
-}
-
-// redisDump returns every key of rc with every value it holds, whatever its type, as one string.
-func redisDump(t *testing.T, rc redis.UniversalClient) string {
-	t.Helper()
-	ctx := context.Background()
-	var b strings.Builder
-	iter := rc.Scan(ctx, 0, "*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
-		typ, err := rc.Type(ctx, key).Result()
-		require.NoError(t, err)
-		var v any
-		switch typ {
-		case "string":
-			v, err = rc.Get(ctx, key).Result()
-		case "hash":
-			v, err = rc.HGetAll(ctx, key).Result()
-		case "list":
-			v, err = rc.LRange(ctx, key, 0, -1).Result()
-		case "set":
-			v, err = rc.SMembers(ctx, key).Result()
-		case "zset":
-			v, err = rc.ZRangeWithScores(ctx, key, 0, -1).Result()
-		case "stream":
-			v, err = rc.XRange(ctx, key, "-", "+").Result()
-		case "none": // gone since the scan saw it
-		default:
-			t.Fatalf("key %s has type %s, which this dump cannot read", key, typ)
-		}
-		if err != nil && err != redis.Nil {
-			require.NoError(t, err)
-		}
-		b.WriteString(key + " " + typ + " ")
-		b.WriteString(strings.ReplaceAll(strings.TrimSpace(fmtValue(v)), "\n", " ") + "\n")
-	}
-	require.NoError(t, iter.Err())
-	return b.String()
-}
-
-func fmtValue(v any) string {
-	data, _ := json.Marshal(v)
-	return string(data)
 }
 
 // TestCallbackSignedPerKey: the callbacks of a gateway key's jobs are signed with that key's own
@@ -96,7 +51,7 @@ func TestCallbackSignedPerKey(t *testing.T) {
 	b.submitAs(t, "job-gamma", "plain-key", r.srv.URL, "gamma", 13) // a key the worker has no secret for
 	b.submitAs(t, "job-producer", "plain-key", r.srv.URL, "", 0)
 	r.wait(t, 4) // four tries, the first ones refused: deliveries wait in Redis for their retries
-	dumpWhileRetried := redisDump(t, b.rig.RC)
+	dumpWhileRetried := workertest.Dump(t, b.rig.RC)
 	require.Eventually(t, func() bool { return b.callbacks(t, "delivered") == 4 }, 30*time.Second, 20*time.Millisecond)
 	after := time.Now().Unix()
 
@@ -154,7 +109,7 @@ func TestCallbackSignedPerKey(t *testing.T) {
 		}
 	}
 
-	dumpAfter := redisDump(t, b.rig.RC)
+	dumpAfter := workertest.Dump(t, b.rig.RC)
 	require.Contains(t, dumpWhileRetried, callback.TaskType, "the dump saw the deliveries waiting in Redis")
 	for _, secret := range []string{alphaSecret, betaSecret, gammaSecret, callbackSecret,
 		callback.KeySecret(callbackSecret, "alpha"), callback.KeySecret(callbackSecret, "beta")} {

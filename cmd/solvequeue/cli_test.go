@@ -619,6 +619,8 @@ func TestCLIWorkerRefusesToStart(t *testing.T) {
 			args: []string{"worker", "--queues", "critical=high"}, want: []string{"--queues", "critical=high"}},
 		{name: "bad policy file", vars: map[string]string{"ANYSOLVER_API_KEY": "k", "SOLVEQUEUE_POLICY": "/nonexistent/policy.yaml"},
 			args: []string{"worker"}, want: []string{"--policy", "/nonexistent/policy.yaml"}},
+		{name: "bad keys file without --gateway", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
+			args: []string{"worker", "--keys", "/nonexistent/keys.yaml"}, want: []string{"--keys", "/nonexistent/keys.yaml"}},
 		{name: "bad log level", vars: map[string]string{"ANYSOLVER_API_KEY": "k"},
 			args: []string{"worker", "--log-level", "loud"}, want: []string{"--log-level"}},
 	}

@@ -30,7 +30,7 @@ type gatewayOptions struct {
 
 func (o *gatewayOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit, lifetime}]); required on a non-loopback address")
+	f.StringVar(&o.Keys, "keys", "", "gateway keys file (YAML: keys: [{name, key or sha256, queue, rateLimit, lifetime, callbackSecret}]); required on a non-loopback address")
 	f.Int64Var(&o.MaxBody, "max-body", gateway.MaxBodyDefault, "largest request body the gateway reads, in bytes")
 	f.BoolVar(&o.CallbackAllowPrivate, "callback-allow-private", false, "let callbacks go to loopback, private and link-local addresses (refused by default: server-side request forgery)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "serve the gateway's API over TLS (HTTPS, 1.2 or newer) with this certificate (PEM; read again when it changes)")
@@ -52,15 +52,24 @@ func (o *gatewayOptions) check(addr string) error {
 		}
 	}
 	if o.Keys != "" {
-		k, err := gateway.LoadKeys(o.Keys)
-		if err != nil {
-			return usageError("--keys: %v", err)
+		if err := o.loadKeys(); err != nil {
+			return err
 		}
-		o.keys = k
 	} else if !gateway.IsLoopback(addr) {
 		return usageError("%v: %s is reachable from other hosts and any clientKey would be accepted: "+
 			"give --keys FILE (see the README's gateway section), or listen on 127.0.0.1", gateway.ErrKeysRequired, addr)
 	}
+	return nil
+}
+
+// loadKeys reads --keys, once, before anything starts: the gateway and the workers read it at
+// start only, so a changed file takes a restart.
+func (o *gatewayOptions) loadKeys() error {
+	k, err := gateway.LoadKeys(o.Keys)
+	if err != nil {
+		return usageError("--keys: %v", err)
+	}
+	o.keys = k
 	return nil
 }
 

@@ -68,6 +68,7 @@ Try it with nothing installed:   solvequeue demo`,
 		newDemoCmd(env),
 		newFakeCmd(env),
 		newGatewayCmd(env),
+		newKeysCmd(env),
 		newBenchCmd(env),
 		newSoakCmd(env),
 	)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -72,8 +74,9 @@ func (o *workerOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.FixedPoll, "poll-interval", 0, "poll every this long instead of adaptive polling (0: adaptive)")
 	f.BoolVar(&o.NoBreaker, "no-breaker", false, "turn off the account breaker (pausing queues on zero balance or a bad key)")
 	f.StringVar(&o.GatewayAddr, "gateway", "", "also serve the gateway (AnySolver's API in front of the queue) on this address, e.g. 127.0.0.1:8090")
-	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs callback deliveries (X-Solvequeue-Signature: sha256=HMAC of the body); without it they go unsigned")
+	f.StringVar(&o.CallbackSecret, "callback-secret", "", "secret that signs the callbacks of jobs of no gateway key, and that a gateway key without a callbackSecret gets its own derived from (see 'solvequeue keys callback-secret'); without it those go unsigned")
 	o.gateway.register(cmd)
+	f.Lookup("keys").Usage = "the gateway keys file: each key's callbackSecret signs the callbacks of its jobs (read at start); with --gateway, also the keys it accepts"
 	f.StringVar(&o.Pprof, "pprof", "", "serve Go's profiles (/debug/pprof/: heap, goroutine, CPU) on this loopback address, e.g. 127.0.0.1:6060, for finding where memory and CPU go")
 	f.IntVar(&o.DLQLimit, "dlq-limit", deadletter.LimitDefault, "most entries in the dead-letter queue: at the limit a dying job stays in asynq's archive only and is reported, nothing is trimmed (0: no limit)")
 }
@@ -109,6 +112,9 @@ func (o *workerOptions) Validate() error {
 	}
 	if o.GatewayAddr != "" {
 		return o.gateway.check(o.GatewayAddr)
+	}
+	if o.gateway.Keys != "" {
+		return o.gateway.loadKeys()
 	}
 	return nil
 }
@@ -194,10 +200,14 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := worker.NewMetricsFor(reg, policy.Classification())
+	var keySecrets map[string]string
+	if o.gateway.keys != nil {
+		keySecrets = o.gateway.keys.CallbackSecrets()
+	}
 	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy, Queues: queues,
 		StrictPriority: o.StrictPriority, Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		Poll: worker.PollConfig{Fixed: o.FixedPoll > 0, Interval: o.FixedPoll}, Breaker: worker.BreakerConfig{Disabled: o.NoBreaker},
-		CallbackSecret: o.CallbackSecret, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
+		CallbackSecret: o.CallbackSecret, CallbackKeySecrets: keySecrets, CallbackAllowPrivate: o.gateway.CallbackAllowPrivate,
 		DeadLetterLimit: o.deadLetterLimit(), Observer: metrics, Logger: log})
 	if err != nil {
 		return usageError("%v", err)
@@ -230,7 +240,10 @@ func runWorker(ctx context.Context, env *Env, o *workerOptions) error {
 			"metrics", scheme+addr+"/metrics", "ui_changes", httpCfg.AllowsChanges())
 	}
 	if o.CallbackSecret == "" {
-		log.Info("no --callback-secret: jobs' callbacks are delivered unsigned")
+		log.Info("no --callback-secret: the callbacks of jobs of no gateway key, and of keys without a callbackSecret, are delivered unsigned")
+	}
+	if len(keySecrets) > 0 {
+		log.Info("callback secrets of gateway keys loaded", "keys", slices.Sorted(maps.Keys(keySecrets)))
 	}
 	if err := w.Start(ctx); err != nil {
 		return err
