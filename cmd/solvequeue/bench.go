@@ -50,7 +50,7 @@ the fake AnySolver served in process over loopback HTTP:
 
   throughput  jobs/s of a no-op asynq handler (floor), a hand-written asynq handler
               (naive) and solvequeue's whole pipeline (e2e)
-  inflight    10,000 jobs of 20 s each in one worker process: wall time, peak RSS, beside
+  inflight    10,000 jobs of 12 s each in one worker process: wall time, peak RSS, beside
               plain asynq holding as many handlers that only sleep (the floor)
   polling     polls per solve and added latency, adaptive against a fixed 3 s
   submit      batch submit against one job at a time
@@ -61,9 +61,16 @@ the fake AnySolver served in process over loopback HTTP:
               (redis-server and redis-cli --cluster create on loopback ports), against
               the same run on the one Redis; skipped when redis-cli is missing
 
+Each comparison runs in rounds, its two sides alternating (A B A B ...) after a warm-up
+round: 5 measured rounds in a full run, 3 with --quick (the in-flight section starts fresh
+child processes each round and has no warm-up; the gateway's rounds are its 10 slices). A
+rate is the median of its rounds; a ratio X is the median of the per-round ratios, with the
+lowest and highest round as X_min and X_max in --json and as "median (min–max)" in the table.
+
 It starts its own redis-server on a free loopback port unless --redis (or REDIS_URL) names
 one; on a Redis of yours it uses queues named bench-* and deletes them afterwards.
-Progress goes to stderr, the figures to stdout. A full run takes 5 to 6 minutes.`,
+Progress goes to stderr, a line per round, the figures to stdout. A full run takes about
+10 minutes on a quiet 2-core machine.`,
 		Example: `  solvequeue bench
   solvequeue bench --json > bench.json
   solvequeue bench --quick --only throughput,submit --cpuprofile cpu.pprof`,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,13 @@ var issue7Keys = []string{
 	"submit_jobs_per_s", "sequential_submit_jobs_per_s", "submit_vs_sequential",
 	"creates_per_job_mix", "creates_per_job_mix_retry_all",
 	"inflight_floor_rss_mb", // issue 16: plain asynq's peak RSS beside the worker's, same run
+}
+
+// ratioKeys are the report's ratios: each is the median of its per-round ratios, with X_min and
+// X_max beside it (issue 24).
+var ratioKeys = []string{
+	"e2e_vs_naive", "e2e_vs_floor", "budget_e2e_vs_plain", "inflight_rss_vs_floor", "polls_per_solve_vs_fixed3s",
+	"submit_vs_sequential", "gateway_create_vs_submit", "gateway_result_vs_status",
 }
 
 // TestBenchQuickJSON runs the built binary's `bench --json --quick` (every section at a tiny
@@ -52,15 +60,29 @@ func TestBenchQuickJSON(t *testing.T) {
 		_, isNumber := report[k].(float64)
 		require.True(t, isNumber, "%s is %v, want a number", k, report[k])
 	}
+	for k := range report {
+		if strings.Contains(k, "_vs_") && !strings.HasSuffix(k, "_min") && !strings.HasSuffix(k, "_max") {
+			require.Contains(t, ratioKeys, k, "every ratio of the report is checked for its spread")
+		}
+	}
+	for _, k := range ratioKeys {
+		med, lo, hi := report[k], report[k+"_min"], report[k+"_max"]
+		m, ok1 := med.(float64)
+		l, ok2 := lo.(float64)
+		h, ok3 := hi.(float64)
+		require.True(t, ok1 && ok2 && ok3, "%s, %s_min and %s_max are numbers: %v, %v, %v", k, k, k, med, lo, hi)
+		require.True(t, l <= m && m <= h, "%s: min %v <= median %v <= max %v", k, l, m, h)
+	}
 	ctxInfo, ok := report["context"].(map[string]any)
 	require.True(t, ok, "a context object says what the figures were measured on")
 	require.Equal(t, true, ctxInfo["quick"])
 	if _, err := exec.LookPath("redis-cli"); err == nil {
 		details, _ := ctxInfo["details"].(map[string]any)
-		for _, k := range []string{"e2e_jobs_per_s_cluster", "e2e_jobs_per_s_single", "cluster_e2e_vs_single"} {
+		for _, k := range []string{"e2e_jobs_per_s_cluster", "e2e_jobs_per_s_single", "cluster_e2e_vs_single", "cluster_e2e_vs_single_min", "cluster_e2e_vs_single_max"} {
 			_, isNumber := details[k].(float64)
 			require.True(t, isNumber, "the cluster section reports %s beside one Redis: %v", k, details[k])
 		}
 	}
 	require.Contains(t, stderr.String(), "bench: [throughput]", "progress goes to stderr")
+	require.Contains(t, stderr.String(), "bench: [throughput] round 3/3", "a progress line per round")
 }

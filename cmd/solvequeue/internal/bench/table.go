@@ -5,8 +5,6 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
-
-	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
 )
 
 // target is one of the issue's targets, judged on a report.
@@ -33,12 +31,10 @@ var targets = []target{
 		return r.InflightPeakRSSMB != nil && *r.InflightPeakRSSMB <= 256, r.InflightPeakRSSMB != nil
 	}},
 	{"inflight_rss_vs_floor", "<= 1.2 (issue 16)", func(r *Report) (bool, bool) {
-		ok := known2(r.InflightPeakRSSMB, r.InflightFloorRSSMB)
-		return ok && *r.InflightPeakRSSMB <= 1.2**r.InflightFloorRSSMB, ok
+		return r.InflightRSSVsFloor != nil && *r.InflightRSSVsFloor <= 1.2, r.InflightRSSVsFloor != nil
 	}},
 	{"polls_per_solve", "<= 0.85 x fixed 3 s", func(r *Report) (bool, bool) {
-		ok := known2(r.PollsPerSolve, r.PollsPerSolveFixed3s)
-		return ok && *r.PollsPerSolve <= 0.85**r.PollsPerSolveFixed3s, ok
+		return r.PollsPerSolveVsFixed != nil && *r.PollsPerSolveVsFixed <= 0.85, r.PollsPerSolveVsFixed != nil
 	}},
 	{"added_latency_p50_ms", "<= fixed 3 s", func(r *Report) (bool, bool) {
 		ok := known2(r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s)
@@ -67,44 +63,51 @@ var targets = []target{
 }
 
 // WriteTable prints the report for people: each figure beside its baseline, then the targets.
+// Figures are the medians of their rounds; a ratio shows its lowest and highest round beside it,
+// as "median (min–max)".
 func WriteTable(w io.Writer, r *Report) error {
 	c := r.Context
 	fmt.Fprintf(w, "solvequeue bench%s: %s, %s, Redis: %s, %.0f s\n\n", map[bool]string{true: " --quick (not the figures)", false: ""}[c.Quick],
 		c.Machine, c.GoVersion, c.Redis, c.DurationS)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHAT\tSOLVEQUEUE\tBASELINE\tRATIO")
-	row := func(what string, ours, base, ratio *float64, unit string) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", what, num(ours, unit), num(base, unit), num(ratio, ""))
+	fmt.Fprintln(tw, "WHAT\tSOLVEQUEUE\tBASELINE\tRATIO: MEDIAN (MIN–MAX)")
+	row := func(what string, ours, base *float64, ratio [3]*float64) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", what, num(ours), num(base), spread(ratio))
 	}
-	row("throughput, jobs/s (baseline: naive asynq handler)", r.E2EJobsPerS, r.NaiveJobsPerS, r.E2EVsNaive, "")
-	row("throughput, jobs/s (baseline: no-op asynq handler)", r.E2EJobsPerS, r.FloorJobsPerS, r.E2EVsFloor, "")
-	row("throughput with a spend cap, jobs/s (baseline: e2e without one)", r.BudgetE2EJobsPerS, r.E2EJobsPerS, r.BudgetE2EVsPlain, "")
-	if c, ok := r.Context.Details["e2e_jobs_per_s_cluster"]; ok {
-		single, vs := r.Context.Details["e2e_jobs_per_s_single"], r.Context.Details["cluster_e2e_vs_single"]
+	row("throughput, jobs/s (baseline: naive asynq handler)", r.E2EJobsPerS, r.NaiveJobsPerS, [3]*float64{r.E2EVsNaive, r.E2EVsNaiveMin, r.E2EVsNaiveMax})
+	row("throughput, jobs/s (baseline: no-op asynq handler)", r.E2EJobsPerS, r.FloorJobsPerS, [3]*float64{r.E2EVsFloor, r.E2EVsFloorMin, r.E2EVsFloorMax})
+	row("throughput with a spend cap, jobs/s (baseline: e2e without one)", r.BudgetE2EJobsPerS, r.E2EJobsPerS,
+		[3]*float64{r.BudgetE2EVsPlain, r.BudgetE2EVsPlainMin, r.BudgetE2EVsPlainMax})
+	if _, ok := r.Context.Details["e2e_jobs_per_s_cluster"]; ok {
+		d := func(k string) *float64 {
+			if v, ok := r.Context.Details[k]; ok {
+				return &v
+			}
+			return nil
+		}
 		row(fmt.Sprintf("throughput on a %d-node Redis Cluster, jobs/s (baseline: one Redis)", r.Context.Sizes["cluster_nodes"]),
-			&c, &single, &vs, "")
+			d("e2e_jobs_per_s_cluster"), d("e2e_jobs_per_s_single"),
+			[3]*float64{d("cluster_e2e_vs_single"), d("cluster_e2e_vs_single_min"), d("cluster_e2e_vs_single_max")})
 	}
 	if r.InflightJobs != nil {
 		fmt.Fprintf(tw, "in flight: %s jobs of %s s, wall s (baseline: the solve time)\t%s\t%s\t\n",
-			num(r.InflightJobs, ""), num(r.InflightSolveS, ""), num(r.InflightWallS, ""), num(r.InflightSolveS, ""))
+			num(r.InflightJobs), num(r.InflightSolveS), num(r.InflightWallS), num(r.InflightSolveS))
 	}
-	var rssRatio *float64
-	if known2(r.InflightPeakRSSMB, r.InflightFloorRSSMB) {
-		rssRatio = benchenv.Ratio(*r.InflightPeakRSSMB, *r.InflightFloorRSSMB)
-	}
-	row("in flight: peak RSS of the worker process, MB (baseline: plain asynq, handlers that sleep)", r.InflightPeakRSSMB, r.InflightFloorRSSMB, rssRatio, "")
-	var pollRatio *float64
-	if known2(r.PollsPerSolve, r.PollsPerSolveFixed3s) && *r.PollsPerSolveFixed3s > 0 {
-		pollRatio = benchenv.Ptr(benchenv.Round(*r.PollsPerSolve / *r.PollsPerSolveFixed3s, 3))
-	}
-	row("polls per solve (baseline: every 3 s)", r.PollsPerSolve, r.PollsPerSolveFixed3s, pollRatio, "")
-	row("added latency p50, ms (baseline: every 3 s)", r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s, nil, "")
-	row("added latency mean, ms (baseline: every 3 s)", r.AddedLatencyMeanMs, r.AddedLatencyMeanMsFixed3, nil, "")
-	row("added latency p90, ms (baseline: every 3 s)", r.AddedLatencyP90Ms, r.AddedLatencyP90MsFixed3s, nil, "")
-	row("submit, jobs/s (baseline: one at a time)", r.SubmitJobsPerS, r.SequentialSubmitJobsPerS, r.SubmitVsSequential, "")
-	row("createTask per job, error mix (baseline: retry all 25x)", r.CreatesPerJobMix, r.CreatesPerJobMixRetryAll, nil, "")
-	row("gateway createTask/s, 64 HTTP clients (baseline: Submit, 64 goroutines)", r.GatewayCreateTasksPerS, r.Submit64JobsPerS, r.GatewayCreateVsSubmit, "")
-	row("gateway getTaskResult/s (baseline: StatusIn, 64 goroutines)", r.GatewayGetTaskResultsPerS, r.StatusPerS, r.GatewayResultVsStatus, "")
+	row("in flight: peak RSS of the worker process, MB (baseline: plain asynq, handlers that sleep)", r.InflightPeakRSSMB, r.InflightFloorRSSMB,
+		[3]*float64{r.InflightRSSVsFloor, r.InflightRSSVsFloorMin, r.InflightRSSVsFloorMax})
+	row("polls per solve (baseline: every 3 s)", r.PollsPerSolve, r.PollsPerSolveFixed3s,
+		[3]*float64{r.PollsPerSolveVsFixed, r.PollsPerSolveVsFixedMin, r.PollsPerSolveVsFixedMax})
+	none := [3]*float64{}
+	row("added latency p50, ms (baseline: every 3 s)", r.AddedLatencyP50Ms, r.AddedLatencyP50MsFixed3s, none)
+	row("added latency mean, ms (baseline: every 3 s)", r.AddedLatencyMeanMs, r.AddedLatencyMeanMsFixed3, none)
+	row("added latency p90, ms (baseline: every 3 s)", r.AddedLatencyP90Ms, r.AddedLatencyP90MsFixed3s, none)
+	row("submit, jobs/s (baseline: one at a time)", r.SubmitJobsPerS, r.SequentialSubmitJobsPerS,
+		[3]*float64{r.SubmitVsSequential, r.SubmitVsSequentialMin, r.SubmitVsSequentialMax})
+	row("createTask per job, error mix (baseline: retry all 25x)", r.CreatesPerJobMix, r.CreatesPerJobMixRetryAll, none)
+	row("gateway createTask/s, 64 HTTP clients (baseline: Submit, 64 goroutines)", r.GatewayCreateTasksPerS, r.Submit64JobsPerS,
+		[3]*float64{r.GatewayCreateVsSubmit, r.GatewayCreateVsSubmitMin, r.GatewayCreateVsSubmitMax})
+	row("gateway getTaskResult/s (baseline: StatusIn, 64 goroutines)", r.GatewayGetTaskResultsPerS, r.StatusPerS,
+		[3]*float64{r.GatewayResultVsStatus, r.GatewayResultVsStatusMin, r.GatewayResultVsStatusMax})
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -130,9 +133,17 @@ func WriteTable(w io.Writer, r *Report) error {
 	return nil
 }
 
-func num(v *float64, unit string) string {
+// spread prints a ratio as "median (min–max)", or the median alone when its spread is unknown.
+func spread(r [3]*float64) string {
+	if r[0] == nil || r[1] == nil || r[2] == nil {
+		return num(r[0])
+	}
+	return fmt.Sprintf("%s (%s–%s)", num(r[0]), num(r[1]), num(r[2]))
+}
+
+func num(v *float64) string {
 	if v == nil {
 		return "-"
 	}
-	return strconv.FormatFloat(*v, 'f', -1, 64) + unit
+	return strconv.FormatFloat(*v, 'f', -1, 64)
 }

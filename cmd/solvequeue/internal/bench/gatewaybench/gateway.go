@@ -24,41 +24,49 @@ import (
 // The gateway section: createTask through the gateway over loopback HTTP, from 64 keep-alive
 // clients, against Submit from 64 goroutines in process; and getTaskResult through the gateway
 // against StatusIn in process (the queue known, as the gateway knows it). Both sides run in this
-// process on the same Redis, interleaved in slices (which side goes first alternates), so that
-// the load of a shared machine falls on both alike; each rate is all its calls over all its time.
+// process on the same Redis, interleaved in slices (which side goes first alternates) after
+// warm-up slices, so that the load of a shared machine falls on both alike. Each slice is a
+// round: a rate is the median of the slices' rates, a ratio the median of the per-slice ratios
+// (benchenv's rounds.go says why).
 
 // gatewayClients is how many HTTP clients (and in-process goroutines) run at once.
 const gatewayClients = 64
 
-// gatewaySlices is how many interleaved slices the jobs are measured in.
+// gatewaySlices is how many interleaved slices the jobs are measured in, after the warm-up slices.
 const gatewaySlices = 10
 
 // gatewayKey is the bench's one gateway key.
 const gatewayKey = "bench-gateway-key-5e1d"
 
-// side sums what one side of a comparison took: calls, wall time, and CPU here and in Redis.
+// side sums what one side of a comparison took over the measured slices: calls, the rate of
+// each slice, and CPU here and in Redis.
 type side struct {
 	name        string
 	calls       int
-	wall        time.Duration
+	rates       []float64 // calls per second, slice by slice
 	proc, redis time.Duration
 }
 
-func (s *side) rate() float64 { return float64(s.calls) / s.wall.Seconds() }
-
-// run times fn for 0..n-1 from gatewayClients goroutines and adds it to the side.
-func (s *side) run(ctx context.Context, e *benchenv.Env, n int, fn func(ctx context.Context, worker, i int) error) error {
+// run times fn for 0..n-1 from gatewayClients goroutines and, unless warm is set, adds it to
+// the side.
+func (s *side) run(ctx context.Context, e *benchenv.Env, n int, warm bool, fn func(ctx context.Context, worker, i int) error) error {
 	proc0, redis0 := benchenv.ProcessCPU(), e.RedisCPU(ctx)
 	took, err := fanOut(ctx, s.name, n, fn)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
+	if warm {
+		return nil
+	}
 	s.calls += n
-	s.wall += took
+	s.rates = append(s.rates, float64(n)/took.Seconds())
 	s.proc += benchenv.ProcessCPU() - proc0
 	s.redis += e.RedisCPU(ctx) - redis0
 	return nil
 }
+
+// last is the side's rate in the last measured slice.
+func (s *side) last() float64 { return s.rates[len(s.rates)-1] }
 
 // detail puts the side's CPU per call in the report's details.
 func (s *side) detail(e *benchenv.Env) {
@@ -115,7 +123,8 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	submit, create := &side{name: "submit64"}, &side{name: "gateway_create"}
 	status, result := &side{name: "status"}, &side{name: "gateway_result"}
 	per := max(1, n/gatewaySlices)
-	for slice := range gatewaySlices {
+	for slice := range sz.WarmupRounds + gatewaySlices {
+		warm := slice < sz.WarmupRounds
 		jobs := benchenv.MakeJobs(q, fmt.Sprintf("bench-gw-submit-%d-", slice), per)
 		ids := make([]string, per)
 		bodies := make([][]byte, per)
@@ -125,14 +134,14 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 		}
 		taskIDs := make([]int64, per)
 		inProcessSubmit := func() error {
-			return submit.run(ctx, e, per, func(ctx context.Context, _, i int) error {
+			return submit.run(ctx, e, per, warm, func(ctx context.Context, _, i int) error {
 				id, err := producer.Submit(ctx, jobs[i])
 				ids[i] = id
 				return err
 			})
 		}
 		gatewayCreate := func() error {
-			return create.run(ctx, e, per, func(_ context.Context, worker, i int) error {
+			return create.run(ctx, e, per, warm, func(_ context.Context, worker, i int) error {
 				a, err := conns[worker].post("/"+gateway.MethodCreateTask, bodies[i])
 				taskIDs[i] = a.TaskID
 				if err == nil && (a.ErrorID != 0 || a.TaskID <= 0) {
@@ -142,13 +151,13 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 			})
 		}
 		inProcessStatus := func() error {
-			return status.run(ctx, e, per, func(ctx context.Context, _, i int) error {
+			return status.run(ctx, e, per, warm, func(ctx context.Context, _, i int) error {
 				_, err := producer.StatusIn(ctx, q, ids[i])
 				return err
 			})
 		}
 		gatewayResult := func() error {
-			return result.run(ctx, e, per, func(_ context.Context, worker, i int) error {
+			return result.run(ctx, e, per, warm, func(_ context.Context, worker, i int) error {
 				body := []byte(`{"clientKey":"` + gatewayKey + `","taskId":` + strconv.FormatInt(taskIDs[i], 10) + `}`)
 				a, err := conns[worker].post("/"+gateway.MethodGetTaskResult, body)
 				if err == nil && (a.ErrorID != 0 || a.Status != gateway.StatusProcessing) {
@@ -161,26 +170,37 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 		if slice%2 == 1 {
 			steps = []func() error{gatewayCreate, inProcessSubmit, gatewayResult, inProcessStatus}
 		}
+		began := time.Now()
 		for _, step := range steps {
 			if err := step(); err != nil {
 				return err
 			}
 		}
+		took := time.Since(began).Round(100 * time.Millisecond)
+		if warm {
+			e.Logf("bench: [gateway] warm-up: %d calls of each kind in %s", per, took)
+			continue
+		}
+		e.Logf("bench: [gateway] slice %d/%d in %s: Submit %.0f/s, createTask %.0f/s; StatusIn %.0f/s, getTaskResult %.0f/s",
+			slice+1-sz.WarmupRounds, gatewaySlices, took, submit.last(), create.last(), status.last(), result.last())
 	}
 	for _, s := range []*side{submit, create, status, result} {
 		s.detail(e)
 	}
-	e.Logf("bench: [gateway] %d jobs in %d slices: Submit %.0f/s, createTask %.0f/s (%.2f); StatusIn %.0f/s, getTaskResult %.0f/s (%.2f)",
-		submit.calls, gatewaySlices, submit.rate(), create.rate(), create.rate()/submit.rate(), status.rate(), result.rate(), result.rate()/status.rate())
-	r.GatewayCreateTasksPerS = benchenv.Ptr(benchenv.Round0(create.rate()))
-	r.Submit64JobsPerS = benchenv.Ptr(benchenv.Round0(submit.rate()))
-	r.GatewayCreateVsSubmit = benchenv.Ratio(create.rate(), submit.rate())
-	r.GatewayGetTaskResultsPerS = benchenv.Ptr(benchenv.Round0(result.rate()))
-	r.StatusPerS = benchenv.Ptr(benchenv.Round0(status.rate()))
-	r.GatewayResultVsStatus = benchenv.Ratio(result.rate(), status.rate())
+	createVs, resultVs := benchenv.RatioSpread(create.rates, submit.rates), benchenv.RatioSpread(result.rates, status.rates)
+	e.Logf("bench: [gateway] %d jobs in %d slices, medians: Submit %.0f/s, createTask %.0f/s (%.2f); StatusIn %.0f/s, getTaskResult %.0f/s (%.2f)",
+		submit.calls, gatewaySlices, benchenv.SpreadOf(submit.rates).Median, benchenv.SpreadOf(create.rates).Median, createVs.Median,
+		benchenv.SpreadOf(status.rates).Median, benchenv.SpreadOf(result.rates).Median, resultVs.Median)
+	r.GatewayCreateTasksPerS = benchenv.SpreadOf(create.rates).Rounded(0)
+	r.Submit64JobsPerS = benchenv.SpreadOf(submit.rates).Rounded(0)
+	r.GatewayCreateVsSubmit, r.GatewayCreateVsSubmitMin, r.GatewayCreateVsSubmitMax = createVs.Ptrs(3)
+	r.GatewayGetTaskResultsPerS = benchenv.SpreadOf(result.rates).Rounded(0)
+	r.StatusPerS = benchenv.SpreadOf(status.rates).Rounded(0)
+	r.GatewayResultVsStatus, r.GatewayResultVsStatusMin, r.GatewayResultVsStatusMax = resultVs.Ptrs(3)
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("gateway: createTask over loopback HTTP/1.1 from %d kept-alive connections "+
 		"(a lean load generator in the bench's process, like wrk) against Submit from %d goroutines, and getTaskResult "+
-		"against StatusIn (queue known), in process on the same Redis, interleaved in %d slices", gatewayClients, gatewayClients, gatewaySlices))
+		"against StatusIn (queue known), in process on the same Redis, interleaved in %d slices after %d warm-up slices: "+
+		"each rate is the median of the slices' rates, each ratio the median of the per-slice ratios", gatewayClients, gatewayClients, gatewaySlices, sz.WarmupRounds))
 	return nil
 }
 

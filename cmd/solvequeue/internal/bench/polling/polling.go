@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,14 @@ import (
 // with the same seed. Polls per solve come from the jobs' records; the added latency of a job
 // is from the moment its solution was ready at the fake (the fake's ReadyAt of its task) to the
 // job's FinishedAt.
+//
+// The measured batch goes in rounds, both workers side by side in each (the same load falls on
+// both at once, and each round's solve times are the same on both: the next slice of the one
+// sequence each fake draws). A round lasts as long as its slowest solve, about five times the
+// median, so the rounds are staggered a median apart instead of run one after another: they
+// overlap, and each is measured on its own jobs. Polls per solve is the median of the rounds, its
+// ratio to the fixed poller's the median of the per-round ratios; the latencies are quantiles of
+// all the measured jobs.
 
 const (
 	pollMedian      = 12 * time.Second
@@ -80,17 +89,37 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	}
 	adaptive.Fake.SetScript(logNormalScript(median, pollMeasureSeed))
 
+	perRound := max(1, sz.PollJobs/sz.Rounds)
+	r.Context.Sizes["polling_rounds"] = sz.Rounds
 	var (
 		wg       sync.WaitGroup
-		results  [2]pollResult
-		errs     [2]error
+		results  = make([][2]pollResult, sz.Rounds)
+		errs     = make([]error, 2*sz.Rounds)
 		measured = time.Now()
+		done     atomic.Int32
 	)
-	for i, pr := range []*pollRig{adaptive, fixedRig} {
+	for round := range sz.Rounds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = pr.run(ctx, "measure", sz.PollJobs)
+			select {
+			case <-ctx.Done():
+				errs[2*round] = ctx.Err()
+				return
+			case <-time.After(time.Duration(round) * median):
+			}
+			var side sync.WaitGroup
+			for i, pr := range []*pollRig{adaptive, fixedRig} {
+				side.Add(1)
+				go func() {
+					defer side.Done()
+					results[round][i], errs[2*round+i] = pr.run(ctx, fmt.Sprintf("round%d", round+1), perRound)
+				}()
+			}
+			side.Wait()
+			a, f := results[round][0], results[round][1]
+			e.Logf("bench: [polling] round %d (%d/%d done) after %s: adaptive %.2f polls/solve, fixed %s %.2f",
+				round+1, done.Add(1), sz.Rounds, time.Since(measured).Round(100*time.Millisecond), a.pollsPerSolve, fixed, f.pollsPerSolve)
 		}()
 	}
 	wg.Wait()
@@ -99,15 +128,28 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 			return err
 		}
 	}
-	a, f := results[0], results[1]
-	e.Logf("bench: [polling] %d jobs each in %s: adaptive %.2f polls/solve, added latency p50/mean/p90 %.0f/%.0f/%.0f ms; fixed %s %.2f polls/solve, %.0f/%.0f/%.0f ms",
-		sz.PollJobs, time.Since(measured).Round(100*time.Millisecond), a.pollsPerSolve, a.latencyP50Ms, a.latencyMeanMs, a.latencyP90Ms,
-		fixed, f.pollsPerSolve, f.latencyP50Ms, f.latencyMeanMs, f.latencyP90Ms)
-	r.PollsPerSolve = benchenv.Ptr(benchenv.Round(a.pollsPerSolve, 3))
-	r.PollsPerSolveFixed3s = benchenv.Ptr(benchenv.Round(f.pollsPerSolve, 3))
+	var (
+		pollsA, pollsF []float64
+		all            [2]pollResult
+	)
+	for _, res := range results {
+		pollsA, pollsF = append(pollsA, res[0].pollsPerSolve), append(pollsF, res[1].pollsPerSolve)
+		for i := range all {
+			all[i].latencies = append(all[i].latencies, res[i].latencies...)
+		}
+	}
+	a, f := all[0].withQuantiles(), all[1].withQuantiles()
+	ratio := benchenv.RatioSpread(pollsA, pollsF)
+	e.Logf("bench: [polling] %d rounds of %d jobs each in %s: adaptive %.2f polls/solve, added latency p50/mean/p90 %.0f/%.0f/%.0f ms; fixed %s %.2f polls/solve, %.0f/%.0f/%.0f ms",
+		sz.Rounds, perRound, time.Since(measured).Round(100*time.Millisecond), benchenv.SpreadOf(pollsA).Median, a.latencyP50Ms, a.latencyMeanMs, a.latencyP90Ms,
+		fixed, benchenv.SpreadOf(pollsF).Median, f.latencyP50Ms, f.latencyMeanMs, f.latencyP90Ms)
+	r.PollsPerSolve = benchenv.SpreadOf(pollsA).Rounded(3)
+	r.PollsPerSolveFixed3s = benchenv.SpreadOf(pollsF).Rounded(3)
+	r.PollsPerSolveVsFixed, r.PollsPerSolveVsFixedMin, r.PollsPerSolveVsFixedMax = ratio.Ptrs(3)
+	benchenv.RoundDetails(r.Context.Details, "polls_per_solve", pollsA, 3)
+	benchenv.RoundDetails(r.Context.Details, "polls_per_solve_fixed3s", pollsF, 3)
 	r.AddedLatencyP50Ms = benchenv.Ptr(benchenv.Round(a.latencyP50Ms, 0))
 	r.AddedLatencyP50MsFixed3s = benchenv.Ptr(benchenv.Round(f.latencyP50Ms, 0))
-	r.Context.Details["polls_per_solve_vs_fixed3s"] = benchenv.Round(a.pollsPerSolve/f.pollsPerSolve, 3)
 	r.AddedLatencyMeanMs = benchenv.Ptr(benchenv.Round(a.latencyMeanMs, 0))
 	r.AddedLatencyMeanMsFixed3 = benchenv.Ptr(benchenv.Round(f.latencyMeanMs, 0))
 	r.AddedLatencyP90Ms = benchenv.Ptr(benchenv.Round(a.latencyP90Ms, 0))
@@ -143,10 +185,29 @@ func newPollRig(ctx context.Context, e *benchenv.Env, name string, poll worker.P
 
 type pollResult struct {
 	pollsPerSolve                             float64
+	latencies                                 []time.Duration // added latency of each job, sorted
 	latencyP50Ms, latencyP90Ms, latencyMeanMs float64
 }
 
-// run submits n jobs, waits for all of them and measures polls and added latency.
+// withQuantiles returns the result with its latency figures computed from its latencies.
+func (p pollResult) withQuantiles() pollResult {
+	slices.Sort(p.latencies)
+	if len(p.latencies) == 0 {
+		return p
+	}
+	var sum time.Duration
+	for _, l := range p.latencies {
+		sum += l
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	p.latencyP50Ms = ms(quantile(p.latencies, 0.5))
+	p.latencyP90Ms = ms(quantile(p.latencies, 0.9))
+	p.latencyMeanMs = ms(sum / time.Duration(len(p.latencies)))
+	return p
+}
+
+// run submits n jobs, waits for all of them (not for the queue: other rounds' jobs may share
+// it) and measures polls and added latency.
 func (pr *pollRig) run(ctx context.Context, batch string, n int) (pollResult, error) {
 	jobs := benchenv.MakeJobs(pr.q, fmt.Sprintf("bench-poll-%s-%s-", pr.name, batch), n)
 	results, err := pr.Producer.SubmitMany(ctx, jobs, benchenv.EnqueueConcurrency, nil)
@@ -160,22 +221,15 @@ func (pr *pollRig) run(ctx context.Context, batch string, n int) (pollResult, er
 		}
 		refs = append(refs, enqueue.JobRef{ID: res.Submitted.ID, Queue: res.Submitted.Queue})
 	}
-	began, logged := time.Now(), time.Now()
-	if _, err := pr.e.WaitDrained(ctx, pr.q, 200*time.Millisecond, pollLimit, func(left int64) {
-		if time.Since(logged) >= 15*time.Second {
-			logged = time.Now()
-			pr.e.Logf("bench: [polling] %s %s: %d of %d jobs not done after %s", pr.name, batch, left, n, time.Since(began).Round(time.Second))
-		}
-	}); err != nil {
-		return pollResult{}, err
-	}
 	var (
 		mu        sync.Mutex
 		polls     int
 		latencies []time.Duration
 		problems  []string
 	)
-	err = pr.Producer.WaitMany(ctx, refs, 32, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
+	waitCtx, cancel := context.WithTimeout(ctx, pollLimit)
+	defer cancel()
+	err = pr.Producer.WaitMany(waitCtx, refs, 32, func(ref enqueue.JobRef, out enqueue.Outcome, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil && out.State != enqueue.StateSolved {
@@ -194,23 +248,12 @@ func (pr *pollRig) run(ctx context.Context, batch string, n int) (pollResult, er
 		latencies = append(latencies, out.FinishedAt.Sub(ready))
 	})
 	if err != nil {
-		return pollResult{}, err
+		return pollResult{}, fmt.Errorf("%s %s: wait for the outcomes: %w", pr.name, batch, err)
 	}
 	if len(problems) > 0 {
 		return pollResult{}, fmt.Errorf("%s %s: %d jobs not measured, e.g. %s", pr.name, batch, len(problems), problems[0])
 	}
-	slices.Sort(latencies)
-	var sum time.Duration
-	for _, l := range latencies {
-		sum += l
-	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return pollResult{
-		pollsPerSolve: float64(polls) / float64(len(latencies)),
-		latencyP50Ms:  ms(quantile(latencies, 0.5)),
-		latencyP90Ms:  ms(quantile(latencies, 0.9)),
-		latencyMeanMs: ms(sum / time.Duration(len(latencies))),
-	}, nil
+	return pollResult{pollsPerSolve: float64(polls) / float64(len(latencies)), latencies: latencies}.withQuantiles(), nil
 }
 
 // readyAt finds when the fake had the solution ready: the fake's token names its task.

@@ -11,10 +11,9 @@ import (
 
 // Batch submit: SubmitMany, as `solvequeue batch` and the Go client use it (its default
 // concurrency, a Redis pool that size plus a few, as the batch command opens it), against one
-// SubmitJob at a time on the same client. Both start on an empty queue; the two alternate, twice,
-// and each keeps its best round.
-
-const submitRounds = 2
+// SubmitJob at a time on the same client. Both start on an empty queue; the two alternate in
+// rounds after a warm-up round (benchenv.Alternate): the rates are medians, the ratio the median
+// of the per-round ratios.
 
 // RunSubmit runs the submit section: batch submit against one job at a time, and writes its
 // figures to r.
@@ -31,32 +30,29 @@ func RunSubmit(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *bench
 	if err != nil {
 		return err
 	}
-	var batch, seq float64
-	for round := 1; round <= submitRounds; round++ {
-		s, err := sequentialSubmit(ctx, e, producer, sz, round)
-		if err != nil {
-			return fmt.Errorf("sequential: %w", err)
-		}
-		if err := e.Reset(ctx); err != nil {
-			return err
-		}
-		b, err := batchSubmit(ctx, e, producer, sz, round)
-		if err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-		if err := e.Reset(ctx); err != nil {
-			return err
-		}
-		r.Context.Details[fmt.Sprintf("submit_jobs_per_s_round%d", round)] = benchenv.Round0(b)
-		r.Context.Details[fmt.Sprintf("sequential_submit_jobs_per_s_round%d", round)] = benchenv.Round0(s)
-		batch, seq = max(batch, b), max(seq, s)
+	side := func(name string, run func(context.Context, *benchenv.Env, *enqueue.Client, benchenv.Sizes, int) (float64, error)) benchenv.Side {
+		return benchenv.Side{Name: name, Run: func(ctx context.Context, round int) (float64, error) {
+			rate, err := run(ctx, e, producer, sz, round)
+			if err != nil {
+				return 0, err
+			}
+			return rate, e.Reset(ctx)
+		}}
 	}
-	r.SubmitJobsPerS = benchenv.Ptr(benchenv.Round0(batch))
-	r.SequentialSubmitJobsPerS = benchenv.Ptr(benchenv.Round0(seq))
-	r.SubmitVsSequential = benchenv.Ratio(batch, seq)
+	rounds, err := e.Alternate(ctx, benchenv.RoundsConfig{Section: benchenv.SectionSubmit, Warmup: sz.WarmupRounds, Measured: sz.Rounds},
+		side("one at a time", sequentialSubmit), side("SubmitMany", batchSubmit))
+	if err != nil {
+		return err
+	}
+	seq, batch := rounds[0], rounds[1]
+	benchenv.RoundDetails(r.Context.Details, "submit_jobs_per_s", batch, 0)
+	benchenv.RoundDetails(r.Context.Details, "sequential_submit_jobs_per_s", seq, 0)
+	r.SubmitJobsPerS = benchenv.SpreadOf(batch).Rounded(0)
+	r.SequentialSubmitJobsPerS = benchenv.SpreadOf(seq).Rounded(0)
+	r.SubmitVsSequential, r.SubmitVsSequentialMin, r.SubmitVsSequentialMax = benchenv.RatioSpread(batch, seq).Ptrs(3)
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("submit: SubmitMany with concurrency %d (asynq's own enqueues sharing "+
-		"pipelined round trips through go-redis's autopipeliner) against SubmitJob one at a time; they alternate for %d rounds, each keeps its best",
-		sz.SubmitConcurrency, submitRounds))
+		"pipelined round trips through go-redis's autopipeliner) against SubmitJob one at a time; they alternate for %d warm-up and %d measured rounds: medians, "+
+		"and the ratio is the median of the per-round ratios", sz.SubmitConcurrency, sz.WarmupRounds, sz.Rounds))
 	return nil
 }
 

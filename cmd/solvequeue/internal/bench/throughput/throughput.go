@@ -26,21 +26,18 @@ import (
 // same Redis. The jobs are in the queue before the clock starts; the clock runs from the first
 // job started to the queue drained (nothing pending or active: every job done and stored).
 //
-// The machine is shared and its load changes by the second, so the three runs go in rounds,
-// floor, naive, e2e, floor, naive, e2e, and each figure is the best of its rounds: load only
-// ever slows a run down.
+// The machine is shared and its load changes by the second, so the runs alternate in rounds
+// (floor, naive, e2e, e2e with a spend cap, then again; benchenv.Alternate) after a warm-up
+// round: each rate is the median of its rounds, each ratio the median of its per-round ratios.
 
 // throughputRound bounds one run's wait for its queue to drain.
 const throughputRound = 3 * time.Minute
-
-// throughputRounds is how many times each of the three runs.
-const throughputRounds = 3
 
 // Run runs the throughput section: floor, naive and e2e in rounds, and writes its figures to r.
 func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Report) error {
 	r.Context.Sizes["throughput_jobs"] = sz.ThroughputJobs
 	r.Context.Sizes["throughput_concurrency"] = sz.ThroughputConcurrency
-	r.Context.Sizes["throughput_rounds"] = throughputRounds
+	r.Context.Sizes["throughput_rounds"] = sz.Rounds
 	r.Context.Sizes["e2e_warmup_jobs"] = sz.E2eWarmup
 	er, err := newE2ERig(ctx, e, sz, "e2e", false)
 	if err != nil {
@@ -52,43 +49,43 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 		return fmt.Errorf("e2e with a budget: %w", err)
 	}
 	defer erb.Close()
-	var floor, naive, e2e, budgeted float64
-	for round := 1; round <= throughputRounds; round++ {
-		f, err := runPlainAsynq(ctx, e, sz, "floor", round, func(string) asynq.Handler {
-			return asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
-		})
-		if err != nil {
-			return fmt.Errorf("floor: %w", err)
-		}
-		n, err := runPlainAsynq(ctx, e, sz, "naive", round, func(fakeURL string) asynq.Handler {
-			return &benchenv.NaiveSolver{BaseURL: fakeURL, Key: benchenv.APIKey}
-		})
-		if err != nil {
-			return fmt.Errorf("naive: %w", err)
-		}
-		x, err := er.run(ctx, round)
-		if err != nil {
-			return fmt.Errorf("e2e: %w", err)
-		}
-		b, err := erb.run(ctx, round)
-		if err != nil {
-			return fmt.Errorf("e2e with a budget: %w", err)
-		}
-		for name, v := range map[string]float64{"floor": f, "naive": n, "e2e": x, "budget_e2e": b} {
-			r.Context.Details[fmt.Sprintf("%s_jobs_per_s_round%d", name, round)] = benchenv.Round0(v)
-		}
-		floor, naive, e2e, budgeted = max(floor, f), max(naive, n), max(e2e, x), max(budgeted, b)
+	polls0 := er.Fake.Stats().GetTaskResult
+	plain := func(name string, handler func(fakeURL string) asynq.Handler) benchenv.Side {
+		return benchenv.Side{Name: name, Run: func(ctx context.Context, round int) (float64, error) {
+			return runPlainAsynq(ctx, e, sz, name, round, handler)
+		}}
 	}
-	r.BudgetE2EJobsPerS, r.BudgetE2EVsPlain = benchenv.Ptr(benchenv.Round0(budgeted)), benchenv.Ratio(budgeted, e2e)
+	rounds, err := e.Alternate(ctx, benchenv.RoundsConfig{Section: benchenv.SectionThroughput, Warmup: sz.WarmupRounds, Measured: sz.Rounds},
+		plain("floor", func(string) asynq.Handler {
+			return asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
+		}),
+		plain("naive", func(fakeURL string) asynq.Handler {
+			return &benchenv.NaiveSolver{BaseURL: fakeURL, Key: benchenv.APIKey}
+		}),
+		benchenv.Side{Name: "e2e", Run: er.run},
+		benchenv.Side{Name: "budget_e2e", Run: erb.run},
+	)
+	if err != nil {
+		return err
+	}
+	floor, naive, e2e, budgeted := rounds[0], rounds[1], rounds[2], rounds[3]
+	for i, name := range []string{"floor", "naive", "e2e", "budget_e2e"} {
+		benchenv.RoundDetails(r.Context.Details, name+"_jobs_per_s", rounds[i], 0)
+	}
+	r.FloorJobsPerS = benchenv.SpreadOf(floor).Rounded(0)
+	r.NaiveJobsPerS = benchenv.SpreadOf(naive).Rounded(0)
+	r.E2EJobsPerS = benchenv.SpreadOf(e2e).Rounded(0)
+	r.BudgetE2EJobsPerS = benchenv.SpreadOf(budgeted).Rounded(0)
+	r.E2EVsNaive, r.E2EVsNaiveMin, r.E2EVsNaiveMax = benchenv.RatioSpread(e2e, naive).Ptrs(3)
+	r.E2EVsFloor, r.E2EVsFloorMin, r.E2EVsFloorMax = benchenv.RatioSpread(e2e, floor).Ptrs(3)
+	r.BudgetE2EVsPlain, r.BudgetE2EVsPlainMin, r.BudgetE2EVsPlainMax = benchenv.RatioSpread(budgeted, e2e).Ptrs(3)
 	st := er.Fake.Stats()
-	r.Context.Details["e2e_polls_per_job"] = benchenv.Round(float64(st.GetTaskResult-sz.E2eWarmup)/float64(throughputRounds*sz.ThroughputJobs), 3)
-	r.FloorJobsPerS, r.NaiveJobsPerS, r.E2EJobsPerS = benchenv.Ptr(benchenv.Round0(floor)), benchenv.Ptr(benchenv.Round0(naive)), benchenv.Ptr(benchenv.Round0(e2e))
+	r.Context.Details["e2e_polls_per_job"] = benchenv.Round(float64(st.GetTaskResult-polls0)/float64((sz.WarmupRounds+sz.Rounds)*sz.ThroughputJobs), 3)
 	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("throughput: %d jobs ready at the first poll, concurrency %d, each run on a fresh queue; "+
-		"clock from the first job started to the queue drained; floor, naive and e2e alternate for %d rounds and each keeps its best; "+
+		"clock from the first job started to the queue drained; floor, naive, e2e and e2e with a spend cap alternate for %d warm-up and %d measured rounds: "+
+		"each rate is the median of its rounds, each ratio the median of the per-round ratios; "+
 		"e2e after a warm-up of %d jobs on its worker (the poller learns the type is ready at once), its worker logging at warn level",
-		sz.ThroughputJobs, sz.ThroughputConcurrency, throughputRounds, sz.E2eWarmup))
-	r.E2EVsNaive = benchenv.Ratio(e2e, naive)
-	r.E2EVsFloor = benchenv.Ratio(e2e, floor)
+		sz.ThroughputJobs, sz.ThroughputConcurrency, sz.WarmupRounds, sz.Rounds, sz.E2eWarmup))
 	return nil
 }
 
