@@ -18,6 +18,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/balance"
 	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/fairshare"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
@@ -73,7 +74,8 @@ func New(cfg Config) (*Worker, error) {
 		Providers: &breaker.Providers{Redis: cfg.Redis, Failures: breaker.ProviderFailuresDefault,
 			Cooldown: breaker.ProviderCooldownDefault, Log: cfg.Logger},
 		Breaker: w.breaker, Callbacks: w.callbacks, Observer: metrics.Observers{cfg.Observer, w.tally},
-		Log: cfg.Logger, Now: cfg.Now})
+		Share: fairshare.New(cfg.Concurrency, fairshare.Reserve(cfg.Concurrency)),
+		Log:   cfg.Logger, Now: cfg.Now})
 	w.balance = balance.New(balance.Params{AnySolver: cfg.AnySolver, Redis: cfg.Redis,
 		Interval: cfg.BalanceInterval, Observer: cfg.Observer, Log: cfg.Logger, Now: cfg.Now})
 	w.mirror = w.handler.NewMirror(attempt.MirrorParams{Redis: cfg.Redis, Inspector: inspector, Queues: queues,

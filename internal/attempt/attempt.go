@@ -20,6 +20,7 @@ import (
 
 	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/fairshare"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
@@ -46,9 +47,12 @@ type Params struct {
 	Providers       *breaker.Providers
 	Breaker         *breaker.Breaker    // nil: the account breaker is off
 	Callbacks       *callback.Callbacks // nil: no callbacks
-	Observer        metrics.Observer
-	Log             *slog.Logger
-	Now             func() time.Time
+	// Share is the worker's fair share of its slots between gateway keys (package fairshare);
+	// nil admits every job.
+	Share    *fairshare.Share
+	Observer metrics.Observer
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // New returns the solve handler p describes.
@@ -59,7 +63,8 @@ func New(p Params) *Handler {
 		pollInterval: p.Poll.WithDefaults().Interval}, budgets: p.Budgets, policy: p.Policy,
 		providers: p.Providers, anysolver: p.AnySolver, store: st, poller: poll.New(p.Poll),
 		breaker: p.Breaker, observer: p.Observer, log: p.Log, now: p.Now, jitter: rand.Float64,
-		remoteTTL: p.RemoteTTL, slots: newSlots(p.AnySolver.MaxConnsPerHost()), callbacks: p.Callbacks}
+		remoteTTL: p.RemoteTTL, slots: newSlots(p.AnySolver.MaxConnsPerHost()), callbacks: p.Callbacks,
+		share: p.Share}
 	h.waits = newWaits(waitWatchEvery, h.fire, h.cancelWait)
 	return h
 }

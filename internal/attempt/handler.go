@@ -15,6 +15,7 @@ import (
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/callback"
+	"github.com/solvequeue/solvequeue/internal/fairshare"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/metrics"
@@ -47,6 +48,7 @@ type Handler struct {
 	slots     chan struct{}       // machine.go: one per AnySolver connection; nil: no bound
 	waits     *waits              // waits.go: the attempts waiting for their next poll
 	callbacks *callback.Callbacks // schedules a job's callback when it ends (callback.go); runs callback tasks
+	share     *fairshare.Share    // the slots each gateway key's jobs hold; nil admits every job
 }
 
 // attempt is the state of one handler run.
@@ -77,6 +79,9 @@ type attempt struct {
 	// breakerNews is the account breaker this attempt's error opened, announced once the
 	// attempt's outcome is written (apply).
 	breakerNews *breaker.News
+	// releaseSlot gives back the attempt's slot in the fair share, once it ends; nil when it
+	// took none.
+	releaseSlot func()
 
 	// How the attempt moves on (machine.go): ctx is asynq's for the job; end receives how it
 	// ended, once; timer runs its next poll, once it waited for one. While it waits, it is on
@@ -193,6 +198,7 @@ func (h *Handler) solve(ctx context.Context, a *attempt) ending {
 	if r := a.rec.Remote; r != nil && now.Sub(r.CreatedAt) < h.remoteTTL-resumeMargin {
 		if id, err := anysolver.ParseTaskID(r.TaskID); err == nil {
 			a.rec.Attempts++
+			a.releaseSlot = h.share.Take(a.payload.KeyName) // a paid task is never held: it counts
 			h.log.Info("resuming a paid AnySolver task instead of creating another",
 				"job_id", a.id, "queue", a.queue, "remote_task_id", id.String(), "age", now.Sub(r.CreatedAt).Round(time.Second))
 			h.startPolling(a, id, r.CreatedAt, true)
@@ -203,6 +209,13 @@ func (h *Handler) solve(ctx context.Context, a *attempt) ending {
 	if dl := a.payload.Deadline; !dl.IsZero() && !now.Before(dl) {
 		return ending{kind: endedExpired}
 	}
+	// Before anything is loaded, reserved or paid: a job whose key holds its fair share of the
+	// slots while they run short is handed back (decide's endedFairShare).
+	release, admitted := h.share.Admit(a.payload.KeyName)
+	if !admitted {
+		return ending{kind: endedFairShare, what: a.payload.KeyName}
+	}
+	a.releaseSlot = release
 	task := a.payload.Task
 	if a.payload.BodyRef != "" {
 		body, err := h.store.LoadBody(ctx, a.payload.BodyRef)

@@ -26,6 +26,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/deadletter"
+	"github.com/solvequeue/solvequeue/internal/fairshare"
 	"github.com/solvequeue/solvequeue/internal/jobwire"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/metrics"
@@ -49,7 +50,8 @@ import (
 // alive (the README's crash window, and an answer cut short, allow one more); the budget never
 // passed; retries within the budget, throttles within the deadline; every job ended or with its
 // next attempt scheduled; every outcome called back, or queued, or given up after the window.
-// A failure is shrunk to the shortest sequence that shows it.
+// A job held for its key's fair share of a worker short of slots is never paid, never spends a retry and
+// never ends unless its deadline passed. A failure is shrunk to the shortest sequence that shows it.
 //
 // Unless -rapid.checks says otherwise, it draws lifecycleChecks sequences of about 30 steps (a
 // thousand: about 3 minutes with -race on 2 cores, 1 without). A longer run:
@@ -82,6 +84,7 @@ func TestLifecycleModel(t *testing.T) {
 			"saveOutage":      m.saveOutage,
 			"budgetWatch":     m.budgetWatch,
 			"breakerProbe":    m.breakerProbe,
+			"fairShareHold":   m.fairShareHold,
 			"":                m.check,
 		})
 	})
@@ -509,6 +512,49 @@ func (m *lifecycle) retryStorm(t *rapid.T) {
 		}
 		m.run(j, []answer{{kind: ansCode, code: code, errorID: errID}}, nil, nil, false, false, cut{})
 		m.check(t)
+	}
+}
+
+// fairShareHold runs the next attempt of a job while its key (the model's jobs have none: the
+// empty key) holds its fair share of a worker whose slots run short: two slots, one reserved, the
+// other held by a job of the same key. The attempt is handed back (decide's endedFairShare)
+// unless it resumes a paid task, which is never held, or finds the job expired or ended. A hold
+// never pays (no createTask reaches AnySolver), never spends a retry (asynq's or the record's),
+// and never ends the job unless its deadline passed.
+func (m *lifecycle) fairShareHold(t *rapid.T) {
+	j := m.runnable(t)
+	h := m.proc.w.handler
+	h.share = fairshare.New(2, 1)
+	release := h.share.Take("")
+	defer func() { release(); h.share = nil }()
+	before := m.record(j)
+	m.fake.mu.Lock()
+	creates := m.fake.creates[j.id]
+	m.fake.mu.Unlock()
+	retried := j.retried
+	m.logf("fair share: %s's key holds its share of a worker short of slots", j.id)
+	m.run(j, []answer{drawAnswer(t, "create", false)}, []answer{drawAnswer(t, "poll", true)}, nil, false, false, cut{})
+	rec := m.record(j)
+	m.fake.mu.Lock()
+	created := m.fake.creates[j.id] - creates
+	m.fake.mu.Unlock()
+	if before.Remote != nil || before.State.Terminal() {
+		return // a paid task resumed, or an outcome replayed: not the hold's to judge
+	}
+	if created > 0 {
+		m.violation(j, "", "a job held for its key's fair share reached createTask %d times", created)
+	}
+	if j.retried != retried || rec.Retries != before.Retries {
+		m.violation(j, "", "a job held for its key's fair share spent a retry (asynq %d -> %d, record %d -> %d)",
+			retried, j.retried, before.Retries, rec.Retries)
+	}
+	dl := m.payloadDeadline(j)
+	expired := !dl.IsZero() && !m.clock.Now().Before(dl)
+	if rec.State.Terminal() && !expired {
+		m.violation(j, "", "a job held for its key's fair share ended %s %s before its deadline", rec.State, codeOf(rec))
+	}
+	if !expired && rec.Attempts != before.Attempts {
+		m.violation(j, "", "a job whose key holds its fair share was not held: %d attempts recorded, %d before", rec.Attempts, before.Attempts)
 	}
 }
 

@@ -172,6 +172,14 @@ func (a *attempt) restorePayload() {
 	}
 }
 
+// giveBackSlot gives back the attempt's slot in the fair share, if it took one.
+func (a *attempt) giveBackSlot() {
+	if a.releaseSlot != nil {
+		a.releaseSlot()
+		a.releaseSlot = nil
+	}
+}
+
 // interrupted stops the attempt's polling as interrupted by err.
 func (a *attempt) interrupted(err error) { a.stopPolling(stoppedBy(err)) }
 
@@ -180,6 +188,7 @@ func (h *Handler) conclude(a *attempt) {
 	a.concluding = true
 	a.restorePayload()
 	err := h.finish(a.ctx, a)
+	a.giveBackSlot()
 	h.running.done()
 	a.end <- attemptEnd{err: err}
 }
@@ -195,6 +204,7 @@ func (h *Handler) recoverStep(a *attempt) {
 		return
 	}
 	if a.concluding {
+		a.giveBackSlot()
 		h.running.done()
 		a.end <- attemptEnd{panicked: p}
 		return

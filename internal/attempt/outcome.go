@@ -217,6 +217,13 @@ func (h *Handler) report(ctx context.Context, a *attempt, t Transition) {
 		h.observer.AttemptRescheduled(t.Cause.Decision, t.Cause.ErrorCode)
 		h.log.Debug("job rescheduled", "job_id", a.id, "queue", a.queue, "decision", t.Cause.Decision,
 			"code", t.Cause.ErrorCode, "in", t.Delay.Round(time.Millisecond), "attempt", t.Record.Attempts)
+	case reportHeld:
+		key := a.payload.KeyName
+		if o, ok := h.observer.(metrics.FairShareObserver); ok {
+			o.FairShareHeld(key)
+		}
+		h.log.Debug("job held for its key's fair share of the slots", "job_id", a.id, "queue", a.queue, "key", key,
+			"in", t.Delay.Round(time.Millisecond))
 	case reportRedelivered:
 		h.log.Info("job redelivered after its outcome; ending as recorded", "job_id", a.id, "queue", a.queue, "state", t.State)
 	case reportForeign:

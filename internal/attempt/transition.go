@@ -64,6 +64,10 @@ const (
 	// endedArchivedByAsynq: asynq archived the task by itself (its own retry limit, a task
 	// enqueued with a smaller MaxRetry) and the dead-letter mirror found it without an entry.
 	endedArchivedByAsynq
+	// endedFairShare: the worker's slots run short and the job's gateway key (what) holds its
+	// fair share of them already (package fairshare): the job is handed back before anything
+	// is paid, its retry budget untouched, to run again shortly.
+	endedFairShare
 )
 
 // endingKinds names every ending kind as the README's table of endings does.
@@ -85,6 +89,7 @@ var endingKinds = []struct {
 	{endedForeign, "not a solvequeue task"},
 	{endedBudgetSpent, "budget spent"},
 	{endedArchivedByAsynq, "archived by asynq"},
+	{endedFairShare, "held for its key's fair share"},
 }
 
 // breakerSeen is what an account error did to the account breaker.
@@ -104,7 +109,7 @@ type ending struct {
 	breaker breakerSeen       // endedClassified: an account error and the breaker
 	err     error             // endedInterrupted, endedTimedOut, endedPanicked, endedUnreadable*: the cause
 	raw     []byte            // endedUnreadableRecord: the record as found, kept for the operator
-	what    string            // endedForeign: the task type; endedArchivedByAsynq: asynq's last error
+	what    string            // endedForeign: the task type; endedArchivedByAsynq: asynq's last error; endedFairShare: the key's name
 	wait    time.Duration     // endedBudgetSpent: until the window frees room
 	// trouble is the backoff of the poll before, for endedPollTrouble (0 on the first failure).
 	trouble time.Duration
@@ -147,6 +152,14 @@ const (
 // is seen soon.
 const budgetHoldMax = time.Minute
 
+// fairHoldMin and fairHoldSpread bound the wait of a job held for its key's fair share: long
+// enough for the held key's running jobs to make room, short enough that the job loses little
+// when they do, spread so that the jobs held together do not come back together.
+const (
+	fairHoldMin    = time.Second
+	fairHoldSpread = 2 * time.Second
+)
+
 // report says what apply counts and logs for a transition.
 type report int
 
@@ -157,6 +170,7 @@ const (
 	reportRedelivered               // a re-run of an ended job: logged, not counted again
 	reportForeign                   // not our task: logged as a warning and archived
 	reportPolling                   // the paid task is polled again: the attempt goes on
+	reportHeld                      // handed back for its key's fair share: counted by key
 )
 
 // Transition is what one attempt's end does to a job. decide builds it; nothing edits it after.
@@ -324,6 +338,17 @@ func decide(r rules, in decideInput) Transition {
 		t.Archive = false // it is archived already
 		return t
 
+	case endedFairShare:
+		if dl := in.payload.Deadline; !dl.IsZero() && !in.now.Before(dl) {
+			// Past its deadline the job ends as an expired one does; it is not held again.
+			return decide(r, decideInput{record: in.record, payload: in.payload, providers: in.providers,
+				ending: ending{kind: endedExpired}, retried: in.retried, maxRetry: in.maxRetry, now: in.now, jitter: in.jitter})
+		}
+		// Nothing was paid and nothing is recorded: the record stays as it was, and asynq's
+		// error message (the web UI's last error) says why the job waits.
+		return Transition{HandBack: &FairShareError{Key: e.what},
+			Delay: fairHoldMin + time.Duration(in.jitter*float64(fairHoldSpread)), Report: reportHeld}
+
 	default: // endedForeign
 		info := enqueue.ErrorInfo{ErrorCode: classify.CodeInvalidPayload, Decision: string(classify.Dead),
 			ErrorDescription: fmt.Sprintf("task type %q is not a solvequeue job", e.what)}
@@ -422,6 +447,19 @@ func ended(in decideInput, rec jobwire.Record, state enqueue.State, info enqueue
 func withError(in decideInput, rec jobwire.Record, info enqueue.ErrorInfo) jobwire.Record {
 	info.At = in.now.UTC()
 	return rec.WithError(info)
+}
+
+// FairShareError is why a job was handed back for its gateway key's fair share of a worker's
+// slots: the text asynq keeps as the task's last error.
+type FairShareError struct {
+	Key string // the gateway key's name; "" for jobs submitted without one
+}
+
+func (e *FairShareError) Error() string {
+	if e.Key == "" {
+		return "held: the jobs without a gateway key hold their fair share of this worker's slots"
+	}
+	return fmt.Sprintf("held: key %q holds its fair share of this worker's slots", e.Key)
 }
 
 func errText(err error) string {

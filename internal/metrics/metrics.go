@@ -57,6 +57,7 @@ type Metrics struct {
 	money       moneyMetrics
 	balance     prometheus.Gauge       // balance.go
 	callbacks   *prometheus.CounterVec // callback.go
+	fairHolds   *prometheus.CounterVec // fairshare.go
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -121,9 +122,10 @@ func NewMetricsFor(reg prometheus.Registerer, policy *classify.Policy) *Metrics 
 		}),
 		balance:   newBalanceGauge(),
 		callbacks: newCallbackCounter(),
+		fairHolds: newFairShareCounter(),
 	}
 	reg.MustRegister(m.jobsEnded, m.calls, m.callSeconds, m.solveSecs, m.jobSecs,
-		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost, m.balance, m.callbacks)
+		m.polls, m.createTasks, m.rescheduled, m.breakerOpen, m.cost, m.balance, m.callbacks, m.fairHolds)
 	m.money = newMoneyMetrics(reg)
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
+	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/fairness"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/gatewaybench"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/inflight"
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/polling"
@@ -31,7 +32,7 @@ type Report = benchenv.Report
 type Context = benchenv.Context
 
 // Sections lists every section in running order.
-var Sections = []string{benchenv.SectionThroughput, benchenv.SectionInflight, benchenv.SectionPolling, benchenv.SectionSubmit, benchenv.SectionSpend, benchenv.SectionGateway, benchenv.SectionCluster}
+var Sections = []string{benchenv.SectionThroughput, benchenv.SectionInflight, benchenv.SectionPolling, benchenv.SectionSubmit, benchenv.SectionSpend, benchenv.SectionGateway, benchenv.SectionCluster, benchenv.SectionFairness}
 
 // Options configure a run.
 type Options struct {
@@ -106,6 +107,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{benchenv.SectionSpend, spend.Run},
 		{benchenv.SectionGateway, gatewaybench.Run},
 		{benchenv.SectionCluster, throughput.RunCluster},
+		{benchenv.SectionFairness, fairness.Run},
 	}
 	for _, s := range steps {
 		if !o.runs(s.name) {

@@ -60,6 +60,9 @@ var targets = []target{
 	{"gateway_result_vs_status", ">= 0.5 (issue 12)", func(r *Report) (bool, bool) {
 		return r.GatewayResultVsStatus != nil && *r.GatewayResultVsStatus >= 0.5, r.GatewayResultVsStatus != nil
 	}},
+	{"gateway_fairness", "<= 1.5", func(r *Report) (bool, bool) {
+		return r.GatewayFairness != nil && *r.GatewayFairness <= 1.5, r.GatewayFairness != nil
+	}},
 }
 
 // WriteTable prints the report for people: each figure beside its baseline, then the targets.

@@ -63,6 +63,8 @@ type Report struct {
 	Submit64JobsPerS          *float64 `json:"submit_64_goroutines_jobs_per_s"`
 	GatewayGetTaskResultsPerS *float64 `json:"gateway_get_task_results_per_s"`
 	StatusPerS                *float64 `json:"status_per_s"`
+	// package fairness: a quiet gateway key's solve time beside a noisy key's burst over alone
+	GatewayFairness *float64 `json:"gateway_fairness"`
 
 	Context Context `json:"context"`
 }

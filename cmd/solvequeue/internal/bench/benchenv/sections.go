@@ -7,6 +7,7 @@ const (
 	SectionPolling    = "polling"
 	SectionSubmit     = "submit"
 	SectionSpend      = "spend"
-	SectionGateway    = "gateway" // package gatewaybench
-	SectionCluster    = "cluster" // package throughput, cluster.go
+	SectionGateway    = "gateway"  // package gatewaybench
+	SectionCluster    = "cluster"  // package throughput, cluster.go
+	SectionFairness   = "fairness" // package fairness
 )
