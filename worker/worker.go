@@ -19,6 +19,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/fairshare"
+	"github.com/solvequeue/solvequeue/internal/imagebody"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
@@ -47,6 +48,7 @@ type Worker struct {
 	queues    []string
 	callbacks *callback.Callbacks
 	balance   *balance.Reader
+	bodies    *imagebody.Sweeper
 }
 
 // New builds a Worker from cfg; Start runs it.
@@ -78,6 +80,7 @@ func New(cfg Config) (*Worker, error) {
 		Log:   cfg.Logger, Now: cfg.Now})
 	w.balance = balance.New(balance.Params{AnySolver: cfg.AnySolver, Redis: cfg.Redis,
 		Interval: cfg.BalanceInterval, Observer: cfg.Observer, Log: cfg.Logger, Now: cfg.Now})
+	w.bodies = imagebody.NewSweeper(imagebody.SweeperParams{Redis: cfg.Redis, Queues: queues, Log: cfg.Logger, Now: cfg.Now})
 	w.mirror = w.handler.NewMirror(attempt.MirrorParams{Redis: cfg.Redis, Inspector: inspector, Queues: queues,
 		Log: cfg.Logger, Now: cfg.Now})
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
@@ -133,6 +136,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.tally.Start(ctx)
 	w.health.Start(ctx)
 	w.balance.Start(ctx)
+	w.bodies.Start(ctx)
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
 	return nil
@@ -167,6 +171,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	w.tally.Shutdown(ctx)
 	w.health.Shutdown()
 	w.balance.Shutdown()
+	w.bodies.Shutdown()
 	w.cfg.Logger.Info("worker stopped")
 	return drainErr
 }

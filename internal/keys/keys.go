@@ -40,15 +40,32 @@ func Failed(queue string) string { return "solvequeue:{" + queue + "}:failed" }
 // BodyPrefix prefixes the keys that hold large image bodies.
 const BodyPrefix = "solvequeue:blob:"
 
-// Body is the key of a job's image body: BodyPrefix, the queue's hash tag, and the SHA-256 of
-// the job ID and the body, so two bodies of one ID never share a key and two jobs never share
-// one.
+// Body is the key of a job's image body: BodyPrefix, the queue's hash tag, the job ID, and the
+// SHA-256 of the job ID and the body, so two bodies of one ID never share a key and two jobs
+// never share one, and the sweep of orphaned bodies (imagebody.Sweeper) reads whose body it is.
 func Body(queue, id, body string) string {
 	h := sha256.New()
 	h.Write([]byte(id))
 	h.Write([]byte{0})
 	h.Write([]byte(body))
-	return BodyPrefix + "{" + queue + "}:" + hex.EncodeToString(h.Sum(nil))
+	return BodyPrefix + "{" + queue + "}:" + id + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+// BodyQueuePrefix prefixes every image body key of one queue (Body).
+func BodyQueuePrefix(queue string) string { return BodyPrefix + "{" + queue + "}:" }
+
+// BodyJob returns the job ID inside a queue's image body key (Body), or false for a key that
+// holds none (not the queue's, or written without the ID).
+func BodyJob(queue, key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, BodyQueuePrefix(queue))
+	const sum = 1 + 2*sha256.Size // ":" and the hex digest
+	if !ok || len(rest) <= sum || rest[len(rest)-sum] != ':' {
+		return "", false
+	}
+	if _, err := hex.DecodeString(rest[len(rest)-sum+1:]); err != nil {
+		return "", false
+	}
+	return rest[:len(rest)-sum], true
 }
 
 // IsBody reports whether key can hold an image body: a key under BodyPrefix. A payload's body

@@ -58,27 +58,69 @@ func Value(v any) any {
 	}
 }
 
-// URL replaces the password of a URL-looking string ("http://user:pass@host:port"), and
-// the value of a sentinel_password parameter (a redis-sentinel:// URL's), and returns any other
-// string unchanged.
+// URL hides the secrets of a URL-looking string and returns any other string unchanged: the
+// password of its userinfo ("http://user:pass@host"), a userinfo that is a user alone (Redis
+// reads "redis://secret@host" as a password, and a webhook's "https://token@host" is one), and
+// the values of query parameters named for secrets (see SecretParam: ?token=, ?api_key=,
+// ?password=, ?sig=, the Sentinels' sentinel_password ...). The URL a job carries keeps its
+// secrets: this is only for what is shown or logged.
 func URL(s string) string {
-	return secretParam.ReplaceAllString(redactUserinfo(s), "${1}"+Marker)
+	return redactQuery(redactUserinfo(s))
 }
 
 // SentinelPasswordParam is the redis-sentinel:// URL's query parameter that carries the Sentinels'
 // own password (internal/redisconn reads it): URL and URLError hide its value.
 const SentinelPasswordParam = "sentinel_password"
 
-// secretParam is a URL query parameter whose value is a secret, with the '?' or '&' before it.
-var secretParam = regexp.MustCompile(`(?i)([?&]` + SentinelPasswordParam + `=)[^&#]*`)
+// SecretParam reports whether a URL query parameter named name carries a secret: a token, key,
+// secret, password, signature or credential in the usual spellings (token, api_key, apiKey, key,
+// secret, client_secret, password, sentinel_password, sig, signature, X-Amz-Signature, auth,
+// access_token, ...), in any case, '_' and '-' ignored.
+func SecretParam(name string) bool {
+	n := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(name))
+	switch n {
+	case "key", "sig", "auth", "pass", "pwd", "passwd", "code", "session", "sessionid", "credential", "xamzcredential", "xamzsecuritytoken":
+		return true
+	}
+	for _, suffix := range []string{"token", "secret", "password", "signature", "apikey", "accesskey", "privatekey", "clientkey", "authorization"} {
+		if strings.HasSuffix(n, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryParam is one name=value pair of a URL query (or of a query-like piece of free text),
+// with the '?', '&' or ';' before it.
+var queryParam = regexp.MustCompile(`([?&;])([^=&#;?\s"'<>]+)=([^&#;\s"'<>]*)`)
+
+// redactQuery replaces the value of every secret query parameter (SecretParam) in s.
+func redactQuery(s string) string {
+	if !strings.ContainsAny(s, "?&;") {
+		return s
+	}
+	return queryParam.ReplaceAllStringFunc(s, func(m string) string {
+		sub := queryParam.FindStringSubmatch(m)
+		name := sub[2]
+		if dec, err := url.QueryUnescape(name); err == nil {
+			name = dec
+		}
+		if !SecretParam(name) || sub[3] == "" {
+			return m
+		}
+		return sub[1] + sub[2] + "=" + Marker
+	})
+}
 
 // secretParamValues returns the values of rawURL's secret parameters, as written and unescaped.
 func secretParamValues(rawURL string) []string {
 	var vals []string
-	for _, m := range secretParam.FindAllStringIndex(rawURL, -1) {
-		v := rawURL[m[0]:m[1]]
-		_, v, _ = strings.Cut(v, "=")
-		if v == "" {
+	for _, sub := range queryParam.FindAllStringSubmatch(rawURL, -1) {
+		name, v := sub[2], sub[3]
+		if dec, err := url.QueryUnescape(name); err == nil {
+			name = dec
+		}
+		if v == "" || !SecretParam(name) {
 			continue
 		}
 		vals = append(vals, v)
@@ -111,7 +153,12 @@ func redactUserinfo(s string) string {
 		return s
 	}
 	if _, has := u.User.Password(); !has {
-		return s
+		if u.User.Username() == "" {
+			return s
+		}
+		// A user alone: Redis reads it as the password, a webhook as its token.
+		j := strings.LastIndex(s, "@")
+		return s[:start] + Marker + s[j:]
 	}
 	u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	return strings.Replace(u.String(), ":xxxxx@", ":"+Marker+"@", 1)
@@ -220,8 +267,11 @@ func SecretValues(v any) []string {
 			if u, err := url.Parse(t); err == nil && u.User != nil {
 				if pw, ok := u.User.Password(); ok && pw != "" {
 					out = append(out, pw, url.QueryEscape(pw))
+				} else if user := u.User.Username(); !ok && user != "" {
+					out = append(out, user, url.QueryEscape(user))
 				}
 			}
+			out = append(out, secretParamValues(t)...)
 		}
 	}
 	walk(v)
@@ -263,7 +313,7 @@ func newSecretRedactor(secrets []string) secretRedactor {
 
 // text is Text(text, r.secrets...).
 func (r secretRedactor) text(text string) string {
-	text = urlUserinfo.ReplaceAllString(text, "${1}"+Marker+"@")
+	text = redactQuery(urlUserinfo.ReplaceAllString(text, "${1}"+Marker+"@"))
 	for i, s := range r.secrets {
 		if len(s) < 3 { // a one- or two-character "secret" would shred the text, and hides nothing
 			continue

@@ -32,8 +32,10 @@ func TestRedactURL(t *testing.T) {
 		{"redis-sentinel://:pw@s1:26379,s2?master=m&sentinel_password=s3nt1nel",
 			"redis-sentinel://[redacted]@s1:26379,s2?master=m&sentinel_password=[redacted]"},
 		{"redis-sentinel://s1?SENTINEL_PASSWORD=s3nt1nel&master=m#x", "redis-sentinel://s1?SENTINEL_PASSWORD=[redacted]&master=m#x"},
+		// A user alone is a password to Redis and a token to a webhook.
+		{"http://user@host:1", "http://[redacted]@host:1"},
 		// Nothing to hide.
-		{"http://user@host:1", "http://user@host:1"},
+		{"http://host:1/?user=bob&page=2", "http://host:1/?user=bob&page=2"},
 		{"https://shop.example/login?next=/a", "https://shop.example/login?next=/a"},
 		{"mail me at someone@example.com", "mail me at someone@example.com"},
 		{"03AGdBq24-token-text", "03AGdBq24-token-text"},
@@ -45,6 +47,67 @@ func TestRedactURL(t *testing.T) {
 			require.Equal(t, tt.want, redact.URL(tt.in))
 		})
 	}
+}
+
+// TestRedactRedisURL: every form of REDIS_URL hides its password: with and without a user, a
+// user alone (go-redis reads "redis://pw@" as the password), over TLS, Sentinel and Cluster, and a
+// password in the query.
+func TestRedactRedisURL(t *testing.T) {
+	t.Parallel()
+	const pw = "Secr3tPw"
+	for _, raw := range []string{
+		"redis://:" + pw + "@127.0.0.1:6379/0", "redis://app:" + pw + "@127.0.0.1:6379", "redis://" + pw + "@127.0.0.1:6379",
+		"redis://" + pw + "@127.0.0.1", "rediss://" + pw + "@redis.example:6380/2", "rediss://app:" + pw + "@redis.example:6380",
+		"redis-sentinel://" + pw + "@s1:26379,s2:26379?master=m", "redis-sentinel://:" + pw + "@s1:26379?master=m",
+		"redis-cluster://" + pw + "@h1:7000,h2:7001", "redis-cluster://app:" + pw + "@h1:7000,h2:7001",
+		"redis://127.0.0.1:6379/0?password=" + pw, "redis://127.0.0.1:6379?dial_timeout=1s&Password=" + pw + "&db=2",
+		"redis-sentinel://s1?master=m&sentinel_password=" + pw, "redis://p%40" + pw + "@h:1",
+	} {
+		shown := redact.URL(raw)
+		require.NotContains(t, shown, pw, raw)
+		require.Contains(t, shown, redact.Marker, raw)
+		err := redact.URLError(errors.New("parse "+raw+": failed"), raw)
+		require.NotContains(t, err.Error(), pw, raw)
+	}
+}
+
+// TestRedactURLQuery: a URL's query values named for secrets are hidden wherever the URL is shown
+// (a callbackUrl or websiteURL in a payload, a callback's failure), the other parameters stay,
+// and SecretValues lists them for Text to cut from any echo.
+func TestRedactURLQuery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"https://hooks.example/cb?token=T0k3nValue", "https://hooks.example/cb?token=[redacted]"},
+		{"https://hooks.example/cb?id=7&api_key=K3yValue&x=1", "https://hooks.example/cb?id=7&api_key=[redacted]&x=1"},
+		{"https://h.example/?key=a1b2c3", "https://h.example/?key=[redacted]"},
+		{"https://h.example/?secret=a1b2c3#frag", "https://h.example/?secret=[redacted]#frag"},
+		{"https://h.example/?password=a1b2c3", "https://h.example/?password=[redacted]"},
+		{"https://h.example/?sig=a1b2c3&signature=d4e5", "https://h.example/?sig=[redacted]&signature=[redacted]"},
+		{"https://h.example/?auth=a1b2c3&access_token=d4e5", "https://h.example/?auth=[redacted]&access_token=[redacted]"},
+		{"https://h.example/?apiKey=a1&X-Amz-Signature=b2&client_secret=c3", "https://h.example/?apiKey=[redacted]&X-Amz-Signature=[redacted]&client_secret=[redacted]"},
+		{"https://h.example/?Token=a1b2c3", "https://h.example/?Token=[redacted]"},
+		{"https://bob:Pa55word@h.example/cb", "https://bob:[redacted]@h.example/cb"},
+		{"https://Tok3nUser@h.example/cb", "https://[redacted]@h.example/cb"},
+		{"https://shop.example/login?next=/a&lang=en", "https://shop.example/login?next=/a&lang=en"},
+		{"https://shop.example/login?token=", "https://shop.example/login?token="},
+	} {
+		require.Equal(t, tc.want, redact.URL(tc.in), tc.in)
+	}
+	payload := []byte(`{"v":1,"callbackUrl":"https://hooks.example/cb?token=T0k3nValue&id=7",` +
+		`"task":{"type":"RecaptchaV2Task","websiteURL":"https://u:Pa55word@shop.example/login?api_key=K3yValue","websiteKey":"k"}}`)
+	shown := string(redact.JSON(payload))
+	for _, secret := range []string{"T0k3nValue", "Pa55word", "K3yValue"} {
+		require.NotContains(t, shown, secret)
+	}
+	require.Contains(t, shown, "id=7")
+	var v any
+	require.NoError(t, json.Unmarshal(payload, &v))
+	text := redact.Text("POST failed for T0k3nValue (and K3yValue, Pa55word)", redact.SecretValues(v)...)
+	for _, secret := range []string{"T0k3nValue", "Pa55word", "K3yValue"} {
+		require.NotContains(t, text, secret)
+	}
+	require.Equal(t, `Post "https://hooks.example/cb?token=[redacted]&id=7": refused`,
+		redact.Text(`Post "https://hooks.example/cb?token=T0k3nValue&id=7": refused`))
 }
 
 func TestRedactValue(t *testing.T) {

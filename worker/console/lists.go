@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -75,11 +77,13 @@ func (c *console) jobs(w http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(listStates, d.State) {
 		d.State = "dead"
 	}
-	d.Page, _ = strconv.Atoi(q.Get("page"))
-	d.Page = max(d.Page, 1)
+	var err error
+	if d.Page, err = parsePage(q.Get("page")); err != nil {
+		c.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
 	ctx, cancel := c.readCtx(r)
 	defer cancel()
-	var err error
 	if d.Queues, err = c.queueNames(ctx); err != nil {
 		c.fail(w, r, http.StatusServiceUnavailable, "could not list the queues: "+redactError(err))
 		return
@@ -120,9 +124,32 @@ func (c *console) jobs(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "list", page{Title: strings.ToUpper(label[:1]) + label[1:] + " jobs", Nav: d.State, Data: d})
 }
 
+// parsePage reads a list's page parameter: none is the first page, a number past the last
+// (however large) is clamped to the last page once the list's length is known, and anything else
+// that is not a whole number from 1 is an error that says what would do.
+func parsePage(s string) (int, error) {
+	if s == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if ne := (*strconv.NumError)(nil); errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) && n > 0 {
+		return math.MaxInt, nil // past any last page: clamped to it
+	}
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("page must be a whole number from 1 up, got %q", s)
+	}
+	return n, nil
+}
+
+// clampPage keeps d.Page within a list of n rows: past the last page it shows the last.
+func (d *listData) clampPage(n int) {
+	d.Page = min(d.Page, max((n+PageSize-1)/PageSize, 1))
+}
+
 // window returns the bounds of the page's rows in a list of n.
 func (d *listData) window(n int) (int, int) {
 	d.Total = n
+	d.clampPage(n)
 	from := min((d.Page-1)*PageSize, n)
 	return from, min(from+PageSize, n)
 }
@@ -243,6 +270,7 @@ func (c *console) listInFlight(ctx context.Context, d *listData) error {
 			return err
 		}
 		d.Total = map[string]int{"retrying": info.Retry, "scheduled": info.Scheduled, "pending": info.Pending, "active": info.Active}[d.State]
+		d.clampPage(d.Total)
 		tasks, err := list(d.Queue, asynq.PageSize(PageSize), asynq.Page(d.Page))
 		if err != nil {
 			return err
