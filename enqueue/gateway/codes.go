@@ -30,6 +30,7 @@ var gatewayRows = [...]CodeRow{
 	row(CodeImageTooLarge, dialect.TooBig, dialect.TooBig, "over --max-body"),
 	row(CodeTaskNotFound, dialect.NoSuchCaptchaID, "ERROR_WRONG_CAPTCHA_ID", ""),
 	row(CodeRateLimited, dialect.NoSlot, dialect.NoSlot, "the key is over its rateLimit"),
+	row(CodeNoSlotAvailable, "", dialect.NoSlot, "the key is at one of its quotas: maxJobsInFlight, maxJobsWaiting or maxImageBytesWaiting"),
 	row(CodeInternalError, "", dialect.NoSlot, "the gateway cannot reach its Redis; try again"),
 	row(CodeNoSuchMethod, "", dialect.BadParameters, ""),
 	row(CodeMethodNotAllowed, "", dialect.BadParameters, ""),

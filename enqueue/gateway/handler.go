@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,13 +16,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 
 	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/internal/balance"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/ledger"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
+	"github.com/solvequeue/solvequeue/internal/quota"
 	"github.com/solvequeue/solvequeue/internal/taskid"
 )
 
@@ -113,12 +112,12 @@ func (c Config) validate() error {
 // protocol answer (errors travel in the body); and 2captcha's, /in.php and /res.php (see
 // PathIn). It is safe for concurrent use.
 type Handler struct {
-	cfg      Config
-	client   *enqueue.Client
-	rc       redis.UniversalClient
-	ids      *taskid.Allocator
-	limiters map[string]*rate.Limiter
-	named    sync.Map // the key names noteKeyName recorded
+	cfg    Config
+	client *enqueue.Client
+	rc     redis.UniversalClient
+	ids    *taskid.Allocator
+	quotas *quota.Store // the keys' rate limits and quotas (quota.go)
+	named  sync.Map     // the key names noteKeyName recorded
 }
 
 // NewHandler returns a Handler on cfg.
@@ -128,15 +127,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	rc := cfg.Redis
-	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: taskid.New(rc), limiters: map[string]*rate.Limiter{}}
+	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: taskid.New(rc), quotas: quota.New(rc)}
 	cfg.Metrics.tokensExpiredFrom(h.keyNames())
-	if cfg.Keys != nil {
-		for _, k := range cfg.Keys.list {
-			if k.RateLimit > 0 {
-				h.limiters[k.Name] = rate.NewLimiter(rate.Limit(k.RateLimit), max(1, int(math.Ceil(k.RateLimit))))
-			}
-		}
-	}
 	return h, nil
 }
 
@@ -199,19 +191,17 @@ func (h *Handler) serve(r *http.Request, method string) (string, Answer) {
 	if !ok {
 		return noKey, (&apiError{id: 1, code: CodeKeyDoesNotExist, description: "clientKey is not a key of this gateway"}).answer()
 	}
-	if l := h.limiters[key.Name]; l != nil && !l.Allow() {
-		return key.Name, badRequest(CodeRateLimited, "key %q is over its rate limit of %g requests per second", key.Name, key.RateLimit).answer()
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeoutDefault)
 	defer cancel()
 	var a Answer
-	var err error
-	switch method {
-	case MethodCreateTask:
+	err := h.allow(ctx, key)
+	switch {
+	case err != nil:
+	case method == MethodCreateTask:
 		a, err = h.createTask(ctx, r, key, env, body)
-	case MethodGetTaskResult:
+	case method == MethodGetTaskResult:
 		a, err = h.getTaskResult(ctx, key, env)
-	case MethodGetBalance:
+	case method == MethodGetBalance:
 		a, err = h.getBalance(ctx, key)
 	default:
 		a, err = h.report(ctx, method, key, env)
@@ -286,8 +276,8 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 }
 
 // submit validates a job exactly as enqueue validates one, checks its key's budget and its
-// callback's address, gives it its key's lifetime as its deadline and a taskId, and submits it:
-// every protocol's way in. With an
+// callback's address, gives it its key's lifetime as its deadline and a taskId, admits it to its
+// key's quotas (admit) and submits it: every protocol's way in. With an
 // Idempotency-Key (idemKey), a request seen before gives back its first taskId and submits
 // nothing; the same key with another request is refused. request is what the client sent,
 // compared for that.
@@ -333,6 +323,10 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 		if job.ID, err = h.ids.JobID(ctx, key.Name, id); err != nil {
 			return 0, err
 		}
+		if err := h.admit(ctx, key, job); err != nil {
+			h.unclaim(key, idem)
+			return 0, err
+		}
 		job.GatewayTaskID = id
 		h.noteKeyName(ctx, key.Name)
 		sub, err := h.client.SubmitJob(ctx, job)
@@ -341,9 +335,11 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 		}
 		// Not submitted: free the Idempotency-Key, so that a retry starts afresh instead of
 		// finding a taskId with no job. A job already there means a taskId given before (the
-		// counter went back with a Redis that lost data): take the next one.
+		// counter went back with a Redis that lost data): take the next one; that job keeps the
+		// slot its ID holds.
 		h.unclaim(key, idem)
 		if err != nil {
+			h.release(key, job.ID)
 			return 0, err
 		}
 	}

@@ -26,6 +26,23 @@ const (
 	maxKeysFileBytes = 1 << 20
 	// maxRateLimit bounds a key's rateLimit per second.
 	maxRateLimit = 1_000_000
+	// maxQuotaJobs bounds a key's maxJobsInFlight and maxJobsWaiting.
+	maxQuotaJobs = 10_000_000
+	// maxQuotaBytes bounds a key's maxImageBytesWaiting (1 TiB).
+	maxQuotaBytes = 1 << 40
+)
+
+// Defaults of a key's quotas: what one key may hold in the Redis every key shares, so that one
+// key (a bug in a scraper, or an attacker with a key) cannot fill it and make every other key's
+// createTask fail. A thousand jobs is more than a scraper has captchas open at once; 64 MiB of
+// image bodies is 32 images of the largest body the gateway reads (--max-body, 2 MiB).
+const (
+	// MaxJobsInFlightDefault is a key's maxJobsInFlight when the keys file gives none.
+	MaxJobsInFlightDefault = 1000
+	// MaxJobsWaitingDefault is a key's maxJobsWaiting when the keys file gives none.
+	MaxJobsWaitingDefault = 1000
+	// MaxImageBytesWaitingDefault is a key's maxImageBytesWaiting when the keys file gives none.
+	MaxImageBytesWaitingDefault = 64 << 20
 )
 
 // Bounds of a key's lifetime.
@@ -46,7 +63,8 @@ const LocalKeyName = "local"
 var keyNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // Key is one gateway key: the name logs, metrics and the web UI show, the queue its jobs go
-// to, and its rate limit. The key itself is kept only as its SHA-256.
+// to, its rate limit and its quotas. The key itself is kept only as its SHA-256. Its rate limit
+// and quotas are counted in Redis, shared by every gateway on that Redis.
 type Key struct {
 	// Name identifies the key everywhere the key itself must not appear.
 	Name string
@@ -59,6 +77,16 @@ type Key struct {
 	// that error from then on, even when no worker serves the key's queue. Defaults to
 	// LifetimeDefault.
 	Lifetime time.Duration
+	// MaxJobsInFlight is the most jobs of the key accepted and not yet ended (solved, failed,
+	// dead); 0 is no limit. ParseKeys gives MaxJobsInFlightDefault to a key without one.
+	MaxJobsInFlight int64
+	// MaxJobsWaiting is the most jobs of the key accepted and not yet taken by a worker; 0 is
+	// no limit. ParseKeys gives MaxJobsWaitingDefault to a key without one.
+	MaxJobsWaiting int64
+	// MaxImageBytesWaiting is the most bytes of image bodies (as sent, base64) of the key's jobs
+	// not yet ended; 0 is no limit. ParseKeys gives MaxImageBytesWaitingDefault to a key
+	// without one.
+	MaxImageBytesWaiting int64
 
 	digest [sha256.Size]byte
 }
@@ -124,12 +152,19 @@ func LoadKeys(path string) (*Keys, error) {
 //	    rateLimit: 50        # requests per second, any method; optional
 //	    lifetime: 10m        # the deadline of its jobs; optional, LifetimeDefault when absent
 //	    callbackSecret: ...  # signs its jobs' callbacks, at least 16 characters; optional (CallbackSecrets)
+//	    maxJobsInFlight: 200 # jobs accepted and not yet ended; 0: no limit
+//	    maxJobsWaiting: 100  # jobs accepted and not yet taken by a worker; 0: no limit
+//	    maxImageBytesWaiting: 16MiB # image bodies of its jobs not yet ended; 0: no limit
+//
+// A key without a quota field gets its default (MaxJobsInFlightDefault, MaxJobsWaitingDefault,
+// MaxImageBytesWaitingDefault); a key without rateLimit has no rate limit. maxImageBytesWaiting
+// is a number of bytes, or one with a unit: KiB, MiB or GiB.
 //
 // It refuses unknown fields, a missing or repeated name, a key given both ways or neither, a
 // short key, a bad digest, the same key twice, a bad queue name, a rate limit that is not a
-// positive number, a lifetime that is not a duration from MinLifetime to MaxLifetime and a short
-// callbackSecret, with a
-// *KeysError naming the file and line. It never panics.
+// positive number, a lifetime that is not a duration from MinLifetime to MaxLifetime, a quota
+// that is not a whole number from 0 to its bound and a short callbackSecret, with a *KeysError
+// naming the file and line. It never panics.
 func ParseKeys(name string, data []byte) (*Keys, error) {
 	if name == "" {
 		name = "keys"
@@ -203,11 +238,14 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	k := Key{Lifetime: LifetimeDefault}
+	k := Key{Lifetime: LifetimeDefault, MaxJobsInFlight: MaxJobsInFlightDefault, MaxJobsWaiting: MaxJobsWaitingDefault,
+		MaxImageBytesWaiting: MaxImageBytesWaitingDefault}
 	var clear, digest, secret *yaml.Node
 	for _, kv := range pairs {
 		field, v := kv[0], kv[1]
-		if field.Value != "rateLimit" && (v.Kind != yaml.ScalarNode || v.Tag == "!!null") {
+		numeric := field.Value == "rateLimit" || field.Value == "maxJobsInFlight" || field.Value == "maxJobsWaiting" ||
+			field.Value == "maxImageBytesWaiting"
+		if !numeric && (v.Kind != yaml.ScalarNode || v.Tag == "!!null") {
 			return Key{}, p.fail(v, "%s: want a string, got %s", field.Value, yamlfile.Describe(v))
 		}
 		switch field.Value {
@@ -243,8 +281,25 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 				return Key{}, p.fail(v, "lifetime: want a duration from %s to %s such as 5m, got %q", MinLifetime, MaxLifetime, v.Value)
 			}
 			k.Lifetime = d
+		case "maxJobsInFlight", "maxJobsWaiting":
+			n, err := strconv.ParseInt(v.Value, 10, 64)
+			if v.Kind != yaml.ScalarNode || err != nil || n < 0 || n > maxQuotaJobs {
+				return Key{}, p.fail(v, "%s: want a whole number of jobs from 0 (no limit) to %d, got %s", field.Value, maxQuotaJobs, yamlfile.Describe(v))
+			}
+			if field.Value == "maxJobsInFlight" {
+				k.MaxJobsInFlight = n
+			} else {
+				k.MaxJobsWaiting = n
+			}
+		case "maxImageBytesWaiting":
+			n, ok := parseBytes(v.Value)
+			if v.Kind != yaml.ScalarNode || !ok || n > maxQuotaBytes {
+				return Key{}, p.fail(v, "maxImageBytesWaiting: want a whole number of bytes from 0 (no limit) to 1024GiB, with an optional unit KiB, MiB or GiB such as 64MiB, got %s", yamlfile.Describe(v))
+			}
+			k.MaxImageBytesWaiting = n
 		default:
-			return Key{}, p.fail(field, "%q is not a key field (want name, key or sha256, queue, rateLimit, lifetime, callbackSecret)", field.Value)
+			return Key{}, p.fail(field, "%q is not a key field (want name, key or sha256, queue, rateLimit, lifetime, "+
+				"maxJobsInFlight, maxJobsWaiting, maxImageBytesWaiting, callbackSecret)", field.Value)
 		}
 	}
 	switch {
@@ -282,4 +337,22 @@ func (p *keysParser) key(n *yaml.Node) (Key, error) {
 		p.secrets[k.Name] = secret.Value
 	}
 	return k, nil
+}
+
+// parseBytes reads a whole number of bytes, with an optional unit KiB, MiB or GiB ("64MiB",
+// "64 MiB", "1048576").
+func parseBytes(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for unit, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if rest, ok := strings.CutSuffix(s, unit); ok {
+			s, mult = strings.TrimSpace(rest), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, false
+	}
+	return n * mult, true
 }

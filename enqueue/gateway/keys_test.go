@@ -35,10 +35,16 @@ func TestParseKeys(t *testing.T) {
 		"    queue: beta\n" +
 		"    rateLimit: 2.5\n" +
 		"    lifetime: 90s\n" +
-		"    callbackSecret: cb-beta-0f3e9a71c2d4\n"
+		"    callbackSecret: cb-beta-0f3e9a71c2d4\n" +
+		"  - name: gamma\n" +
+		"    key: " + gammaKey + "\n" +
+		"    queue: gamma\n" +
+		"    maxJobsInFlight: 0\n" +
+		"    maxJobsWaiting: 5\n" +
+		"    maxImageBytesWaiting: 16 MiB\n"
 	keys, err := gateway.ParseKeys("keys.yaml", []byte(file))
 	require.NoError(t, err)
-	require.Equal(t, []string{"alpha", "beta"}, keys.Names())
+	require.Equal(t, []string{"alpha", "beta", "gamma"}, keys.Names())
 	require.Equal(t, map[string]string{"beta": "cb-beta-0f3e9a71c2d4"}, keys.CallbackSecrets(),
 		"a key with a callbackSecret has it; one without has none")
 	keys.CallbackSecrets()["alpha"] = "changed"
@@ -46,13 +52,18 @@ func TestParseKeys(t *testing.T) {
 
 	k, ok := keys.Lookup(alphaKey)
 	require.True(t, ok)
-	require.Equal(t, gateway.Key{Name: "alpha", Queue: "alpha", Lifetime: gateway.LifetimeDefault}, withoutDigest(k),
-		"a key without a lifetime has the default")
+	require.Equal(t, gateway.Key{Name: "alpha", Queue: "alpha", Lifetime: gateway.LifetimeDefault,
+		MaxJobsInFlight: 1000, MaxJobsWaiting: 1000, MaxImageBytesWaiting: 64 << 20}, withoutDigest(k),
+		"a key without a lifetime or quotas has the defaults")
 	k, ok = keys.Lookup(betaKey)
 	require.True(t, ok, "a key given as its SHA-256 (any case) is found by the key itself")
 	require.Equal(t, "beta", k.Name)
 	require.Equal(t, 2.5, k.RateLimit)
 	require.Equal(t, 90*time.Second, k.Lifetime)
+	k, ok = keys.Lookup(gammaKey)
+	require.True(t, ok)
+	require.Equal(t, gateway.Key{Name: "gamma", Queue: "gamma", Lifetime: gateway.LifetimeDefault,
+		MaxJobsInFlight: 0, MaxJobsWaiting: 5, MaxImageBytesWaiting: 16 << 20}, withoutDigest(k), "0 is no limit")
 
 	for _, wrong := range []string{"", alphaKey + " ", alphaKey[:len(alphaKey)-1], sha(alphaKey), "alpha"} {
 		_, ok := keys.Lookup(wrong)
@@ -66,7 +77,8 @@ func TestParseKeys(t *testing.T) {
 }
 
 func withoutDigest(k gateway.Key) gateway.Key {
-	return gateway.Key{Name: k.Name, Queue: k.Queue, RateLimit: k.RateLimit, Lifetime: k.Lifetime}
+	return gateway.Key{Name: k.Name, Queue: k.Queue, RateLimit: k.RateLimit, Lifetime: k.Lifetime,
+		MaxJobsInFlight: k.MaxJobsInFlight, MaxJobsWaiting: k.MaxJobsWaiting, MaxImageBytesWaiting: k.MaxImageBytesWaiting}
 }
 
 func TestParseKeysRefusesNamingTheLine(t *testing.T) {
@@ -102,6 +114,16 @@ func TestParseKeysRefusesNamingTheLine(t *testing.T) {
 		{"lifetime a number", "keys:\n  - name: a\n" + good + "    lifetime: 300\n", 5, "lifetime"},
 		{"short callbackSecret", "keys:\n  - name: a\n" + good + "    callbackSecret: short\n", 5, "callbackSecret is 5 characters; at least 16"},
 		{"callbackSecret a list", "keys:\n  - name: a\n" + good + "    callbackSecret: [x]\n", 5, "callbackSecret: want a string"},
+		{"maxJobsInFlight negative", "keys:\n  - name: a\n" + good + "    maxJobsInFlight: -1\n", 5, "maxJobsInFlight: want a whole number of jobs from 0 (no limit)"},
+		{"maxJobsInFlight a fraction", "keys:\n  - name: a\n" + good + "    maxJobsInFlight: 2.5\n", 5, "maxJobsInFlight"},
+		{"maxJobsInFlight text", "keys:\n  - name: a\n" + good + "    maxJobsInFlight: many\n", 5, `got "many"`},
+		{"maxJobsInFlight empty", "keys:\n  - name: a\n" + good + "    maxJobsInFlight:\n", 5, "got nothing"},
+		{"maxJobsWaiting a list", "keys:\n  - name: a\n" + good + "    maxJobsWaiting: [1]\n", 5, "maxJobsWaiting: want a whole number of jobs from 0 (no limit) to 10000000, got a list"},
+		{"maxJobsWaiting too large", "keys:\n  - name: a\n" + good + "    maxJobsWaiting: 10000001\n", 5, "maxJobsWaiting"},
+		{"maxImageBytesWaiting an unknown unit", "keys:\n  - name: a\n" + good + "    maxImageBytesWaiting: 64MB\n", 5, "maxImageBytesWaiting: want a whole number of bytes"},
+		{"maxImageBytesWaiting negative", "keys:\n  - name: a\n" + good + "    maxImageBytesWaiting: -1KiB\n", 5, "maxImageBytesWaiting"},
+		{"maxImageBytesWaiting too large", "keys:\n  - name: a\n" + good + "    maxImageBytesWaiting: 1025GiB\n", 5, "maxImageBytesWaiting"},
+		{"maxImageBytesWaiting a mapping", "keys:\n  - name: a\n" + good + "    maxImageBytesWaiting: {a: 1}\n", 5, "got a mapping"},
 		{"key a mapping", "keys:\n  - name: a\n    key: {x: 1}\n    queue: q\n", 3, "key: want a string"},
 		{"field twice", "keys:\n  - name: a\n" + good + "    queue: r\n", 5, `"queue" is set twice`},
 		{"bad YAML", "keys:\n  - name: [\n", 2, ""},
@@ -141,6 +163,7 @@ func TestLoadKeys(t *testing.T) {
 // name and a queue for every key.
 func FuzzParseKeys(f *testing.F) {
 	f.Add([]byte("keys:\n  - name: a\n    key: " + alphaKey + "\n    queue: q\n    rateLimit: 5\n"))
+	f.Add([]byte("keys:\n  - name: a\n    key: " + alphaKey + "\n    queue: q\n    maxJobsInFlight: 0\n    maxImageBytesWaiting: 2 GiB\n"))
 	f.Add([]byte("keys:\n  - &a {name: a, sha256: " + sha(alphaKey) + ", queue: q}\n  - *a\n"))
 	f.Add([]byte(`{"keys":[{"name":"j","key":"` + alphaKey + `","queue":"default"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

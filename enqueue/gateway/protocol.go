@@ -23,7 +23,9 @@ const (
 var Methods = []string{MethodCreateTask, MethodGetTaskResult, MethodGetBalance,
 	MethodReportIncorrectRecaptcha, MethodReportCorrectRecaptcha, MethodReportIncorrectImageCaptcha}
 
-// Error codes the gateway answers. All but the last two are AnySolver's own (the seed table).
+// Error codes the gateway answers. All but ERROR_NO_SLOT_AVAILABLE (the anti-captcha and
+// 2captcha code every client handles as "no room now, try later") and the last two are
+// AnySolver's own (the seed table).
 const (
 	CodeKeyDoesNotExist  = "ERROR_KEY_DOES_NOT_EXIST"
 	CodeZeroBalance      = "ERROR_ZERO_BALANCE" // also a spent budget: every client handles it
@@ -34,6 +36,7 @@ const (
 	CodeImageTooLarge    = "IMAGE_TOO_LARGE"
 	CodeTaskNotFound     = "TASK_NOT_FOUND"
 	CodeRateLimited      = "RATE_LIMITED"
+	CodeNoSlotAvailable  = "ERROR_NO_SLOT_AVAILABLE" // a key at one of its quotas (jobs in flight, waiting, image bytes)
 	CodeInternalError    = "INTERNAL_ERROR"
 	CodeNoSuchMethod     = "ERROR_NO_SUCH_METHOD" // the createTask family's name for an unknown method
 	CodeMethodNotAllowed = "ERROR_METHOD_NOT_ALLOWED"

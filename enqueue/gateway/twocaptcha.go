@@ -217,11 +217,11 @@ func (h *Handler) twoCaptcha(r *http.Request, path string, params url.Values) (s
 	if !ok {
 		return noKey, tcError(gatewayRow(CodeKeyDoesNotExist).TwoCaptcha, "%s: key is not a key of this gateway", CodeKeyDoesNotExist)
 	}
-	if l := h.limiters[key.Name]; l != nil && !l.Allow() {
-		return key.Name, tcError(gatewayRow(CodeRateLimited).TwoCaptcha, "%s: key %q is over its rate limit of %g requests per second", CodeRateLimited, key.Name, key.RateLimit)
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeoutDefault)
 	defer cancel()
+	if err := h.allow(ctx, key); err != nil {
+		return key.Name, h.tcFromError(path, key.Name, err)
+	}
 	if path == PathIn {
 		return key.Name, h.tcIn(ctx, r, key, params)
 	}

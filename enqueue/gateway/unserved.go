@@ -9,7 +9,8 @@ import (
 
 // localKey is the key every client has on a gateway without a keys file.
 func localKey() Key {
-	return Key{Name: LocalKeyName, Queue: enqueue.DefaultQueue, Lifetime: LifetimeDefault}
+	return Key{Name: LocalKeyName, Queue: enqueue.DefaultQueue, Lifetime: LifetimeDefault, MaxJobsInFlight: MaxJobsInFlightDefault,
+		MaxJobsWaiting: MaxJobsWaitingDefault, MaxImageBytesWaiting: MaxImageBytesWaitingDefault}
 }
 
 // Unserved returns the keys (in keys-file order; the one local key without a keys file) whose

@@ -25,6 +25,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/internal/poll"
+	"github.com/solvequeue/solvequeue/internal/quota"
 	"github.com/solvequeue/solvequeue/internal/record"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 )
@@ -64,7 +65,7 @@ func New(p Params) *Handler {
 		providers: p.Providers, anysolver: p.AnySolver, store: st, poller: poll.New(p.Poll),
 		breaker: p.Breaker, observer: p.Observer, log: p.Log, now: p.Now, jitter: rand.Float64,
 		remoteTTL: p.RemoteTTL, slots: newSlots(p.AnySolver.MaxConnsPerHost()), callbacks: p.Callbacks,
-		share: p.Share}
+		share: p.Share, quotas: quota.New(p.Redis)}
 	h.waits = newWaits(waitWatchEvery, h.fire, h.cancelWait)
 	return h
 }

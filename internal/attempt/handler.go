@@ -21,6 +21,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/internal/poll"
+	"github.com/solvequeue/solvequeue/internal/quota"
 	"github.com/solvequeue/solvequeue/internal/record"
 	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
@@ -49,6 +50,7 @@ type Handler struct {
 	waits     *waits              // waits.go: the attempts waiting for their next poll
 	callbacks *callback.Callbacks // schedules a job's callback when it ends (callback.go); runs callback tasks
 	share     *fairshare.Share    // the slots each gateway key's jobs hold; nil admits every job
+	quotas    *quota.Store        // the gateway keys' quotas, told when a key's job is taken and ends (quota.go)
 }
 
 // attempt is the state of one handler run.
@@ -144,6 +146,7 @@ func (h *Handler) begin(ctx context.Context, a *attempt, m taskMeta, t *asynq.Ta
 		return
 	}
 	a.payload = p
+	h.quotaTaken(ctx, a)
 	if e := h.solve(ctx, a); a.polling == nil {
 		a.stopPolling(e)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/loop"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
+	"github.com/solvequeue/solvequeue/internal/quota"
 	"github.com/solvequeue/solvequeue/internal/record"
 )
 
@@ -154,6 +155,7 @@ func (m *Mirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq
 				m.log.Warn("could not queue the callback of an archived job", "job_id", t.ID, "err", err)
 			}
 		}
+		quotaEnded(ctx, quota.New(m.rc), a, m.log)
 		// A dead letter keeps its image body for a redrive (Purge deletes it).
 		if ref := a.payload.BodyRef; ref != "" {
 			_ = imagebody.Keep(ctx, m.rc, ref)

@@ -74,6 +74,9 @@ func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 			return h.handBack(a, err)
 		}
 	}
+	if t.State.Terminal() && (t.Report == reportEnded || t.Report == reportRedelivered) {
+		quotaEnded(ctx, h.quotas, a, h.log) // a replay too: the first run's word may not have landed
+	}
 	if ref := a.payload.BodyRef; ref != "" && t.State.Terminal() && t.Report == reportEnded {
 		if err := h.store.SettleBody(ctx, ref, t.State); err != nil {
 			h.log.Warn("could not delete (or keep, for a dead job) the job's image body", "job_id", a.id, "err", err)

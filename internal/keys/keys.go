@@ -129,3 +129,33 @@ const GatewayTaskIDSecret = "solvequeue:gateway:taskid-secret"
 // is a keyed hash of its key's name and the taskId, so an operator who has only the taskId finds
 // the job by trying each name.
 const GatewayKeyNames = "solvequeue:gateway:key-names"
+
+// GatewayRate is a gateway key's rate limiter: the theoretical arrival time of its next request
+// (GCRA), shared by every gateway on the Redis.
+func GatewayRate(queue, keyName string) string {
+	return "solvequeue:gateway:{" + queue + "}:rate:" + keyName
+}
+
+// GatewayInFlight is the sorted set of a gateway key's jobs not yet ended, scored by when the
+// entry expires by itself (Unix ms).
+func GatewayInFlight(queue, keyName string) string {
+	return "solvequeue:gateway:{" + queue + "}:inflight:" + keyName
+}
+
+// GatewayWaiting is the sorted set of a gateway key's jobs not yet taken by a worker, scored as
+// GatewayInFlight.
+func GatewayWaiting(queue, keyName string) string {
+	return "solvequeue:gateway:{" + queue + "}:waiting:" + keyName
+}
+
+// GatewayImageBytes is the hash of the image body sizes of a gateway key's jobs not yet ended:
+// field a job ID, value its body's bytes.
+func GatewayImageBytes(queue, keyName string) string {
+	return "solvequeue:gateway:{" + queue + "}:imagebytes:" + keyName
+}
+
+// GatewayImageBytesTotal is the sum of GatewayImageBytes' values, kept beside it so that an
+// admission reads one number.
+func GatewayImageBytesTotal(queue, keyName string) string {
+	return "solvequeue:gateway:{" + queue + "}:imagebytes-total:" + keyName
+}
