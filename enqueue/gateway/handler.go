@@ -119,6 +119,7 @@ type Handler struct {
 	ids      *taskid.Allocator
 	limiters map[string]*rate.Limiter
 	named    sync.Map // the key names noteKeyName recorded
+	edge     edge     // the checks made before a request's protocol is read (edge.go)
 }
 
 // NewHandler returns a Handler on cfg.
@@ -130,6 +131,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	rc := cfg.Redis
 	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: taskid.New(rc), limiters: map[string]*rate.Limiter{}}
 	cfg.Metrics.tokensExpiredFrom(h.keyNames())
+	h.edge = newEdge(cfg.Now)
 	if cfg.Keys != nil {
 		for _, k := range cfg.Keys.list {
 			if k.RateLimit > 0 {
@@ -143,8 +145,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 // Open reports whether the handler accepts any key (no keys file).
 func (h *Handler) Open() bool { return h.cfg.Keys == nil }
 
-// ServeHTTP answers one request.
+// ServeHTTP answers one request. A request from a web page, or one to a gateway without keys
+// under a Host that is not loopback, is refused before it is read (see admit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r) {
+		return
+	}
 	if path, ok := twoCaptchaPath(r.URL.Path); ok {
 		h.serveTwoCaptcha(w, r, path)
 		return
@@ -195,9 +201,9 @@ func (h *Handler) serve(r *http.Request, method string) (string, Answer) {
 	if aerr != nil {
 		return noKey, aerr.answer()
 	}
-	key, ok := h.lookup(clientKey)
-	if !ok {
-		return noKey, (&apiError{id: 1, code: CodeKeyDoesNotExist, description: "clientKey is not a key of this gateway"}).answer()
+	key, aerr := h.authenticate(r, clientKey)
+	if aerr != nil {
+		return noKey, aerr.answer()
 	}
 	if l := h.limiters[key.Name]; l != nil && !l.Allow() {
 		return key.Name, badRequest(CodeRateLimited, "key %q is over its rate limit of %g requests per second", key.Name, key.RateLimit).answer()
