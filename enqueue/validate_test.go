@@ -179,6 +179,16 @@ func TestJobValidate(t *testing.T) {
 			wantField: "providers[1]", wantText: "listed twice"},
 		{name: "empty provider", job: enqueue.Job{Providers: []string{"CapSolver", " "}, Task: website("TurnstileToken")},
 			wantField: "providers[1]", wantText: "want a provider name"},
+		{name: "provider ok", job: enqueue.Job{Provider: "CapSolver", Task: website("TurnstileToken")}},
+		{name: "provider of a megabyte", job: enqueue.Job{Provider: strings.Repeat("P", 1<<20), Task: website("TurnstileToken")},
+			wantField: "provider", wantText: "1-64 printable characters"},
+		{name: "provider of 65 bytes", job: enqueue.Job{Provider: strings.Repeat("P", 65), Task: website("TurnstileToken")}, wantField: "provider"},
+		{name: "provider with a newline", job: enqueue.Job{Provider: "Cap\nSolver", Task: website("TurnstileToken")}, wantField: "provider"},
+		{name: "provider with a right-to-left override", job: enqueue.Job{Provider: "Cap\u202ESolver", Task: website("TurnstileToken")}, wantField: "provider"},
+		{name: "provider with a bidi isolate", job: enqueue.Job{Provider: "a\u2067b\u2069", Task: website("TurnstileToken")}, wantField: "provider"},
+		{name: "provider blank", job: enqueue.Job{Provider: " ", Task: website("TurnstileToken")}, wantField: "provider"},
+		{name: "provider not UTF-8", job: enqueue.Job{Provider: "a\xffb", Task: website("TurnstileToken")}, wantField: "provider"},
+		{name: "providers entry not UTF-8", job: enqueue.Job{Providers: []string{"a\xffb"}, Task: website("TurnstileToken")}, wantField: "providers[0]"},
 		{name: "maxRetries 0 ok", job: enqueue.Job{MaxRetries: intPtr(0), Task: website("TurnstileToken")}},
 		{name: "maxRetries limit ok", job: enqueue.Job{MaxRetries: intPtr(enqueue.MaxRetriesLimit), Task: website("TurnstileToken")}},
 		{name: "maxRetries negative", job: enqueue.Job{MaxRetries: intPtr(-1), Task: website("TurnstileToken")},
@@ -199,6 +209,7 @@ func TestJobValidate(t *testing.T) {
 			require.Equal(t, tt.wantField, verr.Field, "error: %v", err)
 			require.True(t, strings.HasPrefix(err.Error(), tt.wantField+": "), "the message starts with the field: %q", err)
 			require.Contains(t, verr.Problem, tt.wantText)
+			require.Less(t, len(err.Error()), 512, "the message quotes a bounded part of what was sent")
 		})
 	}
 }

@@ -111,3 +111,83 @@ queues:
 	require.Zero(t, creates["Other"])
 	mu.Unlock()
 }
+
+// TestTenantProviderCannotOpenTheBreaker runs jobs on a real redis-server against a fake
+// AnySolver where "Invented" and "Listed" are unreachable and "Up" solves. The provider breaker
+// is shared by every queue, so only a provider the operator's policy names may open it: jobs
+// that name "Invented" themselves fail over each time and never open its breaker, however many
+// fail, while "Listed" (named in the policy) is skipped once its breaker opens.
+func TestTenantProviderCannotOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	policy, err := policyfile.Parse("failover.yaml", []byte(`
+queues:
+  routed:
+    providers: [Listed, Up]
+`))
+	require.NoError(t, err)
+	srv := enqueuetest.Redis(t)
+	ctx := context.Background()
+	rc, err := redisconn.Open(ctx, srv.URL(), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+
+	var mu sync.Mutex
+	creates := map[string]int{}
+	fake := anysolvertest.New(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 100,
+		Script: func(task anysolvertest.Task) anysolvertest.Behavior {
+			mu.Lock()
+			creates[task.Provider]++
+			mu.Unlock()
+			if task.Provider == "Invented" || task.Provider == "Listed" {
+				return anysolvertest.Behavior{CreateError: "PROVIDER_UNREACHABLE"}
+			}
+			return anysolvertest.Behavior{Immediate: true}
+		}})
+	as := httptest.NewServer(fake)
+	t.Cleanup(as.Close)
+	client, err := anysolver.New(anysolver.Config{BaseURL: as.URL, APIKey: testAPIKey})
+	require.NoError(t, err)
+	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy,
+		Queues: map[string]int{"routed": 1, "tenant": 1}, Concurrency: 4,
+		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
+	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	require.NoError(t, err)
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	run := func(job enqueue.Job) enqueue.Outcome {
+		t.Helper()
+		id, err := producer.Submit(ctx, job)
+		require.NoError(t, err)
+		out, err := producer.WaitIn(waitCtx, job.Queue, id)
+		require.NoError(t, err)
+		require.Equal(t, enqueue.StateSolved, out.State)
+		return out
+	}
+	task := func(key string) map[string]any {
+		return map[string]any{"type": "RecaptchaV2TaskProxyless", "websiteURL": "https://shop.example/login", "websiteKey": key}
+	}
+
+	// Twice the failures that open a breaker, one job at a time: every job still meets Invented.
+	n := 2 * breaker.ProviderFailuresDefault
+	for i := range n {
+		out := run(enqueue.Job{ID: fmt.Sprintf("tenant-%d", i), Queue: "tenant", Providers: []string{"Invented", "Up"}, Task: task(fmt.Sprintf("t%d", i))})
+		require.Equal(t, []string{"Invented", "Up"}, out.ProvidersTried, "job %d: Invented's breaker stays closed", i)
+	}
+	mu.Lock()
+	require.Equal(t, n, creates["Invented"])
+	mu.Unlock()
+
+	// The policy's provider opens its breaker as before, and is skipped then.
+	for i := range breaker.ProviderFailuresDefault {
+		out := run(enqueue.Job{ID: fmt.Sprintf("routed-%d", i), Queue: "routed", Task: task(fmt.Sprintf("r%d", i))})
+		require.Equal(t, []string{"Listed", "Up"}, out.ProvidersTried)
+	}
+	out := run(enqueue.Job{ID: "routed-after", Queue: "routed", Task: task("after")})
+	require.Equal(t, []string{"Up"}, out.ProvidersTried, "Listed's breaker is open")
+	mu.Lock()
+	require.Equal(t, breaker.ProviderFailuresDefault, creates["Listed"])
+	mu.Unlock()
+}

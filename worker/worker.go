@@ -51,6 +51,10 @@ type Worker struct {
 	bodies    *imagebody.Sweeper
 }
 
+// providerNamer is an Observer that keeps a metric label for each provider the operator names
+// (Metrics does), so that providers jobs invent never crowd a real one out.
+type providerNamer interface{ NameProviders(names []string) }
+
 // New builds a Worker from cfg; Start runs it.
 func New(cfg Config) (*Worker, error) {
 	cfg = cfg.WithDefaults()
@@ -59,6 +63,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	inspector := asynq.NewInspectorFromRedisClient(cfg.Redis)
 	queues := slices.Sorted(maps.Keys(cfg.Queues))
+	if m, ok := cfg.Observer.(providerNamer); ok {
+		m.NameProviders(cfg.Policy.ProviderNames())
+	}
 	w := &Worker{cfg: cfg, inspector: inspector, queues: queues,
 		health: redisconn.NewHealth(redisconn.HealthParams{Redis: cfg.Redis, Logger: cfg.Logger, Now: cfg.Now})}
 	if !cfg.Breaker.Disabled {

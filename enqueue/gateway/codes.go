@@ -34,6 +34,9 @@ var gatewayRows = [...]CodeRow{
 	row(CodeInternalError, "", dialect.NoSlot, "the gateway cannot reach its Redis; try again"),
 	row(CodeNoSuchMethod, "", dialect.BadParameters, ""),
 	row(CodeMethodNotAllowed, "", dialect.BadParameters, ""),
+	row(CodeCrossOrigin, "", CodeCrossOrigin, "a web page's request (HTTP 403): the gateway serves programs, not browsers"),
+	row(CodeHostNotAllowed, "", CodeHostNotAllowed, "HTTP 403: without --keys only a loopback Host is answered (DNS rebinding)"),
+	row(CodeTooManyWrongKeys, "ERROR_IP_BLOCKED", "ERROR_IP_BANNED", "the client's address sent too many wrong keys: it waits before any key of it is checked"),
 }
 
 // row is one of the gateway's rows.

@@ -118,6 +118,7 @@ type Handler struct {
 	ids    *taskid.Allocator
 	quotas *quota.Store // the keys' rate limits and quotas (quota.go)
 	named  sync.Map     // the key names noteKeyName recorded
+	edge   edge         // the checks made before a request's protocol is read (edge.go)
 }
 
 // NewHandler returns a Handler on cfg.
@@ -129,14 +130,19 @@ func NewHandler(cfg Config) (*Handler, error) {
 	rc := cfg.Redis
 	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: taskid.New(rc), quotas: quota.New(rc)}
 	cfg.Metrics.tokensExpiredFrom(h.keyNames())
+	h.edge = newEdge(cfg.Now)
 	return h, nil
 }
 
 // Open reports whether the handler accepts any key (no keys file).
 func (h *Handler) Open() bool { return h.cfg.Keys == nil }
 
-// ServeHTTP answers one request.
+// ServeHTTP answers one request. A request from a web page, or one to a gateway without keys
+// under a Host that is not loopback, is refused before it is read (see admitRequest).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.admitRequest(w, r) {
+		return
+	}
 	if path, ok := twoCaptchaPath(r.URL.Path); ok {
 		h.serveTwoCaptcha(w, r, path)
 		return
@@ -187,9 +193,9 @@ func (h *Handler) serve(r *http.Request, method string) (string, Answer) {
 	if aerr != nil {
 		return noKey, aerr.answer()
 	}
-	key, ok := h.lookup(clientKey)
-	if !ok {
-		return noKey, (&apiError{id: 1, code: CodeKeyDoesNotExist, description: "clientKey is not a key of this gateway"}).answer()
+	key, aerr := h.authenticate(r, clientKey)
+	if aerr != nil {
+		return noKey, aerr.answer()
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeoutDefault)
 	defer cancel()

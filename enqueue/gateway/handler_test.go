@@ -436,6 +436,10 @@ func TestBadInput(t *testing.T) {
 		{"bad proxy", "createTask", create(alphaKey, map[string]any{"type": "X", "proxy": "nonsense"}), gateway.CodeInvalidTaskData, "task.proxy"},
 		{"provider a number", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "provider": 1},
 			gateway.CodeInvalidTaskData, "provider must be a string"},
+		{"provider of a megabyte, newlines and bidi", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"),
+			"provider": strings.Repeat("Cap\nSolver\u202E", 1<<16)}, gateway.CodeInvalidTaskData, "provider: "},
+		{"provider with a newline", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "provider": "Cap\nSolver"},
+			gateway.CodeInvalidTaskData, "provider: "},
 		{"settings a list", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "settings": []int{1}},
 			gateway.CodeInvalidTaskData, "settings must be an object"},
 		{"callbackUrl not a URL", "createTask", map[string]any{"clientKey": alphaKey, "task": recaptchaTask("k"), "callbackUrl": "hooks.example"},
@@ -461,6 +465,7 @@ func TestBadInput(t *testing.T) {
 			a := b.call(t, tt.method, tt.body)
 			requireError(t, a, 1, tt.code)
 			require.Contains(t, a["errorDescription"], tt.text)
+			require.Less(t, len(a["errorDescription"].(string)), 1024, "the description quotes a bounded part of what was sent")
 		})
 	}
 	requireNothingQueued(t, b)

@@ -24,7 +24,7 @@ var Methods = []string{MethodCreateTask, MethodGetTaskResult, MethodGetBalance,
 	MethodReportIncorrectRecaptcha, MethodReportCorrectRecaptcha, MethodReportIncorrectImageCaptcha}
 
 // Error codes the gateway answers. All but ERROR_NO_SLOT_AVAILABLE (the anti-captcha and
-// 2captcha code every client handles as "no room now, try later") and the last two are
+// 2captcha code every client handles as "no room now, try later") and the last five are
 // AnySolver's own (the seed table).
 const (
 	CodeKeyDoesNotExist  = "ERROR_KEY_DOES_NOT_EXIST"
@@ -40,6 +40,13 @@ const (
 	CodeInternalError    = "INTERNAL_ERROR"
 	CodeNoSuchMethod     = "ERROR_NO_SUCH_METHOD" // the createTask family's name for an unknown method
 	CodeMethodNotAllowed = "ERROR_METHOD_NOT_ALLOWED"
+	// CodeCrossOrigin refuses a request a web page made (Sec-Fetch-Site or Origin says so).
+	CodeCrossOrigin = "ERROR_CROSS_ORIGIN_REQUEST"
+	// CodeHostNotAllowed refuses a request to a gateway without keys under a Host that is not
+	// loopback (DNS rebinding).
+	CodeHostNotAllowed = "ERROR_HOST_NOT_ALLOWED"
+	// CodeTooManyWrongKeys refuses, unchecked, the key of an address that sent too many wrong ones.
+	CodeTooManyWrongKeys = "ERROR_TOO_MANY_WRONG_KEYS"
 )
 
 // MaxTaskID bounds the taskIds the gateway answers: JSON numbers below 2^53 survive every

@@ -213,9 +213,9 @@ func (h *Handler) twoCaptcha(r *http.Request, path string, params url.Values) (s
 	if clientKey == "" {
 		return noKey, tcError(tcWrongUserKey, "key is missing: send the gateway key as key=")
 	}
-	key, ok := h.lookup(clientKey)
-	if !ok {
-		return noKey, tcError(gatewayRow(CodeKeyDoesNotExist).TwoCaptcha, "%s: key is not a key of this gateway", CodeKeyDoesNotExist)
+	key, aerr := h.authenticate(r, clientKey)
+	if aerr != nil {
+		return noKey, tcError(gatewayRow(aerr.code).TwoCaptcha, "%s: %s", aerr.code, aerr.description)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeoutDefault)
 	defer cancel()

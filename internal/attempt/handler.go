@@ -421,7 +421,10 @@ func (h *Handler) verdictFor(ctx context.Context, a *attempt, ce classify.Error)
 	v := h.policy.Classification().Classify(ce)
 	if p := a.rec.Provider; p != "" {
 		h.observer.ProviderResult(p, v.Code, 0)
-		if classify.ProviderScoped(v.Code) {
+		// The breaker is shared by every queue: only a provider the operator's policy names may
+		// open it. One that only jobs name is the producers' word, and a tenant's jobs naming a
+		// provider that always fails must not shut it for everyone.
+		if classify.ProviderScoped(v.Code) && h.policy.NamesProvider(p) {
 			h.providers.Failed(ctx, p, v.Code)
 		}
 	}

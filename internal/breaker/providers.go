@@ -17,7 +17,9 @@ import (
 // queue's list in the policy file). An error that blames the provider sends the next attempt at
 // once to the next one (decide's failover row); a provider that keeps failing across jobs is
 // skipped for a cool-down by every worker (the provider breaker below), then tried again by one
-// job before the others follow.
+// job before the others follow. Only the errors of a provider the operator's policy names count
+// toward its breaker (the attempt machine checks): a provider that only jobs name cannot be
+// made to open a breaker every queue shares.
 
 // Defaults of the provider breaker.
 const (
@@ -95,7 +97,8 @@ func (b *Providers) Pick(ctx context.Context, providers []string, start int) int
 	return start
 }
 
-// Failed counts a provider-scoped error against provider.
+// Failed counts a provider-scoped error against provider; the caller counts only providers the
+// operator's policy names.
 func (b *Providers) Failed(ctx context.Context, provider, code string) {
 	opened, err := providerFailedScript.Run(context.WithoutCancel(ctx), b.Redis, []string{keys.Provider(provider)},
 		b.Failures, b.Cooldown.Milliseconds()).Int()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ValidationError says which field of a job is wrong and why. Batch submission wraps it with the
@@ -25,10 +26,13 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Problem }
 const MaxProviders = 16
 
 // ValidateProviders checks a job's provider and providers: one form or the other, at most
-// MaxProviders names, each a printable word, none twice.
+// MaxProviders names, each a printable word (provider as each entry of providers), none twice.
 func ValidateProviders(provider string, providers []string) error {
 	if provider != "" && len(providers) > 0 {
 		return &ValidationError{"providers", "give provider or providers, not both (provider is the one-element form)"}
+	}
+	if provider != "" {
+		return validateProviderName("provider", provider)
 	}
 	if len(providers) > MaxProviders {
 		return &ValidationError{"providers", fmt.Sprintf("lists %d providers; at most %d", len(providers), MaxProviders)}
@@ -36,13 +40,30 @@ func ValidateProviders(provider string, providers []string) error {
 	seen := map[string]bool{}
 	for i, p := range providers {
 		field := fmt.Sprintf("providers[%d]", i)
-		if strings.TrimSpace(p) == "" || len(p) > 64 || strings.ContainsFunc(p, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
-			return &ValidationError{field, fmt.Sprintf("%q: want a provider name such as CapSolver (1-64 printable characters, no spaces)", p)}
+		if err := validateProviderName(field, p); err != nil {
+			return err
 		}
 		if seen[strings.ToLower(p)] {
 			return &ValidationError{field, fmt.Sprintf("%q is listed twice", p)}
 		}
 		seen[strings.ToLower(p)] = true
+	}
+	return nil
+}
+
+// maxProviderName bounds a provider name, in bytes.
+const maxProviderName = 64
+
+// validateProviderName checks one provider name: 1-64 bytes of UTF-8, printable characters and
+// no white space (no newline, no bidi control), so that it can be a metric label, a Redis key and a log field as it is. A name
+// that fails is quoted only as far as the bound: it may be a megabyte long.
+func validateProviderName(field, p string) error {
+	if strings.TrimSpace(p) == "" || len(p) > maxProviderName || !utf8.ValidString(p) || strings.ContainsFunc(p, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		shown := p
+		if len(shown) > maxProviderName {
+			shown = shown[:maxProviderName] + "..."
+		}
+		return &ValidationError{field, fmt.Sprintf("%q: want a provider name such as CapSolver (1-%d printable characters, no spaces)", shown, maxProviderName)}
 	}
 	return nil
 }

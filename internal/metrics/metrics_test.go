@@ -190,3 +190,27 @@ func BenchmarkMetricsJobEnded(b *testing.B) {
 		}
 	})
 }
+
+// TestMetricsProviderLabels: providers that jobs invent fill the provider label's bound and then
+// count as "other", but a provider the operator names keeps its own label whenever it first
+// shows, and one already seen keeps its own; a name that is not UTF-8 never panics.
+func TestMetricsProviderLabels(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(prometheus.NewRegistry())
+	m.NameProviders([]string{"CapSolver", "CapMonster"})
+	m.ProviderResult("EarlyBird", "", time.Second)
+	for i := range 2 * maxProviderLabels {
+		m.ProviderResult(fmt.Sprintf("Invented%d", i), "PROVIDER_UNREACHABLE", 0)
+	}
+	m.ProviderResult("CapSolver", "", time.Second)
+	m.ProviderResult("CapMonster", "PROVIDER_UNREACHABLE", 0)
+	m.ProviderResult("EarlyBird", "", time.Second)
+	m.ProviderResult("a\xffb", "", 0)
+	require.Equal(t, 1.0, testutil.ToFloat64(m.money.providerResults.WithLabelValues("CapSolver", "ok")))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.money.providerResults.WithLabelValues("CapMonster", "PROVIDER_UNREACHABLE")))
+	require.Equal(t, 2.0, testutil.ToFloat64(m.money.providerResults.WithLabelValues("EarlyBird", "ok")))
+	require.Equal(t, float64(maxProviderLabels+1), testutil.ToFloat64(m.money.providerResults.WithLabelValues(LabelOther, "PROVIDER_UNREACHABLE")),
+		"the inventions past the bound, less EarlyBird's place")
+	require.Equal(t, 1.0, testutil.ToFloat64(m.money.providerResults.WithLabelValues(LabelOther, "ok")), "the name that is not UTF-8")
+	require.Equal(t, maxProviderLabels+2+1+1, testutil.CollectAndCount(m.money.providerResults), "bounded series")
+}

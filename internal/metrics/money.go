@@ -3,6 +3,7 @@ package metrics
 import (
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,9 +45,18 @@ func newMoneyMetrics(reg prometheus.Registerer) moneyMetrics {
 	return m
 }
 
-// maxProviderLabels bounds the provider label: a job names its providers, so their names are the
-// producer's to choose; past this many, new ones are counted as "other".
+// maxProviderLabels bounds the provider label values that jobs bring: a job names its providers,
+// so their names are the producer's to choose; past this many, new ones are counted as "other".
+// The providers the operator names (NameProviders) are not counted toward the bound.
 const maxProviderLabels = 32
+
+// NameProviders gives each of names its own provider label for good, whatever the bound and
+// whatever names jobs brought before: the providers of the operator's policy file, so that no
+// tenant inventing provider names can make a real provider count as "other". package worker
+// calls it with its policy's providers.
+func (m *Metrics) NameProviders(names []string) {
+	m.money.providers.name(names)
+}
 
 // ProviderResult counts a provider's createTask outcome and observes its solve time.
 func (m *Metrics) ProviderResult(provider, code string, solveTime time.Duration) {
@@ -61,29 +71,50 @@ func (m *Metrics) ProviderResult(provider, code string, solveTime time.Duration)
 	m.money.providerResults.WithLabelValues(p, m.codeLabel(code)).Inc()
 }
 
-// labelSet admits label values up to a bound, then names the rest "other".
+// labelSet admits label values up to a bound, then names the rest "other"; named values are
+// admitted whatever the bound.
 type labelSet struct {
 	mu    sync.Mutex
 	max   int
-	known map[string]bool
+	known map[string]bool // admitted under the bound
+	named map[string]bool // admitted for good
 }
 
-func newLabelSet(n int) *labelSet { return &labelSet{max: n, known: map[string]bool{}} }
+func newLabelSet(n int) *labelSet {
+	return &labelSet{max: n, known: map[string]bool{}, named: map[string]bool{}}
+}
+
+// name admits vs for good.
+func (s *labelSet) name(vs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range vs {
+		if labelValueOK(v) {
+			s.named[v] = true
+		}
+	}
+}
 
 func (s *labelSet) label(v string) string {
-	if v == "" || len(v) > 64 {
-		return "other"
+	if !labelValueOK(v) {
+		return LabelOther
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.known[v] {
+	if s.named[v] || s.known[v] {
 		return v
 	}
 	if len(s.known) >= s.max {
-		return "other"
+		return LabelOther
 	}
 	s.known[v] = true
 	return v
+}
+
+// labelValueOK reports whether v may be a label value: Prometheus refuses (and WithLabelValues
+// panics on) a value that is not UTF-8.
+func labelValueOK(v string) bool {
+	return v != "" && len(v) <= maxLabelLen && utf8.ValidString(v)
 }
 
 // Spent counts money settled against a queue's budget.

@@ -3,6 +3,7 @@ package policyfile
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,4 +172,33 @@ func (b Budget) String() string {
 		parts = append(parts, fmt.Sprintf("estimatedCost: %g", b.EstimatedCost))
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// NamesProvider reports whether the operator's policy names provider in some queue's providers
+// list, spelled exactly so. Only such a provider's errors count toward the provider breaker that
+// every queue shares: a provider a job names itself is the job's producer's word, not the
+// operator's.
+func (p *Policy) NamesProvider(provider string) bool {
+	if p == nil {
+		return false
+	}
+	for _, q := range p.queues {
+		if slices.Contains(q.Providers, provider) {
+			return true
+		}
+	}
+	return false
+}
+
+// ProviderNames returns every provider the policy names, sorted, each once.
+func (p *Policy) ProviderNames() []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for _, q := range p.queues {
+		out = append(out, q.Providers...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -34,6 +34,12 @@ queues:
 	require.Equal(t, policyfile.QueuePolicy{}, p.Queue("elsewhere"))
 	require.Len(t, p.Queues(), 3)
 	require.Equal(t, policyfile.QueuePolicy{}, policyfile.Default().Queue("scrapers"))
+	require.Equal(t, []string{"CapMonster", "CapSolver"}, p.ProviderNames())
+	require.True(t, p.NamesProvider("CapMonster"))
+	require.False(t, p.NamesProvider("capmonster"), "spelled exactly: the breaker's key is the name as it is")
+	require.False(t, p.NamesProvider("Invented"))
+	require.False(t, policyfile.Default().NamesProvider("CapSolver"))
+	require.Empty(t, (*policyfile.Policy)(nil).ProviderNames())
 }
 
 func TestParseQueuesBad(t *testing.T) {
