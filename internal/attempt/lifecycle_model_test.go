@@ -81,6 +81,7 @@ func TestLifecycleModel(t *testing.T) {
 			"timeout":         m.timeout,
 			"saveOutage":      m.saveOutage,
 			"budgetWatch":     m.budgetWatch,
+			"rivalBurst":      m.rivalBurst,
 			"breakerProbe":    m.breakerProbe,
 			"":                m.check,
 		})
@@ -218,6 +219,8 @@ type lifecycle struct {
 	steps   []string
 	// budgetCap is the queue's budget: at most this many createTask calls per budgetWindow (0: none).
 	budgetCap int
+	// rivals are when other worker processes paid createTasks on the queue's budget (rivalBurst).
+	rivals []time.Time
 	// breakerOn says the account breaker is on: an account code pauses the queue until a probe
 	// of getBalance resumes it.
 	breakerOn bool
