@@ -99,8 +99,8 @@ type Ledger struct {
 // New returns a Ledger over rc.
 func New(rc redis.UniversalClient) *Ledger {
 	l := &Ledger{rc: rc}
-	l.reserves = newCombiner(l.reserveBatch)
-	l.settles = newCombiner(l.settleBatch)
+	l.reserves = newCombiner(gatherFor, l.reserveBatch)
+	l.settles = newCombiner(gatherFor, l.settleBatch)
 	return l
 }
 
@@ -284,12 +284,12 @@ return out`)
 
 // readScript tallies the window and says whether the budget paused the queue and whether the
 // rule has room for the dearest createTask: {n, m, ms until the oldest spend leaves, paused,
-// room, dearest}.
+// room, dearest, now (ms, Redis's clock)}.
 var readScript = redis.NewScript(tally + rule + `
 local d = dearest()
 local room = 0
 if fits(d) then room = 1 end
-return {n, m, wait(), redis.call('EXISTS', KEYS[3]), room, d}`)
+return {n, m, wait(), redis.call('EXISTS', KEYS[3]), room, d, now}`)
 
 // pauseScript pauses the queue with asynq's own pause key unless somebody (an operator, the
 // breaker) paused it already, and marks the pause as the budget's. It returns 1 if it paused.
@@ -422,7 +422,10 @@ func (l *Ledger) settleBatch(ctx context.Context, queue string, reqs []settleReq
 // createTask.
 func (l *Ledger) Read(ctx context.Context, queue string, b policyfile.Budget) (Usage, error) {
 	res, err := readScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetPaused(queue)}, ruleArgs(b)...).Int64Slice()
-	if err != nil || len(res) < 6 {
+	if err == nil && len(res) < 7 {
+		err = fmt.Errorf("the ledger answered %d figures", len(res))
+	}
+	if err != nil {
 		return Usage{}, fmt.Errorf("read queue %s's budget: %w", queue, err)
 	}
 	u := Usage{Queue: queue, Budget: b, CreateTasks: res[0], Cost: float64(res[1]) / microsPerUnit,
@@ -435,7 +438,8 @@ func (l *Ledger) Read(ctx context.Context, queue string, b policyfile.Budget) (U
 		u.RemainingCost = max(b.MaxCost-u.Cost, 0)
 	}
 	if res[0] > 0 || res[1] > 0 {
-		u.NextRoom = time.Now().Add(time.Duration(res[2]) * time.Millisecond).Truncate(time.Second)
+		// On Redis's clock, the ledger's own: two reads of an unchanged window agree.
+		u.NextRoom = time.UnixMilli(res[6] + res[2]).Truncate(time.Second)
 	}
 	return u, nil
 }

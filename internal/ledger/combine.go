@@ -3,21 +3,29 @@ package ledger
 import (
 	"context"
 	"sync"
+	"time"
 )
+
+// gatherFor is how long a run that starts on an idle key waits for company before it goes to
+// Redis. Attempts start one at a time (asynq fetches jobs one by one), so without it most calls
+// would find no run in flight and go alone; a few milliseconds before a createTask that takes
+// AnySolver seconds to solve let the calls of a busy worker share one script run, which is what
+// a capped queue's throughput is bound by (Redis's time, and the worker's, per call).
+const gatherFor = 5 * time.Millisecond
 
 // batchMax bounds how many calls one script run serves, so that a script's arguments stay
 // small whatever the number of attempts in flight.
 const batchMax = 256
 
 // combiner runs calls of one kind in batches: one script run serves every call that arrived
-// while the previous run of the same key was in flight (a group commit). A call that finds no
-// run in flight starts one at once, so a lone call waits for one round trip, as it would alone;
-// under load the calls that queue up behind a run share the next one, and Redis runs one script
-// for all of them instead of one each. Each call still gets its own answer, in its order in the
+// while the previous run of the same key was in flight, or while a run starting on an idle key
+// waited its linger (a group commit). A lone call waits for the linger and one round trip;
+// under load the calls share runs, and Redis runs one script for many instead of one each. Each call still gets its own answer, in its order in the
 // batch, and the script applies the ledger's rule to each in turn, so a batch admits exactly
 // what the same calls one by one would.
 type combiner[K comparable, Req, Res any] struct {
-	run func(ctx context.Context, key K, reqs []Req) ([]Res, error)
+	run    func(ctx context.Context, key K, reqs []Req) ([]Res, error)
+	linger time.Duration // how long a run starting on an idle key waits for more calls
 
 	mu      sync.Mutex
 	waiting map[K][]*batch[Req, Res] // batches gathering calls, oldest first, by key
@@ -32,8 +40,8 @@ type batch[Req, Res any] struct {
 	done chan struct{}
 }
 
-func newCombiner[K comparable, Req, Res any](run func(context.Context, K, []Req) ([]Res, error)) *combiner[K, Req, Res] {
-	return &combiner[K, Req, Res]{run: run, waiting: map[K][]*batch[Req, Res]{}, busy: map[K]bool{}}
+func newCombiner[K comparable, Req, Res any](linger time.Duration, run func(context.Context, K, []Req) ([]Res, error)) *combiner[K, Req, Res] {
+	return &combiner[K, Req, Res]{run: run, linger: linger, waiting: map[K][]*batch[Req, Res]{}, busy: map[K]bool{}}
 }
 
 // do adds req to the batch gathering for key and returns its answer once the batch ran. A call
@@ -68,8 +76,12 @@ func (c *combiner[K, Req, Res]) do(ctx context.Context, key K, req Req) (Res, er
 	}
 }
 
-// serve runs key's gathering batches, oldest first, until none is left.
+// serve runs key's gathering batches, oldest first, until none is left, the first after the
+// linger.
 func (c *combiner[K, Req, Res]) serve(ctx context.Context, key K) {
+	if c.linger > 0 {
+		time.Sleep(c.linger)
+	}
 	for {
 		c.mu.Lock()
 		q := c.waiting[key]

@@ -18,7 +18,7 @@ func TestCombinerGathersCallsBehindARun(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var runs [][]int
-	c := newCombiner(func(_ context.Context, key string, reqs []int) ([]int, error) {
+	c := newCombiner(0, func(_ context.Context, key string, reqs []int) ([]int, error) {
 		mu.Lock()
 		runs = append(runs, append([]int(nil), reqs...))
 		first := len(runs) == 1
@@ -92,7 +92,7 @@ func TestCombinerBoundsABatch(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var sizes []int
-	c := newCombiner(func(_ context.Context, _ string, reqs []int) ([]bool, error) {
+	c := newCombiner(0, func(_ context.Context, _ string, reqs []int) ([]bool, error) {
 		mu.Lock()
 		sizes = append(sizes, len(reqs))
 		first := len(sizes) == 1
