@@ -145,6 +145,7 @@ func (m *lifecycle) check(t *rapid.T) {
 			m.violation(nil, "", "%d createTasks paid within the budget's window of %s, cap %d", n, budgetWindow, m.budgetCap)
 		}
 	}
+	m.checkRivalCap()
 	if state, err := breaker.Read(m.ctx, m.rc); err == nil && state.ID != "" &&
 		m.rc.Exists(m.ctx, "asynq:{"+modelQueue+"}:paused").Val() == 0 && !m.tripCut {
 		m.violation(nil, "", "the breaker is open (%s) and the queue is not paused", state.Code)

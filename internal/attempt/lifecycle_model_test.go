@@ -83,6 +83,7 @@ func TestLifecycleModel(t *testing.T) {
 			"timeout":         m.timeout,
 			"saveOutage":      m.saveOutage,
 			"budgetWatch":     m.budgetWatch,
+			"rivalBurst":      m.rivalBurst,
 			"breakerProbe":    m.breakerProbe,
 			"fairShareHold":   m.fairShareHold,
 			"":                m.check,
@@ -221,6 +222,8 @@ type lifecycle struct {
 	steps   []string
 	// budgetCap is the queue's budget: at most this many createTask calls per budgetWindow (0: none).
 	budgetCap int
+	// rivals are when other worker processes paid createTasks on the queue's budget (rivalBurst).
+	rivals []time.Time
 	// breakerOn says the account breaker is on: an account code pauses the queue until a probe
 	// of getBalance resumes it.
 	breakerOn bool

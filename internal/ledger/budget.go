@@ -88,13 +88,21 @@ type Usage struct {
 // gateway answers ERROR_ZERO_BALANCE for, exactly when the workers hold the queue.
 func (u Usage) Spent() bool { return !u.Room }
 
-// Ledger reads and writes budgets in Redis.
+// Ledger reads and writes budgets in Redis. One Ledger serves a whole worker process: its
+// reservations and settlements made at once share script runs (see Reserve).
 type Ledger struct {
-	rc redis.UniversalClient
+	rc       redis.UniversalClient
+	reserves *combiner[reserveKey, reserveReq, reserveRes]
+	settles  *combiner[string, settleReq, bool]
 }
 
 // New returns a Ledger over rc.
-func New(rc redis.UniversalClient) *Ledger { return &Ledger{rc: rc} }
+func New(rc redis.UniversalClient) *Ledger {
+	l := &Ledger{rc: rc}
+	l.reserves = newCombiner(gatherFor, l.reserveBatch)
+	l.settles = newCombiner(gatherFor, l.settleBatch)
+	return l
+}
 
 // ErrSpent is what Reserve's callers wrap when a budget refuses a createTask.
 var ErrSpent = errors.New("the queue's budget is spent")
@@ -199,58 +207,89 @@ local function fits(est)
 end
 `
 
-// reserveScript takes one createTask of type ARGV[6] from the window at estimate(type) if the
-// rule allows it, and holds it as outstanding under id ARGV[7] (KEYS[3], scored by the time it
-// was taken) until it is settled, or until ARGV[8] ms past the window. It returns {1, bucket, estimate} when reserved, {0, ms until
-// the oldest spend leaves, estimate} when the budget is spent.
+// reserveScript takes createTasks from the window, one for each request in ARGV[7..] (pairs of a
+// task type and an id), each at estimate(type) if the rule allows it after the requests before
+// it, and holds each taken one as outstanding under its id (KEYS[3], scored by the time it was
+// taken) until it is settled, or until ARGV[6] ms past the window. It returns {bucket, ms until
+// the oldest spend leaves (0 unless one was refused), then ok (1 or 0) and estimate for each
+// request}: the rule applied to each in turn, exactly as the same requests one call each.
 var reserveScript = redis.NewScript(tally + rule + `
-local est = estimate(ARGV[6])
-if not fits(est) then return {0, wait(), est} end
-redis.call('HINCRBY', KEYS[1], 'n:' .. cur, 1)
-redis.call('HINCRBY', KEYS[1], 'm:' .. cur, est)
-redis.call('HSET', KEYS[1], 'o', lo, 'N', n + 1, 'M', m + est)
-redis.call('PEXPIRE', KEYS[1], w + 2 * g)
-local kept = tonumber(ARGV[8])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - w - kept))
-redis.call('ZADD', KEYS[3], now, ARGV[7])
-redis.call('PEXPIRE', KEYS[3], w + kept)
-return {1, cur, est}`)
+local out = {cur, 0}
+local took, money, refused = 0, 0, false
+local held = {}
+for i = 7, #ARGV, 2 do
+  local est = estimate(ARGV[i])
+  if fits(est) then
+    n, m = n + 1, m + est
+    took, money = took + 1, money + est
+    held[#held + 1] = now
+    held[#held + 1] = ARGV[i + 1]
+    out[#out + 1] = 1
+  else
+    refused = true
+    out[#out + 1] = 0
+  end
+  out[#out + 1] = est
+end
+if took > 0 then
+  redis.call('HINCRBY', KEYS[1], 'n:' .. cur, took)
+  redis.call('HINCRBY', KEYS[1], 'm:' .. cur, money)
+  redis.call('HSET', KEYS[1], 'o', lo, 'N', n, 'M', m)
+  redis.call('PEXPIRE', KEYS[1], w + 2 * g)
+  local kept = tonumber(ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - w - kept))
+  redis.call('ZADD', KEYS[3], unpack(held))
+  redis.call('PEXPIRE', KEYS[3], w + kept)
+end
+if refused then out[2] = wait() end
+return out`)
 
-// settleScript settles the outstanding reservation ARGV[1] once: it forgets it (KEYS[3]), moves
-// its money in bucket ARGV[2] and in the running sum by ARGV[3] millionths (if that bucket is
-// still kept), and, when AnySolver reported a cost (ARGV[5] millionths), moves type ARGV[4]'s
-// average towards it by a tenth (ARGV[6] bounds how many types are kept, ARGV[7] how long the
-// averages outlive the last settlement, in ms). A reservation that is not outstanding (settled already, or
-// never held) changes nothing. It returns 1 if it settled.
+// settleScript settles outstanding reservations, each once, one for each group of five in
+// ARGV[3..]: an id, its bucket, the change of its money in millionths, its task type and the cost
+// AnySolver reported in millionths. A reservation settled forgets its id (KEYS[3]), moves its
+// money in its bucket and in the running sum (if that bucket is still kept), and, when AnySolver
+// reported a cost, moves its type's average towards it by a tenth (ARGV[1] bounds how many types
+// are kept, ARGV[2] how long the averages outlive the last settlement, in ms). A reservation that
+// is not outstanding (settled already, or never held) changes nothing. It returns 1 for each
+// reservation it settled, 0 for the others.
 var settleScript = redis.NewScript(`
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
-local delta, f = tonumber(ARGV[3]), 'm:' .. ARGV[2]
-if delta ~= 0 and redis.call('HEXISTS', KEYS[1], f) == 1 then
-  redis.call('HINCRBY', KEYS[1], f, delta)
-  if redis.call('HEXISTS', KEYS[1], 'M') == 1 then
-    redis.call('HINCRBY', KEYS[1], 'M', delta)
+local out = {}
+local learnt = false
+for i = 3, #ARGV, 5 do
+  if redis.call('ZREM', KEYS[3], ARGV[i]) == 0 then
+    out[#out + 1] = 0
+  else
+    local delta, f = tonumber(ARGV[i + 2]), 'm:' .. ARGV[i + 1]
+    if delta ~= 0 and redis.call('HEXISTS', KEYS[1], f) == 1 then
+      redis.call('HINCRBY', KEYS[1], f, delta)
+      if redis.call('HEXISTS', KEYS[1], 'M') == 1 then
+        redis.call('HINCRBY', KEYS[1], 'M', delta)
+      end
+    end
+    local c = tonumber(ARGV[i + 4])
+    if c > 0 then
+      local a = tonumber(redis.call('HGET', KEYS[2], ARGV[i + 3]))
+      if a then
+        redis.call('HSET', KEYS[2], ARGV[i + 3], math.floor(a + (c - a) / 10 + 0.5))
+      elseif redis.call('HLEN', KEYS[2]) < tonumber(ARGV[1]) then
+        redis.call('HSET', KEYS[2], ARGV[i + 3], c)
+      end
+      learnt = true
+    end
+    out[#out + 1] = 1
   end
 end
-local c = tonumber(ARGV[5])
-if c > 0 then
-  local a = tonumber(redis.call('HGET', KEYS[2], ARGV[4]))
-  if a then
-    redis.call('HSET', KEYS[2], ARGV[4], math.floor(a + (c - a) / 10 + 0.5))
-  elseif redis.call('HLEN', KEYS[2]) < tonumber(ARGV[6]) then
-    redis.call('HSET', KEYS[2], ARGV[4], c)
-  end
-  redis.call('PEXPIRE', KEYS[2], ARGV[7])
-end
-return 1`)
+if learnt then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return out`)
 
 // readScript tallies the window and says whether the budget paused the queue and whether the
 // rule has room for the dearest createTask: {n, m, ms until the oldest spend leaves, paused,
-// room, dearest}.
+// room, dearest, now (ms, Redis's clock)}.
 var readScript = redis.NewScript(tally + rule + `
 local d = dearest()
 local room = 0
 if fits(d) then room = 1 end
-return {n, m, wait(), redis.call('EXISTS', KEYS[3]), room, d}`)
+return {n, m, wait(), redis.call('EXISTS', KEYS[3]), room, d, now}`)
 
 // pauseScript pauses the queue with asynq's own pause key unless somebody (an operator, the
 // breaker) paused it already, and marks the pause as the budget's. It returns 1 if it paused.
@@ -288,18 +327,54 @@ func ruleArgs(b policyfile.Budget, more ...any) []any {
 // Reserve takes one createTask of taskType from the queue's window, at that type's observed
 // average cost (or the budget's estimatedCost before one is seen), if the window has room for it.
 // ok is false when the budget is spent; retryIn is then how long until its oldest spend leaves
-// the window.
+// the window. Calls made at once on the same Ledger share one script run (see combiner), each
+// judged by the rule in turn.
 func (l *Ledger) Reserve(ctx context.Context, queue string, b policyfile.Budget, taskType string) (r Reservation, ok bool, retryIn time.Duration, err error) {
-	id := rand.Text()
-	res, err := reserveScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetHeld(queue)},
-		ruleArgs(b, taskType, id, heldPastWindow.Milliseconds())...).Int64Slice()
-	if err != nil || len(res) < 3 {
+	res, err := l.reserves.do(ctx, reserveKey{queue, b}, reserveReq{taskType: taskType, id: rand.Text()})
+	if err != nil {
 		return Reservation{}, false, 0, fmt.Errorf("reserve a createTask on queue %s's budget: %w", queue, err)
 	}
-	if res[0] == 0 {
-		return Reservation{}, false, time.Duration(max(res[1], 0)) * time.Millisecond, nil
+	return res.r, res.ok, res.retryIn, nil
+}
+
+// reserveKey is what reservations share a script run by: a queue and its budget.
+type reserveKey struct {
+	queue string
+	b     policyfile.Budget
+}
+
+// reserveReq is one call of Reserve.
+type reserveReq struct{ taskType, id string }
+
+// reserveRes is Reserve's answer to one call.
+type reserveRes struct {
+	r       Reservation
+	ok      bool
+	retryIn time.Duration
+}
+
+// reserveBatch runs reserveScript for a batch of Reserve's calls.
+func (l *Ledger) reserveBatch(ctx context.Context, k reserveKey, reqs []reserveReq) ([]reserveRes, error) {
+	args := ruleArgs(k.b, heldPastWindow.Milliseconds())
+	for _, q := range reqs {
+		args = append(args, q.taskType, q.id)
 	}
-	return Reservation{ID: id, Bucket: res[1], Micros: res[2], TaskType: taskType}, true, 0, nil
+	res, err := reserveScript.Run(ctx, l.rc, []string{keys.Budget(k.queue), keys.BudgetCosts(k.queue), keys.BudgetHeld(k.queue)}, args...).Int64Slice()
+	if err == nil && len(res) != 2+2*len(reqs) {
+		err = fmt.Errorf("the ledger answered %d figures for %d reservations", len(res), len(reqs))
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reserveRes, len(reqs))
+	for i, q := range reqs {
+		if res[2+2*i] == 1 {
+			out[i] = reserveRes{r: Reservation{ID: q.id, Bucket: res[0], Micros: res[3+2*i], TaskType: q.taskType}, ok: true}
+		} else {
+			out[i] = reserveRes{retryIn: time.Duration(max(res[1], 0)) * time.Millisecond}
+		}
+	}
+	return out, nil
 }
 
 // Settle replaces a reservation's money with what AnySolver reported (0 for a createTask that
@@ -307,21 +382,50 @@ func (l *Ledger) Reserve(ctx context.Context, queue string, b policyfile.Budget,
 // reservation once: settled is false, and nothing changes, when r was settled already (a job
 // whose outcome could not be recorded runs again and finds the same reservation in its record)
 // or is too old to be outstanding. A reservation whose bucket left the window moves no money.
+// Calls made at once on the same Ledger share one script run, as Reserve's do.
 func (l *Ledger) Settle(ctx context.Context, queue string, r Reservation, cost float64) (settled bool, err error) {
-	c := max(micros(cost), 0)
-	n, err := settleScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetHeld(queue)},
-		r.ID, r.Bucket, c-r.Micros, r.TaskType, c, costTypesMax, costsKept.Milliseconds()).Int()
+	settled, err = l.settles.do(ctx, queue, settleReq{r: r, cost: max(micros(cost), 0)})
 	if err != nil {
 		return false, fmt.Errorf("settle a createTask on queue %s's budget: %w", queue, err)
 	}
-	return n == 1, nil
+	return settled, nil
+}
+
+// settleReq is one call of Settle: the reservation and the reported cost in millionths.
+type settleReq struct {
+	r    Reservation
+	cost int64
+}
+
+// settleBatch runs settleScript for a batch of Settle's calls.
+func (l *Ledger) settleBatch(ctx context.Context, queue string, reqs []settleReq) ([]bool, error) {
+	args := make([]any, 0, 2+5*len(reqs))
+	args = append(args, costTypesMax, costsKept.Milliseconds())
+	for _, q := range reqs {
+		args = append(args, q.r.ID, q.r.Bucket, q.cost-q.r.Micros, q.r.TaskType, q.cost)
+	}
+	res, err := settleScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetHeld(queue)}, args...).Int64Slice()
+	if err == nil && len(res) != len(reqs) {
+		err = fmt.Errorf("the ledger answered %d figures for %d settlements", len(res), len(reqs))
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(reqs))
+	for i, v := range res {
+		out[i] = v == 1
+	}
+	return out, nil
 }
 
 // Read returns the queue's spend in its current window, and whether it has room for one more
 // createTask.
 func (l *Ledger) Read(ctx context.Context, queue string, b policyfile.Budget) (Usage, error) {
 	res, err := readScript.Run(ctx, l.rc, []string{keys.Budget(queue), keys.BudgetCosts(queue), keys.BudgetPaused(queue)}, ruleArgs(b)...).Int64Slice()
-	if err != nil || len(res) < 6 {
+	if err == nil && len(res) < 7 {
+		err = fmt.Errorf("the ledger answered %d figures", len(res))
+	}
+	if err != nil {
 		return Usage{}, fmt.Errorf("read queue %s's budget: %w", queue, err)
 	}
 	u := Usage{Queue: queue, Budget: b, CreateTasks: res[0], Cost: float64(res[1]) / microsPerUnit,
@@ -334,7 +438,8 @@ func (l *Ledger) Read(ctx context.Context, queue string, b policyfile.Budget) (U
 		u.RemainingCost = max(b.MaxCost-u.Cost, 0)
 	}
 	if res[0] > 0 || res[1] > 0 {
-		u.NextRoom = time.Now().Add(time.Duration(res[2]) * time.Millisecond).Truncate(time.Second)
+		// On Redis's clock, the ledger's own: two reads of an unchanged window agree.
+		u.NextRoom = time.UnixMilli(res[6] + res[2]).Truncate(time.Second)
 	}
 	return u, nil
 }
