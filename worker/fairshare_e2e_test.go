@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
 	"github.com/solvequeue/solvequeue/worker/workertest"
@@ -39,6 +40,9 @@ func TestFairShareLetsAQuietKeyPastANoisyBurst(t *testing.T) {
 		mu.Unlock()
 		return anysolvertest.Behavior{SolveTime: 2 * time.Second}
 	}})
+	// The gateway records each key name that submits (keys.GatewayKeyNames); with two, every
+	// worker keeps its reserve from its start. A single tenant is never held (internal/fairshare).
+	require.NoError(t, rig.RC.SAdd(context.Background(), keys.GatewayKeyNames, "noisy", "quiet").Err())
 	reg := prometheus.NewRegistry()
 	rig.Start(t, worker.Config{Queues: map[string]int{"default": 1}, Concurrency: concurrency, ShutdownTimeout: time.Second,
 		Poll: worker.PollConfig{Fixed: true, Interval: 100 * time.Millisecond}, Observer: worker.NewMetrics(reg)})

@@ -20,7 +20,9 @@ import (
 	"github.com/solvequeue/solvequeue/internal/callback"
 	"github.com/solvequeue/solvequeue/internal/fairshare"
 	"github.com/solvequeue/solvequeue/internal/imagebody"
+	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/ledger"
+	"github.com/solvequeue/solvequeue/internal/loop"
 	"github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/queuereg"
 	"github.com/solvequeue/solvequeue/internal/redisconn"
@@ -49,6 +51,8 @@ type Worker struct {
 	callbacks *callback.Callbacks
 	balance   *balance.Reader
 	bodies    *imagebody.Sweeper
+	share     *fairshare.Share
+	tenants   *loop.Loop // reads how many gateway keys there are, for the share
 }
 
 // providerNamer is an Observer that keeps a metric label for each provider the operator names
@@ -75,6 +79,7 @@ func New(cfg Config) (*Worker, error) {
 	w.tally = tally.New(tally.Params{Redis: cfg.Redis, Codes: metrics.KnownCodes(cfg.Policy.Classification()), Log: cfg.Logger, Now: cfg.Now})
 	w.budgets = spend.New(spend.Params{Ledger: ledger.New(cfg.Redis), Policy: cfg.Policy, Queues: queues,
 		Interval: spend.CheckIntervalDefault, Observer: cfg.Observer, Log: cfg.Logger})
+	w.share = fairshare.New(cfg.Concurrency, fairshare.Reserve(cfg.Concurrency)).WithClock(cfg.Now)
 	w.callbacks = callback.New(callback.Params{Redis: cfg.Redis, Secret: cfg.CallbackSecret, KeySecrets: cfg.CallbackKeySecrets, Window: cfg.CallbackWindow,
 		Backoff: cfg.CallbackBackoff, Observer: cfg.Observer, Log: cfg.Logger, Now: cfg.Now, AllowPrivate: cfg.CallbackAllowPrivate})
 	w.handler = attempt.New(attempt.Params{Redis: cfg.Redis, AnySolver: cfg.AnySolver, Policy: cfg.Policy,
@@ -83,7 +88,7 @@ func New(cfg Config) (*Worker, error) {
 		Providers: &breaker.Providers{Redis: cfg.Redis, Failures: breaker.ProviderFailuresDefault,
 			Cooldown: breaker.ProviderCooldownDefault, Log: cfg.Logger},
 		Breaker: w.breaker, Callbacks: w.callbacks, Observer: metrics.Observers{cfg.Observer, w.tally},
-		Share: fairshare.New(cfg.Concurrency, fairshare.Reserve(cfg.Concurrency)),
+		Share: w.share,
 		Log:   cfg.Logger, Now: cfg.Now})
 	w.balance = balance.New(balance.Params{AnySolver: cfg.AnySolver, Redis: cfg.Redis,
 		Interval: cfg.BalanceInterval, Observer: cfg.Observer, Log: cfg.Logger, Now: cfg.Now})
@@ -132,6 +137,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := queuereg.Register(ctx, w.cfg.Redis, w.queues...); err != nil {
 		w.cfg.Logger.Warn("could not register the queues yet; retried on the next dead-letter sweep", "err", err)
 	}
+	w.countTenants(ctx) // before the first job: a burst at start meets the share already
 	if err := w.server.Start(w.handler); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -144,6 +150,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.health.Start(ctx)
 	w.balance.Start(ctx)
 	w.bodies.Start(ctx)
+	w.tenants = loop.Every(ctx, time.Minute, false, w.countTenants)
 	w.cfg.Logger.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency,
 		"anysolver", w.cfg.AnySolver.BaseURL())
 	return nil
@@ -179,6 +186,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	w.health.Shutdown()
 	w.balance.Shutdown()
 	w.bodies.Shutdown()
+	w.tenants.Stop()
 	w.cfg.Logger.Info("worker stopped")
 	return drainErr
 }
@@ -306,4 +314,16 @@ func lineKindOf(msg string) string {
 	}
 	words := strings.Fields(msg)
 	return strings.Join(words[:min(len(words), 3)], " ")
+}
+
+// countTenants tells the fair share how many key names the gateways have recorded: with two or
+// more, each worker keeps its reserve of slots for a quiet key from the start. A failed read
+// keeps the last count.
+func (w *Worker) countTenants(ctx context.Context) {
+	n, err := w.cfg.Redis.SCard(ctx, keys.GatewayKeyNames).Result()
+	if err != nil {
+		w.cfg.Logger.Debug("could not count the gateway keys for the fair share", "err", err)
+		return
+	}
+	w.share.SetGatewayKeys(int(n))
 }

@@ -2,6 +2,7 @@ package fairshare_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,13 +24,21 @@ func TestAdmit(t *testing.T) {
 		name              string
 		capacity, reserve int
 		held              map[string]int
+		seen              map[string]time.Duration // keys whose job started this long ago, then released
+		gatewayKeys       int
 		key               string
 		admitted          bool
 	}{
 		{name: "below the line a single tenant takes every slot up to it", capacity: 8, reserve: 1,
 			held: map[string]int{"noisy": 6}, key: "noisy", admitted: true},
-		{name: "past the line a single tenant is held", capacity: 8, reserve: 1,
-			held: map[string]int{"noisy": 7}, key: "noisy", admitted: false},
+		{name: "past the line a single tenant uses every slot: no other key to keep the reserve for", capacity: 8, reserve: 1,
+			held: map[string]int{"noisy": 7}, key: "noisy", admitted: true},
+		{name: "past the line a single tenant is held once another key's job started lately", capacity: 8, reserve: 1,
+			held: map[string]int{"noisy": 7}, seen: map[string]time.Duration{"quiet": 9 * time.Minute}, key: "noisy", admitted: false},
+		{name: "a key seen longer ago than the window does not count", capacity: 8, reserve: 1,
+			held: map[string]int{"noisy": 7}, seen: map[string]time.Duration{"quiet": 11 * time.Minute}, key: "noisy", admitted: true},
+		{name: "past the line a single tenant is held when the gateways know two keys", capacity: 8, reserve: 1,
+			held: map[string]int{"noisy": 7}, gatewayKeys: 2, key: "noisy", admitted: false},
 		{name: "past the line a key with nothing in hand is admitted", capacity: 8, reserve: 1,
 			held: map[string]int{"noisy": 7}, key: "quiet", admitted: true},
 		{name: "the jobs without a key are one more key", capacity: 8, reserve: 1,
@@ -45,7 +54,15 @@ func TestAdmit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := fairshare.New(tc.capacity, tc.reserve)
+			now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+			clock := now
+			s := fairshare.New(tc.capacity, tc.reserve).WithClock(func() time.Time { return clock })
+			s.SetGatewayKeys(tc.gatewayKeys)
+			for key, ago := range tc.seen {
+				clock = now.Add(-ago)
+				s.Take(key)()
+			}
+			clock = now
 			for key, n := range tc.held {
 				for range n {
 					s.Take(key)
@@ -63,6 +80,7 @@ func TestAdmit(t *testing.T) {
 func TestRelease(t *testing.T) {
 	t.Parallel()
 	s := fairshare.New(4, 1)
+	s.SetGatewayKeys(2)
 	var releases []func()
 	for range 3 {
 		release, ok := s.Admit("noisy")

@@ -64,7 +64,9 @@ type Report struct {
 	GatewayGetTaskResultsPerS *float64 `json:"gateway_get_task_results_per_s"`
 	StatusPerS                *float64 `json:"status_per_s"`
 	// package fairness: a quiet gateway key's solve time beside a noisy key's burst over alone
-	GatewayFairness *float64 `json:"gateway_fairness"`
+	GatewayFairness    *float64 `json:"gateway_fairness"`
+	GatewayFairnessMin *float64 `json:"gateway_fairness_min"`
+	GatewayFairnessMax *float64 `json:"gateway_fairness_max"`
 
 	Context Context `json:"context"`
 }
