@@ -566,6 +566,7 @@ func servedMetrics(t *testing.T) map[string]string {
 		Cost: 0.002, CreateTasks: 1, RemainingCost: 0.998, RemainingCreateTasks: 9})
 	m.BalanceRead(12.5)
 	m.CallbackDone("delivered")
+	m.FairShareHeld("tenant")
 	observeGateway(t, client, rc, reg)
 
 	h, err := monitor.NewHandler(monitor.Config{Addr: "127.0.0.1:0", Redis: rc, Registry: reg})
@@ -590,7 +591,7 @@ func observeGateway(t *testing.T, client *enqueue.Client, rc redis.UniversalClie
 	require.NoError(t, err)
 	post := func(method, body string) map[string]any {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+method, strings.NewReader(body)))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "http://127.0.0.1/"+method, strings.NewReader(body)))
 		var a map[string]any
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &a))
 		return a
