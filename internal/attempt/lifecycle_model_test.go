@@ -56,7 +56,7 @@ import (
 // Unless -rapid.checks says otherwise, it draws lifecycleChecks sequences of about 30 steps (a
 // thousand: about 3 minutes with -race on 2 cores, 1 without). A longer run:
 //
-//	go test -race ./worker/ -run TestLifecycleModel -rapid.checks=20000 -rapid.steps=80
+//	go test -race ./internal/attempt/ -run TestLifecycleModel -rapid.checks=20000 -rapid.steps=80
 //
 // -lifecycle.strict=NAME[,NAME] (or =all) reports those known defects (knownDefects) as failures
 // too, to see their minimal sequences; -lifecycle.slow also draws a Redis outage through a paid
@@ -287,27 +287,36 @@ func (m *lifecycle) close() {
 
 // startProcess starts a new worker process: the one the next attempts run in.
 func (m *lifecycle) startProcess() {
-	n := len(m.procs) + 1
-	hook := &procHook{fake: m.fake, proc: n}
-	rc := redis.NewClient(&redis.Options{Addr: m.mr.Addr(), MaxRetries: -1})
+	p, err := newProcess(len(m.procs)+1, m.mr, m.fake, m.srv.URL, m.file, m.breakerOn, m.clock)
+	if err != nil {
+		m.t.Fatalf("%v", err)
+	}
+	m.procs = append(m.procs, p)
+	m.proc = p
+}
+
+// newProcess starts worker process n: its own Redis client on mr, hooked to die at the fake's
+// crash point, and its own path on the fake AnySolver at srvURL.
+func newProcess(n int, mr *miniredis.Miniredis, fake *fakeAnySolver, srvURL string, file *policyfile.Policy, breakerOn bool, clock *vclock) (*process, error) {
+	hook := &procHook{fake: fake, proc: n}
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	rc.AddHook(hook)
-	as, err := anysolver.New(anysolver.Config{BaseURL: fmt.Sprintf("%s/p%d", m.srv.URL, n), APIKey: "model-key",
+	as, err := anysolver.New(anysolver.Config{BaseURL: fmt.Sprintf("%s/p%d", srvURL, n), APIKey: "model-key",
 		Timeout: 5 * time.Second})
 	if err != nil {
-		m.t.Fatalf("anysolver client: %v", err)
+		_ = rc.Close()
+		return nil, fmt.Errorf("anysolver client: %w", err)
 	}
-	w := newModelWorker(modelRedis{rc}, as, m.file, m.breakerOn, m.clock.Now)
+	w := newModelWorker(modelRedis{rc}, as, file, breakerOn, clock.Now)
 	w.handler.jitter = func() float64 { return 0.5 }
 	// The clock is virtual (each poll moves it a second, see the fake): a wait for the next poll,
 	// however long on that clock (a sixteenth of the task's age, a provider's 10 s rate limit),
 	// takes a millisecond of real time.
 	w.handler.waits.realTime = func(time.Duration) time.Duration { return time.Millisecond }
-	p := &process{n: n, w: w, rc: rc, hook: hook}
-	m.fake.mu.Lock()
-	m.fake.crashed[n] = make(chan struct{})
-	m.fake.mu.Unlock()
-	m.procs = append(m.procs, p)
-	m.proc = p
+	fake.mu.Lock()
+	fake.crashed[n] = make(chan struct{})
+	fake.mu.Unlock()
+	return &process{n: n, w: w, rc: rc, hook: hook}, nil
 }
 
 // newModelWorker wires a worker's handler, budget watcher and breaker as worker.New does with

@@ -137,6 +137,15 @@ func (m *Mirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq
 				m.log.Warn("could not mark an archived job dead in its record", "job_id", t.ID, "queue", queue, "err", err)
 			}
 		}
+		// The callback goes first, as the handler's apply queues it: a dead letter without its
+		// callback queued would lose it to a redrive or a purge, while a job left without an
+		// entry is tried again at the next sweep.
+		if m.callbacks != nil {
+			if err := scheduleCallback(ctx, m.callbacks, a, tr); err != nil {
+				m.log.Warn("could not queue the callback of an archived job; trying again at the next sweep", "job_id", t.ID, "err", err)
+				continue
+			}
+		}
 		err = m.store.AddDeadLetter(ctx, queue, t.ID, t.Payload, tr.Record, tr.RawRecord, m.now())
 		if errors.Is(err, deadletter.ErrFull) {
 			// Never a silent trim: the rest stay in asynq's archive until an operator makes room.
@@ -150,11 +159,6 @@ func (m *Mirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq
 		n++
 		m.log.Warn("asynq archived a job by itself; it is in the dead-letter queue now", "job_id", t.ID, "queue", queue,
 			"code", tr.Record.Error.ErrorCode, "asynq_error", t.LastErr)
-		if m.callbacks != nil && tr.Report == reportEnded {
-			if err := scheduleCallback(ctx, m.callbacks, a, tr); err != nil {
-				m.log.Warn("could not queue the callback of an archived job", "job_id", t.ID, "err", err)
-			}
-		}
 		quotaEnded(ctx, quota.New(m.rc), a, m.log)
 		// A dead letter keeps its image body for a redrive (Purge deletes it).
 		if ref := a.payload.BodyRef; ref != "" {

@@ -29,10 +29,15 @@ func (h *Handler) decide(a *attempt, e ending) Transition {
 		now: h.now(), jitter: h.jitter()})
 }
 
-// apply performs a transition: the record, the durable dead-letter entry, the metrics and the
-// log line, in that order, and returns what asynq is told. A terminal record and a dead letter
-// must land before asynq hears of the outcome; if one cannot be written, asynq gets the job back
-// and its next run replays the recorded outcome.
+// apply performs a transition: the record, the callback delivery, the durable dead-letter entry,
+// the metrics and the log line, in that order, and returns what asynq is told. A terminal record,
+// its callback and a dead letter must land before asynq hears of the outcome; if one cannot be
+// written, asynq gets the job back and its next run replays the recorded outcome.
+//
+// The callback is queued before the dead letter because a dead letter is what an operator
+// redrives or purges, and both delete the job's task: a worker that died between the two writes
+// would otherwise leave a dead letter whose outcome is never called back, its task (the one
+// whose replay queues the callback) gone. So a dead letter always has its callback queued.
 func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 	if t.Write {
 		save := h.store.Save
@@ -55,6 +60,11 @@ func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 		}
 	}
 	h.announceBreaker(a)
+	if h.callbacks != nil { // queue the job's callback before its dead letter, and before asynq hears it ended
+		if err := scheduleCallback(ctx, h.callbacks, a, t); err != nil {
+			return h.handBack(a, err)
+		}
+	}
 	if t.DeadLetter {
 		err := h.store.AddDeadLetter(ctx, a.queue, a.id, a.raw, t.Record, t.RawRecord, h.now())
 		switch {
@@ -66,11 +76,6 @@ func (h *Handler) apply(ctx context.Context, a *attempt, t Transition) error {
 		case err != nil:
 			// Without its durable entry the job must not leave: asynq retries it and the
 			// replay writes the entry.
-			return h.handBack(a, err)
-		}
-	}
-	if h.callbacks != nil { // queue the job's callback before asynq hears it ended
-		if err := scheduleCallback(ctx, h.callbacks, a, t); err != nil {
 			return h.handBack(a, err)
 		}
 	}
