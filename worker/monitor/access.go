@@ -57,8 +57,9 @@ const (
 //   - Without them (loopback only) the side may be read by this host, with a Host check against
 //     DNS rebinding, and changes nothing: they need credentials.
 //   - Unsafe cross-origin browser requests (CSRF against asynqmon's buttons) are refused.
-//   - A client address that keeps giving wrong credentials waits, longer with each failure,
-//     before its credentials are checked again (429 with Retry-After; see LoginFreeFailures).
+//   - A client address that keeps giving wrong credentials has the answers to its wrong ones held,
+//     longer with each failure, and gets 429 (with Retry-After) without a check while it has
+//     LoginWaiting of them held; the right credentials are let in at once (see loginLimiter).
 func guard(cfg Config, uiCSP string, next http.Handler) http.Handler {
 	next = http.NewCrossOriginProtection().Handler(next)
 	hasAdmin, hasToken := cfg.User != "", cfg.MetricsToken != ""
@@ -66,7 +67,7 @@ func guard(cfg Config, uiCSP string, next http.Handler) http.Handler {
 	wantPass := sha256.Sum256([]byte(cfg.Password))
 	wantToken := sha256.Sum256([]byte(cfg.MetricsToken))
 	changes := cfg.AllowsChanges()
-	logins := newLoginLimiter(cfg.Now)
+	logins := newLoginLimiter(cfg.Now, cfg.Sleep)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setHeaders(w, r.URL.Path, uiCSP)
 		if r.Body != nil {
@@ -79,38 +80,35 @@ func guard(cfg Config, uiCSP string, next http.Handler) http.Handler {
 		user, pass, basic := r.BasicAuth()
 		token, bearer := bearerToken(r)
 		basic, bearer = basic && hasAdmin, bearer && hasToken // credentials of a kind not configured are ignored
-		client := clientAddr(r)
+		who := roleNone
 		if basic || bearer {
-			if wait := logins.wait(client); wait > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+			client := clientAddr(r)
+			tried := logins.attempt(r.Context(), client, func() bool {
+				if basic {
+					gotUser := sha256.Sum256([]byte(user))
+					gotPass := sha256.Sum256([]byte(pass))
+					// Both compares always run: timing says nothing about which part was wrong.
+					return subtle.ConstantTimeCompare(gotUser[:], wantUser[:])&subtle.ConstantTimeCompare(gotPass[:], wantPass[:]) == 1
+				}
+				got := sha256.Sum256([]byte(token))
+				return subtle.ConstantTimeCompare(got[:], wantToken[:]) == 1
+			})
+			switch {
+			case tried.refused:
+				w.Header().Set("Retry-After", strconv.Itoa(int((tried.retry+time.Second-1)/time.Second)))
 				http.Error(w, "too many failed logins from this address: wait and try again", http.StatusTooManyRequests)
 				return
-			}
-		}
-		who := roleNone
-		switch {
-		case basic:
-			gotUser := sha256.Sum256([]byte(user))
-			gotPass := sha256.Sum256([]byte(pass))
-			// Both compares always run: timing says nothing about which part was wrong.
-			if subtle.ConstantTimeCompare(gotUser[:], wantUser[:])&subtle.ConstantTimeCompare(gotPass[:], wantPass[:]) == 1 {
+			case !tried.ok:
+				if tried.held > 0 {
+					cfg.Logger.Warn("monitor: repeated failed logins; holding this client's answers", "client", client, "held", tried.held)
+				}
+				unauthorized(w, hasToken)
+				return
+			case basic:
 				who = roleAdmin
-			}
-		case bearer:
-			got := sha256.Sum256([]byte(token))
-			if subtle.ConstantTimeCompare(got[:], wantToken[:]) == 1 {
+			default:
 				who = roleMetrics
 			}
-		}
-		switch {
-		case (basic || bearer) && who == roleNone:
-			if wait := logins.failed(client); wait > 0 {
-				cfg.Logger.Warn("monitor: repeated failed logins; slowing this client down", "client", client, "wait", wait)
-			}
-			unauthorized(w, hasToken)
-			return
-		case who != roleNone:
-			logins.succeeded(client)
 		}
 		safe := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions
 		switch who {

@@ -80,6 +80,9 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// Now is the clock of the failed-login slowdown. Defaults to time.Now.
 	Now func() time.Time
+	// Sleep waits for d, or until ctx ends, on Now's clock: it holds the answer to a wrong login
+	// (see LoginDelayMax). Defaults to a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// DeadLetterLimit is the worker's bound on the dead-letter queue (worker.Config's), served
 	// as solvequeue_dead_letters_limit. Negative: no bound. Defaults to
 	// deadletter.LimitDefault.
@@ -112,6 +115,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleepCtx
 	}
 	return c
 }

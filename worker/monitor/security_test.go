@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -212,86 +213,215 @@ func TestConsoleAccess(t *testing.T) {
 	}
 }
 
-// TestMonitoringLoginSlowdown: after LoginFreeFailures wrong logins in a row, a client waits
-// (429, Retry-After) before its credentials are looked at, longer with each failure; a good
-// login after the wait forgets the failures. The clock is the test's.
+// TestMonitoringLoginSlowdown: past LoginFreeFailures wrong logins, the answer to a wrong one is
+// held (1 s, then longer) while the right credentials from the same address still get in at once;
+// with LoginWaiting answers held, the address gets 429 and Retry-After without a check until the
+// first held answer leaves. The clock, and every hold, is the test's.
 func TestMonitoringLoginSlowdown(t *testing.T) {
 	t.Parallel()
 	rc := redis.NewClient(&redis.Options{Addr: enqueuetest.Redis(t).Addr})
 	t.Cleanup(func() { _ = rc.Close() })
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	s := serve(t, Config{Addr: "0.0.0.0:0", Redis: rc, User: "ops", Password: "pw", MetricsToken: "tok", Now: clock.now})
+	clock := newFakeClock()
+	s := serve(t, Config{Addr: "0.0.0.0:0", Redis: rc, User: "ops", Password: "pw", MetricsToken: "tok",
+		Now: clock.now, Sleep: clock.sleep})
 	try := func(auth string) (int, string) {
 		status, header, _ := getWith(t, s.URL+MetricsPath, auth)
 		return status, header.Get("Retry-After")
+	}
+	// held sends a wrong login whose answer the limiter holds, and returns its status once released.
+	held := func(auth string, hold time.Duration) <-chan int {
+		done := make(chan int, 1)
+		go func() {
+			status, _, _ := getWith(t, s.URL+MetricsPath, auth)
+			done <- status
+		}()
+		select {
+		case d := <-clock.slept:
+			require.Equal(t, hold, d, "the answer is held until its turn")
+		case status := <-done:
+			require.FailNow(t, "answered at once", "status %d", status)
+		}
+		return done
 	}
 	for i := range LoginFreeFailures {
 		status, _ := try(basic("ops", fmt.Sprint("guess", i)))
 		require.Equal(t, http.StatusUnauthorized, status, "failure %d is free", i+1)
 	}
-	status, _ := try("Bearer guess") // tokens count too
-	require.Equal(t, http.StatusUnauthorized, status)
-	status, retry := try(basic("ops", "pw"))
-	require.Equal(t, http.StatusTooManyRequests, status, "even the right password waits")
-	require.Equal(t, "1", retry)
+	first := held("Bearer guess", time.Second) // tokens count too
+	status, _ := try(basic("ops", "pw"))
+	require.Equal(t, http.StatusOK, status, "the right password gets in while a wrong answer is held")
+	status, _ = try("Bearer tok")
+	require.Equal(t, http.StatusOK, status)
 	status, _ = try("") // no credentials: nothing to slow down, just asked for
 	require.Equal(t, http.StatusUnauthorized, status)
+	clock.add(time.Second)
+	require.Equal(t, http.StatusUnauthorized, <-first)
+
+	// A good login forgot nothing: the next wrong ones are held, longer each time, each after the last.
+	answers := []<-chan int{
+		held(basic("ops", "guess a"), 2*time.Second),
+		held(basic("ops", "guess b"), 6*time.Second),
+		held(basic("ops", "guess c"), 14*time.Second),
+	}
+	require.Len(t, answers, LoginWaiting)
+	status, retry := try(basic("ops", "pw"))
+	require.Equal(t, http.StatusTooManyRequests, status, "a full queue refuses without a check")
+	require.Equal(t, "2", retry, "until the first held answer leaves")
 	status, _, _ = getWith(t, s.URL+HealthzPath, "")
 	require.Equal(t, http.StatusOK, status)
 
-	clock.add(time.Second)
-	status, _ = try(basic("ops", "wrong again"))
-	require.Equal(t, http.StatusUnauthorized, status)
-	status, retry = try(basic("ops", "pw"))
-	require.Equal(t, http.StatusTooManyRequests, status)
-	require.Equal(t, "2", retry, "the wait doubles")
-
 	clock.add(2 * time.Second)
+	require.Equal(t, http.StatusUnauthorized, <-answers[0])
 	status, _ = try(basic("ops", "pw"))
-	require.Equal(t, http.StatusOK, status)
-	for i := range LoginFreeFailures { // forgotten: free failures again
-		status, _ = try(basic("ops", fmt.Sprint("guess", i)))
-		require.Equal(t, http.StatusUnauthorized, status)
+	require.Equal(t, http.StatusOK, status, "room again: the operator is in")
+	clock.add(12 * time.Second)
+	for _, answer := range answers[1:] {
+		require.Equal(t, http.StatusUnauthorized, <-answer)
 	}
-	status, _ = try("Bearer tok")
-	require.Equal(t, http.StatusOK, status)
 }
 
+// fakeClock is a test's clock: sleeps end when the test moves it past their end, and each sleep
+// that blocks is reported on slept as it starts.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	waiters []clockWaiter
+	slept   chan time.Duration
+}
+
+type clockWaiter struct {
+	at   time.Time
+	wake chan struct{}
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Unix(1_800_000_000, 0), slept: make(chan time.Duration, 64)}
 }
 
 func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
 func (c *fakeClock) add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+	waiting := c.waiters[:0]
+	for _, w := range c.waiters {
+		if c.t.Before(w.at) {
+			waiting = append(waiting, w)
+		} else {
+			close(w.wake)
+		}
+	}
+	c.waiters = waiting
 }
 
+func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	w := clockWaiter{at: c.t.Add(d), wake: make(chan struct{})}
+	if !c.t.Before(w.at) {
+		c.mu.Unlock()
+		return nil
+	}
+	c.waiters = append(c.waiters, w)
+	c.mu.Unlock()
+	c.slept <- d
+	select {
+	case <-w.wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// skip is a sleep that moves the clock on by d at once.
+func (c *fakeClock) skip(_ context.Context, d time.Duration) error {
+	c.add(d)
+	return nil
+}
+
+// TestLoginLimiter drives one address's guesses with a check that counts, each from a client that
+// gives up at once (the most an attacker can send): it gets its free failures and LoginWaiting
+// held ones, then at most one check per hold, however many it sends; the right credentials from
+// the same address get in whenever there is room, and another address is never held.
 func TestLoginLimiter(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	l := newLoginLimiter(clock.now)
-	var waits []time.Duration
-	for range LoginFreeFailures + 8 {
-		waits = append(waits, l.failed("10.0.0.1"))
+	clock := newFakeClock()
+	l := newLoginLimiter(clock.now, clock.sleep)
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	checks := 0
+	wrong := func() bool { checks++; return false }
+	right := func() bool { checks++; return true }
+	flood := func(addr string) (refused int) {
+		for range 1000 {
+			if l.attempt(gone, addr, wrong).refused {
+				refused++
+			}
+		}
+		return refused
 	}
-	require.Equal(t, []time.Duration{0, 0, 0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
-		16 * time.Second, 32 * time.Second, time.Minute, time.Minute}, waits)
-	require.Equal(t, time.Minute, l.wait("10.0.0.1"))
-	require.Zero(t, l.wait("10.0.0.2"), "another address is not slowed")
-	clock.add(LoginForget + time.Minute)
-	require.Zero(t, l.failed("10.0.0.1"), "failures long past are forgotten")
+
+	require.Equal(t, 1000-LoginFreeFailures-LoginWaiting, flood("10.0.0.1"))
+	require.Equal(t, LoginFreeFailures+LoginWaiting, checks, "free failures, then a full queue")
+	out := l.attempt(t.Context(), "10.0.0.1", right)
+	require.True(t, out.refused, "a full queue refuses even the right password")
+	require.Equal(t, time.Second, out.retry, "until the first held answer leaves")
+	require.Equal(t, LoginFreeFailures+LoginWaiting, checks, "refused without a check")
+
+	out = l.attempt(t.Context(), "10.0.0.2", wrong)
+	require.Equal(t, loginOutcome{}, out, "another address is checked and not held")
+	require.True(t, l.attempt(t.Context(), "10.0.0.2", right).ok)
+
+	clock.add(time.Second) // the first held answer leaves: room for one
+	checks = 0
+	require.True(t, l.attempt(t.Context(), "10.0.0.1", right).ok, "the operator gets in at once")
+	require.Equal(t, 1, checks)
+	// Every LoginDelayMax, a flood gets the room its held answers left: what is left from before
+	// at first, then one check a round (one answer leaves per hold).
+	for round := range 20 {
+		clock.add(LoginDelayMax)
+		checks = 0
+		flood("10.0.0.1")
+		if round == 0 {
+			require.LessOrEqual(t, checks, LoginWaiting)
+			continue
+		}
+		require.Equal(t, 1, checks, "round %d: one check per hold", round)
+	}
+
+	clock.add(LoginForget + LoginWaiting*LoginDelayMax)
+	out = l.attempt(t.Context(), "10.0.0.1", wrong)
+	require.Zero(t, out.held, "failures long past are forgotten")
+	require.False(t, out.refused)
 
 	// Bounded: many addresses never hold more than LoginTracked entries.
 	for i := range LoginTracked + 500 {
-		l.failed(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+		l.attempt(gone, fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), wrong)
 	}
 	require.LessOrEqual(t, l.tracked(), LoginTracked)
 	clock.add(LoginForget + 2*time.Minute)
-	l.failed("192.0.2.1")
-	require.Equal(t, 1, l.tracked(), "expired addresses go first")
+	l.attempt(gone, "192.0.2.1", wrong)
+	require.Equal(t, 1, l.tracked(), "forgotten addresses go first")
+}
+
+// TestLoginDelay: the hold doubles from one second past the free failures up to LoginDelayMax,
+// and a full queue's last answer still leaves inside the server's WriteTimeout.
+func TestLoginDelay(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		count int
+		want  time.Duration
+	}{
+		{LoginFreeFailures + 1, time.Second},
+		{LoginFreeFailures + 2, 2 * time.Second},
+		{LoginFreeFailures + 3, 4 * time.Second},
+		{LoginFreeFailures + 4, 8 * time.Second},
+		{LoginFreeFailures + 5, LoginDelayMax},
+		{LoginFreeFailures + 100, LoginDelayMax},
+	} {
+		require.Equal(t, tt.want, loginDelay(tt.count), "failure %d", tt.count)
+	}
+	require.Less(t, LoginWaiting*LoginDelayMax, WriteTimeout)
 }
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key into dir and returns
