@@ -529,7 +529,7 @@ func (m *lifecycle) retryStorm(t *rapid.T) {
 
 // fairShareHold runs the next attempt of a job while its key (the model's jobs have none: the
 // empty key) holds its fair share of a worker whose slots run short: two slots, one reserved, the
-// other held by a job of the same key. The attempt is handed back (decide's endedFairShare)
+// other held by a job of the same key, with a second tenant known. The attempt is handed back (decide's endedFairShare)
 // unless it resumes a paid task, which is never held, or finds the job expired or ended. A hold
 // never pays (no createTask reaches AnySolver), never spends a retry (asynq's or the record's),
 // and never ends the job unless its deadline passed.
@@ -537,6 +537,7 @@ func (m *lifecycle) fairShareHold(t *rapid.T) {
 	j := m.runnable(t)
 	h := m.proc.w.handler
 	h.share = fairshare.New(2, 1)
+	h.share.SetGatewayKeys(2) // another tenant: the reserve is kept
 	release := h.share.Take("")
 	defer func() { release(); h.share = nil }()
 	before := m.record(j)

@@ -99,7 +99,7 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	}
 	// The gateway: its one key sends jobs to a bench queue, deleted after the section.
 	q, gq := e.Queue("gateway-submit"), e.Queue("gateway-create")
-	keys, err := gateway.ParseKeys("bench", []byte("keys: [{name: bench, key: "+gatewayKey+", queue: "+gq+"}]"))
+	keys, err := gateway.ParseKeys("bench", []byte("keys: [{name: bench, key: "+gatewayKey+", queue: "+gq+", maxJobsInFlight: 0, maxJobsWaiting: 0}]"))
 	if err != nil {
 		return err
 	}
