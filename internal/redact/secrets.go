@@ -267,8 +267,6 @@ func SecretValues(v any) []string {
 			if u, err := url.Parse(t); err == nil && u.User != nil {
 				if pw, ok := u.User.Password(); ok && pw != "" {
 					out = append(out, pw, url.QueryEscape(pw))
-				} else if user := u.User.Username(); !ok && user != "" {
-					out = append(out, user, url.QueryEscape(user))
 				}
 			}
 			out = append(out, secretParamValues(t)...)
@@ -282,6 +280,11 @@ func SecretValues(v any) []string {
 // password running to the last '@' before a space or '/' (passwords hold '@' unescaped). The
 // user may hold '@' too, as Go's URL parser reads it ("a://@:pw@" has user "@").
 var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s/:]*:)[^\s/]*@`)
+
+// urlUser matches a userinfo that is a user alone inside free text, scheme://user@: Redis URLs
+// (and many webhooks) carry a password there ("redis://Secret@host"), so it goes as URL's does.
+// It runs to the last '@' before a space or '/', as a user may hold '@'.
+var urlUser = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^\s/:]+@`)
 
 // Text cuts secrets out of free text, such as an error description a provider wrote: the
 // password of any URL in it, and every one of the given secrets (see SecretValues) of at least
@@ -313,7 +316,8 @@ func newSecretRedactor(secrets []string) secretRedactor {
 
 // text is Text(text, r.secrets...).
 func (r secretRedactor) text(text string) string {
-	text = redactQuery(urlUserinfo.ReplaceAllString(text, "${1}"+Marker+"@"))
+	text = urlUserinfo.ReplaceAllString(text, "${1}"+Marker+"@")
+	text = redactQuery(urlUser.ReplaceAllString(text, "${1}"+Marker+"@"))
 	for i, s := range r.secrets {
 		if len(s) < 3 { // a one- or two-character "secret" would shred the text, and hides nothing
 			continue
