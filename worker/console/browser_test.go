@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solvequeue/solvequeue/enqueue"
+	"github.com/solvequeue/solvequeue/internal/browsertest"
 	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/worker/monitor"
 )
@@ -43,7 +44,7 @@ func screenshotDir(t *testing.T) string {
 // a read-only console shows no button, and no page shows a secret.
 func TestConsoleInBrowser(t *testing.T) {
 	t.Parallel()
-	path := findChromium(t)
+	path := browsertest.Find(t)
 	b := setup(t)
 	const user = "ops"
 	addr, stop, err := monitor.ListenAndServe(t.Context(), monitor.Config{Addr: "127.0.0.1:0", Redis: b.rc,
