@@ -20,6 +20,7 @@ import (
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 // TestProviderFailover runs two workers on one real redis-server against a fake AnySolver whose
@@ -125,15 +126,9 @@ queues:
     providers: [Listed, Up]
 `))
 	require.NoError(t, err)
-	srv := enqueuetest.Redis(t)
-	ctx := context.Background()
-	rc, err := redisconn.Open(ctx, srv.URL(), 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { rc.Close() })
-
 	var mu sync.Mutex
 	creates := map[string]int{}
-	fake := anysolvertest.New(anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 100,
+	rig := workertest.New(t, anysolvertest.Options{APIKeys: []string{testAPIKey}, Balance: 100,
 		Script: func(task anysolvertest.Task) anysolvertest.Behavior {
 			mu.Lock()
 			creates[task.Provider]++
@@ -143,17 +138,10 @@ queues:
 			}
 			return anysolvertest.Behavior{Immediate: true}
 		}})
-	as := httptest.NewServer(fake)
-	t.Cleanup(as.Close)
-	client, err := anysolver.New(anysolver.Config{BaseURL: as.URL, APIKey: testAPIKey})
-	require.NoError(t, err)
-	w, err := worker.New(worker.Config{Redis: rc, AnySolver: client, Policy: policy,
-		Queues: map[string]int{"routed": 1, "tenant": 1}, Concurrency: 4,
+	rig.Start(t, worker.Config{Policy: policy, Queues: map[string]int{"routed": 1, "tenant": 1}, Concurrency: 4,
 		Observer: worker.NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Shutdown(context.Background()) })
-	producer, err := enqueue.NewClient(enqueue.Config{Redis: rc})
+	ctx := context.Background()
+	producer, err := enqueue.NewClient(enqueue.Config{Redis: rig.RC})
 	require.NoError(t, err)
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
