@@ -8,13 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/solvequeue/solvequeue/cmd/solvequeue/internal/bench/benchenv"
-	"github.com/solvequeue/solvequeue/enqueue"
 	"github.com/solvequeue/solvequeue/enqueue/gateway"
 	"github.com/solvequeue/solvequeue/worker"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
@@ -56,29 +54,12 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	}
 	defer func() { _ = p.Close() }()
 
-	grc, err := e.OpenRedis(ctx, 16)
-	if err != nil {
-		return err
-	}
-	defer grc.Close()
-	client, err := enqueue.NewClient(enqueue.Config{Redis: grc, Shared: true})
-	if err != nil {
-		return err
-	}
-	keys, err := gateway.ParseKeys("bench", fmt.Appendf(nil, "keys: [{name: noisy, key: %s, queue: %s}, {name: quiet, key: %s, queue: %s}]",
+	addr, stop, err := e.StartGateway(ctx, 16, fmt.Sprintf("keys: [{name: noisy, key: %s, queue: %s}, {name: quiet, key: %s, queue: %s}]",
 		noisyKey, q, quietKey, q))
 	if err != nil {
 		return err
 	}
-	h, err := gateway.NewHandler(gateway.Config{Client: client, Redis: grc, Keys: keys, Logger: e.QuietLogger()})
-	if err != nil {
-		return err
-	}
-	addr, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
+	defer stop()
 	s := &scraper{base: "http://" + addr, http: &http.Client{Timeout: 30 * time.Second}}
 
 	burst := burstPerSlot * concurrency

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -88,30 +87,15 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	if err != nil {
 		return err
 	}
-	grc, err := e.OpenRedis(ctx, gatewayClients+8)
-	if err != nil {
-		return err
-	}
-	defer grc.Close()
-	gwClient, err := enqueue.NewClient(enqueue.Config{Redis: grc, Shared: true}) // as solvequeue gateway builds it
-	if err != nil {
-		return err
-	}
-	// The gateway: its one key sends jobs to a bench queue, deleted after the section.
+	// The gateway: its one key sends jobs to a bench queue, deleted after the section; no job
+	// quotas, as no worker ends its jobs.
 	q, gq := e.Queue("gateway-submit"), e.Queue("gateway-create")
-	keys, err := gateway.ParseKeys("bench", []byte("keys: [{name: bench, key: "+gatewayKey+", queue: "+gq+", maxJobsInFlight: 0, maxJobsWaiting: 0}]"))
+	addr, stop, err := e.StartGateway(ctx, gatewayClients+8,
+		"keys: [{name: bench, key: "+gatewayKey+", queue: "+gq+", maxJobsInFlight: 0, maxJobsWaiting: 0}]")
 	if err != nil {
 		return err
 	}
-	h, err := gateway.NewHandler(gateway.Config{Client: gwClient, Redis: grc, Keys: keys, Logger: e.QuietLogger()})
-	if err != nil {
-		return err
-	}
-	addr, stop, err := gateway.ListenAndServe(ctx, h, gateway.ServerConfig{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = stop(context.WithoutCancel(ctx)) }()
+	defer stop()
 	conns := make([]*loadConn, gatewayClients)
 	for i := range conns {
 		if conns[i], err = dialLoad(ctx, addr); err != nil {
