@@ -31,6 +31,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/redisconn"
 	"github.com/solvequeue/solvequeue/worker/anysolver"
 	"github.com/solvequeue/solvequeue/worker/anysolver/anysolvertest"
+	"github.com/solvequeue/solvequeue/worker/workertest"
 )
 
 // The reliability scenarios of issue 8: the built binary against a real redis-server and the
@@ -792,34 +793,8 @@ func redisDump(t *testing.T, r *enqueuetest.RedisServer) string {
 	require.NoError(t, err)
 	defer rc.Close()
 	var b strings.Builder
-	keys, err := rc.Keys(ctx, "*").Result()
-	require.NoError(t, err)
-	require.NotEmpty(t, keys)
-	for _, k := range keys {
-		typ, err := rc.Type(ctx, k).Result()
-		require.NoError(t, err)
-		var v any
-		switch typ {
-		case "string":
-			v, err = rc.Get(ctx, k).Result()
-		case "hash":
-			v, err = rc.HGetAll(ctx, k).Result()
-		case "list":
-			v, err = rc.LRange(ctx, k, 0, -1).Result()
-		case "set":
-			v, err = rc.SMembers(ctx, k).Result()
-		case "zset":
-			v, err = rc.ZRangeWithScores(ctx, k, 0, -1).Result()
-		case "stream":
-			v, err = rc.XRange(ctx, k, "-", "+").Result()
-		case "none": // expired meanwhile
-			continue
-		default:
-			t.Fatalf("key %s has type %s", k, typ)
-		}
-		require.NoError(t, err)
-		fmt.Fprintf(&b, "%s %s %v\n", typ, k, v)
-	}
+	b.WriteString(workertest.Dump(t, rc))
+	require.NotEmpty(t, b.String())
 	require.NoError(t, rc.ConfigSet(ctx, "rdbcompression", "no").Err())
 	require.NoError(t, rc.Save(ctx).Err())
 	files, _ := filepath.Glob(filepath.Join(r.Dir, "appendonlydir", "*"))

@@ -2,7 +2,8 @@ package workertest
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -10,12 +11,13 @@ import (
 )
 
 // Dump returns every key of rc, one a line, with its type and all it holds (a string's value, a
-// hash's fields and values, a list's, a set's or a sorted set's members, a stream's entries) in
-// JSON: what a test searches for something that must never reach Redis, such as a secret.
+// hash's fields and values, a list's, a set's or a sorted set's members, a stream's entries) as
+// Go prints it, strings unescaped: what a test searches for something that must never reach
+// Redis, such as a secret, which an escaping (JSON's of '<', '&' or bad UTF-8) could hide.
 func Dump(t testing.TB, rc redis.UniversalClient) string {
 	t.Helper()
 	ctx := context.Background()
-	var out []byte
+	var out strings.Builder
 	iter := rc.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
@@ -42,10 +44,8 @@ func Dump(t testing.TB, rc redis.UniversalClient) string {
 		if err != nil && err != redis.Nil {
 			require.NoError(t, err)
 		}
-		data, err := json.Marshal(v)
-		require.NoError(t, err)
-		out = append(append(append(out, key+" "+typ+" "...), data...), '\n')
+		fmt.Fprintf(&out, "%s %s %v\n", key, typ, v)
 	}
 	require.NoError(t, iter.Err())
-	return string(out)
+	return out.String()
 }
