@@ -144,12 +144,8 @@ func (s *Sweeper) sweepQueue(ctx context.Context, q string, now time.Time, seen 
 		if cursor = next; cursor == 0 {
 			return deleted, nil
 		}
-		t := time.NewTimer(s.p.Pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return deleted, ctx.Err()
-		case <-t.C:
+		if err := loop.Sleep(ctx, s.p.Pause); err != nil {
+			return deleted, err
 		}
 	}
 }

@@ -79,3 +79,15 @@ func (l *Loop) Stop() {
 	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.done
 }
+
+// Sleep waits d unless ctx ends first, and then returns ctx's error.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -67,3 +67,11 @@ func TestLoopEndsWithItsContext(t *testing.T) {
 	var none *Loop
 	none.Stop() // a loop that never ran stops at once
 }
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, Sleep(context.Background(), time.Millisecond), "waited all of d")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled, "an ended context ends the wait at once")
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/solvequeue/solvequeue/internal/loop"
 )
 
 // Default bounds how long a one-shot change (a redrive, a purge) waits for a Redis that
@@ -50,7 +51,7 @@ func Outage(err error) error { return outageError{err} }
 // once. op must be safe to run again after a failure (each step of it idempotent, or undone when
 // it fails). It reports whether it had to wait.
 func Run(ctx context.Context, rc redis.UniversalClient, bound time.Duration, op func() error) (waited bool, err error) {
-	return rider{rc: rc, now: time.Now, sleep: sleepCtx}.run(ctx, bound, op)
+	return rider{rc: rc, now: time.Now, sleep: sleepFor}.run(ctx, bound, op)
 }
 
 // rider is a ride-out's Redis and clock: a test gives it a clock of its own, to count tries and
@@ -87,18 +88,6 @@ func (r rider) run(ctx context.Context, bound time.Duration, op func() error) (w
 	}
 }
 
-// sleepCtx waits d unless ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // Unreachable reports whether err says Redis could not be reached or could not serve writes
 // (a network error, a replica that is not promoted yet, a server still loading its data, a
 // hung Redis holding every pooled connection until its read timeout). asynq passes go-redis's
@@ -120,3 +109,6 @@ func Unreachable(err error) bool {
 	}
 	return false
 }
+
+// sleepFor waits d unless ctx ends first, and reports whether it waited all of d.
+func sleepFor(ctx context.Context, d time.Duration) bool { return loop.Sleep(ctx, d) == nil }

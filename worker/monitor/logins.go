@@ -197,15 +197,3 @@ func (l *loginLimiter) tracked() int {
 	defer l.mu.Unlock()
 	return len(l.seen)
 }
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

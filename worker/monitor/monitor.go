@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/solvequeue/solvequeue/internal/httpserve"
+	"github.com/solvequeue/solvequeue/internal/loop"
 	workermetrics "github.com/solvequeue/solvequeue/internal/metrics"
 	"github.com/solvequeue/solvequeue/internal/policyfile"
 	"github.com/solvequeue/solvequeue/worker/console"
@@ -117,7 +118,7 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	if c.Sleep == nil {
-		c.Sleep = sleepCtx
+		c.Sleep = loop.Sleep
 	}
 	return c
 }
