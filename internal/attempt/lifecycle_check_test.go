@@ -132,16 +132,7 @@ func (m *lifecycle) check(t *rapid.T) {
 	if m.budgetCap > 0 {
 		// The ledger rolls by buckets of a sixtieth of the window: a spend leaves it up to a
 		// bucket late, never early.
-		from := now.Add(-budgetWindow + budgetWindow/60)
-		n := 0
-		m.fake.mu.Lock()
-		for _, r := range m.fake.remotes {
-			if r.created.After(from) {
-				n++
-			}
-		}
-		m.fake.mu.Unlock()
-		if n > m.budgetCap {
+		if n := m.paidSince(now.Add(-budgetWindow + budgetWindow/60)); n > m.budgetCap {
 			m.violation(nil, "", "%d createTasks paid within the budget's window of %s, cap %d", n, budgetWindow, m.budgetCap)
 		}
 	}
@@ -267,4 +258,17 @@ func (m *lifecycle) payloadDeadline(j *mjob) time.Time {
 		m.t.Fatalf("payload of %s: %v", j.id, err)
 	}
 	return p.Deadline
+}
+
+// paidSince counts the createTasks the fake AnySolver took after from.
+func (m *lifecycle) paidSince(from time.Time) int {
+	m.fake.mu.Lock()
+	defer m.fake.mu.Unlock()
+	n := 0
+	for _, r := range m.fake.remotes {
+		if r.created.After(from) {
+			n++
+		}
+	}
+	return n
 }

@@ -67,13 +67,7 @@ func (m *lifecycle) checkRivalCap() {
 			n++
 		}
 	}
-	m.fake.mu.Lock()
-	for _, r := range m.fake.remotes {
-		if r.created.After(from) {
-			n++
-		}
-	}
-	m.fake.mu.Unlock()
+	n += m.paidSince(from)
 	if n > m.budgetCap {
 		m.violation(nil, "", "%d createTasks paid by the worker and rival processes within the budget's window, cap %d", n, m.budgetCap)
 	}
