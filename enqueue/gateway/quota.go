@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/solvequeue/solvequeue/enqueue"
@@ -33,13 +34,7 @@ func (h *Handler) allow(ctx context.Context, key Key) error {
 }
 
 // burst is how many requests a key may make at once: a second's worth, at least one.
-func burst(perSecond float64) int {
-	b := int(perSecond)
-	if float64(b) < perSecond {
-		b++
-	}
-	return max(b, 1)
-}
+func burst(perSecond float64) int { return max(1, int(math.Ceil(perSecond))) }
 
 // admit checks the key's quotas for one more job and records it (quota.Store.Admit): a job over
 // a quota is refused with ERROR_NO_SLOT_AVAILABLE, naming the quota and the key, before
@@ -51,22 +46,25 @@ func (h *Handler) admit(ctx context.Context, key Key, job enqueue.Job) error {
 	if err != nil {
 		return err
 	}
-	switch r.Kind {
-	case quota.InFlight:
-		return &apiError{id: 1, code: CodeNoSlotAvailable, description: describeQuota(key, "maxJobsInFlight", r,
-			"jobs accepted and not yet ended; try again when one of them ends")}
-	case quota.Waiting:
-		return &apiError{id: 1, code: CodeNoSlotAvailable, description: describeQuota(key, "maxJobsWaiting", r,
-			"jobs waiting for a worker; try again when a worker has taken one")}
-	case quota.ImageBytes:
-		return &apiError{id: 1, code: CodeNoSlotAvailable, description: describeQuota(key, "maxImageBytesWaiting", r,
-			"bytes of image bodies of jobs not yet ended; try again when one of them ends")}
+	if r.Kind == 0 {
+		return nil
 	}
-	return nil
+	field, what := quotaWords(r.Kind)
+	return &apiError{id: 1, code: CodeNoSlotAvailable,
+		description: fmt.Sprintf("key %q is at its %s quota: %d of %d %s", key.Name, field, r.Used, r.Limit, what)}
 }
 
-func describeQuota(key Key, field string, r quota.Refusal, what string) string {
-	return fmt.Sprintf("key %q is at its %s quota: %d of %d %s", key.Name, field, r.Used, r.Limit, what)
+// quotaWords names a quota as the keys file does, and says what it counts and when to try again,
+// for the description of a refusal.
+func quotaWords(k quota.Kind) (field, what string) {
+	switch k {
+	case quota.InFlight:
+		return "maxJobsInFlight", "jobs accepted and not yet ended; try again when one of them ends"
+	case quota.Waiting:
+		return "maxJobsWaiting", "jobs waiting for a worker; try again when a worker has taken one"
+	default: // quota.ImageBytes: Admit answers no other kind
+		return "maxImageBytesWaiting", "bytes of image bodies of jobs not yet ended; try again when one of them ends"
+	}
 }
 
 // release frees the slot admit took for a job that was not submitted after all.

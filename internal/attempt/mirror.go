@@ -46,7 +46,7 @@ type MirrorParams struct {
 // entries, and schedules their callbacks, as h does. Start runs it.
 func (h *Handler) NewMirror(p MirrorParams) *Mirror {
 	return newDeadLetterMirror(deadLetterMirrorParams{rc: p.Redis, inspector: p.Inspector, queues: p.Queues,
-		store: h.store, rules: h.rules, callbacks: h.callbacks, log: p.Log, now: p.Now})
+		store: h.store, rules: h.rules, callbacks: h.callbacks, quotas: h.quotas, log: p.Log, now: p.Now})
 }
 
 type deadLetterMirrorParams struct {
@@ -56,6 +56,7 @@ type deadLetterMirrorParams struct {
 	store     *record.Store
 	rules     rules
 	callbacks *callback.Callbacks // nil: no callbacks
+	quotas    *quota.Store        // the gateway keys' quotas, told when an archived job ends
 	log       *slog.Logger
 	now       func() time.Time
 	interval  time.Duration
@@ -64,6 +65,9 @@ type deadLetterMirrorParams struct {
 func newDeadLetterMirror(p deadLetterMirrorParams) *Mirror {
 	if p.interval <= 0 {
 		p.interval = MirrorIntervalDefault
+	}
+	if p.quotas == nil {
+		p.quotas = quota.New(p.rc)
 	}
 	return &Mirror{deadLetterMirrorParams: p}
 }
@@ -159,7 +163,7 @@ func (m *Mirror) mirrorMissing(ctx context.Context, queue string, tasks []*asynq
 		n++
 		m.log.Warn("asynq archived a job by itself; it is in the dead-letter queue now", "job_id", t.ID, "queue", queue,
 			"code", tr.Record.Error.ErrorCode, "asynq_error", t.LastErr)
-		quotaEnded(ctx, quota.New(m.rc), a, m.log)
+		quotaEnded(ctx, m.quotas, a, m.log)
 		// A dead letter keeps its image body for a redrive (Purge deletes it).
 		if ref := a.payload.BodyRef; ref != "" {
 			_ = imagebody.Keep(ctx, m.rc, ref)
