@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,10 +37,8 @@ func TestGatewayQuotasAcrossTwoProcesses(t *testing.T) {
 `), 0o600))
 	addrs := []string{freeLoopbackAddr(t), freeLoopbackAddr(t)}
 	for _, addr := range addrs {
-		startProc(t, []string{"REDIS_URL=" + url}, "gateway", "--addr", addr, "--keys", keysFile)
-	}
-	for _, addr := range addrs {
-		require.True(t, dialsWithin(addr, 30*time.Second), "gateway on %s did not listen", addr)
+		p := startProc(t, []string{"REDIS_URL=" + url}, "gateway", "--addr", addr, "--keys", keysFile)
+		require.True(t, p.waitForLog("serving AnySolver's API", hangGuard), "the gateway did not start:\n%s", p.logs.String())
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -83,18 +79,4 @@ func TestGatewayQuotasAcrossTwoProcesses(t *testing.T) {
 	info, err := asynq.NewInspectorFromRedisClient(rc).GetQueueInfo("tenants")
 	require.NoError(t, err)
 	require.Equal(t, 5, info.Pending, "only the accepted jobs are queued")
-}
-
-// dialsWithin reports whether addr accepts a TCP connection within d (bounded polling).
-func dialsWithin(addr string, d time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for ctx.Err() == nil {
-		if c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr); err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
 }
