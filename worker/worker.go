@@ -35,11 +35,13 @@ import (
 // of its remote id (10 s).
 const DrainTimeoutDefault = 45 * time.Second
 
-// Worker is a running solvequeue worker: an asynq server with the solve handler, the
-// account breaker's prober, the dead-letter mirror and the tally of ended jobs the console reads.
+// Worker is a running solvequeue worker: an asynq server with the solve handler for the job
+// queues and one for callback deliveries, the account breaker's prober, the dead-letter mirror
+// and the tally of ended jobs the console reads.
 type Worker struct {
 	cfg       Config
-	server    *asynq.Server
+	server    *asynq.Server // the job queues
+	delivery  *asynq.Server // callback.Queue alone (newDeliveryServer)
 	handler   *attempt.Handler
 	breaker   *breaker.Breaker // nil when disabled
 	mirror    *attempt.Mirror
@@ -95,34 +97,35 @@ func New(cfg Config) (*Worker, error) {
 	w.bodies = imagebody.NewSweeper(imagebody.SweeperParams{Redis: cfg.Redis, Queues: queues, Log: cfg.Logger, Now: cfg.Now})
 	w.mirror = w.handler.NewMirror(attempt.MirrorParams{Redis: cfg.Redis, Inspector: inspector, Queues: queues,
 		Log: cfg.Logger, Now: cfg.Now})
-	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   serverQueues(cfg.Queues),
-		StrictPriority:           cfg.StrictPriority,
-		RetryDelayFunc:           w.handler.RetryDelayFunc(rand.Float64),
-		IsFailure:                attempt.IsFailure,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		Logger:                   newAsynqLogger(cfg.Logger, w.health),
-		LogLevel:                 asynq.WarnLevel,
-		DelayedTaskCheckInterval: time.Second,
-	})
+	asynqConfig := func(concurrency int, queues map[string]int) asynq.Config {
+		return asynq.Config{
+			Concurrency:              concurrency,
+			Queues:                   queues,
+			StrictPriority:           cfg.StrictPriority,
+			RetryDelayFunc:           w.handler.RetryDelayFunc(rand.Float64),
+			IsFailure:                attempt.IsFailure,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			Logger:                   newAsynqLogger(cfg.Logger, w.health),
+			LogLevel:                 asynq.WarnLevel,
+			DelayedTaskCheckInterval: time.Second,
+		}
+	}
+	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynqConfig(cfg.Concurrency, cfg.Queues))
+	w.delivery = asynq.NewServerFromRedisClient(cfg.Redis,
+		asynqConfig(deliveryConcurrency(cfg.Concurrency), map[string]int{callback.Queue: 1}))
 	return w, nil
 }
 
-// serverQueues returns the queues the asynq server fetches from: the job queues with their
-// weights, and callback.Queue weighing one more than the heaviest of them, so that deliveries
-// (quick, unpaid, and waited for by a receiver) are fetched at least as often as any job queue's
-// tasks, and first under StrictPriority. The job queues alone are what the breaker, the spend
-// caps and the dead-letter mirror are given.
-func serverQueues(jobs map[string]int) map[string]int {
-	all := maps.Clone(jobs)
-	heaviest := 0
-	for _, w := range jobs {
-		heaviest = max(heaviest, w)
-	}
-	all[callback.Queue] = heaviest + 1
-	return all
-}
+// Callback deliveries are fetched by an asynq server of their own, in the same process, with the
+// same handler: asynq fetches a job by trying the server's queues one after the other, one Redis
+// round trip each, so a delivery queue served beside the job queues would cost nearly every job
+// fetch a round trip more (two in three, at the weight that keeps deliveries first), for a queue
+// that is empty most of the time. Apart, an empty delivery queue is looked at about once a second,
+// and deliveries never wait behind a backlog of jobs for a slot, nor hold one a job wants.
+//
+// deliveryConcurrency is how many deliveries a worker runs at once: each is one POST of at most
+// callback.Timeout, so a few dozen keep up with thousands of jobs ending per second.
+func deliveryConcurrency(jobConcurrency int) int { return max(1, min(jobConcurrency, 64)) }
 
 // Handler returns the asynq handler the server runs: the solve handler, which also runs callback
 // deliveries (package callback) and archives any other task in our queues that is not a solvequeue
@@ -140,6 +143,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.countTenants(ctx) // before the first job: a burst at start meets the share already
 	if err := w.server.Start(w.handler); err != nil {
 		return fmt.Errorf("start worker: %w", err)
+	}
+	if err := w.delivery.Start(w.handler); err != nil {
+		w.server.Shutdown()
+		return fmt.Errorf("start worker's callback deliveries: %w", err)
 	}
 	if w.breaker != nil {
 		w.breaker.Start(ctx)
@@ -166,7 +173,12 @@ func (w *Worker) Start(ctx context.Context) error {
 // first, Shutdown returns an error saying how many attempts were still running, since a paid task
 // among them may be paid again.
 func (w *Worker) Shutdown(ctx context.Context) error {
+	// Both at once: each may wait ShutdownTimeout for what runs. A delivery an ending attempt
+	// queues meanwhile waits in Redis for the next worker.
+	var stopping sync.WaitGroup
+	stopping.Go(w.delivery.Shutdown)
 	w.server.Shutdown()
+	stopping.Wait()
 	var drainErr error
 	if n := w.handler.Running(); n > 0 {
 		w.cfg.Logger.Info("waiting for handed-back jobs to record their paid AnySolver tasks", "jobs", n)
