@@ -100,6 +100,9 @@ type Sizes struct {
 	MixJobs                                          int
 	MixBackoff                                       [2]time.Duration // base, max
 	GatewayJobs                                      int
+	// ClusterJobs and ClusterRounds size the cluster section: it has no target of its own, so it
+	// runs fewer and smaller rounds than the throughput section it repeats, to keep a full run short.
+	ClusterJobs, ClusterRounds int
 }
 
 // SizesFor returns the workloads of a quick or a full run.
@@ -109,13 +112,15 @@ func SizesFor(quick bool) Sizes {
 			InflightJobs: 200, InflightConcurrency: 10_000, InflightSolve: 2 * time.Second,
 			PollWarmup: 60, PollWarmupBatches: 2, PollJobs: 100, PollScale: 0.1,
 			SubmitJobs: 2_000, SequentialJobs: 500, SubmitConcurrency: EnqueueConcurrency,
-			MixJobs: 100, MixBackoff: [2]time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, GatewayJobs: 1_000}
+			MixJobs: 100, MixBackoff: [2]time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, GatewayJobs: 1_000,
+			ClusterJobs: 400, ClusterRounds: 3}
 	}
 	return Sizes{Rounds: 5, WarmupRounds: 1, ThroughputJobs: 10_000, ThroughputConcurrency: 100, E2eWarmup: 1_000,
 		InflightJobs: 10_000, InflightConcurrency: 10_000, InflightSolve: 12 * time.Second,
 		PollWarmup: 250, PollWarmupBatches: 1, PollJobs: 500, PollScale: 1,
 		SubmitJobs: 50_000, SequentialJobs: 5_000, SubmitConcurrency: EnqueueConcurrency,
-		MixJobs: 1_000, MixBackoff: [2]time.Duration{100 * time.Millisecond, 500 * time.Millisecond}, GatewayJobs: 20_000}
+		MixJobs: 1_000, MixBackoff: [2]time.Duration{100 * time.Millisecond, 500 * time.Millisecond}, GatewayJobs: 20_000,
+		ClusterJobs: 5_000, ClusterRounds: 3}
 }
 
 // Ptr returns a pointer to v, for a Report's figures.

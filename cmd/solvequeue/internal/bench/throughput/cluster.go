@@ -16,7 +16,8 @@ import (
 // alternating rounds after a warm-up round (benchenv.Alternate): the rates are medians, the
 // ratio the median of the per-round ratios. The jobs go over clusterQueues queues whose hash
 // tags fall on every node of the cluster (and the same number of queues on the one Redis), as
-// a user spreading queues over a cluster would have them. Without redis-server or redis-cli
+// a user spreading queues over a cluster would have them. It has no target, so it runs smaller
+// and fewer rounds (Sizes.ClusterJobs, ClusterRounds) than the throughput section. Without redis-server or redis-cli
 // the section says so and is skipped.
 
 // clusterQueues is how many queues the jobs of the cluster section are shared among.
@@ -45,6 +46,7 @@ func RunCluster(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benc
 	}
 	defer ce.Close()
 
+	sz.ThroughputJobs, sz.Rounds = sz.ClusterJobs, sz.ClusterRounds
 	r.Context.Sizes["cluster_jobs"] = sz.ThroughputJobs
 	r.Context.Sizes["cluster_concurrency"] = sz.ThroughputConcurrency
 	r.Context.Sizes["cluster_queues"] = clusterQueues
