@@ -57,6 +57,10 @@ the fake AnySolver served in process over loopback HTTP:
   spend       createTask calls per job on an error mix, our policy against retry-all
   gateway     createTask and getTaskResult through the gateway over loopback HTTP, from
               64 kept-alive connections, against Submit and StatusIn from 64 goroutines
+  gateway2    createTask/s through two "solvequeue gateway" child processes on one Redis
+              against one (gateway_two_vs_one), the same 64 connections split between
+              them; each child runs with GOMAXPROCS=max(1, NumCPU/4), its own CPU share,
+              and the key's quotas and rate limit (shared in Redis) are on
   cluster     the e2e run over three queues on a three-node Redis Cluster of its own
               (redis-server and redis-cli --cluster create on loopback ports), against
               the same run on the one Redis; skipped when redis-cli is missing

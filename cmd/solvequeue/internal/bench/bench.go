@@ -32,7 +32,7 @@ type Report = benchenv.Report
 type Context = benchenv.Context
 
 // Sections lists every section in running order.
-var Sections = []string{benchenv.SectionThroughput, benchenv.SectionInflight, benchenv.SectionPolling, benchenv.SectionSubmit, benchenv.SectionSpend, benchenv.SectionGateway, benchenv.SectionCluster, benchenv.SectionFairness}
+var Sections = []string{benchenv.SectionThroughput, benchenv.SectionInflight, benchenv.SectionPolling, benchenv.SectionSubmit, benchenv.SectionSpend, benchenv.SectionGateway, benchenv.SectionGateway2, benchenv.SectionCluster, benchenv.SectionFairness}
 
 // Options configure a run.
 type Options struct {
@@ -45,8 +45,8 @@ type Options struct {
 	Quick bool
 	// Only runs these sections (names from Sections); empty runs all.
 	Only []string
-	// Binary is the solvequeue executable the in-flight section runs as its worker process.
-	// Defaults to os.Executable().
+	// Binary is the solvequeue executable the in-flight section runs as its worker process and
+	// the gateway2 section as its gateway processes. Defaults to os.Executable().
 	Binary string
 	// Progress receives one line per step. Defaults to io.Discard.
 	Progress io.Writer
@@ -74,10 +74,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if o.Binary == "" && o.runs(benchenv.SectionInflight) {
+	if o.Binary == "" && (o.runs(benchenv.SectionInflight) || o.runs(benchenv.SectionGateway2)) {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("find the solvequeue binary for the in-flight worker: %w", err)
+			return nil, fmt.Errorf("find the solvequeue binary for the bench's child processes: %w", err)
 		}
 		o.Binary = exe
 	}
@@ -106,6 +106,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{benchenv.SectionSubmit, throughput.RunSubmit},
 		{benchenv.SectionSpend, spend.Run},
 		{benchenv.SectionGateway, gatewaybench.Run},
+		{benchenv.SectionGateway2, gatewaybench.RunTwoProcesses},
 		{benchenv.SectionCluster, throughput.RunCluster},
 		{benchenv.SectionFairness, fairness.Run},
 	}

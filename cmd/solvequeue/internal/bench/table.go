@@ -60,6 +60,9 @@ var targets = []target{
 	{"gateway_result_vs_status", ">= 0.5 (issue 12)", func(r *Report) (bool, bool) {
 		return r.GatewayResultVsStatus != nil && *r.GatewayResultVsStatus >= 0.5, r.GatewayResultVsStatus != nil
 	}},
+	{"gateway_two_vs_one", ">= 1.6 (issue 24)", func(r *Report) (bool, bool) {
+		return r.GatewayTwoVsOne != nil && *r.GatewayTwoVsOne >= 1.6, r.GatewayTwoVsOne != nil
+	}},
 	{"gateway_fairness", "<= 1.5", func(r *Report) (bool, bool) {
 		return r.GatewayFairness != nil && *r.GatewayFairness <= 1.5, r.GatewayFairness != nil
 	}},
@@ -111,6 +114,8 @@ func WriteTable(w io.Writer, r *Report) error {
 		[3]*float64{r.GatewayCreateVsSubmit, r.GatewayCreateVsSubmitMin, r.GatewayCreateVsSubmitMax})
 	row("gateway getTaskResult/s (baseline: StatusIn, 64 goroutines)", r.GatewayGetTaskResultsPerS, r.StatusPerS,
 		[3]*float64{r.GatewayResultVsStatus, r.GatewayResultVsStatusMin, r.GatewayResultVsStatusMax})
+	row("gateway createTask/s, two gateway processes (baseline: one process)", r.GatewayTwoProcCreatesPerS, r.GatewayOneProcCreatesPerS,
+		[3]*float64{r.GatewayTwoVsOne, r.GatewayTwoVsOneMin, r.GatewayTwoVsOneMax})
 	if err := tw.Flush(); err != nil {
 		return err
 	}

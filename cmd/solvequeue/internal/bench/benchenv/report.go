@@ -63,6 +63,13 @@ type Report struct {
 	Submit64JobsPerS          *float64 `json:"submit_64_goroutines_jobs_per_s"`
 	GatewayGetTaskResultsPerS *float64 `json:"gateway_get_task_results_per_s"`
 	StatusPerS                *float64 `json:"status_per_s"`
+	// package gatewaybench, twoprocs.go: createTask/s through two `solvequeue gateway` child
+	// processes on one Redis against one, each child bounded to its own CPU share (GOMAXPROCS).
+	GatewayTwoVsOne           *float64 `json:"gateway_two_vs_one"`
+	GatewayTwoVsOneMin        *float64 `json:"gateway_two_vs_one_min"`
+	GatewayTwoVsOneMax        *float64 `json:"gateway_two_vs_one_max"`
+	GatewayOneProcCreatesPerS *float64 `json:"gateway_one_process_create_tasks_per_s"`
+	GatewayTwoProcCreatesPerS *float64 `json:"gateway_two_processes_create_tasks_per_s"`
 	// package fairness: a quiet gateway key's solve time beside a noisy key's burst over alone
 	GatewayFairness    *float64 `json:"gateway_fairness"`
 	GatewayFairnessMin *float64 `json:"gateway_fairness_min"`
@@ -100,6 +107,7 @@ type Sizes struct {
 	MixJobs                                          int
 	MixBackoff                                       [2]time.Duration // base, max
 	GatewayJobs                                      int
+	Gateway2Calls                                    int // createTasks per side and round of the gateway2 section
 	// ClusterJobs and ClusterRounds size the cluster section: it has no target of its own, so it
 	// runs fewer and smaller rounds than the throughput section it repeats, to keep a full run short.
 	ClusterJobs, ClusterRounds int
@@ -113,14 +121,14 @@ func SizesFor(quick bool) Sizes {
 			PollWarmup: 60, PollWarmupBatches: 2, PollJobs: 100, PollScale: 0.1,
 			SubmitJobs: 2_000, SequentialJobs: 500, SubmitConcurrency: EnqueueConcurrency,
 			MixJobs: 100, MixBackoff: [2]time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, GatewayJobs: 1_000,
-			ClusterJobs: 400, ClusterRounds: 3}
+			ClusterJobs: 400, ClusterRounds: 3, Gateway2Calls: 400}
 	}
 	return Sizes{Rounds: 5, WarmupRounds: 1, ThroughputJobs: 10_000, ThroughputConcurrency: 100, E2eWarmup: 1_000,
 		InflightJobs: 10_000, InflightConcurrency: 10_000, InflightSolve: 12 * time.Second,
 		PollWarmup: 250, PollWarmupBatches: 1, PollJobs: 500, PollScale: 1,
 		SubmitJobs: 50_000, SequentialJobs: 5_000, SubmitConcurrency: EnqueueConcurrency,
 		MixJobs: 1_000, MixBackoff: [2]time.Duration{100 * time.Millisecond, 500 * time.Millisecond}, GatewayJobs: 20_000,
-		ClusterJobs: 5_000, ClusterRounds: 3}
+		ClusterJobs: 5_000, ClusterRounds: 3, Gateway2Calls: 10_000}
 }
 
 // Ptr returns a pointer to v, for a Report's figures.

@@ -8,6 +8,7 @@ const (
 	SectionSubmit     = "submit"
 	SectionSpend      = "spend"
 	SectionGateway    = "gateway"  // package gatewaybench
+	SectionGateway2   = "gateway2" // package gatewaybench, twoprocs.go
 	SectionCluster    = "cluster"  // package throughput, cluster.go
 	SectionFairness   = "fairness" // package fairness
 )
