@@ -64,6 +64,8 @@ the fake AnySolver served in process over loopback HTTP:
   cluster     the e2e run over three queues on a three-node Redis Cluster of its own
               (redis-server and redis-cli --cluster create on loopback ports), against
               the same run on the one Redis; skipped when redis-cli is missing
+  fairness    a quiet gateway key's solve time right behind a noisy key's burst of 100
+              jobs, against the same jobs alone (gateway_fairness)
 
 Each comparison runs in rounds, its two sides alternating (A B A B ...) after a warm-up
 round: 5 measured rounds in a full run, 3 with --quick (the in-flight section starts fresh
