@@ -128,7 +128,14 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	rc := cfg.Redis
-	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: taskid.New(rc), quotas: quota.New(rc)}
+	// The rate limits and quotas go through rc's autopipeliner where it has one (a Ring has
+	// not), as the Client's enqueues do: the requests served at the same moment share round
+	// trips, one pipeline each, and every request still waits for its own answer.
+	var shared redis.Cmdable = rc
+	if ap, err := rc.AutoPipeline(); err == nil {
+		shared = ap
+	}
+	h := &Handler{cfg: cfg, client: cfg.Client, rc: rc, ids: taskid.New(rc), quotas: quota.New(shared)}
 	cfg.Metrics.tokensExpiredFrom(h.keyNames())
 	h.edge = newEdge(cfg.Now)
 	return h, nil
@@ -200,17 +207,21 @@ func (h *Handler) serve(r *http.Request, method string) (string, Answer) {
 	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeoutDefault)
 	defer cancel()
 	var a Answer
-	err := h.allow(ctx, key)
-	switch {
-	case err != nil:
-	case method == MethodCreateTask:
-		a, err = h.createTask(ctx, r, key, env, body)
-	case method == MethodGetTaskResult:
-		a, err = h.getTaskResult(ctx, key, env)
-	case method == MethodGetBalance:
-		a, err = h.getBalance(ctx, key)
-	default:
-		a, err = h.report(ctx, method, key, env)
+	var err error
+	if method == MethodCreateTask {
+		// Counted against the key's rate limit at its admission, in the same round trip.
+		rate := &rateCount{key: key}
+		a, err = h.createTask(ctx, r, rate, env, body)
+		err = h.settle(ctx, rate, err)
+	} else if err = h.allow(ctx, key); err == nil {
+		switch method {
+		case MethodGetTaskResult:
+			a, err = h.getTaskResult(ctx, key, env)
+		case MethodGetBalance:
+			a, err = h.getBalance(ctx, key)
+		default:
+			a, err = h.report(ctx, method, key, env)
+		}
 	}
 	var apiErr *apiError
 	switch {
@@ -255,8 +266,10 @@ func (h *Handler) lookup(clientKey string) (Key, bool) {
 	return h.cfg.Keys.Lookup(clientKey)
 }
 
-// createTask builds the job of a createTask request and submits it (see submit).
-func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env envelope, body []byte) (Answer, error) {
+// createTask builds the job of a createTask request and submits it (see submit), counting it
+// against its key's rate limit at its admission when it gets that far (rate).
+func (h *Handler) createTask(ctx context.Context, r *http.Request, rate *rateCount, env envelope, body []byte) (Answer, error) {
+	key := rate.key
 	task, aerr := env.object("task")
 	if aerr != nil {
 		return Answer{}, aerr
@@ -274,7 +287,7 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 	if job.CallbackURL, aerr = env.str("callbackUrl"); aerr != nil {
 		return Answer{}, aerr
 	}
-	id, err := h.submit(ctx, key, job, r.Header.Get(IdempotencyHeader), body)
+	id, err := h.submit(ctx, rate, job, r.Header.Get(IdempotencyHeader), body)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -283,11 +296,14 @@ func (h *Handler) createTask(ctx context.Context, r *http.Request, key Key, env 
 
 // submit validates a job exactly as enqueue validates one, checks its key's budget and its
 // callback's address, gives it its key's lifetime as its deadline and a taskId, admits it to its
-// key's quotas (admit) and submits it: every protocol's way in. With an
+// key's rate limit and quotas (admit) and submits it: every protocol's way in. With an
 // Idempotency-Key (idemKey), a request seen before gives back its first taskId and submits
 // nothing; the same key with another request is refused. request is what the client sent,
-// compared for that.
-func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey string, request []byte) (int64, error) {
+// compared for that. The request is counted against its key's rate limit (rate) before the
+// Idempotency-Key is claimed, else by its admission; the caller settles a request that ended
+// before either.
+func (h *Handler) submit(ctx context.Context, rate *rateCount, job enqueue.Job, idemKey string, request []byte) (int64, error) {
+	key := rate.key
 	job.Deadline = key.lifetime().String()
 	if err := job.Validate(); err != nil {
 		return 0, validationAnswer(err, job.Task)
@@ -307,6 +323,10 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 		}
 		idem = hexSum([]byte(idemKey))
 		bodySum = hexSum(request)
+		// The claim is a write: a request over the rate limit must not make it.
+		if err := h.settle(ctx, rate, nil); err != nil {
+			return 0, err
+		}
 	}
 	for range 3 {
 		id, err := h.ids.Next(ctx)
@@ -329,7 +349,7 @@ func (h *Handler) submit(ctx context.Context, key Key, job enqueue.Job, idemKey 
 		if job.ID, err = h.ids.JobID(ctx, key.Name, id); err != nil {
 			return 0, err
 		}
-		if err := h.admit(ctx, key, job); err != nil {
+		if err := h.admit(ctx, rate, job); err != nil {
 			h.unclaim(key, idem)
 			return 0, err
 		}

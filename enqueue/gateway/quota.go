@@ -28,26 +28,67 @@ func (h *Handler) allow(ctx context.Context, key Key) error {
 		return err
 	}
 	if !ok {
-		return badRequest(CodeRateLimited, "key %q is over its rate limit of %g requests per second", key.Name, key.RateLimit)
+		return rateLimited(key)
 	}
 	return nil
+}
+
+// rateLimited is the refusal of a request over its key's rate limit.
+func rateLimited(key Key) *apiError {
+	return badRequest(CodeRateLimited, "key %q is over its rate limit of %g requests per second", key.Name, key.RateLimit)
 }
 
 // burst is how many requests a key may make at once: a second's worth, at least one.
 func burst(perSecond float64) int { return max(1, int(math.Ceil(perSecond))) }
 
-// admit checks the key's quotas for one more job and records it (quota.Store.Admit): a job over
-// a quota is refused with ERROR_NO_SLOT_AVAILABLE, naming the quota and the key, before
-// anything of it is written.
-func (h *Handler) admit(ctx context.Context, key Key, job enqueue.Job) error {
+// rateCount counts one createTask (or in.php) request against its key's rate limit exactly
+// once. A request that reaches its admission is counted there, in the admission's own script:
+// one round trip for both (admit). One that ends before it (an invalid task, a spent budget, a
+// Redis error) is counted on its own by settle, whose refusal then wins over the request's own
+// answer; and one with an Idempotency-Key is counted on its own before the key is claimed. So
+// every request is counted once and answered as if its rate limit had been checked first, and
+// a request over it writes nothing: what it does before its count only reads (the budget) or
+// takes a taskId, and a taskId taken and not used is skipped at no cost.
+type rateCount struct {
+	key     Key
+	counted bool
+}
+
+// settle counts the request against its key's rate limit unless that is done, and returns the
+// refusal (RATE_LIMITED) or Redis's error in place of err when there is one; else err.
+func (h *Handler) settle(ctx context.Context, rate *rateCount, err error) error {
+	if rate.counted {
+		return err
+	}
+	rate.counted = true
+	if rerr := h.allow(ctx, rate.key); rerr != nil {
+		return rerr
+	}
+	return err
+}
+
+// admit counts the request against its key's rate limit unless that is done (rateCount), then
+// checks the key's quotas for one more job and records it, in one round trip
+// (quota.Store.Admit): a request over the rate limit is refused with RATE_LIMITED, and a job
+// over a quota with ERROR_NO_SLOT_AVAILABLE, naming the quota and the key, before anything of it
+// is written.
+func (h *Handler) admit(ctx context.Context, rate *rateCount, job enqueue.Job) error {
+	key := rate.key
 	limits := quota.Limits{InFlight: key.MaxJobsInFlight, Waiting: key.MaxJobsWaiting, ImageBytes: key.MaxImageBytesWaiting}
+	if !rate.counted && key.RateLimit > 0 {
+		limits.Rate = quota.Rate{PerSecond: key.RateLimit, Burst: burst(key.RateLimit)}
+	}
+	rate.counted = true
 	r, err := h.quotas.Admit(ctx, key.Queue, key.Name, limits,
 		quota.Job{ID: job.ID, ImageBytes: imageBytes(job), TTL: key.lifetime() + quotaSlack})
 	if err != nil {
 		return err
 	}
-	if r.Kind == 0 {
+	switch r.Kind {
+	case 0:
 		return nil
+	case quota.RateLimit:
+		return rateLimited(key)
 	}
 	field, what := quotaWords(r.Kind)
 	return &apiError{id: 1, code: CodeNoSlotAvailable,
@@ -62,7 +103,7 @@ func quotaWords(k quota.Kind) (field, what string) {
 		return "maxJobsInFlight", "jobs accepted and not yet ended; try again when one of them ends"
 	case quota.Waiting:
 		return "maxJobsWaiting", "jobs waiting for a worker; try again when a worker has taken one"
-	default: // quota.ImageBytes: Admit answers no other kind
+	default: // quota.ImageBytes: admit answers quota.RateLimit itself
 		return "maxImageBytesWaiting", "bytes of image bodies of jobs not yet ended; try again when one of them ends"
 	}
 }

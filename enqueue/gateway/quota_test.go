@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +176,122 @@ func countKeys(t *testing.T, b *testBundle, pattern string) int {
 	ks, err := b.rc.Keys(context.Background(), pattern).Result()
 	require.NoError(t, err)
 	return len(ks)
+}
+
+// limitedKey has a rate limit of one request per 100 s (a burst of one) and room for more jobs
+// than the tests make, in a queue of its own; plainKey has the same quotas and no rate limit.
+const (
+	limitedKey = "gk-limited-4d5e6f7a8b9c0d1e2f"
+	plainKey   = "gk-plain-9f8e7d6c5b4a39281706"
+)
+
+var rateKeysFile = "keys:\n" +
+	"  - {name: limited, key: " + limitedKey + ", queue: qlimited, rateLimit: 0.01, maxJobsInFlight: 100}\n" +
+	"  - {name: plain, key: " + plainKey + ", queue: qplain, maxJobsInFlight: 100}\n"
+
+// TestRateLimitComesFirst: once a key's rate limit is spent, every createTask and in.php request
+// of it is RATE_LIMITED, an invalid one too (the rate limit is checked first, as for any
+// method), and none of them leaves a trace: the key's quota counts, its queue and its
+// Idempotency-Keys are as they were.
+func TestRateLimitComesFirst(t *testing.T) {
+	t.Parallel()
+	ks, err := gateway.ParseKeys("keys.yaml", []byte(rateKeysFile))
+	require.NoError(t, err)
+	b := setup(t, ks)
+	ctx := context.Background()
+	taskID(t, b.call(t, gateway.MethodCreateTask, create(limitedKey, recaptchaTask("k"))))
+	usage := quota.Usage{InFlight: 1, Waiting: 1}
+
+	in := params("key", limitedKey, "method", "userrecaptcha", "googlekey", "6Le-abc", "pageurl", "https://shop.example/login", "json", "1")
+	tests := []struct {
+		name string
+		call func() string // the answer, as text
+	}{
+		{"createTask", func() string {
+			return fmt.Sprint(b.call(t, gateway.MethodCreateTask, create(limitedKey, recaptchaTask("k"))))
+		}},
+		{"createTask with an Idempotency-Key", func() string {
+			return fmt.Sprint(b.call(t, gateway.MethodCreateTask, create(limitedKey, recaptchaTask("k")), gateway.IdempotencyHeader, "retry-1"))
+		}},
+		{"createTask with an invalid task", func() string {
+			return fmt.Sprint(b.call(t, gateway.MethodCreateTask, create(limitedKey, map[string]any{"type": "NoSuchTask"})))
+		}},
+		{"createTask without a task", func() string {
+			return fmt.Sprint(b.call(t, gateway.MethodCreateTask, map[string]any{"clientKey": limitedKey}))
+		}},
+		{"in.php", func() string { return b.tcCall(t, viaForm, gateway.PathIn, in, nil) }},
+		{"in.php with an unknown method", func() string {
+			return b.tcCall(t, viaForm, gateway.PathIn, withParam(in, "method", "nosuchmethod"), nil)
+		}},
+	}
+	for _, tt := range tests {
+		answer := tt.call()
+		require.Contains(t, answer, "ERROR_NO_SLOT_AVAILABLE", tt.name)
+		require.Contains(t, answer, gateway.CodeRateLimited, tt.name)
+		u, err := quota.New(b.rc).Read(ctx, "qlimited", "limited")
+		require.NoError(t, err)
+		require.Equal(t, usage, u, "%s: the quota counts are untouched", tt.name)
+		requirePending(t, b, "qlimited", 1)
+		require.Equal(t, 0, countKeys(t, b, "solvequeue:gateway:{qlimited}:idem:*"), "%s: no Idempotency-Key taken", tt.name)
+	}
+}
+
+// TestRateLimitCostsCreateTaskNoCommand: a createTask of a key with a rate limit makes Redis run
+// the commands of one without plus one GET and one SET of the rate limit (INFO commandstats,
+// which counts the commands scripts run too): no script call of its own, not even a second TIME,
+// so the rate limit is counted inside the quotas' script, in its round trip.
+func TestRateLimitCostsCreateTaskNoCommand(t *testing.T) {
+	t.Parallel()
+	ks, err := gateway.ParseKeys("keys.yaml", []byte(
+		"keys:\n  - {name: limited, key: "+limitedKey+", queue: qlimited, rateLimit: 1000, maxJobsInFlight: 100}\n"+
+			"  - {name: plain, key: "+plainKey+", queue: qplain, maxJobsInFlight: 100}\n"))
+	require.NoError(t, err)
+	b := setup(t, ks)
+	const n = 20 // fewer than the 1,000 the burst allows, and with the warm-ups within one block of taskIds
+	commands := map[string]map[string]int{}
+	for _, clientKey := range []string{plainKey, limitedKey} {
+		// The first createTask of a key records its name and loads what the gateway keeps.
+		taskID(t, b.call(t, gateway.MethodCreateTask, create(clientKey, recaptchaTask("k"))))
+		before := commandCalls(t, b)
+		for range n {
+			taskID(t, b.call(t, gateway.MethodCreateTask, create(clientKey, recaptchaTask("k"))))
+		}
+		after := commandCalls(t, b)
+		ran := map[string]int{}
+		for cmd, calls := range after {
+			// PEXPIRE runs when a quota key's TTL fell behind since the last admission, a
+			// matter of milliseconds; INFO is the test's own.
+			if d := calls - before[cmd]; d > 0 && cmd != "info" && cmd != "pexpire" {
+				ran[cmd] = d
+			}
+		}
+		commands[clientKey] = ran
+	}
+	want := maps.Clone(commands[plainKey])
+	require.Equal(t, n, want["time"], "one script reads Redis's clock per createTask")
+	want["get"] += n
+	want["set"] += n
+	require.Equal(t, want, commands[limitedKey], "%d createTasks with a rate limit against as many without", n)
+	u, err := quota.New(b.rc).Read(context.Background(), "qlimited", "limited")
+	require.NoError(t, err)
+	require.Equal(t, int64(n+1), u.InFlight, "every createTask was admitted")
+}
+
+// commandCalls reads how many times Redis ran each command (INFO commandstats).
+func commandCalls(t *testing.T, b *testBundle) map[string]int {
+	t.Helper()
+	info, err := b.rc.Info(context.Background(), "commandstats").Result()
+	require.NoError(t, err)
+	calls := map[string]int{}
+	for line := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		c, err := strconv.Atoi(n)
+		require.NoError(t, err, line)
+		calls[strings.TrimPrefix(name, "cmdstat_")] = c
+	}
+	return calls
 }

@@ -219,25 +219,30 @@ func (h *Handler) twoCaptcha(r *http.Request, path string, params url.Values) (s
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeoutDefault)
 	defer cancel()
-	if err := h.allow(ctx, key); err != nil {
-		return key.Name, h.tcFromError(path, key.Name, err)
-	}
 	if path == PathIn {
 		return key.Name, h.tcIn(ctx, r, key, params)
+	}
+	if err := h.allow(ctx, key); err != nil {
+		return key.Name, h.tcFromError(path, key.Name, err)
 	}
 	return key.Name, h.tcRes(ctx, key, params)
 }
 
 // tcIn submits a captcha: it builds the task the createTask protocol would take for it and
-// submits it the same way (validated exactly as enqueue validates, nothing queued otherwise).
+// submits it the same way (validated exactly as enqueue validates, nothing queued otherwise),
+// counted against its key's rate limit as createTask is.
 func (h *Handler) tcIn(ctx context.Context, r *http.Request, key Key, params url.Values) tcAnswer {
+	rate := &rateCount{key: key}
 	task, bad := twoCaptchaTask(params)
 	if bad != nil {
+		if err := h.settle(ctx, rate, nil); err != nil {
+			return h.tcFromError(PathIn, key.Name, err)
+		}
 		return *bad
 	}
 	job := enqueue.Job{Queue: key.Queue, Task: task, KeyName: key.Name, CallbackURL: params.Get("pingback")}
-	id, err := h.submit(ctx, key, job, r.Header.Get(IdempotencyHeader), []byte(canonicalParams(params)))
-	if err != nil {
+	id, err := h.submit(ctx, rate, job, r.Header.Get(IdempotencyHeader), []byte(canonicalParams(params)))
+	if err = h.settle(ctx, rate, err); err != nil {
 		return h.tcFromError(PathIn, key.Name, err)
 	}
 	s := strconv.FormatInt(id, 10)

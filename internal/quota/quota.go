@@ -29,6 +29,9 @@ const sweepMax = 1000
 
 // Limits are a key's quotas; a zero field is no limit.
 type Limits struct {
+	// Rate is the key's rate limit, counted in the admission's own script (see Admit). The zero
+	// Rate counts nothing.
+	Rate Rate
 	// InFlight is the most jobs accepted and not yet ended.
 	InFlight int64
 	// Waiting is the most jobs accepted and not yet taken by a worker.
@@ -48,18 +51,35 @@ type Job struct {
 	TTL time.Duration
 }
 
+// Rate is a rate limit: PerSecond requests per second (0 or less: none), with a burst of Burst
+// requests at once (at least 1).
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// interval is the GCRA interval between requests, in µs, and the burst, as the scripts take
+// them: an interval of 0 is no limit.
+func (r Rate) interval() (float64, int) {
+	if r.PerSecond <= 0 {
+		return 0, 1
+	}
+	return math.Max(1, 1e6/r.PerSecond), max(r.Burst, 1)
+}
+
 // Kind names a quota.
 type Kind int
 
 // The quotas an admission checks, in the order it checks them.
 const (
-	InFlight Kind = iota + 1
+	RateLimit Kind = iota + 1
+	InFlight
 	Waiting
 	ImageBytes
 )
 
 // Refusal says which quota refused an admission: Kind, its Limit and what was in use (jobs, or
-// bytes for ImageBytes). The zero Refusal is an admission.
+// bytes for ImageBytes; both 0 for RateLimit). The zero Refusal is an admission.
 type Refusal struct {
 	Kind  Kind
 	Limit int64
@@ -77,30 +97,39 @@ type Store struct {
 // New returns a Store over rc.
 func New(rc redis.Cmdable) *Store { return &Store{rc: rc} }
 
-// allowScript is a GCRA rate limiter on Redis's clock: KEYS[1] holds the theoretical arrival
-// time of the next request (µs); ARGV[1] is the interval between requests (µs), ARGV[2] the
-// burst. A request is allowed when it would not put that time more than a burst of intervals
-// ahead of now; only an allowed request moves it. It returns 1 or 0.
-var allowScript = redis.NewScript(`
+// gcra is the part of the scripts that counts a request against a rate limit: a GCRA on
+// Redis's clock. allowed(key, interval, burst, now) reads from key the theoretical arrival time
+// of the next request (µs), with interval the time between requests (µs) and now Redis's time
+// (µs). A request is allowed when it would not put that time more than a burst of intervals
+// ahead of now; only an allowed request moves it.
+const gcra = `
+local function allowed(key, interval, burst, now)
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local nxt = tat + interval
+  if nxt - now > interval * burst then return false end
+  redis.call('SET', key, string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1)
+  return true
+end
+`
+
+// allowScript counts one request against the rate limit in KEYS[1]: ARGV[1] the interval between
+// requests (µs), ARGV[2] the burst. It returns 1 or 0.
+var allowScript = redis.NewScript(gcra + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local nxt = tat + interval
-if nxt - now > interval * burst then return 0 end
-redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1)
-return 1`)
+if allowed(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now) then return 1 end
+return 0`)
 
 // Allow counts one request of the named key against perSecond requests per second with a burst
 // of burst (at least 1), and reports whether it is allowed. Every gateway on the Redis shares the
 // count, and Redis's clock is the only one read.
 func (s *Store) Allow(ctx context.Context, queue, keyName string, perSecond float64, burst int) (bool, error) {
-	if perSecond <= 0 {
+	interval, b := Rate{PerSecond: perSecond, Burst: burst}.interval()
+	if interval == 0 {
 		return true, nil
 	}
-	interval := math.Max(1, 1e6/perSecond)
-	ok, err := allowScript.Run(ctx, s.rc, []string{keys.GatewayRate(queue, keyName)}, interval, max(burst, 1)).Int()
+	ok, err := allowScript.Run(ctx, s.rc, []string{keys.GatewayRate(queue, keyName)}, interval, b).Int()
 	if err != nil {
 		return false, fmt.Errorf("count the request against the key's rate limit: %w", err)
 	}
@@ -126,14 +155,21 @@ local function forget(id)
 end
 `
 
-// admitScript checks every quota of a key and records the job, in one step: KEYS[1] the jobs in
-// flight, KEYS[2] the jobs waiting (both scored by expiry, Unix ms), KEYS[3] the image bytes per
-// job, KEYS[4] their total; ARGV[1] the job ID, ARGV[2] its TTL (ms), ARGV[3] its image bytes,
-// ARGV[4..6] the limits (0: none), ARGV[7] sweepMax. It first forgets the jobs whose entries
-// expired. It returns {0, 0} for an admission (a job already admitted is admitted again without
-// a second count), else {quota kind, what was in use}.
-var admitScript = redis.NewScript(forget + `
+// admitScript counts a request against its key's rate limit, then checks every quota of the key
+// and records the job, in one step: KEYS[1] the jobs in flight, KEYS[2] the jobs waiting (both
+// scored by expiry, Unix ms), KEYS[3] the image bytes per job, KEYS[4] their total, KEYS[5] the
+// rate limit; ARGV[1] the job ID, ARGV[2] its TTL (ms), ARGV[3] its image bytes, ARGV[4..6] the
+// limits (0: none), ARGV[7] sweepMax, ARGV[8] the rate limit's interval (µs; 0: none) and
+// ARGV[9] its burst. A request over the rate limit is refused before anything else is read; one
+// within it has spent its part of the limit whatever the quotas answer. It then forgets the jobs
+// whose entries expired. It returns {0, 0} for an admission (a job already admitted is admitted
+// again without a second count), else {quota kind, what was in use}.
+var admitScript = redis.NewScript(forget + gcra + `
 local t = redis.call('TIME')
+local interval = tonumber(ARGV[8])
+if interval > 0 and not allowed(KEYS[5], interval, tonumber(ARGV[9]), tonumber(t[1]) * 1000000 + tonumber(t[2])) then
+  return {1, 0}
+end
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, ttl, size = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxF, maxW, maxB = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -143,11 +179,11 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZSCORE', KEYS[1], id) then return {0, 0} end
 local f = redis.call('ZCARD', KEYS[1])
-if maxF > 0 and f + 1 > maxF then return {1, f} end
+if maxF > 0 and f + 1 > maxF then return {2, f} end
 local w = redis.call('ZCARD', KEYS[2])
-if maxW > 0 and w + 1 > maxW then return {2, w} end
+if maxW > 0 and w + 1 > maxW then return {3, w} end
 local b = tonumber(redis.call('GET', KEYS[4])) or 0
-if maxB > 0 and size > 0 and b + size > maxB then return {3, b} end
+if maxB > 0 and size > 0 and b + size > maxB then return {4, b} end
 local exp = now + ttl
 redis.call('ZADD', KEYS[1], exp, id)
 redis.call('ZADD', KEYS[2], exp, id)
@@ -161,7 +197,7 @@ for i = 1, 4 do
 end
 return {0, 0}`)
 
-// endScript forgets a job: KEYS as admitScript's, ARGV[1] the job ID.
+// endScript forgets a job: KEYS[1..4] as admitScript's, ARGV[1] the job ID.
 var endScript = redis.NewScript(forget + `
 forget(ARGV[1])
 return 0`)
@@ -171,13 +207,19 @@ func jobKeys(queue, keyName string) []string {
 		keys.GatewayImageBytes(queue, keyName), keys.GatewayImageBytesTotal(queue, keyName)}
 }
 
-// Admit checks the named key's quotas for one more job and, when none refuses it, records the
-// job as in flight and waiting: one script, so that two gateways cannot both take the last slot.
-// A job already admitted is admitted again and counted once.
+// Admit counts the request against the named key's rate limit (l.Rate, as Allow does) and, when
+// it is within it, checks the key's quotas for one more job and, when none refuses it, records
+// the job as in flight and waiting: one script and one round trip, so that two gateways cannot
+// both take the last slot. A request refused by the rate limit (RateLimit) records nothing; one
+// within it spends its part of the limit even when a quota refuses the job, as a request
+// counted by Allow before its admission would. A job already admitted is admitted again and
+// counted once.
 func (s *Store) Admit(ctx context.Context, queue, keyName string, l Limits, j Job) (Refusal, error) {
 	ttl := max(j.TTL.Milliseconds(), 1)
-	res, err := admitScript.Run(ctx, s.rc, jobKeys(queue, keyName), j.ID, ttl, max(j.ImageBytes, 0),
-		max(l.InFlight, 0), max(l.Waiting, 0), max(l.ImageBytes, 0), sweepMax).Int64Slice()
+	interval, burst := l.Rate.interval()
+	res, err := admitScript.Run(ctx, s.rc, append(jobKeys(queue, keyName), keys.GatewayRate(queue, keyName)),
+		j.ID, ttl, max(j.ImageBytes, 0), max(l.InFlight, 0), max(l.Waiting, 0), max(l.ImageBytes, 0), sweepMax,
+		interval, burst).Int64Slice()
 	if err != nil {
 		return Refusal{}, fmt.Errorf("check the key's quotas: %w", err)
 	}
@@ -188,6 +230,8 @@ func (s *Store) Admit(ctx context.Context, queue, keyName string, l Limits, j Jo
 	switch r.Kind {
 	case 0:
 		return Refusal{}, nil
+	case RateLimit:
+		r.Used = 0
 	case InFlight:
 		r.Limit = l.InFlight
 	case Waiting:

@@ -167,3 +167,61 @@ func TestAllowIsGCRA(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok, "no rate is no limit")
 }
+
+// TestAdmitCountsTheRateLimitFirst: Admit with a rate limit counts the request against it before
+// it reads a quota, in one script: a request over the limit is refused as RateLimit and leaves
+// every count of the key as it was; one within the limit spends its part of it even when a
+// quota then refuses its job; and Allow and Admit share one count per key.
+func TestAdmitCountsTheRateLimitFirst(t *testing.T) {
+	t.Parallel()
+	s, mr := clocked(t)
+	ctx := context.Background()
+	l := quota.Limits{Rate: quota.Rate{PerSecond: 1, Burst: 1}, InFlight: 1, ImageBytes: 100}
+	rateLimited := quota.Refusal{Kind: quota.RateLimit}
+	steps := []struct {
+		name  string
+		at    time.Duration // Redis's clock, from start
+		id    string        // the job admitted; "" calls Allow instead
+		bytes int64
+		want  quota.Refusal // for Allow: RateLimit is a refusal
+		usage quota.Usage   // what the key has in use afterwards
+	}{
+		{"the burst", 0, "a", 60, quota.Refusal{}, quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"over the rate: nothing recorded", 0, "b", 10, rateLimited, quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"a job admitted already is still over the rate", 0, "a", 60, rateLimited, quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"within the rate, over a quota", time.Second, "b", 10, quota.Refusal{Kind: quota.InFlight, Limit: 1, Used: 1},
+			quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"the refused job spent the second's request", time.Second, "c", 10, rateLimited, quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"Allow spends the same count", 2 * time.Second, "", 0, quota.Refusal{}, quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"so Admit is over it", 2 * time.Second, "c", 10, rateLimited, quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"and Admit's count is Allow's", 3 * time.Second, "c", 0, quota.Refusal{Kind: quota.InFlight, Limit: 1, Used: 1},
+			quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+		{"Allow after Admit", 3 * time.Second, "", 0, rateLimited, quota.Usage{InFlight: 1, Waiting: 1, ImageBytes: 60}},
+	}
+	for _, st := range steps {
+		mr.SetTime(start.Add(st.at))
+		var got quota.Refusal
+		if st.id == "" {
+			ok, err := s.Allow(ctx, "q", "k", l.Rate.PerSecond, l.Rate.Burst)
+			require.NoError(t, err, st.name)
+			if !ok {
+				got = rateLimited
+			}
+		} else {
+			var err error
+			got, err = s.Admit(ctx, "q", "k", l, quota.Job{ID: st.id, ImageBytes: st.bytes, TTL: time.Hour})
+			require.NoError(t, err, st.name)
+		}
+		require.Equal(t, st.want, got, st.name)
+		u, err := s.Read(ctx, "q", "k")
+		require.NoError(t, err, st.name)
+		require.Equal(t, st.usage, u, st.name)
+	}
+
+	// Without a rate, Admit neither reads nor moves the key's rate limit.
+	mr.SetTime(start.Add(3 * time.Second))
+	r, err := s.Admit(ctx, "q", "other", quota.Limits{InFlight: 1}, quota.Job{ID: "x", TTL: time.Hour})
+	require.NoError(t, err)
+	require.False(t, r.Refused())
+	require.False(t, mr.Exists("solvequeue:gateway:{q}:rate:other"), "no rate, no rate key")
+}
