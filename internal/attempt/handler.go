@@ -85,11 +85,13 @@ type attempt struct {
 	// took none.
 	releaseSlot func()
 
-	// How the attempt moves on (machine.go): ctx is asynq's for the job; end receives how it
-	// ended, once; timer runs its next poll, once it waited for one. While it waits, it is on
-	// waits' list (waits.go), which guards waiting, prevWait and nextWait: whoever takes the wait
-	// (the timer or the watch on ctx) runs the next step.
+	// How the attempt moves on (machine.go): ctx is asynq's for the job, and until the attempt's
+	// own deadline before asynq's (zero: none), which each step's context carries (stepContext);
+	// end receives how it ended, once; timer runs its next poll, once it waited for one. While it
+	// waits, it is on waits' list (waits.go), which guards waiting, prevWait and nextWait:
+	// whoever takes the wait (the timer or the watch on ctx and until) runs the next step.
 	ctx                context.Context
+	until              time.Time
 	end                chan<- attemptEnd
 	timer              *time.Timer
 	waiting            bool
