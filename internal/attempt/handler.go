@@ -46,7 +46,7 @@ type Handler struct {
 	jitter    func() float64
 	remoteTTL time.Duration
 	running   inflight            // attempts in progress, for Shutdown's drain
-	slots     chan struct{}       // machine.go: one per AnySolver connection; nil: no bound
+	steps     *steps              // steps.go: the bound on steps running at once, one per AnySolver connection
 	waits     *waits              // waits.go: the attempts waiting for their next poll
 	callbacks *callback.Callbacks // schedules a job's callback when it ends (callback.go); runs callback tasks
 	share     *fairshare.Share    // the slots each gateway key's jobs hold; nil admits every job

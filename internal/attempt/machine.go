@@ -28,9 +28,10 @@ import (
 // So asynq's goroutine does nothing but start the attempt and wait, once, on one channel, at the
 // top of the handler. The attempt itself runs on short-lived goroutines: its first step on one
 // of its own (drive), each poll on the goroutine its timer starts (fire), its end where its last
-// step ran (conclude). Only the steps running at this moment hold deep stacks (HTTP, JSON,
-// Redis); a waiting attempt holds a timer and a place on the list of waits whose contexts are
-// watched (waits.go), no goroutine of its own.
+// step ran (conclude); a step beyond the bound on steps running at once is queued and run by the
+// goroutine of a step that ends (steps.go). Only the steps running at this moment hold deep
+// stacks (HTTP, JSON, Redis); a waiting attempt holds a timer and a place on the list of waits
+// whose contexts are watched (waits.go), no goroutine of its own.
 
 // attemptEnd is how an attempt ended, sent once to the goroutine asynq gave it.
 type attemptEnd struct {
@@ -119,14 +120,16 @@ func (a *attempt) stepContext() (context.Context, context.CancelFunc) {
 	return context.WithDeadline(a.ctx, a.until)
 }
 
-// drive runs the attempt's first step on a goroutine of its own, then moves it on.
+// drive runs the attempt's first step on a goroutine of its own (queued while every step's slot
+// is taken), then moves it on.
 func (h *Handler) drive(a *attempt, m taskMeta, t *asynq.Task) {
-	ctx, cancel := a.stepContext()
-	defer cancel()
-	defer h.recoverStep(ctx, a)
-	defer h.giveSlot(h.takeSlot(ctx))
-	h.begin(ctx, a, m, t)
-	h.next(ctx, a)
+	h.steps.run(func() {
+		ctx, cancel := a.stepContext()
+		defer cancel()
+		defer h.recoverStep(ctx, a)
+		h.begin(ctx, a, m, t)
+		h.next(ctx, a)
+	})
 }
 
 // next moves the attempt on after a step: it arms the wait for the next poll, or polls at once
@@ -152,16 +155,20 @@ func (h *Handler) next(ctx context.Context, a *attempt) {
 	h.conclude(ctx, a)
 }
 
-// fire runs on the goroutine the attempt's timer starts: the next poll, unless ctx ending
-// claimed the wait first.
+// fire runs on the goroutine the attempt's timer starts: the next poll (queued while every
+// step's slot is taken), unless ctx ending claimed the wait first.
 func (h *Handler) fire(a *attempt) {
 	if !h.waits.claim(a) {
 		return
 	}
+	h.steps.run(func() { h.poll(a) })
+}
+
+// poll is the step fire runs: the next poll, and on.
+func (h *Handler) poll(a *attempt) {
 	ctx, cancel := a.stepContext()
 	defer cancel()
 	defer h.recoverStep(ctx, a)
-	defer h.giveSlot(h.takeSlot(ctx))
 	h.pollOnce(ctx, a)
 	h.next(ctx, a)
 }
@@ -242,37 +249,4 @@ func (h *Handler) recoverStep(ctx context.Context, a *attempt) {
 	a.stopPolling(ending{kind: endedPanicked, err: fmt.Errorf("panic: %v", p)})
 	defer h.recoverStep(ctx, a) // conclude is now under way: a second panic goes to asynq
 	h.conclude(ctx, a)
-}
-
-// newSlots makes the bound on steps running at once (drive's and fire's, each up to the next wait
-// or the attempt's end): as many as the AnySolver client has connections. A step that would only
-// wait, for a connection deep in an HTTP call or for Redis while thousands of attempts end
-// together, waits for its slot instead, on a goroutine whose stack has not grown yet.
-// n < 1: no bound.
-func newSlots(n int) chan struct{} {
-	if n < 1 {
-		return nil
-	}
-	return make(chan struct{}, n)
-}
-
-// takeSlot waits for a slot and says whether it took one. When ctx ends first, the step runs
-// without one: it sees ctx ended and pays for nothing new.
-func (h *Handler) takeSlot(ctx context.Context) (taken bool) {
-	if h.slots == nil {
-		return false
-	}
-	select {
-	case h.slots <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// giveSlot gives back the slot takeSlot took, if it took one.
-func (h *Handler) giveSlot(taken bool) {
-	if taken {
-		<-h.slots
-	}
 }
