@@ -64,7 +64,7 @@ func New(p Params) *Handler {
 		pollInterval: p.Poll.WithDefaults().Interval}, budgets: p.Budgets, policy: p.Policy,
 		providers: p.Providers, anysolver: p.AnySolver, store: st, poller: poll.New(p.Poll),
 		breaker: p.Breaker, observer: p.Observer, log: p.Log, now: p.Now, jitter: rand.Float64,
-		remoteTTL: p.RemoteTTL, slots: newSlots(p.AnySolver.MaxConnsPerHost()), callbacks: p.Callbacks,
+		remoteTTL: p.RemoteTTL, steps: newSteps(p.AnySolver.MaxConnsPerHost()), callbacks: p.Callbacks,
 		share: p.Share, quotas: quota.New(p.Redis)}
 	h.waits = newWaits(waitWatchEvery, h.fire, h.cancelWait)
 	return h

@@ -46,7 +46,7 @@ type Handler struct {
 	jitter    func() float64
 	remoteTTL time.Duration
 	running   inflight            // attempts in progress, for Shutdown's drain
-	slots     chan struct{}       // machine.go: one per AnySolver connection; nil: no bound
+	steps     *steps              // steps.go: the bound on steps running at once, one per AnySolver connection
 	waits     *waits              // waits.go: the attempts waiting for their next poll
 	callbacks *callback.Callbacks // schedules a job's callback when it ends (callback.go); runs callback tasks
 	share     *fairshare.Share    // the slots each gateway key's jobs hold; nil admits every job
@@ -85,11 +85,13 @@ type attempt struct {
 	// took none.
 	releaseSlot func()
 
-	// How the attempt moves on (machine.go): ctx is asynq's for the job; end receives how it
-	// ended, once; timer runs its next poll, once it waited for one. While it waits, it is on
-	// waits' list (waits.go), which guards waiting, prevWait and nextWait: whoever takes the wait
-	// (the timer or the watch on ctx) runs the next step.
+	// How the attempt moves on (machine.go): ctx is asynq's for the job, and until the attempt's
+	// own deadline before asynq's (zero: none), which each step's context carries (stepContext);
+	// end receives how it ended, once; timer runs its next poll, once it waited for one. While it
+	// waits, it is on waits' list (waits.go), which guards waiting, prevWait and nextWait:
+	// whoever takes the wait (the timer or the watch on ctx and until) runs the next step.
 	ctx                context.Context
+	until              time.Time
 	end                chan<- attemptEnd
 	timer              *time.Timer
 	waiting            bool

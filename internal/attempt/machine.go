@@ -28,9 +28,10 @@ import (
 // So asynq's goroutine does nothing but start the attempt and wait, once, on one channel, at the
 // top of the handler. The attempt itself runs on short-lived goroutines: its first step on one
 // of its own (drive), each poll on the goroutine its timer starts (fire), its end where its last
-// step ran (conclude). Only the steps running at this moment hold deep stacks (HTTP, JSON,
-// Redis); a waiting attempt holds a timer and a place on the list of waits whose contexts are
-// watched (waits.go), no goroutine of its own.
+// step ran (conclude); a step beyond the bound on steps running at once is queued and run by the
+// goroutine of a step that ends (steps.go). Only the steps running at this moment hold deep
+// stacks (HTTP, JSON, Redis); a waiting attempt holds a timer and a place on the list of waits
+// whose contexts are watched (waits.go), no goroutine of its own.
 
 // attemptEnd is how an attempt ended, sent once to the goroutine asynq gave it.
 type attemptEnd struct {
@@ -70,10 +71,8 @@ func taskMetaOf(ctx context.Context) taskMeta {
 // metadata of their own, as asynq's would be.
 func (h *Handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error {
 	h.running.add()
-	ctx, cancel := h.ownTime(ctx)
-	defer cancel()
 	end := make(chan attemptEnd, 1)
-	go h.drive(ctx, m, t, end)
+	go h.drive(&attempt{ctx: ctx, until: ownDeadline(ctx), end: end}, m, t)
 	e := <-end
 	if e.panicked != nil {
 		panic(e.panicked)
@@ -86,29 +85,56 @@ func (h *Handler) process(ctx context.Context, m taskMeta, t *asynq.Task) error 
 // attempt by itself (it would, with no word from decide). A short timeout keeps a quarter.
 const attemptMargin = record.SaveTimeout + 5*time.Second
 
-// ownTime returns ctx with a deadline of the attempt's own a margin before asynq's: when it
-// passes, the attempt ends as timed out (decide's endedTimedOut) and says so to asynq in time.
-func (h *Handler) ownTime(ctx context.Context) (context.Context, context.CancelFunc) {
+// ownDeadline is the attempt's own deadline, a margin before asynq's (zero when asynq's ctx has
+// none): when it passes, the attempt ends as timed out (decide's endedTimedOut) and says so to
+// asynq in time.
+func ownDeadline(ctx context.Context) time.Time {
 	dl, ok := ctx.Deadline()
 	if !ok {
-		return ctx, func() {}
+		return time.Time{}
 	}
 	margin := min(attemptMargin, time.Until(dl)/4)
-	return context.WithDeadline(ctx, dl.Add(-margin))
+	return dl.Add(-margin)
 }
 
-// drive runs the attempt's first step on a goroutine of its own, then moves it on.
-func (h *Handler) drive(ctx context.Context, m taskMeta, t *asynq.Task, end chan<- attemptEnd) {
-	a := &attempt{ctx: ctx, end: end}
-	defer h.recoverStep(a)
-	defer h.giveSlot(h.takeSlot(ctx))
-	h.begin(ctx, a, m, t)
-	h.next(a)
+// err is why the attempt must stop: asynq's ctx ended, or the attempt's own deadline passed
+// (context.DeadlineExceeded, as a context with that deadline would say); nil while it may go on.
+func (a *attempt) err() error {
+	if err := a.ctx.Err(); err != nil {
+		return err
+	}
+	if !a.until.IsZero() && !time.Now().Before(a.until) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// stepContext returns the context a step of the attempt runs under: asynq's, with the attempt's
+// own deadline. It lives only as long as the step: a waiting attempt holds asynq's ctx and its
+// deadline as a time, not a context of its own with a timer and a place among asynq's ctx's
+// children, since thousands wait at once.
+func (a *attempt) stepContext() (context.Context, context.CancelFunc) {
+	if a.until.IsZero() {
+		return a.ctx, func() {}
+	}
+	return context.WithDeadline(a.ctx, a.until)
+}
+
+// drive runs the attempt's first step on a goroutine of its own (queued while every step's slot
+// is taken), then moves it on.
+func (h *Handler) drive(a *attempt, m taskMeta, t *asynq.Task) {
+	h.steps.run(func() {
+		ctx, cancel := a.stepContext()
+		defer cancel()
+		defer h.recoverStep(ctx, a)
+		h.begin(ctx, a, m, t)
+		h.next(ctx, a)
+	})
 }
 
 // next moves the attempt on after a step: it arms the wait for the next poll, or polls at once
 // when there is no wait, or ends the attempt once its polling stopped.
-func (h *Handler) next(a *attempt) {
+func (h *Handler) next(ctx context.Context, a *attempt) {
 	for a.polling != nil {
 		if d := a.polling.delay; d > 0 {
 			if d >= dropPayloadAfter {
@@ -117,37 +143,45 @@ func (h *Handler) next(a *attempt) {
 			if h.waits.arm(a, d) {
 				return
 			}
-			a.interrupted(a.ctx.Err())
+			a.interrupted(a.err())
 			break
 		}
-		if err := a.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			a.interrupted(err)
 			break
 		}
-		h.pollOnce(a.ctx, a)
+		h.pollOnce(ctx, a)
 	}
-	h.conclude(a)
+	h.conclude(ctx, a)
 }
 
-// fire runs on the goroutine the attempt's timer starts: the next poll, unless ctx ending
-// claimed the wait first.
+// fire runs on the goroutine the attempt's timer starts: the next poll (queued while every
+// step's slot is taken), unless ctx ending claimed the wait first.
 func (h *Handler) fire(a *attempt) {
 	if !h.waits.claim(a) {
 		return
 	}
-	defer h.recoverStep(a)
-	defer h.giveSlot(h.takeSlot(a.ctx))
-	h.pollOnce(a.ctx, a)
-	h.next(a)
+	h.steps.run(func() { h.poll(a) })
+}
+
+// poll is the step fire runs: the next poll, and on.
+func (h *Handler) poll(a *attempt) {
+	ctx, cancel := a.stepContext()
+	defer cancel()
+	defer h.recoverStep(ctx, a)
+	h.pollOnce(ctx, a)
+	h.next(ctx, a)
 }
 
 // cancelWait runs when the attempt's ctx ended while it waited for its next poll (waits.go): the
 // attempt ends as interrupted at once, as a waiting handler would have returned. A step running
 // at that moment sees ctx ended itself, and next stops after it.
 func (h *Handler) cancelWait(a *attempt) {
-	defer h.recoverStep(a)
-	a.interrupted(a.ctx.Err())
-	h.next(a)
+	ctx, cancel := a.stepContext()
+	defer cancel()
+	defer h.recoverStep(ctx, a)
+	a.interrupted(a.err())
+	h.next(ctx, a)
 }
 
 // dropPayloadAfter is the shortest wait for a poll during which an attempt lets its decoded job
@@ -184,10 +218,10 @@ func (a *attempt) giveBackSlot() {
 func (a *attempt) interrupted(err error) { a.stopPolling(stoppedBy(err)) }
 
 // conclude ends the attempt as a.result says and hands how it ended to asynq's goroutine.
-func (h *Handler) conclude(a *attempt) {
+func (h *Handler) conclude(ctx context.Context, a *attempt) {
 	a.concluding = true
 	a.restorePayload()
-	err := h.finish(a.ctx, a)
+	err := h.finish(ctx, a)
 	a.giveBackSlot()
 	h.running.done()
 	a.end <- attemptEnd{err: err}
@@ -198,7 +232,7 @@ func (h *Handler) conclude(a *attempt) {
 // budget is spent), logged with its stack. A panic while the outcome is written is handed to
 // asynq's goroutine instead, which raises it again for asynq to recover, as it would a panic in
 // any handler.
-func (h *Handler) recoverStep(a *attempt) {
+func (h *Handler) recoverStep(ctx context.Context, a *attempt) {
 	p := recover()
 	if p == nil {
 		return
@@ -213,39 +247,6 @@ func (h *Handler) recoverStep(a *attempt) {
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	a.decided = nil
 	a.stopPolling(ending{kind: endedPanicked, err: fmt.Errorf("panic: %v", p)})
-	defer h.recoverStep(a) // conclude is now under way: a second panic goes to asynq
-	h.conclude(a)
-}
-
-// newSlots makes the bound on steps running at once (drive's and fire's, each up to the next wait
-// or the attempt's end): as many as the AnySolver client has connections. A step that would only
-// wait, for a connection deep in an HTTP call or for Redis while thousands of attempts end
-// together, waits for its slot instead, on a goroutine whose stack has not grown yet.
-// n < 1: no bound.
-func newSlots(n int) chan struct{} {
-	if n < 1 {
-		return nil
-	}
-	return make(chan struct{}, n)
-}
-
-// takeSlot waits for a slot and says whether it took one. When ctx ends first, the step runs
-// without one: it sees ctx ended and pays for nothing new.
-func (h *Handler) takeSlot(ctx context.Context) (taken bool) {
-	if h.slots == nil {
-		return false
-	}
-	select {
-	case h.slots <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// giveSlot gives back the slot takeSlot took, if it took one.
-func (h *Handler) giveSlot(taken bool) {
-	if taken {
-		<-h.slots
-	}
+	defer h.recoverStep(ctx, a) // conclude is now under way: a second panic goes to asynq
+	h.conclude(ctx, a)
 }

@@ -12,8 +12,9 @@ const waitWatchEvery = 100 * time.Millisecond
 // waits holds the attempts waiting for their next poll (machine.go), and watches their contexts.
 //
 // asynq ends a job's context when the job's deadline passes, its lease expires, an operator
-// cancels it, or the server hands it back at shutdown; a waiting attempt must then end at once,
-// as a handler blocked on ctx.Done() would, not at its next poll. context.AfterFunc would tell
+// cancels it, or the server hands it back at shutdown, and the attempt's own deadline comes a
+// margin before asynq's (attempt.err); a waiting attempt must then end at once, as a handler
+// blocked on ctx.Done() would, not at its next poll. context.AfterFunc would tell
 // each one, but costs each waiting attempt 384 bytes (a child context, its closure, and the
 // parent's map of children: BenchmarkWatchingAContext) while thousands wait: instead one goroutine looks over the
 // waiting attempts every waitWatchEvery, while any wait, and ends the waits whose context ended.
@@ -35,12 +36,12 @@ func newWaits(every time.Duration, fire, ended func(*attempt)) *waits {
 	return &waits{every: every, fire: fire, ended: ended}
 }
 
-// arm makes a wait for the attempt's next poll, d from now, unless its context ended already
-// (false). The attempt's timer, made on its first wait and reset on the next, runs w.fire.
+// arm makes a wait for the attempt's next poll, d from now, unless its context ended or its own
+// deadline passed already (false). The attempt's timer, made on its first wait and reset on the next, runs w.fire.
 func (w *waits) arm(a *attempt, d time.Duration) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if a.ctx.Err() != nil {
+	if a.err() != nil {
 		return false
 	}
 	a.prevWait, a.nextWait = nil, w.head
@@ -87,7 +88,8 @@ func (w *waits) unlink(a *attempt) {
 	a.prevWait, a.nextWait, a.waiting = nil, nil, false
 }
 
-// watch ends the waits whose context ended, every w.every, until none is left.
+// watch ends the waits whose context ended or whose own deadline passed, every w.every, until
+// none is left.
 func (w *waits) watch() {
 	t := time.NewTimer(w.every)
 	defer t.Stop()
@@ -102,7 +104,7 @@ func (w *waits) watch() {
 		}
 		for a := w.head; a != nil; {
 			next := a.nextWait
-			if a.ctx.Err() != nil {
+			if a.err() != nil {
 				w.unlink(a)
 				a.timer.Stop()
 				ended = append(ended, a)
