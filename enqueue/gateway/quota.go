@@ -72,8 +72,14 @@ func (h *Handler) settle(ctx context.Context, rate *rateCount, err error) error 
 // (quota.Store.Admit): a request over the rate limit is refused with RATE_LIMITED, and a job
 // over a quota with ERROR_NO_SLOT_AVAILABLE, naming the quota and the key, before anything of it
 // is written.
+//
+// A key without quotas (each set to 0) has nothing to check or count: its request is counted
+// against the rate limit alone, if it has one.
 func (h *Handler) admit(ctx context.Context, rate *rateCount, job enqueue.Job) error {
 	key := rate.key
+	if !key.hasQuotas() {
+		return h.settle(ctx, rate, nil)
+	}
 	limits := quota.Limits{InFlight: key.MaxJobsInFlight, Waiting: key.MaxJobsWaiting, ImageBytes: key.MaxImageBytesWaiting}
 	if !rate.counted && key.RateLimit > 0 {
 		limits.Rate = quota.Rate{PerSecond: key.RateLimit, Burst: burst(key.RateLimit)}
@@ -110,6 +116,9 @@ func quotaWords(k quota.Kind) (field, what string) {
 
 // release frees the slot admit took for a job that was not submitted after all.
 func (h *Handler) release(key Key, jobID string) {
+	if !key.hasQuotas() {
+		return // admit took none
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.quotas.Ended(ctx, key.Queue, key.Name, jobID); err != nil {
@@ -122,4 +131,9 @@ func (h *Handler) release(key Key, jobID string) {
 func imageBytes(job enqueue.Job) int64 {
 	body, _ := job.Task["body"].(string)
 	return int64(len(body))
+}
+
+// hasQuotas reports whether the key bounds its jobs at all; without, admit records nothing.
+func (k Key) hasQuotas() bool {
+	return k.MaxJobsInFlight > 0 || k.MaxJobsWaiting > 0 || k.MaxImageBytesWaiting > 0
 }

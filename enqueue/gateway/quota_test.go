@@ -295,3 +295,34 @@ func commandCalls(t *testing.T, b *testBundle) map[string]int {
 	}
 	return calls
 }
+
+// TestKeyWithoutQuotasRecordsNothing: a key whose quotas are all 0 (no limit) has nothing to
+// check or count, so its createTask runs no admission at all (one script call per createTask:
+// the enqueue's), and its rate limit, when it has one, still holds.
+func TestKeyWithoutQuotasRecordsNothing(t *testing.T) {
+	t.Parallel()
+	const freeKey, freeLimitedKey = "gk-free-0a1b2c3d4e5f60718293", "gk-free-limited-1b2c3d4e5f6071829304"
+	ks, err := gateway.ParseKeys("keys.yaml", []byte("keys:\n"+
+		"  - {name: free, key: "+freeKey+", queue: qfree, maxJobsInFlight: 0, maxJobsWaiting: 0, maxImageBytesWaiting: 0}\n"+
+		"  - {name: freelimited, key: "+freeLimitedKey+", queue: qfreelimited, rateLimit: 0.01, maxJobsInFlight: 0, maxJobsWaiting: 0, maxImageBytesWaiting: 0}\n"))
+	require.NoError(t, err)
+	b := setup(t, ks)
+	taskID(t, b.call(t, gateway.MethodCreateTask, create(freeKey, recaptchaTask("k")))) // records the key's name
+	before := commandCalls(t, b)
+	const n = 10
+	for range n {
+		taskID(t, b.call(t, gateway.MethodCreateTask, create(freeKey, recaptchaTask("k"))))
+	}
+	after := commandCalls(t, b)
+	require.Equal(t, n, after["evalsha"]-before["evalsha"], "one script call per createTask: the enqueue's")
+	require.Zero(t, after["zadd"]-before["zadd"], "no job recorded in a quota")
+	u, err := quota.New(b.rc).Read(context.Background(), "qfree", "free")
+	require.NoError(t, err)
+	require.Equal(t, quota.Usage{}, u)
+	requirePending(t, b, "qfree", n+1)
+
+	taskID(t, b.call(t, gateway.MethodCreateTask, create(freeLimitedKey, recaptchaTask("k"))))
+	answer := fmt.Sprint(b.call(t, gateway.MethodCreateTask, create(freeLimitedKey, recaptchaTask("k"))))
+	require.Contains(t, answer, gateway.CodeRateLimited, "the rate limit holds without quotas")
+	requirePending(t, b, "qfreelimited", 1)
+}
