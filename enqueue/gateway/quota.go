@@ -73,11 +73,12 @@ func (h *Handler) settle(ctx context.Context, rate *rateCount, err error) error 
 // over a quota with ERROR_NO_SLOT_AVAILABLE, naming the quota and the key, before anything of it
 // is written.
 //
-// A key without quotas (each set to 0) has nothing to check or count: its request is counted
-// against the rate limit alone, if it has one.
+// A job that no quota of its key counts (each set to 0, or only an image-bytes quota and a job
+// without an image) has nothing to check or record: its request is counted against the rate
+// limit alone, if its key has one.
 func (h *Handler) admit(ctx context.Context, rate *rateCount, job enqueue.Job) error {
 	key := rate.key
-	if !key.hasQuotas() {
+	if !key.countsJobs() && (key.MaxImageBytesWaiting <= 0 || imageBytes(job) == 0) {
 		return h.settle(ctx, rate, nil)
 	}
 	limits := quota.Limits{InFlight: key.MaxJobsInFlight, Waiting: key.MaxJobsWaiting, ImageBytes: key.MaxImageBytesWaiting}
@@ -116,7 +117,7 @@ func quotaWords(k quota.Kind) (field, what string) {
 
 // release frees the slot admit took for a job that was not submitted after all.
 func (h *Handler) release(key Key, jobID string) {
-	if !key.hasQuotas() {
+	if !key.countsJobs() && key.MaxImageBytesWaiting <= 0 {
 		return // admit took none
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -133,7 +134,6 @@ func imageBytes(job enqueue.Job) int64 {
 	return int64(len(body))
 }
 
-// hasQuotas reports whether the key bounds its jobs at all; without, admit records nothing.
-func (k Key) hasQuotas() bool {
-	return k.MaxJobsInFlight > 0 || k.MaxJobsWaiting > 0 || k.MaxImageBytesWaiting > 0
-}
+// countsJobs reports whether the key bounds how many of its jobs are in flight or waiting, so
+// that admit records every job of it.
+func (k Key) countsJobs() bool { return k.MaxJobsInFlight > 0 || k.MaxJobsWaiting > 0 }

@@ -296,14 +296,15 @@ func commandCalls(t *testing.T, b *testBundle) map[string]int {
 	return calls
 }
 
-// TestKeyWithoutQuotasRecordsNothing: a key whose quotas are all 0 (no limit) has nothing to
-// check or count, so its createTask runs no admission at all (one script call per createTask:
-// the enqueue's), and its rate limit, when it has one, still holds.
+// TestKeyWithoutQuotasRecordsNothing: a job that no quota of its key counts (none set, or only
+// an image-bytes quota and a job without an image) has nothing to check or record, so its
+// createTask runs no admission at all (one script call per createTask: the enqueue's), and its
+// key's rate limit, when it has one, still holds.
 func TestKeyWithoutQuotasRecordsNothing(t *testing.T) {
 	t.Parallel()
 	const freeKey, freeLimitedKey = "gk-free-0a1b2c3d4e5f60718293", "gk-free-limited-1b2c3d4e5f6071829304"
 	ks, err := gateway.ParseKeys("keys.yaml", []byte("keys:\n"+
-		"  - {name: free, key: "+freeKey+", queue: qfree, maxJobsInFlight: 0, maxJobsWaiting: 0, maxImageBytesWaiting: 0}\n"+
+		"  - {name: free, key: "+freeKey+", queue: qfree, maxJobsInFlight: 0, maxJobsWaiting: 0}\n"+
 		"  - {name: freelimited, key: "+freeLimitedKey+", queue: qfreelimited, rateLimit: 0.01, maxJobsInFlight: 0, maxJobsWaiting: 0, maxImageBytesWaiting: 0}\n"))
 	require.NoError(t, err)
 	b := setup(t, ks)
