@@ -129,6 +129,16 @@ func (c *chrome) read(from *os.File) {
 // send runs a command in a session ("" for the browser) and returns its result.
 func (c *chrome) send(session, method string, params any) json.RawMessage {
 	c.t.Helper()
+	result, cdpErr := c.sendOrErr(session, method, params)
+	if cdpErr != "" {
+		c.t.Fatalf("chromium %s: %s", method, cdpErr)
+	}
+	return result
+}
+
+// sendOrErr is send that returns the browser's error message instead of failing the test on it.
+func (c *chrome) sendOrErr(session, method string, params any) (json.RawMessage, string) {
+	c.t.Helper()
 	c.mu.Lock()
 	c.nextID++
 	id := c.nextID
@@ -149,12 +159,12 @@ func (c *chrome) send(session, method string, params any) json.RawMessage {
 	select {
 	case m := <-ch:
 		if m.Error != nil {
-			c.t.Fatalf("chromium %s: %s", method, m.Error.Message)
+			return nil, m.Error.Message
 		}
-		return m.Result
+		return m.Result, ""
 	case <-time.After(chromeTimeout):
 		c.t.Fatalf("chromium %s: no answer in %s", method, chromeTimeout)
-		return nil
+		return nil, ""
 	}
 }
 
@@ -239,16 +249,38 @@ func (c *chrome) eval(js string) string {
 	}
 }
 
-// waitFor waits until js is true in the page (checked every 50 ms).
+// waitFor waits until js is true in the page (checked every 50 ms). A check that the browser
+// could not run because the page was navigating away (a form a script submitted) counts as
+// not yet.
 func (c *chrome) waitFor(js string) {
 	c.t.Helper()
 	deadline := time.Now().Add(chromeTimeout)
-	for c.eval("String(Boolean("+js+"))") != "true" {
+	for !c.holds("String(Boolean(" + js + "))") {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("chromium: %s never came true; at %s: %s", js, c.eval("location.href"), c.eval("document.body ? document.body.innerText : ''"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// holds evaluates js, which yields "true" or "false", and says whether it yielded "true"; an
+// evaluation the browser refused because the page navigated or its context went away is false.
+func (c *chrome) holds(js string) bool {
+	c.t.Helper()
+	raw, cdpErr := c.sendOrErr(c.session, "Runtime.evaluate", map[string]any{"expression": js, "returnByValue": true})
+	if cdpErr != "" {
+		if strings.Contains(cdpErr, "navigated or closed") || strings.Contains(cdpErr, "context") {
+			return false
+		}
+		c.t.Fatalf("chromium Runtime.evaluate: %s", cdpErr)
+	}
+	var res struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+	}
+	c.decode(raw, &res)
+	return res.Result.Value == "true"
 }
 
 // html is the page as rendered.
