@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"time"
@@ -80,21 +81,21 @@ func RunTwoProcesses(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r 
 	if err := os.WriteFile(keysFile, []byte(keysYAML), 0o600); err != nil {
 		return err
 	}
-	gws := make([]*gatewayProcess, 2)
+	gws, addrs := make([]*benchenv.Child, 2), make([]string, 2)
 	for i := range gws {
-		if gws[i], err = startGatewayProcess(ctx, e, keysFile, procs); err != nil {
+		if gws[i], addrs[i], err = startGatewayProcess(ctx, e, keysFile, procs); err != nil {
 			return err
 		}
-		defer gws[i].stop()
+		defer gws[i].Stop()
 	}
-	e.Logf("bench: [gateway2] two gateway processes (GOMAXPROCS=%d each) at %s and %s", procs, gws[0].addr, gws[1].addr)
+	e.Logf("bench: [gateway2] two gateway processes (GOMAXPROCS=%d each) at %s and %s", procs, addrs[0], addrs[1])
 
 	// Side one: every connection to the first process. Side two: as many, every other one to the
 	// second process. Dialled afresh before each run (untimed): a connection that waits for its
 	// first request longer than the gateway's ReadHeaderTimeout is closed by the gateway.
 	one, two := make([]string, gatewayClients), make([]string, gatewayClients)
 	for i := range one {
-		one[i], two[i] = gws[0].addr, gws[i%2].addr
+		one[i], two[i] = addrs[0], addrs[i%2]
 	}
 	bodies := make([][]byte, n)
 	for i := range bodies {
@@ -117,7 +118,7 @@ func RunTwoProcesses(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r 
 				defer c.close()
 				conns[i] = c
 			}
-			gw0, redis0, load0 := gws[0].cpu()+gws[1].cpu(), e.RedisCPU(ctx), benchenv.ProcessCPU()
+			gw0, redis0, load0 := gws[0].CPU()+gws[1].CPU(), e.RedisCPU(ctx), benchenv.ProcessCPU()
 			took, err := fanOut(ctx, "gateway2_"+side, n, func(_ context.Context, worker, i int) error {
 				a, err := conns[worker].post("/"+gateway.MethodCreateTask, bodies[i])
 				if err == nil && (a.ErrorID != 0 || a.TaskID <= 0) {
@@ -126,9 +127,9 @@ func RunTwoProcesses(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r 
 				return err
 			})
 			if err != nil {
-				return 0, fmt.Errorf("%w\n%s\n%s", err, gws[0].tail(), gws[1].tail())
+				return 0, fmt.Errorf("%w\n%s\n%s", err, gws[0].Tail(), gws[1].Tail())
 			}
-			gw, rd, ld := gws[0].cpu()+gws[1].cpu()-gw0, e.RedisCPU(ctx)-redis0, benchenv.ProcessCPU()-load0
+			gw, rd, ld := gws[0].CPU()+gws[1].CPU()-gw0, e.RedisCPU(ctx)-redis0, benchenv.ProcessCPU()-load0
 			if err := checkGateway2(ctx, e, q, n); err != nil {
 				return 0, err
 			}
@@ -219,4 +220,22 @@ func checkGateway2(ctx context.Context, e *benchenv.Env, q string, n int) error 
 		return fmt.Errorf("after %d createTasks: %d jobs queued, %d counted waiting by the key's quota; want %d of each", n, queued, waiting, n)
 	}
 	return nil
+}
+
+// servingURL finds the address in the gateway's "serving AnySolver's API" line, text or JSON.
+var servingURL = regexp.MustCompile(`serving AnySolver's API.*http://(127\.0\.0\.1:[0-9]+)/`)
+
+// startGatewayProcess runs `solvequeue gateway` with keysFile on a free loopback port (the
+// kernel picks it: --addr 127.0.0.1:0, read back from its start line) and GOMAXPROCS=procs, and
+// returns it and its address once it serves.
+func startGatewayProcess(ctx context.Context, e *benchenv.Env, keysFile string, procs int) (*benchenv.Child, string, error) {
+	return e.StartChild(ctx, benchenv.ChildConfig{Name: "gateway",
+		Args: []string{"gateway", "--addr", "127.0.0.1:0", "--keys", keysFile, "--log-format", "json"},
+		Env:  []string{"GOMAXPROCS=" + strconv.Itoa(procs)},
+		Ready: func(line string) (string, bool) {
+			if m := servingURL.FindStringSubmatch(line); m != nil {
+				return m[1], true
+			}
+			return "", false
+		}})
 }

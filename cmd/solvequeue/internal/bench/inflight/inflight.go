@@ -3,18 +3,10 @@
 package inflight
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -122,7 +114,7 @@ func runWorkerRound(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, fak
 	if err != nil {
 		return workerRound{}, err
 	}
-	defer child.stop()
+	defer child.Stop()
 	jobs := benchenv.MakeJobs(q, fmt.Sprintf("bench-inflight-%d-", round), sz.InflightJobs)
 	began := time.Now()
 	results, err := producer.SubmitMany(ctx, jobs, benchenv.EnqueueConcurrency, nil)
@@ -141,12 +133,12 @@ func runWorkerRound(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, fak
 	if _, err := e.WaitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
 		st := fake.Stats()
 		e.Logf("bench: [inflight] round %d %5.1fs: %d jobs not done, %d remote tasks in flight, worker RSS %.0f MB",
-			round, time.Since(began).Seconds(), left, st.InFlight, child.rssMB())
+			round, time.Since(began).Seconds(), left, st.InFlight, child.RSSMB())
 	}); err != nil {
-		return workerRound{}, fmt.Errorf("%w\n%s", err, child.tail())
+		return workerRound{}, fmt.Errorf("%w\n%s", err, child.Tail())
 	}
-	peak, how := child.peakRSSMB()
-	child.stop()
+	peak, how := child.PeakRSSMB()
+	child.Stop()
 
 	var (
 		mu     sync.Mutex
@@ -169,7 +161,7 @@ func runWorkerRound(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, fak
 		return workerRound{}, err
 	}
 	if states[enqueue.StateSolved] != len(refs) {
-		return workerRound{}, fmt.Errorf("not every job was solved: %v\n%s", states, child.tail())
+		return workerRound{}, fmt.Errorf("not every job was solved: %v\n%s", states, child.Tail())
 	}
 	wall := last.Sub(began)
 	e.Logf("bench: [inflight] round %d: %d jobs of %s: last outcome %.1f s after the first submit; peak RSS %.0f MB (%s)",
@@ -190,7 +182,7 @@ func runInflightFloor(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r
 	if err != nil {
 		return 0, 0, err
 	}
-	defer child.stop()
+	defer child.Stop()
 	opt, err := e.AsynqOpt()
 	if err != nil {
 		return 0, 0, err
@@ -211,19 +203,19 @@ func runInflightFloor(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r
 	}
 	e.Logf("bench: [inflight] round %d floor: %d plain asynq jobs enqueued in %s", round, sz.InflightJobs, time.Since(began).Round(time.Millisecond))
 	end, err := e.WaitDrained(ctx, q, 100*time.Millisecond, inflightLimit, func(left int64) {
-		e.Logf("bench: [inflight] round %d floor %5.1fs: %d jobs not done, RSS %.0f MB", round, time.Since(began).Seconds(), left, child.rssMB())
+		e.Logf("bench: [inflight] round %d floor %5.1fs: %d jobs not done, RSS %.0f MB", round, time.Since(began).Seconds(), left, child.RSSMB())
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w\n%s", err, child.tail())
+		return 0, 0, fmt.Errorf("%w\n%s", err, child.Tail())
 	}
-	peak, how := child.peakRSSMB()
-	child.stop()
+	peak, how := child.PeakRSSMB()
+	child.Stop()
 	info, err := e.Inspector.GetQueueInfo(q)
 	if err != nil {
 		return 0, 0, err
 	}
 	if info.Completed != sz.InflightJobs {
-		return 0, 0, fmt.Errorf("%d plain asynq jobs completed, want %d (%d archived)\n%s", info.Completed, sz.InflightJobs, info.Archived, child.tail())
+		return 0, 0, fmt.Errorf("%d plain asynq jobs completed, want %d (%d archived)\n%s", info.Completed, sz.InflightJobs, info.Archived, child.Tail())
 	}
 	wall := end.Sub(began)
 	e.Logf("bench: [inflight] round %d floor: %d jobs of %s: drained %.1f s after the first enqueue; peak RSS %.0f MB (%s)",
@@ -234,142 +226,17 @@ func runInflightFloor(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r
 	return peak, wall, nil
 }
 
-// workerProcess is a `solvequeue worker` child process.
-type workerProcess struct {
-	cmd     *exec.Cmd
-	mu      sync.Mutex
-	lines   []string // the last lines of its log
-	exited  chan struct{}
-	stopped sync.Once
-	maxRSS  float64 // MB, from rusage once it exited
-}
-
-func startWorkerProcess(ctx context.Context, e *benchenv.Env, queue, fakeURL string, concurrency int) (*workerProcess, error) {
-	return startChild(ctx, e, []string{"worker", "--concurrency", strconv.Itoa(concurrency), "--queues", queue + "=1"},
-		[]string{"ANYSOLVER_URL=" + fakeURL, "ANYSOLVER_API_KEY=" + benchenv.APIKey}, "worker started")
+func startWorkerProcess(ctx context.Context, e *benchenv.Env, queue, fakeURL string, concurrency int) (*benchenv.Child, error) {
+	child, _, err := e.StartChild(ctx, benchenv.ChildConfig{Name: "worker", KeepPprof: true,
+		Args: []string{"worker", "--concurrency", strconv.Itoa(concurrency), "--queues", queue + "=1"},
+		Env:  []string{"ANYSOLVER_URL=" + fakeURL, "ANYSOLVER_API_KEY=" + benchenv.APIKey}, Ready: benchenv.LineHas("worker started")})
+	return child, err
 }
 
 // startFloorProcess starts the in-flight floor (floor.go) as a child process of the same binary.
-func startFloorProcess(ctx context.Context, e *benchenv.Env, queue string, concurrency int, sleep time.Duration) (*workerProcess, error) {
-	return startChild(ctx, e, []string{"bench", "floor-worker", "--queue", queue, "--concurrency", strconv.Itoa(concurrency),
-		"--sleep", sleep.String()}, nil, FloorWorkerStarted)
-}
-
-// startChild runs the binary with args, on the bench's Redis and with extra in its environment
-// (none of the caller's SOLVEQUEUE_ variables but SOLVEQUEUE_PPROF), and returns once a line of
-// its log holds started.
-func startChild(ctx context.Context, e *benchenv.Env, args, extra []string, startedLine string) (*workerProcess, error) {
-	cmd := exec.Command(e.Config.Binary, args...)
-	envv := []string{}
-	for _, kv := range os.Environ() {
-		if (strings.HasPrefix(kv, "SOLVEQUEUE_") && !strings.HasPrefix(kv, "SOLVEQUEUE_PPROF=")) ||
-			strings.HasPrefix(kv, "REDIS_URL=") || strings.HasPrefix(kv, "ANYSOLVER_") {
-			continue
-		}
-		envv = append(envv, kv)
-	}
-	cmd.Env = append(append(envv, "REDIS_URL="+e.Redis.URL), extra...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the child process %s %s: %w", e.Config.Binary, args[0], err)
-	}
-	p := &workerProcess{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		once := sync.Once{}
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.Contains(line, startedLine) {
-				once.Do(func() { close(started) })
-			}
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			if len(p.lines) > 40 {
-				p.lines = p.lines[len(p.lines)-20:]
-			}
-			p.mu.Unlock()
-		}
-		_ = cmd.Wait()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
-			kb := float64(ru.Maxrss)
-			if runtime.GOOS == "darwin" {
-				kb /= 1024 // bytes there
-			}
-			p.maxRSS = kb / 1024
-		}
-		close(p.exited)
-	}()
-	select {
-	case <-started:
-		return p, nil
-	case <-p.exited:
-		return nil, fmt.Errorf("the worker process exited at start:\n%s", p.tail())
-	case <-time.After(30 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("the worker process did not start in 30 s:\n%s", p.tail())
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
-	}
-}
-
-// tail is the end of the process's log, for error messages.
-func (p *workerProcess) tail() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := min(len(p.lines), 10)
-	return "worker log (last lines):\n  " + strings.Join(p.lines[len(p.lines)-n:], "\n  ")
-}
-
-// stop ends the process with SIGTERM (SIGKILL after 30 s) and waits for it.
-func (p *workerProcess) stop() {
-	p.stopped.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-}
-
-// rssMB is the process's current RSS; 0 where /proc does not tell.
-func (p *workerProcess) rssMB() float64 {
-	v, _ := procStatusKB(p.cmd.Process.Pid, "VmRSS:")
-	return v / 1024
-}
-
-// peakRSSMB is the process's peak RSS so far and how it was read: VmHWM while it runs, else
-// the rusage of a process that has exited.
-func (p *workerProcess) peakRSSMB() (float64, string) {
-	if v, err := procStatusKB(p.cmd.Process.Pid, "VmHWM:"); err == nil {
-		return v / 1024, "VmHWM"
-	}
-	p.stop()
-	return p.maxRSS, "ru_maxrss"
-}
-
-// procStatusKB reads one "Name: N kB" line of /proc/PID/status.
-func procStatusKB(pid int, name string) (float64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, name); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			return strconv.ParseFloat(f[0], 64)
-		}
-	}
-	return 0, errors.New(name + " not in /proc status")
+func startFloorProcess(ctx context.Context, e *benchenv.Env, queue string, concurrency int, sleep time.Duration) (*benchenv.Child, error) {
+	child, _, err := e.StartChild(ctx, benchenv.ChildConfig{Name: "floor worker", KeepPprof: true,
+		Args:  []string{"bench", "floor-worker", "--queue", queue, "--concurrency", strconv.Itoa(concurrency), "--sleep", sleep.String()},
+		Ready: benchenv.LineHas(FloorWorkerStarted)})
+	return child, err
 }
