@@ -365,7 +365,7 @@ func (h *Handler) submit(ctx context.Context, rate *rateCount, job enqueue.Job, 
 		// slot its ID holds.
 		h.unclaim(key, idem)
 		if err != nil {
-			h.release(key, job.ID)
+			h.release(key, job)
 			return 0, err
 		}
 	}

@@ -78,7 +78,7 @@ func (h *Handler) settle(ctx context.Context, rate *rateCount, err error) error 
 // limit alone, if its key has one.
 func (h *Handler) admit(ctx context.Context, rate *rateCount, job enqueue.Job) error {
 	key := rate.key
-	if !key.countsJobs() && (key.MaxImageBytesWaiting <= 0 || imageBytes(job) == 0) {
+	if !key.counts(job) {
 		return h.settle(ctx, rate, nil)
 	}
 	limits := quota.Limits{InFlight: key.MaxJobsInFlight, Waiting: key.MaxJobsWaiting, ImageBytes: key.MaxImageBytesWaiting}
@@ -116,13 +116,13 @@ func quotaWords(k quota.Kind) (field, what string) {
 }
 
 // release frees the slot admit took for a job that was not submitted after all.
-func (h *Handler) release(key Key, jobID string) {
-	if !key.countsJobs() && key.MaxImageBytesWaiting <= 0 {
+func (h *Handler) release(key Key, job enqueue.Job) {
+	if !key.counts(job) {
 		return // admit took none
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.quotas.Ended(ctx, key.Queue, key.Name, jobID); err != nil {
+	if err := h.quotas.Ended(ctx, key.Queue, key.Name, job.ID); err != nil {
 		h.cfg.Logger.Warn("gateway: could not free the quota slot of a job that was not submitted; it frees itself after the key's lifetime",
 			"key", key.Name, "err", err)
 	}
@@ -134,6 +134,8 @@ func imageBytes(job enqueue.Job) int64 {
 	return int64(len(body))
 }
 
-// countsJobs reports whether the key bounds how many of its jobs are in flight or waiting, so
-// that admit records every job of it.
-func (k Key) countsJobs() bool { return k.MaxJobsInFlight > 0 || k.MaxJobsWaiting > 0 }
+// counts reports whether a quota of the key counts job, so that admit checks and records it: an
+// in-flight or waiting quota counts every job, an image-bytes quota a job with an image.
+func (k Key) counts(job enqueue.Job) bool {
+	return k.MaxJobsInFlight > 0 || k.MaxJobsWaiting > 0 || (k.MaxImageBytesWaiting > 0 && imageBytes(job) > 0)
+}
