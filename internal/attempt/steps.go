@@ -71,10 +71,3 @@ func (s *steps) next() func() {
 	}
 	return step
 }
-
-// waitingCount is how many steps wait for a slot.
-func (s *steps) waitingCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue) - s.head
-}

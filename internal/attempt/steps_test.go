@@ -66,3 +66,10 @@ func TestStepsUnbounded(t *testing.T) {
 	})
 	require.Equal(t, 2, n)
 }
+
+// waitingCount is how many steps wait for a slot.
+func (s *steps) waitingCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) - s.head
+}
