@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -263,11 +264,62 @@ func Job(queue, websiteKey string) enqueue.Job {
 type CPUMeter struct {
 	e                *Env
 	proc, redisStart time.Duration
+	calls            map[string]int64 // Redis's command counts at the start
 }
 
-// StartCPU starts measuring the CPU spent by this process and by Redis.
+// StartCPU starts measuring the CPU spent by this process and by Redis, and the commands Redis
+// runs.
 func (e *Env) StartCPU(ctx context.Context) CPUMeter {
-	return CPUMeter{e: e, proc: ProcessCPU(), redisStart: e.RedisCPU(ctx)}
+	return CPUMeter{e: e, proc: ProcessCPU(), redisStart: e.RedisCPU(ctx), calls: e.redisCalls(ctx)}
+}
+
+// CallsDetail puts in the report's details how many times per job Redis ran, since the start,
+// a script call (EVALSHA or EVAL: each is a round trip of its own, or a place in a pipeline)
+// and RPOPLPUSH (asynq's fetch tries one per queue it looks at), as name_redis_scripts_per_job
+// and name_redis_fetch_tries_per_job. On a Redis Cluster it says nothing.
+func (m CPUMeter) CallsDetail(ctx context.Context, name string, jobs int) {
+	if m.calls == nil {
+		return
+	}
+	now := m.e.redisCalls(ctx)
+	per := func(cmds ...string) float64 {
+		var n int64
+		for _, c := range cmds {
+			n += now[c] - m.calls[c]
+		}
+		return Round(float64(n)/float64(jobs), 2)
+	}
+	m.e.mu.Lock()
+	defer m.e.mu.Unlock()
+	if m.e.details == nil {
+		m.e.details = map[string]float64{}
+	}
+	m.e.details[name+"_redis_scripts_per_job"] = per("evalsha", "eval")
+	m.e.details[name+"_redis_fetch_tries_per_job"] = per("rpoplpush")
+}
+
+// redisCalls reads how many times Redis ran each command (INFO commandstats, which counts the
+// commands scripts run too); nil on a Cluster or when INFO does not answer.
+func (e *Env) redisCalls(ctx context.Context) map[string]int64 {
+	if _, ok := e.RC.(*redis.ClusterClient); ok {
+		return nil
+	}
+	info, err := e.RC.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	calls := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		if v, err := strconv.ParseInt(n, 10, 64); err == nil {
+			calls[strings.TrimPrefix(name, "cmdstat_")] = v
+		}
+	}
+	return calls
 }
 
 // perJob returns the microseconds of CPU per job spent since start by this process and by Redis.

@@ -143,6 +143,7 @@ func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name st
 	}
 	rate := float64(sz.ThroughputJobs) / took.Seconds()
 	goCPU, redisCPU := cpu.PerJob(ctx, sz.ThroughputJobs)
+	cpu.CallsDetail(ctx, name, sz.ThroughputJobs)
 	e.Logf("bench: [throughput] round %d %-5s %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
 		round, name, sz.ThroughputJobs, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.CPUDetail(name, goCPU, redisCPU)
@@ -262,6 +263,7 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	took := end.Sub(first)
 	rate := float64(n) / took.Seconds()
 	goCPU, redisCPU := cpu.PerJob(ctx, n)
+	cpu.CallsDetail(ctx, er.name, n)
 	e.Logf("bench: [%s] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
 		er.section, round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.CPUDetail(er.name, goCPU, redisCPU)
