@@ -21,6 +21,7 @@ import (
 	"github.com/solvequeue/solvequeue/internal/breaker"
 	"github.com/solvequeue/solvequeue/internal/keys"
 	"github.com/solvequeue/solvequeue/internal/ledger"
+	"github.com/solvequeue/solvequeue/internal/record"
 	"github.com/solvequeue/solvequeue/internal/redact"
 	"github.com/solvequeue/solvequeue/internal/redisserver"
 )
@@ -205,10 +206,20 @@ func TestSentinelFailoverDuringBreakerPause(t *testing.T) {
 		require.Equal(t, enqueue.StateSolved, o.State, "job %s: %+v", id, o)
 	}
 	// brk-first's failed outcome is written to a replica (WAIT) before the breaker's opening is
-	// announced, and the primary dies at that announcement: the promoted replica holds it.
+	// announced, and the primary dies at that announcement: the promoted replica holds its record.
+	// asynq's own move of the task to the archive comes after the announcement and may die with
+	// the primary; the task is then still active on the replica, and its next run (once its lease
+	// runs out) replays the recorded outcome, so Status says failed, or active with that error.
+	rec, err := record.New(s.rc).Load(ctx, enqueue.DefaultQueue, "brk-first")
+	require.NoError(t, err)
+	require.Equal(t, enqueue.StateFailed, rec.State, "the outcome of the job that opened the breaker survives the failover")
+	require.NotNil(t, rec.Error)
+	require.Equal(t, "ERROR_ZERO_BALANCE", rec.Error.ErrorCode)
 	o, err := s.client.Status(ctx, "brk-first")
 	require.NoError(t, err)
-	require.Equal(t, enqueue.StateFailed, o.State, "the outcome of the job that opened the breaker survives the failover")
+	require.Contains(t, []enqueue.State{enqueue.StateFailed, enqueue.StateActive}, o.State, "%+v", o)
+	require.NotNil(t, o.Error, "%+v", o)
+	require.Equal(t, "ERROR_ZERO_BALANCE", o.Error.ErrorCode)
 	require.Equal(t, 1+waiting, s.fake.Stats().CreateTask, "each waiting job paid once")
 	require.Len(t, scanLines(w.logs.String(), `"job ended"`, `"state":"failed"`), 1, "one job failed: the one that met the empty account")
 	require.Len(t, scanLines(w.logs.String(), "breaker open"), 1, w.logs.String())
