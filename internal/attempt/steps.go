@@ -18,34 +18,37 @@ import (
 // its stack (started as large as the runtime's average stack at that moment, which the deep
 // steps and asynq's completions make several kilobytes).
 //
-// The bound adapts. Every lookEvery steps that end, it looks at how long the process's runnable
-// goroutines waited for a CPU since the last look (the runtime's scheduling latencies): when
-// a quarter of them waited busyLatency or longer, the process is short of CPU, more steps at once
-// would only wait for it while each holds a connection, its buffers and a deep stack, and the
-// bound shrinks by a quarter (not below minStepLimit); when they did not and steps are queued,
-// it grows by a sixteenth (at least 4), up to the connection count. It starts at startStepLimit,
-// so that a first burst does not open every connection at once. A worker waiting on a remote
-// AnySolver is not short of CPU, so its bound grows to what the remote's latency needs (a few
-// seconds from a cold start at 200 ms a call: steps queue, ending 5 times the bound a second);
-// a burst that saturates the CPU (thousands of polls falling due together) runs a few
-// dozen steps at a time instead of hundreds, with as many connections open.
+// The bound adapts. At the end of every lookEvery-th step, or of a step lookAfter or more after
+// the last look (so that slow calls do not slow it), it looks at how long the process's runnable
+// goroutines waited for a CPU since the last look (the runtime's scheduling latencies). When a
+// quarter of them waited busyLatency or longer, the process is short of CPU: more steps at once
+// would only wait for it, each holding a connection, its buffers and a deep stack, so the bound
+// falls by a quarter (not below minStepLimit). When they did not and steps are queued, it grows
+// by a sixteenth (at least 4), up to the connection count. It starts at startStepLimit, so that
+// a first burst does not open every connection at once. A worker waiting on a remote AnySolver is
+// not short of CPU, so its bound grows to what the remote's latency needs, within seconds of a
+// cold start; a burst that saturates the CPU (thousands of polls falling due together) runs a
+// few dozen steps at a time instead of hundreds, with as many connections open.
 type steps struct {
 	bounded bool
 	max     int // the bound's ceiling: the AnySolver client's connections
 	// busy says whether the process was short of CPU since it was last asked (schedBusy).
 	busy func() bool
+	now  func() time.Time
 
 	mu      sync.Mutex
-	limit   int      // the bound now, minStepLimit..max
-	running int      // steps running
-	ended   int      // steps ended since the bound was last looked at
-	queue   []func() // the steps waiting for a slot, oldest first from head
+	limit   int       // the bound now, minStepLimit..max
+	running int       // steps running
+	ended   int       // steps ended since the bound was last looked at
+	looked  time.Time // when it was last looked at
+	queue   []func()  // the steps waiting for a slot, oldest first from head
 	head    int
 }
 
 // The bound's adaptation (see steps).
 const (
 	lookEvery      = 64
+	lookAfter      = 100 * time.Millisecond
 	minStepLimit   = 16
 	startStepLimit = 32
 	busyLatency    = 500 * time.Microsecond
@@ -59,7 +62,7 @@ func newSteps(n int) *steps {
 
 // newStepsWith is newSteps with the CPU signal busy (tests give their own).
 func newStepsWith(n int, busy func() bool) *steps {
-	return &steps{bounded: n >= 1, max: n, limit: min(n, startStepLimit), busy: busy}
+	return &steps{bounded: n >= 1, max: n, limit: min(n, startStepLimit), busy: busy, now: time.Now}
 }
 
 // run runs step on this goroutine when a slot is free, then the steps queued meanwhile, one
@@ -105,8 +108,8 @@ func (s *steps) next() func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended++
-	if s.ended >= lookEvery {
-		s.ended = 0
+	if s.ended >= lookEvery || s.now().Sub(s.looked) >= lookAfter {
+		s.ended, s.looked = 0, s.now()
 		s.adapt()
 	}
 	if s.running > s.limit || !s.waiting() {

@@ -224,3 +224,25 @@ func TestSchedBusyReadsTheRuntime(t *testing.T) {
 	require.False(t, b.busy(), "the first read is the baseline")
 	require.NotEmpty(t, b.last, "the runtime reports %s", schedLatencies)
 }
+
+// TestStepsLookAfterAWhile: steps that end slowly, fewer than lookEvery of them, still move the
+// bound once lookAfter passed since the last look; before that they do not.
+func TestStepsLookAfterAWhile(t *testing.T) {
+	t.Parallel()
+	clock := time.Unix(1_000_000, 0)
+	looks := 0
+	s := newStepsWith(512, func() bool { looks++; return false })
+	s.now = func() time.Time { return clock }
+	s.looked = clock
+	s.queue = []func(){func() {}, func() {}} // handed over one by one: no goroutine is started
+	s.running = s.limit
+	step := s.next() // a step ended at once: no look
+	require.NotNil(t, step, "the slot goes to a queued step")
+	require.Zero(t, looks)
+	require.Equal(t, startStepLimit, s.limit)
+	clock = clock.Add(lookAfter)
+	step = s.next()
+	require.NotNil(t, step)
+	require.Equal(t, 1, looks, "a step ending lookAfter after the last look looks")
+	require.Equal(t, startStepLimit+4, s.limit, "and the queue makes the bound grow")
+}
