@@ -30,8 +30,7 @@ import (
 // cold start; a burst that saturates the CPU (thousands of polls falling due together) runs a
 // few dozen steps at a time instead of hundreds, with as many connections open.
 type steps struct {
-	bounded bool
-	max     int // the bound's ceiling: the AnySolver client's connections
+	max int // the bound's ceiling: the AnySolver client's connections; < 1: no bound
 	// busy says whether the process was short of CPU since it was last asked (schedBusy).
 	busy func() bool
 	now  func() time.Time
@@ -62,7 +61,7 @@ func newSteps(n int) *steps {
 
 // newStepsWith is newSteps with the CPU signal busy (tests give their own).
 func newStepsWith(n int, busy func() bool) *steps {
-	return &steps{bounded: n >= 1, max: n, limit: min(n, startStepLimit), busy: busy, now: time.Now}
+	return &steps{max: n, limit: min(n, startStepLimit), busy: busy, now: time.Now}
 }
 
 // run runs step on this goroutine when a slot is free, then the steps queued meanwhile, one
@@ -85,7 +84,7 @@ func (s *steps) loop(step func()) {
 
 // take takes a slot for step, or queues it (false).
 func (s *steps) take(step func()) bool {
-	if !s.bounded {
+	if s.max < 1 {
 		return true
 	}
 	s.mu.Lock()
@@ -102,14 +101,14 @@ func (s *steps) take(step func()) bool {
 // frees it (nil) when none waits or the bound shrank below the steps running. When the bound
 // grew, it starts queued steps on goroutines of their own up to it.
 func (s *steps) next() func() {
-	if !s.bounded {
+	if s.max < 1 {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended++
-	if s.ended >= lookEvery || s.now().Sub(s.looked) >= lookAfter {
-		s.ended, s.looked = 0, s.now()
+	if now := s.now(); s.ended >= lookEvery || now.Sub(s.looked) >= lookAfter {
+		s.ended, s.looked = 0, now
 		s.adapt()
 	}
 	if s.running > s.limit || !s.waiting() {

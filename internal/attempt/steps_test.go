@@ -181,15 +181,22 @@ func TestStepsShrunkBoundStillRunsEveryStep(t *testing.T) {
 		require.Equal(t, 1, c, "step %d", i)
 	}
 	require.Zero(t, overLimit, "no step ran beyond the bound")
+	// A step's wg.Done comes before its goroutine hands back the slot (next): wait for the last
+	// hand-back, a bounded number of looks.
+	freed := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.running == 0
+	}
+	for i := 0; i < 10_000 && !freed(); i++ {
+		time.Sleep(time.Millisecond)
+	}
+	require.True(t, freed(), "every slot came free")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	require.Zero(t, s.running, "every slot came free")
 	require.Equal(t, minStepLimit, s.limit, "the busy signal took the bound to its floor")
-	require.Zero(t, s.waitingCount0())
+	require.False(t, s.waiting(), "no step is left in the queue")
 }
-
-// waitingCount0 is waitingCount with s.mu held.
-func (s *steps) waitingCount0() int { return len(s.queue) - s.head }
 
 // TestQuartileReaches: the third quartile of a histogram's gain since the last read, against a
 // threshold on its bucket's lower edge.
