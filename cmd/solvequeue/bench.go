@@ -69,7 +69,9 @@ the fake AnySolver served in process over loopback HTTP:
 
 Each comparison runs in rounds, its two sides alternating (A B A B ...) after a warm-up
 round: 5 measured rounds in a full run, 3 with --quick (the in-flight section starts fresh
-child processes each round and has no warm-up; the gateway's rounds are its 10 slices). A
+child processes each round and has no warm-up; the gateway's rounds are its 10 slices). The
+throughput section mirrors each round (its four runs in order, then in reverse, each with half
+the jobs), so that a burst of load on one run weighs on half its side's figure. A
 rate is the median of its rounds; a ratio X is the median of the per-round ratios, with the
 lowest and highest round as X_min and X_max in --json and as "median (min–max)" in the table.
 

@@ -18,14 +18,22 @@ import (
 // moment, so their ratio cancels it, and the median then drops the round where a burst of load
 // fell on one side only. The ratio of medians would divide figures taken in different rounds,
 // under different loads, and keep the load it was meant to cancel.
+//
+// A round can also be mirrored (RoundsConfig.Mirrored): its sides run in order and then in
+// reverse (A B B A), each run doing half of the round's work, and a side's figure for the round
+// combines its two runs (RoundsConfig.Combine). Each side then runs once before and once after
+// the other, so what drifts across the round (a load rising or falling, a cache warming) falls on
+// both alike; and a burst of load that lands on one run weighs on half of its side's figure
+// instead of all of it.
 
 // Side is one of the runs a section compares, run once per round.
 type Side struct {
 	// Name names the side in progress lines.
 	Name string
-	// Run runs the side once and returns its figure. round counts from 1 over warm-up and
-	// measured rounds alike, so that it can name a fresh queue per run.
-	Run func(ctx context.Context, round int) (float64, error)
+	// Run runs the side once and returns its figure. run counts from 1 over warm-up and
+	// measured rounds alike (two per round when the rounds are mirrored: 2r-1 and 2r for round
+	// r), so that it can name a fresh queue per run.
+	Run func(ctx context.Context, run int) (float64, error)
 }
 
 // RoundsConfig says how many rounds a section runs.
@@ -36,6 +44,20 @@ type RoundsConfig struct {
 	Warmup int
 	// Measured is how many rounds count. At least 1.
 	Measured int
+	// Mirrored runs each round's sides in order and then in reverse, two runs each (see
+	// Rounds above); each run should do half of what an unmirrored run would. Combine then
+	// makes the side's figure for the round of its two runs' figures.
+	Mirrored bool
+	Combine  func(first, second float64) float64
+}
+
+// EqualWorkRate combines the rates (work per second) of two runs that did the same work into
+// the rate of both together: the work of both over their summed time, the harmonic mean.
+func EqualWorkRate(a, b float64) float64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	return 2 / (1/a + 1/b)
 }
 
 // Alternate runs the sides in turn, round after round: c.Warmup rounds whose figures are
@@ -43,6 +65,9 @@ type RoundsConfig struct {
 // per side, in the order of sides) and writes a progress line per round, so that a long run is
 // visibly alive. The first error stops it.
 func (e *Env) Alternate(ctx context.Context, c RoundsConfig, sides ...Side) ([][]float64, error) {
+	if c.Mirrored && c.Combine == nil {
+		return nil, fmt.Errorf("rounds of %s: mirrored without a way to combine a side's two runs", c.Section)
+	}
 	if c.Measured < 1 || c.Warmup < 0 || len(sides) == 0 {
 		return nil, fmt.Errorf("rounds of %s: %d measured rounds, %d warm-up rounds, %d sides: want at least 1, 0 and 1",
 			c.Section, c.Measured, c.Warmup, len(sides))
@@ -54,15 +79,15 @@ func (e *Env) Alternate(ctx context.Context, c RoundsConfig, sides ...Side) ([][
 	for round := 1; round <= c.Warmup+c.Measured; round++ {
 		began := time.Now()
 		figures := make([]string, len(sides))
+		vals, err := e.runRound(ctx, c, round, sides)
+		if err != nil {
+			return nil, err
+		}
 		for i, s := range sides {
-			v, err := s.Run(ctx, round)
-			if err != nil {
-				return nil, fmt.Errorf("%s, round %d: %w", s.Name, round, err)
-			}
 			if round > c.Warmup {
-				out[i] = append(out[i], v)
+				out[i] = append(out[i], vals[i])
 			}
-			figures[i] = fmt.Sprintf("%s %s", s.Name, formatFigure(v))
+			figures[i] = fmt.Sprintf("%s %s", s.Name, formatFigure(vals[i]))
 		}
 		label := "warm-up"
 		if round > c.Warmup {
@@ -71,6 +96,38 @@ func (e *Env) Alternate(ctx context.Context, c RoundsConfig, sides ...Side) ([][
 		e.Logf("bench: [%s] %s in %s: %s", c.Section, label, time.Since(began).Round(100*time.Millisecond), strings.Join(figures, ", "))
 	}
 	return out, nil
+}
+
+// runRound runs one round's sides and returns each side's figure for it: one run each in order,
+// or, mirrored, runs 2r-1 in order and 2r in reverse, each side's two figures combined.
+func (e *Env) runRound(ctx context.Context, c RoundsConfig, round int, sides []Side) ([]float64, error) {
+	vals := make([]float64, len(sides))
+	if !c.Mirrored {
+		for i, s := range sides {
+			v, err := s.Run(ctx, round)
+			if err != nil {
+				return nil, fmt.Errorf("%s, round %d: %w", s.Name, round, err)
+			}
+			vals[i] = v
+		}
+		return vals, nil
+	}
+	first := make([]float64, len(sides))
+	for i, s := range sides {
+		v, err := s.Run(ctx, 2*round-1)
+		if err != nil {
+			return nil, fmt.Errorf("%s, round %d: %w", s.Name, round, err)
+		}
+		first[i] = v
+	}
+	for i := len(sides) - 1; i >= 0; i-- {
+		v, err := sides[i].Run(ctx, 2*round)
+		if err != nil {
+			return nil, fmt.Errorf("%s, round %d (its mirrored run): %w", sides[i].Name, round, err)
+		}
+		vals[i] = c.Combine(first[i], v)
+	}
+	return vals, nil
 }
 
 // formatFigure prints a figure with three significant decimals at most.

@@ -99,11 +99,23 @@ func TestSpreadPtrs(t *testing.T) {
 	require.Equal(t, map[string]float64{"x": 1.5, "x_min": 1, "x_max": 2}, details)
 }
 
+func TestEqualWorkRate(t *testing.T) {
+	t.Parallel()
+	// 100 jobs at 100/s (1 s) and 100 jobs at 50/s (2 s): 200 jobs in 3 s.
+	require.InDelta(t, 200.0/3, EqualWorkRate(100, 50), 1e-9)
+	require.InDelta(t, 70.0, EqualWorkRate(70, 70), 1e-9)
+	require.Zero(t, EqualWorkRate(0, 50), "a run that measured nothing gives no rate")
+	_, err := (&Env{}).Alternate(context.Background(), RoundsConfig{Section: "x", Measured: 1, Mirrored: true},
+		Side{Name: "A", Run: func(context.Context, int) (float64, error) { return 1, nil }})
+	require.ErrorContains(t, err, "without a way to combine")
+}
+
 func TestAlternate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name             string
 		warmup, measured int
+		mirrored         bool
 		failAt           string // the side and round whose run fails, "" for none
 		wantCalls        []string
 		want             [][]float64
@@ -128,6 +140,19 @@ func TestAlternate(t *testing.T) {
 			wantErr:   "B, round 2: broken",
 			wantLines: 1,
 		},
+		{
+			// Round r runs 2r-1 in order and 2r in reverse; a side's figure for the round is
+			// the sum of its two runs' (the test's Combine), so both runs must count.
+			name: "mirrored: A B then B A, each side's runs combined", warmup: 1, measured: 2, mirrored: true,
+			wantCalls: []string{"A1", "B1", "B2", "A2", "A3", "B3", "B4", "A4", "A5", "B5", "B6", "A6"},
+			want:      [][]float64{{13 + 14, 15 + 16}, {23 + 24, 25 + 26}},
+			wantLines: 3,
+		},
+		{
+			name: "mirrored: an error in the reverse half stops the rounds", warmup: 0, measured: 2, mirrored: true, failAt: "A2",
+			wantCalls: []string{"A1", "B1", "B2", "A2"},
+			wantErr:   "A, round 1 (its mirrored run): broken",
+		},
 		{name: "no measured round", warmup: 1, measured: 0, wantErr: "want at least 1"},
 	}
 	for _, tt := range tests {
@@ -146,8 +171,11 @@ func TestAlternate(t *testing.T) {
 					return base + float64(round), nil
 				}}
 			}
-			got, err := e.Alternate(context.Background(), RoundsConfig{Section: "test", Warmup: tt.warmup, Measured: tt.measured},
-				side("A", 10), side("B", 20))
+			c := RoundsConfig{Section: "test", Warmup: tt.warmup, Measured: tt.measured}
+			if tt.mirrored {
+				c.Mirrored, c.Combine = true, func(a, b float64) float64 { return a + b }
+			}
+			got, err := e.Alternate(context.Background(), c, side("A", 10), side("B", 20))
 			require.Equal(t, tt.wantCalls, calls)
 			require.Equal(t, tt.wantLines, strings.Count(progress.String(), "bench: [test] "), "one progress line per round:\n%s", progress.String())
 			if tt.wantErr != "" {

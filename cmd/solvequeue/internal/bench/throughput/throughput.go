@@ -26,9 +26,11 @@ import (
 // same Redis. The jobs are in the queue before the clock starts; the clock runs from the first
 // job started to the queue drained (nothing pending or active: every job done and stored).
 //
-// The machine is shared and its load changes by the second, so the runs alternate in rounds
-// (floor, naive, e2e, e2e with a spend cap, then again; benchenv.Alternate) after a warm-up
-// round: each rate is the median of its rounds, each ratio the median of its per-round ratios.
+// The machine is shared and its load changes by the second, so the runs alternate in mirrored
+// rounds (floor, naive, e2e, e2e with a spend cap, then the same in reverse, each run half of the
+// round's jobs; benchenv.Alternate) after a warm-up round: a side's rate for a round is its two
+// runs' jobs over their time, each rate is the median of its rounds, each ratio the median of its
+// per-round ratios.
 
 // throughputRound bounds one run's wait for its queue to drain.
 const throughputRound = 3 * time.Minute
@@ -39,6 +41,9 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	r.Context.Sizes["throughput_concurrency"] = sz.ThroughputConcurrency
 	r.Context.Sizes["throughput_rounds"] = sz.Rounds
 	r.Context.Sizes["e2e_warmup_jobs"] = sz.E2eWarmup
+	// Mirrored rounds (floor naive e2e budget, then budget e2e naive floor): each run does
+	// half of the round's jobs.
+	sz.ThroughputJobs /= 2
 	er, err := newE2ERig(ctx, e, sz, "e2e", false)
 	if err != nil {
 		return fmt.Errorf("e2e: %w", err)
@@ -50,12 +55,15 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	}
 	defer erb.Close()
 	polls0 := er.Fake.Stats().GetTaskResult
+	var stopping sync.WaitGroup // the baseline servers shutting down (runPlainAsynq)
+	defer stopping.Wait()
 	plain := func(name string, handler func(fakeURL string) asynq.Handler) benchenv.Side {
-		return benchenv.Side{Name: name, Run: func(ctx context.Context, round int) (float64, error) {
-			return runPlainAsynq(ctx, e, sz, name, round, handler)
+		return benchenv.Side{Name: name, Run: func(ctx context.Context, run int) (float64, error) {
+			return runPlainAsynq(ctx, e, sz, name, run, handler, &stopping)
 		}}
 	}
-	rounds, err := e.Alternate(ctx, benchenv.RoundsConfig{Section: benchenv.SectionThroughput, Warmup: sz.WarmupRounds, Measured: sz.Rounds},
+	rounds, err := e.Alternate(ctx, benchenv.RoundsConfig{Section: benchenv.SectionThroughput, Warmup: sz.WarmupRounds, Measured: sz.Rounds,
+		Mirrored: true, Combine: benchenv.EqualWorkRate},
 		plain("floor", func(string) asynq.Handler {
 			return asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
 		}),
@@ -80,9 +88,10 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 	r.E2EVsFloor, r.E2EVsFloorMin, r.E2EVsFloorMax = benchenv.RatioSpread(e2e, floor).Ptrs(3)
 	r.BudgetE2EVsPlain, r.BudgetE2EVsPlainMin, r.BudgetE2EVsPlainMax = benchenv.RatioSpread(budgeted, e2e).Ptrs(3)
 	st := er.Fake.Stats()
-	r.Context.Details["e2e_polls_per_job"] = benchenv.Round(float64(st.GetTaskResult-polls0)/float64((sz.WarmupRounds+sz.Rounds)*sz.ThroughputJobs), 3)
-	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("throughput: %d jobs ready at the first poll, concurrency %d, each run on a fresh queue; "+
-		"clock from the first job started to the queue drained; floor, naive, e2e and e2e with a spend cap alternate for %d warm-up and %d measured rounds: "+
+	r.Context.Details["e2e_polls_per_job"] = benchenv.Round(float64(st.GetTaskResult-polls0)/float64(2*(sz.WarmupRounds+sz.Rounds)*sz.ThroughputJobs), 3)
+	r.Context.Notes = append(r.Context.Notes, fmt.Sprintf("throughput: %d jobs ready at the first poll per run, concurrency %d, each run on a fresh queue; "+
+		"clock from the first job started to the queue drained; floor, naive, e2e and e2e with a spend cap alternate for %d warm-up and %d measured rounds, "+
+		"each round mirrored (the four in order, then in reverse) and a side's rate for the round its two runs' jobs over their time: "+
 		"each rate is the median of its rounds, each ratio the median of the per-round ratios; "+
 		"e2e after a warm-up of %d jobs on its worker (the poller learns the type is ready at once), its worker logging at warn level",
 		sz.ThroughputJobs, sz.ThroughputConcurrency, sz.WarmupRounds, sz.Rounds, sz.E2eWarmup))
@@ -90,18 +99,26 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 }
 
 // runPlainAsynq runs the jobs through a plain asynq server with the handler made for the fake's
-// URL and returns jobs per second.
-func runPlainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (rate float64, err error) {
-	benchenv.Labeled(ctx, name, func(ctx context.Context) { rate, err = plainAsynq(ctx, e, sz, name, round, handler) })
+// URL and returns jobs per second. The server's shutdown, and its queue's deletion, go on in the
+// background (stopping) once the run is measured: an asynq server that found its queues empty
+// sleeps up to 1.5 s before it looks again (its TaskCheckInterval, kept at asynq's default here
+// as a hand-written worker would have it), and Shutdown waits for that sleep.
+func runPlainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, run int, handler func(fakeURL string) asynq.Handler, stopping *sync.WaitGroup) (rate float64, err error) {
+	benchenv.Labeled(ctx, name, func(ctx context.Context) { rate, err = plainAsynq(ctx, e, sz, name, run, handler, stopping) })
 	return rate, err
 }
 
-func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, round int, handler func(fakeURL string) asynq.Handler) (float64, error) {
+func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, round int, handler func(fakeURL string) asynq.Handler, stopping *sync.WaitGroup) (float64, error) {
 	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: benchenv.ReadyAtOnce})
 	if err != nil {
 		return 0, err
 	}
-	defer fake.Close()
+	closeFake := true
+	defer func() {
+		if closeFake {
+			fake.Close()
+		}
+	}()
 	opt, err := e.AsynqOpt()
 	if err != nil {
 		return 0, err
@@ -133,8 +150,8 @@ func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name st
 		return 0, err
 	}
 	end, err := e.WaitDrained(ctx, q, 10*time.Millisecond, throughputRound, nil)
-	srv.Shutdown()
 	if err != nil {
+		srv.Shutdown()
 		return 0, err
 	}
 	took := end.Sub(time.Unix(0, first.Load()))
@@ -144,12 +161,17 @@ func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name st
 	rate := float64(sz.ThroughputJobs) / took.Seconds()
 	goCPU, redisCPU := cpu.PerJob(ctx, sz.ThroughputJobs)
 	cpu.CallsDetail(ctx, name, sz.ThroughputJobs)
-	e.Logf("bench: [throughput] round %d %-5s %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+	e.Logf("bench: [throughput] run %d %-5s %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
 		round, name, sz.ThroughputJobs, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.CPUDetail(name, goCPU, redisCPU)
-	if err := e.Inspector.DeleteQueue(q, true); err != nil {
-		return 0, err
-	}
+	closeFake = false
+	stopping.Go(func() {
+		srv.Shutdown()
+		fake.Close()
+		if err := e.Inspector.DeleteQueue(q, true); err != nil {
+			e.Logf("bench: [throughput] could not delete queue %s after its run: %v", q, err)
+		}
+	})
 	return rate, nil
 }
 
@@ -264,7 +286,7 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	rate := float64(n) / took.Seconds()
 	goCPU, redisCPU := cpu.PerJob(ctx, n)
 	cpu.CallsDetail(ctx, er.name, n)
-	e.Logf("bench: [%s] round %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
+	e.Logf("bench: [%s] run %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
 		er.section, round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.CPUDetail(er.name, goCPU, redisCPU)
 	return rate, nil
