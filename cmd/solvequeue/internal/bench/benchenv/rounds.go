@@ -19,9 +19,9 @@ import (
 // fell on one side only. The ratio of medians would divide figures taken in different rounds,
 // under different loads, and keep the load it was meant to cancel.
 //
-// A round can also be mirrored (RoundsConfig.Mirrored): its sides run in order and then in
+// A round can also be mirrored (RoundsConfig.Mirror): its sides run in order and then in
 // reverse (A B B A), each run doing half of the round's work, and a side's figure for the round
-// combines its two runs (RoundsConfig.Combine). Each side then runs once before and once after
+// combines its two runs. Each side then runs once before and once after
 // the other, so what drifts across the round (a load rising or falling, a cache warming) falls on
 // both alike; and a burst of load that lands on one run weighs on half of its side's figure
 // instead of all of it.
@@ -44,11 +44,10 @@ type RoundsConfig struct {
 	Warmup int
 	// Measured is how many rounds count. At least 1.
 	Measured int
-	// Mirrored runs each round's sides in order and then in reverse, two runs each (see
-	// Rounds above); each run should do half of what an unmirrored run would. Combine then
-	// makes the side's figure for the round of its two runs' figures.
-	Mirrored bool
-	Combine  func(first, second float64) float64
+	// Mirror, when set, mirrors the rounds: each round's sides run in order and then in
+	// reverse, two runs each (see Rounds above), and Mirror makes a side's figure for the round
+	// of its two runs' figures. Each run should then do half of what an unmirrored run would.
+	Mirror func(first, second float64) float64
 }
 
 // EqualWorkRate combines the rates (work per second) of two runs that did the same work into
@@ -65,9 +64,6 @@ func EqualWorkRate(a, b float64) float64 {
 // per side, in the order of sides) and writes a progress line per round, so that a long run is
 // visibly alive. The first error stops it.
 func (e *Env) Alternate(ctx context.Context, c RoundsConfig, sides ...Side) ([][]float64, error) {
-	if c.Mirrored && c.Combine == nil {
-		return nil, fmt.Errorf("rounds of %s: mirrored without a way to combine a side's two runs", c.Section)
-	}
 	if c.Measured < 1 || c.Warmup < 0 || len(sides) == 0 {
 		return nil, fmt.Errorf("rounds of %s: %d measured rounds, %d warm-up rounds, %d sides: want at least 1, 0 and 1",
 			c.Section, c.Measured, c.Warmup, len(sides))
@@ -101,31 +97,27 @@ func (e *Env) Alternate(ctx context.Context, c RoundsConfig, sides ...Side) ([][
 // runRound runs one round's sides and returns each side's figure for it: one run each in order,
 // or, mirrored, runs 2r-1 in order and 2r in reverse, each side's two figures combined.
 func (e *Env) runRound(ctx context.Context, c RoundsConfig, round int, sides []Side) ([]float64, error) {
-	vals := make([]float64, len(sides))
-	if !c.Mirrored {
-		for i, s := range sides {
-			v, err := s.Run(ctx, round)
-			if err != nil {
-				return nil, fmt.Errorf("%s, round %d: %w", s.Name, round, err)
-			}
-			vals[i] = v
-		}
-		return vals, nil
+	run := round
+	if c.Mirror != nil {
+		run = 2*round - 1
 	}
-	first := make([]float64, len(sides))
+	vals := make([]float64, len(sides))
 	for i, s := range sides {
-		v, err := s.Run(ctx, 2*round-1)
+		v, err := s.Run(ctx, run)
 		if err != nil {
 			return nil, fmt.Errorf("%s, round %d: %w", s.Name, round, err)
 		}
-		first[i] = v
+		vals[i] = v
+	}
+	if c.Mirror == nil {
+		return vals, nil
 	}
 	for i := len(sides) - 1; i >= 0; i-- {
 		v, err := sides[i].Run(ctx, 2*round)
 		if err != nil {
 			return nil, fmt.Errorf("%s, round %d (its mirrored run): %w", sides[i].Name, round, err)
 		}
-		vals[i] = c.Combine(first[i], v)
+		vals[i] = c.Mirror(vals[i], v)
 	}
 	return vals, nil
 }

@@ -63,7 +63,7 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 		}}
 	}
 	rounds, err := e.Alternate(ctx, benchenv.RoundsConfig{Section: benchenv.SectionThroughput, Warmup: sz.WarmupRounds, Measured: sz.Rounds,
-		Mirrored: true, Combine: benchenv.EqualWorkRate},
+		Mirror: benchenv.EqualWorkRate},
 		plain("floor", func(string) asynq.Handler {
 			return asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
 		}),
