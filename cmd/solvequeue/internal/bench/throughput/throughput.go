@@ -100,7 +100,7 @@ func Run(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, r *benchenv.Re
 
 // runPlainAsynq runs the jobs through a plain asynq server with the handler made for the fake's
 // URL and returns jobs per second. The server's shutdown, and its queue's deletion, go on in the
-// background (stopping) once the run is measured: an asynq server that found its queues empty
+// background (stopping) once the run returns, measured or failed: an asynq server that found its queues empty
 // sleeps up to 1.5 s before it looks again (its TaskCheckInterval, kept at asynq's default here
 // as a hand-written worker would have it), and Shutdown waits for that sleep.
 func runPlainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, run int, handler func(fakeURL string) asynq.Handler, stopping *sync.WaitGroup) (rate float64, err error) {
@@ -108,22 +108,18 @@ func runPlainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name
 	return rate, err
 }
 
-func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, round int, handler func(fakeURL string) asynq.Handler, stopping *sync.WaitGroup) (float64, error) {
+func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name string, run int, handler func(fakeURL string) asynq.Handler, stopping *sync.WaitGroup) (float64, error) {
 	fake, err := rig.StartFake(anysolvertest.Options{Balance: 1e9, Script: benchenv.ReadyAtOnce})
 	if err != nil {
 		return 0, err
 	}
-	closeFake := true
-	defer func() {
-		if closeFake {
-			fake.Close()
-		}
-	}()
+	cleanUp := fake.Close // what the run leaves to undo, once it returns
+	defer func() { cleanUp() }()
 	opt, err := e.AsynqOpt()
 	if err != nil {
 		return 0, err
 	}
-	q := e.Queue(fmt.Sprintf("%s-%d", name, round))
+	q := e.Queue(fmt.Sprintf("%s-%d", name, run))
 	client := asynq.NewClient(opt)
 	defer client.Close()
 	err = benchenv.Parallel(ctx, sz.ThroughputJobs, benchenv.EnqueueConcurrency, func(i int) error {
@@ -149,9 +145,17 @@ func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name st
 	if err != nil {
 		return 0, err
 	}
+	cleanUp = func() {
+		stopping.Go(func() {
+			srv.Shutdown()
+			fake.Close()
+			if err := e.Inspector.DeleteQueue(q, true); err != nil {
+				e.Logf("bench: [throughput] could not delete queue %s after its run: %v", q, err)
+			}
+		})
+	}
 	end, err := e.WaitDrained(ctx, q, 10*time.Millisecond, throughputRound, nil)
 	if err != nil {
-		srv.Shutdown()
 		return 0, err
 	}
 	took := end.Sub(time.Unix(0, first.Load()))
@@ -162,16 +166,8 @@ func plainAsynq(ctx context.Context, e *benchenv.Env, sz benchenv.Sizes, name st
 	goCPU, redisCPU := cpu.PerJob(ctx, sz.ThroughputJobs)
 	cpu.CallsDetail(ctx, name, sz.ThroughputJobs)
 	e.Logf("bench: [throughput] run %d %-5s %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
-		round, name, sz.ThroughputJobs, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+		run, name, sz.ThroughputJobs, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.CPUDetail(name, goCPU, redisCPU)
-	closeFake = false
-	stopping.Go(func() {
-		srv.Shutdown()
-		fake.Close()
-		if err := e.Inspector.DeleteQueue(q, true); err != nil {
-			e.Logf("bench: [throughput] could not delete queue %s after its run: %v", q, err)
-		}
-	})
 	return rate, nil
 }
 
