@@ -147,7 +147,7 @@ func (s *steps) pop() func() {
 }
 
 // schedBusy reads the runtime's scheduling latencies (how long runnable goroutines waited for a
-// CPU) and says whether the median since the last read passed busyLatency. Each read reuses the
+// CPU) and says whether the third quartile since the last read reached busyLatency. Each read reuses the
 // histogram's memory; its caller serializes the reads (steps.mu).
 type schedBusy struct {
 	sample []metrics.Sample

@@ -1,6 +1,7 @@
 package attempt
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -131,9 +132,9 @@ func TestStepsLargeBoundGrowsBySixteenth(t *testing.T) {
 }
 
 // TestStepsShrunkBoundStillRunsEveryStep: with the CPU signal always busy the bound falls while
-// hundreds of steps are queued behind a held slot; every step still runs, each exactly once, never
-// more at once than the bound it started from (it only falls), and the slots all come free at
-// the end.
+// hundreds of steps are queued behind the slots, all held; every step still runs, each exactly
+// once, never more at once than the bound it started from (it only falls), and the slots all come
+// free at the end.
 func TestStepsShrunkBoundStillRunsEveryStep(t *testing.T) {
 	t.Parallel()
 	s := newStepsWith(64, func() bool { return true })
@@ -144,16 +145,18 @@ func TestStepsShrunkBoundStillRunsEveryStep(t *testing.T) {
 		running     int
 		overLimit   int
 		wg          sync.WaitGroup
-		held        = make(chan struct{})
 		releaseHeld = make(chan struct{})
 	)
-	wg.Add(n + 1)
-	go s.run(func() { // holds a slot until every step is queued
-		defer wg.Done()
-		close(held)
-		<-releaseHeld
-	})
-	<-held
+	wg.Add(startStepLimit + n)
+	for range startStepLimit { // every slot held until all the steps below are queued
+		held := make(chan struct{})
+		go s.run(func() {
+			defer wg.Done()
+			close(held)
+			<-releaseHeld
+		})
+		<-held
+	}
 	for i := range n {
 		s.run(func() {
 			defer wg.Done()
@@ -164,11 +167,13 @@ func TestStepsShrunkBoundStillRunsEveryStep(t *testing.T) {
 			}
 			ran[i]++
 			mu.Unlock()
+			runtime.Gosched() // let other slots' steps overlap this one
 			mu.Lock()
 			running--
 			mu.Unlock()
 		})
 	}
+	require.Equal(t, n, s.waitingCount(), "with every slot held, each step queues")
 	close(releaseHeld)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
