@@ -147,8 +147,8 @@ func (s *steps) pop() func() {
 }
 
 // schedBusy reads the runtime's scheduling latencies (how long runnable goroutines waited for a
-// CPU) and says whether the third quartile since the last read reached busyLatency. Each read reuses the
-// histogram's memory; its caller serializes the reads (steps.mu).
+// CPU) and says whether the third quartile since the last read reached busyLatency. Each read
+// reuses the histogram's memory; its caller serializes the reads (steps.mu).
 type schedBusy struct {
 	sample []metrics.Sample
 	last   []uint64 // the cumulative counts of the last read
