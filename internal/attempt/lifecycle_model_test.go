@@ -672,6 +672,9 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 	rec := m.record(j)
 	m.fake.mu.Lock()
 	last, answered := m.fake.last[j.id]
+	// The crash point was the attempt's: one it did not reach (its k-th Redis command never
+	// came) is disarmed, or it would fire in whatever the process does next (a breaker probe).
+	delete(m.fake.crash, p.n)
 	m.fake.mu.Unlock()
 	m.logf("  -> %s: record %s %s (retries %d, throttles %d, creates %d), last answer %v",
 		asynqText(err), rec.State, codeOf(rec), rec.Retries, rec.Throttles, rec.CreateTasks, lastText(last, answered))
