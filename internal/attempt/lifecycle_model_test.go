@@ -621,17 +621,8 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 	before := m.record(j)
 	m.fake.script(j.id, create, polls)
 	p := m.proc
-	p.hook.mu.Lock()
-	p.hook.n, p.hook.fail, p.hook.failScripts = 0, 0, c.saveOutage
-	if trouble {
-		p.hook.fail = 1 // the attempt's first Redis command (reading the record) fails
-	}
-	p.hook.mu.Unlock()
+	p.hook.arm(trouble, c.saveOutage, crash)
 	m.fake.mu.Lock()
-	delete(m.fake.crash, p.n)
-	if crash != nil {
-		m.fake.crash[p.n] = *crash
-	}
 	crashed := m.fake.crashed[p.n]
 	delete(m.fake.onPoll, j.id)
 	if c.timeout {
@@ -665,6 +656,7 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 	case <-crashed:
 		dead = true
 	}
+	p.hook.disarm()
 	if dead {
 		m.died(j)
 		return
@@ -672,15 +664,9 @@ func (m *lifecycle) run(j *mjob, create, polls []answer, crash *crashPoint, trou
 	rec := m.record(j)
 	m.fake.mu.Lock()
 	last, answered := m.fake.last[j.id]
-	// The crash point was the attempt's: one it did not reach (its k-th Redis command never
-	// came) is disarmed, or it would fire in whatever the process does next (a breaker probe).
-	delete(m.fake.crash, p.n)
 	m.fake.mu.Unlock()
 	m.logf("  -> %s: record %s %s (retries %d, throttles %d, creates %d), last answer %v",
 		asynqText(err), rec.State, codeOf(rec), rec.Retries, rec.Throttles, rec.CreateTasks, lastText(last, answered))
-	p.hook.mu.Lock()
-	p.hook.failScripts = false
-	p.hook.mu.Unlock()
 	m.fake.mu.Lock()
 	_, armed := m.fake.onPoll[j.id]
 	timedOut := c.timeout && !armed // the timeout fired at the job's first poll

@@ -364,6 +364,35 @@ type procHook struct {
 	failScripts bool
 }
 
+// arm sets the faults of the attempt about to run: its commands counted from 1, the first one
+// failed when trouble, every script failed when failScripts, and its crash point (nil: none).
+func (h *procHook) arm(trouble, failScripts bool, crash *crashPoint) {
+	h.fake.mu.Lock()
+	defer h.fake.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n, h.fail, h.failScripts = 0, 0, failScripts
+	if trouble {
+		h.fail = 1 // the attempt's first Redis command (reading the record) fails
+	}
+	delete(h.fake.crash, h.proc)
+	if crash != nil {
+		h.fake.crash[h.proc] = *crash
+	}
+}
+
+// disarm ends the faults of the attempt that returned: one it did not reach (a crash point past
+// its last Redis command) would otherwise fire in whatever the process does next (a breaker
+// probe, a redrive).
+func (h *procHook) disarm() {
+	h.fake.mu.Lock()
+	defer h.fake.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fail, h.failScripts = 0, false
+	delete(h.fake.crash, h.proc)
+}
+
 func (h *procHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *procHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
