@@ -245,12 +245,14 @@ func (er *e2eRig) jobs(prefix string, n int) []enqueue.Job {
 	return jobs
 }
 
-func (er *e2eRig) run(ctx context.Context, round int) (rate float64, err error) {
-	benchenv.Labeled(ctx, er.name, func(ctx context.Context) { rate, err = er.measure(ctx, round) })
+// run is the rig's benchenv.Side.Run: run n of its side (n names the run's jobs), under the
+// rig's profile label; it returns jobs per second.
+func (er *e2eRig) run(ctx context.Context, n int) (rate float64, err error) {
+	benchenv.Labeled(ctx, er.name, func(ctx context.Context) { rate, err = er.measure(ctx, n) })
 	return rate, err
 }
 
-func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
+func (er *e2eRig) measure(ctx context.Context, run int) (float64, error) {
 	e, n := er.e, er.sz.ThroughputJobs
 	for _, q := range er.queues {
 		if _, err := e.Inspector.DeleteAllCompletedTasks(q); err != nil {
@@ -260,7 +262,7 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 			return 0, err
 		}
 	}
-	if err := benchenv.SubmitAll(ctx, er.Producer, er.jobs(fmt.Sprintf("bench-%s-%d-", er.name, round), n)); err != nil {
+	if err := benchenv.SubmitAll(ctx, er.Producer, er.jobs(fmt.Sprintf("bench-%s-%d-", er.name, run), n)); err != nil {
 		return 0, err
 	}
 	er.obs.arm()
@@ -283,7 +285,7 @@ func (er *e2eRig) measure(ctx context.Context, round int) (float64, error) {
 	goCPU, redisCPU := cpu.PerJob(ctx, n)
 	cpu.CallsDetail(ctx, er.name, n)
 	e.Logf("bench: [%s] run %d %s   %d jobs in %s: %.0f jobs/s (CPU per job: %.0f µs here, %.0f µs Redis)",
-		er.section, round, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
+		er.section, run, er.name, n, took.Round(time.Millisecond), rate, goCPU, redisCPU)
 	e.CPUDetail(er.name, goCPU, redisCPU)
 	return rate, nil
 }
